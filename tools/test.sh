@@ -2,6 +2,8 @@
 # Installs what is missing, then builds and runs the whole test suite
 # (`bazel test //...`). Root tests run when invoked as root; elsewhere they
 # skip with a printed reason. Extra arguments go to `bazel test`.
+# The last line counts individual test cases over every test target:
+#   "tests: N passed, N failed, N skipped".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 tools/install-deps.sh || exit 1
@@ -11,13 +13,24 @@ trap 'rm -f "$log"' EXIT
 bazel test --test_summary=short //... "$@" 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 
-passed=$(grep -cE '^//\S+\s+(\(cached\) )?PASSED' "$log")
-failed=$(grep -cE '^//\S+\s+(\(cached\) )?(FAILED|TIMEOUT|NO STATUS|INCOMPLETE)' "$log")
-skipped=0
-if [[ -d bazel-testlogs ]]; then
-  skipped=$(find -L bazel-testlogs -name test.log -print0 2>/dev/null |
-            xargs -0 grep -h '^\[  SKIPPED \] .*\.' 2>/dev/null | grep -vc 'listed below' || true)
-fi
-echo "bazel test exit code: $rc"
-echo "test targets: ${passed} passed, ${failed} failed, ${skipped} skipped"
+# Per-case counts from each target's JUnit XML (gtest writes one case per
+# TEST; other test kinds get one synthetic case from Bazel).
+targets=$(grep -oE '^//[^ ]+' "$log" | sort -u)
+passed=0 failed=0 skipped=0 targets_failed=0
+for t in $targets; do
+  xml="bazel-testlogs/${t#//}"; xml="${xml/://}/test.xml"
+  if ! grep -qE "^$t\s+(\(cached\) )?PASSED" "$log"; then targets_failed=$((targets_failed + 1)); fi
+  [[ -f $xml ]] || continue
+  read -r p f s < <(awk '
+    /<testcase / { open = 1; fail = 0; skip = 0 }
+    open && /<failure|<error/ { fail = 1 }
+    open && /result="skipped"|<skipped/ { skip = 1 }
+    open && (/<testcase [^>]*\/>/ || /<\/testcase>/) {
+      if (fail) f++; else if (skip) s++; else p++; open = 0 }
+    END { print p + 0, f + 0, s + 0 }' "$xml")
+  passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+done
+echo "bazel test exit code: $rc (test targets not passing: $targets_failed)"
+if [[ $rc -ne 0 && $failed -eq 0 ]]; then failed=$((targets_failed > 0 ? targets_failed : 1)); fi
+echo "tests: ${passed} passed, ${failed} failed, ${skipped} skipped"
 exit "$rc"
