@@ -1,0 +1,59 @@
+// PolicyBackend: the datapath behind the policy lifecycle. A backend loads a
+// policy into the kernel (the "dispatch" loader: one dispatcher per hook; the
+// "per-policy" loader: Tetragon's one program per policy) and hands back a
+// LoadedPolicy that owns everything it created.
+#ifndef TGDISPATCH_SENSOR_POLICYMGR_POLICY_BACKEND_H_
+#define TGDISPATCH_SENSOR_POLICYMGR_POLICY_BACKEND_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "sensor/policymgr/policy_document.h"
+
+namespace tgd {
+
+enum class PolicyMode { kEnforce, kMonitor };
+
+struct PolicyCounters {
+  uint64_t events = 0;               // events posted
+  uint64_t actions = 0;              // enforcement actions taken (signals, overrides)
+  uint64_t monitor_actions = 0;      // actions suppressed by monitor mode
+  uint64_t tail_call_overflows = 0;  // runs lost to the per-event tail-call budget
+  uint64_t missed = 0;               // events lost (ring buffer full)
+};
+
+// A policy loaded into the datapath. Destroying it unloads the policy and
+// frees its kernel memory.
+class LoadedPolicy {
+ public:
+  virtual ~LoadedPolicy() = default;
+  virtual absl::Status SetEnabled(bool enabled) = 0;
+  virtual absl::Status SetMode(PolicyMode mode) = 0;
+  virtual uint64_t KernelMemoryBytes() const = 0;
+  virtual std::vector<std::string> Sensors() const = 0;
+  virtual PolicyCounters Counters() const = 0;
+};
+
+class PolicyBackend {
+ public:
+  virtual ~PolicyBackend() = default;
+  virtual std::string Name() const = 0;  // "dispatch" | "per-policy"
+  // Loads `policy` scoped by policy-filter id `filter_id` (0 = unscoped).
+  // Errors: INVALID_ARGUMENT, UNIMPLEMENTED (a feature this build cannot
+  // load), FAILED_PRECONDITION (the kernel lacks a feature), RESOURCE_EXHAUSTED.
+  virtual absl::StatusOr<std::unique_ptr<LoadedPolicy>> Load(const PolicyDocument& policy,
+                                                             uint32_t filter_id,
+                                                             PolicyMode mode) = 0;
+};
+
+// A backend for a loader this build does not have: every Load fails with
+// FAILED_PRECONDITION naming the loader, so nothing pretends to be enforced.
+std::unique_ptr<PolicyBackend> MakeUnavailableBackend(std::string loader, std::string why);
+
+}  // namespace tgd
+
+#endif  // TGDISPATCH_SENSOR_POLICYMGR_POLICY_BACKEND_H_

@@ -1,0 +1,69 @@
+// PolicyManager: the tracing policy lifecycle behind the gRPC API (add,
+// delete, list, enable/disable, mode). It parses and checks a policy,
+// allocates its policy-filter id, asks the backend to load it, and keeps the
+// status Tetragon's ListTracingPolicies reports. A failed add leaves no trace.
+#ifndef TGDISPATCH_SENSOR_POLICYMGR_POLICY_MANAGER_H_
+#define TGDISPATCH_SENSOR_POLICYMGR_POLICY_MANAGER_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "api/sensors.pb.h"
+#include "sensor/policymgr/policy_backend.h"
+#include "sensor/policymgr/policy_document.h"
+
+namespace tgd {
+
+class PolicyManager {
+ public:
+  // `backend` must outlive the manager.
+  explicit PolicyManager(PolicyBackend* backend) : backend_(backend) {}
+  ~PolicyManager();
+
+  // Errors: INVALID_ARGUMENT (bad YAML, naming line/column/field),
+  // ALREADY_EXISTS (same name in the same namespace), and whatever the
+  // backend's Load returns (FAILED_PRECONDITION, UNIMPLEMENTED, ...).
+  absl::Status Add(absl::string_view yaml);
+  // Errors: NOT_FOUND.
+  absl::Status Delete(const std::string& name, const std::string& ns);
+  // Changes enablement and/or mode. Errors: NOT_FOUND, INVALID_ARGUMENT
+  // (TP_MODE_UNKNOWN / MONITOR_ONLY), and the backend's errors.
+  absl::Status Configure(const std::string& name, const std::string& ns,
+                         std::optional<bool> enable, std::optional<tetragon::TracingPolicyMode> mode);
+
+  std::vector<tetragon::TracingPolicyStatus> List() const;
+  std::vector<tetragon::SensorStatus> Sensors() const;
+  size_t size() const;
+  const std::string& loader_name() const { return loader_name_; }
+
+ private:
+  struct Entry {
+    uint64_t id = 0;
+    uint32_t filter_id = 0;
+    PolicyDocument doc;
+    bool enabled = true;
+    PolicyMode mode = PolicyMode::kEnforce;
+    std::unique_ptr<LoadedPolicy> loaded;
+  };
+  using Key = std::pair<std::string, std::string>;  // (namespace, name)
+
+  PolicyBackend* const backend_;
+  const std::string loader_name_ = backend_ ? backend_->Name() : "";
+  mutable absl::Mutex mu_;
+  std::map<Key, Entry> policies_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
+  // Tetragon reserves filter ids 0 (unfiltered) and 1 (all pods).
+  uint32_t next_filter_id_ ABSL_GUARDED_BY(mu_) = 2;
+};
+
+}  // namespace tgd
+
+#endif  // TGDISPATCH_SENSOR_POLICYMGR_POLICY_MANAGER_H_

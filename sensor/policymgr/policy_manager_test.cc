@@ -1,0 +1,197 @@
+// Tests of the policy lifecycle and of the policy envelope parser, with a
+// recording backend behind the PolicyBackend interface.
+#include "sensor/policymgr/policy_manager.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace tgd {
+namespace {
+
+struct BackendLog {
+  std::vector<std::string> events;  // "load name fid", "unload name", "enable name 0/1", "mode name m"
+};
+
+class RecordingPolicy final : public LoadedPolicy {
+ public:
+  RecordingPolicy(BackendLog* log, std::string name) : log_(log), name_(std::move(name)) {}
+  ~RecordingPolicy() override { log_->events.push_back("unload " + name_); }
+  absl::Status SetEnabled(bool on) override {
+    log_->events.push_back("enable " + name_ + " " + std::to_string(on));
+    return absl::OkStatus();
+  }
+  absl::Status SetMode(PolicyMode m) override {
+    log_->events.push_back("mode " + name_ + " " + (m == PolicyMode::kMonitor ? "monitor" : "enforce"));
+    return absl::OkStatus();
+  }
+  uint64_t KernelMemoryBytes() const override { return 4096; }
+  std::vector<std::string> Sensors() const override { return {"dispatch:" + name_}; }
+  PolicyCounters Counters() const override { return PolicyCounters{7, 1, 0, 0, 0}; }
+
+ private:
+  BackendLog* log_;
+  std::string name_;
+};
+
+class RecordingBackend final : public PolicyBackend {
+ public:
+  explicit RecordingBackend(BackendLog* log) : log_(log) {}
+  std::string Name() const override { return "dispatch"; }
+  absl::StatusOr<std::unique_ptr<LoadedPolicy>> Load(const PolicyDocument& doc, uint32_t fid,
+                                                     PolicyMode) override {
+    if (doc.name == "unloadable") return absl::FailedPreconditionError("kernel lacks kprobe attach");
+    log_->events.push_back("load " + doc.name + " " + std::to_string(fid));
+    return std::make_unique<RecordingPolicy>(log_, doc.name);
+  }
+
+ private:
+  BackendLog* log_;
+};
+
+std::string Policy(const std::string& name, const std::string& extra_spec = "",
+                   const std::string& kind = "TracingPolicy", const std::string& ns = "") {
+  std::string y = "apiVersion: cilium.io/v1alpha1\nkind: " + kind + "\nmetadata:\n  name: " + name + "\n";
+  if (!ns.empty()) y += "  namespace: " + ns + "\n";
+  y += "spec:\n  tracepoints:\n  - subsystem: syscalls\n    event: sys_enter_openat\n" + extra_spec;
+  return y;
+}
+
+class PolicyManagerTest : public ::testing::Test {
+ protected:
+  BackendLog log_;
+  RecordingBackend backend_{&log_};
+  PolicyManager mgr_{&backend_};
+};
+
+TEST_F(PolicyManagerTest, AddListDelete) {
+  ASSERT_TRUE(mgr_.Add(Policy("open-all")).ok());
+  ASSERT_TRUE(mgr_.Add(Policy("scoped", "  podSelector:\n    matchLabels:\n      app: a\n")).ok());
+  auto list = mgr_.List();
+  ASSERT_EQ(list.size(), 2u);
+  const auto& a = list[0].name() == "open-all" ? list[0] : list[1];
+  const auto& s = list[0].name() == "scoped" ? list[0] : list[1];
+  EXPECT_EQ(a.filter_id(), 0u);  // unscoped
+  EXPECT_EQ(s.filter_id(), 2u);  // first id after the reserved 0 and 1
+  EXPECT_EQ(a.state(), tetragon::TP_STATE_ENABLED);
+  EXPECT_EQ(a.mode(), tetragon::TP_MODE_ENFORCE);
+  EXPECT_EQ(a.kernel_memory_bytes(), 4096u);
+  EXPECT_EQ(a.sensors(0), "dispatch:open-all");
+  EXPECT_EQ(a.stats().action_counters().post(), 7u);
+  EXPECT_NE(a.id(), s.id());
+  EXPECT_EQ(mgr_.Sensors().size(), 2u);
+
+  ASSERT_TRUE(mgr_.Delete("open-all", "").ok());
+  EXPECT_EQ(log_.events.back(), "unload open-all");
+  EXPECT_EQ(mgr_.Delete("open-all", "").code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(mgr_.size(), 1u);
+}
+
+TEST_F(PolicyManagerTest, DuplicateIsRejectedAndOriginalKept) {
+  ASSERT_TRUE(mgr_.Add(Policy("p")).ok());
+  absl::Status st = mgr_.Add(Policy("p"));
+  EXPECT_EQ(st.code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_NE(st.message().find("\"p\""), std::string::npos);
+  EXPECT_EQ(mgr_.size(), 1u);
+  // The same name in two namespaces is two policies.
+  EXPECT_TRUE(mgr_.Add(Policy("p", "", "TracingPolicyNamespaced", "ns1")).ok());
+  EXPECT_TRUE(mgr_.Add(Policy("p", "", "TracingPolicyNamespaced", "ns2")).ok());
+  EXPECT_EQ(mgr_.Delete("p", "ns3").code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(mgr_.Delete("p", "ns1").ok());
+}
+
+TEST_F(PolicyManagerTest, FailedAddLeavesNoTrace) {
+  ASSERT_TRUE(mgr_.Add(Policy("keep")).ok());
+  absl::Status st = mgr_.Add(Policy("unloadable", "  podSelector: {}\n"));
+  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(st.message().find("unloadable"), std::string::npos);
+  EXPECT_EQ(mgr_.Add("kind: [").code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(mgr_.size(), 1u);
+  // The failed scoped add did not consume a filter id.
+  ASSERT_TRUE(mgr_.Add(Policy("next", "  podSelector: {}\n")).ok());
+  for (const auto& p : mgr_.List()) {
+    if (p.name() == "next") {
+      EXPECT_EQ(p.filter_id(), 2u);
+    }
+  }
+}
+
+TEST_F(PolicyManagerTest, ConfigureEnableAndMode) {
+  ASSERT_TRUE(mgr_.Add(Policy("p")).ok());
+  ASSERT_TRUE(mgr_.Configure("p", "", false, std::nullopt).ok());
+  EXPECT_EQ(log_.events.back(), "enable p 0");
+  EXPECT_EQ(mgr_.List()[0].state(), tetragon::TP_STATE_DISABLED);
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+  EXPECT_FALSE(mgr_.List()[0].enabled());
+#pragma GCC diagnostic pop
+  ASSERT_TRUE(mgr_.Configure("p", "", std::nullopt, tetragon::TP_MODE_MONITOR).ok());
+  EXPECT_EQ(log_.events.back(), "mode p monitor");
+  EXPECT_EQ(mgr_.List()[0].mode(), tetragon::TP_MODE_MONITOR);
+  size_t before = log_.events.size();
+  ASSERT_TRUE(mgr_.Configure("p", "", false, tetragon::TP_MODE_MONITOR).ok());  // no change
+  EXPECT_EQ(log_.events.size(), before);
+  EXPECT_EQ(mgr_.Configure("p", "", std::nullopt, tetragon::TP_MODE_UNKNOWN).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(mgr_.Configure("q", "", true, std::nullopt).code(), absl::StatusCode::kNotFound);
+}
+
+TEST(PolicyManagerUnavailableTest, UnavailableLoaderRefusesHonestly) {
+  auto backend = MakeUnavailableBackend("dispatch", "not built in this version");
+  PolicyManager mgr(backend.get());
+  absl::Status st = mgr.Add(Policy("p"));
+  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(st.message().find("loader \"dispatch\" is not available"), std::string::npos) << st;
+  EXPECT_EQ(mgr.size(), 0u);
+}
+
+struct DocCase {
+  const char* name;
+  std::string yaml;
+  const char* want;  // substring of the error; nullptr = valid
+};
+
+TEST(PolicyDocumentTest, EnvelopeValidation) {
+  const std::string ok = Policy("ok");
+  const DocCase cases[] = {
+      {"valid", ok, nullptr},
+      {"unknown top-level field", ok + "status: {}\n", "status: unknown field"},
+      {"wrong apiVersion", "apiVersion: v1\nkind: TracingPolicy\nmetadata: {name: a}\nspec: {}\n",
+       "apiVersion: \"v1\" is not supported"},
+      {"wrong kind", "apiVersion: cilium.io/v1alpha1\nkind: Pod\nmetadata: {name: a}\nspec: {}\n",
+       "kind: \"Pod\""},
+      {"missing name", "apiVersion: cilium.io/v1alpha1\nkind: TracingPolicy\nmetadata: {}\nspec: {}\n",
+       "metadata.name: required"},
+      {"bad name", "apiVersion: cilium.io/v1alpha1\nkind: TracingPolicy\nmetadata: {name: Bad_Name}\nspec: {}\n",
+       "line 3 col 18: metadata.name"},
+      {"namespaced needs namespace", Policy("a", "", "TracingPolicyNamespaced"), "metadata.namespace: required"},
+      {"cluster policy with namespace", Policy("a", "", "TracingPolicy", "x"), "metadata.namespace: not allowed"},
+      {"namespaced hostSelector", Policy("a", "  hostSelector: {}\n", "TracingPolicyNamespaced", "x"),
+       "spec.hostSelector: not allowed"},
+      {"hooks must be a list", "apiVersion: cilium.io/v1alpha1\nkind: TracingPolicy\nmetadata: {name: a}\nspec: {kprobes: 3}\n",
+       "spec.kprobes: must be a list"},
+      {"two documents", ok + "---\n" + Policy("b"), "expected one YAML document"},
+      {"syntax error", "apiVersion: [", "line "},
+      {"too large", ok + "# " + std::string(kMaxPolicyBytes, 'x') + "\n", "the limit is 1048576"},
+  };
+  for (const DocCase& c : cases) {
+    auto doc = ParsePolicyDocument(c.yaml);
+    if (c.want == nullptr) {
+      EXPECT_TRUE(doc.ok()) << c.name << ": " << doc.status();
+      continue;
+    }
+    ASSERT_FALSE(doc.ok()) << c.name;
+    EXPECT_EQ(doc.status().code(), absl::StatusCode::kInvalidArgument) << c.name;
+    EXPECT_NE(doc.status().message().find(c.want), std::string::npos)
+        << c.name << ": " << doc.status();
+  }
+  auto doc = ParsePolicyDocument(Policy("p", "  podSelector: {}\n"));
+  ASSERT_TRUE(doc.ok());
+  EXPECT_TRUE(doc->scoped());
+  EXPECT_EQ(doc->hooks.at("tracepoints"), 1);
+}
+
+}  // namespace
+}  // namespace tgd
