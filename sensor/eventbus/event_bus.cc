@@ -82,6 +82,11 @@ EventBus::Stats EventBus::stats() const {
   return Stats{published_, dropped_total_, queues_.size()};
 }
 
+bool EventBus::closed() const {
+  absl::MutexLock lock(&mu_);
+  return closed_;
+}
+
 EventBus::Subscription::~Subscription() { bus_->Remove(queue_.get()); }
 
 bool EventBus::Subscription::Next(Event* out, absl::Time deadline) {

@@ -48,6 +48,7 @@ class EventBus {
   void Close();
 
   Stats stats() const;
+  bool closed() const;
 
  private:
   struct Queue;

@@ -87,6 +87,7 @@ TEST(EventBusTest, CloseWakesWaitersAndUnsubscribeRemoves) {
   EventBus::Event ev;
   EXPECT_FALSE(sub->Next(&ev, absl::Now() + absl::Seconds(10)));
   closer.join();
+  EXPECT_TRUE(bus.closed());
   bus.Publish(Ev("after close"));
   EXPECT_EQ(bus.stats().published, 0u);
   sub.reset();

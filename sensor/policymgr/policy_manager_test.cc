@@ -7,56 +7,17 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "sensor/policymgr/recording_backend.h"
 
 namespace tgd {
 namespace {
 
-struct BackendLog {
-  std::vector<std::string> events;  // "load name fid", "unload name", "enable name 0/1", "mode name m"
-};
-
-class RecordingPolicy final : public LoadedPolicy {
- public:
-  RecordingPolicy(BackendLog* log, std::string name) : log_(log), name_(std::move(name)) {}
-  ~RecordingPolicy() override { log_->events.push_back("unload " + name_); }
-  absl::Status SetEnabled(bool on) override {
-    log_->events.push_back("enable " + name_ + " " + std::to_string(on));
-    return absl::OkStatus();
-  }
-  absl::Status SetMode(PolicyMode m) override {
-    log_->events.push_back("mode " + name_ + " " + (m == PolicyMode::kMonitor ? "monitor" : "enforce"));
-    return absl::OkStatus();
-  }
-  uint64_t KernelMemoryBytes() const override { return 4096; }
-  std::vector<std::string> Sensors() const override { return {"dispatch:" + name_}; }
-  PolicyCounters Counters() const override { return PolicyCounters{7, 1, 0, 0, 0}; }
-
- private:
-  BackendLog* log_;
-  std::string name_;
-};
-
-class RecordingBackend final : public PolicyBackend {
- public:
-  explicit RecordingBackend(BackendLog* log) : log_(log) {}
-  std::string Name() const override { return "dispatch"; }
-  absl::StatusOr<std::unique_ptr<LoadedPolicy>> Load(const PolicyDocument& doc, uint32_t fid,
-                                                     PolicyMode) override {
-    if (doc.name == "unloadable") return absl::FailedPreconditionError("kernel lacks kprobe attach");
-    log_->events.push_back("load " + doc.name + " " + std::to_string(fid));
-    return std::make_unique<RecordingPolicy>(log_, doc.name);
-  }
-
- private:
-  BackendLog* log_;
-};
+using testing::BackendLog;
+using testing::RecordingBackend;
 
 std::string Policy(const std::string& name, const std::string& extra_spec = "",
                    const std::string& kind = "TracingPolicy", const std::string& ns = "") {
-  std::string y = "apiVersion: cilium.io/v1alpha1\nkind: " + kind + "\nmetadata:\n  name: " + name + "\n";
-  if (!ns.empty()) y += "  namespace: " + ns + "\n";
-  y += "spec:\n  tracepoints:\n  - subsystem: syscalls\n    event: sys_enter_openat\n" + extra_spec;
-  return y;
+  return testing::TestPolicyYaml(name, extra_spec, kind, ns);
 }
 
 class PolicyManagerTest : public ::testing::Test {

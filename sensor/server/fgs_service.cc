@@ -1,0 +1,229 @@
+// FgsService implementation.
+#include "sensor/server/fgs_service.h"
+
+#include <gflags/gflags.h>
+#include <glog/logging.h>
+#include <google/protobuf/wrappers.pb.h>
+
+#include "absl/strings/str_cat.h"
+#include "sensor/base/version.h"
+#include "sensor/eventfilter/event_filter.h"
+#include "sensor/eventfilter/field_filter.h"
+#include "sensor/server/grpc_status.h"
+
+namespace tgd {
+namespace {
+
+grpc::Status Unimplemented(absl::string_view what) {
+  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, std::string(what));
+}
+
+// Tetragon log levels onto glog: minloglevel for ERROR/WARN/INFO, verbose
+// logging for DEBUG (v=1) and TRACE (v=2).
+void ApplyLogLevel(tetragon::LogLevel level) {
+  int minlog = 0, v = 0;
+  switch (level) {
+    case tetragon::LOG_LEVEL_PANIC:
+    case tetragon::LOG_LEVEL_FATAL: minlog = 3; break;
+    case tetragon::LOG_LEVEL_ERROR: minlog = 2; break;
+    case tetragon::LOG_LEVEL_WARN: minlog = 1; break;
+    case tetragon::LOG_LEVEL_INFO: break;
+    case tetragon::LOG_LEVEL_DEBUG: v = 1; break;
+    default: v = 2; break;
+  }
+  FLAGS_minloglevel = minlog;
+  FLAGS_v = v;
+}
+
+tetragon::LogLevel CurrentLogLevel() {
+  if (FLAGS_v >= 2) return tetragon::LOG_LEVEL_TRACE;
+  if (FLAGS_v == 1) return tetragon::LOG_LEVEL_DEBUG;
+  switch (FLAGS_minloglevel) {
+    case 0: return tetragon::LOG_LEVEL_INFO;
+    case 1: return tetragon::LOG_LEVEL_WARN;
+    case 2: return tetragon::LOG_LEVEL_ERROR;
+    default: return tetragon::LOG_LEVEL_FATAL;
+  }
+}
+
+}  // namespace
+
+grpc::Status FgsService::GetEvents(grpc::ServerContext* ctx, const tetragon::GetEventsRequest* req,
+                                   grpc::ServerWriter<tetragon::GetEventsResponse>* writer) {
+  if (req->has_aggregation_options()) {
+    return Unimplemented("aggregation_options: event aggregation is not supported by tgdispatch");
+  }
+  absl::StatusOr<EventFilter> filter = EventFilter::Create(req->allow_list(), req->deny_list());
+  if (!filter.ok()) return ToGrpcStatus(filter.status());
+  absl::StatusOr<FieldFilters> fields = FieldFilters::Create(req->field_filters());
+  if (!fields.ok()) return ToGrpcStatus(fields.status());
+
+  auto sub = opts_.bus->Subscribe(opts_.stream_queue_capacity);
+  VLOG(1) << "GetEvents stream from " << ctx->peer() << " started";
+  while (!ctx->IsCancelled()) {
+    EventBus::Event ev;
+    if (!sub->Next(&ev, absl::Now() + absl::Milliseconds(200))) {
+      if (opts_.bus->closed()) break;
+      continue;
+    }
+    if (!filter->Allows(*ev)) continue;
+    bool ok;
+    if (fields->empty()) {
+      ok = writer->Write(*ev);
+    } else {
+      tetragon::GetEventsResponse copy = *ev;
+      fields->Apply(&copy);
+      ok = writer->Write(copy);
+    }
+    if (!ok) break;  // client gone
+  }
+  if (sub->dropped() > 0) {
+    LOG(WARNING) << "GetEvents stream from " << ctx->peer() << " lost " << sub->dropped()
+                 << " events (client too slow)";
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status FgsService::GetHealth(grpc::ServerContext*, const tetragon::GetHealthStatusRequest*,
+                                   tetragon::GetHealthStatusResponse* resp) {
+  auto* h = resp->add_health_status();
+  h->set_event(tetragon::HEALTH_STATUS_TYPE_STATUS);
+  h->set_status(tetragon::HEALTH_STATUS_RUNNING);
+  h->set_details(absl::StrCat("running; ", opts_.policies->size(), " tracing policies loaded (loader ",
+                              opts_.policies->loader_name(), ")"));
+  return grpc::Status::OK;
+}
+
+grpc::Status FgsService::AddTracingPolicy(grpc::ServerContext*,
+                                          const tetragon::AddTracingPolicyRequest* req,
+                                          tetragon::AddTracingPolicyResponse*) {
+  return ToGrpcStatus(opts_.policies->Add(req->yaml()));
+}
+
+grpc::Status FgsService::DeleteTracingPolicy(grpc::ServerContext*,
+                                             const tetragon::DeleteTracingPolicyRequest* req,
+                                             tetragon::DeleteTracingPolicyResponse*) {
+  if (req->name().empty()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "name: required");
+  }
+  return ToGrpcStatus(opts_.policies->Delete(req->name(), req->namespace_()));
+}
+
+grpc::Status FgsService::ListTracingPolicies(grpc::ServerContext*,
+                                             const tetragon::ListTracingPoliciesRequest*,
+                                             tetragon::ListTracingPoliciesResponse* resp) {
+  for (auto& p : opts_.policies->List()) *resp->add_policies() = std::move(p);
+  return grpc::Status::OK;
+}
+
+grpc::Status FgsService::ConfigureTracingPolicy(grpc::ServerContext*,
+                                                const tetragon::ConfigureTracingPolicyRequest* req,
+                                                tetragon::ConfigureTracingPolicyResponse*) {
+  if (req->name().empty()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "name: required");
+  }
+  std::optional<bool> enable;
+  if (req->has_enable()) enable = req->enable();
+  std::optional<tetragon::TracingPolicyMode> mode;
+  if (req->has_mode()) mode = req->mode();
+  return ToGrpcStatus(opts_.policies->Configure(req->name(), req->namespace_(), enable, mode));
+}
+
+grpc::Status FgsService::EnableTracingPolicy(grpc::ServerContext*,
+                                             const tetragon::EnableTracingPolicyRequest* req,
+                                             tetragon::EnableTracingPolicyResponse*) {
+  return ToGrpcStatus(opts_.policies->Configure(req->name(), req->namespace_(), true, std::nullopt));
+}
+
+grpc::Status FgsService::DisableTracingPolicy(grpc::ServerContext*,
+                                              const tetragon::DisableTracingPolicyRequest* req,
+                                              tetragon::DisableTracingPolicyResponse*) {
+  return ToGrpcStatus(opts_.policies->Configure(req->name(), req->namespace_(), false, std::nullopt));
+}
+
+grpc::Status FgsService::ListSensors(grpc::ServerContext*, const tetragon::ListSensorsRequest*,
+                                     tetragon::ListSensorsResponse* resp) {
+  for (auto& s : opts_.policies->Sensors()) *resp->add_sensors() = std::move(s);
+  return grpc::Status::OK;
+}
+
+grpc::Status FgsService::EnableSensor(grpc::ServerContext*, const tetragon::EnableSensorRequest*,
+                                      tetragon::EnableSensorResponse*) {
+  return Unimplemented(
+      "EnableSensor: sensors belong to tracing policies in tgdispatch; use ConfigureTracingPolicy");
+}
+
+grpc::Status FgsService::DisableSensor(grpc::ServerContext*, const tetragon::DisableSensorRequest*,
+                                       tetragon::DisableSensorResponse*) {
+  return Unimplemented(
+      "DisableSensor: sensors belong to tracing policies in tgdispatch; use ConfigureTracingPolicy");
+}
+
+grpc::Status FgsService::RemoveSensor(grpc::ServerContext*, const tetragon::RemoveSensorRequest*,
+                                      tetragon::RemoveSensorResponse*) {
+  return Unimplemented(
+      "RemoveSensor: sensors belong to tracing policies in tgdispatch; use DeleteTracingPolicy");
+}
+
+grpc::Status FgsService::GetVersion(grpc::ServerContext*, const tetragon::GetVersionRequest*,
+                                    tetragon::GetVersionResponse* resp) {
+  resp->set_version(kVersion);
+  return grpc::Status::OK;
+}
+
+grpc::Status FgsService::GetInfo(grpc::ServerContext*, const tetragon::GetInfoRequest*,
+                                 tetragon::GetInfoResponse* resp) {
+  resp->set_version(kVersion);
+  resp->set_name(kProductName);
+  for (const auto& [key, value] : opts_.info) {
+    auto* conf = resp->add_conf();
+    conf->set_key(key);
+    google::protobuf::StringValue v;
+    v.set_value(value);
+    conf->mutable_value()->PackFrom(v);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status FgsService::RuntimeHook(grpc::ServerContext*, const tetragon::RuntimeHookRequest* req,
+                                     tetragon::RuntimeHookResponse*) {
+  if (!opts_.runtime_hook) {
+    return Unimplemented("RuntimeHook: this daemon runs without a workload registry");
+  }
+  if (!req->has_createcontainer()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "event: createContainer is required");
+  }
+  return ToGrpcStatus(opts_.runtime_hook(*req));
+}
+
+grpc::Status FgsService::GetDebug(grpc::ServerContext*, const tetragon::GetDebugRequest* req,
+                                  tetragon::GetDebugResponse* resp) {
+  resp->set_flag(req->flag());
+  switch (req->flag()) {
+    case tetragon::CONFIG_FLAG_LOG_LEVEL:
+      resp->set_level(CurrentLogLevel());
+      return grpc::Status::OK;
+    case tetragon::CONFIG_FLAG_DUMP_PROCESS_CACHE:
+      return Unimplemented("GetDebug: dumping the process cache is not supported by tgdispatch yet");
+    default:
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "flag: unknown config flag");
+  }
+}
+
+grpc::Status FgsService::SetDebug(grpc::ServerContext*, const tetragon::SetDebugRequest* req,
+                                  tetragon::SetDebugResponse* resp) {
+  if (req->flag() != tetragon::CONFIG_FLAG_LOG_LEVEL) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "flag: only CONFIG_FLAG_LOG_LEVEL can be set");
+  }
+  if (!req->has_level() || !tetragon::LogLevel_IsValid(req->level())) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "level: a valid log level is required");
+  }
+  ApplyLogLevel(req->level());
+  LOG(INFO) << "log level set to " << tetragon::LogLevel_Name(req->level());
+  resp->set_flag(req->flag());
+  resp->set_level(CurrentLogLevel());
+  return grpc::Status::OK;
+}
+
+}  // namespace tgd

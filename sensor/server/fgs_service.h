@@ -1,0 +1,76 @@
+// FgsService: tgdispatch's implementation of tetragon.FineGuidanceSensors.
+// Policy RPCs go to the PolicyManager, GetEvents streams from the EventBus
+// through the request's filters, RuntimeHook goes to a workload handler.
+// Methods tgdispatch does not implement answer UNIMPLEMENTED with a reason.
+#ifndef TGDISPATCH_SENSOR_SERVER_FGS_SERVICE_H_
+#define TGDISPATCH_SENSOR_SERVER_FGS_SERVICE_H_
+
+#include <functional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "api/sensors.grpc.pb.h"
+#include "sensor/eventbus/event_bus.h"
+#include "sensor/policymgr/policy_manager.h"
+
+namespace tgd {
+
+struct FgsServiceOptions {
+  PolicyManager* policies = nullptr;  // required
+  EventBus* bus = nullptr;            // required
+  // Events a GetEvents stream may queue before it loses its own events.
+  size_t stream_queue_capacity = 16384;
+  // Handles RuntimeHook requests (container creation from OCI hooks);
+  // unset: RuntimeHook answers UNIMPLEMENTED.
+  std::function<absl::Status(const tetragon::RuntimeHookRequest&)> runtime_hook;
+  // Extra configuration reported by GetInfo (key -> value).
+  std::vector<std::pair<std::string, std::string>> info;
+};
+
+class FgsService final : public tetragon::FineGuidanceSensors::Service {
+ public:
+  explicit FgsService(FgsServiceOptions options) : opts_(std::move(options)) {}
+
+  grpc::Status GetEvents(grpc::ServerContext* ctx, const tetragon::GetEventsRequest* req,
+                         grpc::ServerWriter<tetragon::GetEventsResponse>* writer) override;
+  grpc::Status GetHealth(grpc::ServerContext*, const tetragon::GetHealthStatusRequest*,
+                         tetragon::GetHealthStatusResponse*) override;
+  grpc::Status AddTracingPolicy(grpc::ServerContext*, const tetragon::AddTracingPolicyRequest*,
+                                tetragon::AddTracingPolicyResponse*) override;
+  grpc::Status DeleteTracingPolicy(grpc::ServerContext*, const tetragon::DeleteTracingPolicyRequest*,
+                                   tetragon::DeleteTracingPolicyResponse*) override;
+  grpc::Status ListTracingPolicies(grpc::ServerContext*, const tetragon::ListTracingPoliciesRequest*,
+                                   tetragon::ListTracingPoliciesResponse*) override;
+  grpc::Status ConfigureTracingPolicy(grpc::ServerContext*,
+                                      const tetragon::ConfigureTracingPolicyRequest*,
+                                      tetragon::ConfigureTracingPolicyResponse*) override;
+  grpc::Status EnableTracingPolicy(grpc::ServerContext*, const tetragon::EnableTracingPolicyRequest*,
+                                   tetragon::EnableTracingPolicyResponse*) override;
+  grpc::Status DisableTracingPolicy(grpc::ServerContext*, const tetragon::DisableTracingPolicyRequest*,
+                                    tetragon::DisableTracingPolicyResponse*) override;
+  grpc::Status ListSensors(grpc::ServerContext*, const tetragon::ListSensorsRequest*,
+                           tetragon::ListSensorsResponse*) override;
+  grpc::Status EnableSensor(grpc::ServerContext*, const tetragon::EnableSensorRequest*,
+                            tetragon::EnableSensorResponse*) override;
+  grpc::Status DisableSensor(grpc::ServerContext*, const tetragon::DisableSensorRequest*,
+                             tetragon::DisableSensorResponse*) override;
+  grpc::Status RemoveSensor(grpc::ServerContext*, const tetragon::RemoveSensorRequest*,
+                            tetragon::RemoveSensorResponse*) override;
+  grpc::Status GetVersion(grpc::ServerContext*, const tetragon::GetVersionRequest*,
+                          tetragon::GetVersionResponse*) override;
+  grpc::Status GetInfo(grpc::ServerContext*, const tetragon::GetInfoRequest*,
+                       tetragon::GetInfoResponse*) override;
+  grpc::Status RuntimeHook(grpc::ServerContext*, const tetragon::RuntimeHookRequest*,
+                           tetragon::RuntimeHookResponse*) override;
+  grpc::Status GetDebug(grpc::ServerContext*, const tetragon::GetDebugRequest*,
+                        tetragon::GetDebugResponse*) override;
+  grpc::Status SetDebug(grpc::ServerContext*, const tetragon::SetDebugRequest*,
+                        tetragon::SetDebugResponse*) override;
+
+ private:
+  FgsServiceOptions opts_;
+};
+
+}  // namespace tgd
+
+#endif  // TGDISPATCH_SENSOR_SERVER_FGS_SERVICE_H_

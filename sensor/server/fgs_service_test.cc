@@ -1,0 +1,301 @@
+// gRPC tests of FgsService through the generated C++ client over an
+// in-process channel: every RPC, its error paths, and GetEvents with two
+// concurrent subscribers and their own filters.
+#include "sensor/server/fgs_service.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <thread>
+
+#include "api/sensors.grpc.pb.h"
+#include "google/protobuf/text_format.h"
+#include "gtest/gtest.h"
+#include "sensor/base/version.h"
+#include "sensor/policymgr/recording_backend.h"
+
+namespace tgd {
+namespace {
+
+using testing::BackendLog;
+using testing::RecordingBackend;
+using testing::TestPolicyYaml;
+
+class FgsServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    FgsServiceOptions opts;
+    opts.policies = &mgr_;
+    opts.bus = &bus_;
+    opts.runtime_hook = [this](const tetragon::RuntimeHookRequest& r) {
+      hooks_.push_back(r.createcontainer().containerid());
+      if (r.createcontainer().cgroupspath().empty()) {
+        return absl::InvalidArgumentError("createContainer.cgroupsPath: required");
+      }
+      return absl::OkStatus();
+    };
+    opts.info = {{"loader", "dispatch"}};
+    service_ = std::make_unique<FgsService>(std::move(opts));
+    grpc::ServerBuilder builder;
+    builder.RegisterService(service_.get());
+    server_ = builder.BuildAndStart();
+    stub_ = tetragon::FineGuidanceSensors::NewStub(server_->InProcessChannel(grpc::ChannelArguments()));
+  }
+  void TearDown() override {
+    bus_.Close();
+    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  }
+
+  grpc::Status Add(const std::string& yaml) {
+    grpc::ClientContext ctx;
+    tetragon::AddTracingPolicyRequest req;
+    tetragon::AddTracingPolicyResponse resp;
+    req.set_yaml(yaml);
+    return stub_->AddTracingPolicy(&ctx, req, &resp);
+  }
+  tetragon::ListTracingPoliciesResponse List() {
+    grpc::ClientContext ctx;
+    tetragon::ListTracingPoliciesResponse resp;
+    EXPECT_TRUE(stub_->ListTracingPolicies(&ctx, {}, &resp).ok());
+    return resp;
+  }
+
+  BackendLog log_;
+  RecordingBackend backend_{&log_};
+  PolicyManager mgr_{&backend_};
+  EventBus bus_;
+  std::vector<std::string> hooks_;
+  std::unique_ptr<FgsService> service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<tetragon::FineGuidanceSensors::Stub> stub_;
+};
+
+TEST_F(FgsServiceTest, VersionHealthInfo) {
+  {
+    grpc::ClientContext ctx;
+    tetragon::GetVersionResponse resp;
+    ASSERT_TRUE(stub_->GetVersion(&ctx, {}, &resp).ok());
+    EXPECT_EQ(resp.version(), kVersion);
+  }
+  {
+    grpc::ClientContext ctx;
+    tetragon::GetHealthStatusResponse resp;
+    ASSERT_TRUE(stub_->GetHealth(&ctx, {}, &resp).ok());
+    ASSERT_EQ(resp.health_status_size(), 1);
+    EXPECT_EQ(resp.health_status(0).status(), tetragon::HEALTH_STATUS_RUNNING);
+  }
+  {
+    grpc::ClientContext ctx;
+    tetragon::GetInfoResponse resp;
+    ASSERT_TRUE(stub_->GetInfo(&ctx, {}, &resp).ok());
+    EXPECT_EQ(resp.name(), "tgdispatch");
+    ASSERT_EQ(resp.conf_size(), 1);
+    EXPECT_EQ(resp.conf(0).key(), "loader");
+  }
+}
+
+TEST_F(FgsServiceTest, PolicyLifecycle) {
+  ASSERT_TRUE(Add(TestPolicyYaml("p1")).ok());
+  ASSERT_TRUE(Add(TestPolicyYaml("p2", "  podSelector: {matchLabels: {app: a}}\n")).ok());
+  auto list = List();
+  ASSERT_EQ(list.policies_size(), 2);
+  EXPECT_EQ(list.policies(0).state(), tetragon::TP_STATE_ENABLED);
+
+  grpc::Status dup = Add(TestPolicyYaml("p1"));
+  EXPECT_EQ(dup.error_code(), grpc::StatusCode::ALREADY_EXISTS);
+  grpc::Status bad = Add("apiVersion: cilium.io/v1alpha1\nkind: TracingPolicy\nmetadata: {}\nspec: {}\n");
+  EXPECT_EQ(bad.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(bad.error_message().find("metadata.name: required"), std::string::npos);
+  grpc::Status unloadable = Add(TestPolicyYaml("unloadable"));
+  EXPECT_EQ(unloadable.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(List().policies_size(), 2);  // failed adds leave no trace
+
+  {
+    grpc::ClientContext ctx;
+    tetragon::ConfigureTracingPolicyRequest req;
+    tetragon::ConfigureTracingPolicyResponse resp;
+    req.set_name("p1");
+    req.set_enable(false);
+    req.set_mode(tetragon::TP_MODE_MONITOR);
+    ASSERT_TRUE(stub_->ConfigureTracingPolicy(&ctx, req, &resp).ok());
+  }
+  const auto configured = List();
+  for (const auto& p : configured.policies()) {
+    if (p.name() != "p1") continue;
+    EXPECT_EQ(p.state(), tetragon::TP_STATE_DISABLED);
+    EXPECT_EQ(p.mode(), tetragon::TP_MODE_MONITOR);
+  }
+  {
+    grpc::ClientContext ctx;
+    tetragon::EnableTracingPolicyRequest req;
+    tetragon::EnableTracingPolicyResponse resp;
+    req.set_name("p1");
+    ASSERT_TRUE(stub_->EnableTracingPolicy(&ctx, req, &resp).ok());
+    EXPECT_EQ(log_.events.back(), "enable p1 1");
+  }
+  {
+    grpc::ClientContext ctx;
+    tetragon::DisableTracingPolicyRequest req;
+    tetragon::DisableTracingPolicyResponse resp;
+    req.set_name("nope");
+    EXPECT_EQ(stub_->DisableTracingPolicy(&ctx, req, &resp).error_code(), grpc::StatusCode::NOT_FOUND);
+  }
+  {
+    grpc::ClientContext ctx;
+    tetragon::ListSensorsResponse resp;
+    ASSERT_TRUE(stub_->ListSensors(&ctx, {}, &resp).ok());
+    EXPECT_EQ(resp.sensors_size(), 2);
+  }
+  {
+    grpc::ClientContext ctx;
+    tetragon::DeleteTracingPolicyRequest req;
+    tetragon::DeleteTracingPolicyResponse resp;
+    req.set_name("p1");
+    ASSERT_TRUE(stub_->DeleteTracingPolicy(&ctx, req, &resp).ok());
+    EXPECT_EQ(log_.events.back(), "unload p1");
+  }
+  {
+    grpc::ClientContext ctx;
+    tetragon::DeleteTracingPolicyRequest req;
+    tetragon::DeleteTracingPolicyResponse resp;
+    req.set_name("p1");
+    EXPECT_EQ(stub_->DeleteTracingPolicy(&ctx, req, &resp).error_code(), grpc::StatusCode::NOT_FOUND);
+    grpc::ClientContext ctx2;
+    req.set_name("");
+    EXPECT_EQ(stub_->DeleteTracingPolicy(&ctx2, req, &resp).error_code(),
+              grpc::StatusCode::INVALID_ARGUMENT);
+  }
+  EXPECT_EQ(List().policies_size(), 1);
+}
+
+TEST_F(FgsServiceTest, UnimplementedMethodsSaySo) {
+  grpc::ClientContext c1, c2, c3, c4;
+  tetragon::EnableSensorResponse r1;
+  grpc::Status s1 = stub_->EnableSensor(&c1, {}, &r1);
+  EXPECT_EQ(s1.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  EXPECT_NE(s1.error_message().find("ConfigureTracingPolicy"), std::string::npos);
+  tetragon::RemoveSensorResponse r2;
+  EXPECT_EQ(stub_->RemoveSensor(&c2, {}, &r2).error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  tetragon::GetDebugRequest dreq;
+  dreq.set_flag(tetragon::CONFIG_FLAG_DUMP_PROCESS_CACHE);
+  tetragon::GetDebugResponse dresp;
+  EXPECT_EQ(stub_->GetDebug(&c3, dreq, &dresp).error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  tetragon::DisableSensorResponse r4;
+  EXPECT_EQ(stub_->DisableSensor(&c4, {}, &r4).error_code(), grpc::StatusCode::UNIMPLEMENTED);
+}
+
+TEST_F(FgsServiceTest, LogLevelRoundTrip) {
+  tetragon::SetDebugRequest req;
+  req.set_flag(tetragon::CONFIG_FLAG_LOG_LEVEL);
+  req.set_level(tetragon::LOG_LEVEL_DEBUG);
+  tetragon::SetDebugResponse resp;
+  grpc::ClientContext c1;
+  ASSERT_TRUE(stub_->SetDebug(&c1, req, &resp).ok());
+  tetragon::GetDebugRequest greq;
+  greq.set_flag(tetragon::CONFIG_FLAG_LOG_LEVEL);
+  tetragon::GetDebugResponse gresp;
+  grpc::ClientContext c2;
+  ASSERT_TRUE(stub_->GetDebug(&c2, greq, &gresp).ok());
+  EXPECT_EQ(gresp.level(), tetragon::LOG_LEVEL_DEBUG);
+  req.set_level(tetragon::LOG_LEVEL_INFO);
+  grpc::ClientContext c3;
+  ASSERT_TRUE(stub_->SetDebug(&c3, req, &resp).ok());
+  EXPECT_EQ(resp.level(), tetragon::LOG_LEVEL_INFO);
+  tetragon::SetDebugRequest bad;
+  bad.set_flag(tetragon::CONFIG_FLAG_DUMP_PROCESS_CACHE);
+  grpc::ClientContext c4;
+  EXPECT_EQ(stub_->SetDebug(&c4, bad, &resp).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(FgsServiceTest, RuntimeHookGoesToTheHandler) {
+  tetragon::RuntimeHookRequest req;
+  req.mutable_createcontainer()->set_containerid("c1");
+  req.mutable_createcontainer()->set_cgroupspath("/kubepods/pod1/c1");
+  tetragon::RuntimeHookResponse resp;
+  grpc::ClientContext c1;
+  ASSERT_TRUE(stub_->RuntimeHook(&c1, req, &resp).ok());
+  EXPECT_EQ(hooks_, std::vector<std::string>{"c1"});
+  req.mutable_createcontainer()->clear_cgroupspath();
+  grpc::ClientContext c2;
+  grpc::Status st = stub_->RuntimeHook(&c2, req, &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  grpc::ClientContext c3;
+  EXPECT_EQ(stub_->RuntimeHook(&c3, tetragon::RuntimeHookRequest(), &resp).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+tetragon::GetEventsResponse Event(const std::string& text) {
+  tetragon::GetEventsResponse ev;
+  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &ev));
+  return ev;
+}
+
+TEST_F(FgsServiceTest, GetEventsTwoSubscribersWithOwnFilters) {
+  tetragon::GetEventsRequest execs;  // only process_exec, only binary and pid
+  ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(R"pb(
+    allow_list { event_set: PROCESS_EXEC }
+    field_filters { fields { paths: "process.binary" } action: INCLUDE })pb", &execs));
+  tetragon::GetEventsRequest policy;  // only events of policy "watch"
+  ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(
+      R"pb(allow_list { policy_names: "watch" })pb", &policy));
+
+  grpc::ClientContext ctx_a, ctx_b;
+  auto stream_a = stub_->GetEvents(&ctx_a, execs);
+  auto stream_b = stub_->GetEvents(&ctx_b, policy);
+  for (int i = 0; i < 500 && bus_.stats().subscribers < 2; ++i) absl::SleepFor(absl::Milliseconds(10));
+  ASSERT_EQ(bus_.stats().subscribers, 2u);
+
+  bus_.Publish(Event(R"pb(process_exec { process { binary: "/bin/ls" arguments: "-l" } } node_name: "n")pb"));
+  bus_.Publish(Event(R"pb(process_tracepoint { policy_name: "other" })pb"));
+  bus_.Publish(Event(R"pb(process_tracepoint { policy_name: "watch" subsys: "syscalls" })pb"));
+
+  tetragon::GetEventsResponse got;
+  ASSERT_TRUE(stream_a->Read(&got));
+  EXPECT_EQ(got.process_exec().process().binary(), "/bin/ls");
+  EXPECT_TRUE(got.process_exec().process().arguments().empty());  // trimmed by the field filter
+  EXPECT_EQ(got.node_name(), "n");
+  ASSERT_TRUE(stream_b->Read(&got));
+  EXPECT_EQ(got.process_tracepoint().policy_name(), "watch");
+  EXPECT_EQ(got.process_tracepoint().subsys(), "syscalls");
+
+  // Nothing else was delivered: publish a marker each stream accepts.
+  bus_.Publish(Event(R"pb(process_exec { process { binary: "/marker" } })pb"));
+  bus_.Publish(Event(R"pb(process_tracepoint { policy_name: "watch" subsys: "marker" })pb"));
+  ASSERT_TRUE(stream_a->Read(&got));
+  EXPECT_EQ(got.process_exec().process().binary(), "/marker");
+  ASSERT_TRUE(stream_b->Read(&got));
+  EXPECT_EQ(got.process_tracepoint().subsys(), "marker");
+
+  ctx_a.TryCancel();
+  ctx_b.TryCancel();
+  while (stream_a->Read(&got)) {}
+  while (stream_b->Read(&got)) {}
+  EXPECT_EQ(stream_a->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  stream_b->Finish();
+  for (int i = 0; i < 500 && bus_.stats().subscribers > 0; ++i) absl::SleepFor(absl::Milliseconds(10));
+  EXPECT_EQ(bus_.stats().subscribers, 0u);  // streams unsubscribed
+}
+
+TEST_F(FgsServiceTest, GetEventsRejectsBadRequests) {
+  struct Case { const char* req; grpc::StatusCode code; const char* want; };
+  const Case cases[] = {
+      {"allow_list { binary_regex: '(' }", grpc::StatusCode::INVALID_ARGUMENT, "allow_list[0].binary_regex[0]"},
+      {"deny_list { cel_expression: 'x' }", grpc::StatusCode::INVALID_ARGUMENT, "cel_expression"},
+      {"aggregation_options { channel_buffer_size: 1 }", grpc::StatusCode::UNIMPLEMENTED, "aggregation"},
+      {"field_filters { fields { paths: 'nope' } }", grpc::StatusCode::INVALID_ARGUMENT, "field_filters[0]"},
+  };
+  for (const Case& c : cases) {
+    tetragon::GetEventsRequest req;
+    ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(c.req, &req));
+    grpc::ClientContext ctx;
+    auto stream = stub_->GetEvents(&ctx, req);
+    tetragon::GetEventsResponse got;
+    EXPECT_FALSE(stream->Read(&got));
+    grpc::Status st = stream->Finish();
+    EXPECT_EQ(st.error_code(), c.code) << c.req;
+    EXPECT_NE(st.error_message().find(c.want), std::string::npos) << st.error_message();
+  }
+}
+
+}  // namespace
+}  // namespace tgd
