@@ -1,0 +1,182 @@
+// Daemon implementation.
+#include "sensor/daemon/daemon.h"
+
+#include <glog/logging.h>
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "sensor/base/version.h"
+#include "sensor/bpfcore/fs.h"
+
+namespace tgd {
+namespace {
+
+bool IsLoopbackHost(absl::string_view host) {
+  if (host == "localhost" || host == "::1" || host == "[::1]") return true;
+  return absl::StartsWith(host, "127.");
+}
+
+std::string Hostname() {
+  char buf[256] = {0};
+  if (gethostname(buf, sizeof(buf) - 1) != 0) return "localhost";
+  return buf;
+}
+
+}  // namespace
+
+absl::Status CheckServerAddress(const std::string& address, bool allow_remote) {
+  absl::string_view a = address;
+  if (absl::ConsumePrefix(&a, "unix://")) {
+    if (a.empty() || a[0] != '/') {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--server-address \"", address, "\": unix sockets need an absolute path (unix:///path)"));
+    }
+    return absl::OkStatus();
+  }
+  size_t colon = a.rfind(':');
+  int port = 0;
+  if (colon == absl::string_view::npos || !absl::SimpleAtoi(a.substr(colon + 1), &port) ||
+      port <= 0 || port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--server-address \"", address, "\": want host:port or unix:///path"));
+  }
+  absl::string_view host = a.substr(0, colon);
+  if (!allow_remote && !IsLoopbackHost(host)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--server-address \"", address,
+        "\": not a loopback address; the API is unauthenticated, pass --allow-remote to expose it"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config) {
+  absl::Status st = CheckServerAddress(config.server_address, config.allow_remote);
+  if (!st.ok()) return st;
+  if (config.loader != "dispatch" && config.loader != "per-policy") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--loader \"", config.loader, "\": want dispatch or per-policy"));
+  }
+  const std::pair<const char*, const std::string*> later[] = {
+      {"--export-file", &config.export_file},
+      {"--workloads", &config.workloads_file},
+      {"--tetragon-bpf-dir", &config.tetragon_bpf_dir},
+      {"--metrics-address", &config.metrics_address},
+  };
+  for (const auto& [flag, value] : later) {
+    if (!value->empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(flag, ": not supported by this build of tgdispatch yet"));
+    }
+  }
+  auto d = std::unique_ptr<Daemon>(new Daemon(config));
+  if (d->config_.node_name.empty()) d->config_.node_name = Hostname();
+
+  bool existed = std::filesystem::exists(config.bpf_dir);
+  st = EnsureBpffsDir(config.bpf_dir);
+  if (!st.ok()) return absl::FailedPreconditionError(absl::StrCat("--bpf-dir: ", st.message()));
+  d->created_bpf_dir_ = !existed;
+
+  d->backend_ = MakeUnavailableBackend(
+      config.loader, "this build has no BPF datapath yet; policies cannot be enforced");
+  d->policies_ = std::make_unique<PolicyManager>(d->backend_.get());
+
+  if (!config.policy_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::directory_iterator it(config.policy_dir, ec);
+    if (ec) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--policy-dir \"", config.policy_dir, "\": ", ec.message()));
+    }
+    std::vector<std::filesystem::path> files;
+    for (const auto& entry : it) {
+      if (entry.path().extension() == ".yaml" || entry.path().extension() == ".yml") {
+        files.push_back(entry.path());
+      }
+    }
+    std::sort(files.begin(), files.end());
+    for (const auto& f : files) {
+      std::ifstream in(f);
+      std::stringstream text;
+      text << in.rdbuf();
+      absl::Status add = d->policies_->Add(text.str());
+      if (!add.ok()) LOG(WARNING) << "policy " << f << " not loaded: " << add;
+    }
+  }
+
+  FgsServiceOptions opts;
+  opts.policies = d->policies_.get();
+  opts.bus = &d->bus_;
+  opts.info = {{"loader", config.loader},
+               {"bpf-dir", config.bpf_dir},
+               {"node-name", d->config_.node_name},
+               {"server-address", config.server_address}};
+  d->service_ = std::make_unique<FgsService>(std::move(opts));
+
+  absl::string_view addr = config.server_address;
+  if (absl::ConsumePrefix(&addr, "unix://")) {
+    d->unix_socket_path_ = std::string(addr);
+    struct stat sb;
+    if (lstat(d->unix_socket_path_.c_str(), &sb) == 0 && S_ISSOCK(sb.st_mode)) {
+      unlink(d->unix_socket_path_.c_str());  // a stale socket from an earlier run
+    }
+  }
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(config.server_address, grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(d->service_.get());
+  d->server_ = builder.BuildAndStart();
+  if (d->server_ == nullptr || (d->unix_socket_path_.empty() && port == 0)) {
+    return absl::UnavailableError(
+        absl::StrCat("--server-address \"", config.server_address, "\": cannot listen there"));
+  }
+  LOG(INFO) << kProductName << " " << kVersion << " serving on " << config.server_address
+            << " (node " << d->config_.node_name << ", loader " << config.loader << ", bpf dir "
+            << config.bpf_dir << ")";
+  return d;
+}
+
+void Daemon::RunUntilSignal() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&set, &sig) != 0) continue;
+    if (sig == SIGHUP) {
+      LOG(INFO) << "SIGHUP: nothing to reload (no workloads file in this build)";
+      continue;
+    }
+    LOG(INFO) << "signal " << sig << ": shutting down";
+    break;
+  }
+  Shutdown();
+}
+
+void Daemon::Shutdown() {
+  if (shut_down_) return;
+  shut_down_ = true;
+  bus_.Close();  // ends GetEvents streams
+  if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  policies_.reset();  // unloads every policy and frees its kernel memory
+  if (!unix_socket_path_.empty()) unlink(unix_socket_path_.c_str());
+  // Only a dir this run created, and only when empty: pins that must
+  // survive a restart are never removed here.
+  if (created_bpf_dir_) rmdir(config_.bpf_dir.c_str());
+  LOG(INFO) << "stopped";
+}
+
+Daemon::~Daemon() { Shutdown(); }
+
+}  // namespace tgd

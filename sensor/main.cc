@@ -1,0 +1,127 @@
+// tgdispatch: the daemon binary.
+//   tgdispatch serve [flags]   run the sensor and its gRPC API
+//   tgdispatch version         print the version
+#include <glog/logging.h>
+#include <signal.h>
+
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "sensor/base/version.h"
+#include "sensor/daemon/daemon.h"
+
+ABSL_FLAG(std::string, server_address, "localhost:54322",
+          "gRPC listen address: host:port (loopback unless --allow-remote) or unix:///path");
+ABSL_FLAG(bool, allow_remote, false, "allow a non-loopback --server-address (the API is unauthenticated)");
+ABSL_FLAG(std::string, bpf_dir, "/sys/fs/bpf/tgdispatch", "bpffs directory for tgdispatch's pinned state");
+ABSL_FLAG(std::string, policy_dir, "", "directory of TracingPolicy *.yaml files loaded at start");
+ABSL_FLAG(std::string, export_file, "", "JSON export file (one GetEventsResponse per line)");
+ABSL_FLAG(std::string, node_name, "", "node name reported in events (default: hostname)");
+ABSL_FLAG(std::string, loader, "dispatch", "policy loader: dispatch | per-policy");
+ABSL_FLAG(std::string, workloads, "", "workloads file (pods, containers, cgroup paths)");
+ABSL_FLAG(std::string, tetragon_bpf_dir, "", "open a Tetragon agent's pinned policy filter maps here");
+ABSL_FLAG(std::string, metrics_address, "", "Prometheus metrics listen address");
+ABSL_FLAG(std::string, log_level, "info", "log level: debug | info | warn | error");
+
+namespace {
+
+bool ApplyLogLevel(const std::string& level) {
+  FLAGS_logtostderr = true;
+  if (level == "debug") {
+    FLAGS_v = 1;
+  } else if (level == "info") {
+    FLAGS_minloglevel = 0;
+  } else if (level == "warn" || level == "warning") {
+    FLAGS_minloglevel = 1;
+  } else if (level == "error") {
+    FLAGS_minloglevel = 2;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+int Serve() {
+  // Signals are taken synchronously by the daemon (sigwait): block them
+  // before any thread starts so every thread inherits the mask.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  tgd::DaemonConfig c;
+  c.server_address = absl::GetFlag(FLAGS_server_address);
+  c.allow_remote = absl::GetFlag(FLAGS_allow_remote);
+  c.bpf_dir = absl::GetFlag(FLAGS_bpf_dir);
+  c.policy_dir = absl::GetFlag(FLAGS_policy_dir);
+  c.export_file = absl::GetFlag(FLAGS_export_file);
+  c.node_name = absl::GetFlag(FLAGS_node_name);
+  c.loader = absl::GetFlag(FLAGS_loader);
+  c.workloads_file = absl::GetFlag(FLAGS_workloads);
+  c.tetragon_bpf_dir = absl::GetFlag(FLAGS_tetragon_bpf_dir);
+  c.metrics_address = absl::GetFlag(FLAGS_metrics_address);
+  auto daemon = tgd::Daemon::Start(c);
+  if (!daemon.ok()) {
+    LOG(ERROR) << "cannot start: " << daemon.status();
+    return 1;
+  }
+  (*daemon)->RunUntilSignal();
+  return 0;
+}
+
+// Flags are documented with dashes, as Tetragon's are (--server-address);
+// absl names them with underscores. Rewrites the name part of each
+// "--flag-name[=value]" argument before parsing.
+std::vector<std::string> NormalizeFlagNames(int argc, char** argv) {
+  std::vector<std::string> out;
+  bool end_of_flags = false;
+  for (int i = 0; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--") end_of_flags = true;
+    if (!end_of_flags && i > 0 && a.rfind("--", 0) == 0) {
+      size_t eq = a.find('=');
+      for (size_t k = 2; k < std::min(eq, a.size()); ++k) {
+        if (a[k] == '-') a[k] = '_';
+      }
+    }
+    out.push_back(std::move(a));
+  }
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> normalized = NormalizeFlagNames(argc, argv);
+  std::vector<char*> norm_argv;
+  for (std::string& s : normalized) norm_argv.push_back(s.data());
+  norm_argv.push_back(nullptr);
+  argv = norm_argv.data();
+  absl::SetProgramUsageMessage(
+      "tgdispatch serve [--flags]   run the sensor and its Tetragon-compatible gRPC API\n"
+      "  tgdispatch version           print the version");
+  std::vector<char*> args = absl::ParseCommandLine(argc, argv);
+  google::InitGoogleLogging(argv[0]);
+  if (!ApplyLogLevel(absl::GetFlag(FLAGS_log_level))) {
+    std::cerr << "--log-level \"" << absl::GetFlag(FLAGS_log_level)
+              << "\": want debug, info, warn or error\n";
+    return 2;
+  }
+  std::string cmd = args.size() > 1 ? args[1] : "";
+  if (cmd == "serve" && args.size() == 2) return Serve();
+  if (cmd == "version" && args.size() == 2) {
+    std::cout << tgd::kProductName << " " << tgd::kVersion << "\n";
+    return 0;
+  }
+  std::cerr << (cmd.empty() ? std::string("missing command") : absl::StrCat("unknown command \"", cmd, "\""))
+            << "\nusage: " << absl::ProgramUsageMessage() << "\n";
+  return 2;
+}

@@ -1,0 +1,173 @@
+// End-to-end test of the real `tgdispatch` binary: start `serve` on a unix
+// socket with its own bpffs dir, drive it with the generated gRPC client as
+// tetra would, stop it with SIGTERM and check it cleaned up.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/strings/str_cat.h"
+#include "api/sensors.grpc.pb.h"
+#include "gtest/gtest.h"
+#include "sensor/base/version.h"
+#include "sensor/policymgr/recording_backend.h"
+
+namespace tgd {
+namespace {
+
+constexpr char kBinary[] = "sensor/tgdispatch";
+
+// A child process that is killed and reaped when the owner goes away.
+class Child {
+ public:
+  Child(const std::vector<std::string>& args, const std::string& log_path) {
+    pid_ = fork();
+    if (pid_ == 0) {
+      int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      dup2(fd, 1);
+      dup2(fd, 2);
+      std::vector<char*> argv;
+      for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+      argv.push_back(nullptr);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+  }
+  ~Child() {
+    if (pid_ > 0 && !reaped_) {
+      kill(pid_, SIGKILL);
+      Wait();
+    }
+  }
+  pid_t pid() const { return pid_; }
+  int Wait() {
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    reaped_ = true;
+    return status;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  bool reaped_ = false;
+};
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+int RunToExit(const std::vector<std::string>& args, std::string* output) {
+  std::string log = absl::StrCat(::testing::TempDir(), "/run-", getpid(), ".log");
+  Child c(args, log);
+  int status = c.Wait();
+  *output = ReadFile(log);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+class ServeRootTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (geteuid() != 0) GTEST_SKIP() << "needs root (bpffs state dir)";
+    tag_ = absl::StrCat("tgd-serve-test-", getpid());
+    // Unix socket paths are limited to 107 bytes: keep it short.
+    socket_ = absl::StrCat("/tmp/", tag_, ".sock");
+    bpf_dir_ = absl::StrCat("/sys/fs/bpf/", tag_);
+    policy_dir_ = absl::StrCat(::testing::TempDir(), "/", tag_, "-policies");
+    log_ = absl::StrCat(::testing::TempDir(), "/", tag_, ".log");
+    std::filesystem::create_directories(policy_dir_);
+    std::ofstream(policy_dir_ + "/p.yaml") << testing::TestPolicyYaml("from-dir");
+  }
+  void TearDown() override {
+    std::filesystem::remove_all(policy_dir_);
+    rmdir(bpf_dir_.c_str());
+    unlink(socket_.c_str());
+  }
+
+  std::string tag_, socket_, bpf_dir_, policy_dir_, log_;
+};
+
+TEST_F(ServeRootTest, ServesTheApiAndShutsDownCleanly) {
+  Child daemon({kBinary, "serve", "--server-address=unix://" + socket_, "--bpf-dir=" + bpf_dir_,
+                "--policy-dir=" + policy_dir_, "--node-name=test-node"},
+               log_);
+  auto channel = grpc::CreateChannel("unix://" + socket_, grpc::InsecureChannelCredentials());
+  ASSERT_TRUE(channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(20)))
+      << ReadFile(log_);
+  auto stub = tetragon::FineGuidanceSensors::NewStub(channel);
+  EXPECT_TRUE(std::filesystem::is_directory(bpf_dir_));
+
+  {
+    grpc::ClientContext ctx;
+    tetragon::GetVersionResponse resp;
+    ASSERT_TRUE(stub->GetVersion(&ctx, {}, &resp).ok());
+    EXPECT_EQ(resp.version(), kVersion);
+  }
+  {
+    grpc::ClientContext ctx;
+    tetragon::GetHealthStatusResponse resp;
+    ASSERT_TRUE(stub->GetHealth(&ctx, {}, &resp).ok());
+    EXPECT_EQ(resp.health_status(0).status(), tetragon::HEALTH_STATUS_RUNNING);
+  }
+  {
+    // No datapath in this build: the add is refused, truthfully, and leaves
+    // no trace; a malformed policy is rejected before that.
+    grpc::ClientContext ctx;
+    tetragon::AddTracingPolicyRequest req;
+    tetragon::AddTracingPolicyResponse resp;
+    req.set_yaml(testing::TestPolicyYaml("p1"));
+    grpc::Status st = stub->AddTracingPolicy(&ctx, req, &resp);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+    EXPECT_NE(st.error_message().find("loader \"dispatch\" is not available"), std::string::npos)
+        << st.error_message();
+    grpc::ClientContext ctx2;
+    req.set_yaml("kind: TracingPolicy\n");
+    EXPECT_EQ(stub->AddTracingPolicy(&ctx2, req, &resp).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    grpc::ClientContext ctx3;
+    tetragon::ListTracingPoliciesResponse list;
+    ASSERT_TRUE(stub->ListTracingPolicies(&ctx3, {}, &list).ok());
+    EXPECT_EQ(list.policies_size(), 0);
+  }
+  // A GetEvents stream is open when the daemon stops: SIGTERM ends it.
+  grpc::ClientContext stream_ctx;
+  auto stream = stub->GetEvents(&stream_ctx, tetragon::GetEventsRequest());
+  absl::SleepFor(absl::Milliseconds(300));
+  ASSERT_EQ(kill(daemon.pid(), SIGTERM), 0);
+  tetragon::GetEventsResponse ev;
+  while (stream->Read(&ev)) {}
+  int status = daemon.Wait();
+  ASSERT_TRUE(WIFEXITED(status)) << ReadFile(log_);
+  EXPECT_EQ(WEXITSTATUS(status), 0) << ReadFile(log_);
+  std::string log = ReadFile(log_);
+  EXPECT_NE(log.find("from-dir"), std::string::npos) << log;  // --policy-dir was read
+  EXPECT_NE(log.find("stopped"), std::string::npos) << log;
+  EXPECT_FALSE(std::filesystem::exists(socket_));
+  EXPECT_FALSE(std::filesystem::exists(bpf_dir_));
+}
+
+TEST_F(ServeRootTest, BadInvocationsFailWithAReason) {
+  std::string out;
+  EXPECT_EQ(RunToExit({kBinary, "version"}, &out), 0);
+  EXPECT_NE(out.find(kVersion), std::string::npos);
+  EXPECT_EQ(RunToExit({kBinary, "serve", "--server-address=0.0.0.0:54399", "--bpf-dir=" + bpf_dir_}, &out), 1);
+  EXPECT_NE(out.find("--allow-remote"), std::string::npos) << out;
+  EXPECT_FALSE(std::filesystem::exists(bpf_dir_));
+  EXPECT_EQ(RunToExit({kBinary, "frobnicate"}, &out), 2);
+  EXPECT_NE(out.find("unknown command \"frobnicate\""), std::string::npos) << out;
+  EXPECT_EQ(RunToExit({kBinary, "serve", "--log-level=loud"}, &out), 2);
+  EXPECT_NE(out.find("--log-level"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace tgd

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds tgdispatch and runs `tgdispatch serve` on
+# the embedded default: gRPC on localhost:54322, state under
+# /sys/fs/bpf/tgdispatch (bpffs is mounted if needed). No Kubernetes needed.
+# Extra arguments go to `tgdispatch serve` (e.g. --server-address=unix:///run/tgd.sock).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tools/install-deps.sh
+bazel build //sensor:tgdispatch
+exec bazel-bin/sensor/tgdispatch serve "$@"
