@@ -26,6 +26,7 @@ ABSL_FLAG(std::string, loader, "dispatch", "policy loader: dispatch | per-policy
 ABSL_FLAG(std::string, workloads, "", "workloads file (pods, containers, cgroup paths)");
 ABSL_FLAG(std::string, tetragon_bpf_dir, "", "open a Tetragon agent's pinned policy filter maps here");
 ABSL_FLAG(std::string, metrics_address, "", "Prometheus metrics listen address");
+ABSL_FLAG(bool, process_events, true, "run the base process sensor (process_exec / process_exit events)");
 ABSL_FLAG(std::string, log_level, "info", "log level: debug | info | warn | error");
 
 namespace {
@@ -68,6 +69,7 @@ int Serve() {
   c.workloads_file = absl::GetFlag(FLAGS_workloads);
   c.tetragon_bpf_dir = absl::GetFlag(FLAGS_tetragon_bpf_dir);
   c.metrics_address = absl::GetFlag(FLAGS_metrics_address);
+  c.process_events = absl::GetFlag(FLAGS_process_events);
   auto daemon = tgd::Daemon::Start(c);
   if (!daemon.ok()) {
     LOG(ERROR) << "cannot start: " << daemon.status();

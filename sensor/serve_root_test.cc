@@ -139,10 +139,28 @@ TEST_F(ServeRootTest, ServesTheApiAndShutsDownCleanly) {
     ASSERT_TRUE(stub->ListTracingPolicies(&ctx3, {}, &list).ok());
     EXPECT_EQ(list.policies_size(), 0);
   }
-  // A GetEvents stream is open when the daemon stops: SIGTERM ends it.
+  // Real process events reach a filtered GetEvents stream: run a uniquely
+  // named copy of `true` and expect exactly its exec and exit.
   grpc::ClientContext stream_ctx;
-  auto stream = stub->GetEvents(&stream_ctx, tetragon::GetEventsRequest());
-  absl::SleepFor(absl::Milliseconds(300));
+  tetragon::GetEventsRequest ereq;
+  const std::string bin = absl::StrCat("/tmp/", tag_, "-true");
+  std::filesystem::copy_file("/bin/true", bin, std::filesystem::copy_options::overwrite_existing);
+  ereq.add_allow_list()->add_binary_regex(absl::StrCat(tag_, "-true$"));
+  auto stream = stub->GetEvents(&stream_ctx, ereq);
+  absl::SleepFor(absl::Milliseconds(300));  // let the stream subscribe
+  std::string out;
+  ASSERT_EQ(RunToExit({bin, "arg1"}, &out), 0);
+  tetragon::GetEventsResponse got;
+  ASSERT_TRUE(stream->Read(&got));
+  ASSERT_TRUE(got.has_process_exec()) << got.DebugString();
+  EXPECT_EQ(got.process_exec().process().binary(), bin);
+  EXPECT_EQ(got.process_exec().process().arguments(), "arg1");
+  EXPECT_EQ(got.node_name(), "test-node");
+  ASSERT_TRUE(stream->Read(&got));
+  ASSERT_TRUE(got.has_process_exit()) << got.DebugString();
+  EXPECT_EQ(got.process_exit().status(), 0u);
+  std::filesystem::remove(bin);
+  // The stream is still open when the daemon stops: SIGTERM ends it.
   ASSERT_EQ(kill(daemon.pid(), SIGTERM), 0);
   tetragon::GetEventsResponse ev;
   while (stream->Read(&ev)) {}

@@ -12,9 +12,13 @@ namespace {
 
 int LibbpfPrint(enum libbpf_print_level level, const char* format,
                 va_list args) {
-  char buf[1024];
-  int n = vsnprintf(buf, sizeof(buf), format, args);
-  std::string line(buf, n > 0 ? std::min<size_t>(n, sizeof(buf) - 1) : 0);
+  // Verifier logs arrive as one long message: size the buffer to it.
+  va_list copy;
+  va_copy(copy, args);
+  int n = vsnprintf(nullptr, 0, format, copy);
+  va_end(copy);
+  std::string line(n > 0 ? n : 0, '\0');
+  if (n > 0) vsnprintf(line.data(), line.size() + 1, format, args);
   while (!line.empty() && line.back() == '\n') line.pop_back();
   switch (level) {
     case LIBBPF_WARN:

@@ -86,6 +86,21 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
   if (!st.ok()) return absl::FailedPreconditionError(absl::StrCat("--bpf-dir: ", st.message()));
   d->created_bpf_dir_ = !existed;
 
+  if (config.process_events) {
+    d->process_cache_ = std::make_unique<ProcessCache>(d->config_.node_name, config.process_cache_size,
+                                                       MonotonicToWallOffsetNs());
+    ProcessSensorOptions popts;
+    popts.bus = &d->bus_;
+    popts.cache = d->process_cache_.get();
+    auto sensor = ProcessSensor::Start(std::move(popts));
+    if (!sensor.ok()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("base process sensor: ", sensor.status().message(),
+                       " (needs root/CAP_BPF; --process-events=false runs without it)"));
+    }
+    d->process_sensor_ = *std::move(sensor);
+  }
+
   d->backend_ = MakeUnavailableBackend(
       config.loader, "this build has no BPF datapath yet; policies cannot be enforced");
   d->policies_ = std::make_unique<PolicyManager>(d->backend_.get());
@@ -167,6 +182,7 @@ void Daemon::RunUntilSignal() {
 void Daemon::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
+  process_sensor_.reset();  // detaches the base sensor, stops its reader
   bus_.Close();  // ends GetEvents streams
   if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   policies_.reset();  // unloads every policy and frees its kernel memory

@@ -13,6 +13,8 @@
 #include "absl/status/statusor.h"
 #include "sensor/eventbus/event_bus.h"
 #include "sensor/policymgr/policy_manager.h"
+#include "sensor/process/process_cache.h"
+#include "sensor/process/process_sensor.h"
 #include "sensor/server/fgs_service.h"
 
 namespace tgd {
@@ -24,6 +26,8 @@ struct DaemonConfig {
   std::string policy_dir;     // *.yaml loaded at start
   std::string node_name;      // default: hostname
   std::string loader = "dispatch";  // dispatch | per-policy
+  bool process_events = true;       // run the base process sensor (process_exec/exit)
+  size_t process_cache_size = 65536;
   // Features of later milestones; setting one is refused, not ignored.
   std::string export_file, workloads_file, tetragon_bpf_dir, metrics_address;
 };
@@ -55,6 +59,8 @@ class Daemon {
 
   DaemonConfig config_;
   EventBus bus_;
+  std::unique_ptr<ProcessCache> process_cache_;
+  std::unique_ptr<ProcessSensor> process_sensor_;
   std::unique_ptr<PolicyBackend> backend_;
   std::unique_ptr<PolicyManager> policies_;
   std::unique_ptr<FgsService> service_;

@@ -1,0 +1,118 @@
+// /proc reader for processes that predate the sensor.
+#include "sensor/process/proc_walk.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+
+namespace tgd {
+namespace {
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::string ReadLink(const std::string& path) {
+  std::error_code ec;
+  auto target = std::filesystem::read_symlink(path, ec);
+  return ec ? "" : target.string();
+}
+
+uint64_t Hex(absl::string_view s) {
+  uint64_t v = 0;
+  absl::SimpleHexAtoi(absl::StripAsciiWhitespace(s), &v);
+  return v;
+}
+
+uint32_t NsInum(const std::string& link) {
+  // "uts:[4026531838]"
+  size_t a = link.find('['), b = link.find(']');
+  uint32_t v = 0;
+  if (a != std::string::npos && b != std::string::npos) {
+    absl::SimpleAtoi(link.substr(a + 1, b - a - 1), &v);
+  }
+  return v;
+}
+
+}  // namespace
+
+std::string JoinArguments(const char* argv, size_t len) {
+  std::vector<std::string> parts = absl::StrSplit(absl::string_view(argv, len), '\0');
+  while (!parts.empty() && parts.back().empty()) parts.pop_back();
+  if (parts.size() <= 1) return "";
+  return absl::StrJoin(parts.begin() + 1, parts.end(), " ");
+}
+
+std::optional<ExecRecord> ReadProcProcess(const std::string& root, uint32_t pid) {
+  std::string dir = root + "/" + std::to_string(pid);
+  std::string stat = Slurp(dir + "/stat");
+  size_t close = stat.rfind(')');
+  if (close == std::string::npos) return std::nullopt;
+  // Fields after "comm)": state(3) ppid(4) ... starttime(22).
+  std::vector<std::string> f = absl::StrSplit(stat.substr(close + 2), ' ');
+  if (f.size() < 20) return std::nullopt;
+  ExecRecord r;
+  r.pid = r.tid = pid;
+  absl::SimpleAtoi(f[1], &r.ppid);
+  uint64_t start_ticks = 0;
+  absl::SimpleAtoi(f[19], &start_ticks);
+  r.ktime = start_ticks * (1000000000ull / static_cast<uint64_t>(sysconf(_SC_CLK_TCK)));
+  std::string cmdline = Slurp(dir + "/cmdline");
+  if (cmdline.empty()) return std::nullopt;  // kernel thread (or a zombie)
+  r.binary = ReadLink(dir + "/exe");
+  r.arguments = JoinArguments(cmdline.data(), cmdline.size());
+  r.cwd = ReadLink(dir + "/cwd");
+  r.flags = "procFS";
+  std::istringstream status(Slurp(dir + "/status"));
+  std::string line;
+  while (std::getline(status, line)) {
+    std::vector<absl::string_view> kv = absl::StrSplit(line, absl::MaxSplits(':', 1));
+    if (kv.size() != 2) continue;
+    std::vector<std::string> v = absl::StrSplit(absl::StripAsciiWhitespace(kv[1]), '\t', absl::SkipEmpty());
+    if (kv[0] == "Uid" && v.size() >= 2) {
+      absl::SimpleAtoi(v[0], &r.uid);
+      absl::SimpleAtoi(v[1], &r.euid);
+    } else if (kv[0] == "Gid" && v.size() >= 2) {
+      absl::SimpleAtoi(v[0], &r.gid);
+      absl::SimpleAtoi(v[1], &r.egid);
+    } else if (kv[0] == "CapPrm") {
+      r.cap_permitted = Hex(kv[1]);
+    } else if (kv[0] == "CapEff") {
+      r.cap_effective = Hex(kv[1]);
+    } else if (kv[0] == "CapInh") {
+      r.cap_inheritable = Hex(kv[1]);
+    }
+  }
+  absl::SimpleAtoi(absl::StripAsciiWhitespace(Slurp(dir + "/loginuid")), &r.auid);
+  const char* ns_names[] = {"uts", "ipc", "mnt", "pid", "pid_for_children", "net",
+                            "time", "time_for_children", "cgroup", "user"};
+  for (const char* n : ns_names) r.ns.push_back(NsInum(ReadLink(dir + "/ns/" + n)));
+  return r;
+}
+
+std::vector<ExecRecord> ReadProcProcesses(const std::string& root) {
+  std::vector<ExecRecord> out;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(root, ec)) {
+    uint32_t pid = 0;
+    if (!absl::SimpleAtoi(entry.path().filename().string(), &pid)) continue;
+    if (auto r = ReadProcProcess(root, pid); r.has_value()) out.push_back(*std::move(r));
+  }
+  std::sort(out.begin(), out.end(), [](const ExecRecord& a, const ExecRecord& b) {
+    return a.ktime != b.ktime ? a.ktime < b.ktime : a.pid < b.pid;
+  });
+  return out;
+}
+
+}  // namespace tgd

@@ -1,0 +1,28 @@
+// Reads the processes that run before the sensor starts from /proc, so that
+// they have process cache entries (Tetragon flag "procFS").
+#ifndef TGDISPATCH_SENSOR_PROCESS_PROC_WALK_H_
+#define TGDISPATCH_SENSOR_PROCESS_PROC_WALK_H_
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sensor/process/process_cache.h"
+
+namespace tgd {
+
+// One /proc/<pid> entry as an ExecRecord (ktime from the start time in
+// /proc/<pid>/stat); nullopt when the process vanished or is a kernel thread.
+std::optional<ExecRecord> ReadProcProcess(const std::string& proc_root, uint32_t pid);
+
+// Every user-space process under `proc_root`, parents before children
+// (ordered by start time).
+std::vector<ExecRecord> ReadProcProcesses(const std::string& proc_root = "/proc");
+
+// Formats a NUL-separated argv buffer as Tetragon's `arguments`: argv[1..]
+// joined by single spaces.
+std::string JoinArguments(const char* argv, size_t len);
+
+}  // namespace tgd
+
+#endif  // TGDISPATCH_SENSOR_PROCESS_PROC_WALK_H_

@@ -1,0 +1,95 @@
+// ProcessCache: what tgdispatch knows about processes, keyed by Tetragon exec
+// id (base64 of "node:ktime:pid") and by live tgid. Exec, clone and exit
+// records update it; events take their `process` and `parent` from it.
+//
+// Lifetime: an entry is referenced by its own (running) process and by each
+// cached child whose parent it is. An exited process stays while a child
+// still names it as parent, so later events of that child carry a complete
+// parent; when the last reference goes, the entry is freed. The cache is
+// bounded: past max_entries the oldest exited entries are evicted (counted).
+#ifndef TGDISPATCH_SENSOR_PROCESS_PROCESS_CACHE_H_
+#define TGDISPATCH_SENSOR_PROCESS_PROCESS_CACHE_H_
+
+#include <cstdint>
+#include <list>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
+#include "api/tetragon.pb.h"
+
+namespace tgd {
+
+// Tetragon's exec id: base64("<node>:<ktime>:<pid>").
+std::string MakeExecId(const std::string& node, uint64_t ktime, uint32_t pid);
+
+// What an exec (or a /proc entry at start) tells about a process.
+struct ExecRecord {
+  uint32_t pid = 0;
+  uint32_t tid = 0;
+  uint32_t ppid = 0;
+  uint64_t ktime = 0;  // CLOCK_MONOTONIC ns of the exec (or process start)
+  uint32_t uid = 0, gid = 0, euid = 0, egid = 0, auid = 0;
+  std::string binary, arguments, cwd;
+  std::string flags;   // Tetragon flag words: "execve", "procFS", "truncArgs", ...
+  uint64_t cap_permitted = 0, cap_effective = 0, cap_inheritable = 0;
+  std::vector<uint32_t> ns;  // tgd_proc_ns order, may be empty
+  uint64_t cgroup_id = 0;
+};
+
+class ProcessCache {
+ public:
+  struct Stats {
+    uint64_t entries = 0;
+    uint64_t evicted = 0;
+  };
+  // `boot_wall_ns`: wall-clock ns at CLOCK_MONOTONIC zero (start_time = it + ktime).
+  ProcessCache(std::string node_name, size_t max_entries, int64_t boot_wall_ns);
+
+  // Records an exec; returns the new process (with parent_exec_id).
+  tetragon::Process AddExec(const ExecRecord& rec);
+  // Records a forked process: it inherits the parent's binary, arguments
+  // and cwd (flag "clone") under its own exec id.
+  std::optional<tetragon::Process> AddClone(uint32_t pid, uint32_t ppid, uint64_t ktime);
+  // Records the exit of tgid `pid`; returns the process as it was, and drops
+  // the running process's reference.
+  std::optional<tetragon::Process> Exit(uint32_t pid);
+
+  std::optional<tetragon::Process> GetByTgid(uint32_t tgid) const;
+  std::optional<tetragon::Process> GetByExecId(const std::string& exec_id) const;
+  // The parent of the process with `exec_id`, if still cached.
+  std::optional<tetragon::Process> GetParent(const std::string& exec_id) const;
+
+  Stats stats() const;
+  const std::string& node_name() const { return node_; }
+
+ private:
+  struct Entry {
+    tetragon::Process proc;
+    int refs = 0;        // running process + cached children naming it
+    bool running = true;
+  };
+  void Insert(Entry e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Release(const std::string& exec_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void EvictIfNeeded() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void MarkExited(const std::string& exec_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Unlist(const std::string& exec_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void SetStartTime(tetragon::Process* p, uint64_t ktime) const;
+
+  const std::string node_;
+  const size_t max_entries_;
+  const int64_t boot_wall_ns_;
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<std::string, Entry> by_exec_id_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<uint32_t, std::string> running_ ABSL_GUARDED_BY(mu_);  // tgid -> exec id
+  std::list<std::string> exited_order_ ABSL_GUARDED_BY(mu_);  // eviction candidates, oldest first
+  absl::flat_hash_map<std::string, std::list<std::string>::iterator> exited_pos_ ABSL_GUARDED_BY(mu_);
+  uint64_t evicted_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace tgd
+
+#endif  // TGDISPATCH_SENSOR_PROCESS_PROCESS_CACHE_H_

@@ -1,0 +1,134 @@
+// Process cache tests: exec ids, parent linkage, clone inheritance,
+// reference counting of exited parents, bounded size under fork storms,
+// and the /proc reader.
+#include "sensor/process/process_cache.h"
+
+#include <unistd.h>
+
+#include "absl/strings/escaping.h"
+#include "gtest/gtest.h"
+#include "sensor/process/proc_walk.h"
+
+namespace tgd {
+namespace {
+
+ExecRecord Exec(uint32_t pid, uint32_t ppid, uint64_t ktime, const std::string& bin) {
+  ExecRecord r;
+  r.pid = pid;
+  r.ppid = ppid;
+  r.ktime = ktime;
+  r.binary = bin;
+  r.flags = "execve";
+  return r;
+}
+
+TEST(ExecIdTest, TetragonScheme) {
+  std::string id = MakeExecId("node1", 12345, 42);
+  std::string raw;
+  ASSERT_TRUE(absl::Base64Unescape(id, &raw));
+  EXPECT_EQ(raw, "node1:12345:42");
+}
+
+TEST(ProcessCacheTest, ExecLinksToParentAndSetsFields) {
+  ProcessCache cache("n", 1000, 1'000'000'000'000);
+  ExecRecord sh = Exec(10, 1, 500, "/bin/sh");
+  sh.cap_effective = (1ull << 21) | 1;  // CAP_SYS_ADMIN, CAP_CHOWN
+  sh.euid = 1000;
+  tetragon::Process p_sh = cache.AddExec(sh);
+  tetragon::Process p_ls = cache.AddExec(Exec(11, 10, 900, "/bin/ls"));
+  EXPECT_EQ(p_ls.parent_exec_id(), p_sh.exec_id());
+  EXPECT_EQ(p_sh.uid().value(), 1000u);
+  ASSERT_EQ(p_sh.cap().effective_size(), 2);
+  EXPECT_EQ(p_sh.cap().effective(0), tetragon::CAP_CHOWN);
+  EXPECT_EQ(p_sh.cap().effective(1), tetragon::CAP_SYS_ADMIN);
+  EXPECT_EQ(p_sh.start_time().seconds(), 1000);
+  EXPECT_EQ(p_sh.start_time().nanos(), 500);
+  auto parent = cache.GetParent(p_ls.exec_id());
+  ASSERT_TRUE(parent.has_value());
+  EXPECT_EQ(parent->binary(), "/bin/sh");
+  EXPECT_EQ(cache.GetByTgid(11)->binary(), "/bin/ls");
+}
+
+TEST(ProcessCacheTest, CloneInheritsAndExecReplaces) {
+  ProcessCache cache("n", 1000, 0);
+  tetragon::Process sh = cache.AddExec(Exec(10, 1, 100, "/bin/sh"));
+  auto child = cache.AddClone(20, 10, 200);
+  ASSERT_TRUE(child.has_value());
+  EXPECT_EQ(child->binary(), "/bin/sh");
+  EXPECT_EQ(child->flags(), "clone");
+  EXPECT_EQ(child->parent_exec_id(), sh.exec_id());
+  EXPECT_NE(child->exec_id(), sh.exec_id());
+  tetragon::Process ls = cache.AddExec(Exec(20, 10, 300, "/bin/ls"));
+  EXPECT_EQ(ls.parent_exec_id(), sh.exec_id());
+  EXPECT_EQ(cache.GetByTgid(20)->exec_id(), ls.exec_id());
+  EXPECT_FALSE(cache.GetByExecId(child->exec_id()).has_value());  // replaced, unreferenced
+  EXPECT_FALSE(cache.AddClone(30, 999, 1).has_value());            // unknown parent
+}
+
+TEST(ProcessCacheTest, ExitedParentStaysWhileAChildNamesIt) {
+  ProcessCache cache("n", 1000, 0);
+  tetragon::Process sh = cache.AddExec(Exec(10, 1, 100, "/bin/sh"));
+  tetragon::Process sleep = cache.AddExec(Exec(11, 10, 200, "/bin/sleep"));
+  ASSERT_TRUE(cache.Exit(10).has_value());
+  EXPECT_FALSE(cache.GetByTgid(10).has_value());       // no longer running
+  EXPECT_TRUE(cache.GetParent(sleep.exec_id()).has_value());  // still there for the child
+  ASSERT_TRUE(cache.Exit(11).has_value());
+  EXPECT_FALSE(cache.GetByExecId(sleep.exec_id()).has_value());
+  EXPECT_FALSE(cache.GetByExecId(sh.exec_id()).has_value());  // freed with its last child
+  EXPECT_EQ(cache.stats().entries, 0u);
+  EXPECT_FALSE(cache.Exit(11).has_value());
+}
+
+TEST(ProcessCacheTest, ForkStormStaysBounded) {
+  ProcessCache cache("n", 256, 0);
+  cache.AddExec(Exec(1, 0, 1, "/sbin/init"));
+  // A long-lived parent whose children exit immediately: nothing piles up.
+  tetragon::Process parent = cache.AddExec(Exec(100, 1, 2, "/usr/bin/make"));
+  for (uint32_t i = 0; i < 100000; ++i) {
+    uint32_t pid = 1000 + (i % 30000);
+    cache.AddClone(pid, 100, 10 + i);
+    cache.AddExec(Exec(pid, 100, 10 + i, "/bin/cc"));
+    cache.Exit(pid);
+  }
+  EXPECT_LE(cache.stats().entries, 256u);
+  // Deep chains of exited parents kept alive by running children are capped
+  // by eviction, counted.
+  uint32_t prev = 100;
+  for (uint32_t i = 0; i < 2000; ++i) {
+    uint32_t pid = 50000 + i;
+    cache.AddExec(Exec(pid, prev, 200000 + i, "/bin/sh"));
+    if (i > 0) cache.Exit(prev);
+    prev = pid;
+  }
+  EXPECT_LE(cache.stats().entries, 256u);
+  EXPECT_GT(cache.stats().evicted, 0u);
+  EXPECT_TRUE(cache.GetByExecId(parent.exec_id()).has_value());  // running: never evicted
+}
+
+TEST(ProcWalkTest, JoinArguments) {
+  const char argv[] = "/bin/sh\0-c\0echo hi\0";
+  EXPECT_EQ(JoinArguments(argv, sizeof(argv) - 1), "-c echo hi");
+  EXPECT_EQ(JoinArguments("ls\0", 3), "");
+  EXPECT_EQ(JoinArguments("", 0), "");
+}
+
+TEST(ProcWalkTest, ReadsThisProcess) {
+  auto me = ReadProcProcess("/proc", getpid());
+  ASSERT_TRUE(me.has_value());
+  EXPECT_EQ(me->pid, static_cast<uint32_t>(getpid()));
+  EXPECT_EQ(me->ppid, static_cast<uint32_t>(getppid()));
+  EXPECT_EQ(me->euid, geteuid());
+  EXPECT_NE(me->binary.find("process_cache_test"), std::string::npos) << me->binary;
+  char cwd[4096];
+  ASSERT_NE(getcwd(cwd, sizeof(cwd)), nullptr);
+  EXPECT_EQ(me->cwd, cwd);
+  EXPECT_EQ(me->flags, "procFS");
+  EXPECT_EQ(me->ns.size(), 10u);
+  EXPECT_NE(me->ns[0], 0u);
+  auto all = ReadProcProcesses();
+  ASSERT_FALSE(all.empty());
+  for (size_t i = 1; i < all.size(); ++i) EXPECT_LE(all[i - 1].ktime, all[i].ktime);
+}
+
+}  // namespace
+}  // namespace tgd

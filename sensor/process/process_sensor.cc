@@ -1,0 +1,176 @@
+// ProcessSensor implementation.
+#include "sensor/process/process_sensor.h"
+
+#include <bpf/bpf.h>
+#include <glog/logging.h>
+#include <string.h>
+#include <time.h>
+
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "bpf/process/process_sensor.skel.h"
+#include "sensor/base/errno_status.h"
+#include "sensor/process/proc_walk.h"
+
+namespace tgd {
+namespace {
+
+int64_t Ns(const timespec& ts) { return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec; }
+
+std::string SignalName(int sig) {
+  const char* abbrev = sigabbrev_np(sig);
+  return abbrev ? absl::StrCat("SIG", abbrev) : absl::StrCat("SIG", sig);
+}
+
+void SetTime(int64_t wall_ns, google::protobuf::Timestamp* ts) {
+  ts->set_seconds(wall_ns / 1000000000);
+  ts->set_nanos(static_cast<int32_t>(wall_ns % 1000000000));
+}
+
+int OnRecord(void* ctx, void* data, size_t size) {
+  if (size < sizeof(tgd_proc_msg)) return 0;
+  static_cast<ProcessSensor*>(ctx)->Handle(*static_cast<const tgd_proc_msg*>(data));
+  return 0;
+}
+
+}  // namespace
+
+int64_t MonotonicToWallOffsetNs() {
+  timespec real, mono;
+  clock_gettime(CLOCK_REALTIME, &real);
+  clock_gettime(CLOCK_MONOTONIC, &mono);
+  return Ns(real) - Ns(mono);
+}
+
+ProcessSensor::ProcessSensor(ProcessSensorOptions opts)
+    : opts_(std::move(opts)), boot_wall_ns_(MonotonicToWallOffsetNs()) {}
+
+absl::StatusOr<std::unique_ptr<ProcessSensor>> ProcessSensor::Start(ProcessSensorOptions opts) {
+  if (opts.bus == nullptr || opts.cache == nullptr) {
+    return absl::InvalidArgumentError("ProcessSensor needs an event bus and a process cache");
+  }
+  InstallLibbpfLogging();
+  auto s = std::unique_ptr<ProcessSensor>(new ProcessSensor(std::move(opts)));
+  s->skel_.reset(process_sensor::open());
+  if (!s->skel_) return ErrnoStatus(errno, "open process sensor");
+  int err = process_sensor::load(s->skel_.get());
+  if (err) return LibbpfStatus(err, "load process sensor");
+  // Seed the cache before attaching: an exec seen later replaces its entry.
+  if (s->opts_.walk_proc) {
+    for (const ExecRecord& r : ReadProcProcesses()) s->opts_.cache->AddExec(r);
+  }
+  err = process_sensor::attach(s->skel_.get());
+  if (err) return LibbpfStatus(err, "attach process sensor");
+  s->rb_.reset(ring_buffer__new(bpf_map__fd(s->skel_->maps.tgd_proc_events), OnRecord, s.get(), nullptr));
+  if (!s->rb_) return ErrnoStatus(errno, "ring_buffer__new");
+  s->reader_ = std::thread([p = s.get()] { p->Run(); });
+  return s;
+}
+
+ProcessSensor::~ProcessSensor() {
+  stop_ = true;
+  if (reader_.joinable()) reader_.join();
+}
+
+void ProcessSensor::Run() {
+  while (!stop_) {
+    int n = ring_buffer__poll(rb_.get(), 100);
+    if (n < 0 && n != -EINTR) {
+      LOG(ERROR) << "process sensor ring buffer: " << ErrnoStatus(n, "ring_buffer__poll");
+      return;
+    }
+  }
+}
+
+uint64_t ProcessSensor::lost() const {
+  int ncpu = libbpf_num_possible_cpus();
+  if (ncpu <= 0) return 0;
+  std::vector<uint64_t> values(ncpu);
+  uint32_t zero = 0;
+  if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.tgd_proc_lost), &zero, values.data()) != 0) return 0;
+  uint64_t sum = 0;
+  for (uint64_t v : values) sum += v;
+  return sum;
+}
+
+void ProcessSensor::Handle(const tgd_proc_msg& m) {
+  ProcessCache& cache = *opts_.cache;
+  switch (m.op) {
+    case TGD_PROC_MSG_EXEC: {
+      ExecRecord r;
+      r.pid = m.pid;
+      r.tid = m.tid;
+      r.ppid = m.ppid;
+      r.ktime = m.ktime;
+      r.uid = m.uid;
+      r.gid = m.gid;
+      r.euid = m.euid;
+      r.egid = m.egid;
+      r.auid = m.auid;
+      r.cgroup_id = m.cgroup_id;
+      r.cap_permitted = m.cap_permitted;
+      r.cap_effective = m.cap_effective;
+      r.cap_inheritable = m.cap_inheritable;
+      r.ns.assign(m.ns, m.ns + TGD_PROC_NS_COUNT);
+      r.binary.assign(m.filename, std::min<size_t>(m.filename_len, sizeof(m.filename) - 1));
+      r.cwd.assign(m.cwd, std::min<size_t>(m.cwd_len, sizeof(m.cwd) - 1));
+      r.arguments = JoinArguments(m.args, std::min<size_t>(m.args_len, sizeof(m.args)));
+      std::vector<std::string> flags = {"execve"};
+      if (auto prev = cache.GetByTgid(m.pid); prev.has_value() && prev->flags() == "clone") {
+        flags.push_back("clone");
+      }
+      if (m.flags & TGD_PROC_TRUNC_FILENAME) flags.push_back("truncFilename");
+      if (m.flags & TGD_PROC_TRUNC_ARGS) flags.push_back("truncArgs");
+      if (m.flags & TGD_PROC_ERR_ARGS) flags.push_back("errorArgs");
+      if (m.flags & TGD_PROC_TRUNC_CWD) flags.push_back("noCWDSupport");
+      r.flags = absl::StrJoin(flags, " ");
+      tetragon::GetEventsResponse ev;
+      auto* exec = ev.mutable_process_exec();
+      *exec->mutable_process() = cache.AddExec(r);
+      if (opts_.enrich) opts_.enrich(m.cgroup_id, exec->mutable_process());
+      if (auto parent = cache.GetParent(exec->process().exec_id()); parent.has_value()) {
+        *exec->mutable_parent() = *std::move(parent);
+      }
+      ev.set_node_name(cache.node_name());
+      SetTime(boot_wall_ns_ + static_cast<int64_t>(m.ktime), ev.mutable_time());
+      ++execs_;
+      opts_.bus->Publish(std::move(ev));
+      break;
+    }
+    case TGD_PROC_MSG_EXIT: {
+      tetragon::GetEventsResponse ev;
+      auto* exit = ev.mutable_process_exit();
+      std::optional<tetragon::Process> proc = cache.GetByTgid(m.pid);
+      if (proc.has_value()) {
+        if (auto parent = cache.GetParent(proc->exec_id()); parent.has_value()) {
+          *exit->mutable_parent() = *std::move(parent);
+        }
+        cache.Exit(m.pid);
+        *exit->mutable_process() = *std::move(proc);
+      } else {
+        // Not in the cache (started and exec'd before we saw it).
+        exit->mutable_process()->mutable_pid()->set_value(m.pid);
+        exit->mutable_process()->set_flags("unknown");
+      }
+      if (opts_.enrich) opts_.enrich(m.cgroup_id, exit->mutable_process());
+      int sig = m.exit_code & 0x7f;
+      if (sig != 0) exit->set_signal(SignalName(sig));
+      exit->set_status((m.exit_code >> 8) & 0xff);
+      SetTime(boot_wall_ns_ + static_cast<int64_t>(m.ktime), exit->mutable_time());
+      ev.set_node_name(cache.node_name());
+      *ev.mutable_time() = exit->time();
+      ++exits_;
+      opts_.bus->Publish(std::move(ev));
+      break;
+    }
+    case TGD_PROC_MSG_CLONE:
+      cache.AddClone(m.pid, m.ppid, m.ktime);
+      break;
+    default:
+      VLOG(1) << "process sensor: unknown record op " << int{m.op};
+  }
+}
+
+}  // namespace tgd

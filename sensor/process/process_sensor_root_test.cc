@@ -1,0 +1,137 @@
+// Root test of the base process sensor on real processes: a shell running a
+// binary with arguments in its own cgroup, and the exact process_exec and
+// process_exit events for both, including parent linkage and exit status or
+// signal.
+#include "sensor/process/process_sensor.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "sensor/testing/cgroup.h"
+
+namespace tgd {
+namespace {
+
+class ProcessSensorRootTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string reason = testing::RootTestSkipReason();
+    if (!reason.empty()) GTEST_SKIP() << reason;
+    sub_ = bus_.Subscribe(1 << 16);
+    auto s = ProcessSensor::Start({&bus_, &cache_, true, nullptr});
+    ASSERT_TRUE(s.ok()) << s.status();
+    sensor_ = *std::move(s);
+    auto cg = testing::TestCgroup::Create("procsensor");
+    ASSERT_TRUE(cg.ok()) << cg.status();
+    cgroup_ = *std::move(cg);
+  }
+
+  EventBus bus_;
+  ProcessCache cache_{"test-node", 65536, MonotonicToWallOffsetNs()};
+  std::unique_ptr<EventBus::Subscription> sub_;
+  std::unique_ptr<ProcessSensor> sensor_;
+  std::unique_ptr<testing::TestCgroup> cgroup_;
+};
+
+TEST_F(ProcessSensorRootTest, ShellRunningABinaryGivesExactEvents) {
+  const std::string sh = std::filesystem::canonical("/bin/sh");
+  const std::string sleep_bin = std::filesystem::canonical("/bin/sleep");
+  auto pid = cgroup_->SpawnFn([] {
+    if (chdir("/tmp") != 0) return 90;
+    execl("/bin/sh", "/bin/sh", "-c", "/bin/sleep 0.05; exit 3", (char*)nullptr);
+    return 91;
+  });
+  ASSERT_TRUE(pid.ok());
+  const uint32_t sh_pid = *pid;
+  auto status = testing::WaitChild(*pid);
+  ASSERT_TRUE(status.ok());
+  ASSERT_TRUE(WIFEXITED(*status));
+  ASSERT_EQ(WEXITSTATUS(*status), 3);
+
+  // exec sh, exec sleep, exit sleep, exit sh.
+  std::vector<tetragon::GetEventsResponse> execs, exits;
+  absl::Time deadline = absl::Now() + absl::Seconds(10);
+  EventBus::Event ev;
+  uint32_t sleep_pid = 0;
+  while ((execs.size() < 2 || exits.size() < 2) && sub_->Next(&ev, deadline)) {
+    if (ev->has_process_exec()) {
+      const auto& p = ev->process_exec().process();
+      if (p.pid().value() == sh_pid || (ev->process_exec().parent().pid().value() == sh_pid)) {
+        if (p.pid().value() != sh_pid) sleep_pid = p.pid().value();
+        execs.push_back(*ev);
+      }
+    } else if (ev->has_process_exit()) {
+      uint32_t p = ev->process_exit().process().pid().value();
+      if (p == sh_pid || (sleep_pid != 0 && p == sleep_pid)) exits.push_back(*ev);
+    }
+  }
+  ASSERT_EQ(execs.size(), 2u);
+  ASSERT_EQ(exits.size(), 2u);
+
+  const auto& e_sh = execs[0].process_exec();
+  EXPECT_EQ(e_sh.process().pid().value(), sh_pid);
+  EXPECT_EQ(e_sh.process().binary(), sh);
+  EXPECT_EQ(e_sh.process().arguments(), "-c /bin/sleep 0.05; exit 3");
+  EXPECT_EQ(e_sh.process().cwd(), "/tmp");
+  EXPECT_EQ(e_sh.process().uid().value(), geteuid());
+  EXPECT_EQ(e_sh.process().flags(), "execve clone");
+  // The parent is this test process (known from the /proc walk).
+  EXPECT_EQ(e_sh.parent().pid().value(), static_cast<uint32_t>(getpid()));
+  EXPECT_EQ(e_sh.process().parent_exec_id(), e_sh.parent().exec_id());
+  EXPECT_FALSE(e_sh.parent().exec_id().empty());
+  EXPECT_EQ(execs[0].node_name(), "test-node");
+
+  const auto& e_sleep = execs[1].process_exec();
+  EXPECT_EQ(e_sleep.process().binary(), sleep_bin);
+  EXPECT_EQ(e_sleep.process().arguments(), "0.05");
+  EXPECT_EQ(e_sleep.process().cwd(), "/tmp");
+  EXPECT_EQ(e_sleep.parent().exec_id(), e_sh.process().exec_id());
+  EXPECT_EQ(e_sleep.process().parent_exec_id(), e_sh.process().exec_id());
+
+  const auto& x_sleep = exits[0].process_exit();
+  EXPECT_EQ(x_sleep.process().exec_id(), e_sleep.process().exec_id());
+  EXPECT_EQ(x_sleep.status(), 0u);
+  EXPECT_TRUE(x_sleep.signal().empty());
+  EXPECT_EQ(x_sleep.parent().exec_id(), e_sh.process().exec_id());
+  const auto& x_sh = exits[1].process_exit();
+  EXPECT_EQ(x_sh.process().exec_id(), e_sh.process().exec_id());
+  EXPECT_EQ(x_sh.status(), 3u);
+  EXPECT_GE(exits[1].time().seconds(), execs[0].time().seconds());
+}
+
+TEST_F(ProcessSensorRootTest, KilledProcessReportsTheSignal) {
+  auto pid = cgroup_->Spawn({"/bin/sleep", "30"});
+  ASSERT_TRUE(pid.ok());
+  // Wait for its exec event, then kill it.
+  absl::Time deadline = absl::Now() + absl::Seconds(10);
+  EventBus::Event ev;
+  std::string exec_id;
+  while (exec_id.empty() && sub_->Next(&ev, deadline)) {
+    if (ev->has_process_exec() && ev->process_exec().process().pid().value() == static_cast<uint32_t>(*pid)) {
+      exec_id = ev->process_exec().process().exec_id();
+      EXPECT_EQ(ev->process_exec().process().arguments(), "30");
+    }
+  }
+  ASSERT_FALSE(exec_id.empty());
+  EXPECT_EQ(cache_.GetByTgid(*pid)->exec_id(), exec_id);  // queryable while running
+  kill(*pid, SIGKILL);
+  ASSERT_TRUE(testing::WaitChild(*pid).ok());
+  bool seen = false;
+  while (!seen && sub_->Next(&ev, deadline)) {
+    if (ev->has_process_exit() && ev->process_exit().process().exec_id() == exec_id) {
+      seen = true;
+      EXPECT_EQ(ev->process_exit().signal(), "SIGKILL");
+    }
+  }
+  EXPECT_TRUE(seen);
+  EXPECT_EQ(sensor_->lost(), 0u);
+  EXPECT_GE(sensor_->exec_events(), 1u);
+}
+
+}  // namespace
+}  // namespace tgd
