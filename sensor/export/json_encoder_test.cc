@@ -1,0 +1,159 @@
+// Tests of the protobuf-JSON encoder: the golden export lines, round trips,
+// agreement with protobuf's own MessageToJsonString, escaping and timestamps.
+#include "sensor/export/json_encoder.h"
+
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "api/events.pb.h"
+#include "api/sensors.pb.h"
+#include "google/protobuf/text_format.h"
+#include "google/protobuf/util/message_differencer.h"
+#include "gtest/gtest.h"
+#include "sensor/export/test_events.h"
+
+namespace tgd {
+namespace {
+
+using google::protobuf::util::MessageDifferencer;
+
+std::string Encode(const google::protobuf::Message& m) {
+  std::string out;
+  absl::Status st = AppendMessageJson(m, &out);
+  EXPECT_TRUE(st.ok()) << st;
+  return out;
+}
+
+std::string Reference(const google::protobuf::Message& m) {
+  std::string out;
+  absl::Status st = ReferenceMessageJson(m, &out);
+  EXPECT_TRUE(st.ok()) << st;
+  return out;
+}
+
+std::string ReadGolden() {
+  std::ifstream in("testdata/export/events.jsonl");
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+TEST(JsonEncoderTest, GoldenExportLines) {
+  std::vector<std::string> lines;
+  for (const auto& ev : testing::GoldenEvents()) lines.push_back(Encode(ev));
+  std::string got = absl::StrJoin(lines, "\n") + "\n";
+  EXPECT_EQ(got, ReadGolden()) << "new golden content (testdata/export/events.jsonl):\n" << got;
+}
+
+TEST(JsonEncoderTest, GoldenLinesParseBackIntoTheSameMessages) {
+  std::vector<std::string> lines = absl::StrSplit(ReadGolden(), '\n', absl::SkipEmpty());
+  std::vector<tetragon::GetEventsResponse> events = testing::GoldenEvents();
+  ASSERT_EQ(lines.size(), events.size());
+  for (size_t i = 0; i < lines.size(); ++i) {
+    tetragon::GetEventsResponse back;
+    ASSERT_TRUE(ParseMessageJson(lines[i], &back).ok()) << lines[i];
+    EXPECT_TRUE(MessageDifferencer::Equals(back, events[i]))
+        << back.DebugString() << "\nvs\n" << events[i].DebugString();
+  }
+}
+
+TEST(JsonEncoderTest, FormatFacts) {
+  std::string exec = Encode(testing::GoldenExec());
+  // Tetragon's export: proto names, wrappers bare, RFC 3339 with nanoseconds,
+  // enums by name, node_name and time after the event.
+  EXPECT_EQ(exec.rfind("{\"process_exec\":{\"process\":{\"exec_id\":", 0), 0u) << exec;
+  EXPECT_NE(exec.find("\"pid\":4242"), std::string::npos);
+  EXPECT_NE(exec.find("\"start_time\":\"2024-11-23T10:00:00.123456789Z\""), std::string::npos);
+  EXPECT_NE(exec.find("\"permitted\":[\"CAP_CHOWN\",\"CAP_NET_RAW\"]"), std::string::npos);
+  EXPECT_NE(exec.find("\"euid\":0"), std::string::npos);  // a set wrapper at 0 is kept
+  EXPECT_NE(exec.find("\"in_init_tree\":false"), std::string::npos);
+  EXPECT_NE(exec.find("\"pod_labels\":{\"app\":\"web\",\"tier\":\"frontend\"}"), std::string::npos);
+  EXPECT_EQ(exec.find("refcnt"), std::string::npos);  // zero scalars omitted
+  EXPECT_NE(exec.find("},\"node_name\":\"node-a\",\"time\":\"2024-11-23T10:00:00.123456789Z\"}"),
+            std::string::npos)
+      << exec;
+  std::string tp = Encode(testing::GoldenTracepoint());
+  EXPECT_NE(tp.find("{\"long_arg\":\"-100\"}"), std::string::npos) << tp;
+  EXPECT_NE(tp.find("{\"size_arg\":\"18446744073709551615\"}"), std::string::npos) << tp;
+  EXPECT_NE(tp.find("{\"bytes_arg\":\"AAH+/w==\"}"), std::string::npos) << tp;
+  EXPECT_NE(tp.find("\"action\":\"KPROBE_ACTION_POST\""), std::string::npos) << tp;
+}
+
+// The fast encoder writes what protobuf's MessageToJsonString writes (with
+// single-entry maps: protobuf C++ does not sort map keys, Go's protojson
+// and this encoder do).
+TEST(JsonEncoderTest, AgreesWithProtobufJson) {
+  for (auto ev : testing::GoldenEvents()) {
+    if (ev.has_process_exec()) {
+      ev.mutable_process_exec()->mutable_process()->mutable_pod()->mutable_pod_labels()->erase("tier");
+    }
+    if (ev.has_process_exit()) {
+      ev.mutable_process_exit()->mutable_process()->mutable_pod()->mutable_pod_labels()->erase("tier");
+    }
+    if (ev.has_process_tracepoint()) {
+      ev.mutable_process_tracepoint()->mutable_process()->mutable_pod()->mutable_pod_labels()->erase(
+          "tier");
+    }
+    EXPECT_EQ(Encode(ev), Reference(ev));
+  }
+  tetragon::GetEventsResponse empty;
+  EXPECT_EQ(Encode(empty), "{}");
+  EXPECT_EQ(Encode(empty), Reference(empty));
+}
+
+TEST(JsonEncoderTest, TimestampsAgreeWithProtobuf) {
+  std::mt19937_64 rng(42);
+  std::uniform_int_distribution<int64_t> secs(-62135596800, 253402300799);
+  const int32_t nanos[] = {0, 1, 999999999, 5000, 120000000, 123456000, 7};
+  for (int i = 0; i < 2000; ++i) {
+    tetragon::GetEventsResponse ev;
+    ev.mutable_time()->set_seconds(i < 4 ? std::vector<int64_t>{0, -1, -62135596800, 253402300799}[i]
+                                         : secs(rng));
+    ev.mutable_time()->set_nanos(nanos[i % 7]);
+    ASSERT_EQ(Encode(ev), Reference(ev)) << ev.ShortDebugString();
+  }
+}
+
+TEST(JsonEncoderTest, StringEscaping) {
+  tetragon::GetEventsResponse ev;
+  ev.set_node_name(std::string("a\"b\\c\n\t\r\b\f\x01\x1f\x7f/é€😀<>&\u2028", 29));
+  EXPECT_EQ(Encode(ev), "{\"node_name\":\"a\\\"b\\\\c\\n\\t\\r\\b\\f\\u0001\\u001f\x7f/é€😀<>&\u2028\"}");
+  // protobuf C++ escapes DEL, '<', '>' and U+2028 too; Go's protojson (and
+  // so Tetragon's file) does not. Both parse to the same string.
+  EXPECT_EQ(Reference(ev),
+            "{\"node_name\":\"a\\\"b\\\\c\\n\\t\\r\\b\\f\\u0001\\u001f\\u007f/é€😀\\u003c\\u003e&\\u2028\"}");
+  tetragon::GetEventsResponse back;
+  ASSERT_TRUE(ParseMessageJson(Encode(ev), &back).ok());
+  EXPECT_EQ(back.node_name(), ev.node_name());
+  // Invalid UTF-8 (kernel paths can hold any bytes): one U+FFFD per bad byte.
+  ev.set_node_name(std::string("x\xff\xc3(\xe2\x82 \xed\xa0\x80y", 11));
+  EXPECT_EQ(Encode(ev), "{\"node_name\":\"x\xef\xbf\xbd\xef\xbf\xbd(\xef\xbf\xbd\xef\xbf\xbd "
+                        "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbdy\"}");
+  ASSERT_TRUE(ParseMessageJson(Encode(ev), &back).ok());
+}
+
+TEST(JsonEncoderTest, UnknownEnumValueIsANumber) {
+  tetragon::GetEventsResponse ev;
+  ev.mutable_process_tracepoint()->set_action(static_cast<tetragon::KprobeAction>(999));
+  EXPECT_EQ(Encode(ev), "{\"process_tracepoint\":{\"action\":999}}");
+}
+
+TEST(JsonEncoderTest, FieldMaskAndDurationFallBackOrAgree) {
+  tetragon::GetEventsRequest req;
+  ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(
+      R"pb(field_filters { event_set: PROCESS_EXEC fields { paths: "process.binary" paths: "parent" } }
+           aggregation_options { window_size { seconds: -3 nanos: -500000000 } channel_buffer_size: 7 })pb",
+      &req));
+  EXPECT_EQ(Encode(req), Reference(req));
+  tetragon::AggregationOptions agg;
+  agg.mutable_window_size()->set_seconds(90);
+  agg.mutable_window_size()->set_nanos(1000);
+  EXPECT_EQ(Encode(agg), Reference(agg));
+  EXPECT_EQ(Encode(agg), "{\"window_size\":\"90.000001s\"}");
+}
+
+}  // namespace
+}  // namespace tgd
