@@ -1,0 +1,173 @@
+// RotatingFile implementation.
+#include "sensor/export/rotating_file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "sensor/base/errno_status.h"
+
+namespace tgd {
+namespace {
+
+constexpr char kBackupTimeFormat[] = "%Y-%m-%dT%H-%M-%E3S";
+constexpr uint64_t kDefaultMaxSize = 100ull << 20;
+
+// Splits "/d/name.ext" into "/d/name" and ".ext" (as Go's filepath.Ext).
+void SplitExt(absl::string_view path, absl::string_view* stem, absl::string_view* ext) {
+  size_t slash = path.rfind('/');
+  size_t dot = path.rfind('.');
+  if (dot == absl::string_view::npos || (slash != absl::string_view::npos && dot < slash)) {
+    *stem = path;
+    *ext = "";
+  } else {
+    *stem = path.substr(0, dot);
+    *ext = path.substr(dot);
+  }
+}
+
+absl::Status WriteAll(int fd, absl::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus(errno, "write export file");
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::string RotatingFile::BackupName(absl::string_view path, absl::Time t) {
+  absl::string_view stem, ext;
+  SplitExt(path, &stem, &ext);
+  // %E3S is "SS.mmm": lumberjack's layout 2006-01-02T15-04-05.000.
+  return absl::StrCat(stem, "-", absl::FormatTime(kBackupTimeFormat, t, absl::UTCTimeZone()), ext);
+}
+
+std::vector<std::string> RotatingFile::ListBackups(absl::string_view path) {
+  absl::string_view stem, ext;
+  SplitExt(path, &stem, &ext);
+  std::filesystem::path p{std::string(path)};
+  std::filesystem::path dir = p.parent_path().empty() ? "." : p.parent_path();
+  std::string prefix = absl::StrCat(std::filesystem::path(std::string(stem)).filename().string(), "-");
+  std::vector<std::pair<absl::Time, std::string>> found;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    std::string name = entry.path().filename().string();
+    if (!absl::StartsWith(name, prefix) || !absl::EndsWith(name, ext)) continue;
+    if (name.size() < prefix.size() + ext.size()) continue;
+    std::string ts = name.substr(prefix.size(), name.size() - prefix.size() - ext.size());
+    absl::Time t;
+    std::string err;
+    if (!absl::ParseTime(kBackupTimeFormat, ts, absl::UTCTimeZone(), &t, &err)) continue;
+    found.emplace_back(t, entry.path().string());
+  }
+  std::sort(found.begin(), found.end());
+  std::vector<std::string> out;
+  for (auto& f : found) out.push_back(std::move(f.second));
+  return out;
+}
+
+absl::StatusOr<std::unique_ptr<RotatingFile>> RotatingFile::Open(RotatingFileOptions opts) {
+  if (opts.path.empty()) return absl::InvalidArgumentError("export file: empty path");
+  if (opts.max_size_bytes == 0) opts.max_size_bytes = kDefaultMaxSize;
+  if (opts.max_backups < 0) opts.max_backups = 0;
+  std::error_code ec;
+  if (std::filesystem::is_directory(opts.path, ec)) {
+    return absl::InvalidArgumentError(absl::StrCat("export file \"", opts.path, "\" is a directory"));
+  }
+  std::filesystem::path parent = std::filesystem::path(opts.path).parent_path();
+  if (!parent.empty()) {
+    std::filesystem::create_directories(parent, ec);
+    if (ec) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("export file \"", opts.path, "\": cannot create ", parent.string(), ": ",
+                       ec.message()));
+    }
+  }
+  auto f = std::unique_ptr<RotatingFile>(new RotatingFile(std::move(opts)));
+  absl::Status st = f->OpenCurrent();
+  if (!st.ok()) return st;
+  return f;
+}
+
+absl::Status RotatingFile::OpenCurrent() {
+  int fd = open(opts_.path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, opts_.mode);
+  if (fd < 0) return ErrnoStatus(errno, absl::StrCat("open export file ", opts_.path));
+  fd_.Reset(fd);
+  fchmod(fd, opts_.mode);  // exact permissions, whatever the umask
+  struct stat sb;
+  size_ = fstat(fd, &sb) == 0 ? static_cast<uint64_t>(sb.st_size) : 0;
+  return absl::OkStatus();
+}
+
+absl::Status RotatingFile::Rotate() {
+  fd_.Reset();
+  absl::Time t = absl::Now();
+  std::string backup = BackupName(opts_.path, t);
+  // Two rotations in one millisecond: take the next free millisecond so no
+  // backup is overwritten and names still sort by age.
+  for (int i = 0; i < 1000 && access(backup.c_str(), F_OK) == 0; ++i) {
+    t += absl::Milliseconds(1);
+    backup = BackupName(opts_.path, t);
+  }
+  if (rename(opts_.path.c_str(), backup.c_str()) != 0 && errno != ENOENT) {
+    absl::Status st = ErrnoStatus(errno, absl::StrCat("rotate export file to ", backup));
+    OpenCurrent().IgnoreError();
+    return st;
+  }
+  ++rotations_;
+  absl::Status st = OpenCurrent();
+  PruneBackups();
+  return st;
+}
+
+void RotatingFile::PruneBackups() {
+  if (opts_.max_backups <= 0) return;
+  std::vector<std::string> backups = ListBackups(opts_.path);
+  for (size_t i = 0; i + opts_.max_backups < backups.size(); ++i) unlink(backups[i].c_str());
+}
+
+absl::Status RotatingFile::AppendLine(absl::string_view line) {
+  const uint64_t len = line.size() + 1;
+  const uint64_t pending = size_ + buf_.size();
+  if (pending > 0 && pending + len > opts_.max_size_bytes) {
+    absl::Status st = Flush();
+    if (!st.ok()) return st;
+    st = Rotate();
+    if (!st.ok()) return st;
+  }
+  if (!fd_.valid()) {
+    absl::Status st = OpenCurrent();
+    if (!st.ok()) return st;
+  }
+  buf_.append(line.data(), line.size());
+  buf_.push_back('\n');
+  if (buf_.size() >= opts_.buffer_bytes) return Flush();
+  return absl::OkStatus();
+}
+
+absl::Status RotatingFile::Flush() {
+  if (buf_.empty()) return absl::OkStatus();
+  if (!fd_.valid()) {
+    absl::Status st = OpenCurrent();
+    if (!st.ok()) return st;
+  }
+  absl::Status st = WriteAll(fd_.get(), buf_);
+  size_ += buf_.size();  // on a short write the size is approximate; lines stay whole in buf_ order
+  buf_.clear();
+  return st;
+}
+
+RotatingFile::~RotatingFile() { Flush().IgnoreError(); }
+
+}  // namespace tgd
