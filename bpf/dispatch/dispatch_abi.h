@@ -1,0 +1,247 @@
+/* The dispatcher datapath's shared ABI: map keys and values, the compiled
+ * policy config and the policy event record, used by dispatch.bpf.c and by
+ * user space (sensor/loader). Fixed-width fields and explicit padding; both
+ * compilers check the sizes. Never renumber a constant, only add. */
+#ifndef TGDISPATCH_BPF_DISPATCH_DISPATCH_ABI_H_
+#define TGDISPATCH_BPF_DISPATCH_DISPATCH_ABI_H_
+
+#ifndef __bpf__
+#include <linux/types.h>
+#endif
+
+/* Limits. A policy beyond them is refused at add time, naming the field. */
+#define TGD_MAX_HOOKS 1024          /* distinct hooks (slot in the tail-call arrays) */
+#define TGD_MAX_ARGS 5              /* args per hook in one policy (as Tetragon) */
+#define TGD_MAX_SELECTORS 5         /* selectors per hook (as Tetragon) */
+#define TGD_MAX_INT_CLAUSES 4       /* matchArgs on integers per selector */
+#define TGD_MAX_STR_CLAUSES 4       /* matchArgs on strings per selector */
+#define TGD_MAX_NS_CLAUSES 4        /* matchNamespaces per selector */
+#define TGD_MAX_ACTIONS 4           /* matchActions per selector */
+#define TGD_RUN_MAX 64              /* policies in one run list */
+#define TGD_STR_MAX 240             /* bytes of a string value (LPM data <= 256) */
+#define TGD_STR_MASK 255
+
+/* Hook kinds. */
+#define TGD_HOOK_TRACEPOINT 1
+#define TGD_HOOK_RAW_TP 2
+#define TGD_HOOK_KPROBE 3
+
+/* Where and how an argument is read. */
+#define TGD_SRC_TP_FIELD 1 /* ctx + offset (tracepoint record) */
+#define TGD_SRC_RAW_ARG 2  /* ((u64 *)ctx)[index] (raw tracepoint args) */
+#define TGD_SRC_REG 3      /* kprobe: function argument `index` */
+
+#define TGD_ARG_INT 1          /* integer of `size` bytes, `is_signed` */
+#define TGD_ARG_STR_USER 2     /* pointer to a user string */
+#define TGD_ARG_STR_KERNEL 3   /* pointer to a kernel string */
+#define TGD_ARG_DATA_LOC_STR 4 /* tracepoint __data_loc char[] */
+
+/* Operators (integers, strings, binaries, pids, namespaces, capabilities). */
+#define TGD_OP_NONE 0
+#define TGD_OP_EQ 1       /* Equal / In */
+#define TGD_OP_NEQ 2      /* NotEqual / NotIn */
+#define TGD_OP_PREFIX 3
+#define TGD_OP_NOT_PREFIX 4
+#define TGD_OP_POSTFIX 5
+#define TGD_OP_NOT_POSTFIX 6
+#define TGD_OP_GT 7
+#define TGD_OP_LT 8
+#define TGD_OP_MASK 9
+
+/* Actions (user space maps them to tetragon.KprobeAction). */
+#define TGD_ACT_POST 1
+#define TGD_ACT_NOPOST 2
+#define TGD_ACT_SIGKILL 3
+#define TGD_ACT_SIGNAL 4
+
+/* Policy flags. */
+#define TGD_POLICY_ENABLED (1u << 0)
+#define TGD_POLICY_MONITOR (1u << 1)
+
+/* Selector flags: which clause kinds are present. */
+#define TGD_SEL_BINARIES (1u << 0)
+#define TGD_SEL_PIDS (1u << 1)
+#define TGD_SEL_CAPS (1u << 2)
+#define TGD_SEL_PIDS_NS (1u << 3) /* matchPIDs isNamespacePID */
+
+/* Value tags: which clause a value entry belongs to. A tag also carries the
+ * config generation, so a policy update writes new entries beside the old
+ * ones and switches with one map update. */
+#define TGD_TAG(gen, sel, kind, idx) \
+  ((((__u32)(gen)&0xffff) << 16) | (((__u32)(sel)&0xf) << 12) | (((__u32)(kind)&0xf) << 8) | ((__u32)(idx)&0xff))
+#define TGD_TAG_BIN 1
+#define TGD_TAG_STR 2
+#define TGD_TAG_INT 3
+#define TGD_TAG_PID 4
+#define TGD_TAG_NS 5
+
+struct tgd_arg_desc {
+  __u8 src;       /* TGD_SRC_* (0: unused slot) */
+  __u8 type;      /* TGD_ARG_* */
+  __u8 size;      /* integers: 1, 2, 4, 8 */
+  __u8 is_signed;
+  __u16 offset;   /* TGD_SRC_TP_FIELD */
+  __u16 index;    /* TGD_SRC_RAW_ARG / TGD_SRC_REG */
+  __u32 spec_index; /* the policy's `index` (what matchArgs refer to) */
+};
+
+struct tgd_int_clause {
+  __u8 op;   /* TGD_OP_EQ/NEQ (values in tgd_int_values), GT/LT/MASK (value) */
+  __u8 arg;  /* position in tgd_policy_cfg.args */
+  __u8 pad[6];
+  __u64 value;
+};
+
+struct tgd_str_clause {
+  __u8 op;   /* TGD_OP_EQ/NEQ/PREFIX/NOT_PREFIX/POSTFIX/NOT_POSTFIX */
+  __u8 arg;
+  __u8 pad[2];
+};
+
+struct tgd_ns_clause {
+  __u8 op;   /* TGD_OP_EQ / TGD_OP_NEQ, values in tgd_int_values */
+  __u8 ns;   /* TGD_NS_* index as in bpf/process/process_msg.h */
+  __u8 pad[2];
+};
+
+struct tgd_action {
+  __u8 kind; /* TGD_ACT_* (0: none) */
+  __u8 sig;
+  __u8 pad[2];
+  __s32 arg_error;
+};
+
+struct tgd_selector {
+  __u32 flags;     /* TGD_SEL_* */
+  __u8 bin_op;     /* matchBinaries operator (TGD_OP_NONE: absent) */
+  __u8 pid_op;     /* matchPIDs operator */
+  __u8 cap_op;     /* matchCapabilities: EQ (In) / NEQ (NotIn) */
+  __u8 cap_type;   /* 0 effective, 1 inheritable, 2 permitted */
+  __u8 n_int;
+  __u8 n_str;
+  __u8 n_ns;
+  __u8 n_actions;
+  __u32 pad;
+  __u64 cap_mask;
+  struct tgd_int_clause ints[TGD_MAX_INT_CLAUSES];
+  struct tgd_str_clause strs[TGD_MAX_STR_CLAUSES];
+  struct tgd_ns_clause ns[TGD_MAX_NS_CLAUSES];
+  struct tgd_action actions[TGD_MAX_ACTIONS];
+};
+
+/* One policy's compiled form on one hook: the value of the (one-element)
+ * inner array behind tgd_policy_cfgs[policy id]. Replaced as a whole. */
+struct tgd_policy_cfg {
+  __u32 policy_id;
+  __u32 gen;
+  __u32 flags;     /* TGD_POLICY_* */
+  __u32 hook_id;
+  __u8 n_args;
+  __u8 n_selectors;
+  __u8 pad[6];
+  struct tgd_arg_desc args[TGD_MAX_ARGS];
+  struct tgd_selector sel[TGD_MAX_SELECTORS];
+};
+
+/* Key of tgd_run_lists: one list per (hook, cgroup); cgroup 0 holds the
+ * hook's unfiltered policies. */
+struct tgd_run_key {
+  __u32 hook_id;
+  __u32 pad;
+  __u64 cgroup_id;
+};
+
+/* Value of the one-element inner array behind a run list. */
+struct tgd_run_list {
+  __u32 n;
+  __u32 pad;
+  __u32 policy[TGD_RUN_MAX];
+};
+
+/* Value-set entries. */
+struct tgd_int_key {
+  __u32 policy_id;
+  __u32 tag;
+  __u64 value;
+};
+
+struct tgd_str_key {
+  __u32 policy_id;
+  __u32 tag;
+  char s[TGD_STR_MAX];
+};
+
+struct tgd_lpm_key {
+  __u32 prefixlen; /* 64 + 8 * string length */
+  __u32 policy_id;
+  __u32 tag;
+  char s[TGD_STR_MAX];
+};
+
+/* Exec tracker value: the current binary of a thread group. */
+struct tgd_exec_path {
+  __u32 len;
+  __u32 pad;
+  char path[TGD_STR_MAX];
+};
+
+/* Per-hook counters (per-CPU; summed by user space). */
+struct tgd_hook_stats {
+  __u64 runs;           /* events with at least one applicable policy */
+  __u64 tail_call_fail; /* the tail call to the policy program failed */
+  __u64 evaluated;      /* policy evaluations */
+  __u64 posted;         /* events posted */
+  __u64 lost;           /* events lost: ring buffer full */
+  __u64 actions;        /* signals sent */
+  __u64 monitor_actions;/* signals suppressed by monitor mode */
+  __u64 truncated_lists;/* run lists cut at TGD_RUN_MAX (never by user space) */
+};
+
+/* The policy event record on the ring buffer. */
+#define TGD_EV_POLICY 10
+
+#define TGD_EVF_MONITOR (1u << 0)   /* the action was not enforced (monitor mode) */
+#define TGD_EVF_SIGNAL_FAILED (1u << 1)
+
+struct tgd_arg_val {
+  __u32 type;  /* TGD_ARG_* (0: not read) */
+  __u32 len;   /* strings: bytes without the NUL; negative read error as 0 */
+  union {
+    __s64 s64;
+    __u64 u64;
+    char str[TGD_STR_MAX];
+  };
+};
+
+struct tgd_policy_event {
+  __u32 op;       /* TGD_EV_POLICY */
+  __u32 policy_id;
+  __u32 hook_id;
+  __u32 action;   /* TGD_ACT_* of the first action of the matching selector */
+  __u32 flags;    /* TGD_EVF_* */
+  __u32 pid;      /* tgid */
+  __u32 tid;
+  __u32 n_args;
+  __u64 ktime;
+  __u64 cgroup_id;
+  struct tgd_arg_val args[TGD_MAX_ARGS];
+  /* Scratch for lookups, not read by user space. */
+  struct tgd_lpm_key key;
+  char rev[TGD_STR_MAX];
+};
+
+#ifdef __cplusplus
+static_assert(sizeof(struct tgd_arg_desc) == 12, "tgd_arg_desc");
+static_assert(sizeof(struct tgd_selector) == 24 + 16 * TGD_MAX_INT_CLAUSES + 4 * TGD_MAX_STR_CLAUSES +
+                                                 4 * TGD_MAX_NS_CLAUSES + 8 * TGD_MAX_ACTIONS,
+              "tgd_selector");
+static_assert(sizeof(struct tgd_run_key) == 16, "tgd_run_key");
+static_assert(sizeof(struct tgd_lpm_key) == 252, "tgd_lpm_key");
+static_assert(sizeof(struct tgd_arg_val) == 8 + TGD_STR_MAX, "tgd_arg_val");
+#else
+_Static_assert(sizeof(struct tgd_arg_desc) == 12, "tgd_arg_desc");
+_Static_assert(sizeof(struct tgd_run_key) == 16, "tgd_run_key");
+_Static_assert(sizeof(struct tgd_lpm_key) == 252, "tgd_lpm_key");
+#endif
+
+#endif /* TGDISPATCH_BPF_DISPATCH_DISPATCH_ABI_H_ */
