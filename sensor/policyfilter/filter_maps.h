@@ -1,0 +1,137 @@
+// FilterMaps: the content of Tetragon's two policy filter maps
+//   policy_filter_maps:        policy id -> { cgroup id }
+//   policy_filter_cgroup_maps: cgroup id -> { policy id }   (the exact reverse)
+// as an in-memory mirror, optionally backed by the real BPF maps (created and
+// pinned by tgdispatch, or opened from a Tetragon agent's pins). Every
+// primitive change updates the mirror and both BPF maps, or nothing.
+//
+// Used by PolicyFilterState (policy_filter_state.h); not thread-safe.
+#ifndef TGDISPATCH_SENSOR_POLICYFILTER_FILTER_MAPS_H_
+#define TGDISPATCH_SENSOR_POLICYFILTER_FILTER_MAPS_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "sensor/base/file_descriptor.h"
+
+namespace tgd {
+
+inline constexpr char kPolicyFilterMapName[] = "policy_filter_maps";
+inline constexpr char kPolicyFilterCgroupMapName[] = "policy_filter_cgroup_maps";
+inline constexpr char kCgtrackerMapName[] = "tg_cgtracker_map";
+
+// The content of both maps. `cgroups` only has non-empty rows; `policies`
+// has every policy entry, also empty ones (as upstream).
+struct PolicyFilterContent {
+  std::map<uint32_t, std::set<uint64_t>> policies;
+  std::map<uint64_t, std::set<uint32_t>> cgroups;
+
+  bool operator==(const PolicyFilterContent&) const = default;
+};
+
+// The reverse of `policies` (what policy_filter_cgroup_maps must hold).
+std::map<uint64_t, std::set<uint32_t>> ReverseOf(
+    const std::map<uint32_t, std::set<uint64_t>>& policies);
+
+// Reads both maps from the kernel. cgroup_map_fd may be -1 (then `cgroups`
+// stays empty). Errors: the errno of the bpf() calls.
+absl::StatusOr<PolicyFilterContent> ReadPolicyFilterMaps(int policy_map_fd, int cgroup_map_fd);
+
+// Opens <dir>/policy_filter_maps and <dir>/policy_filter_cgroup_maps (the
+// latter optional) read-only, checks their layout and reads them.
+// Errors: NOT_FOUND (no pin), FAILED_PRECONDITION (wrong layout), errno.
+absl::StatusOr<PolicyFilterContent> ReadPinnedPolicyFilterMaps(const std::string& dir,
+                                                               bool* has_cgroup_map = nullptr);
+
+// Human-readable listing, like `tetra policyfilter listpolicies`.
+std::string FormatPolicyFilterContent(const PolicyFilterContent& content);
+
+// Checks an open map against the expected layout; the error names the map,
+// the field, what was expected and what was found (FAILED_PRECONDITION).
+absl::Status CheckMapLayout(int fd, const std::string& name, uint32_t type, uint32_t key_size,
+                            uint32_t value_size);
+
+struct FilterMapsOptions {
+  std::string bpf_dir;           // own mode: pin here
+  std::string tetragon_bpf_dir;  // Tetragon mode: open the pins here
+  uint32_t max_policies = 16384;
+  uint32_t max_cgroups = 16384;
+  uint32_t max_policies_per_cgroup = 0;  // 0: max_policies + 1
+  uint32_t max_cgroups_per_policy = 0;   // 0: max_cgroups + 1
+  bool use_bpf = true;
+  bool unpin_on_close = true;  // own mode only
+};
+
+class FilterMaps {
+ public:
+  // Own mode (tetragon_bpf_dir empty): creates both maps with BPF_F_NO_PREALLOC
+  // inner templates and pins them in bpf_dir (replacing stale pins), and the
+  // reserved all-pods entry (policy 1). Tetragon mode: opens the pins, checks
+  // their layout and reads their content into the mirror.
+  // Errors: INVALID_ARGUMENT (options), FAILED_PRECONDITION (layout), errno.
+  static absl::StatusOr<std::unique_ptr<FilterMaps>> Create(const FilterMapsOptions& options);
+  ~FilterMaps();
+
+  FilterMaps(const FilterMaps&) = delete;
+  FilterMaps& operator=(const FilterMaps&) = delete;
+
+  // Primitive changes. Each leaves mirror and maps unchanged when it fails.
+  // CreatePolicy: ALREADY_EXISTS if present (also when present in Tetragon's
+  // map), RESOURCE_EXHAUSTED when the outer map is full.
+  absl::Status CreatePolicy(uint32_t policy_id);
+  // DeletePolicy: the policy's pairs must have been removed first.
+  absl::Status DeletePolicy(uint32_t policy_id);
+  // AddPair / DelPair: idempotent; RESOURCE_EXHAUSTED when a map is full.
+  absl::Status AddPair(uint32_t policy_id, uint64_t cgroup_id);
+  absl::Status DelPair(uint32_t policy_id, uint64_t cgroup_id);
+
+  const PolicyFilterContent& content() const { return content_; }
+  // What the maps held when opened (Tetragon mode), else empty.
+  const PolicyFilterContent& initial_content() const { return initial_; }
+
+  bool bpf() const { return use_bpf_; }
+  bool tetragon_mode() const { return tetragon_mode_; }
+  int policy_map_fd() const { return policy_map_.get(); }
+  int cgroup_map_fd() const { return cgroup_map_.get(); }
+  // Capacity of the inner map of a policy / cgroup (0 when absent): tests.
+  uint32_t PolicyInnerCapacity(uint32_t policy_id) const;
+  uint32_t CgroupInnerCapacity(uint64_t cgroup_id) const;
+
+ private:
+  struct Inner {
+    FileDescriptor fd;
+    uint32_t capacity = 0;
+  };
+  FilterMaps() = default;
+
+  absl::Status InitOwned(const FilterMapsOptions& o);
+  absl::Status InitTetragon(const FilterMapsOptions& o);
+  absl::StatusOr<FileDescriptor> NewInner(bool policy_side, uint64_t owner, uint32_t capacity);
+  absl::StatusOr<Inner*> EnsureCgroupRow(uint64_t cgroup_id, size_t need);
+  absl::Status ResizePolicy(uint32_t policy_id, uint32_t capacity);
+  absl::Status ResizeCgroup(uint64_t cgroup_id, uint32_t capacity);
+  uint32_t GrowTo(uint32_t current, size_t need, uint32_t cap, uint32_t initial) const;
+
+  bool use_bpf_ = false;
+  bool tetragon_mode_ = false;
+  bool unpin_ = false;
+  std::string pin_dir_;
+  uint32_t max_policies_ = 0, max_cgroups_ = 0;
+  uint32_t max_policies_per_cgroup_ = 0, max_cgroups_per_policy_ = 0;
+  bool fixed_inner_size_ = false;  // Tetragon mode: Tetragon's inner sizes
+  uint32_t policy_inner_flags_ = 0, cgroup_inner_flags_ = 0;
+  FileDescriptor policy_map_, cgroup_map_;
+  std::map<uint32_t, Inner> policy_inner_;
+  std::map<uint64_t, Inner> cgroup_inner_;
+  PolicyFilterContent content_;
+  PolicyFilterContent initial_;
+};
+
+}  // namespace tgd
+
+#endif  // TGDISPATCH_SENSOR_POLICYFILTER_FILTER_MAPS_H_

@@ -1,0 +1,558 @@
+// PolicyFilterState implementation. The in-memory registry (policies, pods)
+// decides the desired content; FilterMaps holds the actual content. Changes
+// are computed per cgroup row (containers) or per policy column (policies)
+// and applied through a journal that is undone on the first failure.
+#include "sensor/policyfilter/policy_filter_state.h"
+
+#include <glog/logging.h>
+
+#include <algorithm>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "compat/policyfilter/policy_filter.h"
+#include "sensor/base/status_macros.h"
+#include "sensor/policyfilter/cgroup_tracker.h"
+
+namespace tgd {
+
+static_assert(kAllPodsPolicyId == POLICY_FILTER_ID_ALL_PODS);
+static_assert(kUnfilteredPolicyId == POLICY_FILTER_ID_UNFILTERED);
+static_assert(kHostSelectorCgroupKey == POLICY_FILTER_HOST_CGROUP_KEY);
+
+// A journal of primitive map changes; Rollback() undoes them newest first.
+class PolicyFilterState::Txn {
+ public:
+  explicit Txn(FilterMaps* maps) : maps_(maps) {}
+  ~Txn() {
+    if (!done_) Rollback();
+  }
+
+  absl::Status CreatePolicy(uint32_t p) {
+    TGD_RETURN_IF_ERROR(maps_->CreatePolicy(p));
+    ops_.push_back({Op::kCreatePolicy, p, 0});
+    return absl::OkStatus();
+  }
+  absl::Status DeletePolicy(uint32_t p) {
+    TGD_RETURN_IF_ERROR(maps_->DeletePolicy(p));
+    ops_.push_back({Op::kDeletePolicy, p, 0});
+    return absl::OkStatus();
+  }
+  absl::Status AddPair(uint32_t p, uint64_t cg) {
+    TGD_RETURN_IF_ERROR(maps_->AddPair(p, cg));
+    ops_.push_back({Op::kAddPair, p, cg});
+    changed_.insert(cg);
+    return absl::OkStatus();
+  }
+  absl::Status DelPair(uint32_t p, uint64_t cg) {
+    TGD_RETURN_IF_ERROR(maps_->DelPair(p, cg));
+    ops_.push_back({Op::kDelPair, p, cg});
+    changed_.insert(cg);
+    return absl::OkStatus();
+  }
+  std::vector<uint64_t> Commit() {
+    done_ = true;
+    return std::vector<uint64_t>(changed_.begin(), changed_.end());
+  }
+  void Rollback() {
+    done_ = true;
+    for (auto it = ops_.rbegin(); it != ops_.rend(); ++it) {
+      absl::Status st;
+      switch (it->kind) {
+        case Op::kCreatePolicy:
+          st = maps_->DeletePolicy(it->policy);
+          break;
+        case Op::kDeletePolicy:
+          st = maps_->CreatePolicy(it->policy);
+          break;
+        case Op::kAddPair:
+          st = maps_->DelPair(it->policy, it->cgroup);
+          break;
+        case Op::kDelPair:
+          st = maps_->AddPair(it->policy, it->cgroup);
+          break;
+      }
+      if (!st.ok()) LOG(ERROR) << "policy filter rollback step failed: " << st;
+    }
+    ops_.clear();
+  }
+
+ private:
+  FilterMaps* maps_;
+  std::vector<Op> ops_;
+  std::set<uint64_t> changed_;
+  bool done_ = false;
+};
+
+absl::StatusOr<std::unique_ptr<PolicyFilterState>> PolicyFilterState::Create(
+    const PolicyFilterOptions& o) {
+  std::unique_ptr<PolicyFilterState> s(new PolicyFilterState());
+  FilterMapsOptions mo;
+  mo.bpf_dir = o.bpf_dir;
+  mo.tetragon_bpf_dir = o.tetragon_bpf_dir;
+  mo.max_policies = o.max_policies;
+  mo.max_cgroups = o.max_cgroups;
+  mo.max_policies_per_cgroup = o.max_policies_per_cgroup;
+  mo.max_cgroups_per_policy = o.max_cgroups_per_policy;
+  mo.use_bpf = o.use_bpf;
+  TGD_ASSIGN_OR_RETURN(auto maps, FilterMaps::Create(mo));
+  {
+    absl::MutexLock l(&s->mu_);
+    s->maps_ = std::move(maps);
+  }
+  if (o.use_bpf && o.cgroup_tracker) {
+    CgroupTrackerOptions to;
+    to.pin_dir = o.tetragon_bpf_dir.empty() ? o.bpf_dir : "";
+    to.tetragon_bpf_dir = o.tetragon_bpf_dir;
+    to.max_entries = std::max<uint32_t>(4 * o.max_cgroups, TG_CGTRACKER_MAX_ENTRIES);
+    to.load_program = o.cgtracker_program;
+    TGD_ASSIGN_OR_RETURN(s->tracker_, CgroupTracker::Create(to));
+  }
+  return s;
+}
+
+PolicyFilterState::~PolicyFilterState() {
+  bool tetragon;
+  {
+    absl::MutexLock l(&mu_);
+    tetragon = maps_->tetragon_mode();
+  }
+  if (!tetragon) return;
+  // Beside a Tetragon agent: take our entries out of its maps.
+  std::vector<uint32_t> pols;
+  std::vector<std::string> pods;
+  {
+    absl::MutexLock l(&mu_);
+    for (const auto& [id, p] : policies_) pols.push_back(id);
+    for (const auto& [uid, p] : pods_) pods.push_back(uid);
+  }
+  for (uint32_t id : pols) {
+    if (auto st = DelPolicy(id); !st.ok()) LOG(WARNING) << st;
+  }
+  for (const std::string& uid : pods) {
+    if (auto st = DelPod(uid); !st.ok()) LOG(WARNING) << st;
+  }
+}
+
+bool PolicyFilterState::PodMatches(const Policy& p, const PodInfo& pod) const {
+  if (!p.ns.empty() && pod.ns != p.ns) return false;
+  if (!p.pod_selector) return !p.host;
+  labels::Labels l = pod.labels;
+  l.emplace(kPodNamespaceLabel, pod.ns);  // keeps an explicit label
+  return labels::Matches(*p.pod_selector, l);
+}
+
+bool PolicyFilterState::ContainerMatches(const Policy& p, const ContainerInfo& c) const {
+  if (!p.container_selector) return !p.host;
+  return labels::Matches(*p.container_selector, {{"name", c.name}, {"repo", c.repo}});
+}
+
+std::set<uint64_t> PolicyFilterState::DesiredCgroupsOf(uint32_t policy_id, const Policy& p) const {
+  std::set<uint64_t> out;
+  for (const auto& [uid, pod] : pods_) {
+    if (!PodMatches(p, pod.info)) continue;
+    for (const ContainerInfo& c : pod.containers) {
+      if (ContainerMatches(p, c)) out.insert(c.cgroup_id);
+    }
+  }
+  if (p.host) out.insert(kHostSelectorCgroupKey);
+  return out;
+}
+
+std::set<uint32_t> PolicyFilterState::DesiredPoliciesOf(uint64_t cgroup_id) const {
+  std::set<uint32_t> out;
+  const PolicyFilterContent& initial = maps_->initial_content();
+  if (auto it = initial.policies.find(kAllPodsPolicyId);
+      it != initial.policies.end() && it->second.count(cgroup_id)) {
+    out.insert(kAllPodsPolicyId);
+  }
+  for (const auto& [uid, pod] : pods_) {
+    for (const ContainerInfo& c : pod.containers) {
+      if (c.cgroup_id != cgroup_id) continue;
+      out.insert(kAllPodsPolicyId);
+      for (const auto& [id, p] : policies_) {
+        if (PodMatches(p, pod.info) && ContainerMatches(p, c)) out.insert(id);
+      }
+    }
+  }
+  return out;
+}
+
+absl::Status PolicyFilterState::SyncCgroup(uint64_t cgroup_id, Txn& txn) {
+  std::set<uint32_t> desired = DesiredPoliciesOf(cgroup_id);
+  std::set<uint32_t> current;
+  if (auto it = maps_->content().cgroups.find(cgroup_id); it != maps_->content().cgroups.end()) {
+    current = it->second;
+  }
+  for (uint32_t p : current) {
+    bool ours = p == kAllPodsPolicyId || policies_.count(p);
+    if (ours && !desired.count(p)) TGD_RETURN_IF_ERROR(txn.DelPair(p, cgroup_id));
+  }
+  for (uint32_t p : desired) {
+    if (!current.count(p)) TGD_RETURN_IF_ERROR(txn.AddPair(p, cgroup_id));
+  }
+  return absl::OkStatus();
+}
+
+void PolicyFilterState::IndexContainer(uint64_t cgroup_id, int delta) {
+  int& n = cgroup_refs_[cgroup_id];
+  n += delta;
+  if (n <= 0) cgroup_refs_.erase(cgroup_id);
+}
+
+namespace {
+
+absl::Status CheckSelector(const std::optional<LabelSelector>& s, const char* field) {
+  if (!s) return absl::OkStatus();
+  absl::Status st = labels::Validate(*s);
+  if (!st.ok()) return absl::InvalidArgumentError(absl::StrCat(field, ".", st.message()));
+  return absl::OkStatus();
+}
+
+absl::Status CheckContainer(const ContainerInfo& c) {
+  if (c.id.empty()) return absl::InvalidArgumentError("container id: empty");
+  if (c.cgroup_id == 0) {
+    return absl::InvalidArgumentError(absl::StrCat("container ", c.id, ": cgroup id 0"));
+  }
+  if (c.cgroup_id == kHostSelectorCgroupKey) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("container ", c.id, ": cgroup id UINT64_MAX is reserved (hostSelector)"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status PolicyFilterState::AddPolicy(uint32_t policy_id, const std::string& ns,
+                                          const std::optional<LabelSelector>& pod_selector,
+                                          const std::optional<LabelSelector>& container_selector,
+                                          const std::optional<LabelSelector>& host_selector) {
+  if (policy_id == kUnfilteredPolicyId || policy_id == kAllPodsPolicyId) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "policy id ", policy_id, " is reserved (0 = unfiltered, 1 = all pods)"));
+  }
+  TGD_RETURN_IF_ERROR(CheckSelector(pod_selector, "podSelector"));
+  TGD_RETURN_IF_ERROR(CheckSelector(container_selector, "containerSelector"));
+  if (host_selector && !host_selector->empty()) {
+    return absl::InvalidArgumentError(
+        "hostSelector: only an empty selector ({}, all host workloads) is supported");
+  }
+  Policy p{ns, pod_selector, container_selector, host_selector.has_value()};
+  std::vector<uint64_t> changed;
+  {
+    absl::MutexLock l(&mu_);
+    if (policies_.count(policy_id)) {
+      return absl::AlreadyExistsError(absl::StrCat("policy id ", policy_id, " already exists"));
+    }
+    Txn txn(maps_.get());
+    TGD_RETURN_IF_ERROR(txn.CreatePolicy(policy_id));
+    for (uint64_t cg : DesiredCgroupsOf(policy_id, p)) {
+      TGD_RETURN_IF_ERROR(txn.AddPair(policy_id, cg));
+    }
+    policies_[policy_id] = std::move(p);
+    changed = txn.Commit();
+  }
+  Notify(std::move(changed));
+  return absl::OkStatus();
+}
+
+absl::Status PolicyFilterState::DelPolicy(uint32_t policy_id) {
+  if (policy_id == kUnfilteredPolicyId) return absl::OkStatus();
+  if (policy_id == kAllPodsPolicyId) {
+    return absl::InvalidArgumentError("policy id 1 (all pods) is reserved and cannot be deleted");
+  }
+  std::vector<uint64_t> changed;
+  {
+    absl::MutexLock l(&mu_);
+    auto it = policies_.find(policy_id);
+    if (it == policies_.end()) {
+      VLOG(1) << "DelPolicy: unknown policy id " << policy_id;
+      return absl::OkStatus();
+    }
+    Txn txn(maps_.get());
+    std::set<uint64_t> cgs = maps_->content().policies.at(policy_id);
+    for (uint64_t cg : cgs) TGD_RETURN_IF_ERROR(txn.DelPair(policy_id, cg));
+    TGD_RETURN_IF_ERROR(txn.DeletePolicy(policy_id));
+    policies_.erase(it);
+    changed = txn.Commit();
+  }
+  Notify(std::move(changed));
+  return absl::OkStatus();
+}
+
+absl::Status PolicyFilterState::AddPodContainer(const PodInfo& pod, const ContainerInfo& c) {
+  if (pod.uid.empty()) return absl::InvalidArgumentError("pod uid: empty");
+  TGD_RETURN_IF_ERROR(CheckContainer(c));
+  std::vector<uint64_t> changed;
+  bool track = false;
+  {
+    absl::MutexLock l(&mu_);
+    auto it = pods_.find(pod.uid);
+    bool created = it == pods_.end();
+    if (created) {
+      it = pods_.emplace(pod.uid, Pod{pod, {}}).first;
+    } else if (it->second.info.ns != pod.ns) {
+      return absl::FailedPreconditionError(absl::StrCat("pod ", pod.uid, ": namespace \"", pod.ns,
+                                                        "\" conflicts with known namespace \"",
+                                                        it->second.info.ns, "\""));
+    }
+    Pod& p = it->second;
+    for (const ContainerInfo& old : p.containers) {
+      if (old.id == c.id && old.cgroup_id == c.cgroup_id) return absl::OkStatus();
+      if (old.id == c.id) {
+        LOG(WARNING) << "AddPodContainer: pod " << pod.uid << " container " << c.id
+                     << " now has cgroup id " << c.cgroup_id << " (was " << old.cgroup_id
+                     << "); keeping both, as upstream";
+      }
+    }
+    p.containers.push_back(c);
+    IndexContainer(c.cgroup_id, +1);
+    Txn txn(maps_.get());
+    absl::Status st = SyncCgroup(c.cgroup_id, txn);
+    if (!st.ok()) {
+      txn.Rollback();
+      p.containers.pop_back();
+      IndexContainer(c.cgroup_id, -1);
+      if (created) pods_.erase(it);
+      return st;
+    }
+    track = cgroup_refs_[c.cgroup_id] == 1;
+    changed = txn.Commit();
+  }
+  if (track && tracker_) {
+    if (auto st = tracker_->Track(c.cgroup_id, c.cgroup_path); !st.ok()) {
+      LOG(WARNING) << "cgroup tracker: container " << c.id << ": " << st;
+    }
+  }
+  Notify(std::move(changed));
+  return absl::OkStatus();
+}
+
+absl::Status PolicyFilterState::UpdatePod(const PodInfo& pod,
+                                          const std::vector<ContainerInfo>& containers) {
+  if (pod.uid.empty()) return absl::InvalidArgumentError("pod uid: empty");
+  std::set<std::string> ids;
+  for (const ContainerInfo& c : containers) {
+    TGD_RETURN_IF_ERROR(CheckContainer(c));
+    if (!ids.insert(c.id).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("pod ", pod.uid, ": container id ", c.id, " listed twice"));
+    }
+  }
+  std::vector<uint64_t> changed;
+  std::vector<std::pair<uint64_t, std::string>> to_track;
+  std::vector<uint64_t> to_untrack;
+  {
+    absl::MutexLock l(&mu_);
+    auto it = pods_.find(pod.uid);
+    bool created = it == pods_.end();
+    Pod old;
+    if (created) {
+      it = pods_.emplace(pod.uid, Pod{pod, {}}).first;
+    } else if (it->second.info.ns != pod.ns) {
+      return absl::FailedPreconditionError(absl::StrCat("pod ", pod.uid, ": namespace \"", pod.ns,
+                                                        "\" conflicts with known namespace \"",
+                                                        it->second.info.ns, "\""));
+    } else {
+      old = it->second;
+    }
+    std::set<uint64_t> affected;
+    for (const ContainerInfo& c : old.containers) {
+      affected.insert(c.cgroup_id);
+      IndexContainer(c.cgroup_id, -1);
+    }
+    for (const ContainerInfo& c : containers) {
+      affected.insert(c.cgroup_id);
+      IndexContainer(c.cgroup_id, +1);
+    }
+    it->second.info = pod;
+    it->second.containers = containers;
+    Txn txn(maps_.get());
+    absl::Status st;
+    for (uint64_t cg : affected) {
+      st = SyncCgroup(cg, txn);
+      if (!st.ok()) break;
+    }
+    if (!st.ok()) {
+      txn.Rollback();
+      for (const ContainerInfo& c : containers) IndexContainer(c.cgroup_id, -1);
+      for (const ContainerInfo& c : old.containers) IndexContainer(c.cgroup_id, +1);
+      if (created) {
+        pods_.erase(it);
+      } else {
+        it->second = std::move(old);
+      }
+      return st;
+    }
+    std::set<uint64_t> old_cgs, new_cgs;
+    for (const ContainerInfo& c : old.containers) old_cgs.insert(c.cgroup_id);
+    for (const ContainerInfo& c : containers) {
+      if (!old_cgs.count(c.cgroup_id) && cgroup_refs_[c.cgroup_id] == 1 &&
+          new_cgs.insert(c.cgroup_id).second) {
+        to_track.emplace_back(c.cgroup_id, c.cgroup_path);
+      }
+    }
+    for (uint64_t cg : old_cgs) {
+      if (!cgroup_refs_.count(cg)) to_untrack.push_back(cg);
+    }
+    changed = txn.Commit();
+  }
+  if (tracker_) {
+    for (const auto& [cg, path] : to_track) {
+      if (auto st = tracker_->Track(cg, path); !st.ok()) LOG(WARNING) << "cgroup tracker: " << st;
+    }
+    for (uint64_t cg : to_untrack) tracker_->Untrack(cg).IgnoreError();
+  }
+  Notify(std::move(changed));
+  return absl::OkStatus();
+}
+
+absl::Status PolicyFilterState::DelPodContainer(const std::string& pod_uid,
+                                                const std::string& container_id) {
+  std::vector<uint64_t> changed, to_untrack;
+  {
+    absl::MutexLock l(&mu_);
+    auto it = pods_.find(pod_uid);
+    if (it == pods_.end()) return absl::OkStatus();
+    Pod old = it->second;
+    std::vector<ContainerInfo>& cs = it->second.containers;
+    std::set<uint64_t> affected;
+    for (auto c = cs.begin(); c != cs.end();) {
+      if (c->id == container_id) {
+        affected.insert(c->cgroup_id);
+        IndexContainer(c->cgroup_id, -1);
+        c = cs.erase(c);
+      } else {
+        ++c;
+      }
+    }
+    if (affected.empty()) return absl::OkStatus();
+    Txn txn(maps_.get());
+    for (uint64_t cg : affected) {
+      absl::Status st = SyncCgroup(cg, txn);
+      if (!st.ok()) {
+        txn.Rollback();
+        for (const ContainerInfo& c : old.containers) {
+          if (c.id == container_id) IndexContainer(c.cgroup_id, +1);
+        }
+        it->second = std::move(old);
+        return st;
+      }
+    }
+    for (uint64_t cg : affected) {
+      if (!cgroup_refs_.count(cg)) to_untrack.push_back(cg);
+    }
+    changed = txn.Commit();
+  }
+  if (tracker_) {
+    for (uint64_t cg : to_untrack) tracker_->Untrack(cg).IgnoreError();
+  }
+  Notify(std::move(changed));
+  return absl::OkStatus();
+}
+
+absl::Status PolicyFilterState::DelPod(const std::string& pod_uid) {
+  std::vector<uint64_t> changed, to_untrack;
+  {
+    absl::MutexLock l(&mu_);
+    auto it = pods_.find(pod_uid);
+    if (it == pods_.end()) return absl::OkStatus();
+    Pod old = std::move(it->second);
+    pods_.erase(it);
+    std::set<uint64_t> affected;
+    for (const ContainerInfo& c : old.containers) {
+      affected.insert(c.cgroup_id);
+      IndexContainer(c.cgroup_id, -1);
+    }
+    Txn txn(maps_.get());
+    for (uint64_t cg : affected) {
+      absl::Status st = SyncCgroup(cg, txn);
+      if (!st.ok()) {
+        txn.Rollback();
+        for (const ContainerInfo& c : old.containers) IndexContainer(c.cgroup_id, +1);
+        pods_.emplace(pod_uid, std::move(old));
+        return st;
+      }
+    }
+    for (uint64_t cg : affected) {
+      if (!cgroup_refs_.count(cg)) to_untrack.push_back(cg);
+    }
+    changed = txn.Commit();
+  }
+  if (tracker_) {
+    for (uint64_t cg : to_untrack) tracker_->Untrack(cg).IgnoreError();
+  }
+  Notify(std::move(changed));
+  return absl::OkStatus();
+}
+
+std::vector<uint32_t> PolicyFilterState::PoliciesOfCgroup(uint64_t cgroup_id) const {
+  absl::MutexLock l(&mu_);
+  auto it = maps_->content().cgroups.find(cgroup_id);
+  if (it == maps_->content().cgroups.end()) return {};
+  return std::vector<uint32_t>(it->second.begin(), it->second.end());
+}
+
+std::vector<uint64_t> PolicyFilterState::CgroupsOfPolicy(uint32_t policy_id) const {
+  absl::MutexLock l(&mu_);
+  auto it = maps_->content().policies.find(policy_id);
+  if (it == maps_->content().policies.end()) return {};
+  return std::vector<uint64_t>(it->second.begin(), it->second.end());
+}
+
+PolicyFilterContent PolicyFilterState::Content() const {
+  absl::MutexLock l(&mu_);
+  return maps_->content();
+}
+
+void PolicyFilterState::AddObserver(
+    std::function<void(const std::vector<uint64_t>& changed_cgroups)> fn) {
+  absl::MutexLock l(&notify_mu_);
+  observers_.push_back(std::move(fn));
+}
+
+void PolicyFilterState::Notify(std::vector<uint64_t> changed) {
+  if (changed.empty()) return;
+  absl::MutexLock l(&notify_mu_);
+  for (const auto& fn : observers_) fn(changed);
+}
+
+int PolicyFilterState::policy_filter_maps_fd() const {
+  absl::MutexLock l(&mu_);
+  return maps_->policy_map_fd();
+}
+
+int PolicyFilterState::policy_filter_cgroup_maps_fd() const {
+  absl::MutexLock l(&mu_);
+  return maps_->cgroup_map_fd();
+}
+
+int PolicyFilterState::cgtracker_fd() const { return tracker_ ? tracker_->map_fd() : -1; }
+
+std::string PolicyFilterState::Dump() const {
+  absl::MutexLock l(&mu_);
+  std::string out = FormatPolicyFilterContent(maps_->content());
+  out += "policies\n";
+  for (const auto& [id, p] : policies_) {
+    absl::StrAppend(&out, "  ", id, ": namespace=", p.ns.empty() ? "*" : p.ns,
+                    " podSelector=", p.pod_selector ? "set" : "none",
+                    " containerSelector=", p.container_selector ? "set" : "none",
+                    " hostSelector=", p.host ? "{}" : "none", "\n");
+  }
+  out += "pods\n";
+  for (const auto& [uid, pod] : pods_) {
+    absl::StrAppend(&out, "  ", pod.info.ns, "/", pod.info.name, " uid=", uid, "\n");
+    for (const ContainerInfo& c : pod.containers) {
+      absl::StrAppend(&out, "    ", c.name, " id=", c.id, " cgroup=", c.cgroup_id,
+                      c.cgroup_path.empty() ? "" : " path=", c.cgroup_path, "\n");
+    }
+  }
+  if (tracker_) {
+    absl::StrAppend(&out, "cgroup tracker program: ",
+                    tracker_->program_attached() ? "attached" : "not attached (scans only)", "\n");
+  }
+  return out;
+}
+
+}  // namespace tgd

@@ -1,0 +1,166 @@
+// PolicyFilterState: which tracing policies apply to which pod container
+// cgroups, kept in Tetragon's policy filter maps (policy_filter_maps and its
+// reverse policy_filter_cgroup_maps) with Tetragon's operations and semantics
+// (pkg/policyfilter):
+//   - a policy selects pods by namespace (TracingPolicyNamespaced), pod labels
+//     (podSelector; the pod's namespace is also visible as the label
+//     "k8s:io.kubernetes.pod.namespace") and containers by containerSelector
+//     over the fields {name, repo};
+//   - without hostSelector an absent selector selects everything; with a
+//     hostSelector an absent podSelector or containerSelector selects no pod;
+//   - hostSelector {} (the only form upstream supports) adds the inner key
+//     UINT64_MAX to the policy, meaning "also every non-pod cgroup";
+//   - policy id 1 ("all pods") always holds every pod container cgroup; 0 is
+//     "unfiltered" and never has an entry.
+// Every change updates both maps consistently; when one step fails the ones
+// before it are undone and the error is returned.
+#ifndef TGDISPATCH_SENSOR_POLICYFILTER_POLICY_FILTER_STATE_H_
+#define TGDISPATCH_SENSOR_POLICYFILTER_POLICY_FILTER_STATE_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "compat/labels/label_selector.h"
+#include "sensor/policyfilter/filter_maps.h"
+
+namespace tgd {
+
+using labels::LabelSelector;
+
+inline constexpr uint32_t kUnfilteredPolicyId = 0;
+inline constexpr uint32_t kAllPodsPolicyId = 1;
+inline constexpr uint64_t kHostSelectorCgroupKey = ~0ULL;
+// Label through which a podSelector sees the pod's namespace (as upstream).
+inline constexpr char kPodNamespaceLabel[] = "k8s:io.kubernetes.pod.namespace";
+
+struct PolicyFilterOptions {
+  std::string bpf_dir;           // own maps: pinned here, e.g. /sys/fs/bpf/tgdispatch
+  std::string tetragon_bpf_dir;  // if set: open a Tetragon agent's pins instead
+  uint32_t max_policies = 16384;
+  uint32_t max_cgroups = 16384;
+  uint32_t max_policies_per_cgroup = 0;  // 0: max_policies + 1
+  uint32_t max_cgroups_per_policy = 0;   // 0: max_cgroups + 1
+  bool use_bpf = true;          // false: in-memory model only (unit tests, no root)
+  bool cgroup_tracker = true;   // maintain tg_cgtracker_map (needs use_bpf)
+  bool cgtracker_program = true;  // load the raw_tp tracker program
+};
+
+struct PodInfo {
+  std::string uid;
+  std::string name;
+  std::string ns;
+  labels::Labels labels;
+};
+
+struct ContainerInfo {
+  std::string id;
+  std::string name;
+  std::string repo;         // image repository (containerSelector field "repo")
+  uint64_t cgroup_id = 0;   // the container's cgroup (v2) id
+  std::string cgroup_path;  // absolute directory, optional (sub-cgroup scan)
+};
+
+class CgroupTracker;
+
+class PolicyFilterState {
+ public:
+  // Errors: those of FilterMaps::Create and CgroupTracker::Create.
+  static absl::StatusOr<std::unique_ptr<PolicyFilterState>> Create(const PolicyFilterOptions& options);
+  ~PolicyFilterState();
+
+  PolicyFilterState(const PolicyFilterState&) = delete;
+  PolicyFilterState& operator=(const PolicyFilterState&) = delete;
+
+  // INVALID_ARGUMENT: reserved id (0, 1), invalid selector (the message names
+  // podSelector/containerSelector/hostSelector), non-empty hostSelector.
+  // ALREADY_EXISTS: id in use. RESOURCE_EXHAUSTED: a map is full.
+  absl::Status AddPolicy(uint32_t policy_id, const std::string& ns,
+                         const std::optional<LabelSelector>& pod_selector,
+                         const std::optional<LabelSelector>& container_selector,
+                         const std::optional<LabelSelector>& host_selector);
+  // Unknown ids and 0 are a no-op (as upstream).
+  absl::Status DelPolicy(uint32_t policy_id);
+
+  // Adds a container to a pod (creating the pod with `pod`'s namespace and
+  // labels if unknown; a known pod keeps its labels). A container with the
+  // same id and cgroup id is a no-op. INVALID_ARGUMENT: empty uid or
+  // container id, cgroup id 0 or UINT64_MAX. FAILED_PRECONDITION: the pod is
+  // known with another namespace. RESOURCE_EXHAUSTED: a map is full.
+  absl::Status AddPodContainer(const PodInfo& pod, const ContainerInfo& container);
+  // Sets a pod's labels and its full container list (adds, removes, and
+  // replaces containers whose cgroup id changed). Errors as AddPodContainer.
+  absl::Status UpdatePod(const PodInfo& pod, const std::vector<ContainerInfo>& containers);
+  // Unknown pods / containers are a no-op.
+  absl::Status DelPodContainer(const std::string& pod_uid, const std::string& container_id);
+  absl::Status DelPod(const std::string& pod_uid);
+
+  // Read side (the reverse map's content). PoliciesOfCgroup includes the
+  // all-pods id 1 for pod cgroups; PoliciesOfCgroup(kHostSelectorCgroupKey)
+  // lists the policies in hostSelector mode. Both sorted.
+  std::vector<uint32_t> PoliciesOfCgroup(uint64_t cgroup_id) const;
+  std::vector<uint64_t> CgroupsOfPolicy(uint32_t policy_id) const;
+  PolicyFilterContent Content() const;
+
+  // `fn` runs after every successful change with the cgroup ids (possibly
+  // kHostSelectorCgroupKey) whose policy set changed, without the state's
+  // lock held, serialized with other notifications.
+  void AddObserver(std::function<void(const std::vector<uint64_t>& changed_cgroups)> fn);
+
+  int policy_filter_maps_fd() const;
+  int policy_filter_cgroup_maps_fd() const;
+  int cgtracker_fd() const;  // -1 without a tracker
+  CgroupTracker* cgroup_tracker() const { return tracker_.get(); }
+
+  std::string Dump() const;
+
+ private:
+  struct Policy {
+    std::string ns;
+    std::optional<LabelSelector> pod_selector, container_selector;
+    bool host = false;
+  };
+  struct Pod {
+    PodInfo info;
+    std::vector<ContainerInfo> containers;
+  };
+  struct Op {
+    enum Kind { kCreatePolicy, kDeletePolicy, kAddPair, kDelPair } kind;
+    uint32_t policy;
+    uint64_t cgroup;
+  };
+  class Txn;
+
+  PolicyFilterState() = default;
+  bool PodMatches(const Policy& p, const PodInfo& pod) const;
+  bool ContainerMatches(const Policy& p, const ContainerInfo& c) const;
+  std::set<uint64_t> DesiredCgroupsOf(uint32_t policy_id, const Policy& p) const;
+  std::set<uint32_t> DesiredPoliciesOf(uint64_t cgroup_id) const;
+  absl::Status SyncCgroup(uint64_t cgroup_id, Txn& txn);
+  absl::Status AddContainerLocked(Pod& pod, const ContainerInfo& c, Txn& txn,
+                                  std::vector<uint64_t>* track);
+  void Notify(std::vector<uint64_t> changed);
+  void IndexContainer(uint64_t cgroup_id, int delta);
+
+  mutable absl::Mutex mu_;
+  std::unique_ptr<FilterMaps> maps_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<CgroupTracker> tracker_;
+  std::map<uint32_t, Policy> policies_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, Pod> pods_ ABSL_GUARDED_BY(mu_);
+  // cgroup id -> number of containers (over all pods) with that cgroup.
+  std::map<uint64_t, int> cgroup_refs_ ABSL_GUARDED_BY(mu_);
+  absl::Mutex notify_mu_;
+  std::vector<std::function<void(const std::vector<uint64_t>&)>> observers_
+      ABSL_GUARDED_BY(notify_mu_);
+};
+
+}  // namespace tgd
+
+#endif  // TGDISPATCH_SENSOR_POLICYFILTER_POLICY_FILTER_STATE_H_
