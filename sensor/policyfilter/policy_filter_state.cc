@@ -116,7 +116,7 @@ PolicyFilterState::~PolicyFilterState() {
   bool tetragon;
   {
     absl::MutexLock l(&mu_);
-    tetragon = maps_->tetragon_mode();
+    tetragon = maps_ != nullptr && maps_->tetragon_mode();
   }
   if (!tetragon) return;
   // Beside a Tetragon agent: take our entries out of its maps.

@@ -8,19 +8,13 @@
 #include <bpf/bpf_helpers.h>
 
 #include "compat/policyfilter/policy_filter_maps.bpf.h"
+#include "sensor/policyfilter/testdata/pf_probe.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
 const volatile __u32 target_tgid = 0;
 const volatile __u32 want_policy = 0;
 
-struct pf_probe_result {
-  __u64 hits;
-  __u64 cgroup_id;
-  __u64 tracked_id;
-  __u32 in_cgroup_row;
-  __u32 in_policy_column;
-};
 
 struct pf_probe_result result = {};
 

@@ -1,0 +1,538 @@
+// Root tests: the real BPF maps. Layout against the BTF of a built object,
+// a real process in a real cgroup seen through a BPF program, the cgroup
+// tracker, a seeded random property test (maps == model, each map the exact
+// reverse of the other), full maps, and opening "Tetragon's" pinned maps.
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/bpf.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "compat/policyfilter/policy_filter.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "sensor/bpfcore/bpf_owners.h"
+#include "sensor/bpfcore/fs.h"
+#include "sensor/policyfilter/cgroup_tracker.h"
+#include "sensor/policyfilter/filter_maps.h"
+#include "sensor/policyfilter/testdata/pf_probe.h"  // before the skeleton
+#include "sensor/policyfilter/pf_probe.skel.h"
+#include "sensor/policyfilter/policy_filter_state.h"
+#include "sensor/testing/cgroup.h"
+
+namespace tgd {
+namespace {
+
+using labels::Operator;
+using ::testing::HasSubstr;
+constexpr uint64_t kHost = kHostSelectorCgroupKey;
+
+// A throwaway bpffs directory, emptied and removed at scope exit.
+class TempBpfDir {
+ public:
+  TempBpfDir() {
+    static int n = 0;
+    path_ = absl::StrCat("/sys/fs/bpf/tgd-test-pf-", getpid(), "-", n++);
+    ok_ = EnsureBpffsDir(path_).ok();
+  }
+  ~TempBpfDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+  bool ok() const { return ok_; }
+
+ private:
+  std::string path_;
+  bool ok_ = false;
+};
+
+#define SKIP_UNLESS_ROOT()                                              \
+  do {                                                                  \
+    std::string why = testing::RootTestSkipReason();                    \
+    if (!why.empty()) GTEST_SKIP() << why;                              \
+  } while (0)
+
+LabelSelector Sel(labels::Labels m, std::vector<labels::Requirement> e = {}) {
+  return LabelSelector{std::move(m), std::move(e)};
+}
+
+void ExpectMapsEqualModel(const PolicyFilterState& s) {
+  auto kernel = ReadPolicyFilterMaps(s.policy_filter_maps_fd(), s.policy_filter_cgroup_maps_fd());
+  ASSERT_TRUE(kernel.ok()) << kernel.status();
+  PolicyFilterContent model = s.Content();
+  EXPECT_EQ(kernel->policies, model.policies);
+  EXPECT_EQ(kernel->cgroups, model.cgroups);
+  EXPECT_EQ(kernel->cgroups, ReverseOf(kernel->policies));
+}
+
+uint32_t MapInfoField(int fd, uint32_t bpf_map_info::*field) {
+  bpf_map_info info{};
+  uint32_t len = sizeof(info);
+  EXPECT_EQ(bpf_obj_get_info_by_fd(fd, &info, &len), 0);
+  return info.*field;
+}
+
+TEST(PolicyFilterRootTest, LayoutMatchesBtfOfBuiltObject) {
+  SKIP_UNLESS_ROOT();
+  InstallLibbpfLogging();
+  Skeleton<pf_probe> skel(pf_probe::open());
+  ASSERT_NE(skel, nullptr);
+  struct Want {
+    bpf_map* map;
+    uint32_t type, key, value, inner_key;
+  } wants[] = {
+      {skel->maps.policy_filter_maps, BPF_MAP_TYPE_HASH_OF_MAPS, sizeof(tg_policy_id_t), 4,
+       sizeof(tg_cgroup_id_t)},
+      {skel->maps.policy_filter_cgroup_maps, BPF_MAP_TYPE_HASH_OF_MAPS, sizeof(tg_cgroup_id_t), 4,
+       sizeof(tg_policy_id_t)},
+  };
+  for (const Want& w : wants) {
+    SCOPED_TRACE(bpf_map__name(w.map));
+    EXPECT_EQ(bpf_map__type(w.map), w.type);
+    EXPECT_EQ(bpf_map__key_size(w.map), w.key);
+    EXPECT_EQ(bpf_map__value_size(w.map), w.value);
+    bpf_map* inner = bpf_map__inner_map(w.map);
+    ASSERT_NE(inner, nullptr);
+    EXPECT_EQ(bpf_map__type(inner), BPF_MAP_TYPE_HASH);
+    EXPECT_EQ(bpf_map__key_size(inner), w.inner_key);
+    EXPECT_EQ(bpf_map__value_size(inner), sizeof(tg_policy_filter_val_t));
+  }
+  EXPECT_EQ(bpf_map__key_size(skel->maps.tg_cgtracker_map), 8u);
+  EXPECT_EQ(bpf_map__value_size(skel->maps.tg_cgtracker_map), 8u);
+
+  // The maps user space creates have the same layout, and the object loads
+  // against them (the kernel checks the inner map templates).
+  TempBpfDir dir;
+  ASSERT_TRUE(dir.ok());
+  PolicyFilterOptions o;
+  o.bpf_dir = dir.path();
+  o.cgtracker_program = false;
+  auto s = PolicyFilterState::Create(o);
+  ASSERT_TRUE(s.ok()) << s.status();
+  int pfd = (*s)->policy_filter_maps_fd(), cfd = (*s)->policy_filter_cgroup_maps_fd();
+  EXPECT_EQ(MapInfoField(pfd, &bpf_map_info::key_size), bpf_map__key_size(wants[0].map));
+  EXPECT_EQ(MapInfoField(cfd, &bpf_map_info::key_size), bpf_map__key_size(wants[1].map));
+  EXPECT_GE(MapInfoField(pfd, &bpf_map_info::max_entries), 10001u);
+  EXPECT_GE(MapInfoField(cfd, &bpf_map_info::max_entries), 10001u);
+  ASSERT_EQ(bpf_map__reuse_fd(skel->maps.policy_filter_maps, pfd), 0);
+  ASSERT_EQ(bpf_map__reuse_fd(skel->maps.policy_filter_cgroup_maps, cfd), 0);
+  ASSERT_EQ(bpf_map__reuse_fd(skel->maps.tg_cgtracker_map, (*s)->cgtracker_fd()), 0);
+  EXPECT_EQ(pf_probe::load(skel.get()), 0);
+  EXPECT_TRUE(std::filesystem::exists(dir.path() + "/policy_filter_maps"));
+  EXPECT_TRUE(std::filesystem::exists(dir.path() + "/policy_filter_cgroup_maps"));
+  EXPECT_TRUE(std::filesystem::exists(dir.path() + "/tg_cgtracker_map"));
+}
+
+// A child process in a real container cgroup's sub-cgroup: the BPF program
+// sees bpf_get_current_cgroup_id() == the directory's inode, the tracker maps
+// it to the container cgroup, and the policy is in both maps for it.
+TEST(PolicyFilterRootTest, RealProcessInRealCgroupAgreesWithRegistry) {
+  SKIP_UNLESS_ROOT();
+  InstallLibbpfLogging();
+  auto container = testing::TestCgroup::Create("pf-container");
+  ASSERT_TRUE(container.ok()) << container.status();
+  auto before = (*container)->CreateChild("before");  // exists before tracking
+  ASSERT_TRUE(before.ok()) << before.status();
+  auto id = CgroupIdOfPath((*container)->path());
+  ASSERT_TRUE(id.ok());
+  EXPECT_EQ(*id, (*container)->id());
+
+  TempBpfDir dir;
+  ASSERT_TRUE(dir.ok());
+  PolicyFilterOptions o;
+  o.bpf_dir = dir.path();
+  auto s = PolicyFilterState::Create(o);
+  ASSERT_TRUE(s.ok()) << s.status();
+  PolicyFilterState& st = **s;
+  ASSERT_TRUE(st.AddPolicy(11, "default", Sel({{"app", "a"}}), std::nullopt, std::nullopt).ok());
+  ASSERT_TRUE(st.AddPolicy(12, "default", Sel({{"app", "b"}}), std::nullopt, std::nullopt).ok());
+  ASSERT_TRUE(st.AddPodContainer(PodInfo{"uid-a", "pod-a", "default", {{"app", "a"}}},
+                                 ContainerInfo{"ctr-a", "main", "", (*container)->id(),
+                                               (*container)->path()})
+                  .ok());
+  EXPECT_THAT(st.PoliciesOfCgroup((*container)->id()), ::testing::ElementsAre(1, 11));
+  ExpectMapsEqualModel(st);
+
+  // Sub-cgroup made after tracking: the raw_tp program (or a rescan) maps it.
+  auto sub = (*container)->CreateChild("sub");
+  ASSERT_TRUE(sub.ok()) << sub.status();
+  CgroupTracker* tracker = st.cgroup_tracker();
+  ASSERT_NE(tracker, nullptr);
+  if (!tracker->program_attached()) {
+    std::cout << "cgroup tracker program not attached here; checking the scan fallback\n";
+    ASSERT_TRUE(tracker->Rescan().ok());
+  }
+  for (uint64_t child : {(*before)->id(), (*sub)->id()}) {
+    uint64_t v = 0;
+    ASSERT_EQ(bpf_map_lookup_elem(st.cgtracker_fd(), &child, &v), 0) << child;
+    EXPECT_EQ(v, (*container)->id());
+  }
+
+  int go[2];
+  ASSERT_EQ(pipe(go), 0);
+  auto pid = (*sub)->SpawnFn([&]() {
+    char c;
+    close(go[1]);
+    if (read(go[0], &c, 1) != 1) return 3;
+    for (int i = 0; i < 50; ++i) getppid();
+    return 0;
+  });
+  close(go[0]);
+  ASSERT_TRUE(pid.ok()) << pid.status();
+  Skeleton<pf_probe> skel(pf_probe::open());
+  ASSERT_NE(skel, nullptr);
+  skel->rodata->target_tgid = *pid;
+  skel->rodata->want_policy = 11;
+  bpf_map__reuse_fd(skel->maps.policy_filter_maps, st.policy_filter_maps_fd());
+  bpf_map__reuse_fd(skel->maps.policy_filter_cgroup_maps, st.policy_filter_cgroup_maps_fd());
+  bpf_map__reuse_fd(skel->maps.tg_cgtracker_map, st.cgtracker_fd());
+  int load = pf_probe::load(skel.get());
+  int attach = load == 0 ? pf_probe::attach(skel.get()) : -1;
+  ASSERT_EQ(write(go[1], "g", 1), 1);
+  close(go[1]);
+  auto status = testing::WaitChild(*pid);
+  ASSERT_TRUE(status.ok());
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
+  ASSERT_EQ(load, 0);
+  ASSERT_EQ(attach, 0);
+  auto sub_id = CgroupIdOfPath((*sub)->path());
+  ASSERT_TRUE(sub_id.ok());
+  EXPECT_GE(skel->bss->result.hits, 50u);
+  EXPECT_EQ(skel->bss->result.cgroup_id, *sub_id);
+  EXPECT_EQ(skel->bss->result.tracked_id, (*container)->id());
+  EXPECT_EQ(skel->bss->result.in_cgroup_row, 1u);
+  EXPECT_EQ(skel->bss->result.in_policy_column, 1u);
+
+  // Removing the container removes its cgroup from the maps and the tracker.
+  ASSERT_TRUE(st.DelPod("uid-a").ok());
+  EXPECT_TRUE(st.PoliciesOfCgroup((*container)->id()).empty());
+  ExpectMapsEqualModel(st);
+  uint64_t key = (*sub)->id(), v = 0;
+  EXPECT_NE(bpf_map_lookup_elem(st.cgtracker_fd(), &key, &v), 0);
+}
+
+// Reference model, written independently of PolicyFilterState.
+struct RefPolicy {
+  std::string ns;
+  std::optional<LabelSelector> pod, cont;
+  bool host;
+};
+struct RefContainer {
+  std::string id, name;
+  uint64_t cg;
+};
+struct RefPod {
+  std::string ns;
+  labels::Labels labels;
+  std::vector<RefContainer> containers;
+};
+
+std::map<uint32_t, std::set<uint64_t>> Expected(const std::map<uint32_t, RefPolicy>& pols,
+                                                const std::map<std::string, RefPod>& pods) {
+  std::map<uint32_t, std::set<uint64_t>> out;
+  out[1];
+  for (const auto& [uid, pod] : pods) {
+    for (const RefContainer& c : pod.containers) out[1].insert(c.cg);
+  }
+  for (const auto& [id, p] : pols) {
+    std::set<uint64_t>& col = out[id];
+    if (p.host) col.insert(kHost);
+    for (const auto& [uid, pod] : pods) {
+      if (!p.ns.empty() && p.ns != pod.ns) continue;
+      labels::Labels l = pod.labels;
+      if (!l.count(kPodNamespaceLabel)) l[kPodNamespaceLabel] = pod.ns;
+      bool pod_ok = p.pod ? labels::Matches(*p.pod, l) : !p.host;
+      if (!pod_ok) continue;
+      for (const RefContainer& c : pod.containers) {
+        bool ok = p.cont ? labels::Matches(*p.cont, {{"name", c.name}, {"repo", ""}}) : !p.host;
+        if (ok) col.insert(c.cg);
+      }
+    }
+  }
+  return out;
+}
+
+TEST(PolicyFilterRootTest, RandomOperationsKeepMapsEqualToModel) {
+  SKIP_UNLESS_ROOT();
+  TempBpfDir dir;
+  ASSERT_TRUE(dir.ok());
+  PolicyFilterOptions o;
+  o.bpf_dir = dir.path();
+  o.cgtracker_program = false;
+  auto created = PolicyFilterState::Create(o);
+  ASSERT_TRUE(created.ok()) << created.status();
+  PolicyFilterState& s = **created;
+
+  std::mt19937 rng(20261123);
+  auto pick = [&](int n) { return static_cast<int>(rng() % n); };
+  const std::vector<std::string> namespaces = {"ns-a", "ns-b", "ns-c"};
+  const std::vector<std::string> apps = {"x", "y", "z"};
+  const std::vector<std::string> names = {"main", "sidecar"};
+  std::map<uint32_t, RefPolicy> pols;
+  std::map<std::string, RefPod> pods;
+  uint64_t next_cg = 50000;
+  int next_ctr = 0;
+  auto random_sel = [&](const char* key, const std::vector<std::string>& vals)
+      -> std::optional<LabelSelector> {
+    switch (pick(4)) {
+      case 0:
+        return std::nullopt;
+      case 1:
+        return Sel({});
+      case 2:
+        return Sel({{key, vals[pick(vals.size())]}});
+      default:
+        return Sel({}, {{key, Operator::kNotIn, {vals[pick(vals.size())]}}});
+    }
+  };
+  auto random_pod_uid = [&]() { return absl::StrCat("pod-", pick(12)); };
+  auto ns_of = [&](const std::string& uid) { return namespaces[uid.back() % namespaces.size()]; };
+  auto new_container = [&]() {
+    return RefContainer{absl::StrCat("ctr-", next_ctr++), names[pick(2)], next_cg++};
+  };
+  auto to_info = [](const RefContainer& c) { return ContainerInfo{c.id, c.name, "", c.cg, ""}; };
+
+  for (int step = 0; step < 400; ++step) {
+    SCOPED_TRACE(absl::StrCat("step ", step));
+    int op = pick(6);
+    if (op == 0) {
+      uint32_t id = 2 + pick(20);
+      RefPolicy p{pick(2) ? "" : namespaces[pick(3)], random_sel("app", apps),
+                  random_sel("name", names), pick(4) == 0};
+      absl::Status st = s.AddPolicy(id, p.ns, p.pod, p.cont,
+                                    p.host ? std::optional<LabelSelector>(Sel({})) : std::nullopt);
+      if (pols.count(id)) {
+        EXPECT_EQ(st.code(), absl::StatusCode::kAlreadyExists);
+      } else {
+        ASSERT_TRUE(st.ok()) << st;
+        pols[id] = p;
+      }
+    } else if (op == 1) {
+      uint32_t id = 2 + pick(20);
+      ASSERT_TRUE(s.DelPolicy(id).ok());
+      pols.erase(id);
+    } else if (op == 2) {
+      std::string uid = random_pod_uid();
+      labels::Labels l = {{"app", apps[pick(3)]}};
+      RefContainer c = new_container();
+      ASSERT_TRUE(s.AddPodContainer(PodInfo{uid, uid, ns_of(uid), l}, to_info(c)).ok());
+      auto [it, fresh] = pods.try_emplace(uid, RefPod{ns_of(uid), l, {}});
+      it->second.containers.push_back(c);
+    } else if (op == 3) {
+      std::string uid = random_pod_uid();
+      labels::Labels l = {{"app", apps[pick(3)]}};
+      std::vector<RefContainer> cs;
+      if (auto it = pods.find(uid); it != pods.end()) {
+        for (const RefContainer& c : it->second.containers) {
+          if (pick(3)) cs.push_back(c);
+        }
+      }
+      for (int k = pick(3); k > 0; --k) cs.push_back(new_container());
+      std::vector<ContainerInfo> infos;
+      for (const RefContainer& c : cs) infos.push_back(to_info(c));
+      ASSERT_TRUE(s.UpdatePod(PodInfo{uid, uid, ns_of(uid), l}, infos).ok());
+      pods[uid] = RefPod{ns_of(uid), l, cs};
+    } else if (op == 4) {
+      auto it = pods.find(random_pod_uid());
+      if (it == pods.end() || it->second.containers.empty()) continue;
+      std::vector<RefContainer>& cs = it->second.containers;
+      size_t k = pick(cs.size());
+      ASSERT_TRUE(s.DelPodContainer(it->first, cs[k].id).ok());
+      cs.erase(cs.begin() + k);
+    } else {
+      std::string uid = random_pod_uid();
+      ASSERT_TRUE(s.DelPod(uid).ok());
+      pods.erase(uid);
+    }
+    auto want = Expected(pols, pods);
+    auto kernel = ReadPolicyFilterMaps(s.policy_filter_maps_fd(), s.policy_filter_cgroup_maps_fd());
+    ASSERT_TRUE(kernel.ok()) << kernel.status();
+    ASSERT_EQ(kernel->policies, want);
+    ASSERT_EQ(kernel->cgroups, ReverseOf(want));
+    ASSERT_EQ(s.Content().policies, want);
+  }
+}
+
+TEST(PolicyFilterRootTest, FullMapsRollBackInTheKernelToo) {
+  SKIP_UNLESS_ROOT();
+  TempBpfDir dir;
+  ASSERT_TRUE(dir.ok());
+  PolicyFilterOptions o;
+  o.bpf_dir = dir.path();
+  o.cgtracker_program = false;
+  o.max_policies = 3;
+  o.max_cgroups = 2;
+  auto created = PolicyFilterState::Create(o);
+  ASSERT_TRUE(created.ok()) << created.status();
+  PolicyFilterState& s = **created;
+  ASSERT_TRUE(s.AddPolicy(11, "", Sel({}), Sel({}), Sel({})).ok());
+  ASSERT_TRUE(s.AddPodContainer(PodInfo{"p", "p", "ns", {}}, ContainerInfo{"c1", "m", "", 71, ""}).ok());
+  ASSERT_TRUE(s.AddPodContainer(PodInfo{"p", "p", "ns", {}}, ContainerInfo{"c2", "m", "", 72, ""}).ok());
+  PolicyFilterContent before = s.Content();
+  absl::Status st =
+      s.AddPodContainer(PodInfo{"p", "p", "ns", {}}, ContainerInfo{"c3", "m", "", 73, ""});
+  EXPECT_EQ(st.code(), absl::StatusCode::kResourceExhausted) << st;
+  EXPECT_EQ(s.Content(), before);
+  ExpectMapsEqualModel(s);
+  ASSERT_TRUE(s.AddPolicy(12, "", {}, {}, {}).ok());
+  ASSERT_TRUE(s.AddPolicy(13, "", {}, {}, {}).ok());
+  EXPECT_EQ(s.AddPolicy(14, "", {}, {}, {}).code(), absl::StatusCode::kResourceExhausted);
+  ExpectMapsEqualModel(s);
+}
+
+TEST(PolicyFilterRootTest, InnerMapsGrowAndShrinkWithContent) {
+  SKIP_UNLESS_ROOT();
+  TempBpfDir dir;
+  ASSERT_TRUE(dir.ok());
+  PolicyFilterOptions o;
+  o.bpf_dir = dir.path();
+  o.cgtracker_program = false;
+  auto created = PolicyFilterState::Create(o);
+  ASSERT_TRUE(created.ok()) << created.status();
+  PolicyFilterState& s = **created;
+  for (uint32_t id = 2; id < 40; ++id) ASSERT_TRUE(s.AddPolicy(id, "", {}, {}, {}).ok());
+  for (uint64_t cg = 1000; cg < 1100; ++cg) {
+    ASSERT_TRUE(s.AddPodContainer(PodInfo{"p", "p", "ns", {}},
+                                  ContainerInfo{absl::StrCat("c", cg), "m", "", cg, ""})
+                    .ok());
+  }
+  ExpectMapsEqualModel(s);
+  for (uint64_t cg = 1000; cg < 1095; ++cg) {
+    ASSERT_TRUE(s.DelPodContainer("p", absl::StrCat("c", cg)).ok());
+  }
+  ExpectMapsEqualModel(s);
+  // The row of a cgroup with 39 policies is a small map (walks stay cheap).
+  uint64_t cg = 1099;
+  uint32_t inner_id = 0;
+  ASSERT_EQ(bpf_map_lookup_elem(s.policy_filter_cgroup_maps_fd(), &cg, &inner_id), 0);
+  int inner = bpf_map_get_fd_by_id(inner_id);
+  ASSERT_GE(inner, 0);
+  EXPECT_LE(MapInfoField(inner, &bpf_map_info::max_entries), 64u);
+  EXPECT_EQ(MapInfoField(inner, &bpf_map_info::map_flags), (uint32_t)BPF_F_NO_PREALLOC);
+  close(inner);
+}
+
+// Maps pinned with Tetragon's layout and sizes, as a Tetragon agent leaves them.
+struct FakeTetragon {
+  int pol = -1, cg = -1;
+  explicit FakeTetragon(const std::string& dir, uint32_t policy_key = 4, uint32_t inner_value = 1,
+                        bool with_cgroup_map = true) {
+    int t1 = bpf_map_create(BPF_MAP_TYPE_HASH, "tmpl", 8, inner_value, 32768, nullptr);
+    LIBBPF_OPTS(bpf_map_create_opts, o1, .inner_map_fd = (__u32)t1);
+    pol = bpf_map_create(BPF_MAP_TYPE_HASH_OF_MAPS, "policy_filter_m", policy_key, 4, 128, &o1);
+    bpf_obj_pin(pol, (dir + "/policy_filter_maps").c_str());
+    int t2 = bpf_map_create(BPF_MAP_TYPE_HASH, "tmpl", 4, 1, 128, nullptr);
+    LIBBPF_OPTS(bpf_map_create_opts, o2, .inner_map_fd = (__u32)t2);
+    if (with_cgroup_map) {
+      cg = bpf_map_create(BPF_MAP_TYPE_HASH_OF_MAPS, "policy_filter_c", 8, 4, 1024, &o2);
+      bpf_obj_pin(cg, (dir + "/policy_filter_cgroup_maps").c_str());
+    }
+    // Tetragon's own content: all-pods {999}, policy 5 {999}.
+    uint8_t zero = 0;
+    uint64_t cg999 = 999;
+    for (uint32_t p : {1u, 5u}) {
+      int in = bpf_map_create(BPF_MAP_TYPE_HASH, "in", 8, inner_value, 32768, nullptr);
+      std::vector<uint8_t> v(inner_value, 0);
+      bpf_map_update_elem(in, &cg999, v.data(), BPF_ANY);
+      uint32_t fd = in;
+      std::vector<uint8_t> key(policy_key, 0);
+      memcpy(key.data(), &p, 4);
+      bpf_map_update_elem(pol, key.data(), &fd, BPF_ANY);
+      close(in);
+    }
+    if (cg >= 0) {
+      int in = bpf_map_create(BPF_MAP_TYPE_HASH, "in", 4, 1, 128, nullptr);
+      for (uint32_t p : {1u, 5u}) bpf_map_update_elem(in, &p, &zero, BPF_ANY);
+      uint32_t fd = in;
+      bpf_map_update_elem(cg, &cg999, &fd, BPF_ANY);
+      close(in);
+    }
+    close(t1);
+    close(t2);
+  }
+  ~FakeTetragon() {
+    close(pol);
+    if (cg >= 0) close(cg);
+  }
+};
+
+TEST(PolicyFilterRootTest, OpensTetragonPinsAndLeavesTheirEntriesAlone) {
+  SKIP_UNLESS_ROOT();
+  TempBpfDir tg, own;
+  ASSERT_TRUE(tg.ok() && own.ok());
+  FakeTetragon fake(tg.path());
+  auto initial = ReadPinnedPolicyFilterMaps(tg.path());
+  ASSERT_TRUE(initial.ok()) << initial.status();
+  {
+    PolicyFilterOptions o;
+    o.bpf_dir = own.path();
+    o.tetragon_bpf_dir = tg.path();
+    o.cgtracker_program = false;
+    auto created = PolicyFilterState::Create(o);
+    ASSERT_TRUE(created.ok()) << created.status();
+    PolicyFilterState& s = **created;
+    EXPECT_EQ(s.AddPolicy(5, "", {}, {}, {}).code(), absl::StatusCode::kAlreadyExists);
+    ASSERT_TRUE(s.AddPolicy(11, "default", {}, {}, {}).ok());
+    ASSERT_TRUE(
+        s.AddPodContainer(PodInfo{"u", "pod", "default", {}}, ContainerInfo{"c", "m", "", 4242, ""})
+            .ok());
+    auto now = ReadPinnedPolicyFilterMaps(tg.path());
+    ASSERT_TRUE(now.ok());
+    std::map<uint32_t, std::set<uint64_t>> want = {{1, {999, 4242}}, {5, {999}}, {11, {4242}}};
+    EXPECT_EQ(now->policies, want);
+    EXPECT_EQ(now->cgroups, ReverseOf(want));
+    // Tetragon's sizes for the inner maps we add to its maps.
+    uint32_t p = 11, inner_id = 0;
+    ASSERT_EQ(bpf_map_lookup_elem(fake.pol, &p, &inner_id), 0);
+    int inner = bpf_map_get_fd_by_id(inner_id);
+    EXPECT_EQ(MapInfoField(inner, &bpf_map_info::max_entries), 32768u);
+    EXPECT_EQ(MapInfoField(inner, &bpf_map_info::map_flags), 0u);
+    close(inner);
+  }
+  // Closing takes our entries out again.
+  auto after = ReadPinnedPolicyFilterMaps(tg.path());
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(*after, *initial);
+  EXPECT_NE(FormatPolicyFilterContent(*after).find("1(all-pods): 999"), std::string::npos);
+}
+
+TEST(PolicyFilterRootTest, RefusesTetragonPinsWithAnotherLayout) {
+  SKIP_UNLESS_ROOT();
+  struct Case {
+    uint32_t policy_key, inner_value;
+    bool cgroup_map;
+    const char* want;
+  } cases[] = {
+      {8, 1, true, "key size is 8 bytes, expected 4"},
+      {4, 8, true, "(inner map): value size is 8 bytes, expected 1"},
+      {4, 1, false, "--enable-policy-filter-cgroup-map"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.want);
+    TempBpfDir tg, own;
+    ASSERT_TRUE(tg.ok() && own.ok());
+    FakeTetragon fake(tg.path(), c.policy_key, c.inner_value, c.cgroup_map);
+    PolicyFilterOptions o;
+    o.bpf_dir = own.path();
+    o.tetragon_bpf_dir = tg.path();
+    o.cgtracker_program = false;
+    auto created = PolicyFilterState::Create(o);
+    ASSERT_FALSE(created.ok());
+    EXPECT_EQ(created.status().code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_THAT(std::string(created.status().message()), HasSubstr(c.want));
+  }
+  TempBpfDir empty, own;
+  PolicyFilterOptions o;
+  o.bpf_dir = own.path();
+  o.tetragon_bpf_dir = empty.path();
+  auto created = PolicyFilterState::Create(o);
+  EXPECT_EQ(created.status().code(), absl::StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace tgd
