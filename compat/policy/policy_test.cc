@@ -1,0 +1,3 @@
+#include "compat/policy/policy.h"
+#include "gtest/gtest.h"
+TEST(X, Y) {}

@@ -1,0 +1,3 @@
+#include "compat/policy/validate_cli.h"
+#include "gtest/gtest.h"
+TEST(X, Y) {}
