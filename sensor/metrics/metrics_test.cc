@@ -1,0 +1,190 @@
+// Tests of the metrics registry, the text format, the HTTP endpoint (scraped
+// with a plain socket) and the event counter.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <map>
+#include <regex>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+#include "sensor/eventbus/event_bus.h"
+#include "sensor/metrics/http_server.h"
+#include "sensor/metrics/registry.h"
+#include "sensor/metrics/sensor_metrics.h"
+
+namespace tgd::metrics {
+namespace {
+
+// Sends `request` to 127.0.0.1:port and returns the whole response.
+std::string Http(int port, const std::string& request) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(port);
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) {
+    close(fd);
+    return "connect failed";
+  }
+  send(fd, request.data(), request.size(), 0);
+  std::string out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) out.append(buf, n);
+  close(fd);
+  return out;
+}
+
+// Parses exposition lines into "name{labels}" -> value; checks every line
+// is a comment or a well-formed sample.
+std::map<std::string, std::string> ParseSamples(const std::string& body) {
+  static const std::regex kSample(R"(^([a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})?) (-?[0-9]+)$)");
+  static const std::regex kComment(R"(^# (HELP|TYPE) [a-zA-Z_:][a-zA-Z0-9_:]* .*$)");
+  std::map<std::string, std::string> out;
+  for (absl::string_view l : absl::StrSplit(body, '\n', absl::SkipEmpty())) {
+    std::string line(l);
+    std::smatch m;
+    if (std::regex_match(line, m, kSample)) {
+      out[m[1]] = m[3];
+    } else {
+      EXPECT_TRUE(std::regex_match(line, kComment)) << "malformed line: " << line;
+    }
+  }
+  return out;
+}
+
+TEST(RegistryTest, RendersTextFormat) {
+  Registry r;
+  CounterFamily* c = r.AddCounter("x_total", "A counter.\nTwo lines \\ here.", {"kind"});
+  GaugeFamily* g = r.AddGauge("y_bytes", "A gauge.");
+  GaugeFamily* empty = r.AddGauge("z", "Labelled, no children.", {"policy"});
+  (void)empty;
+  c->With({"b"})->Inc(2);
+  c->With({"a\"q\\\n"})->Inc();
+  g->Get()->Set(-5);
+  EXPECT_EQ(r.Render(),
+            "# HELP x_total A counter.\\nTwo lines \\\\ here.\n"
+            "# TYPE x_total counter\n"
+            "x_total{kind=\"a\\\"q\\\\\\n\"} 1\n"
+            "x_total{kind=\"b\"} 2\n"
+            "# HELP y_bytes A gauge.\n"
+            "# TYPE y_bytes gauge\n"
+            "y_bytes -5\n"
+            "# HELP z Labelled, no children.\n"
+            "# TYPE z gauge\n");
+}
+
+TEST(RegistryTest, CollectorsRunAtScrapeTime) {
+  Registry r;
+  GaugeFamily* mem = r.AddGauge("mem", "m", {"policy"});
+  int scrapes = 0;
+  r.AddCollector([&] {
+    ++scrapes;
+    mem->Clear();
+    mem->With({absl::StrCat("p", scrapes)})->Set(scrapes * 100);
+  });
+  EXPECT_NE(r.Render().find("mem{policy=\"p1\"} 100\n"), std::string::npos);
+  std::string second = r.Render();
+  EXPECT_NE(second.find("mem{policy=\"p2\"} 200\n"), std::string::npos);
+  EXPECT_EQ(second.find("p1"), std::string::npos);
+}
+
+TEST(RegistryTest, ConcurrentIncrementsAreExact) {
+  Registry r;
+  Counter* c = r.AddCounter("n_total", "n")->Get();
+  std::vector<std::thread> ts;
+  for (int t = 0; t < 4; ++t) {
+    ts.emplace_back([c] {
+      for (int i = 0; i < 100000; ++i) c->Inc();
+    });
+  }
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(c->value(), 400000u);
+}
+
+TEST(MetricsServerTest, ServesScrapesOverHttp) {
+  Registry r;
+  SensorMetrics m(&r);
+  m.events_total->With({"PROCESS_EXEC"})->Inc(3);
+  m.policies_loaded->Get()->Set(2);
+  m.dispatcher_runs_total->With({"raw_tp/sys_enter"})->Set(1234);
+  m.policy_kernel_memory_bytes->With({"block-curl"})->Set(4096);
+  auto s = MetricsServer::Start("127.0.0.1:0", false, &r);
+  ASSERT_TRUE(s.ok()) << s.status();
+  ASSERT_GT((*s)->port(), 0);
+
+  std::string resp = Http((*s)->port(), "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+  ASSERT_EQ(resp.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << resp;
+  EXPECT_NE(resp.find("Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"), std::string::npos);
+  size_t body_at = resp.find("\r\n\r\n");
+  ASSERT_NE(body_at, std::string::npos);
+  std::string body = resp.substr(body_at + 4);
+  EXPECT_NE(resp.find(absl::StrCat("Content-Length: ", body.size(), "\r\n")), std::string::npos);
+  auto samples = ParseSamples(body);
+  EXPECT_EQ(samples["tgdispatch_events_total{type=\"PROCESS_EXEC\"}"], "3");
+  EXPECT_EQ(samples["tgdispatch_events_lost_total{source=\"ringbuf\"}"], "0");
+  EXPECT_EQ(samples["tgdispatch_events_lost_total{source=\"subscriber\"}"], "0");
+  EXPECT_EQ(samples["tgdispatch_policies_loaded"], "2");
+  EXPECT_EQ(samples["tgdispatch_dispatcher_runs_total{hook=\"raw_tp/sys_enter\"}"], "1234");
+  EXPECT_EQ(samples["tgdispatch_policy_kernel_memory_bytes{policy=\"block-curl\"}"], "4096");
+  EXPECT_NE(body.find("# TYPE tgdispatch_tail_call_overflows_total counter\n"), std::string::npos);
+
+  EXPECT_EQ(Http((*s)->port(), "GET / HTTP/1.1\r\n\r\n").rfind("HTTP/1.1 404", 0), 0u);
+  EXPECT_EQ(Http((*s)->port(), "POST /metrics HTTP/1.1\r\n\r\n").rfind("HTTP/1.1 405", 0), 0u);
+  EXPECT_EQ(Http((*s)->port(), "garbage\r\n\r\n").rfind("HTTP/1.1 400", 0), 0u);
+  std::string head = Http((*s)->port(), "HEAD /metrics?x=1 HTTP/1.0\r\n\r\n");
+  EXPECT_EQ(head.rfind("HTTP/1.1 200", 0), 0u);
+  EXPECT_EQ(head.find("tgdispatch_"), std::string::npos);
+  (*s)->Stop();
+  EXPECT_EQ(Http((*s)->port(), "GET /metrics HTTP/1.1\r\n\r\n"), "connect failed");
+}
+
+TEST(MetricsServerTest, AddressChecks) {
+  EXPECT_TRUE(CheckListenAddress("localhost:2113", false, "--metrics-address").ok());
+  EXPECT_TRUE(CheckListenAddress("[::1]:2113", false, "--metrics-address").ok());
+  absl::Status st = CheckListenAddress(":2113", false, "--metrics-address");
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("--allow-remote"), std::string::npos);
+  EXPECT_TRUE(CheckListenAddress(":2113", true, "--metrics-address").ok());
+  EXPECT_FALSE(CheckListenAddress("0.0.0.0:2113", false, "--metrics-address").ok());
+  EXPECT_FALSE(CheckListenAddress("localhost", false, "--metrics-address").ok());
+  EXPECT_FALSE(CheckListenAddress("localhost:70000", false, "--metrics-address").ok());
+  Registry r;
+  auto s = MetricsServer::Start("10.1.2.3:2113", false, &r);
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
+  // A port in use is UNAVAILABLE, with the flag named.
+  auto a = MetricsServer::Start("127.0.0.1:0", false, &r);
+  ASSERT_TRUE(a.ok());
+  auto b = MetricsServer::Start(absl::StrCat("127.0.0.1:", (*a)->port()), false, &r);
+  EXPECT_EQ(b.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_NE(b.status().message().find("--metrics-address"), std::string::npos);
+}
+
+TEST(EventCounterTest, CountsEventsByType) {
+  Registry r;
+  SensorMetrics m(&r);
+  EventBus bus;
+  auto counter = EventCounter::Start(&bus, m.events_total);
+  tetragon::GetEventsResponse exec, exit, tp;
+  exec.mutable_process_exec();
+  exit.mutable_process_exit();
+  tp.mutable_process_tracepoint();
+  for (int i = 0; i < 6; ++i) bus.Publish(exec);
+  for (int i = 0; i < 3; ++i) bus.Publish(exit);
+  bus.Publish(tp);
+  bus.Close();
+  counter.reset();  // drains and stops
+  EXPECT_EQ(m.events_total->With({"PROCESS_EXEC"})->value(), 6u);
+  EXPECT_EQ(m.events_total->With({"PROCESS_EXIT"})->value(), 3u);
+  EXPECT_EQ(m.events_total->With({"PROCESS_TRACEPOINT"})->value(), 1u);
+  EXPECT_EQ(EventTypeName(tetragon::GetEventsResponse()), "UNDEF");
+}
+
+}  // namespace
+}  // namespace tgd::metrics

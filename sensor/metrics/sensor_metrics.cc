@@ -1,0 +1,71 @@
+// SensorMetrics and EventCounter implementation.
+#include "sensor/metrics/sensor_metrics.h"
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/ascii.h"
+
+namespace tgd::metrics {
+
+SensorMetrics::SensorMetrics(Registry* r)
+    : events_total(r->AddCounter("tgdispatch_events_total", "Events published, by event type.", {"type"})),
+      events_lost_total(r->AddCounter(
+          "tgdispatch_events_lost_total",
+          "Events lost: ringbuf = records the BPF side could not deliver (ring buffer full); "
+          "subscriber = events dropped for a slow GetEvents stream or the exporter.",
+          {"source"})),
+      policies_loaded(r->AddGauge("tgdispatch_policies_loaded", "Tracing policies loaded.")),
+      dispatcher_runs_total(
+          r->AddCounter("tgdispatch_dispatcher_runs_total", "Dispatcher program runs, per hook.", {"hook"})),
+      tail_call_overflows_total(r->AddCounter(
+          "tgdispatch_tail_call_overflows_total",
+          "Events whose chain of policy programs reached the kernel's tail-call limit, per hook.",
+          {"hook"})),
+      policy_kernel_memory_bytes(r->AddGauge("tgdispatch_policy_kernel_memory_bytes",
+                                             "Kernel memory attributed to a tracing policy, in bytes.",
+                                             {"policy"})) {
+  // Both sources always show, even at zero.
+  events_lost_total->With({"ringbuf"});
+  events_lost_total->With({"subscriber"});
+}
+
+std::string EventTypeName(const tetragon::GetEventsResponse& event) {
+  int number = static_cast<int>(event.event_case());
+  if (number == 0) return "UNDEF";
+  const auto* f = tetragon::GetEventsResponse::descriptor()->FindFieldByNumber(number);
+  return f == nullptr ? "UNDEF" : absl::AsciiStrToUpper(f->name());
+}
+
+std::unique_ptr<EventCounter> EventCounter::Start(EventBus* bus, CounterFamily* events_total,
+                                                  size_t queue_capacity) {
+  auto c = std::unique_ptr<EventCounter>(
+      new EventCounter(bus, events_total, bus->Subscribe(queue_capacity)));
+  c->thread_ = std::thread([p = c.get()] { p->Run(); });
+  return c;
+}
+
+void EventCounter::Run() {
+  absl::flat_hash_map<int, Counter*> by_case;
+  EventBus::Event ev;
+  while (true) {
+    if (!sub_->Next(&ev, absl::Now() + absl::Milliseconds(100))) {
+      if (stop_.load() || bus_->closed()) {
+        while (sub_->Next(&ev, absl::InfinitePast())) {
+          family_->With({EventTypeName(*ev)})->Inc();
+        }
+        return;
+      }
+      continue;
+    }
+    Counter*& c = by_case[static_cast<int>(ev->event_case())];
+    if (c == nullptr) c = family_->With({EventTypeName(*ev)});
+    c->Inc();
+    ev.reset();
+  }
+}
+
+EventCounter::~EventCounter() {
+  stop_ = true;
+  if (thread_.joinable()) thread_.join();
+}
+
+}  // namespace tgd::metrics

@@ -1,0 +1,66 @@
+// The metrics tgdispatch exposes (all prefixed tgdispatch_), registered in
+// one place so names and labels stay consistent, and EventCounter, which
+// counts published events by type from the event bus.
+//
+//   tgdispatch_events_total{type}                 counter  events published, by type (PROCESS_EXEC, ...)
+//   tgdispatch_events_lost_total{source}          counter  ringbuf: records the BPF side could not
+//                                                          deliver; subscriber: events dropped for slow
+//                                                          GetEvents streams / the exporter
+//   tgdispatch_policies_loaded                    gauge    tracing policies loaded
+//   tgdispatch_dispatcher_runs_total{hook}        counter  dispatcher runs per hook
+//   tgdispatch_tail_call_overflows_total{hook}    counter  events whose policy chain hit the
+//                                                          tail-call limit, per hook
+//   tgdispatch_policy_kernel_memory_bytes{policy} gauge    kernel memory attributed to each policy
+#ifndef TGDISPATCH_SENSOR_METRICS_SENSOR_METRICS_H_
+#define TGDISPATCH_SENSOR_METRICS_SENSOR_METRICS_H_
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "api/events.pb.h"
+#include "sensor/eventbus/event_bus.h"
+#include "sensor/metrics/registry.h"
+
+namespace tgd::metrics {
+
+struct SensorMetrics {
+  explicit SensorMetrics(Registry* registry);
+  CounterFamily* events_total;               // {type}
+  CounterFamily* events_lost_total;          // {source}
+  GaugeFamily* policies_loaded;              // no labels
+  CounterFamily* dispatcher_runs_total;      // {hook}
+  CounterFamily* tail_call_overflows_total;  // {hook}
+  GaugeFamily* policy_kernel_memory_bytes;   // {policy}
+};
+
+// Tetragon's EventType name of an event ("PROCESS_EXEC", ...; "UNDEF" when
+// no event is set).
+std::string EventTypeName(const tetragon::GetEventsResponse& event);
+
+// Subscribes to the bus and counts every event into events_total{type}.
+// Its own queue is large and counting is trivial; anything it still misses
+// is reported by dropped().
+class EventCounter {
+ public:
+  static std::unique_ptr<EventCounter> Start(EventBus* bus, CounterFamily* events_total,
+                                             size_t queue_capacity = 1 << 16);
+  ~EventCounter();
+  uint64_t dropped() const { return sub_->dropped(); }
+
+ private:
+  EventCounter(EventBus* bus, CounterFamily* family, std::unique_ptr<EventBus::Subscription> sub)
+      : bus_(bus), family_(family), sub_(std::move(sub)) {}
+  void Run();
+
+  EventBus* bus_;
+  CounterFamily* family_;
+  std::unique_ptr<EventBus::Subscription> sub_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+}  // namespace tgd::metrics
+
+#endif  // TGDISPATCH_SENSOR_METRICS_SENSOR_METRICS_H_
