@@ -20,12 +20,20 @@ ABSL_FLAG(std::string, server_address, "localhost:54322",
 ABSL_FLAG(bool, allow_remote, false, "allow a non-loopback --server-address (the API is unauthenticated)");
 ABSL_FLAG(std::string, bpf_dir, "/sys/fs/bpf/tgdispatch", "bpffs directory for tgdispatch's pinned state");
 ABSL_FLAG(std::string, policy_dir, "", "directory of TracingPolicy *.yaml files loaded at start");
-ABSL_FLAG(std::string, export_file, "", "JSON export file (one GetEventsResponse per line)");
+ABSL_FLAG(std::string, export_file, "",
+          "JSON export file: one protobuf-JSON GetEventsResponse per line, as Tetragon's export (empty: off)");
+ABSL_FLAG(uint64_t, export_file_max_size_mb, 10, "rotate the export file past this size (MB; 0 = 100)");
+ABSL_FLAG(int, export_file_max_backups, 5, "rotated export files to keep (0 = keep all)");
+ABSL_FLAG(std::string, export_file_perm, "600", "permissions of export files (octal)");
+ABSL_FLAG(std::string, export_allowlist, "",
+          "export only events matching one of these JSON filters, e.g. {\"event_set\":[\"PROCESS_EXEC\"]}");
+ABSL_FLAG(std::string, export_denylist, "", "do not export events matching one of these JSON filters");
 ABSL_FLAG(std::string, node_name, "", "node name reported in events (default: hostname)");
 ABSL_FLAG(std::string, loader, "dispatch", "policy loader: dispatch | per-policy");
 ABSL_FLAG(std::string, workloads, "", "workloads file (pods, containers, cgroup paths)");
 ABSL_FLAG(std::string, tetragon_bpf_dir, "", "open a Tetragon agent's pinned policy filter maps here");
-ABSL_FLAG(std::string, metrics_address, "", "Prometheus metrics listen address");
+ABSL_FLAG(std::string, metrics_address, "localhost:2113",
+          "Prometheus metrics listen address host:port, /metrics (loopback unless --allow-remote; empty: off)");
 ABSL_FLAG(bool, process_events, true, "run the base process sensor (process_exec / process_exit events)");
 ABSL_FLAG(std::string, log_level, "info", "log level: debug | info | warn | error");
 
@@ -64,6 +72,11 @@ int Serve() {
   c.bpf_dir = absl::GetFlag(FLAGS_bpf_dir);
   c.policy_dir = absl::GetFlag(FLAGS_policy_dir);
   c.export_file = absl::GetFlag(FLAGS_export_file);
+  c.export_file_max_size_mb = absl::GetFlag(FLAGS_export_file_max_size_mb);
+  c.export_file_max_backups = absl::GetFlag(FLAGS_export_file_max_backups);
+  c.export_file_perm = absl::GetFlag(FLAGS_export_file_perm);
+  c.export_allowlist = absl::GetFlag(FLAGS_export_allowlist);
+  c.export_denylist = absl::GetFlag(FLAGS_export_denylist);
   c.node_name = absl::GetFlag(FLAGS_node_name);
   c.loader = absl::GetFlag(FLAGS_loader);
   c.workloads_file = absl::GetFlag(FLAGS_workloads);

@@ -67,10 +67,8 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
         absl::StrCat("--loader \"", config.loader, "\": want dispatch or per-policy"));
   }
   const std::pair<const char*, const std::string*> later[] = {
-      {"--export-file", &config.export_file},
       {"--workloads", &config.workloads_file},
       {"--tetragon-bpf-dir", &config.tetragon_bpf_dir},
-      {"--metrics-address", &config.metrics_address},
   };
   for (const auto& [flag, value] : later) {
     if (!value->empty()) {
@@ -78,8 +76,29 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
           absl::StrCat(flag, ": not supported by this build of tgdispatch yet"));
     }
   }
+  if (!config.metrics_address.empty()) {
+    st = metrics::CheckListenAddress(config.metrics_address, config.allow_remote, "--metrics-address");
+    if (!st.ok()) return st;
+  }
+  JsonExporterOptions export_opts;
+  if (!config.export_file.empty()) {
+    auto opts = ExportOptionsFromConfig(config);
+    if (!opts.ok()) return opts.status();
+    export_opts = *std::move(opts);
+  }
   auto d = std::unique_ptr<Daemon>(new Daemon(config));
   if (d->config_.node_name.empty()) d->config_.node_name = Hostname();
+  d->event_counter_ = metrics::EventCounter::Start(&d->bus_, d->metrics_.events_total);
+  if (!config.export_file.empty()) {
+    // Before the sensors start, so their first events are exported.
+    auto exporter = JsonExporter::Start(&d->bus_, std::move(export_opts));
+    if (!exporter.ok()) {
+      absl::Status es = exporter.status();
+      if (absl::StartsWith(es.message(), "--")) return es;
+      return absl::Status(es.code(), absl::StrCat("--export-file: ", es.message()));
+    }
+    d->exporter_ = *std::move(exporter);
+  }
 
   bool existed = std::filesystem::exists(config.bpf_dir);
   st = EnsureBpffsDir(config.bpf_dir);
@@ -154,6 +173,15 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
     return absl::UnavailableError(
         absl::StrCat("--server-address \"", config.server_address, "\": cannot listen there"));
   }
+  if (!config.metrics_address.empty()) {
+    d->registry_.AddCollector([p = d.get()] { p->CollectMetrics(); });
+    auto ms = metrics::MetricsServer::Start(config.metrics_address, config.allow_remote, &d->registry_);
+    if (!ms.ok()) return ms.status();
+    d->metrics_server_ = *std::move(ms);
+    LOG(INFO) << "metrics on http://" << config.metrics_address << "/metrics (port "
+              << d->metrics_server_->port() << ")";
+  }
+  if (d->exporter_) LOG(INFO) << "exporting events to " << config.export_file;
   LOG(INFO) << kProductName << " " << kVersion << " serving on " << config.server_address
             << " (node " << d->config_.node_name << ", loader " << config.loader << ", bpf dir "
             << config.bpf_dir << ")";
@@ -182,8 +210,11 @@ void Daemon::RunUntilSignal() {
 void Daemon::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
+  metrics_server_.reset();  // its collector reads the parts below
   process_sensor_.reset();  // detaches the base sensor, stops its reader
   bus_.Close();  // ends GetEvents streams
+  exporter_.reset();  // writes what is queued, flushes
+  event_counter_.reset();
   if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   policies_.reset();  // unloads every policy and frees its kernel memory
   if (!unix_socket_path_.empty()) unlink(unix_socket_path_.c_str());
@@ -194,5 +225,38 @@ void Daemon::Shutdown() {
 }
 
 Daemon::~Daemon() { Shutdown(); }
+
+absl::StatusOr<JsonExporterOptions> ExportOptionsFromConfig(const DaemonConfig& config) {
+  JsonExporterOptions o;
+  o.file.path = config.export_file;
+  o.file.max_size_bytes = config.export_file_max_size_mb << 20;
+  if (config.export_file_max_backups < 0) {
+    return absl::InvalidArgumentError("--export-file-max-backups: must be >= 0");
+  }
+  o.file.max_backups = config.export_file_max_backups;
+  unsigned perm = 0;
+  const std::string& p = config.export_file_perm;
+  if (p.empty() || p.size() > 4 || p.find_first_not_of("01234567") != std::string::npos ||
+      (perm = std::stoul(p, nullptr, 8)) > 0777) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--export-file-perm \"", p, "\": want octal permissions such as 600 or 0640"));
+  }
+  o.file.mode = perm;
+  o.allowlist = config.export_allowlist;
+  o.denylist = config.export_denylist;
+  return o;
+}
+
+void Daemon::CollectMetrics() {
+  metrics_.events_lost_total->With({"ringbuf"})->Set(process_sensor_ ? process_sensor_->lost() : 0);
+  metrics_.events_lost_total->With({"subscriber"})->Set(bus_.stats().dropped);
+  std::vector<tetragon::TracingPolicyStatus> list = policies_->List();
+  metrics_.policies_loaded->Get()->Set(static_cast<int64_t>(list.size()));
+  metrics_.policy_kernel_memory_bytes->Clear();
+  for (const auto& p : list) {
+    std::string label = p.namespace_().empty() ? p.name() : absl::StrCat(p.namespace_(), "/", p.name());
+    metrics_.policy_kernel_memory_bytes->With({label})->Set(static_cast<int64_t>(p.kernel_memory_bytes()));
+  }
+}
 
 }  // namespace tgd
