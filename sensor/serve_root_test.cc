@@ -1,7 +1,10 @@
 // End-to-end test of the real `tgdispatch` binary: start `serve` on a unix
 // socket with its own bpffs dir, drive it with the generated gRPC client as
 // tetra would, stop it with SIGTERM and check it cleaned up.
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -16,6 +19,8 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
 #include "api/sensors.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "sensor/base/version.h"
@@ -68,6 +73,25 @@ std::string ReadFile(const std::string& path) {
   return s.str();
 }
 
+// One HTTP/1.1 GET to 127.0.0.1:port; the whole response.
+std::string HttpGet(int port, const std::string& path) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(port);
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string out;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) == 0) {
+    std::string req = absl::StrCat("GET ", path, " HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    send(fd, req.data(), req.size(), 0);
+    char buf[4096];
+    ssize_t n;
+    while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) out.append(buf, n);
+  }
+  close(fd);
+  return out;
+}
+
 int RunToExit(const std::vector<std::string>& args, std::string* output) {
   std::string log = absl::StrCat(::testing::TempDir(), "/run-", getpid(), ".log");
   Child c(args, log);
@@ -99,8 +123,11 @@ class ServeRootTest : public ::testing::Test {
 };
 
 TEST_F(ServeRootTest, ServesTheApiAndShutsDownCleanly) {
+  const std::string export_file = absl::StrCat(::testing::TempDir(), "/", tag_, "-export/events.log");
   Child daemon({kBinary, "serve", "--server-address=unix://" + socket_, "--bpf-dir=" + bpf_dir_,
-                "--policy-dir=" + policy_dir_, "--node-name=test-node"},
+                "--policy-dir=" + policy_dir_, "--node-name=test-node", "--export-file=" + export_file,
+                "--export-allowlist={\"binary_regex\":[\"" + tag_ + "-true$\"]}",
+                "--metrics-address=127.0.0.1:0"},
                log_);
   auto channel = grpc::CreateChannel("unix://" + socket_, grpc::InsecureChannelCredentials());
   ASSERT_TRUE(channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(20)))
@@ -160,6 +187,33 @@ TEST_F(ServeRootTest, ServesTheApiAndShutsDownCleanly) {
   ASSERT_TRUE(got.has_process_exit()) << got.DebugString();
   EXPECT_EQ(got.process_exit().status(), 0u);
   std::filesystem::remove(bin);
+  // The same exec and exit are JSON lines in the export file (the allow list
+  // keeps only this binary's events).
+  std::vector<std::string> lines;
+  for (int i = 0; i < 200 && lines.size() < 2; ++i) {
+    absl::SleepFor(absl::Milliseconds(25));
+    lines = absl::StrSplit(ReadFile(export_file), '\n', absl::SkipEmpty());
+  }
+  ASSERT_EQ(lines.size(), 2u) << ReadFile(export_file);
+  EXPECT_EQ(lines[0].rfind("{\"process_exec\":{\"process\":{\"exec_id\":\"", 0), 0u) << lines[0];
+  EXPECT_NE(lines[0].find(absl::StrCat("\"binary\":\"", bin, "\",\"arguments\":\"arg1\"")),
+            std::string::npos)
+      << lines[0];
+  EXPECT_NE(lines[0].find("\"node_name\":\"test-node\",\"time\":\""), std::string::npos) << lines[0];
+  EXPECT_EQ(lines[1].rfind("{\"process_exit\":{\"process\":{", 0), 0u) << lines[1];
+  struct stat sb;
+  ASSERT_EQ(stat(export_file.c_str(), &sb), 0);
+  EXPECT_EQ(sb.st_mode & 0777, 0600u);
+  // Prometheus metrics on the port the log names.
+  std::string log_now = ReadFile(log_);
+  size_t at = log_now.find("/metrics (port ");
+  ASSERT_NE(at, std::string::npos) << log_now;
+  int port = std::atoi(log_now.c_str() + at + strlen("/metrics (port "));
+  std::string metrics = HttpGet(port, "/metrics");
+  EXPECT_NE(metrics.find("HTTP/1.1 200 OK"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("tgdispatch_events_total{type=\"PROCESS_EXEC\"} "), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("tgdispatch_events_lost_total{source=\"ringbuf\"} "), std::string::npos);
+  EXPECT_NE(metrics.find("tgdispatch_policies_loaded 0\n"), std::string::npos) << metrics;
   // The stream is still open when the daemon stops: SIGTERM ends it.
   ASSERT_EQ(kill(daemon.pid(), SIGTERM), 0);
   tetragon::GetEventsResponse ev;
@@ -172,6 +226,7 @@ TEST_F(ServeRootTest, ServesTheApiAndShutsDownCleanly) {
   EXPECT_NE(log.find("stopped"), std::string::npos) << log;
   EXPECT_FALSE(std::filesystem::exists(socket_));
   EXPECT_FALSE(std::filesystem::exists(bpf_dir_));
+  std::filesystem::remove_all(std::filesystem::path(export_file).parent_path());
 }
 
 TEST_F(ServeRootTest, BadInvocationsFailWithAReason) {
@@ -185,6 +240,18 @@ TEST_F(ServeRootTest, BadInvocationsFailWithAReason) {
   EXPECT_NE(out.find("unknown command \"frobnicate\""), std::string::npos) << out;
   EXPECT_EQ(RunToExit({kBinary, "serve", "--log-level=loud"}, &out), 2);
   EXPECT_NE(out.find("--log-level"), std::string::npos) << out;
+  EXPECT_EQ(RunToExit({kBinary, "serve", "--server-address=unix://" + socket_, "--bpf-dir=" + bpf_dir_,
+                       "--export-file=/tmp/x.log", "--export-denylist={\"binary_regex\":[\"(\"]}"},
+                      &out),
+            1);
+  EXPECT_NE(out.find("--export-allowlist/--export-denylist: deny_list[0].binary_regex"), std::string::npos)
+      << out;
+  EXPECT_EQ(RunToExit({kBinary, "serve", "--server-address=unix://" + socket_, "--bpf-dir=" + bpf_dir_,
+                       "--metrics-address=0.0.0.0:2113"},
+                      &out),
+            1);
+  EXPECT_NE(out.find("--metrics-address"), std::string::npos) << out;
+  EXPECT_FALSE(std::filesystem::exists(bpf_dir_));
 }
 
 }  // namespace
