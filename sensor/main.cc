@@ -1,6 +1,7 @@
 // tgdispatch: the daemon binary.
 //   tgdispatch serve [flags]   run the sensor and its gRPC API
 //   tgdispatch version         print the version
+//   tgdispatch policyfilter dump   list the pinned policy filter maps
 #include <glog/logging.h>
 #include <signal.h>
 
@@ -14,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "sensor/base/version.h"
 #include "sensor/daemon/daemon.h"
+#include "sensor/policyfilter/filter_maps.h"
 
 ABSL_FLAG(std::string, server_address, "localhost:54322",
           "gRPC listen address: host:port (loopback unless --allow-remote) or unix:///path");
@@ -122,7 +124,9 @@ int main(int argc, char** argv) {
   argv = norm_argv.data();
   absl::SetProgramUsageMessage(
       "tgdispatch serve [--flags]   run the sensor and its Tetragon-compatible gRPC API\n"
-      "  tgdispatch version           print the version");
+      "  tgdispatch version           print the version\n"
+      "  tgdispatch policyfilter dump [--bpf-dir=D | --tetragon-bpf-dir=D]\n"
+      "                               list cgroup id -> policy ids and policy id -> cgroup ids");
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   google::InitGoogleLogging(argv[0]);
   if (!ApplyLogLevel(absl::GetFlag(FLAGS_log_level))) {
@@ -132,6 +136,17 @@ int main(int argc, char** argv) {
   }
   std::string cmd = args.size() > 1 ? args[1] : "";
   if (cmd == "serve" && args.size() == 2) return Serve();
+  if (cmd == "policyfilter" && args.size() == 3 && std::string(args[2]) == "dump") {
+    std::string dir = absl::GetFlag(FLAGS_tetragon_bpf_dir);
+    if (dir.empty()) dir = absl::GetFlag(FLAGS_bpf_dir);
+    auto content = tgd::ReadPinnedPolicyFilterMaps(dir);
+    if (!content.ok()) {
+      std::cerr << "policyfilter dump: " << content.status() << "\n";
+      return 1;
+    }
+    std::cout << tgd::FormatPolicyFilterContent(*content);
+    return 0;
+  }
   if (cmd == "version" && args.size() == 2) {
     std::cout << tgd::kProductName << " " << tgd::kVersion << "\n";
     return 0;
