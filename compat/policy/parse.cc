@@ -157,7 +157,7 @@ absl::Status ParseCommon(Budget* budget, const MapReader& m, Hook* hook) {
   if (tags.size() > kMaxTags) return m.Error("tags", absl::StrCat("at most ", kMaxTags, " tags (", tags.size(), " given)"));
   for (size_t i = 0; i < tags.size(); ++i) {
     if (tags[i].size() < kMinTagLen) {
-      return ErrorAt(m.PosOf("tags"), absl::StrCat(m.PathOf("tags"), "[", i, "]"), "tag too short (at least 2 characters)");
+      return m.ElementError("tags", i, "tag too short (at least 2 characters)");
     }
     if (tags[i].size() > kMaxTagLen) tags[i].resize(kMaxTagLen);
   }
@@ -222,7 +222,7 @@ absl::Status ParseHooks(Budget* budget, const MapReader& spec, TracingPolicy* po
       TGD_RETURN_IF_ERROR(ParseArg(budget, m.Get("returnArg"), m.PathOf("returnArg"), HookKind::kUprobe, &ra));
       h.return_arg = std::move(ra);
     }
-    if (h.is_return && !h.return_arg) return m.Error("return", "return: true needs returnArg");
+    if (h.is_return && !h.return_arg) return m.Error("return", "true needs returnArg");
     TGD_RETURN_IF_ERROR(m.String("returnArgAction", &h.return_arg_action));
     if (!h.return_arg_action.empty()) {
       const std::string& a = h.return_arg_action;

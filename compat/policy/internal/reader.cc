@@ -107,6 +107,16 @@ absl::Status MapReader::Error(const char* key, absl::string_view reason) const {
   return ErrorAt(PosOf(key), PathOf(key), reason);
 }
 
+absl::Status MapReader::ElementError(const char* key, size_t i, absl::string_view reason) const {
+  Pos p = PosOf(key);
+  YAML::Node n = Get(key);
+  if (n.IsSequence() && i < n.size()) {
+    Pos e = internal::PosOf(n[i]);
+    if (e.line > 0) p = e;
+  }
+  return ErrorAt(p, absl::StrCat(PathOf(key), "[", i, "]"), reason);
+}
+
 absl::Status ScalarString(Budget* budget, const YAML::Node& n, const std::string& path, std::string* out) {
   if (absl::Status s = budget->Take(n, path); !s.ok()) return s;
   if (!n.IsScalar()) return ErrorAt(n, path, absl::StrCat("must be a string, not ", KindName(n)));

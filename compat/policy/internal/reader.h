@@ -50,6 +50,8 @@ class MapReader {
   std::string PathOf(const char* key) const;
   Pos PosOf(const char* key) const;  // the value's position, or the mapping's
   absl::Status Error(const char* key, absl::string_view reason) const;
+  // Error about element i of the list field `key` ("<key>[i]"), at the element.
+  absl::Status ElementError(const char* key, size_t i, absl::string_view reason) const;
   // All keys in document order (for free-form maps like matchLabels).
   const std::vector<std::pair<std::string, YAML::Node>>& entries() const { return entries_; }
 

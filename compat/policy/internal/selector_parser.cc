@@ -193,7 +193,7 @@ absl::Status CheckArgValues(const SelectorContext& ctx, const MapReader& m, cons
                                             " of type ", type, " (", want, ")"));
   };
   auto value_error = [&](size_t i, const absl::Status& s) {
-    return ErrorAt(m.PosOf("values"), absl::StrCat(m.PathOf("values"), "[", i, "]"), s.message());
+    return m.ElementError("values", i, s.message());
   };
   auto max_values = [&](size_t n) -> absl::Status {
     if (arg.values.size() > n) {
@@ -398,8 +398,7 @@ absl::Status ParseMatchArg(const SelectorContext& ctx, const YAML::Node& node, c
   } else if (!out->args.empty()) {
     for (size_t i = 0; i < out->args.size(); ++i) {
       if (out->args[i] >= hook.args.size()) {
-        return ErrorAt(m.PosOf("args"), absl::StrCat(m.PathOf("args"), "[", i, "]"),
-                       absl::StrCat("position ", out->args[i], " is past the ", hook.args.size(), " declared args"));
+        return m.ElementError("args", i, absl::StrCat("position ", out->args[i], " is past the ", hook.args.size(), " declared args"));
       }
     }
     type = hook.args[out->args[0]].type;
@@ -466,8 +465,7 @@ absl::Status ParseBinaries(const SelectorContext& ctx, const MapReader& sel, con
     size_t limit = IsIn(b.op) ? kMaxBinaryPath : absl::StrContains(b.op, "Prefix") ? kMaxPrefixLen : kMaxPostfixLen;
     for (size_t i = 0; i < b.values.size(); ++i) {
       if (b.values[i].size() > limit) {
-        return ErrorAt(m.PosOf("values"), absl::StrCat(m.PathOf("values"), "[", i, "]"),
-                       absl::StrCat("longer than ", limit, " bytes, the ", b.op, " limit"));
+        return m.ElementError("values", i, absl::StrCat("longer than ", limit, " bytes, the ", b.op, " limit"));
       }
     }
     out->push_back(std::move(b));
@@ -501,8 +499,7 @@ absl::Status ParseCaps(const SelectorContext& ctx, const MapReader& sel, const c
     for (size_t i = 0; i < values.size(); ++i) {
       std::string up = absl::AsciiStrToUpper(absl::StripAsciiWhitespace(values[i]));
       if (!IsCapability(up)) {
-        return ErrorAt(m.PosOf("values"), absl::StrCat(m.PathOf("values"), "[", i, "]"),
-                       absl::StrCat("\"", values[i], "\" is not a capability (e.g. CAP_SYS_ADMIN)"));
+        return m.ElementError("values", i, absl::StrCat("\"", values[i], "\" is not a capability (e.g. CAP_SYS_ADMIN)"));
       }
       c.values.push_back(up);
     }
@@ -585,8 +582,7 @@ absl::Status ParseSelector(const SelectorContext& ctx, const YAML::Node& node, c
     for (size_t i = 0; i < ns.values.size(); ++i) {
       uint64_t x;
       if (ns.values[i] != "host_ns" && (!ParseDecimalUnsigned(ns.values[i], &x).ok() || x > UINT32_MAX)) {
-        return ErrorAt(m.PosOf("values"), absl::StrCat(m.PathOf("values"), "[", i, "]"),
-                       absl::StrCat("\"", ns.values[i], "\" is not a namespace inode number or host_ns"));
+        return m.ElementError("values", i, absl::StrCat("\"", ns.values[i], "\" is not a namespace inode number or host_ns"));
       }
     }
     out->match_namespaces.push_back(std::move(ns));
@@ -608,8 +604,7 @@ absl::Status ParseSelector(const SelectorContext& ctx, const YAML::Node& node, c
         ok = ok || absl::EqualsIgnoreCase(nc.values[i], t);
       }
       if (!ok) {
-        return ErrorAt(m.PosOf("values"), absl::StrCat(m.PathOf("values"), "[", i, "]"),
-                       absl::StrCat("\"", nc.values[i], "\" is not a namespace type (Uts, Ipc, Mnt, Pid, ...)"));
+        return m.ElementError("values", i, absl::StrCat("\"", nc.values[i], "\" is not a namespace type (Uts, Ipc, Mnt, Pid, ...)"));
       }
     }
     out->match_namespace_changes.push_back(std::move(nc));
