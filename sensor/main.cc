@@ -139,11 +139,13 @@ int main(int argc, char** argv) {
   if (cmd == "policyfilter" && args.size() == 3 && std::string(args[2]) == "dump") {
     std::string dir = absl::GetFlag(FLAGS_tetragon_bpf_dir);
     if (dir.empty()) dir = absl::GetFlag(FLAGS_bpf_dir);
-    auto content = tgd::ReadPinnedPolicyFilterMaps(dir);
+    bool has_cgroup_map = false;
+    auto content = tgd::ReadPinnedPolicyFilterMaps(dir, &has_cgroup_map);
     if (!content.ok()) {
       std::cerr << "policyfilter dump: " << content.status() << "\n";
       return 1;
     }
+    if (!has_cgroup_map) std::cout << "(" << dir << "/policy_filter_cgroup_maps is not pinned)\n";
     std::cout << tgd::FormatPolicyFilterContent(*content);
     return 0;
   }
