@@ -212,9 +212,13 @@ static __always_inline struct tgd_hook_stats *hook_stats(void) {
   return bpf_map_lookup_elem(&tgd_stats, &hook);
 }
 
-static __always_inline __u64 current_cgroup(void) {
+/* The current task's cgroup through the tracker: a container's sub-cgroups
+ * count as the container. *is_pod tells whether the cgroup is a tracked
+ * (pod container) one; the others are "host" cgroups for hostSelector. */
+static __always_inline __u64 current_cgroup(int *is_pod) {
   __u64 cgid = bpf_get_current_cgroup_id();
   __u64 *tracked = bpf_map_lookup_elem(&tg_cgtracker_map, &cgid);
+  *is_pod = tracked != 0;
   return tracked ? *tracked : cgid;
 }
 
@@ -232,7 +236,10 @@ static __always_inline int has_run_list(__u64 cgid) {
 }
 
 static __always_inline int dispatch(void *ctx, void *tail_map) {
-  if (!has_run_list(0) && !has_run_list(current_cgroup())) return 0;
+  int is_pod = 0;
+  __u64 cgid = current_cgroup(&is_pod);
+  if (!has_run_list(0) && !has_run_list(cgid) && (is_pod || !has_run_list(POLICY_FILTER_HOST_CGROUP_KEY)))
+    return 0;
   struct tgd_hook_stats *st = hook_stats();
   if (st) st->runs++;
   bpf_tail_call(ctx, tail_map, tgd_hook_id);
@@ -352,7 +359,8 @@ static __always_inline int str_clause_match(struct tgd_policy_cfg *cfg, struct t
   TGD_MASK(pos, 7);
   if (pos >= TGD_MAX_ARGS) return 0;
   struct tgd_arg_val *v = &ev->args[pos];
-  if (v->type != TGD_ARG_STR_USER && v->type != TGD_ARG_STR_KERNEL && v->type != TGD_ARG_DATA_LOC_STR)
+  if (v->type != TGD_ARG_STR_USER && v->type != TGD_ARG_STR_KERNEL && v->type != TGD_ARG_DATA_LOC_STR &&
+      v->type != TGD_ARG_INLINE_STR)
     return 0;
   return str_match(ev, cfg->policy_id, TGD_TAG(cfg->gen, sel, TGD_TAG_STR, i), c->op, v->str, v->len);
 }
@@ -427,6 +435,8 @@ static __always_inline void read_arg(void *ctx, int kind, struct tgd_arg_desc *d
       __u32 loc = 0;
       bpf_probe_read_kernel(&loc, sizeof(loc), (char *)ctx + off);
       raw = (__u64)((char *)ctx + (loc & 0xffff));
+    } else if (type == TGD_ARG_INLINE_STR) {
+      raw = (__u64)((char *)ctx + off);
     } else if (type == TGD_ARG_INT && d->size == 1) {
       bpf_probe_read_kernel(&raw, 1, (char *)ctx + off);
     } else if (type == TGD_ARG_INT && d->size == 2) {
@@ -570,7 +580,10 @@ static __always_inline long eval_policy(__u32 i, struct eval_ctx *ec, int kind) 
     return 0;
   }
   if (run_actions(cfg, ev, sc.matched, st)) {
-    bpf_ringbuf_submit(ev, 0);
+    /* Discards do not wake user space (most evaluations do not match), so
+     * a posted event always does: adaptive wake-ups would miss it behind
+     * an unconsumed discarded record. */
+    bpf_ringbuf_submit(ev, BPF_RB_FORCE_WAKEUP);
     if (st) st->posted++;
   } else {
     bpf_ringbuf_discard(ev, BPF_RB_NO_WAKEUP);
@@ -582,12 +595,17 @@ static __always_inline long eval_policy(__u32 i, struct eval_ctx *ec, int kind) 
   static long eval_policy_##suffix(__u32 i, void *data) { return eval_policy(i, data, kind); } \
   static __always_inline int evaluate_##suffix(void *ctx) {                              \
     struct eval_ctx ec = {.ctx = ctx, .st = hook_stats()};                               \
-    __u64 cgid = current_cgroup();                                                        \
+    int is_pod = 0;                                                                       \
+    __u64 cgid = current_cgroup(&is_pod);                                                 \
     ec.cgid = cgid;                                                                       \
     ec.list = run_list(0);                                                                \
     if (ec.list) bpf_loop(TGD_RUN_MAX, eval_policy_##suffix, &ec, 0);                    \
     ec.list = run_list(cgid);                                                             \
     if (ec.list) bpf_loop(TGD_RUN_MAX, eval_policy_##suffix, &ec, 0);                    \
+    if (!is_pod) {                                                                        \
+      ec.list = run_list(POLICY_FILTER_HOST_CGROUP_KEY);                                  \
+      if (ec.list) bpf_loop(TGD_RUN_MAX, eval_policy_##suffix, &ec, 0);                  \
+    }                                                                                     \
     return 0;                                                                             \
   }
 

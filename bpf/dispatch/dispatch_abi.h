@@ -35,6 +35,7 @@
 #define TGD_ARG_STR_USER 2     /* pointer to a user string */
 #define TGD_ARG_STR_KERNEL 3   /* pointer to a kernel string */
 #define TGD_ARG_DATA_LOC_STR 4 /* tracepoint __data_loc char[] */
+#define TGD_ARG_INLINE_STR 5   /* tracepoint char[N] field */
 
 /* Operators (integers, strings, binaries, pids, namespaces, capabilities). */
 #define TGD_OP_NONE 0

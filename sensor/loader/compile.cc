@@ -1,0 +1,544 @@
+#include "sensor/loader/compile.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cstring>
+#include <optional>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
+#include "bpf/process/process_msg.h"
+#include "sensor/base/status_macros.h"
+
+namespace tgd {
+namespace {
+
+absl::Status Unimplemented(const std::string& path, absl::string_view what) {
+  return absl::UnimplementedError(absl::StrCat(path, ": ", what, " is not supported by the dispatch loader yet"));
+}
+
+absl::Status Invalid(const std::string& path, absl::string_view why) {
+  return absl::InvalidArgumentError(absl::StrCat(path, ": ", why));
+}
+
+// Go-style base-0 integer (0x, 0o, 0b, leading 0 = octal), optional sign.
+bool ParseInteger(absl::string_view v, bool is_signed, uint64_t* out) {
+  v = absl::StripAsciiWhitespace(v);
+  bool neg = false;
+  if (absl::ConsumePrefix(&v, "-")) {
+    if (!is_signed) return false;
+    neg = true;
+  } else {
+    absl::ConsumePrefix(&v, "+");
+  }
+  int base = 10;
+  if (absl::ConsumePrefix(&v, "0x") || absl::ConsumePrefix(&v, "0X")) {
+    base = 16;
+  } else if (absl::ConsumePrefix(&v, "0o") || absl::ConsumePrefix(&v, "0O")) {
+    base = 8;
+  } else if (absl::ConsumePrefix(&v, "0b") || absl::ConsumePrefix(&v, "0B")) {
+    base = 2;
+  } else if (v.size() > 1 && v[0] == '0') {
+    base = 8;
+  }
+  if (v.empty()) return false;
+  uint64_t x = 0;
+  for (char c : v) {
+    int d;
+    if (c >= '0' && c <= '9') d = c - '0';
+    else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
+    else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
+    else if (c == '_') continue;
+    else return false;
+    if (d >= base) return false;
+    if (x > (~0ULL - d) / base) return false;
+    x = x * base + d;
+  }
+  if (neg) {
+    if (x > (1ULL << 63)) return false;
+    x = ~x + 1;
+  }
+  *out = x;
+  return true;
+}
+
+constexpr const char* kCaps[] = {
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
+    "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT",
+    "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
+    "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN",
+    "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE"};
+
+std::optional<uint8_t> NamespaceIndex(absl::string_view ns) {
+  static constexpr std::pair<const char*, uint8_t> kNs[] = {
+      {"Uts", TGD_NS_UTS}, {"Ipc", TGD_NS_IPC}, {"Mnt", TGD_NS_MNT}, {"Pid", TGD_NS_PID},
+      {"PidForChildren", TGD_NS_PID_FOR_CHILDREN}, {"Net", TGD_NS_NET}, {"Time", TGD_NS_TIME},
+      {"TimeForChildren", TGD_NS_TIME_FOR_CHILDREN}, {"Cgroup", TGD_NS_CGROUP}, {"User", TGD_NS_USER}};
+  for (const auto& [name, idx] : kNs) {
+    if (ns == name) return idx;
+  }
+  return std::nullopt;
+}
+
+// /proc/1/ns/<name> file name of a namespace index (for "host_ns").
+const char* NsProcName(uint8_t idx) {
+  switch (idx) {
+    case TGD_NS_UTS: return "uts";
+    case TGD_NS_IPC: return "ipc";
+    case TGD_NS_MNT: return "mnt";
+    case TGD_NS_PID: return "pid";
+    case TGD_NS_PID_FOR_CHILDREN: return "pid_for_children";
+    case TGD_NS_NET: return "net";
+    case TGD_NS_TIME: return "time";
+    case TGD_NS_TIME_FOR_CHILDREN: return "time_for_children";
+    case TGD_NS_CGROUP: return "cgroup";
+    case TGD_NS_USER: return "user";
+  }
+  return "";
+}
+
+uint8_t OpCode(absl::string_view op) {
+  if (op == "Equal" || op == "In") return TGD_OP_EQ;
+  if (op == "NotEqual" || op == "NotIn") return TGD_OP_NEQ;
+  if (op == "Prefix") return TGD_OP_PREFIX;
+  if (op == "NotPrefix") return TGD_OP_NOT_PREFIX;
+  if (op == "Postfix") return TGD_OP_POSTFIX;
+  if (op == "NotPostfix") return TGD_OP_NOT_POSTFIX;
+  if (op == "GT" || op == "GreaterThan") return TGD_OP_GT;
+  if (op == "LT" || op == "LessThan") return TGD_OP_LT;
+  if (op == "Mask") return TGD_OP_MASK;
+  return TGD_OP_NONE;
+}
+
+bool IsStringOp(uint8_t op) { return op >= TGD_OP_EQ && op <= TGD_OP_NOT_POSTFIX; }
+
+struct IntType {
+  uint8_t size;
+  bool is_signed;
+  ArgRender render;
+};
+
+std::optional<IntType> ExplicitIntType(absl::string_view t) {
+  if (t == "int" || t == "int32") return IntType{4, true, ArgRender::kInt};
+  if (t == "int8") return IntType{1, true, ArgRender::kInt};
+  if (t == "int16") return IntType{2, true, ArgRender::kInt};
+  if (t == "uint8") return IntType{1, false, ArgRender::kUint};
+  if (t == "uint16") return IntType{2, false, ArgRender::kUint};
+  if (t == "uint32") return IntType{4, false, ArgRender::kUint};
+  if (t == "int64" || t == "syscall64") return IntType{8, true, ArgRender::kLong};
+  if (t == "uint64" || t == "size_t") return IntType{8, false, ArgRender::kSize};
+  if (t == "fd") return IntType{4, true, ArgRender::kInt};
+  return std::nullopt;
+}
+
+bool IsStringType(absl::string_view t) { return t == "string" || t == "data_loc"; }
+
+// Layout of a tracepoint field for `auto`, from its C type.
+absl::Status AutoTracepointArg(const TracepointField& f, bool syscalls, tgd_arg_desc* d, CompiledArg* out,
+                               const std::string& path) {
+  std::string type = f.type;
+  if (absl::StartsWith(type, "__data_loc") && absl::StrContains(type, "char")) {
+    d->type = TGD_ARG_DATA_LOC_STR;
+    out->render = ArgRender::kString;
+    return absl::OkStatus();
+  }
+  if (absl::StrContains(type, "char") && absl::StrContains(type, "*")) {
+    d->type = syscalls ? TGD_ARG_STR_USER : TGD_ARG_STR_KERNEL;
+    out->render = ArgRender::kString;
+    return absl::OkStatus();
+  }
+  if (absl::StrContains(type, "char[")) {
+    d->type = TGD_ARG_INLINE_STR;
+    out->render = ArgRender::kString;
+    return absl::OkStatus();
+  }
+  if (f.size == 1 || f.size == 2 || f.size == 4 || f.size == 8) {
+    d->type = TGD_ARG_INT;
+    d->size = f.size;
+    d->is_signed = f.is_signed;
+    // The C type decides the rendering (syscall args are 8-byte slots).
+    absl::string_view t = type;
+    absl::ConsumePrefix(&t, "const ");
+    if (t == "int" || t == "pid_t" || t == "short" || t == "s32" || t == "s16" || t == "s8") {
+      d->is_signed = 1;
+      d->size = std::min<uint32_t>(f.size, 4) == 4 ? 4 : f.size;
+      out->render = ArgRender::kInt;
+    } else if (t == "unsigned int" || t == "u32" || t == "u16" || t == "u8" || t == "uid_t" || t == "gid_t" ||
+               t == "umode_t" || t == "unsigned short" || t == "unsigned char") {
+      d->is_signed = 0;
+      d->size = f.size >= 4 ? 4 : f.size;
+      out->render = ArgRender::kUint;
+    } else if (f.is_signed) {
+      out->render = f.size == 8 ? ArgRender::kLong : ArgRender::kInt;
+    } else {
+      out->render = f.size == 8 ? ArgRender::kSize : ArgRender::kUint;
+    }
+    return absl::OkStatus();
+  }
+  return Unimplemented(path, absl::StrCat("tracepoint field type \"", f.type, "\" (size ", f.size, ")"));
+}
+
+absl::Status CompileArgs(const policy::Hook& hook, const TracepointFormatReader& formats, CompiledHook* out) {
+  if (hook.args.size() > TGD_MAX_ARGS) {
+    return Invalid(absl::StrCat(hook.path, ".args"),
+                   absl::StrCat(hook.args.size(), " arguments; at most ", TGD_MAX_ARGS, " are supported"));
+  }
+  std::optional<TracepointFormat> format;
+  if (hook.kind == policy::HookKind::kTracepoint && !hook.args.empty()) {
+    TGD_ASSIGN_OR_RETURN(format, formats(hook.subsystem, hook.event));
+  }
+  for (size_t i = 0; i < hook.args.size(); ++i) {
+    const policy::ArgSpec& a = hook.args[i];
+    const std::string path = a.path.empty() ? absl::StrCat(hook.path, ".args[", i, "]") : a.path;
+    tgd_arg_desc& d = out->cfg.args[i];
+    CompiledArg ca;
+    ca.label = a.label;
+    d.spec_index = a.index;
+    if (a.size_arg_index != 0) return Unimplemented(path + ".sizeArgIndex", "sizeArgIndex");
+    if (a.return_copy) return Unimplemented(path + ".returnCopy", "returnCopy");
+    if (!a.resolve.empty()) return Unimplemented(path + ".resolve", "resolve");
+    if (a.index < 0) return Invalid(path + ".index", "must not be negative");
+    std::optional<IntType> it = ExplicitIntType(a.type);
+    if (hook.kind == policy::HookKind::kTracepoint) {
+      if (static_cast<size_t>(a.index) >= format->fields.size()) {
+        return Invalid(path + ".index",
+                       absl::StrCat(a.index, " is out of range: ", hook.subsystem, "/", hook.event, " has ",
+                                    format->fields.size(), " fields (common fields included)"));
+      }
+      const TracepointField& f = format->fields[a.index];
+      d.src = TGD_SRC_TP_FIELD;
+      d.offset = f.offset;
+      if (a.type == "auto") {
+        TGD_RETURN_IF_ERROR(AutoTracepointArg(f, hook.subsystem == "syscalls", &d, &ca, path + ".type"));
+      } else if (it) {
+        if (f.size != 1 && f.size != 2 && f.size != 4 && f.size != 8) {
+          return Invalid(path + ".type", absl::StrCat("field ", f.name, " is not an integer"));
+        }
+        d.type = TGD_ARG_INT;
+        d.size = std::min<uint32_t>(it->size, f.size);
+        d.is_signed = it->is_signed;
+        ca.render = it->render;
+      } else if (IsStringType(a.type)) {
+        TGD_RETURN_IF_ERROR(AutoTracepointArg(f, hook.subsystem == "syscalls", &d, &ca, path + ".type"));
+        if (ca.render != ArgRender::kString) {
+          return Invalid(path + ".type", absl::StrCat("field ", f.name, " (", f.type, ") is not a string"));
+        }
+      } else {
+        return Unimplemented(path + ".type", absl::StrCat("argument type \"", a.type, "\" on tracepoints"));
+      }
+    } else {
+      // Raw tracepoints and kprobes: the index-th raw argument / register.
+      if (a.index >= (hook.kind == policy::HookKind::kRawTracepoint ? 12 : 5)) {
+        return Invalid(path + ".index", absl::StrCat(a.index, " is out of range"));
+      }
+      d.index = a.index;
+      d.src = hook.kind == policy::HookKind::kRawTracepoint ? TGD_SRC_RAW_ARG
+                                                            : (hook.syscall ? TGD_SRC_REG + 1 : TGD_SRC_REG);
+      if (a.type == "auto" && hook.kind == policy::HookKind::kRawTracepoint) {
+        it = IntType{8, false, ArgRender::kSize};
+      }
+      if (it) {
+        d.type = TGD_ARG_INT;
+        d.size = it->size;
+        d.is_signed = it->is_signed;
+        ca.render = it->render;
+      } else if (a.type == "string") {
+        d.type = hook.syscall ? TGD_ARG_STR_USER : TGD_ARG_STR_KERNEL;
+        ca.render = ArgRender::kString;
+      } else {
+        return Unimplemented(path + ".type",
+                             absl::StrCat("argument type \"", a.type, "\" on ", policy::HookKindName(hook.kind)));
+      }
+    }
+    out->args.push_back(std::move(ca));
+  }
+  out->cfg.n_args = hook.args.size();
+  return absl::OkStatus();
+}
+
+// Position of the arg with spec index `index`, or -1.
+int ArgPosition(const policy::Hook& hook, int index) {
+  for (size_t i = 0; i < hook.args.size(); ++i) {
+    if (hook.args[i].index == index) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+absl::Status AddString(CompiledHook* out, uint8_t op, uint32_t tag, const std::string& value,
+                       const std::string& path) {
+  if (value.size() >= TGD_STR_MAX) {
+    return Invalid(path, absl::StrCat("value of ", value.size(), " bytes is longer than the ", TGD_STR_MAX - 1,
+                                      " bytes the dispatch loader matches"));
+  }
+  if (op == TGD_OP_EQ || op == TGD_OP_NEQ) {
+    tgd_str_key k{};
+    k.tag = tag;
+    memcpy(k.s, value.data(), value.size());
+    out->strs.push_back(k);
+  } else {
+    tgd_lpm_key k{};
+    k.tag = tag;
+    k.prefixlen = 64 + 8 * value.size();
+    bool rev = op == TGD_OP_POSTFIX || op == TGD_OP_NOT_POSTFIX;
+    for (size_t i = 0; i < value.size(); ++i) k.s[i] = rev ? value[value.size() - 1 - i] : value[i];
+    (rev ? out->postfixes : out->prefixes).push_back(k);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CompileSelector(const policy::Hook& hook, const policy::Selector& s, int sel_idx,
+                             CompiledHook* out) {
+  tgd_selector& sel = out->cfg.sel[sel_idx];
+  auto unsupported = [&](bool present, absl::string_view field) -> absl::Status {
+    if (present) return Unimplemented(absl::StrCat(s.path, ".", field), field);
+    return absl::OkStatus();
+  };
+  TGD_RETURN_IF_ERROR(unsupported(!s.match_return_args.empty(), "matchReturnArgs"));
+  TGD_RETURN_IF_ERROR(unsupported(!s.match_data.empty(), "matchData"));
+  TGD_RETURN_IF_ERROR(unsupported(!s.match_parent_binaries.empty(), "matchParentBinaries"));
+  TGD_RETURN_IF_ERROR(unsupported(!s.match_namespace_changes.empty(), "matchNamespaceChanges"));
+  TGD_RETURN_IF_ERROR(unsupported(!s.match_capability_changes.empty(), "matchCapabilityChanges"));
+  TGD_RETURN_IF_ERROR(unsupported(!s.match_return_actions.empty(), "matchReturnActions"));
+
+  // matchBinaries
+  if (s.match_binaries.size() > 1) {
+    return Unimplemented(s.match_binaries[1].path, "more than one matchBinaries per selector");
+  }
+  for (const policy::MatchBinaries& b : s.match_binaries) {
+    if (b.follow_children) return Unimplemented(b.path + ".followChildren", "followChildren");
+    uint8_t op = OpCode(b.op);
+    if (!IsStringOp(op)) return Invalid(b.path + ".operator", absl::StrCat("unknown operator \"", b.op, "\""));
+    sel.bin_op = op;
+    sel.flags |= TGD_SEL_BINARIES;
+    uint32_t tag = TGD_TAG(0, sel_idx, TGD_TAG_BIN, 0);
+    for (size_t i = 0; i < b.values.size(); ++i) {
+      TGD_RETURN_IF_ERROR(AddString(out, op, tag, b.values[i], absl::StrCat(b.path, ".values[", i, "]")));
+    }
+  }
+  // matchPIDs
+  if (s.match_pids.size() > 1) return Unimplemented(s.match_pids[1].path, "more than one matchPIDs per selector");
+  for (const policy::MatchPIDs& p : s.match_pids) {
+    if (p.follow_forks) return Unimplemented(p.path + ".followForks", "followForks");
+    uint8_t op = OpCode(p.op);
+    if (op != TGD_OP_EQ && op != TGD_OP_NEQ) {
+      return Invalid(p.path + ".operator", absl::StrCat("operator \"", p.op, "\" is not In or NotIn"));
+    }
+    sel.pid_op = op;
+    sel.flags |= TGD_SEL_PIDS | (p.is_namespace_pid ? TGD_SEL_PIDS_NS : 0);
+    for (uint32_t v : p.values) out->ints.push_back({0, TGD_TAG(0, sel_idx, TGD_TAG_PID, 0), v});
+  }
+  // matchNamespaces
+  if (s.match_namespaces.size() > TGD_MAX_NS_CLAUSES) {
+    return Unimplemented(s.match_namespaces[TGD_MAX_NS_CLAUSES].path,
+                         absl::StrCat("more than ", TGD_MAX_NS_CLAUSES, " matchNamespaces per selector"));
+  }
+  for (size_t i = 0; i < s.match_namespaces.size(); ++i) {
+    const policy::MatchNamespaces& n = s.match_namespaces[i];
+    std::optional<uint8_t> ns = NamespaceIndex(n.ns);
+    if (!ns) return Invalid(n.path + ".namespace", absl::StrCat("unknown namespace \"", n.ns, "\""));
+    uint8_t op = OpCode(n.op);
+    if (op != TGD_OP_EQ && op != TGD_OP_NEQ) {
+      return Invalid(n.path + ".operator", absl::StrCat("operator \"", n.op, "\" is not In or NotIn"));
+    }
+    sel.ns[i] = {op, *ns, {0, 0}};
+    uint32_t tag = TGD_TAG(0, sel_idx, TGD_TAG_NS, i);
+    for (size_t j = 0; j < n.values.size(); ++j) {
+      const std::string& v = n.values[j];
+      uint64_t inum = 0;
+      if (v == "host_ns") {
+        struct stat st;
+        std::string file = absl::StrCat("/proc/1/ns/", NsProcName(*ns));
+        if (stat(file.c_str(), &st) != 0) {
+          return absl::FailedPreconditionError(
+              absl::StrCat(n.path, ".values[", j, "]: cannot resolve host_ns: ", file, " is not readable"));
+        }
+        inum = st.st_ino;
+      } else if (!ParseInteger(v, false, &inum) || inum > 0xffffffffULL) {
+        return Invalid(absl::StrCat(n.path, ".values[", j, "]"),
+                       absl::StrCat("\"", v, "\" is not a namespace inode number or host_ns"));
+      }
+      out->ints.push_back({0, tag, inum});
+    }
+  }
+  sel.n_ns = s.match_namespaces.size();
+  // matchCapabilities
+  if (s.match_capabilities.size() > 1) {
+    return Unimplemented(s.match_capabilities[1].path, "more than one matchCapabilities per selector");
+  }
+  for (const policy::MatchCapabilities& c : s.match_capabilities) {
+    if (c.is_namespace_capability) return Unimplemented(c.path + ".isNamespaceCapability", "isNamespaceCapability");
+    uint8_t op = OpCode(c.op);
+    if (op != TGD_OP_EQ && op != TGD_OP_NEQ) {
+      return Invalid(c.path + ".operator", absl::StrCat("operator \"", c.op, "\" is not In or NotIn"));
+    }
+    sel.cap_op = op;
+    sel.cap_type = c.type == "Inheritable" ? 1 : c.type == "Permitted" ? 2 : 0;
+    sel.flags |= TGD_SEL_CAPS;
+    for (size_t j = 0; j < c.values.size(); ++j) {
+      std::optional<int> bit = CapabilityBit(absl::AsciiStrToUpper(c.values[j]));
+      if (!bit) {
+        return Invalid(absl::StrCat(c.path, ".values[", j, "]"),
+                       absl::StrCat("unknown capability \"", c.values[j], "\""));
+      }
+      sel.cap_mask |= 1ULL << *bit;
+    }
+  }
+  // matchArgs
+  for (size_t i = 0; i < s.match_args.size(); ++i) {
+    const policy::MatchArg& m = s.match_args[i];
+    if (!m.args.empty()) return Unimplemented(m.path + ".args", "matchArgs.args");
+    int pos = ArgPosition(hook, m.index);
+    if (pos < 0) {
+      return Invalid(m.path + ".index", absl::StrCat("argument index ", m.index, " is not declared in ", hook.path,
+                                                     ".args"));
+    }
+    uint8_t op = OpCode(m.op);
+    if (op == TGD_OP_NONE) return Unimplemented(m.path + ".operator", absl::StrCat("operator \"", m.op, "\""));
+    bool is_string = out->args[pos].render == ArgRender::kString;
+    if (is_string) {
+      if (!IsStringOp(op)) {
+        return Invalid(m.path + ".operator",
+                       absl::StrCat("operator \"", m.op, "\" does not apply to the string argument ", m.index));
+      }
+      if (sel.n_str >= TGD_MAX_STR_CLAUSES) {
+        return Unimplemented(m.path, absl::StrCat("more than ", TGD_MAX_STR_CLAUSES, " string matchArgs per selector"));
+      }
+      int idx = sel.n_str++;
+      sel.strs[idx] = {op, static_cast<uint8_t>(pos), {0, 0}};
+      uint32_t tag = TGD_TAG(0, sel_idx, TGD_TAG_STR, idx);
+      for (size_t j = 0; j < m.values.size(); ++j) {
+        TGD_RETURN_IF_ERROR(AddString(out, op, tag, m.values[j], absl::StrCat(m.path, ".values[", j, "]")));
+      }
+      continue;
+    }
+    if (op != TGD_OP_EQ && op != TGD_OP_NEQ && op != TGD_OP_GT && op != TGD_OP_LT && op != TGD_OP_MASK) {
+      return Invalid(m.path + ".operator",
+                     absl::StrCat("operator \"", m.op, "\" does not apply to the integer argument ", m.index));
+    }
+    if (sel.n_int >= TGD_MAX_INT_CLAUSES) {
+      return Unimplemented(m.path, absl::StrCat("more than ", TGD_MAX_INT_CLAUSES, " integer matchArgs per selector"));
+    }
+    int idx = sel.n_int++;
+    tgd_int_clause& c = sel.ints[idx];
+    c.op = op;
+    c.arg = pos;
+    bool is_signed = out->cfg.args[pos].is_signed;
+    if ((op == TGD_OP_GT || op == TGD_OP_LT) && m.values.size() != 1) {
+      return Invalid(m.path + ".values", absl::StrCat("operator ", m.op, " takes exactly one value"));
+    }
+    uint32_t tag = TGD_TAG(0, sel_idx, TGD_TAG_INT, idx);
+    for (size_t j = 0; j < m.values.size(); ++j) {
+      uint64_t v;
+      if (!ParseInteger(m.values[j], is_signed, &v)) {
+        return Invalid(absl::StrCat(m.path, ".values[", j, "]"),
+                       absl::StrCat("\"", m.values[j], "\" is not a", is_signed ? " signed" : "n unsigned",
+                                    " integer"));
+      }
+      if (op == TGD_OP_EQ || op == TGD_OP_NEQ) {
+        out->ints.push_back({0, tag, v});
+      } else if (op == TGD_OP_MASK) {
+        c.value |= v;
+      } else {
+        c.value = v;
+      }
+    }
+  }
+  // matchActions
+  if (s.match_actions.size() > TGD_MAX_ACTIONS) {
+    return Unimplemented(s.path + ".matchActions", absl::StrCat("more than ", TGD_MAX_ACTIONS, " actions"));
+  }
+  for (size_t i = 0; i < s.match_actions.size(); ++i) {
+    const policy::MatchAction& a = s.match_actions[i];
+    const std::string path = a.path.empty() ? absl::StrCat(s.path, ".matchActions[", i, "]") : a.path;
+    if (!a.rate_limit.empty()) return Unimplemented(path + ".rateLimit", "rateLimit");
+    if (a.kernel_stack_trace) return Unimplemented(path + ".kernelStackTrace", "kernelStackTrace");
+    if (a.user_stack_trace) return Unimplemented(path + ".userStackTrace", "userStackTrace");
+    if (a.ima_hash) return Unimplemented(path + ".imaHash", "imaHash");
+    tgd_action& act = sel.actions[i];
+    if (a.action == "Post") {
+      act.kind = TGD_ACT_POST;
+    } else if (a.action == "NoPost") {
+      act.kind = TGD_ACT_NOPOST;
+    } else if (a.action == "Sigkill") {
+      act.kind = TGD_ACT_SIGKILL;
+    } else if (a.action == "Signal") {
+      if (a.arg_sig == 0 || a.arg_sig > 64) {
+        return Invalid(path + ".argSig", absl::StrCat("signal ", a.arg_sig, " is not between 1 and 64"));
+      }
+      act.kind = TGD_ACT_SIGNAL;
+      act.sig = a.arg_sig;
+    } else {
+      return Unimplemented(path + ".action", absl::StrCat("action \"", a.action, "\""));
+    }
+  }
+  sel.n_actions = s.match_actions.size();
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::optional<int> CapabilityBit(absl::string_view name) {
+  for (size_t i = 0; i < sizeof(kCaps) / sizeof(kCaps[0]); ++i) {
+    if (name == kCaps[i]) return static_cast<int>(i);
+  }
+  return std::nullopt;
+}
+
+void CompiledHook::SetIdentity(uint32_t policy_id, uint16_t gen) {
+  cfg.policy_id = policy_id;
+  cfg.gen = gen;
+  auto retag = [&](uint32_t tag) { return (tag & 0xffffu) | (static_cast<uint32_t>(gen) << 16); };
+  for (auto& k : ints) k.policy_id = policy_id, k.tag = retag(k.tag);
+  for (auto& k : strs) k.policy_id = policy_id, k.tag = retag(k.tag);
+  for (auto& k : prefixes) k.policy_id = policy_id, k.tag = retag(k.tag);
+  for (auto& k : postfixes) k.policy_id = policy_id, k.tag = retag(k.tag);
+}
+
+absl::StatusOr<CompiledHook> CompileHook(const policy::Hook& hook, const TracepointFormatReader& formats) {
+  CompiledHook out;
+  switch (hook.kind) {
+    case policy::HookKind::kTracepoint:
+      out.kind = TGD_HOOK_TRACEPOINT;
+      out.subsystem = hook.subsystem;
+      out.event = hook.event;
+      out.hook_key = absl::StrCat("tracepoint/", hook.subsystem, "/", hook.event);
+      break;
+    case policy::HookKind::kRawTracepoint:
+      out.kind = TGD_HOOK_RAW_TP;
+      out.subsystem = hook.subsystem;
+      out.event = hook.event;
+      out.hook_key = absl::StrCat("raw_tp/", hook.event);
+      break;
+    case policy::HookKind::kKprobe:
+      if (hook.is_return || hook.return_arg) return Unimplemented(hook.path + ".return", "kretprobes (return: true)");
+      out.kind = TGD_HOOK_KPROBE;
+      out.call = hook.call;
+      out.hook_key = absl::StrCat("kprobe/", hook.call);
+      break;
+    default:
+      return Unimplemented(hook.path, absl::StrCat(policy::HookKindName(hook.kind), " hooks"));
+  }
+  if (!hook.return_arg_action.empty()) return Unimplemented(hook.path + ".returnArgAction", "returnArgAction");
+  out.message = hook.message;
+  out.tags = hook.tags;
+  TGD_RETURN_IF_ERROR(CompileArgs(hook, formats, &out));
+  if (hook.selectors.size() > TGD_MAX_SELECTORS) {
+    return Invalid(hook.path + ".selectors",
+                   absl::StrCat(hook.selectors.size(), " selectors; at most ", TGD_MAX_SELECTORS, " are allowed"));
+  }
+  for (size_t i = 0; i < hook.selectors.size(); ++i) {
+    TGD_RETURN_IF_ERROR(CompileSelector(hook, hook.selectors[i], static_cast<int>(i), &out));
+  }
+  out.cfg.n_selectors = hook.selectors.size();
+  return out;
+}
+
+}  // namespace tgd

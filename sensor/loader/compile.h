@@ -1,0 +1,63 @@
+// Compiles one hook of a TracingPolicy into the dispatcher's shared-map form:
+// the policy config (arguments to read, selectors, actions) and the entries
+// of the shared value sets. Pure: no kernel access (tracepoint layouts come
+// through a reader), so every rule is unit-tested without root.
+//
+// What the dispatch loader cannot enforce yet is refused with UNIMPLEMENTED
+// naming the field; nothing is silently ignored.
+#ifndef TGDISPATCH_SENSOR_LOADER_COMPILE_H_
+#define TGDISPATCH_SENSOR_LOADER_COMPILE_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "bpf/dispatch/dispatch_abi.h"
+#include "compat/policy/policy.h"
+#include "sensor/loader/tracefs_format.h"
+
+namespace tgd {
+
+// How user space renders an argument into tetragon.KprobeArgument.
+enum class ArgRender { kInt, kUint, kLong, kSize, kString };
+
+struct CompiledArg {
+  ArgRender render = ArgRender::kLong;
+  std::string label;
+};
+
+struct CompiledHook {
+  // Identity of the hook: one dispatcher per distinct key.
+  std::string hook_key;  // "tracepoint/syscalls/sys_enter_openat", "raw_tp/sys_enter", "kprobe/<fn>"
+  int kind = 0;          // TGD_HOOK_*
+  std::string subsystem, event, call;
+  std::string message;
+  std::vector<std::string> tags;
+
+  tgd_policy_cfg cfg{};  // policy_id, gen, flags and hook_id are set by the caller
+  std::vector<CompiledArg> args;
+  std::vector<tgd_int_key> ints;
+  std::vector<tgd_str_key> strs;
+  std::vector<tgd_lpm_key> prefixes;   // stored strings, prefixlen set
+  std::vector<tgd_lpm_key> postfixes;  // reversed strings
+
+  // Sets policy id and generation everywhere (config and value keys).
+  void SetIdentity(uint32_t policy_id, uint16_t gen);
+};
+
+using TracepointFormatReader =
+    std::function<absl::StatusOr<TracepointFormat>(const std::string& subsystem, const std::string& event)>;
+
+// Errors: UNIMPLEMENTED (a feature this loader does not have, naming the
+// field), INVALID_ARGUMENT (a value or index that cannot work, naming the
+// field), NOT_FOUND (unknown tracepoint).
+absl::StatusOr<CompiledHook> CompileHook(const policy::Hook& hook, const TracepointFormatReader& formats);
+
+// Capability bit of "CAP_..." (nullopt if unknown).
+std::optional<int> CapabilityBit(absl::string_view name);
+
+}  // namespace tgd
+
+#endif  // TGDISPATCH_SENSOR_LOADER_COMPILE_H_

@@ -1,0 +1,733 @@
+#include "sensor/loader/dispatch_backend.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <dirent.h>
+#include <glog/logging.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/strip.h"
+#include "bpf/dispatch/dispatch.skel.h"
+#include "sensor/base/errno_status.h"
+#include "sensor/base/status_macros.h"
+#include "sensor/loader/tracefs_format.h"
+#include "sensor/process/proc_walk.h"
+#include "sensor/process/process_sensor.h"
+
+namespace tgd {
+namespace {
+
+constexpr uint64_t kHostCgroupKey = ~0ULL;
+
+uint64_t FdMemlock(int fd) {
+  std::ifstream in(absl::StrCat("/proc/self/fdinfo/", fd));
+  std::string line;
+  while (std::getline(in, line)) {
+    absl::string_view l = line;
+    if (absl::ConsumePrefix(&l, "memlock:")) {
+      uint64_t v = 0;
+      if (absl::SimpleAtoi(absl::StripAsciiWhitespace(l), &v)) return v;
+    }
+  }
+  return 0;
+}
+
+absl::StatusOr<FileDescriptor> CreateOneElementArray(const char* name, uint32_t value_size, const void* value) {
+  int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, name, sizeof(uint32_t), value_size, 1, nullptr);
+  if (fd < 0) return ErrnoStatus(errno, absl::StrCat("bpf_map_create(", name, ")"));
+  FileDescriptor owned(fd);
+  uint32_t zero = 0;
+  if (bpf_map_update_elem(fd, &zero, value, BPF_ANY) != 0) {
+    return ErrnoStatus(errno, absl::StrCat("bpf_map_update_elem(", name, ")"));
+  }
+  return owned;
+}
+
+tetragon::KprobeAction ToAction(uint32_t a) {
+  switch (a) {
+    case TGD_ACT_POST: return tetragon::KPROBE_ACTION_POST;
+    case TGD_ACT_NOPOST: return tetragon::KPROBE_ACTION_NOPOST;
+    case TGD_ACT_SIGKILL: return tetragon::KPROBE_ACTION_SIGKILL;
+    case TGD_ACT_SIGNAL: return tetragon::KPROBE_ACTION_SIGNAL;
+  }
+  return tetragon::KPROBE_ACTION_UNKNOWN;
+}
+
+void SetTimestamp(int64_t ns, google::protobuf::Timestamp* t) {
+  t->set_seconds(ns / 1000000000);
+  t->set_nanos(static_cast<int32_t>(ns % 1000000000));
+}
+
+// Writes the exec tracker entry of every running process (its /proc/PID/exe).
+void SeedExecPaths(int map_fd) {
+  DIR* d = opendir("/proc");
+  if (!d) return;
+  while (dirent* e = readdir(d)) {
+    uint32_t pid;
+    if (!absl::SimpleAtoi(e->d_name, &pid)) continue;
+    char buf[TGD_STR_MAX + 16];
+    ssize_t n = readlink(absl::StrCat("/proc/", pid, "/exe").c_str(), buf, sizeof(buf) - 1);
+    if (n <= 0) continue;  // kernel threads, races
+    tgd_exec_path p{};
+    p.len = n >= TGD_STR_MAX ? TGD_STR_MAX : static_cast<uint32_t>(n);
+    memcpy(p.path, buf, std::min<size_t>(n, TGD_STR_MAX - 1));
+    bpf_map_update_elem(map_fd, &pid, &p, BPF_NOEXIST);  // never overwrite a fresher exec
+  }
+  closedir(d);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- LoadedPolicy
+
+class DispatchBackend::Policy : public LoadedPolicy {
+ public:
+  Policy(DispatchBackend* b, std::vector<uint32_t> ids, uint32_t filter_id, bool enabled, PolicyMode mode,
+         std::vector<std::string> sensors)
+      : b_(b), ids_(std::move(ids)), filter_id_(filter_id), enabled_(enabled), mode_(mode),
+        sensors_(std::move(sensors)) {}
+  ~Policy() override {
+    b_->RemoveEntries(ids_);
+    if (filter_id_ != 0 && b_->opts_.filter) {
+      absl::Status s = b_->opts_.filter->DelPolicy(filter_id_);
+      if (!s.ok()) LOG(WARNING) << "policy filter: deleting policy " << filter_id_ << ": " << s;
+    }
+  }
+  absl::Status SetEnabled(bool enabled) override {
+    TGD_RETURN_IF_ERROR(b_->SetEntryFlags(ids_, Flags(enabled, mode_)));
+    enabled_ = enabled;
+    return absl::OkStatus();
+  }
+  absl::Status SetMode(PolicyMode mode) override {
+    TGD_RETURN_IF_ERROR(b_->SetEntryFlags(ids_, Flags(enabled_, mode)));
+    mode_ = mode;
+    return absl::OkStatus();
+  }
+  uint64_t KernelMemoryBytes() const override { return b_->EntryMemory(ids_); }
+  std::vector<std::string> Sensors() const override { return sensors_; }
+  PolicyCounters Counters() const override { return {}; }
+
+  static uint32_t Flags(bool enabled, PolicyMode mode) {
+    return (enabled ? TGD_POLICY_ENABLED : 0) | (mode == PolicyMode::kMonitor ? TGD_POLICY_MONITOR : 0);
+  }
+
+ private:
+  DispatchBackend* const b_;
+  const std::vector<uint32_t> ids_;
+  const uint32_t filter_id_;
+  bool enabled_;
+  PolicyMode mode_;
+  const std::vector<std::string> sensors_;
+};
+
+// ---------------------------------------------------------------- setup
+
+DispatchBackend::DispatchBackend(DispatchOptions options) : opts_(std::move(options)) {
+  if (!opts_.formats) opts_.formats = ReadTracepointFormat;
+}
+
+absl::StatusOr<std::unique_ptr<DispatchBackend>> DispatchBackend::Create(DispatchOptions options) {
+  InstallLibbpfLogging();
+  std::unique_ptr<DispatchBackend> b(new DispatchBackend(std::move(options)));
+  TGD_RETURN_IF_ERROR(b->Init());
+  return b;
+}
+
+absl::Status DispatchBackend::Init() {
+  features_ = KernelFeatures::Probe();
+  boot_wall_ns_ = MonotonicToWallOffsetNs();
+  shared_.reset(dispatch::open());
+  if (!shared_) return ErrnoStatus(errno, "opening the dispatch BPF object");
+  // The dispatchers and evaluators are loaded per hook (with the hook's id).
+  bpf_object* obj = shared_->obj;
+  bpf_program* prog;
+  bpf_object__for_each_program(prog, obj) {
+    const char* name = bpf_program__name(prog);
+    if (!absl::EndsWith(name, "_track")) bpf_program__set_autoload(prog, false);
+  }
+  TGD_RETURN_IF_ERROR(LibbpfStatus(bpf_map__set_max_entries(shared_->maps.tgd_policy_cfgs, opts_.max_policies),
+                                   "sizing tgd_policy_cfgs"));
+  TGD_RETURN_IF_ERROR(LibbpfStatus(bpf_map__set_max_entries(shared_->maps.tgd_run_lists, opts_.max_run_lists),
+                                   "sizing tgd_run_lists"));
+  if (opts_.filter && opts_.filter->cgtracker_fd() >= 0) {
+    TGD_RETURN_IF_ERROR(LibbpfStatus(bpf_map__reuse_fd(shared_->maps.tg_cgtracker_map, opts_.filter->cgtracker_fd()),
+                                     "sharing tg_cgtracker_map"));
+  }
+  if (opts_.filter && opts_.filter->policy_filter_maps_fd() >= 0) {
+    TGD_RETURN_IF_ERROR(LibbpfStatus(
+        bpf_map__reuse_fd(shared_->maps.policy_filter_maps, opts_.filter->policy_filter_maps_fd()),
+        "sharing policy_filter_maps"));
+    TGD_RETURN_IF_ERROR(LibbpfStatus(
+        bpf_map__reuse_fd(shared_->maps.policy_filter_cgroup_maps, opts_.filter->policy_filter_cgroup_maps_fd()),
+        "sharing policy_filter_cgroup_maps"));
+  }
+  TGD_RETURN_IF_ERROR(LibbpfStatus(dispatch::load(shared_.get()), "loading the dispatch BPF object"));
+  for (bpf_program* p : {shared_->progs.tgd_exec_track, shared_->progs.tgd_fork_track, shared_->progs.tgd_exit_track}) {
+    bpf_link* link = bpf_program__attach(p);
+    if (!link) return ErrnoStatus(errno, absl::StrCat("attaching ", bpf_program__name(p)));
+    tracker_links_.emplace_back(link);
+  }
+  if (opts_.seed_exec_paths) SeedExecPaths(bpf_map__fd(shared_->maps.tgd_exec_paths));
+
+  // The memory of one run-list inner map, for the per-policy accounting.
+  tgd_run_list probe{};
+  TGD_ASSIGN_OR_RETURN(FileDescriptor probe_fd, CreateOneElementArray("tgd_run", sizeof(probe), &probe));
+  run_list_map_bytes_ = FdMemlock(probe_fd.get());
+
+  rb_.reset(ring_buffer__new(
+      bpf_map__fd(shared_->maps.tgd_events),
+      [](void* ctx, void* data, size_t size) -> int {
+        auto* self = static_cast<DispatchBackend*>(ctx);
+        if (size < sizeof(tgd_policy_event)) return 0;
+        std::optional<tetragon::GetEventsResponse> ev = self->Decode(*static_cast<tgd_policy_event*>(data));
+        if (ev && self->opts_.bus) self->opts_.bus->Publish(std::move(*ev));
+        self->posted_.fetch_add(1);
+        return 0;
+      },
+      this, nullptr));
+  if (!rb_) return ErrnoStatus(errno, "ring_buffer__new(tgd_events)");
+  if (opts_.filter) {
+    opts_.filter->AddObserver([this](const std::vector<uint64_t>& cgroups) { OnCgroupsChanged(cgroups); });
+  }
+  if (opts_.start_reader) reader_ = std::thread([this] { ReaderLoop(); });
+  return absl::OkStatus();
+}
+
+DispatchBackend::~DispatchBackend() {
+  stop_.store(true);
+  if (reader_.joinable()) reader_.join();
+  absl::MutexLock l(&mu_);
+  for (auto& [key, h] : hooks_) h->link.reset();
+  hooks_.clear();
+  entries_.clear();
+}
+
+void DispatchBackend::ReaderLoop() {
+  while (!stop_.load()) {
+    int n = PollOnce(100);
+    if (n < 0 && n != -EINTR) {
+      LOG(ERROR) << "dispatch ring buffer: " << strerror(-n);
+      return;
+    }
+  }
+}
+
+int DispatchBackend::MapFd(const std::string& name) const {
+  bpf_map* m = bpf_object__find_map_by_name(shared_->obj, name.c_str());
+  return m ? bpf_map__fd(m) : -1;
+}
+
+int DispatchBackend::PollOnce(int timeout_ms) {
+  int n = ring_buffer__poll(rb_.get(), timeout_ms);
+  // Discarded reservations (policies that did not match) are not announced;
+  // read what is there even when epoll stayed quiet.
+  if (n == 0) n = ring_buffer__consume(rb_.get());
+  return n;
+}
+
+// ---------------------------------------------------------------- hooks
+
+absl::StatusOr<DispatchBackend::Hook*> DispatchBackend::GetOrCreateHook(const CompiledHook& c) {
+  auto it = hooks_.find(c.hook_key);
+  if (it != hooks_.end()) return it->second.get();
+  uint32_t id;
+  if (!free_hook_ids_.empty()) {
+    id = *free_hook_ids_.begin();
+    free_hook_ids_.erase(free_hook_ids_.begin());
+  } else {
+    if (next_hook_id_ >= TGD_MAX_HOOKS) {
+      return absl::ResourceExhaustedError(absl::StrCat("at most ", TGD_MAX_HOOKS - 1, " distinct hooks"));
+    }
+    id = next_hook_id_++;
+  }
+  auto h = std::make_unique<Hook>();
+  h->id = id;
+  h->key = c.hook_key;
+  h->kind = c.kind;
+  auto give_back = [&] { free_hook_ids_.insert(id); };
+
+  size_t sz = 0;
+  const void* elf = dispatch::elf_bytes(&sz);
+  std::string obj_name = absl::StrCat("tgd_hook_", id);
+  LIBBPF_OPTS(bpf_object_open_opts, open_opts, .object_name = obj_name.c_str());
+  h->obj.reset(bpf_object__open_mem(elf, sz, &open_opts));
+  if (!h->obj) {
+    give_back();
+    return ErrnoStatus(errno, "opening the dispatch object for " + c.hook_key);
+  }
+  const char* disp_name = c.kind == TGD_HOOK_TRACEPOINT ? "tgd_disp_tp"
+                          : c.kind == TGD_HOOK_RAW_TP   ? "tgd_disp_rawtp"
+                                                        : "tgd_disp_kprobe";
+  const char* eval_name = c.kind == TGD_HOOK_TRACEPOINT ? "tgd_eval_tp"
+                          : c.kind == TGD_HOOK_RAW_TP   ? "tgd_eval_rawtp"
+                                                        : "tgd_eval_kprobe";
+  bpf_map* tail = c.kind == TGD_HOOK_TRACEPOINT ? shared_->maps.tgd_tail_tp
+                  : c.kind == TGD_HOOK_RAW_TP   ? shared_->maps.tgd_tail_rawtp
+                                                : shared_->maps.tgd_tail_kprobe;
+  bpf_program* prog;
+  bpf_object__for_each_program(prog, h->obj.get()) {
+    const char* name = bpf_program__name(prog);
+    bpf_program__set_autoload(prog, strcmp(name, disp_name) == 0 || strcmp(name, eval_name) == 0);
+  }
+  bpf_map* map;
+  bpf_object__for_each_map(map, h->obj.get()) {
+    const char* name = bpf_map__name(map);
+    if (absl::EndsWith(name, ".rodata")) {
+      size_t rsz = 0;
+      const void* ro = bpf_map__initial_value(map, &rsz);
+      if (!ro || rsz < offsetof(dispatch::dispatch__rodata, tgd_hook_id) + sizeof(id)) {
+        give_back();
+        return absl::InternalError("dispatch object has no .rodata for the hook id");
+      }
+      std::string data(static_cast<const char*>(ro), rsz);
+      memcpy(data.data() + offsetof(dispatch::dispatch__rodata, tgd_hook_id), &id, sizeof(id));
+      int err = bpf_map__set_initial_value(map, data.data(), data.size());
+      if (err) {
+        give_back();
+        return LibbpfStatus(err, "setting the hook id");
+      }
+      continue;
+    }
+    bpf_map* shared = bpf_object__find_map_by_name(shared_->obj, name);
+    if (!shared || bpf_map__fd(shared) < 0) continue;
+    int err = bpf_map__reuse_fd(map, bpf_map__fd(shared));
+    if (err) {
+      give_back();
+      return LibbpfStatus(err, absl::StrCat("sharing map ", name, " with ", c.hook_key));
+    }
+  }
+  int err = bpf_object__load(h->obj.get());
+  if (err) {
+    give_back();
+    return LibbpfStatus(err, "loading the dispatcher for " + c.hook_key);
+  }
+  bpf_program* disp = bpf_object__find_program_by_name(h->obj.get(), disp_name);
+  bpf_program* eval = bpf_object__find_program_by_name(h->obj.get(), eval_name);
+  h->dispatcher_fd = bpf_program__fd(disp);
+  h->evaluator_fd = bpf_program__fd(eval);
+  if (bpf_map_update_elem(bpf_map__fd(tail), &id, &h->evaluator_fd, BPF_ANY) != 0) {
+    give_back();
+    return ErrnoStatus(errno, "installing the policy program of " + c.hook_key);
+  }
+  bpf_link* link = nullptr;
+  if (c.kind == TGD_HOOK_TRACEPOINT) {
+    link = bpf_program__attach_tracepoint(disp, c.subsystem.c_str(), c.event.c_str());
+  } else if (c.kind == TGD_HOOK_RAW_TP) {
+    link = bpf_program__attach_raw_tracepoint(disp, c.event.c_str());
+  } else {
+    link = bpf_program__attach_kprobe(disp, false, c.call.c_str());
+  }
+  if (!link) {
+    int e = errno;
+    bpf_map_delete_elem(bpf_map__fd(tail), &id);
+    give_back();
+    return ErrnoStatus(e, "attaching the dispatcher to " + c.hook_key);
+  }
+  h->link.reset(link);
+  Hook* raw = h.get();
+  hooks_[c.hook_key] = std::move(h);
+  LOG(INFO) << "dispatcher attached to " << c.hook_key << " (hook id " << id << ")";
+  return raw;
+}
+
+void DispatchBackend::ReleaseHook(Hook* h) {
+  if (!h->entries.empty()) return;
+  bpf_map* tail = h->kind == TGD_HOOK_TRACEPOINT ? shared_->maps.tgd_tail_tp
+                  : h->kind == TGD_HOOK_RAW_TP   ? shared_->maps.tgd_tail_rawtp
+                                                 : shared_->maps.tgd_tail_kprobe;
+  h->link.reset();
+  bpf_map_delete_elem(bpf_map__fd(tail), &h->id);
+  // Zero the hook's counters for the next user of the id.
+  std::vector<tgd_hook_stats> zero(libbpf_num_possible_cpus());
+  bpf_map_update_elem(bpf_map__fd(shared_->maps.tgd_stats), &h->id, zero.data(), BPF_ANY);
+  free_hook_ids_.insert(h->id);
+  LOG(INFO) << "dispatcher detached from " << h->key;
+  hooks_.erase(h->key);
+}
+
+std::vector<HookStatus> DispatchBackend::Hooks() const {
+  absl::MutexLock l(&mu_);
+  std::vector<HookStatus> out;
+  int ncpu = libbpf_num_possible_cpus();
+  std::vector<tgd_hook_stats> per_cpu(ncpu);
+  for (const auto& [key, h] : hooks_) {
+    HookStatus s;
+    s.key = key;
+    s.id = h->id;
+    s.dispatcher_fd = h->dispatcher_fd;
+    s.evaluator_fd = h->evaluator_fd;
+    s.policies = h->entries.size();
+    if (bpf_map_lookup_elem(bpf_map__fd(shared_->maps.tgd_stats), &h->id, per_cpu.data()) == 0) {
+      for (const tgd_hook_stats& c : per_cpu) {
+        s.stats.runs += c.runs;
+        s.stats.tail_call_fail += c.tail_call_fail;
+        s.stats.evaluated += c.evaluated;
+        s.stats.posted += c.posted;
+        s.stats.lost += c.lost;
+        s.stats.actions += c.actions;
+        s.stats.monitor_actions += c.monitor_actions;
+        s.stats.truncated_lists += c.truncated_lists;
+      }
+    }
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- entries
+
+absl::Status DispatchBackend::WriteConfig(Entry& e, uint32_t flags) {
+  tgd_policy_cfg cfg = e.compiled.cfg;
+  cfg.policy_id = e.id;
+  cfg.gen = e.gen;
+  cfg.flags = flags;
+  cfg.hook_id = e.hook->id;
+  TGD_ASSIGN_OR_RETURN(FileDescriptor fd, CreateOneElementArray("tgd_cfg", sizeof(cfg), &cfg));
+  int outer = bpf_map__fd(shared_->maps.tgd_policy_cfgs);
+  int inner = fd.get();
+  if (bpf_map_update_elem(outer, &e.id, &inner, BPF_ANY) != 0) {
+    int err = errno;
+    if (err == E2BIG) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("tgd_policy_cfgs is full (", opts_.max_policies, " policy hooks)"));
+    }
+    return ErrnoStatus(err, "publishing a policy config");
+  }
+  e.cfg_map = std::move(fd);  // the old inner map is freed by the kernel once unused
+  return absl::OkStatus();
+}
+
+absl::Status DispatchBackend::WriteValues(const Entry& e, bool insert) {
+  const CompiledHook& c = e.compiled;
+  uint8_t one = 1;
+  auto apply = [&](int fd, const void* key, const char* what) -> absl::Status {
+    if (insert) {
+      if (bpf_map_update_elem(fd, key, &one, BPF_ANY) != 0) {
+        return ErrnoStatus(errno, absl::StrCat("adding a value to ", what));
+      }
+    } else {
+      bpf_map_delete_elem(fd, key);
+    }
+    return absl::OkStatus();
+  };
+  for (const auto& k : c.ints) TGD_RETURN_IF_ERROR(apply(bpf_map__fd(shared_->maps.tgd_int_values), &k, "tgd_int_values"));
+  for (const auto& k : c.strs) TGD_RETURN_IF_ERROR(apply(bpf_map__fd(shared_->maps.tgd_str_values), &k, "tgd_str_values"));
+  for (const auto& k : c.prefixes) TGD_RETURN_IF_ERROR(apply(bpf_map__fd(shared_->maps.tgd_str_prefix), &k, "tgd_str_prefix"));
+  for (const auto& k : c.postfixes) TGD_RETURN_IF_ERROR(apply(bpf_map__fd(shared_->maps.tgd_str_postfix), &k, "tgd_str_postfix"));
+  return absl::OkStatus();
+}
+
+absl::Status DispatchBackend::SyncRunList(Hook* h, uint64_t cgroup) {
+  std::vector<uint32_t> want;
+  if (cgroup == 0) {
+    for (uint32_t id : h->entries) {
+      if (entries_.at(id)->filter_id == 0) want.push_back(id);
+    }
+  } else if (opts_.filter) {
+    std::vector<uint32_t> filters = opts_.filter->PoliciesOfCgroup(cgroup);
+    std::set<uint32_t> fs(filters.begin(), filters.end());
+    for (uint32_t id : h->entries) {
+      uint32_t f = entries_.at(id)->filter_id;
+      if (f != 0 && fs.count(f)) want.push_back(id);
+    }
+  }
+  auto key = std::make_pair(h->id, cgroup);
+  auto it = run_lists_.find(key);
+  if (it != run_lists_.end() && it->second == want) return absl::OkStatus();
+  if (it == run_lists_.end() && want.empty()) return absl::OkStatus();
+  tgd_run_key rk{};
+  rk.hook_id = h->id;
+  rk.cgroup_id = cgroup;
+  int outer = bpf_map__fd(shared_->maps.tgd_run_lists);
+  if (want.empty()) {
+    bpf_map_delete_elem(outer, &rk);
+    run_lists_.erase(key);
+    return absl::OkStatus();
+  }
+  if (want.size() > TGD_RUN_MAX) {
+    return absl::ResourceExhaustedError(absl::StrCat("more than ", TGD_RUN_MAX, " policies on ", h->key,
+                                                     " apply to cgroup ", cgroup));
+  }
+  tgd_run_list list{};
+  list.n = want.size();
+  for (size_t i = 0; i < want.size(); ++i) list.policy[i] = want[i];
+  TGD_ASSIGN_OR_RETURN(FileDescriptor fd, CreateOneElementArray("tgd_run", sizeof(list), &list));
+  int inner = fd.get();
+  if (bpf_map_update_elem(outer, &rk, &inner, BPF_ANY) != 0) {
+    int err = errno;
+    if (err == E2BIG) {
+      return absl::ResourceExhaustedError(absl::StrCat("tgd_run_lists is full (", opts_.max_run_lists, ")"));
+    }
+    return ErrnoStatus(err, "publishing a run list");
+  }
+  run_lists_[key] = std::move(want);  // the map holds the inner map; our fd closes here
+  return absl::OkStatus();
+}
+
+void DispatchBackend::OnCgroupsChanged(const std::vector<uint64_t>& cgroups) {
+  absl::MutexLock l(&mu_);
+  for (auto& [key, h] : hooks_) {
+    for (uint64_t cg : cgroups) {
+      absl::Status s = SyncRunList(h.get(), cg);
+      if (!s.ok()) LOG(ERROR) << "run list of " << key << " for cgroup " << cg << ": " << s;
+    }
+  }
+}
+
+absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::Load(const PolicyDocument& doc, uint32_t filter_id,
+                                                                    PolicyMode mode) {
+  TGD_ASSIGN_OR_RETURN(const policy::TracingPolicy tp, policy::ParsePolicy(doc.yaml));
+  if (!tp.lists.empty()) return absl::UnimplementedError("spec.lists: lists are not supported by the dispatch loader yet");
+  if (!tp.enforcers.empty()) {
+    return absl::UnimplementedError("spec.enforcers: enforcers are not supported by the dispatch loader yet");
+  }
+  if (!tp.options.empty()) {
+    return absl::UnimplementedError(absl::StrCat("spec.options: option \"", tp.options[0].first,
+                                                 "\" is not supported by the dispatch loader yet"));
+  }
+  if (tp.hooks.empty()) return absl::InvalidArgumentError("spec: the policy has no hooks");
+  if (filter_id != 0 && !opts_.filter) {
+    return absl::FailedPreconditionError(
+        "spec.podSelector: scoped policies need the workload registry, which this daemon was started without");
+  }
+  if (tp.host_selector && filter_id == 0) {
+    return absl::UnimplementedError("spec.hostSelector: a hostSelector without podSelector/containerSelector/"
+                                    "namespace is not supported by the dispatch loader yet");
+  }
+  // Compile every hook first: nothing touches the kernel for a bad policy.
+  std::vector<CompiledHook> compiled;
+  for (const policy::Hook& hook : tp.hooks) {
+    std::string kind = hook.kind == policy::HookKind::kRawTracepoint ? "raw_tp" : policy::HookKindName(hook.kind);
+    TGD_RETURN_IF_ERROR(CheckHookSupported(features_, kind, hook.path));
+    TGD_ASSIGN_OR_RETURN(CompiledHook c, CompileHook(hook, opts_.formats));
+    compiled.push_back(std::move(c));
+  }
+  const uint32_t flags = Policy::Flags(true, mode);
+  std::vector<uint32_t> ids;
+  std::vector<std::string> sensors;
+  {
+    absl::MutexLock l(&mu_);
+    auto rollback = [&](absl::Status s) -> absl::Status {
+      for (uint32_t id : ids) {
+        auto it = entries_.find(id);
+        if (it == entries_.end()) continue;
+        Entry& e = *it->second;
+        uint32_t key = e.id;
+        bpf_map_delete_elem(bpf_map__fd(shared_->maps.tgd_policy_cfgs), &key);
+        (void)WriteValues(e, false);
+        Hook* h = e.hook;
+        h->entries.erase(id);
+        entries_.erase(it);
+        (void)SyncRunList(h, 0);
+        ReleaseHook(h);
+      }
+      return s;
+    };
+    for (CompiledHook& c : compiled) {
+      absl::StatusOr<Hook*> h = GetOrCreateHook(c);
+      if (!h.ok()) return rollback(h.status());
+      auto e = std::make_unique<Entry>();
+      e->id = next_entry_id_++;
+      e->filter_id = filter_id;
+      e->hook = *h;
+      e->gen = 1;
+      e->policy_name = tp.name;
+      e->policy_namespace = tp.namespace_;
+      e->compiled = std::move(c);
+      e->compiled.SetIdentity(e->id, e->gen);
+      Entry& ref = *e;
+      entries_[e->id] = std::move(e);
+      ids.push_back(ref.id);
+      (*h)->entries.insert(ref.id);
+      sensors.push_back(absl::StrCat("dispatch:", ref.hook->key));
+      absl::Status s = WriteValues(ref, true);
+      if (s.ok()) s = WriteConfig(ref, flags);
+      if (s.ok() && filter_id == 0) s = SyncRunList(ref.hook, 0);
+      if (!s.ok()) return rollback(s);
+    }
+  }
+  if (filter_id != 0) {
+    // The filter state notifies OnCgroupsChanged for the cgroups the policy
+    // now applies to, which writes their run lists.
+    absl::Status s = opts_.filter->AddPolicy(filter_id, tp.namespace_, tp.pod_selector, tp.container_selector,
+                                             tp.host_selector);
+    if (!s.ok()) {
+      RemoveEntries(ids);
+      return s;
+    }
+    absl::MutexLock l(&mu_);
+    std::vector<uint64_t> cgroups = opts_.filter->CgroupsOfPolicy(filter_id);
+    for (uint32_t id : ids) {
+      for (uint64_t cg : cgroups) {
+        absl::Status st = SyncRunList(entries_.at(id)->hook, cg);
+        if (!st.ok()) {
+          mu_.Unlock();
+          RemoveEntries(ids);
+          (void)opts_.filter->DelPolicy(filter_id);
+          mu_.Lock();
+          return st;
+        }
+      }
+    }
+  }
+  return std::make_unique<Policy>(this, ids, filter_id, true, mode, sensors);
+}
+
+void DispatchBackend::RemoveEntries(const std::vector<uint32_t>& ids) {
+  absl::MutexLock l(&mu_);
+  std::set<Hook*> touched;
+  for (uint32_t id : ids) {
+    auto it = entries_.find(id);
+    if (it == entries_.end()) continue;
+    it->second->hook->entries.erase(id);
+    touched.insert(it->second->hook);
+  }
+  // Drop the entries from every run list first, so no event reaches them.
+  for (auto it = run_lists_.begin(); it != run_lists_.end();) {
+    auto [hook_id, cg] = it->first;
+    ++it;
+    for (Hook* h : touched) {
+      if (h->id == hook_id) {
+        absl::Status s = SyncRunList(h, cg);
+        if (!s.ok()) LOG(ERROR) << "run list of " << h->key << ": " << s;
+      }
+    }
+  }
+  for (uint32_t id : ids) {
+    auto it = entries_.find(id);
+    if (it == entries_.end()) continue;
+    uint32_t key = id;
+    bpf_map_delete_elem(bpf_map__fd(shared_->maps.tgd_policy_cfgs), &key);
+    (void)WriteValues(*it->second, false);
+    entries_.erase(it);
+  }
+  for (Hook* h : touched) ReleaseHook(h);
+}
+
+absl::Status DispatchBackend::SetEntryFlags(const std::vector<uint32_t>& ids, uint32_t flags) {
+  absl::MutexLock l(&mu_);
+  for (uint32_t id : ids) {
+    auto it = entries_.find(id);
+    if (it == entries_.end()) return absl::NotFoundError(absl::StrCat("policy entry ", id, " is gone"));
+    TGD_RETURN_IF_ERROR(WriteConfig(*it->second, flags));
+  }
+  return absl::OkStatus();
+}
+
+uint64_t DispatchBackend::EntryMemory(const std::vector<uint32_t>& ids) const {
+  // Own inner config map (measured) + value entries + run-list share. Value
+  // entries live in shared maps: each costs its hash/trie element (key +
+  // value + the kernel's element header, ~48 bytes), counted per entry.
+  absl::MutexLock l(&mu_);
+  uint64_t total = 0;
+  for (uint32_t id : ids) {
+    auto it = entries_.find(id);
+    if (it == entries_.end()) continue;
+    const Entry& e = *it->second;
+    total += FdMemlock(e.cfg_map.get());
+    const CompiledHook& c = e.compiled;
+    total += c.ints.size() * (sizeof(tgd_int_key) + 8 + 48);
+    total += c.strs.size() * (sizeof(tgd_str_key) + 8 + 48);
+    total += (c.prefixes.size() + c.postfixes.size()) * (sizeof(tgd_lpm_key) + 8 + 48);
+    for (const auto& [key, list] : run_lists_) {
+      if (key.first != e.hook->id || list.empty()) continue;
+      for (uint32_t x : list) {
+        if (x == id) total += run_list_map_bytes_ / list.size();
+      }
+    }
+  }
+  return total;
+}
+
+// ---------------------------------------------------------------- events
+
+std::optional<tetragon::GetEventsResponse> DispatchBackend::Decode(const tgd_policy_event& ev) {
+  // Copy what the event needs under the lock; the policy may go away later.
+  std::string name, key, subsystem, event, call, message;
+  std::vector<std::string> tags;
+  std::vector<CompiledArg> args;
+  int kind = 0;
+  {
+    absl::MutexLock l(&mu_);
+    auto it = entries_.find(ev.policy_id);
+    if (it == entries_.end()) return std::nullopt;  // deleted since: its events are dropped
+    const Entry& e = *it->second;
+    name = e.policy_name;
+    kind = e.compiled.kind;
+    subsystem = e.compiled.subsystem;
+    event = e.compiled.event;
+    call = e.compiled.call;
+    message = e.compiled.message;
+    tags = e.compiled.tags;
+    args = e.compiled.args;
+  }
+  tetragon::GetEventsResponse out;
+  out.set_node_name(opts_.node_name);
+  SetTimestamp(boot_wall_ns_ + static_cast<int64_t>(ev.ktime), out.mutable_time());
+
+  tetragon::Process proc;
+  std::optional<tetragon::Process> parent;
+  if (opts_.processes) {
+    std::optional<tetragon::Process> p = opts_.processes->GetByTgid(ev.pid);
+    if (!p) {
+      if (std::optional<ExecRecord> rec = ReadProcProcess("/proc", ev.pid)) p = opts_.processes->AddExec(*rec);
+    }
+    if (p) {
+      proc = *p;
+      parent = opts_.processes->GetParent(p->exec_id());
+    }
+  }
+  if (proc.exec_id().empty()) proc.mutable_pid()->set_value(ev.pid);
+  proc.mutable_tid()->set_value(ev.tid);
+
+  google::protobuf::RepeatedPtrField<tetragon::KprobeArgument> pargs;
+  uint32_t n = std::min<uint32_t>(ev.n_args, TGD_MAX_ARGS);
+  for (uint32_t i = 0; i < n && i < args.size(); ++i) {
+    const tgd_arg_val& v = ev.args[i];
+    tetragon::KprobeArgument* a = pargs.Add();
+    if (!args[i].label.empty()) a->set_label(args[i].label);
+    switch (args[i].render) {
+      case ArgRender::kInt: a->set_int_arg(static_cast<int32_t>(v.s64)); break;
+      case ArgRender::kUint: a->set_uint_arg(static_cast<uint32_t>(v.u64)); break;
+      case ArgRender::kLong: a->set_long_arg(v.s64); break;
+      case ArgRender::kSize: a->set_size_arg(v.u64); break;
+      case ArgRender::kString:
+        a->set_string_arg(std::string(v.str, strnlen(v.str, std::min<uint32_t>(v.len, TGD_STR_MAX))));
+        break;
+    }
+  }
+  if (kind == TGD_HOOK_KPROBE) {
+    tetragon::ProcessKprobe* k = out.mutable_process_kprobe();
+    *k->mutable_process() = proc;
+    if (parent) *k->mutable_parent() = *parent;
+    k->set_function_name(call);
+    *k->mutable_args() = pargs;
+    k->set_action(ToAction(ev.action));
+    k->set_policy_name(name);
+    k->set_message(message);
+    for (const auto& t : tags) k->add_tags(t);
+  } else {
+    tetragon::ProcessTracepoint* t = out.mutable_process_tracepoint();
+    *t->mutable_process() = proc;
+    if (parent) *t->mutable_parent() = *parent;
+    t->set_subsys(subsystem);
+    t->set_event(event);
+    *t->mutable_args() = pargs;
+    t->set_policy_name(name);
+    t->set_action(ToAction(ev.action));
+    t->set_message(message);
+    for (const auto& tag : tags) t->add_tags(tag);
+  }
+  return out;
+}
+
+}  // namespace tgd

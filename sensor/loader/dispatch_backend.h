@@ -1,0 +1,141 @@
+// DispatchBackend: the "dispatch" loader. One dispatcher program per hook
+// (tracepoint, raw tracepoint, kprobe), one shared policy program (evaluator)
+// per hook, and per policy only map entries: its compiled config (a
+// one-element inner array swapped atomically), its value-set entries and its
+// place in the (hook, cgroup) run lists derived from the policy filter state.
+// Loading a policy on a hook that already has one runs no verifier.
+//
+// It also turns the datapath's ring buffer records into Tetragon
+// process_tracepoint / process_kprobe events on the EventBus.
+#ifndef TGDISPATCH_SENSOR_LOADER_DISPATCH_BACKEND_H_
+#define TGDISPATCH_SENSOR_LOADER_DISPATCH_BACKEND_H_
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "bpf/dispatch/dispatch_abi.h"
+#include "sensor/base/file_descriptor.h"
+#include "sensor/bpfcore/bpf_owners.h"
+#include "sensor/eventbus/event_bus.h"
+#include "sensor/loader/compile.h"
+#include "sensor/loader/features.h"
+#include "sensor/policyfilter/policy_filter_state.h"
+#include "sensor/policymgr/policy_backend.h"
+#include "sensor/process/process_cache.h"
+
+struct dispatch;  // the bpftool skeleton
+
+namespace tgd {
+
+struct DispatchOptions {
+  EventBus* bus = nullptr;               // policy events go here (optional)
+  ProcessCache* processes = nullptr;     // process info for events (optional)
+  PolicyFilterState* filter = nullptr;   // required for scoped policies
+  std::string node_name;
+  TracepointFormatReader formats;        // default: ReadTracepointFormat
+  uint32_t max_policies = 16384;         // config entries (policy x hook)
+  uint32_t max_run_lists = 65536;        // (hook, cgroup) lists
+  bool seed_exec_paths = true;           // fill the exec tracker from /proc at start
+  bool start_reader = true;              // poll the ring buffer on a thread
+};
+
+struct HookStatus {
+  std::string key;       // "tracepoint/syscalls/sys_enter_openat"
+  uint32_t id = 0;
+  int dispatcher_fd = -1;
+  int evaluator_fd = -1;
+  size_t policies = 0;
+  tgd_hook_stats stats{};  // summed over CPUs
+};
+
+class DispatchBackend : public PolicyBackend {
+ public:
+  // Loads the shared object (maps, exec tracker) and attaches the exec
+  // tracker. Errors: libbpf's errno as a status (PERMISSION_DENIED, ...).
+  static absl::StatusOr<std::unique_ptr<DispatchBackend>> Create(DispatchOptions options);
+  ~DispatchBackend() override;
+
+  std::string Name() const override { return "dispatch"; }
+  absl::StatusOr<std::unique_ptr<LoadedPolicy>> Load(const PolicyDocument& policy, uint32_t filter_id,
+                                                     PolicyMode mode) override;
+
+  std::vector<HookStatus> Hooks() const;
+  uint64_t events_posted() const { return posted_.load(); }
+  // Decodes one ring buffer record into an event (exposed for tests/bench).
+  std::optional<tetragon::GetEventsResponse> Decode(const tgd_policy_event& ev);
+  // The fd of a shared map by name ("tgd_policy_cfgs", ...), -1 if unknown.
+  int MapFd(const std::string& name) const;
+  // Reads the ring buffer once (tests without the reader thread).
+  int PollOnce(int timeout_ms);
+
+ private:
+  class Policy;
+  friend class Policy;
+
+  struct Hook {
+    uint32_t id = 0;
+    std::string key;
+    int kind = 0;
+    BpfObject obj;
+    BpfLink link;
+    int dispatcher_fd = -1, evaluator_fd = -1;
+    std::set<uint32_t> entries;  // datapath policy ids on this hook
+  };
+  // One (policy, hook) pair: a datapath policy id.
+  struct Entry {
+    uint32_t id = 0;
+    uint32_t filter_id = 0;
+    Hook* hook = nullptr;
+    CompiledHook compiled;
+    FileDescriptor cfg_map;  // the one-element inner array
+    uint16_t gen = 0;
+    std::string policy_name, policy_namespace;
+  };
+
+  explicit DispatchBackend(DispatchOptions options);
+  absl::Status Init();
+  absl::StatusOr<Hook*> GetOrCreateHook(const CompiledHook& c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ReleaseHook(Hook* h) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status WriteConfig(Entry& e, uint32_t flags) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status WriteValues(const Entry& e, bool insert) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Recomputes the run list of (hook, cgroup) from the entries and the filter.
+  absl::Status SyncRunList(Hook* h, uint64_t cgroup) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void OnCgroupsChanged(const std::vector<uint64_t>& cgroups);
+  void RemoveEntries(const std::vector<uint32_t>& ids);
+  absl::Status SetEntryFlags(const std::vector<uint32_t>& ids, uint32_t flags);
+  uint64_t EntryMemory(const std::vector<uint32_t>& ids) const;
+  void ReaderLoop();
+
+  DispatchOptions opts_;
+  KernelFeatures features_;
+  int64_t boot_wall_ns_ = 0;
+  Skeleton<dispatch> shared_;
+  std::vector<BpfLink> tracker_links_;
+  RingBuffer rb_;
+  std::thread reader_;
+  std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> posted_{0};
+  uint64_t run_list_map_bytes_ = 0;
+
+  mutable absl::Mutex mu_;
+  std::map<std::string, std::unique_ptr<Hook>> hooks_ ABSL_GUARDED_BY(mu_);
+  std::map<uint32_t, std::unique_ptr<Entry>> entries_ ABSL_GUARDED_BY(mu_);
+  std::map<std::pair<uint32_t, uint64_t>, std::vector<uint32_t>> run_lists_ ABSL_GUARDED_BY(mu_);
+  std::set<uint32_t> free_hook_ids_ ABSL_GUARDED_BY(mu_);
+  uint32_t next_hook_id_ ABSL_GUARDED_BY(mu_) = 1;
+  uint32_t next_entry_id_ ABSL_GUARDED_BY(mu_) = 1;
+};
+
+}  // namespace tgd
+
+#endif  // TGDISPATCH_SENSOR_LOADER_DISPATCH_BACKEND_H_

@@ -1,0 +1,321 @@
+// End to end on real tracepoints and real cgroups: the dispatch loader
+// delivers a scoped policy's events and actions to the selected pod only,
+// keeps one dispatcher per hook with 1,000 more policies loaded, and frees
+// everything on delete.
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <fcntl.h>
+#include <glog/logging.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+#include "sensor/base/status_macros.h"
+#include "sensor/loader/dispatch_backend.h"
+#include "sensor/policymgr/policy_document.h"
+#include "sensor/testing/cgroup.h"
+
+namespace tgd {
+namespace {
+
+using testing::TestCgroup;
+
+constexpr char kOpenatPolicy[] = R"(apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: NAME
+spec:
+  podSelector:
+    matchLabels:
+      app: APP
+  tracepoints:
+  - subsystem: syscalls
+    event: sys_enter_openat
+    args:
+    - index: 6
+      type: string
+    - index: 7
+      type: int
+    selectors:
+    - matchBinaries:
+      - operator: In
+        values: [BINARY]
+      matchArgs:
+      - index: 6
+        operator: Prefix
+        values: [PREFIX]
+      matchActions:
+      - action: ACTION
+)";
+
+int CountProgramsNamed(const std::string& name) {
+  int n = 0;
+  uint32_t id = 0;
+  while (bpf_prog_get_next_id(id, &id) == 0) {
+    int fd = bpf_prog_get_fd_by_id(id);
+    if (fd < 0) continue;
+    bpf_prog_info info{};
+    uint32_t len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0 && name.compare(0, 15, info.name) == 0) ++n;
+    close(fd);
+  }
+  return n;
+}
+
+int CountMapKeys(int fd, size_t key_size) {
+  std::vector<char> key(key_size), next(key_size);
+  int n = 0;
+  void* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, next.data()) == 0) {
+    ++n;
+    key = next;
+    prev = key.data();
+  }
+  return n;
+}
+
+class DispatchRootTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (std::string why = testing::RootTestSkipReason(); !why.empty()) GTEST_SKIP() << why;
+    PolicyFilterOptions fo;
+    fo.use_bpf = false;  // the filter maps have their own tests; here the run lists matter
+    auto f = PolicyFilterState::Create(fo);
+    ASSERT_TRUE(f.ok()) << f.status();
+    filter_ = std::move(*f);
+    auto a = TestCgroup::Create("disp-a");
+    ASSERT_TRUE(a.ok()) << a.status();
+    cg_a_ = std::move(*a);
+    auto b = TestCgroup::Create("disp-b");
+    ASSERT_TRUE(b.ok()) << b.status();
+    cg_b_ = std::move(*b);
+    ASSERT_TRUE(filter_->AddPodContainer({"uid-a", "pod-a", "default", {{"app", "a"}}},
+                                         {"cont-a", "main", "", cg_a_->id(), cg_a_->path()})
+                    .ok());
+    ASSERT_TRUE(filter_->AddPodContainer({"uid-b", "pod-b", "default", {{"app", "b"}}},
+                                         {"cont-b", "main", "", cg_b_->id(), cg_b_->path()})
+                    .ok());
+    sub_ = bus_.Subscribe(100000);
+    DispatchOptions o;
+    o.bus = &bus_;
+    o.filter = filter_.get();
+    o.node_name = "test-node";
+    o.start_reader = false;
+    auto be = DispatchBackend::Create(o);
+    ASSERT_TRUE(be.ok()) << be.status();
+    backend_ = std::move(*be);
+    // A private copy of cat: matchBinaries then selects only this test's runs.
+    bin_ = absl::StrCat("/tmp/tgd-disp-cat-", getpid());
+    std::filesystem::copy_file("/bin/cat", bin_, std::filesystem::copy_options::overwrite_existing);
+    chmod(bin_.c_str(), 0755);
+    prefix_ = absl::StrCat("/tmp/tgd-disp-marker-", getpid(), "-");
+  }
+
+  void TearDown() override {
+    policies_.clear();
+    backend_.reset();
+    if (!bin_.empty()) unlink(bin_.c_str());
+  }
+
+  std::string Policy(const std::string& name, const std::string& app, const std::string& action) {
+    return absl::StrReplaceAll(kOpenatPolicy, {{"NAME", name}, {"APP", app}, {"BINARY", bin_},
+                                               {"PREFIX", prefix_}, {"ACTION", action}});
+  }
+
+  absl::StatusOr<std::unique_ptr<LoadedPolicy>> Load(const std::string& yaml, uint32_t filter_id,
+                                                     PolicyMode mode = PolicyMode::kEnforce) {
+    TGD_ASSIGN_OR_RETURN(PolicyDocument doc, ParsePolicyDocument(yaml));
+    return backend_->Load(doc, filter_id, mode);
+  }
+
+  // Runs the test's cat on `file` in `cg`; returns the wait status.
+  int RunCat(TestCgroup& cg, const std::string& file) {
+    auto pid = cg.Spawn({bin_, file});
+    EXPECT_TRUE(pid.ok()) << pid.status();
+    if (!pid.ok()) return -1;
+    auto st = testing::WaitChild(*pid);
+    EXPECT_TRUE(st.ok());
+    return st.ok() ? *st : -1;
+  }
+
+  // Policy events (by policy name) delivered so far.
+  std::vector<tetragon::GetEventsResponse> Drain(const std::string& policy) {
+    while (backend_->PollOnce(50) > 0) {
+    }
+    std::vector<tetragon::GetEventsResponse> out;
+    EventBus::Event ev;
+    while (sub_->Next(&ev, absl::Now() + absl::Milliseconds(50))) {
+      const std::string& name = ev->has_process_tracepoint() ? ev->process_tracepoint().policy_name()
+                                                             : ev->process_kprobe().policy_name();
+      if (name == policy) out.push_back(*ev);
+    }
+    return out;
+  }
+
+  EventBus bus_;
+  std::unique_ptr<EventBus::Subscription> sub_;
+  std::unique_ptr<PolicyFilterState> filter_;
+  std::unique_ptr<TestCgroup> cg_a_, cg_b_;
+  std::unique_ptr<DispatchBackend> backend_;
+  std::vector<std::unique_ptr<LoadedPolicy>> policies_;
+  std::string bin_, prefix_;
+};
+
+TEST_F(DispatchRootTest, PostsOnlyForTheSelectedPod) {
+  auto p = Load(Policy("openat-a", "a", "Post"), 2);
+  ASSERT_TRUE(p.ok()) << p.status();
+  policies_.push_back(std::move(*p));
+
+  EXPECT_NE(RunCat(*cg_a_, prefix_ + "in-a"), -1);
+  EXPECT_NE(RunCat(*cg_b_, prefix_ + "in-b"), -1);
+  EXPECT_NE(RunCat(*cg_a_, "/tmp/other-file-not-matching"), -1);
+  auto events = Drain("openat-a");
+  ASSERT_EQ(events.size(), 1u);
+  const tetragon::ProcessTracepoint& tp = events[0].process_tracepoint();
+  EXPECT_EQ(tp.subsys(), "syscalls");
+  EXPECT_EQ(tp.event(), "sys_enter_openat");
+  EXPECT_EQ(tp.action(), tetragon::KPROBE_ACTION_POST);
+  ASSERT_EQ(tp.args_size(), 2);
+  EXPECT_EQ(tp.args(0).string_arg(), prefix_ + "in-a");
+  EXPECT_EQ(tp.args(1).int_arg() & O_ACCMODE, O_RDONLY);
+  EXPECT_GT(tp.process().pid().value(), 0u);
+  EXPECT_EQ(events[0].node_name(), "test-node");
+
+  auto hooks = backend_->Hooks();
+  ASSERT_EQ(hooks.size(), 1u);
+  EXPECT_EQ(hooks[0].key, "tracepoint/syscalls/sys_enter_openat");
+  EXPECT_GE(hooks[0].stats.posted, 1u);
+  EXPECT_EQ(hooks[0].stats.tail_call_fail, 0u);
+}
+
+TEST_F(DispatchRootTest, SigkillKillsInTheSelectedPodOnlyAndMonitorModeOnlyReports) {
+  auto p = Load(Policy("kill-a", "a", "Sigkill"), 2);
+  ASSERT_TRUE(p.ok()) << p.status();
+  int st_a = RunCat(*cg_a_, prefix_ + "kill");
+  EXPECT_TRUE(WIFSIGNALED(st_a) && WTERMSIG(st_a) == SIGKILL) << "status " << st_a;
+  int st_b = RunCat(*cg_b_, prefix_ + "kill");
+  EXPECT_TRUE(WIFEXITED(st_b)) << "status " << st_b;  // cat: no such file -> exit 1
+  auto events = Drain("kill-a");
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].process_tracepoint().action(), tetragon::KPROBE_ACTION_SIGKILL);
+
+  ASSERT_TRUE((*p)->SetMode(PolicyMode::kMonitor).ok());
+  st_a = RunCat(*cg_a_, prefix_ + "kill");
+  EXPECT_TRUE(WIFEXITED(st_a)) << "monitor mode must not kill; status " << st_a;
+  EXPECT_EQ(Drain("kill-a").size(), 1u);  // still reported
+
+  ASSERT_TRUE((*p)->SetEnabled(false).ok());
+  EXPECT_TRUE(WIFEXITED(RunCat(*cg_a_, prefix_ + "kill")));
+  EXPECT_EQ(Drain("kill-a").size(), 0u);
+}
+
+TEST_F(DispatchRootTest, ThousandOtherPoliciesKeepOneDispatcherAndBehaviour) {
+  auto p = Load(Policy("openat-a", "a", "Post"), 2);
+  ASSERT_TRUE(p.ok()) << p.status();
+  policies_.push_back(std::move(*p));
+  absl::Time start = absl::Now();
+  for (int i = 0; i < 1000; ++i) {
+    auto q = Load(Policy(absl::StrCat("other-", i), absl::StrCat("nobody-", i), "Sigkill"), 100 + i);
+    ASSERT_TRUE(q.ok()) << q.status();
+    policies_.push_back(std::move(*q));
+  }
+  LOG(INFO) << "1000 policy adds on a known hook took " << absl::Now() - start;
+  EXPECT_EQ(CountProgramsNamed("tgd_disp_tp"), 1);
+  EXPECT_EQ(CountProgramsNamed("tgd_eval_tp"), 1);
+  auto hooks = backend_->Hooks();
+  ASSERT_EQ(hooks.size(), 1u);
+  EXPECT_EQ(hooks[0].policies, 1001u);
+
+  int st_a = RunCat(*cg_a_, prefix_ + "x");
+  int st_b = RunCat(*cg_b_, prefix_ + "x");
+  EXPECT_TRUE(WIFEXITED(st_a));  // none of the Sigkill policies applies to A or B
+  EXPECT_TRUE(WIFEXITED(st_b));
+  EXPECT_EQ(Drain("openat-a").size(), 1u);
+}
+
+TEST_F(DispatchRootTest, DeleteStopsEventsAndFreesKernelMemory) {
+  auto p = Load(Policy("openat-a", "a", "Post"), 2);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_GT((*p)->KernelMemoryBytes(), 0u);
+  RunCat(*cg_a_, prefix_ + "before");
+  EXPECT_EQ(Drain("openat-a").size(), 1u);
+  p->reset();
+  RunCat(*cg_a_, prefix_ + "after");
+  EXPECT_EQ(Drain("openat-a").size(), 0u);
+  EXPECT_TRUE(backend_->Hooks().empty());
+  EXPECT_EQ(CountProgramsNamed("tgd_disp_tp"), 0);
+  // No config, run list or value entry is left behind.
+  EXPECT_EQ(CountMapKeys(backend_->MapFd("tgd_policy_cfgs"), sizeof(uint32_t)), 0);
+  EXPECT_EQ(CountMapKeys(backend_->MapFd("tgd_run_lists"), sizeof(tgd_run_key)), 0);
+  EXPECT_EQ(CountMapKeys(backend_->MapFd("tgd_str_prefix"), sizeof(tgd_lpm_key)), 0);
+  EXPECT_EQ(CountMapKeys(backend_->MapFd("tgd_str_values"), sizeof(tgd_str_key)), 0);
+}
+
+TEST_F(DispatchRootTest, RawTracepointUnfilteredPolicy) {
+  const std::string yaml = absl::StrReplaceAll(R"(apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: raw-enter
+spec:
+  tracepoints:
+  - subsystem: raw_syscalls
+    event: sys_enter
+    raw: true
+    args:
+    - index: 1
+      type: int64
+    selectors:
+    - matchBinaries:
+      - operator: In
+        values: [BINARY]
+      matchArgs:
+      - index: 1
+        operator: Equal
+        values: ["NR"]
+)", {{"BINARY", bin_}, {"NR", absl::StrCat(SYS_openat)}});
+  auto p = Load(yaml, 0);
+  ASSERT_TRUE(p.ok()) << p.status();
+  RunCat(*cg_b_, prefix_ + "raw");
+  auto events = Drain("raw-enter");
+  ASSERT_GE(events.size(), 1u);  // the loader's own openat calls and the file's
+  EXPECT_EQ(events[0].process_tracepoint().args(0).long_arg(), SYS_openat);
+  EXPECT_EQ(backend_->Hooks()[0].key, "raw_tp/sys_enter");
+}
+
+TEST_F(DispatchRootTest, RefusesWhatItCannotEnforce) {
+  auto rate = Load(absl::StrReplaceAll(Policy("rl", "a", "Post"), {{"- action: Post", "- action: Post\n        rateLimit: 1m"}}), 2);
+  EXPECT_EQ(rate.status().code(), absl::StatusCode::kUnimplemented) << rate.status();
+  EXPECT_NE(rate.status().message().find("rateLimit"), std::string::npos) << rate.status();
+
+  auto missing = Load(absl::StrReplaceAll(Policy("nx", "a", "Post"), {{"sys_enter_openat", "sys_enter_nope"}}), 2);
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound) << missing.status();
+
+  const std::string kprobe = R"(apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: kp
+spec:
+  kprobes:
+  - call: security_file_open
+    syscall: false
+)";
+  auto kp = Load(kprobe, 0);
+  if (!KernelFeatures::Probe().kprobes) {
+    EXPECT_EQ(kp.status().code(), absl::StatusCode::kFailedPrecondition) << kp.status();
+    EXPECT_NE(kp.status().message().find("spec.kprobes[0]"), std::string::npos) << kp.status();
+  } else {
+    EXPECT_TRUE(kp.ok()) << kp.status();
+  }
+  EXPECT_TRUE(backend_->Hooks().empty());  // failed adds leave nothing attached
+}
+
+}  // namespace
+}  // namespace tgd
