@@ -1,20 +1,22 @@
-// PolicyDocument: the envelope of a TracingPolicy / TracingPolicyNamespaced
-// YAML document (apiVersion, kind, metadata, which selectors and hook lists
-// the spec has), read with yaml-cpp and checked structurally. The full spec
-// model and its validation live in compat/policy (issue 3); this is what the
-// policy lifecycle needs: identity, scoping, the original text for loaders.
+// PolicyDocument: a TracingPolicy / TracingPolicyNamespaced as the policy
+// lifecycle sees it: identity, scoping, hook counts, the original text, and
+// the full parsed and validated model (compat/policy) for loaders. Parsing is
+// compat/policy's, so AddTracingPolicy and `tgdispatch policy validate` give
+// the same messages.
 #ifndef TGDISPATCH_SENSOR_POLICYMGR_POLICY_DOCUMENT_H_
 #define TGDISPATCH_SENSOR_POLICYMGR_POLICY_DOCUMENT_H_
 
 #include <map>
+#include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "compat/policy/policy.h"
 
 namespace tgd {
 
-inline constexpr size_t kMaxPolicyBytes = 1 << 20;  // 1 MiB, per policy
+inline constexpr size_t kMaxPolicyBytes = policy::kMaxPolicyBytes;  // 1 MiB, per policy
 
 struct PolicyDocument {
   std::string api_version;
@@ -28,6 +30,7 @@ struct PolicyDocument {
   // -> number of hooks in it.
   std::map<std::string, int> hooks;
   std::string yaml;        // the document as given
+  std::shared_ptr<const policy::TracingPolicy> model;  // never null after a successful parse
 
   bool namespaced() const { return kind == "TracingPolicyNamespaced"; }
   // Scoped policies need a policy-filter id (namespace or pod/container
@@ -35,8 +38,9 @@ struct PolicyDocument {
   bool scoped() const { return namespaced() || has_pod_selector || has_container_selector; }
 };
 
-// Parses one YAML document. Errors: INVALID_ARGUMENT with
-// "line L col C: <field path>: <reason>" (e.g. "metadata.name: required").
+// Parses and validates one YAML document with compat/policy. Errors:
+// INVALID_ARGUMENT with "line L col C: <field path>: <reason>" (e.g.
+// "metadata.name: required"), exactly policy::ParsePolicy's message.
 absl::StatusOr<PolicyDocument> ParsePolicyDocument(absl::string_view yaml);
 
 }  // namespace tgd
