@@ -13,6 +13,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "compat/policy/validate_cli.h"
 #include "sensor/base/version.h"
 #include "sensor/daemon/daemon.h"
 #include "sensor/policyfilter/filter_maps.h"
@@ -117,6 +118,10 @@ std::vector<std::string> NormalizeFlagNames(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // `policy validate` takes its own flags (--json): dispatch before absl parses.
+  if (argc >= 3 && std::string(argv[1]) == "policy" && std::string(argv[2]) == "validate") {
+    return tgd::policy::ValidateCommand(std::vector<std::string>(argv + 3, argv + argc), std::cout, std::cerr);
+  }
   std::vector<std::string> normalized = NormalizeFlagNames(argc, argv);
   std::vector<char*> norm_argv;
   for (std::string& s : normalized) norm_argv.push_back(s.data());
@@ -125,6 +130,7 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "tgdispatch serve [--flags]   run the sensor and its Tetragon-compatible gRPC API\n"
       "  tgdispatch version           print the version\n"
+      "  tgdispatch policy validate [--json] FILE...   check TracingPolicy files (no root needed)\n"
       "  tgdispatch policyfilter dump [--bpf-dir=D | --tetragon-bpf-dir=D]\n"
       "                               list cgroup id -> policy ids and policy id -> cgroup ids");
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
