@@ -7,4 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/install-deps.sh
 bazel build //sensor:tgdispatch
-exec bazel-bin/sensor/tgdispatch serve "$@"
+# The embedded demo workloads (two pods, app=a and app=b, in cgroups the
+# daemon creates and removes) unless the caller names a workloads file.
+case " $* " in
+  *" --workloads"*) exec bazel-bin/sensor/tgdispatch serve "$@" ;;
+  *) exec bazel-bin/sensor/tgdispatch serve --workloads=demo "$@" ;;
+esac

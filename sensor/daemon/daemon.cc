@@ -66,16 +66,6 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
     return absl::InvalidArgumentError(
         absl::StrCat("--loader \"", config.loader, "\": want dispatch or per-policy"));
   }
-  const std::pair<const char*, const std::string*> later[] = {
-      {"--workloads", &config.workloads_file},
-      {"--tetragon-bpf-dir", &config.tetragon_bpf_dir},
-  };
-  for (const auto& [flag, value] : later) {
-    if (!value->empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(flag, ": not supported by this build of tgdispatch yet"));
-    }
-  }
   if (!config.metrics_address.empty()) {
     st = metrics::CheckListenAddress(config.metrics_address, config.allow_remote, "--metrics-address");
     if (!st.ok()) return st;
@@ -120,8 +110,8 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
     d->process_sensor_ = *std::move(sensor);
   }
 
-  d->backend_ = MakeUnavailableBackend(
-      config.loader, "this build has no BPF datapath yet; policies cannot be enforced");
+  st = d->StartDatapath();
+  if (!st.ok()) return st;
   d->policies_ = std::make_unique<PolicyManager>(d->backend_.get());
 
   if (!config.policy_dir.empty()) {
@@ -148,6 +138,11 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
   }
 
   FgsServiceOptions opts;
+  if (d->workloads_) {
+    opts.runtime_hook = [w = d->workloads_.get()](const tetragon::RuntimeHookRequest& r) {
+      return w->HandleRuntimeHook(r);
+    };
+  }
   opts.policies = d->policies_.get();
   opts.bus = &d->bus_;
   opts.info = {{"loader", config.loader},
@@ -198,7 +193,13 @@ void Daemon::RunUntilSignal() {
     int sig = 0;
     if (sigwait(&set, &sig) != 0) continue;
     if (sig == SIGHUP) {
-      LOG(INFO) << "SIGHUP: nothing to reload (no workloads file in this build)";
+      if (!workloads_) {
+        LOG(INFO) << "SIGHUP: nothing to reload (started without --workloads)";
+      } else if (absl::Status rs = workloads_->Reload(); !rs.ok()) {
+        LOG(ERROR) << "SIGHUP: workloads not reloaded: " << rs;
+      } else {
+        LOG(INFO) << "SIGHUP: workloads reloaded";
+      }
       continue;
     }
     LOG(INFO) << "signal " << sig << ": shutting down";
@@ -217,6 +218,9 @@ void Daemon::Shutdown() {
   event_counter_.reset();
   if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   policies_.reset();  // unloads every policy and frees its kernel memory
+  backend_.reset();   // detaches what is left of the datapath
+  workloads_.reset(); // stops polling, removes the demo cgroups it created (when empty)
+  filter_.reset();
   if (!unix_socket_path_.empty()) unlink(unix_socket_path_.c_str());
   // Only a dir this run created, and only when empty: pins that must
   // survive a restart are never removed here.
@@ -247,7 +251,59 @@ absl::StatusOr<JsonExporterOptions> ExportOptionsFromConfig(const DaemonConfig& 
   return o;
 }
 
+absl::Status Daemon::StartDatapath() {
+  if (config_.loader == "per-policy") {
+    backend_ = MakeUnavailableBackend(
+        "per-policy", "the per-policy comparison loader is not built yet; use --loader=dispatch");
+    return absl::OkStatus();
+  }
+  PolicyFilterOptions fo;
+  fo.bpf_dir = config_.bpf_dir;
+  fo.tetragon_bpf_dir = config_.tetragon_bpf_dir;
+  auto filter = PolicyFilterState::Create(fo);
+  if (!filter.ok()) {
+    if (!config_.tetragon_bpf_dir.empty()) {
+      return absl::Status(filter.status().code(),
+                          absl::StrCat("--tetragon-bpf-dir: ", filter.status().message()));
+    }
+    LOG(ERROR) << "policy filter maps unavailable: " << filter.status();
+    backend_ = MakeUnavailableBackend(config_.loader, absl::StrCat("policy filter maps: ", filter.status().message()));
+    return absl::OkStatus();
+  }
+  filter_ = *std::move(filter);
+  if (!config_.workloads_file.empty()) {
+    WorkloadSourceOptions wo;
+    if (config_.workloads_file != "demo") wo.path = config_.workloads_file;
+    auto w = WorkloadSource::Create(filter_.get(), wo);
+    if (!w.ok()) {
+      return absl::Status(w.status().code(), absl::StrCat("--workloads: ", w.status().message()));
+    }
+    workloads_ = *std::move(w);
+    workloads_->StartPolling();
+  }
+  DispatchOptions o;
+  o.bus = &bus_;
+  o.processes = process_cache_.get();
+  o.filter = filter_.get();
+  o.node_name = config_.node_name;
+  auto backend = DispatchBackend::Create(o);
+  if (!backend.ok()) {
+    LOG(ERROR) << "dispatch loader unavailable: " << backend.status();
+    backend_ = MakeUnavailableBackend(config_.loader, std::string(backend.status().message()));
+    return absl::OkStatus();
+  }
+  dispatch_ = backend->get();
+  backend_ = *std::move(backend);
+  return absl::OkStatus();
+}
+
 void Daemon::CollectMetrics() {
+  if (dispatch_) {
+    for (const HookStatus& h : dispatch_->Hooks()) {
+      metrics_.dispatcher_runs_total->With({h.key})->Set(h.stats.runs);
+      metrics_.tail_call_overflows_total->With({h.key})->Set(h.stats.tail_call_fail);
+    }
+  }
   metrics_.events_lost_total->With({"ringbuf"})->Set(process_sensor_ ? process_sensor_->lost() : 0);
   metrics_.events_lost_total->With({"subscriber"})->Set(bus_.stats().dropped);
   std::vector<tetragon::TracingPolicyStatus> list = policies_->List();

@@ -13,7 +13,10 @@
 #include "absl/status/statusor.h"
 #include "sensor/eventbus/event_bus.h"
 #include "sensor/export/json_exporter.h"
+#include "sensor/loader/dispatch_backend.h"
 #include "sensor/metrics/http_server.h"
+#include "sensor/policyfilter/policy_filter_state.h"
+#include "sensor/workloads/workloads.h"
 #include "sensor/metrics/registry.h"
 #include "sensor/metrics/sensor_metrics.h"
 #include "sensor/policymgr/policy_manager.h"
@@ -41,8 +44,12 @@ struct DaemonConfig {
   // Prometheus metrics listen address (host:port); empty disables. The
   // binary's flag defaults to localhost:2113. Loopback only unless allow_remote.
   std::string metrics_address;
-  // Features of later milestones; setting one is refused, not ignored.
-  std::string workloads_file, tetragon_bpf_dir;
+  // Workloads file (pods, labels, container cgroups); "demo" = the embedded
+  // default (two demo pods with cgroups the daemon creates). Empty: none
+  // (RuntimeHook then answers UNIMPLEMENTED).
+  std::string workloads_file;
+  // Open a Tetragon agent's pinned policy filter maps instead of our own.
+  std::string tetragon_bpf_dir;
 };
 
 // The exporter options a config asks for. Errors: INVALID_ARGUMENT naming
@@ -78,7 +85,8 @@ class Daemon {
 
  private:
   explicit Daemon(DaemonConfig config) : config_(std::move(config)) {}
-  void CollectMetrics();  // scrape-time values from the sensors and policies
+  void CollectMetrics();
+  absl::Status StartDatapath();  // policy filter, workloads, the loader  // scrape-time values from the sensors and policies
 
   DaemonConfig config_;
   EventBus bus_;
@@ -88,7 +96,10 @@ class Daemon {
   std::unique_ptr<JsonExporter> exporter_;
   std::unique_ptr<ProcessCache> process_cache_;
   std::unique_ptr<ProcessSensor> process_sensor_;
+  std::unique_ptr<PolicyFilterState> filter_;
+  std::unique_ptr<WorkloadSource> workloads_;
   std::unique_ptr<PolicyBackend> backend_;
+  DispatchBackend* dispatch_ = nullptr;  // backend_ when it is the dispatch loader
   std::unique_ptr<PolicyManager> policies_;
   std::unique_ptr<FgsService> service_;
   std::unique_ptr<grpc::Server> server_;
