@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/strings/escaping.h"
+#include "api/events.pb.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/descriptor.h"
@@ -136,6 +137,334 @@ class Writer {
   explicit Writer(std::string* out) : out_(out) {}
   bool needs_fallback() const { return fallback_; }
 
+  // ---- Typed fast paths -------------------------------------------------
+  // The messages every event carries, written through generated accessors
+  // (no reflection), in declaration order with the same presence rules as
+  // WriteMessage; rarer sub-messages go through WriteMessage. Kept honest by
+  // json_encoder_test, which compares both paths on messages with every
+  // field set.
+  void Event(const tetragon::GetEventsResponse& ev) {
+    Obj o(this);
+    switch (ev.event_case()) {
+      case tetragon::GetEventsResponse::kProcessExec: {
+        o.Key("process_exec");
+        Obj x(this);
+        const auto& e = ev.process_exec();
+        if (e.has_process()) x.Key("process"), Proc(e.process());
+        if (e.has_parent()) x.Key("parent"), Proc(e.parent());
+        Procs(x, "ancestors", e.ancestors());
+        break;
+      }
+      case tetragon::GetEventsResponse::kProcessExit: {
+        o.Key("process_exit");
+        Obj x(this);
+        const auto& e = ev.process_exit();
+        if (e.has_process()) x.Key("process"), Proc(e.process());
+        if (e.has_parent()) x.Key("parent"), Proc(e.parent());
+        Str(x, "signal", e.signal());
+        U32(x, "status", e.status());
+        if (e.has_time()) x.Key("time"), WriteTimestampValue(e.time().seconds(), e.time().nanos());
+        Procs(x, "ancestors", e.ancestors());
+        break;
+      }
+      case tetragon::GetEventsResponse::kProcessTracepoint: {
+        o.Key("process_tracepoint");
+        Obj x(this);
+        const auto& e = ev.process_tracepoint();
+        if (e.has_process()) x.Key("process"), Proc(e.process());
+        if (e.has_parent()) x.Key("parent"), Proc(e.parent());
+        Str(x, "subsys", e.subsys());
+        Str(x, "event", e.event());
+        if (e.args_size()) {
+          x.Key("args");
+          out_->push_back('[');
+          for (int i = 0; i < e.args_size(); ++i) {
+            if (i) out_->push_back(',');
+            Arg(e.args(i));
+          }
+          out_->push_back(']');
+        }
+        Str(x, "policy_name", e.policy_name());
+        if (e.action() != 0) {
+          x.Key("action");
+          Enum(tetragon::KprobeAction_IsValid(e.action()), tetragon::KprobeAction_Name(e.action()),
+               e.action());
+        }
+        Str(x, "message", e.message());
+        if (e.tags_size()) {
+          x.Key("tags");
+          out_->push_back('[');
+          for (int i = 0; i < e.tags_size(); ++i) {
+            if (i) out_->push_back(',');
+            AppendJsonString(e.tags(i), out_);
+          }
+          out_->push_back(']');
+        }
+        Procs(x, "ancestors", e.ancestors());
+        Reflected(x, e, "envs");
+        break;
+      }
+      case tetragon::GetEventsResponse::EVENT_NOT_SET:
+        break;
+      default: {
+        const FieldDescriptor* f = ev.GetDescriptor()->FindFieldByNumber(ev.event_case());
+        o.Key(f->name());
+        WriteMessage(ev.GetReflection()->GetMessage(ev, f));
+      }
+    }
+    Str(o, "node_name", ev.node_name());
+    if (ev.has_time()) o.Key("time"), WriteTimestampValue(ev.time().seconds(), ev.time().nanos());
+    Reflected(o, ev, "aggregation_info");
+    Str(o, "cluster_name", ev.cluster_name());
+    Reflected(o, ev, "node_labels");
+  }
+
+ private:
+  // Writes '{' now and '}' when it goes; Key() adds the separators.
+  class Obj {
+   public:
+    explicit Obj(Writer* w) : out_(w->out_) { out_->push_back('{'); }
+    ~Obj() { out_->push_back('}'); }
+    void Key(absl::string_view k) {
+      out_->append(first_ ? "\"" : ",\"");
+      first_ = false;
+      out_->append(k.data(), k.size());
+      out_->append("\":");
+    }
+
+   private:
+    std::string* out_;
+    bool first_ = true;
+  };
+
+  void Num(uint64_t v) {
+    char buf[32];
+    char* end = absl::numbers_internal::FastIntToBuffer(v, buf);
+    out_->append(buf, end - buf);
+  }
+  void NumSigned(int64_t v) {
+    char buf[32];
+    char* end = absl::numbers_internal::FastIntToBuffer(v, buf);
+    out_->append(buf, end - buf);
+  }
+  void Str(Obj& o, absl::string_view key, const std::string& v) {
+    if (v.empty()) return;
+    o.Key(key);
+    AppendJsonString(v, out_);
+  }
+  void U32(Obj& o, absl::string_view key, uint32_t v) {
+    if (v == 0) return;
+    o.Key(key);
+    Num(v);
+  }
+  void Bool(Obj& o, absl::string_view key, bool v) {
+    if (!v) return;
+    o.Key(key);
+    out_->append("true");
+  }
+  void U32Value(Obj& o, absl::string_view key, bool has, const google::protobuf::UInt32Value& v) {
+    if (!has) return;
+    o.Key(key);
+    Num(v.value());
+  }
+  void Enum(bool valid, const std::string& name, int number) {
+    if (valid) {
+      out_->push_back('"');
+      out_->append(name);
+      out_->push_back('"');
+    } else {
+      NumSigned(number);
+    }
+  }
+  // A field of `m` by name through reflection (presence as WriteMessage).
+  void Reflected(Obj& o, const Message& m, const char* name) {
+    const FieldDescriptor* f = m.GetDescriptor()->FindFieldByName(name);
+    const Reflection* r = m.GetReflection();
+    if (f->is_repeated() ? r->FieldSize(m, f) == 0 : !r->HasField(m, f)) return;
+    o.Key(name);
+    if (f->is_map()) {
+      WriteMap(m, f);
+    } else if (f->is_repeated()) {
+      WriteList(m, f);
+    } else {
+      WriteScalar(m, f);
+    }
+  }
+  void Procs(Obj& o, absl::string_view key,
+             const google::protobuf::RepeatedPtrField<tetragon::Process>& ps) {
+    if (ps.empty()) return;
+    o.Key(key);
+    out_->push_back('[');
+    for (int i = 0; i < ps.size(); ++i) {
+      if (i) out_->push_back(',');
+      Proc(ps[i]);
+    }
+    out_->push_back(']');
+  }
+  void Caps(const google::protobuf::RepeatedField<int>& caps) {
+    out_->push_back('[');
+    for (int i = 0; i < caps.size(); ++i) {
+      if (i) out_->push_back(',');
+      auto c = static_cast<tetragon::CapabilitiesType>(caps[i]);
+      Enum(tetragon::CapabilitiesType_IsValid(c), tetragon::CapabilitiesType_Name(c), caps[i]);
+    }
+    out_->push_back(']');
+  }
+  void Capabilities(const tetragon::Capabilities& c) {
+    Obj o(this);
+    if (c.permitted_size()) o.Key("permitted"), Caps(c.permitted());
+    if (c.effective_size()) o.Key("effective"), Caps(c.effective());
+    if (c.inheritable_size()) o.Key("inheritable"), Caps(c.inheritable());
+  }
+  void Ns(Obj& o, absl::string_view key, bool has, const tetragon::Namespace& n) {
+    if (!has) return;
+    o.Key(key);
+    Obj x(this);
+    U32(x, "inum", n.inum());
+    Bool(x, "is_host", n.is_host());
+  }
+  void Namespaces(const tetragon::Namespaces& n) {
+    Obj o(this);
+    Ns(o, "uts", n.has_uts(), n.uts());
+    Ns(o, "ipc", n.has_ipc(), n.ipc());
+    Ns(o, "mnt", n.has_mnt(), n.mnt());
+    Ns(o, "pid", n.has_pid(), n.pid());
+    Ns(o, "pid_for_children", n.has_pid_for_children(), n.pid_for_children());
+    Ns(o, "net", n.has_net(), n.net());
+    Ns(o, "time", n.has_time(), n.time());
+    Ns(o, "time_for_children", n.has_time_for_children(), n.time_for_children());
+    Ns(o, "cgroup", n.has_cgroup(), n.cgroup());
+    Ns(o, "user", n.has_user(), n.user());
+  }
+  void Credentials(const tetragon::ProcessCredentials& c) {
+    Obj o(this);
+    U32Value(o, "uid", c.has_uid(), c.uid());
+    U32Value(o, "gid", c.has_gid(), c.gid());
+    U32Value(o, "euid", c.has_euid(), c.euid());
+    U32Value(o, "egid", c.has_egid(), c.egid());
+    U32Value(o, "suid", c.has_suid(), c.suid());
+    U32Value(o, "sgid", c.has_sgid(), c.sgid());
+    U32Value(o, "fsuid", c.has_fsuid(), c.fsuid());
+    U32Value(o, "fsgid", c.has_fsgid(), c.fsgid());
+    Reflected(o, c, "securebits");
+    if (c.has_caps()) o.Key("caps"), Capabilities(c.caps());
+    Reflected(o, c, "user_ns");
+  }
+  void Pod(const tetragon::Pod& p) {
+    Obj o(this);
+    Str(o, "namespace", p.namespace_());
+    Str(o, "name", p.name());
+    Str(o, "uid", p.uid());
+    if (p.has_container()) {
+      o.Key("container");
+      const tetragon::Container& c = p.container();
+      Obj x(this);
+      Str(x, "id", c.id());
+      Str(x, "name", c.name());
+      if (c.has_image()) {
+        x.Key("image");
+        Obj i(this);
+        Str(i, "id", c.image().id());
+        Str(i, "name", c.image().name());
+      }
+      if (c.has_start_time()) {
+        x.Key("start_time");
+        WriteTimestampValue(c.start_time().seconds(), c.start_time().nanos());
+      }
+      U32Value(x, "pid", c.has_pid(), c.pid());
+      Bool(x, "maybe_exec_probe", c.maybe_exec_probe());
+      Reflected(x, c, "security_context");
+    }
+    Reflected(o, p, "pod_labels");
+    Str(o, "workload", p.workload());
+    Str(o, "workload_kind", p.workload_kind());
+    Reflected(o, p, "pod_annotations");
+  }
+  void Proc(const tetragon::Process& p) {
+    Obj o(this);
+    Str(o, "exec_id", p.exec_id());
+    U32Value(o, "pid", p.has_pid(), p.pid());
+    U32Value(o, "uid", p.has_uid(), p.uid());
+    Str(o, "cwd", p.cwd());
+    Str(o, "binary", p.binary());
+    Str(o, "arguments", p.arguments());
+    Str(o, "flags", p.flags());
+    if (p.has_start_time()) {
+      o.Key("start_time");
+      WriteTimestampValue(p.start_time().seconds(), p.start_time().nanos());
+    }
+    U32Value(o, "auid", p.has_auid(), p.auid());
+    if (p.has_pod()) o.Key("pod"), Pod(p.pod());
+    Str(o, "docker", p.docker());
+    Str(o, "parent_exec_id", p.parent_exec_id());
+    U32(o, "refcnt", p.refcnt());
+    if (p.has_cap()) o.Key("cap"), Capabilities(p.cap());
+    if (p.has_ns()) o.Key("ns"), Namespaces(p.ns());
+    U32Value(o, "tid", p.has_tid(), p.tid());
+    if (p.has_process_credentials()) o.Key("process_credentials"), Credentials(p.process_credentials());
+    Reflected(o, p, "binary_properties");
+    Reflected(o, p, "user");
+    if (p.has_in_init_tree()) {
+      o.Key("in_init_tree");
+      out_->append(p.in_init_tree().value() ? "true" : "false");
+    }
+    Reflected(o, p, "environment_variables");
+  }
+  void Arg(const tetragon::KprobeArgument& a) {
+    using A = tetragon::KprobeArgument;
+    switch (a.arg_case()) {
+      case A::kStringArg:
+      case A::kIntArg:
+      case A::kSizeArg:
+      case A::kBytesArg:
+      case A::kLongArg:
+      case A::kUintArg:
+      case A::ARG_NOT_SET:
+        break;
+      default:
+        WriteMessage(a);  // structured arguments: reflection
+        return;
+    }
+    Obj o(this);
+    switch (a.arg_case()) {
+      case A::kStringArg:
+        o.Key("string_arg");
+        AppendJsonString(a.string_arg(), out_);
+        break;
+      case A::kIntArg:
+        o.Key("int_arg");
+        NumSigned(a.int_arg());
+        break;
+      case A::kSizeArg:
+        o.Key("size_arg");
+        out_->push_back('"');
+        Num(a.size_arg());
+        out_->push_back('"');
+        break;
+      case A::kBytesArg:
+        o.Key("bytes_arg");
+        out_->push_back('"');
+        out_->append(absl::Base64Escape(a.bytes_arg()));
+        out_->push_back('"');
+        break;
+      case A::kLongArg:
+        o.Key("long_arg");
+        out_->push_back('"');
+        NumSigned(a.long_arg());
+        out_->push_back('"');
+        break;
+      case A::kUintArg:
+        o.Key("uint_arg");
+        Num(a.uint_arg());
+        break;
+      default:
+        break;
+    }
+    Str(o, "label", a.label());
+  }
+
+ public:
+
   void WriteMessage(const Message& m) {
     const Descriptor* d = m.GetDescriptor();
     switch (d->well_known_type()) {
@@ -193,8 +522,10 @@ class Writer {
   void WriteTimestamp(const Message& m) {
     const Reflection* r = m.GetReflection();
     const Descriptor* d = m.GetDescriptor();
-    int64_t secs = r->GetInt64(m, d->field(0));
-    int32_t nanos = r->GetInt32(m, d->field(1));
+    WriteTimestampValue(r->GetInt64(m, d->field(0)), r->GetInt32(m, d->field(1)));
+  }
+
+  void WriteTimestampValue(int64_t secs, int32_t nanos) {
     if (secs < kMinSeconds || secs > kMaxSeconds || nanos < 0 || nanos > 999999999) {
       fallback_ = true;  // protobuf reports the error
       return;
@@ -427,6 +758,19 @@ class Writer {
 
 }  // namespace
 
+absl::Status AppendMessageJsonReflection(const google::protobuf::Message& message, std::string* out) {
+  const size_t start = out->size();
+  Writer w(out);
+  w.WriteMessage(message);
+  if (!w.needs_fallback()) return absl::OkStatus();
+  out->resize(start);
+  std::string json;
+  absl::Status st = ReferenceMessageJson(message, &json);
+  if (!st.ok()) return st;
+  out->append(json);
+  return absl::OkStatus();
+}
+
 absl::Status ReferenceMessageJson(const google::protobuf::Message& message, std::string* out) {
   google::protobuf::util::JsonPrintOptions opts;
   opts.preserve_proto_field_names = true;
@@ -443,7 +787,11 @@ absl::Status ReferenceMessageJson(const google::protobuf::Message& message, std:
 absl::Status AppendMessageJson(const google::protobuf::Message& message, std::string* out) {
   const size_t start = out->size();
   Writer w(out);
-  w.WriteMessage(message);
+  if (const auto* ev = dynamic_cast<const tetragon::GetEventsResponse*>(&message); ev != nullptr) {
+    w.Event(*ev);
+  } else {
+    w.WriteMessage(message);
+  }
   if (!w.needs_fallback()) return absl::OkStatus();
   out->resize(start);
   std::string json;

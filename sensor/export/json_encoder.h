@@ -25,6 +25,10 @@ namespace tgd {
 // Errors: INTERNAL when the fallback encoder fails (*out is left as it was).
 absl::Status AppendMessageJson(const google::protobuf::Message& message, std::string* out);
 
+// The same output through reflection only (no typed fast paths); for tests
+// that check the fast paths against it.
+absl::Status AppendMessageJsonReflection(const google::protobuf::Message& message, std::string* out);
+
 // protobuf's MessageToJsonString(preserve_proto_field_names). Replaces *out.
 // Errors: INTERNAL with protobuf's message.
 absl::Status ReferenceMessageJson(const google::protobuf::Message& message, std::string* out);
