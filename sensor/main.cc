@@ -33,7 +33,9 @@ ABSL_FLAG(std::string, export_allowlist, "",
 ABSL_FLAG(std::string, export_denylist, "", "do not export events matching one of these JSON filters");
 ABSL_FLAG(std::string, node_name, "", "node name reported in events (default: hostname)");
 ABSL_FLAG(std::string, loader, "dispatch", "policy loader: dispatch | per-policy");
-ABSL_FLAG(std::string, workloads, "", "workloads file (pods, containers, cgroup paths)");
+ABSL_FLAG(std::string, workloads, "",
+          "workloads file (pods, labels, container cgroup paths); \"demo\" = the embedded default "
+          "(pods default/pod-a app=a and default/pod-b app=b in cgroups it creates)");
 ABSL_FLAG(std::string, tetragon_bpf_dir, "", "open a Tetragon agent's pinned policy filter maps here");
 ABSL_FLAG(std::string, metrics_address, "localhost:2113",
           "Prometheus metrics listen address host:port, /metrics (loopback unless --allow-remote; empty: off)");
