@@ -16,7 +16,7 @@ namespace {
 struct Result {
   std::string file;
   bool ok = false;
-  std::string kind, name;                // ok
+  std::string kind, name, ns;            // ok
   int line = 0, column = 0;              // !ok, 0 = unknown
   std::string path, reason;              // !ok
 };
@@ -84,7 +84,8 @@ std::vector<Result> ValidateFile(const std::string& file) {
     Result r{file};
     r.ok = true;
     r.kind = p.kind;
-    r.name = p.namespaced() ? absl::StrCat(p.namespace_, "/", p.name) : p.name;
+    r.name = p.name;
+    r.ns = p.namespace_;
     out.push_back(r);
   }
   if (out.empty()) {
@@ -124,6 +125,7 @@ int RunValidate(const std::vector<std::string>& files, bool json, std::ostream& 
     out << (i ? ",\n  " : "\n  ") << "{\"file\": " << JsonString(r.file) << ", \"ok\": " << (r.ok ? "true" : "false");
     if (r.ok) {
       out << ", \"kind\": " << JsonString(r.kind) << ", \"name\": " << JsonString(r.name);
+      if (!r.ns.empty()) out << ", \"namespace\": " << JsonString(r.ns);
     } else {
       out << ", \"line\": " << r.line << ", \"column\": " << r.column << ", \"path\": " << JsonString(r.path)
           << ", \"reason\": " << JsonString(r.reason);
