@@ -111,11 +111,15 @@ class ServeRootTest : public ::testing::Test {
     policy_dir_ = absl::StrCat(::testing::TempDir(), "/", tag_, "-policies");
     log_ = absl::StrCat(::testing::TempDir(), "/", tag_, ".log");
     std::filesystem::create_directories(policy_dir_);
-    std::ofstream(policy_dir_ + "/p.yaml") << testing::TestPolicyYaml("from-dir");
+    // A policy that loads but never matches: the event checks below see
+    // only process events.
+    std::ofstream(policy_dir_ + "/p.yaml") << testing::TestPolicyYaml(
+        "from-dir", "    selectors:\n    - matchBinaries:\n      - operator: In\n        values: [\"/nonexistent\"]\n");
   }
   void TearDown() override {
     std::filesystem::remove_all(policy_dir_);
-    rmdir(bpf_dir_.c_str());
+    std::error_code ec;
+    std::filesystem::remove_all(bpf_dir_, ec);  // pins a killed daemon left behind
     unlink(socket_.c_str());
   }
 
@@ -163,10 +167,12 @@ TEST_F(ServeRootTest, ServesTheApiAndShutsDownCleanly) {
     grpc::ClientContext ctx3;
     tetragon::ListTracingPoliciesResponse list;
     ASSERT_TRUE(stub->ListTracingPolicies(&ctx3, {}, &list).ok());
-    ASSERT_EQ(list.policies_size(), 1);
-    EXPECT_EQ(list.policies(0).name(), "p1");
-    EXPECT_EQ(list.policies(0).state(), tetragon::TP_STATE_ENABLED);
-    EXPECT_GT(list.policies(0).kernel_memory_bytes(), 0u);
+    ASSERT_EQ(list.policies_size(), 2);  // p1 and "from-dir" from --policy-dir
+    for (const auto& p : list.policies()) {
+      EXPECT_TRUE(p.name() == "p1" || p.name() == "from-dir") << p.name();
+      EXPECT_EQ(p.state(), tetragon::TP_STATE_ENABLED) << p.name();
+      EXPECT_GT(p.kernel_memory_bytes(), 0u) << p.name();
+    }
     grpc::ClientContext ctx4;
     tetragon::DeleteTracingPolicyRequest dreq;
     tetragon::DeleteTracingPolicyResponse dresp;
@@ -174,7 +180,8 @@ TEST_F(ServeRootTest, ServesTheApiAndShutsDownCleanly) {
     ASSERT_TRUE(stub->DeleteTracingPolicy(&ctx4, dreq, &dresp).ok());
     grpc::ClientContext ctx5;
     ASSERT_TRUE(stub->ListTracingPolicies(&ctx5, {}, &list).ok());
-    EXPECT_EQ(list.policies_size(), 0);
+    ASSERT_EQ(list.policies_size(), 1);
+    EXPECT_EQ(list.policies(0).name(), "from-dir");
   }
   // Real process events reach a filtered GetEvents stream: run a uniquely
   // named copy of `true` and expect exactly its exec and exit.
@@ -223,7 +230,10 @@ TEST_F(ServeRootTest, ServesTheApiAndShutsDownCleanly) {
   EXPECT_NE(metrics.find("HTTP/1.1 200 OK"), std::string::npos) << metrics;
   EXPECT_NE(metrics.find("tgdispatch_events_total{type=\"PROCESS_EXEC\"} "), std::string::npos) << metrics;
   EXPECT_NE(metrics.find("tgdispatch_events_lost_total{source=\"ringbuf\"} "), std::string::npos);
-  EXPECT_NE(metrics.find("tgdispatch_policies_loaded 0\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("tgdispatch_policies_loaded 1\n"), std::string::npos) << metrics;  // from-dir
+  EXPECT_NE(metrics.find("tgdispatch_dispatcher_runs_total{hook=\"tracepoint/syscalls/sys_enter_openat\"} "),
+            std::string::npos)
+      << metrics;
   // The stream is still open when the daemon stops: SIGTERM ends it.
   ASSERT_EQ(kill(daemon.pid(), SIGTERM), 0);
   tetragon::GetEventsResponse ev;
