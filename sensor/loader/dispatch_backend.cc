@@ -688,6 +688,7 @@ std::optional<tetragon::GetEventsResponse> DispatchBackend::Decode(const tgd_pol
   }
   if (proc.exec_id().empty()) proc.mutable_pid()->set_value(ev.pid);
   proc.mutable_tid()->set_value(ev.tid);
+  if (opts_.enrich && !proc.has_pod()) opts_.enrich(ev.cgroup_id, &proc);
 
   google::protobuf::RepeatedPtrField<tetragon::KprobeArgument> pargs;
   uint32_t n = std::min<uint32_t>(ev.n_args, TGD_MAX_ARGS);

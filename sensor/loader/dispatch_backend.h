@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -47,6 +48,9 @@ struct DispatchOptions {
   uint32_t max_run_lists = 65536;        // (hook, cgroup) lists
   bool seed_exec_paths = true;           // fill the exec tracker from /proc at start
   bool start_reader = true;              // poll the ring buffer on a thread
+  // Optional: adds pod/container information to an event's process (by the
+  // cgroup id the datapath saw).
+  std::function<void(uint64_t cgroup_id, tetragon::Process*)> enrich;
 };
 
 struct HookStatus {
