@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "absl/strings/escaping.h"
@@ -24,21 +25,41 @@ using google::protobuf::Reflection;
 
 constexpr char kHex[] = "0123456789abcdef";
 
+// 1 for bytes that need more than a copy: control characters, '"', '\\'
+// and every non-ASCII byte (UTF-8 validation).
+struct SpecialBytes {
+  bool v[256];
+  constexpr SpecialBytes() : v() {
+    for (int c = 0; c < 256; ++c) v[c] = c < 0x20 || c == '"' || c == '\\' || c >= 0x80;
+  }
+};
+constexpr SpecialBytes kSpecial;
+
 // Appends `s` as a JSON string with Go protojson's escaping: '"', '\\' and
 // control characters (short forms for \b \f \n \r \t); everything else as
 // UTF-8. Each byte that does not start a valid UTF-8 sequence becomes U+FFFD.
 void AppendJsonString(absl::string_view s, std::string* out) {
-  out->push_back('"');
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   const size_t n = s.size();
-  size_t run = 0;  // start of the pending run of bytes copied verbatim
   size_t i = 0;
+  while (i < n && !kSpecial.v[p[i]]) ++i;
+  if (i == n) {  // the common case: plain ASCII
+    const size_t at = out->size();
+    out->resize(at + n + 2);
+    char* d = out->data() + at;
+    d[0] = '"';
+    memcpy(d + 1, s.data(), n);
+    d[n + 1] = '"';
+    return;
+  }
+  out->push_back('"');
+  size_t run = 0;  // start of the pending run of bytes copied verbatim
   auto flush = [&](size_t end) {
     if (end > run) out->append(s.data() + run, end - run);
   };
   while (i < n) {
     unsigned char c = p[i];
-    if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+    if (!kSpecial.v[c]) {
       ++i;
       continue;
     }
@@ -201,7 +222,7 @@ class Writer {
           out_->push_back(']');
         }
         Procs(x, "ancestors", e.ancestors());
-        Reflected(x, e, "envs");
+        Reflected(x, e, "envs", e.envs_size() > 0);
         break;
       }
       case tetragon::GetEventsResponse::EVENT_NOT_SET:
@@ -214,9 +235,9 @@ class Writer {
     }
     Str(o, "node_name", ev.node_name());
     if (ev.has_time()) o.Key("time"), WriteTimestampValue(ev.time().seconds(), ev.time().nanos());
-    Reflected(o, ev, "aggregation_info");
+    Reflected(o, ev, "aggregation_info", ev.has_aggregation_info());
     Str(o, "cluster_name", ev.cluster_name());
-    Reflected(o, ev, "node_labels");
+    Reflected(o, ev, "node_labels", !ev.node_labels().empty());
   }
 
  private:
@@ -226,10 +247,23 @@ class Writer {
     explicit Obj(Writer* w) : out_(w->out_) { out_->push_back('{'); }
     ~Obj() { out_->push_back('}'); }
     void Key(absl::string_view k) {
-      out_->append(first_ ? "\"" : ",\"");
+      // One append of ,"key": (or "key":) built on the stack.
+      char buf[64];
+      if (k.size() + 4 > sizeof(buf)) {
+        out_->append(first_ ? "\"" : ",\"");
+        out_->append(k.data(), k.size());
+        out_->append("\":");
+      } else {
+        char* p = buf;
+        if (!first_) *p++ = ',';
+        *p++ = '"';
+        memcpy(p, k.data(), k.size());
+        p += k.size();
+        *p++ = '"';
+        *p++ = ':';
+        out_->append(buf, p - buf);
+      }
       first_ = false;
-      out_->append(k.data(), k.size());
-      out_->append("\":");
     }
 
    private:
@@ -276,11 +310,12 @@ class Writer {
       NumSigned(number);
     }
   }
-  // A field of `m` by name through reflection (presence as WriteMessage).
-  void Reflected(Obj& o, const Message& m, const char* name) {
+  // A rarely set field of `m`, by name, through reflection; `present` is
+  // its presence as WriteMessage sees it (has_x() / x_size() > 0), checked
+  // first so the common case costs no descriptor lookup.
+  void Reflected(Obj& o, const Message& m, const char* name, bool present) {
+    if (!present) return;
     const FieldDescriptor* f = m.GetDescriptor()->FindFieldByName(name);
-    const Reflection* r = m.GetReflection();
-    if (f->is_repeated() ? r->FieldSize(m, f) == 0 : !r->HasField(m, f)) return;
     o.Key(name);
     if (f->is_map()) {
       WriteMap(m, f);
@@ -346,9 +381,9 @@ class Writer {
     U32Value(o, "sgid", c.has_sgid(), c.sgid());
     U32Value(o, "fsuid", c.has_fsuid(), c.fsuid());
     U32Value(o, "fsgid", c.has_fsgid(), c.fsgid());
-    Reflected(o, c, "securebits");
+    Reflected(o, c, "securebits", c.securebits_size() > 0);
     if (c.has_caps()) o.Key("caps"), Capabilities(c.caps());
-    Reflected(o, c, "user_ns");
+    Reflected(o, c, "user_ns", c.has_user_ns());
   }
   void Pod(const tetragon::Pod& p) {
     Obj o(this);
@@ -373,12 +408,12 @@ class Writer {
       }
       U32Value(x, "pid", c.has_pid(), c.pid());
       Bool(x, "maybe_exec_probe", c.maybe_exec_probe());
-      Reflected(x, c, "security_context");
+      Reflected(x, c, "security_context", c.has_security_context());
     }
-    Reflected(o, p, "pod_labels");
+    Reflected(o, p, "pod_labels", !p.pod_labels().empty());
     Str(o, "workload", p.workload());
     Str(o, "workload_kind", p.workload_kind());
-    Reflected(o, p, "pod_annotations");
+    Reflected(o, p, "pod_annotations", !p.pod_annotations().empty());
   }
   void Proc(const tetragon::Process& p) {
     Obj o(this);
@@ -402,13 +437,13 @@ class Writer {
     if (p.has_ns()) o.Key("ns"), Namespaces(p.ns());
     U32Value(o, "tid", p.has_tid(), p.tid());
     if (p.has_process_credentials()) o.Key("process_credentials"), Credentials(p.process_credentials());
-    Reflected(o, p, "binary_properties");
-    Reflected(o, p, "user");
+    Reflected(o, p, "binary_properties", p.has_binary_properties());
+    Reflected(o, p, "user", p.has_user());
     if (p.has_in_init_tree()) {
       o.Key("in_init_tree");
       out_->append(p.in_init_tree().value() ? "true" : "false");
     }
-    Reflected(o, p, "environment_variables");
+    Reflected(o, p, "environment_variables", p.environment_variables_size() > 0);
   }
   void Arg(const tetragon::KprobeArgument& a) {
     using A = tetragon::KprobeArgument;
