@@ -108,5 +108,16 @@ TEST(PolicyFuzzTest, HostileShapes) {
   Feed(std::string(kMaxPolicyBytes + 1, 'a'));
 }
 
+// Inputs libFuzzer found (yaml-cpp 0.7 loops forever on them unguarded).
+TEST(PolicyFuzzTest, Regressions) {
+  for (const char* in : {",", ",ap", "a\n---\n,", "a: b\n---\n, x", "# comment\n,ap"}) {
+    auto p = ParsePolicies(in);
+    ASSERT_FALSE(p.ok()) << in;
+    EXPECT_EQ(p.status().code(), absl::StatusCode::kInvalidArgument);
+  }
+  EXPECT_EQ(std::string(ParsePolicies(",").status().message()),
+            "yaml: malformed stream (a document starts with a stray ',')");
+}
+
 }  // namespace
 }  // namespace tgd::policy

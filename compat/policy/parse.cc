@@ -1,10 +1,12 @@
 // TracingPolicy parsing: documents, metadata, spec, hooks and their args.
 // Selectors are in internal/selector_parser.cc.
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <exception>
 #include <set>
+#include <sstream>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -418,12 +420,45 @@ absl::Status ParseDocument(const YAML::Node& root, TracingPolicy* policy) {
   return ParseSpec(&budget, doc.Get("spec"), policy);
 }
 
+// Discards parser events: used to count documents without building nodes.
+class NullHandler : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
+// yaml-cpp 0.7 never stops on a document that starts with a stray ',' (it
+// yields empty documents forever). A stream cannot hold more documents than
+// it has lines, so a first pass that counts them catches the loop.
+// Throws what yaml-cpp throws.
+bool DocumentCountIsSane(std::string_view yaml) {
+  size_t limit = 2 + static_cast<size_t>(std::count(yaml.begin(), yaml.end(), '\n'));
+  std::stringstream in{std::string(yaml)};
+  YAML::Parser parser(in);
+  NullHandler handler;
+  size_t docs = 0;
+  while (parser.HandleNextDocument(handler)) {
+    if (++docs > limit) return false;
+  }
+  return true;
+}
+
 absl::StatusOr<std::vector<YAML::Node>> LoadDocuments(std::string_view yaml) {
   if (yaml.size() > kMaxPolicyBytes) {
     return absl::InvalidArgumentError(
         absl::StrCat("policy is ", yaml.size(), " bytes; the limit is ", kMaxPolicyBytes));
   }
   try {
+    if (!DocumentCountIsSane(yaml)) {
+      return absl::InvalidArgumentError("yaml: malformed stream (a document starts with a stray ',')");
+    }
     std::vector<YAML::Node> docs = YAML::LoadAll(std::string(yaml));
     docs.erase(std::remove_if(docs.begin(), docs.end(), [](const YAML::Node& n) { return n.IsNull(); }),
                docs.end());
