@@ -124,6 +124,12 @@ absl::Status CgroupTracker::Untrack(uint64_t id) {
   return absl::OkStatus();
 }
 
+std::optional<uint64_t> CgroupTracker::ContainerOf(uint64_t cgroup_id) const {
+  uint64_t value = 0;
+  if (bpf_map_lookup_elem(map_.get(), &cgroup_id, &value) != 0) return std::nullopt;
+  return value;
+}
+
 absl::Status CgroupTracker::Rescan() {
   for (const auto& [id, path] : tracked_) TGD_RETURN_IF_ERROR(ScanInto(id, path));
   return absl::OkStatus();

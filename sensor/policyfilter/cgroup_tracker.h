@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -44,6 +45,10 @@ class CgroupTracker {
   // Re-scans the descendants of every tracked cgroup (the fallback when the
   // BPF program is not attached).
   absl::Status Rescan();
+
+  // The tracked container cgroup `cgroup_id` maps to (itself for a tracked
+  // cgroup), or nullopt. One map lookup; thread-safe.
+  std::optional<uint64_t> ContainerOf(uint64_t cgroup_id) const;
 
   bool program_attached() const { return program_ != nullptr; }
   int map_fd() const { return map_.get(); }

@@ -208,12 +208,25 @@ TEST(PolicyFilterRootTest, RealProcessInRealCgroupAgreesWithRegistry) {
   EXPECT_EQ(skel->bss->result.in_cgroup_row, 1u);
   EXPECT_EQ(skel->bss->result.in_policy_column, 1u);
 
+  // PodOfCgroup resolves the container's own cgroup and, through the
+  // tracker map, its sub-cgroups (made before and after tracking).
+  for (uint64_t cg : {(*container)->id(), (*before)->id(), *sub_id}) {
+    std::optional<PodContainer> pc = st.PodOfCgroup(cg);
+    ASSERT_TRUE(pc.has_value()) << cg;
+    EXPECT_EQ(pc->pod.name, "pod-a");
+    EXPECT_EQ(pc->container.id, "ctr-a");
+    EXPECT_EQ(pc->container.cgroup_id, (*container)->id());
+  }
+  EXPECT_FALSE(st.PodOfCgroup(1).has_value());  // the root cgroup: not a pod
+
   // Removing the container removes its cgroup from the maps and the tracker.
   ASSERT_TRUE(st.DelPod("uid-a").ok());
   EXPECT_TRUE(st.PoliciesOfCgroup((*container)->id()).empty());
   ExpectMapsEqualModel(st);
   uint64_t key = (*sub)->id(), v = 0;
   EXPECT_NE(bpf_map_lookup_elem(st.cgtracker_fd(), &key, &v), 0);
+  EXPECT_FALSE(st.PodOfCgroup((*container)->id()).has_value());
+  EXPECT_FALSE(st.PodOfCgroup(*sub_id).has_value());
 }
 
 // Reference model, written independently of PolicyFilterState.

@@ -195,10 +195,19 @@ absl::Status PolicyFilterState::SyncCgroup(uint64_t cgroup_id, Txn& txn) {
   return absl::OkStatus();
 }
 
-void PolicyFilterState::IndexContainer(uint64_t cgroup_id, int delta) {
+void PolicyFilterState::IndexContainer(uint64_t cgroup_id, const std::string& pod_uid, int delta) {
   int& n = cgroup_refs_[cgroup_id];
   n += delta;
   if (n <= 0) cgroup_refs_.erase(cgroup_id);
+  if (delta > 0) {
+    cgroup_pods_[cgroup_id].push_back(pod_uid);
+    return;
+  }
+  auto it = cgroup_pods_.find(cgroup_id);
+  if (it == cgroup_pods_.end()) return;
+  std::vector<std::string>& uids = it->second;
+  if (auto u = std::find(uids.begin(), uids.end(), pod_uid); u != uids.end()) uids.erase(u);
+  if (uids.empty()) cgroup_pods_.erase(it);
 }
 
 namespace {
@@ -307,13 +316,13 @@ absl::Status PolicyFilterState::AddPodContainer(const PodInfo& pod, const Contai
       }
     }
     p.containers.push_back(c);
-    IndexContainer(c.cgroup_id, +1);
+    IndexContainer(c.cgroup_id, pod.uid, +1);
     Txn txn(maps_.get());
     absl::Status st = SyncCgroup(c.cgroup_id, txn);
     if (!st.ok()) {
       txn.Rollback();
       p.containers.pop_back();
-      IndexContainer(c.cgroup_id, -1);
+      IndexContainer(c.cgroup_id, pod.uid, -1);
       if (created) pods_.erase(it);
       return st;
     }
@@ -360,11 +369,11 @@ absl::Status PolicyFilterState::UpdatePod(const PodInfo& pod,
     std::set<uint64_t> affected;
     for (const ContainerInfo& c : old.containers) {
       affected.insert(c.cgroup_id);
-      IndexContainer(c.cgroup_id, -1);
+      IndexContainer(c.cgroup_id, pod.uid, -1);
     }
     for (const ContainerInfo& c : containers) {
       affected.insert(c.cgroup_id);
-      IndexContainer(c.cgroup_id, +1);
+      IndexContainer(c.cgroup_id, pod.uid, +1);
     }
     it->second.info = pod;
     it->second.containers = containers;
@@ -376,8 +385,8 @@ absl::Status PolicyFilterState::UpdatePod(const PodInfo& pod,
     }
     if (!st.ok()) {
       txn.Rollback();
-      for (const ContainerInfo& c : containers) IndexContainer(c.cgroup_id, -1);
-      for (const ContainerInfo& c : old.containers) IndexContainer(c.cgroup_id, +1);
+      for (const ContainerInfo& c : containers) IndexContainer(c.cgroup_id, pod.uid, -1);
+      for (const ContainerInfo& c : old.containers) IndexContainer(c.cgroup_id, pod.uid, +1);
       if (created) {
         pods_.erase(it);
       } else {
@@ -421,7 +430,7 @@ absl::Status PolicyFilterState::DelPodContainer(const std::string& pod_uid,
     for (auto c = cs.begin(); c != cs.end();) {
       if (c->id == container_id) {
         affected.insert(c->cgroup_id);
-        IndexContainer(c->cgroup_id, -1);
+        IndexContainer(c->cgroup_id, pod_uid, -1);
         c = cs.erase(c);
       } else {
         ++c;
@@ -434,7 +443,7 @@ absl::Status PolicyFilterState::DelPodContainer(const std::string& pod_uid,
       if (!st.ok()) {
         txn.Rollback();
         for (const ContainerInfo& c : old.containers) {
-          if (c.id == container_id) IndexContainer(c.cgroup_id, +1);
+          if (c.id == container_id) IndexContainer(c.cgroup_id, pod_uid, +1);
         }
         it->second = std::move(old);
         return st;
@@ -463,14 +472,14 @@ absl::Status PolicyFilterState::DelPod(const std::string& pod_uid) {
     std::set<uint64_t> affected;
     for (const ContainerInfo& c : old.containers) {
       affected.insert(c.cgroup_id);
-      IndexContainer(c.cgroup_id, -1);
+      IndexContainer(c.cgroup_id, pod_uid, -1);
     }
     Txn txn(maps_.get());
     for (uint64_t cg : affected) {
       absl::Status st = SyncCgroup(cg, txn);
       if (!st.ok()) {
         txn.Rollback();
-        for (const ContainerInfo& c : old.containers) IndexContainer(c.cgroup_id, +1);
+        for (const ContainerInfo& c : old.containers) IndexContainer(c.cgroup_id, pod_uid, +1);
         pods_.emplace(pod_uid, std::move(old));
         return st;
       }
@@ -499,6 +508,34 @@ std::vector<uint64_t> PolicyFilterState::CgroupsOfPolicy(uint32_t policy_id) con
   auto it = maps_->content().policies.find(policy_id);
   if (it == maps_->content().policies.end()) return {};
   return std::vector<uint64_t>(it->second.begin(), it->second.end());
+}
+
+std::optional<PodContainer> PolicyFilterState::PodOfContainerCgroupLocked(uint64_t cgroup_id) const {
+  auto it = cgroup_pods_.find(cgroup_id);
+  if (it == cgroup_pods_.end()) return std::nullopt;
+  for (const std::string& uid : it->second) {
+    auto pod = pods_.find(uid);
+    if (pod == pods_.end()) continue;
+    for (const ContainerInfo& c : pod->second.containers) {
+      if (c.cgroup_id == cgroup_id) return PodContainer{pod->second.info, c};
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<PodContainer> PolicyFilterState::PodOfCgroup(uint64_t cgroup_id) const {
+  {
+    absl::MutexLock l(&mu_);
+    if (cgroup_pods_.empty()) return std::nullopt;
+    if (auto pc = PodOfContainerCgroupLocked(cgroup_id)) return pc;
+  }
+  if (tracker_ == nullptr) return std::nullopt;
+  // A sub-cgroup: the tracker map names its container cgroup (outside the
+  // lock: a syscall).
+  std::optional<uint64_t> container = tracker_->ContainerOf(cgroup_id);
+  if (!container || *container == cgroup_id) return std::nullopt;
+  absl::MutexLock l(&mu_);
+  return PodOfContainerCgroupLocked(*container);
 }
 
 PolicyFilterContent PolicyFilterState::Content() const {

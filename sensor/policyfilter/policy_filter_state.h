@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -66,6 +67,13 @@ struct ContainerInfo {
   std::string repo;         // image repository (containerSelector field "repo")
   uint64_t cgroup_id = 0;   // the container's cgroup (v2) id
   std::string cgroup_path;  // absolute directory, optional (sub-cgroup scan)
+  std::string image;        // full image reference (repo:tag or repo@digest), optional
+};
+
+// A pod and one of its containers (PolicyFilterState::PodOfCgroup).
+struct PodContainer {
+  PodInfo pod;
+  ContainerInfo container;
 };
 
 class CgroupTracker;
@@ -109,6 +117,14 @@ class PolicyFilterState {
   std::vector<uint64_t> CgroupsOfPolicy(uint32_t policy_id) const;
   PolicyFilterContent Content() const;
 
+  // The pod and container whose cgroup is `cgroup_id`, or whose tracked
+  // container cgroup it is (a sub-cgroup, resolved through tg_cgtracker_map
+  // when there is a tracker). nullopt for other cgroups. When several
+  // containers share a cgroup, one of them is returned. Thread-safe;
+  // a hash lookup under the lock (plus one map lookup for a cgroup that is
+  // not a container's own while containers are known).
+  std::optional<PodContainer> PodOfCgroup(uint64_t cgroup_id) const;
+
   // `fn` runs after every successful change with the cgroup ids (possibly
   // kHostSelectorCgroupKey) whose policy set changed, without the state's
   // lock held, serialized with other notifications.
@@ -147,7 +163,10 @@ class PolicyFilterState {
   absl::Status AddContainerLocked(Pod& pod, const ContainerInfo& c, Txn& txn,
                                   std::vector<uint64_t>* track);
   void Notify(std::vector<uint64_t> changed);
-  void IndexContainer(uint64_t cgroup_id, int delta);
+  void IndexContainer(uint64_t cgroup_id, const std::string& pod_uid, int delta)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::optional<PodContainer> PodOfContainerCgroupLocked(uint64_t cgroup_id) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
 
   mutable absl::Mutex mu_;
   std::unique_ptr<FilterMaps> maps_ ABSL_GUARDED_BY(mu_);
@@ -156,6 +175,8 @@ class PolicyFilterState {
   std::map<std::string, Pod> pods_ ABSL_GUARDED_BY(mu_);
   // cgroup id -> number of containers (over all pods) with that cgroup.
   std::map<uint64_t, int> cgroup_refs_ ABSL_GUARDED_BY(mu_);
+  // cgroup id -> uids of the pods with a container in it (one per container).
+  absl::flat_hash_map<uint64_t, std::vector<std::string>> cgroup_pods_ ABSL_GUARDED_BY(mu_);
   absl::Mutex notify_mu_;
   std::vector<std::function<void(const std::vector<uint64_t>&)>> observers_
       ABSL_GUARDED_BY(notify_mu_);

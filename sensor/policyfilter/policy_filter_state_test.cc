@@ -293,5 +293,60 @@ TEST(PolicyFilterStateTest, ObserversSeeChangedCgroups) {
   ExpectContent(*s, {{1, {10}}});
 }
 
+TEST(PolicyFilterStateTest, PodOfCgroupFollowsTheRegistry) {
+  auto s = NewState();
+  EXPECT_FALSE(s->PodOfCgroup(10).has_value());
+  ContainerInfo c1{"ctr-1", "main", "docker.io/library/nginx", 10, "", "docker.io/library/nginx:1.25"};
+  ASSERT_TRUE(s->AddPodContainer(Pod("p", "ns", {{"app", "web"}}), c1).ok());
+  ASSERT_TRUE(s->AddPodContainer(Pod("p", "ns"), Cont("ctr-2", 20, "sidecar")).ok());
+  std::optional<PodContainer> pc = s->PodOfCgroup(10);
+  ASSERT_TRUE(pc.has_value());
+  EXPECT_EQ(pc->pod.uid, "p");
+  EXPECT_EQ(pc->pod.name, "p-name");
+  EXPECT_EQ(pc->pod.ns, "ns");
+  EXPECT_EQ(pc->pod.labels, (labels::Labels{{"app", "web"}}));
+  EXPECT_EQ(pc->container.id, "ctr-1");
+  EXPECT_EQ(pc->container.name, "main");
+  EXPECT_EQ(pc->container.repo, "docker.io/library/nginx");
+  EXPECT_EQ(pc->container.image, "docker.io/library/nginx:1.25");
+  EXPECT_EQ(pc->container.cgroup_id, 10u);
+  ASSERT_TRUE(s->PodOfCgroup(20).has_value());
+  EXPECT_EQ(s->PodOfCgroup(20)->container.name, "sidecar");
+  // Without BPF there is no tracker: an unknown cgroup is just unknown.
+  EXPECT_FALSE(s->PodOfCgroup(11).has_value());
+  EXPECT_FALSE(s->PodOfCgroup(0).has_value());
+
+  // UpdatePod relabels and moves containers; the lookup follows.
+  ASSERT_TRUE(s->UpdatePod(Pod("p", "ns", {{"app", "v2"}}), {Cont("ctr-3", 30, "new")}).ok());
+  EXPECT_FALSE(s->PodOfCgroup(10).has_value());
+  EXPECT_FALSE(s->PodOfCgroup(20).has_value());
+  ASSERT_TRUE(s->PodOfCgroup(30).has_value());
+  EXPECT_EQ(s->PodOfCgroup(30)->pod.labels, (labels::Labels{{"app", "v2"}}));
+
+  // A cgroup shared by two pods stays known until both are gone.
+  ASSERT_TRUE(s->AddPodContainer(Pod("q", "other"), Cont("ctr-4", 30, "q-main")).ok());
+  ASSERT_TRUE(s->DelPodContainer("p", "ctr-3").ok());
+  ASSERT_TRUE(s->PodOfCgroup(30).has_value());
+  EXPECT_EQ(s->PodOfCgroup(30)->pod.uid, "q");
+  ASSERT_TRUE(s->DelPod("q").ok());
+  EXPECT_FALSE(s->PodOfCgroup(30).has_value());
+}
+
+TEST(PolicyFilterStateTest, PodOfCgroupIsUnchangedByARefusedChange) {
+  PolicyFilterOptions o;
+  o.use_bpf = false;
+  o.max_cgroups_per_policy = 1;
+  auto s = std::move(*PolicyFilterState::Create(o));
+  ASSERT_TRUE(s->AddPodContainer(Pod("p", "ns"), Cont("c1", 1001)).ok());
+  EXPECT_EQ(s->AddPodContainer(Pod("p", "ns"), Cont("c2", 1002)).code(),
+            absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(s->UpdatePod(Pod("p", "ns"), {Cont("c1", 1001), Cont("c3", 1003)}).code(),
+            absl::StatusCode::kResourceExhausted);
+  EXPECT_FALSE(s->PodOfCgroup(1002).has_value());
+  EXPECT_FALSE(s->PodOfCgroup(1003).has_value());
+  ASSERT_TRUE(s->PodOfCgroup(1001).has_value());
+  EXPECT_EQ(s->PodOfCgroup(1001)->container.id, "c1");
+}
+
 }  // namespace
 }  // namespace tgd

@@ -325,7 +325,7 @@ absl::Status WorkloadSource::Reload() {
                           "); container skipped"));
         continue;
       }
-      infos.push_back(ContainerInfo{c.id, c.name, ImageRepo(c.image), *id, *dir});
+      infos.push_back(ContainerInfo{c.id, c.name, ImageRepo(c.image), *id, *dir, c.image});
     }
     if (pod.containers.empty()) {
       Warn(absl::StrCat(source, ": pods[", i, "] (", pod.ns, "/", pod.name,
@@ -422,7 +422,8 @@ absl::Status WorkloadSource::HandleRuntimeHook(const tetragon::RuntimeHookReques
   }
   PodInfo pod{cc.poduid(), cc.podname(), cc.podnamespace(), {}};
   if (pod.uid.empty()) pod.uid = PodUidFromCgroupPath(*dir);
-  ContainerInfo c{cc.containerid(), cc.containername(), ImageRepo(cc.containerimage()), *id, *dir};
+  ContainerInfo c{cc.containerid(), cc.containername(), ImageRepo(cc.containerimage()), *id, *dir,
+                  cc.containerimage()};
   if (c.id.empty()) c.id = ContainerIdFromCgroupPath(*dir);
   if (pod.uid.empty()) return absl::InvalidArgumentError("createContainer.podUID: empty");
   {
