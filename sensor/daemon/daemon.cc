@@ -252,11 +252,6 @@ absl::StatusOr<JsonExporterOptions> ExportOptionsFromConfig(const DaemonConfig& 
 }
 
 absl::Status Daemon::StartDatapath() {
-  if (config_.loader == "per-policy") {
-    backend_ = MakeUnavailableBackend(
-        "per-policy", "the per-policy comparison loader is not built yet; use --loader=dispatch");
-    return absl::OkStatus();
-  }
   PolicyFilterOptions fo;
   fo.bpf_dir = config_.bpf_dir;
   fo.tetragon_bpf_dir = config_.tetragon_bpf_dir;
@@ -286,7 +281,7 @@ absl::Status Daemon::StartDatapath() {
   o.processes = process_cache_.get();
   o.filter = filter_.get();
   o.node_name = config_.node_name;
-  auto backend = DispatchBackend::Create(o);
+  auto backend = config_.loader == "per-policy" ? PerPolicyBackend::Create(o) : DispatchBackend::Create(o);
   if (!backend.ok()) {
     LOG(ERROR) << "dispatch loader unavailable: " << backend.status();
     backend_ = MakeUnavailableBackend(config_.loader, std::string(backend.status().message()));

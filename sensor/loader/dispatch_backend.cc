@@ -17,6 +17,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/strip.h"
 #include "bpf/dispatch/dispatch.skel.h"
+#include "bpf/dispatch/per_policy.skel.h"
 #include "sensor/base/errno_status.h"
 #include "sensor/base/status_macros.h"
 #include "sensor/loader/tracefs_format.h"
@@ -254,6 +255,11 @@ absl::StatusOr<DispatchBackend::Hook*> DispatchBackend::GetOrCreateHook(const Co
   h->key = c.hook_key;
   h->kind = c.kind;
   auto give_back = [&] { free_hook_ids_.insert(id); };
+  if (opts_.per_policy) {  // hooks are only ids (stats); programs are per policy
+    Hook* raw = h.get();
+    hooks_[c.hook_key] = std::move(h);
+    return raw;
+  }
 
   size_t sz = 0;
   const void* elf = dispatch::elf_bytes(&sz);
@@ -341,6 +347,11 @@ absl::StatusOr<DispatchBackend::Hook*> DispatchBackend::GetOrCreateHook(const Co
 
 void DispatchBackend::ReleaseHook(Hook* h) {
   if (!h->entries.empty()) return;
+  if (opts_.per_policy) {
+    free_hook_ids_.insert(h->id);
+    hooks_.erase(h->key);
+    return;
+  }
   bpf_map* tail = h->kind == TGD_HOOK_TRACEPOINT ? shared_->maps.tgd_tail_tp
                   : h->kind == TGD_HOOK_RAW_TP   ? shared_->maps.tgd_tail_rawtp
                                                  : shared_->maps.tgd_tail_kprobe;
@@ -392,7 +403,7 @@ absl::Status DispatchBackend::WriteConfig(Entry& e, uint32_t flags) {
   cfg.flags = flags;
   cfg.hook_id = e.hook->id;
   TGD_ASSIGN_OR_RETURN(FileDescriptor fd, CreateOneElementArray("tgd_cfg", sizeof(cfg), &cfg));
-  int outer = bpf_map__fd(shared_->maps.tgd_policy_cfgs);
+  int outer = e.maps.cfgs;
   int inner = fd.get();
   if (bpf_map_update_elem(outer, &e.id, &inner, BPF_ANY) != 0) {
     int err = errno;
@@ -419,10 +430,10 @@ absl::Status DispatchBackend::WriteValues(const Entry& e, bool insert) {
     }
     return absl::OkStatus();
   };
-  for (const auto& k : c.ints) TGD_RETURN_IF_ERROR(apply(bpf_map__fd(shared_->maps.tgd_int_values), &k, "tgd_int_values"));
-  for (const auto& k : c.strs) TGD_RETURN_IF_ERROR(apply(bpf_map__fd(shared_->maps.tgd_str_values), &k, "tgd_str_values"));
-  for (const auto& k : c.prefixes) TGD_RETURN_IF_ERROR(apply(bpf_map__fd(shared_->maps.tgd_str_prefix), &k, "tgd_str_prefix"));
-  for (const auto& k : c.postfixes) TGD_RETURN_IF_ERROR(apply(bpf_map__fd(shared_->maps.tgd_str_postfix), &k, "tgd_str_postfix"));
+  for (const auto& k : c.ints) TGD_RETURN_IF_ERROR(apply(e.maps.ints, &k, "tgd_int_values"));
+  for (const auto& k : c.strs) TGD_RETURN_IF_ERROR(apply(e.maps.strs, &k, "tgd_str_values"));
+  for (const auto& k : c.prefixes) TGD_RETURN_IF_ERROR(apply(e.maps.prefixes, &k, "tgd_str_prefix"));
+  for (const auto& k : c.postfixes) TGD_RETURN_IF_ERROR(apply(e.maps.postfixes, &k, "tgd_str_postfix"));
   return absl::OkStatus();
 }
 
@@ -475,12 +486,106 @@ absl::Status DispatchBackend::SyncRunList(Hook* h, uint64_t cgroup) {
 
 void DispatchBackend::OnCgroupsChanged(const std::vector<uint64_t>& cgroups) {
   absl::MutexLock l(&mu_);
+  if (opts_.per_policy) {
+    for (auto& [id, e] : entries_) {
+      if (e->filter_id == 0) continue;
+      for (uint64_t cg : cgroups) {
+        absl::Status s = SyncPerPolicyCgroup(*e, cg);
+        if (!s.ok()) LOG(ERROR) << "per-policy cgroup set of " << e->policy_name << ": " << s;
+      }
+    }
+    return;
+  }
   for (auto& [key, h] : hooks_) {
     for (uint64_t cg : cgroups) {
       absl::Status s = SyncRunList(h.get(), cg);
       if (!s.ok()) LOG(ERROR) << "run list of " << key << " for cgroup " << cg << ": " << s;
     }
   }
+}
+
+DispatchBackend::ValueMaps DispatchBackend::SharedMaps() const {
+  ValueMaps m;
+  m.cfgs = bpf_map__fd(shared_->maps.tgd_policy_cfgs);
+  m.ints = bpf_map__fd(shared_->maps.tgd_int_values);
+  m.strs = bpf_map__fd(shared_->maps.tgd_str_values);
+  m.prefixes = bpf_map__fd(shared_->maps.tgd_str_prefix);
+  m.postfixes = bpf_map__fd(shared_->maps.tgd_str_postfix);
+  return m;
+}
+
+// Maps a per-policy object owns (everything else is shared infrastructure).
+bool PerPolicyOwnsMap(absl::string_view name) {
+  return absl::StartsWith(name, "tgd_pp_") || name == "tgd_policy_cfgs" || name == "tgd_int_values" ||
+         name == "tgd_str_values" || name == "tgd_str_prefix" || name == "tgd_str_postfix";
+}
+
+absl::Status DispatchBackend::LoadPerPolicyObject(Entry& e) {
+  const CompiledHook& c = e.compiled;
+  size_t sz = 0;
+  const void* elf = per_policy::elf_bytes(&sz);
+  std::string obj_name = absl::StrCat("tgd_pp_", e.id);
+  LIBBPF_OPTS(bpf_object_open_opts, open_opts, .object_name = obj_name.c_str());
+  e.pp_obj.reset(bpf_object__open_mem(elf, sz, &open_opts));
+  if (!e.pp_obj) return ErrnoStatus(errno, "opening the per-policy object for " + c.hook_key);
+  const char* prog_name = c.kind == TGD_HOOK_TRACEPOINT ? "tgd_pp_tp"
+                          : c.kind == TGD_HOOK_RAW_TP   ? "tgd_pp_rawtp"
+                                                        : "tgd_pp_kprobe";
+  bpf_program* prog;
+  bpf_object__for_each_program(prog, e.pp_obj.get()) {
+    bpf_program__set_autoload(prog, strcmp(bpf_program__name(prog), prog_name) == 0);
+  }
+  bpf_map* map;
+  bpf_object__for_each_map(map, e.pp_obj.get()) {
+    const char* name = bpf_map__name(map);
+    if (absl::EndsWith(name, ".rodata")) {
+      size_t rsz = 0;
+      const void* ro = bpf_map__initial_value(map, &rsz);
+      if (!ro || rsz < sizeof(per_policy::per_policy__rodata)) {
+        return absl::InternalError("per-policy object has an unexpected .rodata");
+      }
+      std::string data(static_cast<const char*>(ro), rsz);
+      per_policy::per_policy__rodata vals;
+      memcpy(&vals, data.data(), sizeof(vals));
+      vals.tgd_hook_id = e.hook->id;
+      vals.tgd_pp_policy_id = e.id;
+      vals.tgd_pp_filtered = e.filter_id != 0;
+      memcpy(data.data(), &vals, sizeof(vals));
+      TGD_RETURN_IF_ERROR(LibbpfStatus(bpf_map__set_initial_value(map, data.data(), data.size()), "rodata"));
+      continue;
+    }
+    if (PerPolicyOwnsMap(name)) {
+      if (strcmp(name, "tgd_policy_cfgs") == 0) bpf_map__set_max_entries(map, 1);
+      continue;
+    }
+    bpf_map* shared = bpf_object__find_map_by_name(shared_->obj, name);
+    if (!shared || bpf_map__fd(shared) < 0) continue;
+    TGD_RETURN_IF_ERROR(LibbpfStatus(bpf_map__reuse_fd(map, bpf_map__fd(shared)), absl::StrCat("sharing ", name)));
+  }
+  TGD_RETURN_IF_ERROR(LibbpfStatus(bpf_object__load(e.pp_obj.get()), "loading the per-policy program for " + c.hook_key));
+  auto fd_of = [&](const char* name) { return bpf_map__fd(bpf_object__find_map_by_name(e.pp_obj.get(), name)); };
+  e.maps.cfgs = fd_of("tgd_policy_cfgs");
+  e.maps.ints = fd_of("tgd_int_values");
+  e.maps.strs = fd_of("tgd_str_values");
+  e.maps.prefixes = fd_of("tgd_str_prefix");
+  e.maps.postfixes = fd_of("tgd_str_postfix");
+  return absl::OkStatus();
+}
+
+absl::Status DispatchBackend::SyncPerPolicyCgroup(Entry& e, uint64_t cgroup) {
+  if (!opts_.filter || e.filter_id == 0 || !e.pp_obj) return absl::OkStatus();
+  int fd = bpf_map__fd(bpf_object__find_map_by_name(e.pp_obj.get(), "tgd_pp_cgroups"));
+  std::vector<uint32_t> filters = opts_.filter->PoliciesOfCgroup(cgroup);
+  bool in = std::find(filters.begin(), filters.end(), e.filter_id) != filters.end();
+  uint8_t one = 1;
+  if (in) {
+    if (bpf_map_update_elem(fd, &cgroup, &one, BPF_ANY) != 0) {
+      return ErrnoStatus(errno, "adding a cgroup to a per-policy cgroup set");
+    }
+  } else {
+    bpf_map_delete_elem(fd, &cgroup);
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::Load(const PolicyDocument& doc, uint32_t filter_id,
@@ -522,7 +627,7 @@ absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::Load(const Policy
         if (it == entries_.end()) continue;
         Entry& e = *it->second;
         uint32_t key = e.id;
-        bpf_map_delete_elem(bpf_map__fd(shared_->maps.tgd_policy_cfgs), &key);
+        bpf_map_delete_elem(e.maps.cfgs, &key);
         (void)WriteValues(e, false);
         Hook* h = e.hook;
         h->entries.erase(id);
@@ -544,14 +649,33 @@ absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::Load(const Policy
       e->policy_namespace = tp.namespace_;
       e->compiled = std::move(c);
       e->compiled.SetIdentity(e->id, e->gen);
+      e->maps = SharedMaps();
       Entry& ref = *e;
       entries_[e->id] = std::move(e);
       ids.push_back(ref.id);
       (*h)->entries.insert(ref.id);
       sensors.push_back(absl::StrCat("dispatch:", ref.hook->key));
-      absl::Status s = WriteValues(ref, true);
+      absl::Status s = opts_.per_policy ? LoadPerPolicyObject(ref) : absl::OkStatus();
+      if (s.ok()) s = WriteValues(ref, true);
       if (s.ok()) s = WriteConfig(ref, flags);
-      if (s.ok() && filter_id == 0) s = SyncRunList(ref.hook, 0);
+      if (s.ok() && filter_id == 0 && !opts_.per_policy) s = SyncRunList(ref.hook, 0);
+      if (s.ok() && opts_.per_policy) {
+        bpf_link* link = nullptr;
+        bpf_program* prog = nullptr;
+        bpf_object__for_each_program(prog, ref.pp_obj.get()) {
+          if (bpf_program__autoload(prog)) break;
+        }
+        const CompiledHook& ch = ref.compiled;
+        if (ch.kind == TGD_HOOK_TRACEPOINT) {
+          link = bpf_program__attach_tracepoint(prog, ch.subsystem.c_str(), ch.event.c_str());
+        } else if (ch.kind == TGD_HOOK_RAW_TP) {
+          link = bpf_program__attach_raw_tracepoint(prog, ch.event.c_str());
+        } else {
+          link = bpf_program__attach_kprobe(prog, false, ch.call.c_str());
+        }
+        if (!link) s = ErrnoStatus(errno, "attaching the per-policy program to " + ch.hook_key);
+        ref.pp_link.reset(link);
+      }
       if (!s.ok()) return rollback(s);
     }
   }
@@ -568,7 +692,8 @@ absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::Load(const Policy
     std::vector<uint64_t> cgroups = opts_.filter->CgroupsOfPolicy(filter_id);
     for (uint32_t id : ids) {
       for (uint64_t cg : cgroups) {
-        absl::Status st = SyncRunList(entries_.at(id)->hook, cg);
+        Entry& e = *entries_.at(id);
+        absl::Status st = opts_.per_policy ? SyncPerPolicyCgroup(e, cg) : SyncRunList(e.hook, cg);
         if (!st.ok()) {
           mu_.Unlock();
           RemoveEntries(ids);
@@ -606,8 +731,10 @@ void DispatchBackend::RemoveEntries(const std::vector<uint32_t>& ids) {
     auto it = entries_.find(id);
     if (it == entries_.end()) continue;
     uint32_t key = id;
-    bpf_map_delete_elem(bpf_map__fd(shared_->maps.tgd_policy_cfgs), &key);
-    (void)WriteValues(*it->second, false);
+    Entry& e = *it->second;
+    e.pp_link.reset();  // per-policy: detach first
+    bpf_map_delete_elem(e.maps.cfgs, &key);
+    (void)WriteValues(e, false);
     entries_.erase(it);
   }
   for (Hook* h : touched) ReleaseHook(h);
@@ -634,6 +761,13 @@ uint64_t DispatchBackend::EntryMemory(const std::vector<uint32_t>& ids) const {
     if (it == entries_.end()) continue;
     const Entry& e = *it->second;
     total += FdMemlock(e.cfg_map.get());
+    if (e.pp_obj) {  // its own maps hold its values: measured, not estimated
+      bpf_map* m;
+      bpf_object__for_each_map(m, e.pp_obj.get()) {
+        if (PerPolicyOwnsMap(bpf_map__name(m))) total += FdMemlock(bpf_map__fd(m));
+      }
+      continue;
+    }
     const CompiledHook& c = e.compiled;
     total += c.ints.size() * (sizeof(tgd_int_key) + 8 + 48);
     total += c.strs.size() * (sizeof(tgd_str_key) + 8 + 48);

@@ -51,6 +51,8 @@ struct DispatchOptions {
   // Optional: adds pod/container information to an event's process (by the
   // cgroup id the datapath saw).
   std::function<void(uint64_t cgroup_id, tetragon::Process*)> enrich;
+  // Internal: the per-policy comparison loader (see PerPolicyBackend).
+  bool per_policy = false;
 };
 
 struct HookStatus {
@@ -69,7 +71,7 @@ class DispatchBackend : public PolicyBackend {
   static absl::StatusOr<std::unique_ptr<DispatchBackend>> Create(DispatchOptions options);
   ~DispatchBackend() override;
 
-  std::string Name() const override { return "dispatch"; }
+  std::string Name() const override { return opts_.per_policy ? "per-policy" : "dispatch"; }
   absl::StatusOr<std::unique_ptr<LoadedPolicy>> Load(const PolicyDocument& policy, uint32_t filter_id,
                                                      PolicyMode mode) override;
 
@@ -95,6 +97,11 @@ class DispatchBackend : public PolicyBackend {
     int dispatcher_fd = -1, evaluator_fd = -1;
     std::set<uint32_t> entries;  // datapath policy ids on this hook
   };
+  // The maps a policy's config and values go to: the shared ones (dispatch)
+  // or the policy's own (per-policy).
+  struct ValueMaps {
+    int cfgs = -1, ints = -1, strs = -1, prefixes = -1, postfixes = -1;
+  };
   // One (policy, hook) pair: a datapath policy id.
   struct Entry {
     uint32_t id = 0;
@@ -104,13 +111,21 @@ class DispatchBackend : public PolicyBackend {
     FileDescriptor cfg_map;  // the one-element inner array
     uint16_t gen = 0;
     std::string policy_name, policy_namespace;
+    // Per-policy mode: the policy's own object, maps and attachment.
+    BpfObject pp_obj;
+    BpfLink pp_link;
+    ValueMaps maps;
   };
 
   explicit DispatchBackend(DispatchOptions options);
+  friend class PerPolicyBackend;
   absl::Status Init();
   absl::StatusOr<Hook*> GetOrCreateHook(const CompiledHook& c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReleaseHook(Hook* h) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status WriteConfig(Entry& e, uint32_t flags) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status LoadPerPolicyObject(Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status SyncPerPolicyCgroup(Entry& e, uint64_t cgroup) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  ValueMaps SharedMaps() const;
   absl::Status WriteValues(const Entry& e, bool insert) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Recomputes the run list of (hook, cgroup) from the entries and the filter.
   absl::Status SyncRunList(Hook* h, uint64_t cgroup) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -138,6 +153,19 @@ class DispatchBackend : public PolicyBackend {
   std::set<uint32_t> free_hook_ids_ ABSL_GUARDED_BY(mu_);
   uint32_t next_hook_id_ ABSL_GUARDED_BY(mu_) = 1;
   uint32_t next_entry_id_ ABSL_GUARDED_BY(mu_) = 1;
+};
+
+// The per-policy comparison loader (--loader=per-policy): Tetragon's shape,
+// one program attached per (policy, hook), each checking its own cgroup set,
+// with per-policy maps sized as Tetragon sizes a policy's. Same evaluation
+// code and events as the dispatch loader; exists so benchmarks can compare
+// the two designs on one kernel in one run.
+class PerPolicyBackend {
+ public:
+  static absl::StatusOr<std::unique_ptr<DispatchBackend>> Create(DispatchOptions options) {
+    options.per_policy = true;
+    return DispatchBackend::Create(std::move(options));
+  }
 };
 
 }  // namespace tgd

@@ -82,7 +82,9 @@ int CountMapKeys(int fd, size_t key_size) {
   return n;
 }
 
-class DispatchRootTest : public ::testing::Test {
+// Every test runs against both loaders: the dispatcher and the per-policy
+// comparison loader must behave the same for users.
+class DispatchRootTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     if (std::string why = testing::RootTestSkipReason(); !why.empty()) GTEST_SKIP() << why;
@@ -109,7 +111,7 @@ class DispatchRootTest : public ::testing::Test {
     o.filter = filter_.get();
     o.node_name = "test-node";
     o.start_reader = false;
-    auto be = DispatchBackend::Create(o);
+    auto be = GetParam() == "dispatch" ? DispatchBackend::Create(o) : PerPolicyBackend::Create(o);
     ASSERT_TRUE(be.ok()) << be.status();
     backend_ = std::move(*be);
     // A private copy of cat: matchBinaries then selects only this test's runs.
@@ -169,7 +171,7 @@ class DispatchRootTest : public ::testing::Test {
   std::string bin_, prefix_;
 };
 
-TEST_F(DispatchRootTest, PostsOnlyForTheSelectedPod) {
+TEST_P(DispatchRootTest, PostsOnlyForTheSelectedPod) {
   auto p = Load(Policy("openat-a", "a", "Post"), 2);
   ASSERT_TRUE(p.ok()) << p.status();
   policies_.push_back(std::move(*p));
@@ -196,7 +198,7 @@ TEST_F(DispatchRootTest, PostsOnlyForTheSelectedPod) {
   EXPECT_EQ(hooks[0].stats.tail_call_fail, 0u);
 }
 
-TEST_F(DispatchRootTest, SigkillKillsInTheSelectedPodOnlyAndMonitorModeOnlyReports) {
+TEST_P(DispatchRootTest, SigkillKillsInTheSelectedPodOnlyAndMonitorModeOnlyReports) {
   auto p = Load(Policy("kill-a", "a", "Sigkill"), 2);
   ASSERT_TRUE(p.ok()) << p.status();
   int st_a = RunCat(*cg_a_, prefix_ + "kill");
@@ -217,22 +219,32 @@ TEST_F(DispatchRootTest, SigkillKillsInTheSelectedPodOnlyAndMonitorModeOnlyRepor
   EXPECT_EQ(Drain("kill-a").size(), 0u);
 }
 
-TEST_F(DispatchRootTest, ThousandOtherPoliciesKeepOneDispatcherAndBehaviour) {
+TEST_P(DispatchRootTest, ThousandOtherPoliciesKeepOneDispatcherAndBehaviour) {
   auto p = Load(Policy("openat-a", "a", "Post"), 2);
   ASSERT_TRUE(p.ok()) << p.status();
   policies_.push_back(std::move(*p));
   absl::Time start = absl::Now();
-  for (int i = 0; i < 1000; ++i) {
+  // The per-policy loader verifies and attaches a program per policy and
+  // gives each ~2.8 MB of maps (Tetragon's sizes): 20 are enough to show it.
+  const bool dispatch = GetParam() == "dispatch";
+  const int others = dispatch ? 1000 : 20;
+  for (int i = 0; i < others; ++i) {
     auto q = Load(Policy(absl::StrCat("other-", i), absl::StrCat("nobody-", i), "Sigkill"), 100 + i);
     ASSERT_TRUE(q.ok()) << q.status();
     policies_.push_back(std::move(*q));
   }
-  LOG(INFO) << "1000 policy adds on a known hook took " << absl::Now() - start;
-  EXPECT_EQ(CountProgramsNamed("tgd_disp_tp"), 1);
-  EXPECT_EQ(CountProgramsNamed("tgd_eval_tp"), 1);
+  LOG(INFO) << GetParam() << ": " << others << " policy adds on a known hook took " << absl::Now() - start;
+  if (dispatch) {
+    EXPECT_EQ(CountProgramsNamed("tgd_disp_tp"), 1);
+    EXPECT_EQ(CountProgramsNamed("tgd_eval_tp"), 1);
+    EXPECT_EQ(CountProgramsNamed("tgd_pp_tp"), 0);
+  } else {
+    EXPECT_EQ(CountProgramsNamed("tgd_disp_tp"), 0);
+    EXPECT_EQ(CountProgramsNamed("tgd_pp_tp"), others + 1);
+  }
   auto hooks = backend_->Hooks();
   ASSERT_EQ(hooks.size(), 1u);
-  EXPECT_EQ(hooks[0].policies, 1001u);
+  EXPECT_EQ(hooks[0].policies, static_cast<size_t>(others + 1));
 
   int st_a = RunCat(*cg_a_, prefix_ + "x");
   int st_b = RunCat(*cg_b_, prefix_ + "x");
@@ -241,7 +253,7 @@ TEST_F(DispatchRootTest, ThousandOtherPoliciesKeepOneDispatcherAndBehaviour) {
   EXPECT_EQ(Drain("openat-a").size(), 1u);
 }
 
-TEST_F(DispatchRootTest, DeleteStopsEventsAndFreesKernelMemory) {
+TEST_P(DispatchRootTest, DeleteStopsEventsAndFreesKernelMemory) {
   auto p = Load(Policy("openat-a", "a", "Post"), 2);
   ASSERT_TRUE(p.ok()) << p.status();
   EXPECT_GT((*p)->KernelMemoryBytes(), 0u);
@@ -252,6 +264,7 @@ TEST_F(DispatchRootTest, DeleteStopsEventsAndFreesKernelMemory) {
   EXPECT_EQ(Drain("openat-a").size(), 0u);
   EXPECT_TRUE(backend_->Hooks().empty());
   EXPECT_EQ(CountProgramsNamed("tgd_disp_tp"), 0);
+  EXPECT_EQ(CountProgramsNamed("tgd_pp_tp"), 0);
   // No config, run list or value entry is left behind.
   EXPECT_EQ(CountMapKeys(backend_->MapFd("tgd_policy_cfgs"), sizeof(uint32_t)), 0);
   EXPECT_EQ(CountMapKeys(backend_->MapFd("tgd_run_lists"), sizeof(tgd_run_key)), 0);
@@ -259,7 +272,7 @@ TEST_F(DispatchRootTest, DeleteStopsEventsAndFreesKernelMemory) {
   EXPECT_EQ(CountMapKeys(backend_->MapFd("tgd_str_values"), sizeof(tgd_str_key)), 0);
 }
 
-TEST_F(DispatchRootTest, RawTracepointUnfilteredPolicy) {
+TEST_P(DispatchRootTest, RawTracepointUnfilteredPolicy) {
   const std::string yaml = absl::StrReplaceAll(R"(apiVersion: cilium.io/v1alpha1
 kind: TracingPolicy
 metadata:
@@ -290,7 +303,7 @@ spec:
   EXPECT_EQ(backend_->Hooks()[0].key, "raw_tp/sys_enter");
 }
 
-TEST_F(DispatchRootTest, RefusesWhatItCannotEnforce) {
+TEST_P(DispatchRootTest, RefusesWhatItCannotEnforce) {
   auto rate = Load(absl::StrReplaceAll(Policy("rl", "a", "Post"), {{"- action: Post", "- action: Post\n        rateLimit: 1m"}}), 2);
   EXPECT_EQ(rate.status().code(), absl::StatusCode::kUnimplemented) << rate.status();
   EXPECT_NE(rate.status().message().find("rateLimit"), std::string::npos) << rate.status();
@@ -316,6 +329,11 @@ spec:
   }
   EXPECT_TRUE(backend_->Hooks().empty());  // failed adds leave nothing attached
 }
+
+INSTANTIATE_TEST_SUITE_P(Loaders, DispatchRootTest, ::testing::Values("dispatch", "per-policy"),
+                         [](const ::testing::TestParamInfo<std::string>& i) {
+                           return i.param == "dispatch" ? std::string("Dispatch") : std::string("PerPolicy");
+                         });
 
 }  // namespace
 }  // namespace tgd
