@@ -17,6 +17,7 @@
 #include "absl/strings/strip.h"
 #include "sensor/base/version.h"
 #include "sensor/bpfcore/fs.h"
+#include "sensor/podinfo/pod_info.h"
 
 namespace tgd {
 namespace {
@@ -98,9 +99,16 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
   if (config.process_events) {
     d->process_cache_ = std::make_unique<ProcessCache>(d->config_.node_name, config.process_cache_size,
                                                        MonotonicToWallOffsetNs());
+  }
+  // The datapath (policy filter = workload registry) before the process
+  // sensor: the sensor's pod enrichment reads the registry.
+  st = d->StartDatapath();
+  if (!st.ok()) return st;
+  if (config.process_events) {
     ProcessSensorOptions popts;
     popts.bus = &d->bus_;
     popts.cache = d->process_cache_.get();
+    popts.enrich = MakePodEnricher(d->filter_.get());
     auto sensor = ProcessSensor::Start(std::move(popts));
     if (!sensor.ok()) {
       return absl::FailedPreconditionError(
@@ -110,8 +118,6 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
     d->process_sensor_ = *std::move(sensor);
   }
 
-  st = d->StartDatapath();
-  if (!st.ok()) return st;
   d->policies_ = std::make_unique<PolicyManager>(d->backend_.get());
 
   if (!config.policy_dir.empty()) {
@@ -281,6 +287,7 @@ absl::Status Daemon::StartDatapath() {
   o.processes = process_cache_.get();
   o.filter = filter_.get();
   o.node_name = config_.node_name;
+  o.enrich = MakePodEnricher(filter_.get());
   auto backend = config_.loader == "per-policy" ? PerPolicyBackend::Create(o) : DispatchBackend::Create(o);
   if (!backend.ok()) {
     LOG(ERROR) << "dispatch loader unavailable: " << backend.status();
