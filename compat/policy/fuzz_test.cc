@@ -117,6 +117,9 @@ TEST(PolicyFuzzTest, Regressions) {
   }
   EXPECT_EQ(std::string(ParsePolicies(",").status().message()),
             "yaml: malformed stream (a document starts with a stray ',')");
+  // Invalid UTF-8 would not survive the canonical form's round trip.
+  EXPECT_EQ(std::string(ParsePolicies("a: \"\xff\"\n").status().message()),
+            "yaml: not valid UTF-8 at byte offset 4");
 }
 
 }  // namespace

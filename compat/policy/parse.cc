@@ -450,10 +450,39 @@ bool DocumentCountIsSane(std::string_view yaml) {
   return true;
 }
 
+// Offset of the first byte that is not part of well-formed UTF-8, or npos.
+size_t FirstInvalidUtf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    size_t n;
+    uint32_t cp;
+    if (c < 0x80) { ++i; continue; }
+    if (c >= 0xc2 && c <= 0xdf) n = 1, cp = c & 0x1f;
+    else if (c >= 0xe0 && c <= 0xef) n = 2, cp = c & 0x0f;
+    else if (c >= 0xf0 && c <= 0xf4) n = 3, cp = c & 0x07;
+    else return i;
+    for (size_t k = 1; k <= n; ++k) {
+      if (i + k >= s.size()) return i;
+      unsigned char cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xc0) != 0x80) return i;
+      cp = (cp << 6) | (cc & 0x3f);
+    }
+    if ((n == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff))) {
+      return i;
+    }
+    i += n + 1;
+  }
+  return std::string_view::npos;
+}
+
 absl::StatusOr<std::vector<YAML::Node>> LoadDocuments(std::string_view yaml) {
   if (yaml.size() > kMaxPolicyBytes) {
     return absl::InvalidArgumentError(
         absl::StrCat("policy is ", yaml.size(), " bytes; the limit is ", kMaxPolicyBytes));
+  }
+  if (size_t bad = FirstInvalidUtf8(yaml); bad != std::string_view::npos) {
+    return absl::InvalidArgumentError(absl::StrCat("yaml: not valid UTF-8 at byte offset ", bad));
   }
   try {
     if (!DocumentCountIsSane(yaml)) {
