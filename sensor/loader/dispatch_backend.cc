@@ -590,7 +590,12 @@ absl::Status DispatchBackend::SyncPerPolicyCgroup(Entry& e, uint64_t cgroup) {
 
 absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::Load(const PolicyDocument& doc, uint32_t filter_id,
                                                                     PolicyMode mode) {
-  TGD_ASSIGN_OR_RETURN(const policy::TracingPolicy tp, policy::ParsePolicy(doc.yaml));
+  std::shared_ptr<const policy::TracingPolicy> model = doc.model;
+  if (!model) {  // a document built by hand (tests): parse its text
+    TGD_ASSIGN_OR_RETURN(policy::TracingPolicy parsed, policy::ParsePolicy(doc.yaml));
+    model = std::make_shared<const policy::TracingPolicy>(std::move(parsed));
+  }
+  const policy::TracingPolicy& tp = *model;
   if (!tp.lists.empty()) return absl::UnimplementedError("spec.lists: lists are not supported by the dispatch loader yet");
   if (!tp.enforcers.empty()) {
     return absl::UnimplementedError("spec.enforcers: enforcers are not supported by the dispatch loader yet");

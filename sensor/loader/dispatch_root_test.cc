@@ -18,6 +18,9 @@
 #include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
+#include "absl/strings/match.h"
+#include "bpf/dispatch/dispatch.skel.h"
+#include "bpf/dispatch/per_policy.skel.h"
 #include "sensor/base/status_macros.h"
 #include "sensor/loader/dispatch_backend.h"
 #include "sensor/policymgr/policy_document.h"
@@ -328,6 +331,94 @@ spec:
     EXPECT_TRUE(kp.ok()) << kp.status();
   }
   EXPECT_TRUE(backend_->Hooks().empty());  // failed adds leave nothing attached
+}
+
+TEST_P(DispatchRootTest, SelectorOperatorsOnStringsIntegersPidsCapsAndNamespaces) {
+  const std::string touch = absl::StrCat("/tmp/tgd-disp-", getpid(), "-touch");
+  std::filesystem::copy_file("/usr/bin/touch", touch, std::filesystem::copy_options::overwrite_existing);
+  chmod(touch.c_str(), 0755);
+  const std::string yaml = std::string(R"(apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: ops
+spec:
+  podSelector:
+    matchLabels:
+      app: a
+  tracepoints:
+  - subsystem: syscalls
+    event: sys_enter_openat
+    args:
+    - index: 6
+      type: string
+    - index: 7
+      type: int
+    selectors:
+    - matchBinaries:
+      - operator: Postfix
+        values: ["-touch"]
+      matchArgs:
+      - index: 6
+        operator: Postfix
+        values: ["-sel"]
+      - index: 7
+        operator: Mask
+        values: ["64"]
+      matchPIDs:
+      - operator: NotIn
+        values: [1]
+      matchCapabilities:
+      - type: Effective
+        operator: In
+        values: ["CAP_SYS_ADMIN"]
+      matchNamespaces:
+      - namespace: Mnt
+        operator: In
+        values: ["MNTNS"]
+)");
+  struct stat mnt;
+  ASSERT_EQ(stat("/proc/self/ns/mnt", &mnt), 0);
+  const std::string policy = absl::StrReplaceAll(yaml, {{"MNTNS", absl::StrCat(mnt.st_ino)}});
+  auto p = Load(policy, 2);
+  ASSERT_TRUE(p.ok()) << p.status();
+  const std::string base = prefix_ + "ops";
+  auto run = [&](const std::string& bin, const std::string& file) {
+    auto pid = cg_a_->Spawn({bin, file});
+    ASSERT_TRUE(pid.ok());
+    ASSERT_TRUE(testing::WaitChild(*pid).ok());
+  };
+  run(touch, base + "-sel");    // O_CREAT, -touch, -sel: matches
+  run(bin_, base + "-sel");     // cat: binary postfix and O_CREAT mask fail
+  run(touch, base + "-other");  // path postfix fails
+  auto events = Drain("ops");
+  unlink((base + "-sel").c_str());
+  unlink((base + "-other").c_str());
+  unlink(touch.c_str());
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].process_tracepoint().args(0).string_arg(), base + "-sel");
+  EXPECT_NE(events[0].process_tracepoint().args(1).int_arg() & O_CREAT, 0);
+}
+
+// Programs of hook kinds this kernel cannot attach are still verified: the
+// kprobe dispatcher, its policy program and the per-policy kprobe program
+// load here (CONFIG_KPROBES is only needed to attach).
+TEST(DispatchObjectTest, KprobeProgramsPassTheVerifier) {
+  if (std::string why = testing::RootTestSkipReason(); !why.empty()) GTEST_SKIP() << why;
+  for (const char* which : {"dispatch", "per_policy"}) {
+    size_t sz = 0;
+    const void* elf = std::string(which) == "dispatch" ? dispatch::elf_bytes(&sz) : per_policy::elf_bytes(&sz);
+    BpfObject obj(bpf_object__open_mem(elf, sz, nullptr));
+    ASSERT_TRUE(obj) << which;
+    bpf_program* prog;
+    int kprobes = 0;
+    bpf_object__for_each_program(prog, obj.get()) {
+      bool kp = absl::StrContains(bpf_program__name(prog), "kprobe");
+      kprobes += kp;
+      bpf_program__set_autoload(prog, kp);
+    }
+    EXPECT_EQ(kprobes, std::string(which) == "dispatch" ? 2 : 1);
+    EXPECT_EQ(bpf_object__load(obj.get()), 0) << which << ": see the verifier log above";
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Loaders, DispatchRootTest, ::testing::Values("dispatch", "per-policy"),
