@@ -9,7 +9,8 @@ tools/install-deps.sh
 bazel build //sensor:tgdispatch
 # The embedded demo workloads (two pods, app=a and app=b, in cgroups the
 # daemon creates and removes) unless the caller names a workloads file.
-case " $* " in
-  *" --workloads"*) exec bazel-bin/sensor/tgdispatch serve "$@" ;;
-  *) exec bazel-bin/sensor/tgdispatch serve --workloads=demo "$@" ;;
-esac
+# The demo policies in testdata/demo act on those pods only.
+args=()
+case " $* " in *" --workloads"*) ;; *) args+=(--workloads=demo) ;; esac
+case " $* " in *" --policy-dir"*) ;; *) args+=(--policy-dir=testdata/demo) ;; esac
+exec bazel-bin/sensor/tgdispatch serve "${args[@]}" "$@"
