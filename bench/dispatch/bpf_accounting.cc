@@ -184,6 +184,15 @@ uint64_t BpfFootprint::TotalAt(int cpus, int possible_cpus) const {
   return total() - percpu_map_bytes + percpu_map_bytes * cpus / possible_cpus;
 }
 
+uint64_t BpfFootprint::TotalWithout(const std::vector<std::string>& names) const {
+  uint64_t t = total();
+  for (const std::string& n : names) {
+    auto it = bytes_by_map_name.find(n);
+    if (it != bytes_by_map_name.end()) t -= it->second;
+  }
+  return t;
+}
+
 absl::StatusOr<BpfFootprint> MeasureFootprint() {
   Reachable r = FindReachable();
   BpfFootprint f;
@@ -202,6 +211,7 @@ absl::StatusOr<BpfFootprint> MeasureFootprint() {
       f.maps++;
       if (r.inner_maps.count(id)) f.inner_maps++;
       f.maps_by_type[info.type]++;
+      f.bytes_by_map_name[info.name] += memlock;
     }
     close(fd);
   }

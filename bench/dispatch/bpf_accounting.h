@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 
@@ -23,6 +24,11 @@ struct BpfFootprint {
   size_t inner_maps = 0;  // of which held only through a map-in-map
   size_t progs = 0;       // distinct programs
   std::map<uint32_t, size_t> maps_by_type;
+  std::map<std::string, uint64_t> bytes_by_map_name;  // memlock summed by map name
+
+  // total() without the maps named `names` (maps whose size follows the
+  // machine's processes, such as the exec tracker, not the policies).
+  uint64_t TotalWithout(const std::vector<std::string>& names) const;
 
   uint64_t total() const { return map_bytes + prog_jited_bytes + prog_xlated_bytes; }
   // The same objects on a machine with `cpus` possible CPUs.

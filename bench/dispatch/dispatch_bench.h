@@ -18,7 +18,7 @@ namespace tgd::bench {
 struct BenchOptions {
   std::vector<std::string> modes = {"dispatch", "per-policy"};
   std::vector<int> policy_counts = {1, 10, 100, 1000, 10000};
-  std::vector<int> ks = {1, 8};           // policies applying to the benchmark's cgroup
+  std::vector<int> ks = {0, 1, 8};        // policies applying to the benchmark's cgroup
   int syscalls = 1000000;                  // getpid calls per measured loop
   int repeats = 5;
   int latency_adds = 1000;                 // adds (then deletes) of a known shape
@@ -45,7 +45,15 @@ struct EventCostRow {
   int progs_ran = 0;      // programs with a run_cnt delta (last repeat)
   uint64_t tail_called_runs = 0;  // run_cnt delta of tail-called programs (must be 0)
   uint64_t evaluated = 0, posted = 0, lost = 0;  // dispatch hook counters per repeat (last)
+  // One more loop with the ring buffer read as the daemon reads it (a reader
+  // thread polling with a 100 ms timeout) instead of drained continuously.
+  double daemon_bpf_ns = 0;
+  uint64_t daemon_evaluated = 0, daemon_lost = 0;
 };
+
+// Maps whose size follows the processes on the machine, not the policies
+// (excluded from the "back to baseline" comparison, named in the results).
+inline const std::vector<std::string> kChurnMaps = {"tgd_exec_paths"};
 
 struct MemoryRow {
   int n = 0;

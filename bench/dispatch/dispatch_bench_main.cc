@@ -19,7 +19,7 @@
 
 ABSL_FLAG(std::string, modes, "dispatch,per-policy", "loader modes to compare");
 ABSL_FLAG(std::string, policy_counts, "1,10,100,1000,10000", "N: policies loaded");
-ABSL_FLAG(std::string, ks, "1,8", "k: policies applying to the benchmark's cgroup");
+ABSL_FLAG(std::string, ks, "0,1,8", "k: policies applying to the benchmark's cgroup");
 ABSL_FLAG(int, syscalls, 1000000, "getpid calls per measured loop");
 ABSL_FLAG(int, repeats, 5, "measured loops per (mode, N, k)");
 ABSL_FLAG(int, latency_adds, 1000, "adds/deletes of a known shape");
@@ -31,11 +31,11 @@ ABSL_FLAG(std::string, command, "", "the command to record (default: this invoca
 
 namespace {
 
-bool ParseInts(const std::string& text, std::vector<int>* out) {
+bool ParseInts(const std::string& text, std::vector<int>* out, int min) {
   out->clear();
   for (absl::string_view p : absl::StrSplit(text, ',', absl::SkipEmpty())) {
     int v;
-    if (!absl::SimpleAtoi(p, &v) || v <= 0) return false;
+    if (!absl::SimpleAtoi(p, &v) || v < min) return false;
     out->push_back(v);
   }
   return !out->empty();
@@ -67,12 +67,12 @@ int main(int argc, char** argv) {
   std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
   tgd::bench::BenchOptions o;
   o.modes = absl::StrSplit(absl::GetFlag(FLAGS_modes), ',', absl::SkipEmpty());
-  if (!ParseInts(absl::GetFlag(FLAGS_policy_counts), &o.policy_counts)) {
+  if (!ParseInts(absl::GetFlag(FLAGS_policy_counts), &o.policy_counts, 1)) {
     std::cerr << "--policy_counts: expected positive integers separated by commas\n";
     return 2;
   }
-  if (!ParseInts(absl::GetFlag(FLAGS_ks), &o.ks)) {
-    std::cerr << "--ks: expected positive integers separated by commas\n";
+  if (!ParseInts(absl::GetFlag(FLAGS_ks), &o.ks, 0)) {
+    std::cerr << "--ks: expected integers >= 0 separated by commas\n";
     return 2;
   }
   o.syscalls = absl::GetFlag(FLAGS_syscalls);
