@@ -25,6 +25,7 @@
 #define TGD_HOOK_TRACEPOINT 1
 #define TGD_HOOK_RAW_TP 2
 #define TGD_HOOK_KPROBE 3
+#define TGD_HOOK_UPROBE 4 /* user space only: uprobes run the kprobe-type programs */
 
 /* Where and how an argument is read. */
 #define TGD_SRC_TP_FIELD 1 /* ctx + offset (tracepoint record) */

@@ -235,13 +235,14 @@ absl::Status CompileArgs(const policy::Hook& hook, const TracepointFormatReader&
         return Unimplemented(path + ".type", absl::StrCat("argument type \"", a.type, "\" on tracepoints"));
       }
     } else {
-      // Raw tracepoints and kprobes: the index-th raw argument / register.
+      // Raw tracepoints, kprobes, uprobes: the index-th raw argument / register.
       if (a.index >= (hook.kind == policy::HookKind::kRawTracepoint ? 12 : 5)) {
         return Invalid(path + ".index", absl::StrCat(a.index, " is out of range"));
       }
       d.index = a.index;
+      const bool uprobe = hook.kind == policy::HookKind::kUprobe;
       d.src = hook.kind == policy::HookKind::kRawTracepoint ? TGD_SRC_RAW_ARG
-                                                            : (hook.syscall ? TGD_SRC_REG + 1 : TGD_SRC_REG);
+                                                            : (hook.syscall && !uprobe ? TGD_SRC_REG + 1 : TGD_SRC_REG);
       if (a.type == "auto" && hook.kind == policy::HookKind::kRawTracepoint) {
         it = IntType{8, false, ArgRender::kSize};
       }
@@ -251,7 +252,7 @@ absl::Status CompileArgs(const policy::Hook& hook, const TracepointFormatReader&
         d.is_signed = it->is_signed;
         ca.render = it->render;
       } else if (a.type == "string") {
-        d.type = hook.syscall ? TGD_ARG_STR_USER : TGD_ARG_STR_KERNEL;
+        d.type = hook.syscall || uprobe ? TGD_ARG_STR_USER : TGD_ARG_STR_KERNEL;
         ca.render = ArgRender::kString;
       } else {
         return Unimplemented(path + ".type",
@@ -522,6 +523,15 @@ absl::StatusOr<CompiledHook> CompileHook(const policy::Hook& hook, const Tracepo
       out.kind = TGD_HOOK_KPROBE;
       out.call = hook.call;
       out.hook_key = absl::StrCat("kprobe/", hook.call);
+      break;
+    case policy::HookKind::kUprobe:
+      if (hook.symbols.size() != 1 || !hook.offsets.empty() || !hook.ref_ctr_offsets.empty()) {
+        return Unimplemented(hook.path + ".symbols", "uprobes other than exactly one symbol (offsets, several symbols)");
+      }
+      out.kind = TGD_HOOK_UPROBE;
+      out.call = hook.symbols[0];
+      out.binary_path = hook.binary_path;
+      out.hook_key = absl::StrCat("uprobe/", hook.binary_path, ":", hook.symbols[0]);
       break;
     default:
       return Unimplemented(hook.path, absl::StrCat(policy::HookKindName(hook.kind), " hooks"));

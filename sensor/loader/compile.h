@@ -30,9 +30,11 @@ struct CompiledArg {
 
 struct CompiledHook {
   // Identity of the hook: one dispatcher per distinct key.
-  std::string hook_key;  // "tracepoint/syscalls/sys_enter_openat", "raw_tp/sys_enter", "kprobe/<fn>"
+  std::string hook_key;  // "tracepoint/syscalls/sys_enter_openat", "raw_tp/sys_enter", "kprobe/<fn>",
+                         // "uprobe/<binary>:<symbol>"
   int kind = 0;          // TGD_HOOK_*
   std::string subsystem, event, call;
+  std::string binary_path;  // uprobes (call is the symbol)
   std::string message;
   std::vector<std::string> tags;
 

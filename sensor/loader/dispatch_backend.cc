@@ -86,6 +86,13 @@ void SeedExecPaths(int map_fd) {
   closedir(d);
 }
 
+// Attaches a kprobe-type program to `c`'s uprobe (every process; the symbol
+// is resolved by libbpf in the ELF's symbol tables).
+bpf_link* AttachUprobe(bpf_program* prog, const CompiledHook& c) {
+  LIBBPF_OPTS(bpf_uprobe_opts, o, .func_name = c.call.c_str());
+  return bpf_program__attach_uprobe_opts(prog, -1, c.binary_path.c_str(), 0, &o);
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------- LoadedPolicy
@@ -329,6 +336,8 @@ absl::StatusOr<DispatchBackend::Hook*> DispatchBackend::GetOrCreateHook(const Co
     link = bpf_program__attach_tracepoint(disp, c.subsystem.c_str(), c.event.c_str());
   } else if (c.kind == TGD_HOOK_RAW_TP) {
     link = bpf_program__attach_raw_tracepoint(disp, c.event.c_str());
+  } else if (c.kind == TGD_HOOK_UPROBE) {
+    link = AttachUprobe(disp, c);
   } else {
     link = bpf_program__attach_kprobe(disp, false, c.call.c_str());
   }
@@ -610,8 +619,10 @@ absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::Load(const Policy
         "spec.podSelector: scoped policies need the workload registry, which this daemon was started without");
   }
   if (tp.host_selector && filter_id == 0) {
-    return absl::UnimplementedError("spec.hostSelector: a hostSelector without podSelector/containerSelector/"
-                                    "namespace is not supported by the dispatch loader yet");
+    return absl::InvalidArgumentError("spec.hostSelector: a host-scoped policy needs a policy filter id");
+  }
+  if (tp.host_selector && opts_.per_policy) {
+    return absl::UnimplementedError("spec.hostSelector: not supported by the per-policy comparison loader");
   }
   // Compile every hook first: nothing touches the kernel for a bad policy.
   std::vector<CompiledHook> compiled;
@@ -675,6 +686,8 @@ absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::Load(const Policy
           link = bpf_program__attach_tracepoint(prog, ch.subsystem.c_str(), ch.event.c_str());
         } else if (ch.kind == TGD_HOOK_RAW_TP) {
           link = bpf_program__attach_raw_tracepoint(prog, ch.event.c_str());
+        } else if (ch.kind == TGD_HOOK_UPROBE) {
+          link = AttachUprobe(prog, ch);
         } else {
           link = bpf_program__attach_kprobe(prog, false, ch.call.c_str());
         }
@@ -791,7 +804,7 @@ uint64_t DispatchBackend::EntryMemory(const std::vector<uint32_t>& ids) const {
 
 std::optional<tetragon::GetEventsResponse> DispatchBackend::Decode(const tgd_policy_event& ev) {
   // Copy what the event needs under the lock; the policy may go away later.
-  std::string name, key, subsystem, event, call, message;
+  std::string name, key, subsystem, event, call, message, binary_path;
   std::vector<std::string> tags;
   std::vector<CompiledArg> args;
   int kind = 0;
@@ -805,6 +818,7 @@ std::optional<tetragon::GetEventsResponse> DispatchBackend::Decode(const tgd_pol
     subsystem = e.compiled.subsystem;
     event = e.compiled.event;
     call = e.compiled.call;
+    binary_path = e.compiled.binary_path;
     message = e.compiled.message;
     tags = e.compiled.tags;
     args = e.compiled.args;
@@ -845,7 +859,18 @@ std::optional<tetragon::GetEventsResponse> DispatchBackend::Decode(const tgd_pol
         break;
     }
   }
-  if (kind == TGD_HOOK_KPROBE) {
+  if (kind == TGD_HOOK_UPROBE) {
+    tetragon::ProcessUprobe* u = out.mutable_process_uprobe();
+    *u->mutable_process() = proc;
+    if (parent) *u->mutable_parent() = *parent;
+    u->set_path(binary_path);
+    u->set_symbol(call);
+    *u->mutable_args() = pargs;
+    u->set_action(ToAction(ev.action));
+    u->set_policy_name(name);
+    u->set_message(message);
+    for (const auto& t : tags) u->add_tags(t);
+  } else if (kind == TGD_HOOK_KPROBE) {
     tetragon::ProcessKprobe* k = out.mutable_process_kprobe();
     *k->mutable_process() = proc;
     if (parent) *k->mutable_parent() = *parent;

@@ -5,6 +5,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <fcntl.h>
+#include <locale.h>
 #include <glog/logging.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -22,6 +23,7 @@
 #include "bpf/dispatch/dispatch.skel.h"
 #include "bpf/dispatch/per_policy.skel.h"
 #include "sensor/base/status_macros.h"
+#include "sensor/bpfcore/fs.h"
 #include "sensor/loader/dispatch_backend.h"
 #include "sensor/policymgr/policy_document.h"
 #include "sensor/testing/cgroup.h"
@@ -397,6 +399,180 @@ spec:
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].process_tracepoint().args(0).string_arg(), base + "-sel");
   EXPECT_NE(events[0].process_tracepoint().args(1).int_arg() & O_CREAT, 0);
+}
+
+// The dispatcher with the real policy filter maps and the cgroup tracker: a
+// container's sub-cgroups count as the container, and hostSelector policies
+// apply to the cgroups of no pod.
+class DispatchTrackerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (std::string why = testing::RootTestSkipReason(); !why.empty()) GTEST_SKIP() << why;
+    dir_ = absl::StrCat("/sys/fs/bpf/tgd-disp-trk-", getpid());
+    ASSERT_TRUE(EnsureBpffsDir(dir_).ok());
+    PolicyFilterOptions fo;
+    fo.bpf_dir = dir_;
+    auto f = PolicyFilterState::Create(fo);
+    ASSERT_TRUE(f.ok()) << f.status();
+    filter_ = std::move(*f);
+    auto a = TestCgroup::Create("trk-a");
+    ASSERT_TRUE(a.ok()) << a.status();
+    cg_a_ = std::move(*a);
+    auto h = TestCgroup::Create("trk-host");
+    ASSERT_TRUE(h.ok()) << h.status();
+    cg_host_ = std::move(*h);
+    ASSERT_TRUE(filter_->AddPodContainer({"uid-a", "pod-a", "default", {{"app", "a"}}},
+                                         {"cont-a", "main", "", cg_a_->id(), cg_a_->path()})
+                    .ok());
+    sub_ = bus_.Subscribe(100000);
+    DispatchOptions o;
+    o.bus = &bus_;
+    o.filter = filter_.get();
+    o.start_reader = false;
+    auto be = DispatchBackend::Create(o);
+    ASSERT_TRUE(be.ok()) << be.status();
+    backend_ = std::move(*be);
+    bin_ = absl::StrCat("/tmp/tgd-trk-cat-", getpid());
+    std::filesystem::copy_file("/bin/cat", bin_, std::filesystem::copy_options::overwrite_existing);
+    chmod(bin_.c_str(), 0755);
+  }
+  void TearDown() override {
+    policy_.reset();
+    backend_.reset();
+    filter_.reset();
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+    if (!bin_.empty()) unlink(bin_.c_str());
+  }
+  std::string Yaml(const std::string& scope) {
+    return absl::StrReplaceAll(R"(apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: trk
+spec:
+SCOPE
+  tracepoints:
+  - subsystem: syscalls
+    event: sys_enter_openat
+    args:
+    - index: 6
+      type: string
+    selectors:
+    - matchBinaries:
+      - operator: In
+        values: [BINARY]
+      matchArgs:
+      - index: 6
+        operator: Equal
+        values: ["/tmp/tgd-trk-marker"]
+)", {{"SCOPE", scope}, {"BINARY", bin_}});
+  }
+  void Load(const std::string& scope) {
+    auto doc = ParsePolicyDocument(Yaml(scope));
+    ASSERT_TRUE(doc.ok()) << doc.status();
+    auto p = backend_->Load(*doc, 7, PolicyMode::kEnforce);
+    ASSERT_TRUE(p.ok()) << p.status();
+    policy_ = std::move(*p);
+  }
+  size_t Events(TestCgroup& cg) {
+    auto pid = cg.Spawn({bin_, "/tmp/tgd-trk-marker"});
+    EXPECT_TRUE(pid.ok());
+    if (pid.ok()) {
+      EXPECT_TRUE(testing::WaitChild(*pid).ok());
+    }
+    while (backend_->PollOnce(50) > 0) {
+    }
+    size_t n = 0;
+    EventBus::Event ev;
+    while (sub_->Next(&ev, absl::Now() + absl::Milliseconds(50))) n += ev->has_process_tracepoint();
+    return n;
+  }
+
+  std::string dir_, bin_;
+  EventBus bus_;
+  std::unique_ptr<EventBus::Subscription> sub_;
+  std::unique_ptr<PolicyFilterState> filter_;
+  std::unique_ptr<TestCgroup> cg_a_, cg_host_;
+  std::unique_ptr<DispatchBackend> backend_;
+  std::unique_ptr<LoadedPolicy> policy_;
+};
+
+TEST_F(DispatchTrackerTest, SubCgroupOfAPodCountsAsThePod) {
+  Load("  podSelector:\n    matchLabels:\n      app: a");
+  auto child = cg_a_->CreateChild("worker");  // made after the pod was registered
+  ASSERT_TRUE(child.ok()) << child.status();
+  EXPECT_EQ(Events(**child), 1u);
+  EXPECT_EQ(Events(*cg_a_), 1u);
+  EXPECT_EQ(Events(*cg_host_), 0u);
+}
+
+TEST_F(DispatchTrackerTest, HostSelectorAppliesToCgroupsOfNoPod) {
+  Load("  hostSelector: {}");
+  auto child = cg_a_->CreateChild("worker");
+  ASSERT_TRUE(child.ok()) << child.status();
+  EXPECT_EQ(Events(*cg_host_), 1u);
+  EXPECT_EQ(Events(*cg_a_), 0u);
+  EXPECT_EQ(Events(**child), 0u);
+}
+
+// The C library this test runs with (uprobes attach to its inode).
+std::string LibcPath() {
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  while (std::getline(maps, line)) {
+    size_t at = line.find('/');
+    if (at != std::string::npos && line.find("/libc.so.6") != std::string::npos) return line.substr(at);
+  }
+  return "";
+}
+
+TEST_P(DispatchRootTest, UprobeOnALibraryFunctionForTheSelectedPodOnly) {
+  if (!KernelFeatures::Probe().uprobes) {
+    GTEST_SKIP() << "this kernel has no uprobe PMU (CONFIG_UPROBE_EVENTS off)";
+  }
+  const std::string libc = LibcPath();
+  ASSERT_FALSE(libc.empty());
+  // cat calls setlocale(LC_ALL, "") first thing.
+  const std::string yaml = absl::StrReplaceAll(R"(apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: uprobe-a
+spec:
+  podSelector:
+    matchLabels:
+      app: a
+  uprobes:
+  - path: LIBC
+    symbols: [setlocale]
+    args:
+    - index: 0
+      type: int32
+    - index: 1
+      type: string
+    selectors:
+    - matchBinaries:
+      - operator: In
+        values: [BINARY]
+)", {{"LIBC", libc}, {"BINARY", bin_}});
+  auto p = Load(yaml, 2);
+  ASSERT_TRUE(p.ok()) << p.status();
+  RunCat(*cg_a_, prefix_ + "u");
+  RunCat(*cg_b_, prefix_ + "u");
+  while (backend_->PollOnce(50) > 0) {
+  }
+  std::vector<tetragon::ProcessUprobe> got;
+  EventBus::Event ev;
+  while (sub_->Next(&ev, absl::Now() + absl::Milliseconds(50))) {
+    if (ev->has_process_uprobe() && ev->process_uprobe().policy_name() == "uprobe-a") got.push_back(ev->process_uprobe());
+  }
+  ASSERT_GE(got.size(), 1u);
+  for (const auto& u : got) {
+    EXPECT_EQ(u.symbol(), "setlocale");
+    EXPECT_EQ(u.path(), libc);
+    EXPECT_EQ(u.args(0).int_arg(), LC_ALL);
+    EXPECT_EQ(u.args(1).string_arg(), "");
+  }
+  EXPECT_EQ(backend_->Hooks()[0].key, "uprobe/" + libc + ":setlocale");
 }
 
 // Programs of hook kinds this kernel cannot attach are still verified: the

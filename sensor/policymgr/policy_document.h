@@ -33,9 +33,11 @@ struct PolicyDocument {
   std::shared_ptr<const policy::TracingPolicy> model;  // never null after a successful parse
 
   bool namespaced() const { return kind == "TracingPolicyNamespaced"; }
-  // Scoped policies need a policy-filter id (namespace or pod/container
-  // selector); others apply to every workload.
-  bool scoped() const { return namespaced() || has_pod_selector || has_container_selector; }
+  // Scoped policies need a policy-filter id (namespace, pod, container or
+  // host selector); others apply to every workload.
+  bool scoped() const {
+    return namespaced() || has_pod_selector || has_container_selector || has_host_selector;
+  }
 };
 
 // Parses and validates one YAML document with compat/policy. Errors:
