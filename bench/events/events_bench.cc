@@ -100,6 +100,22 @@ void EnrichWithPod(uint64_t, tetragon::Process* p) {
 
 // A policy event as the datapath decoder will build it: process and parent
 // from the cache, arguments decoded from the BPF record.
+void FillTracepoint(const std::string& node, uint64_t n, tetragon::GetEventsResponse* ev) {
+  auto* tp = ev->mutable_process_tracepoint();
+  tp->set_subsys("syscalls");
+  tp->set_event("sys_enter_openat");
+  tp->add_args()->set_int_arg(-100);
+  tp->add_args()->set_string_arg(absl::StrCat("/etc/app/secrets/token-", n % 64));
+  tp->add_args()->set_int_arg(0x80000);
+  tp->add_args()->set_size_arg(0);
+  tp->set_policy_name("watch-secrets");
+  tp->set_action(tetragon::KPROBE_ACTION_POST);
+  ev->set_node_name(node);
+  ev->mutable_time()->set_seconds(1732356000 + static_cast<int64_t>(n / 1000000));
+  ev->mutable_time()->set_nanos(static_cast<int32_t>(n % 1000000000));
+}
+
+// With copies of the cached processes (for the encoder benchmarks).
 tetragon::GetEventsResponse Tracepoint(const ProcessCache& cache, uint32_t pid, uint64_t n) {
   tetragon::GetEventsResponse ev;
   auto* tp = ev.mutable_process_tracepoint();
@@ -110,18 +126,22 @@ tetragon::GetEventsResponse Tracepoint(const ProcessCache& cache, uint32_t pid, 
     *tp->mutable_process() = *std::move(p);
   }
   EnrichWithPod(0, tp->mutable_process());
-  tp->set_subsys("syscalls");
-  tp->set_event("sys_enter_openat");
-  tp->add_args()->set_int_arg(-100);
-  tp->add_args()->set_string_arg(absl::StrCat("/etc/app/secrets/token-", n % 64));
-  tp->add_args()->set_int_arg(0x80000);
-  tp->add_args()->set_size_arg(0);
-  tp->set_policy_name("watch-secrets");
-  tp->set_action(tetragon::KPROBE_ACTION_POST);
-  ev.set_node_name(cache.node_name());
-  ev.mutable_time()->set_seconds(1732356000 + static_cast<int64_t>(n / 1000000));
-  ev.mutable_time()->set_nanos(static_cast<int32_t>(n % 1000000000));
+  FillTracepoint(cache.node_name(), n, &ev);
   return ev;
+}
+
+// As the pipeline does: pointing at the shared cached processes.
+EventBus::Event SharedTracepoint(ProcessCache& cache, uint32_t pid, uint64_t n) {
+  EventBuilder b;
+  auto* tp = b.event()->mutable_process_tracepoint();
+  if (ProcessPtr p = cache.GetSharedByTgid(pid); p != nullptr) {
+    if (ProcessPtr parent = cache.GetSharedParent(*p); parent != nullptr) {
+      tp->unsafe_arena_set_allocated_parent(b.Keep(std::move(parent)));
+    }
+    tp->unsafe_arena_set_allocated_process(b.Keep(cache.Enrich(p, 8812, EnrichWithPod)));
+  }
+  FillTracepoint(cache.node_name(), n, b.event());
+  return std::move(b).Finish();
 }
 
 class Pipeline {
@@ -157,7 +177,7 @@ class Pipeline {
       sensor_->Handle(records_.Exec(pid, kParentPid, "/usr/bin/curl",
                                     {"curl", "-s", "https://api.example.com/v1/items?id=12345", "-H",
                                      "Accept: application/json"}));
-      if (k == 2) bus_.Publish(Tracepoint(cache_, pid, next_));
+      if (k == 2) bus_.Publish(SharedTracepoint(cache_, pid, next_));
       sensor_->Handle(records_.Exit(pid, kParentPid, k == 1 ? 9 : 0));
     }
     return Drain();

@@ -21,7 +21,7 @@ void EventBus::Publish(tetragon::GetEventsResponse event) {
 }
 
 void EventBus::Publish(Event event) {
-  std::vector<std::shared_ptr<Queue>> queues;
+  std::shared_ptr<const Queues> queues;
   {
     absl::MutexLock lock(&mu_);
     if (closed_) return;
@@ -29,7 +29,7 @@ void EventBus::Publish(Event event) {
     queues = queues_;
   }
   uint64_t dropped = 0;
-  for (const auto& q : queues) {
+  for (const auto& q : *queues) {
     absl::MutexLock lock(&q->mu);
     if (q->closed) continue;
     if (q->events.size() >= q->capacity) {
@@ -52,26 +52,30 @@ std::unique_ptr<EventBus::Subscription> EventBus::Subscribe(size_t capacity) {
     absl::MutexLock qlock(&q->mu);
     q->closed = true;
   } else {
-    queues_.push_back(q);
+    auto next = std::make_shared<Queues>(*queues_);
+    next->push_back(q);
+    queues_ = std::move(next);
   }
   return std::unique_ptr<Subscription>(new Subscription(this, q));
 }
 
 void EventBus::Remove(Queue* q) {
   absl::MutexLock lock(&mu_);
-  queues_.erase(std::remove_if(queues_.begin(), queues_.end(),
-                               [q](const std::shared_ptr<Queue>& x) { return x.get() == q; }),
-                queues_.end());
+  auto next = std::make_shared<Queues>(*queues_);
+  next->erase(std::remove_if(next->begin(), next->end(),
+                             [q](const std::shared_ptr<Queue>& x) { return x.get() == q; }),
+              next->end());
+  queues_ = std::move(next);
 }
 
 void EventBus::Close() {
-  std::vector<std::shared_ptr<Queue>> queues;
+  std::shared_ptr<const Queues> queues;
   {
     absl::MutexLock lock(&mu_);
     closed_ = true;
     queues = queues_;
   }
-  for (const auto& q : queues) {
+  for (const auto& q : *queues) {
     absl::MutexLock lock(&q->mu);
     q->closed = true;
   }
@@ -79,12 +83,48 @@ void EventBus::Close() {
 
 EventBus::Stats EventBus::stats() const {
   absl::MutexLock lock(&mu_);
-  return Stats{published_, dropped_total_, queues_.size()};
+  return Stats{published_, dropped_total_, queues_->size()};
 }
 
 bool EventBus::closed() const {
   absl::MutexLock lock(&mu_);
   return closed_;
+}
+
+// The arena's first block is part of the box: an event and its small
+// strings cost one allocation.
+struct EventBuilder::Box {
+  static constexpr size_t kFirstBlock = 1024;
+  static google::protobuf::ArenaOptions Options(char* block) {
+    google::protobuf::ArenaOptions o;
+    o.initial_block = block;
+    o.initial_block_size = kFirstBlock;
+    return o;
+  }
+  Box() : arena(Options(block)) {}
+  alignas(16) char block[kFirstBlock];
+  // Declared before the arena: the arena (which never destroys the kept
+  // messages) goes first.
+  absl::InlinedVector<std::shared_ptr<const tetragon::Process>, 3> kept;
+  google::protobuf::Arena arena;
+};
+
+EventBuilder::EventBuilder()
+    : box_(std::make_shared<Box>()),
+      event_(google::protobuf::Arena::CreateMessage<tetragon::GetEventsResponse>(&box_->arena)) {}
+
+google::protobuf::Arena* EventBuilder::arena() { return &box_->arena; }
+
+tetragon::Process* EventBuilder::Keep(std::shared_ptr<const tetragon::Process> p) {
+  if (p == nullptr) return nullptr;
+  // The arena-allocated event never deletes what it points at; `kept` holds it.
+  auto* raw = const_cast<tetragon::Process*>(p.get());
+  box_->kept.push_back(std::move(p));
+  return raw;
+}
+
+EventBus::Event EventBuilder::Finish() && {
+  return EventBus::Event(std::move(box_), event_);
 }
 
 EventBus::Subscription::~Subscription() { bus_->Remove(queue_.get()); }
@@ -95,7 +135,8 @@ bool EventBus::Subscription::Next(Event* out, absl::Time deadline) {
   auto ready = [q]() ABSL_SHARED_LOCKS_REQUIRED(q->mu) {
     return !q->events.empty() || q->closed;
   };
-  q->mu.AwaitWithDeadline(absl::Condition(&ready), deadline);
+  // A deadline already past (polling) must not cost a futex wait.
+  if (!ready() && deadline > absl::Now()) q->mu.AwaitWithDeadline(absl::Condition(&ready), deadline);
   if (q->events.empty()) return false;
   *out = std::move(q->events.front());
   q->events.pop_front();

@@ -12,9 +12,11 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "api/events.pb.h"
+#include "google/protobuf/arena.h"
 
 namespace tgd {
 
@@ -54,11 +56,41 @@ class EventBus {
   struct Queue;
   void Remove(Queue* q);
 
+  using Queues = std::vector<std::shared_ptr<Queue>>;
   mutable absl::Mutex mu_;
-  std::vector<std::shared_ptr<Queue>> queues_ ABSL_GUARDED_BY(mu_);
+  // Copy-on-write: Publish takes a reference to the current list.
+  std::shared_ptr<const Queues> queues_ ABSL_GUARDED_BY(mu_) = std::make_shared<const Queues>();
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t published_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t dropped_total_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+// Builds one event for Publish with a single allocation: the event lives on
+// an arena inside the returned Event's control block, and its process fields
+// can point at shared immutable processes (the process cache's) instead of
+// holding copies:
+//   EventBuilder b;
+//   auto* exec = b.event()->mutable_process_exec();
+//   exec->unsafe_arena_set_allocated_process(b.Keep(cached_process));
+//   bus->Publish(std::move(b).Finish());
+// Readers see an ordinary const GetEventsResponse (copying it makes a deep,
+// independent copy); nobody may mutate a published event.
+class EventBuilder {
+ public:
+  EventBuilder();
+  tetragon::GetEventsResponse* event() { return event_; }
+  google::protobuf::Arena* arena();
+  // Keeps `p` alive as long as the event and returns it for an
+  // unsafe_arena_set_allocated_*() of this event's messages (which must not
+  // be modified through it). Null in, null out.
+  tetragon::Process* Keep(std::shared_ptr<const tetragon::Process> p);
+  // The finished event; the builder must not be used afterwards.
+  EventBus::Event Finish() &&;
+
+ private:
+  struct Box;
+  std::shared_ptr<Box> box_;
+  tetragon::GetEventsResponse* event_;
 };
 
 class EventBus::Subscription {

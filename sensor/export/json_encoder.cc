@@ -2,11 +2,14 @@
 #include "sensor/export/json_encoder.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <mutex>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/escaping.h"
 #include "api/events.pb.h"
 #include "absl/strings/numbers.h"
@@ -24,6 +27,49 @@ using google::protobuf::Message;
 using google::protobuf::Reflection;
 
 constexpr char kHex[] = "0123456789abcdef";
+
+// JSON objects of registered shared processes (RegisterSharedProcess): an
+// empty string until the first event that carries the process is encoded.
+class SharedProcessJson {
+ public:
+  static SharedProcessJson& Get() {
+    static SharedProcessJson* const instance = new SharedProcessJson();  // never destroyed
+    return *instance;
+  }
+  enum class Found { kNo, kAppended, kRegistered };
+  // Appends the cached JSON of `p` when there is one.
+  Found Lookup(const tetragon::Process* p, std::string* out) {
+    if (count_.load(std::memory_order_acquire) == 0) return Found::kNo;
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = json_.find(p);
+    if (it == json_.end()) return Found::kNo;
+    if (it->second.empty()) return Found::kRegistered;
+    out->append(it->second);
+    return Found::kAppended;
+  }
+  void Store(const tetragon::Process* p, absl::string_view json) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = json_.find(p);
+    if (it != json_.end() && it->second.empty()) it->second.assign(json.data(), json.size());
+  }
+  void Register(const tetragon::Process* p) {
+    std::lock_guard<std::mutex> lock(mu_);
+    json_[p].clear();
+    count_.store(json_.size(), std::memory_order_release);
+  }
+  void Unregister(const tetragon::Process* p) {
+    std::lock_guard<std::mutex> lock(mu_);
+    json_.erase(p);
+    count_.store(json_.size(), std::memory_order_release);
+  }
+
+ private:
+  std::atomic<size_t> count_{0};
+  // std::mutex, not absl::Mutex: it is taken under other locks (the process
+  // cache's), and absl's deadlock detection would track every such nesting.
+  std::mutex mu_;
+  absl::flat_hash_map<const tetragon::Process*, std::string> json_;
+};
 
 // 1 for bytes that need more than a copy: control characters, '"', '\\'
 // and every non-ASCII byte (UTF-8 validation).
@@ -338,10 +384,24 @@ class Writer {
   }
   void Caps(const google::protobuf::RepeatedField<int>& caps) {
     out_->push_back('[');
+    // "\"CAP_...\"" for every valid value, built once.
+    static const std::vector<std::string>* const kNames = [] {
+      auto* names = new std::vector<std::string>(tetragon::CapabilitiesType_MAX + 1);
+      for (int c = 0; c <= tetragon::CapabilitiesType_MAX; ++c) {
+        if (!tetragon::CapabilitiesType_IsValid(c)) continue;
+        (*names)[c] = absl::StrCat("\"", tetragon::CapabilitiesType_Name(
+                                             static_cast<tetragon::CapabilitiesType>(c)), "\"");
+      }
+      return names;
+    }();
     for (int i = 0; i < caps.size(); ++i) {
       if (i) out_->push_back(',');
-      auto c = static_cast<tetragon::CapabilitiesType>(caps[i]);
-      Enum(tetragon::CapabilitiesType_IsValid(c), tetragon::CapabilitiesType_Name(c), caps[i]);
+      const int c = caps[i];
+      if (c >= 0 && c < static_cast<int>(kNames->size()) && !(*kNames)[c].empty()) {
+        out_->append((*kNames)[c]);
+      } else {
+        NumSigned(c);
+      }
     }
     out_->push_back(']');
   }
@@ -415,7 +475,20 @@ class Writer {
     Str(o, "workload_kind", p.workload_kind());
     Reflected(o, p, "pod_annotations", !p.pod_annotations().empty());
   }
+  // A process: its cached JSON when it is a registered shared process that
+  // was encoded before, else written (and cached when registered).
   void Proc(const tetragon::Process& p) {
+    auto& shared = SharedProcessJson::Get();
+    const auto found = shared.Lookup(&p, out_);
+    if (found == SharedProcessJson::Found::kAppended) return;
+    const size_t start = out_->size();
+    const bool fallback_before = fallback_;
+    ProcFields(p);
+    if (found == SharedProcessJson::Found::kRegistered && !fallback_ && !fallback_before) {
+      shared.Store(&p, absl::string_view(*out_).substr(start));
+    }
+  }
+  void ProcFields(const tetragon::Process& p) {
     Obj o(this);
     Str(o, "exec_id", p.exec_id());
     U32Value(o, "pid", p.has_pid(), p.pid());
@@ -792,6 +865,14 @@ class Writer {
 };
 
 }  // namespace
+
+void RegisterSharedProcess(const tetragon::Process* process) {
+  SharedProcessJson::Get().Register(process);
+}
+
+void UnregisterSharedProcess(const tetragon::Process* process) {
+  SharedProcessJson::Get().Unregister(process);
+}
 
 absl::Status AppendMessageJsonReflection(const google::protobuf::Message& message, std::string* out) {
   const size_t start = out->size();

@@ -15,6 +15,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "api/tetragon.pb.h"
 #include "google/protobuf/message.h"
 
 namespace tgd {
@@ -28,6 +29,16 @@ absl::Status AppendMessageJson(const google::protobuf::Message& message, std::st
 // The same output through reflection only (no typed fast paths); for tests
 // that check the fast paths against it.
 absl::Status AppendMessageJsonReflection(const google::protobuf::Message& message, std::string* out);
+
+// Shared immutable processes (the process cache's): AppendMessageJson writes
+// the JSON object of a registered process once and splices that text into
+// every later event that points at the same object (exec, exit and policy
+// events of one process repeat the same `process` and `parent`). The caller
+// guarantees that `process` is not modified from RegisterSharedProcess until
+// UnregisterSharedProcess, and unregisters it before destroying it. Safe to
+// call from any thread.
+void RegisterSharedProcess(const tetragon::Process* process);
+void UnregisterSharedProcess(const tetragon::Process* process);
 
 // protobuf's MessageToJsonString(preserve_proto_field_names). Replaces *out.
 // Errors: INTERNAL with protobuf's message.

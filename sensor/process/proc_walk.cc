@@ -1,6 +1,7 @@
 // /proc reader for processes that predate the sensor.
 #include "sensor/process/proc_walk.h"
 
+#include <string.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -48,10 +49,15 @@ uint32_t NsInum(const std::string& link) {
 }  // namespace
 
 std::string JoinArguments(const char* argv, size_t len) {
-  std::vector<std::string> parts = absl::StrSplit(absl::string_view(argv, len), '\0');
-  while (!parts.empty() && parts.back().empty()) parts.pop_back();
-  if (parts.size() <= 1) return "";
-  return absl::StrJoin(parts.begin() + 1, parts.end(), " ");
+  // argv[1..] joined by spaces: drop trailing NULs (empty trailing parts)
+  // and argv[0], then every separating NUL becomes a space.
+  while (len > 0 && argv[len - 1] == '\0') --len;
+  const void* nul = memchr(argv, '\0', len);
+  if (nul == nullptr) return "";
+  const char* begin = static_cast<const char*>(nul) + 1;
+  std::string out(begin, argv + len);
+  std::replace(out.begin(), out.end(), '\0', ' ');
+  return out;
 }
 
 std::optional<ExecRecord> ReadProcProcess(const std::string& root, uint32_t pid) {

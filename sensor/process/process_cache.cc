@@ -2,10 +2,15 @@
 #include "sensor/process/process_cache.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "api/capabilities.pb.h"
+#include "google/protobuf/arena.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "sensor/export/json_encoder.h"
 
 namespace tgd {
 namespace {
@@ -17,6 +22,37 @@ void AddCaps(uint64_t mask, google::protobuf::RepeatedField<int>* out) {
 }
 
 }  // namespace
+
+// The process and its arena; the arena's first block is part of the holder,
+// so a process costs one allocation plus its long strings.
+struct SharedProcessBuilder::Holder {
+  static constexpr size_t kFirstBlock = 2048;
+  static google::protobuf::ArenaOptions Options(char* block) {
+    google::protobuf::ArenaOptions o;
+    o.initial_block = block;
+    o.initial_block_size = kFirstBlock;
+    return o;
+  }
+  Holder()
+      : arena(Options(block)),
+        process(google::protobuf::Arena::CreateMessage<tetragon::Process>(&arena)) {}
+  ~Holder() {
+    if (registered) UnregisterSharedProcess(process);
+  }
+  alignas(16) char block[kFirstBlock];
+  google::protobuf::Arena arena;
+  tetragon::Process* process;
+  bool registered = false;
+};
+
+SharedProcessBuilder::SharedProcessBuilder()
+    : holder_(std::make_shared<Holder>()), process_(holder_->process) {}
+
+ProcessPtr SharedProcessBuilder::Share() && {
+  RegisterSharedProcess(process_);
+  holder_->registered = true;
+  return ProcessPtr(std::move(holder_), process_);
+}
 
 std::string MakeExecId(const std::string& node, uint64_t ktime, uint32_t pid) {
   return absl::Base64Escape(absl::StrCat(node, ":", ktime, ":", pid));
@@ -32,18 +68,20 @@ void ProcessCache::SetStartTime(tetragon::Process* p, uint64_t ktime) const {
   p->mutable_start_time()->set_nanos(static_cast<int32_t>(wall % 1000000000));
 }
 
-tetragon::Process ProcessCache::AddExec(const ExecRecord& r) {
-  Entry e;
-  tetragon::Process& p = e.proc;
+tetragon::Process ProcessCache::AddExec(const ExecRecord& r) { return *AddExecShared(r); }
+
+ProcessPtr ProcessCache::AddExecShared(ExecRecord r) {
+  SharedProcessBuilder b;
+  tetragon::Process& p = *b.process();
   p.set_exec_id(MakeExecId(node_, r.ktime, r.pid));
   p.mutable_pid()->set_value(r.pid);
   p.mutable_tid()->set_value(r.tid ? r.tid : r.pid);
   p.mutable_uid()->set_value(r.euid);
   p.mutable_auid()->set_value(r.auid);
-  p.set_cwd(r.cwd);
-  p.set_binary(r.binary);
-  p.set_arguments(r.arguments);
-  p.set_flags(r.flags);
+  p.set_cwd(std::move(r.cwd));
+  p.set_binary(std::move(r.binary));
+  p.set_arguments(std::move(r.arguments));
+  p.set_flags(std::move(r.flags));
   SetStartTime(&p, r.ktime);
   AddCaps(r.cap_permitted, p.mutable_cap()->mutable_permitted());
   AddCaps(r.cap_effective, p.mutable_cap()->mutable_effective());
@@ -67,9 +105,11 @@ tetragon::Process ProcessCache::AddExec(const ExecRecord& r) {
   } else if (auto self = running_.find(r.pid); self != running_.end()) {
     // exec without fork: same parent as the image it replaces
     auto old = by_exec_id_.find(self->second);
-    if (old != by_exec_id_.end()) p.set_parent_exec_id(old->second.proc.parent_exec_id());
+    if (old != by_exec_id_.end()) p.set_parent_exec_id(old->second.proc->parent_exec_id());
   }
-  tetragon::Process out = p;
+  Entry e;
+  e.proc = std::move(b).Share();
+  ProcessPtr out = e.proc;
   Insert(std::move(e));
   return out;
 }
@@ -80,23 +120,26 @@ std::optional<tetragon::Process> ProcessCache::AddClone(uint32_t pid, uint32_t p
   if (it == running_.end()) return std::nullopt;
   auto parent = by_exec_id_.find(it->second);
   if (parent == by_exec_id_.end()) return std::nullopt;
+  SharedProcessBuilder b;
+  tetragon::Process& p = *b.process();
+  p.CopyFrom(*parent->second.proc);
+  p.set_exec_id(MakeExecId(node_, ktime, pid));
+  p.mutable_pid()->set_value(pid);
+  p.mutable_tid()->set_value(pid);
+  p.set_parent_exec_id(parent->second.proc->exec_id());
+  p.set_flags("clone");
+  SetStartTime(&p, ktime);
   Entry e;
-  e.proc = parent->second.proc;
-  e.proc.set_exec_id(MakeExecId(node_, ktime, pid));
-  e.proc.mutable_pid()->set_value(pid);
-  e.proc.mutable_tid()->set_value(pid);
-  e.proc.set_parent_exec_id(parent->second.proc.exec_id());
-  e.proc.set_flags("clone");
-  SetStartTime(&e.proc, ktime);
-  tetragon::Process out = e.proc;
+  e.proc = std::move(b).Share();
+  ProcessPtr out = e.proc;
   Insert(std::move(e));
-  return out;
+  return *out;
 }
 
 void ProcessCache::Insert(Entry e) {
-  uint32_t pid = e.proc.pid().value();
-  std::string id = e.proc.exec_id();
-  std::string parent = e.proc.parent_exec_id();
+  uint32_t pid = e.proc->pid().value();
+  const std::string& id = e.proc->exec_id();
+  const std::string& parent = e.proc->parent_exec_id();
   e.refs = 1;
   e.running = true;
   // The image this exec replaces (same tgid) is no longer running.
@@ -112,8 +155,8 @@ void ProcessCache::Insert(Entry e) {
   if (!parent.empty()) {
     if (auto pe = by_exec_id_.find(parent); pe != by_exec_id_.end()) ++pe->second.refs;
   }
-  by_exec_id_[id] = std::move(e);
   running_[pid] = id;
+  by_exec_id_[id] = std::move(e);
   EvictIfNeeded();
 }
 
@@ -123,7 +166,7 @@ void ProcessCache::Release(const std::string& exec_id) {
     auto it = by_exec_id_.find(id);
     if (it == by_exec_id_.end()) return;
     if (--it->second.refs > 0) return;
-    std::string parent = it->second.proc.parent_exec_id();
+    std::string parent = it->second.proc->parent_exec_id();
     by_exec_id_.erase(it);
     Unlist(id);
     id = parent;  // the freed entry no longer references its parent
@@ -136,7 +179,7 @@ void ProcessCache::EvictIfNeeded() {
     Unlist(victim);
     auto it = by_exec_id_.find(victim);
     if (it == by_exec_id_.end()) continue;
-    std::string parent = it->second.proc.parent_exec_id();
+    std::string parent = it->second.proc->parent_exec_id();
     by_exec_id_.erase(it);
     ++evicted_;
     if (!parent.empty()) Release(parent);
@@ -156,44 +199,104 @@ void ProcessCache::Unlist(const std::string& exec_id) {
   exited_pos_.erase(it);
 }
 
-std::optional<tetragon::Process> ProcessCache::Exit(uint32_t pid) {
+ProcessPtr ProcessCache::ExitShared(uint32_t pid) {
   absl::MutexLock lock(&mu_);
   auto it = running_.find(pid);
-  if (it == running_.end()) return std::nullopt;
-  std::string id = it->second;
+  if (it == running_.end()) return nullptr;
+  std::string id = std::move(it->second);
   running_.erase(it);
   auto e = by_exec_id_.find(id);
-  if (e == by_exec_id_.end()) return std::nullopt;
-  tetragon::Process out = e->second.proc;
+  if (e == by_exec_id_.end()) return nullptr;
+  ProcessPtr out = e->second.proc;
   e->second.running = false;
   MarkExited(id);
   Release(id);
   return out;
 }
 
-std::optional<tetragon::Process> ProcessCache::GetByTgid(uint32_t tgid) const {
+std::optional<tetragon::Process> ProcessCache::Exit(uint32_t pid) {
+  ProcessPtr p = ExitShared(pid);
+  if (p == nullptr) return std::nullopt;
+  return *p;
+}
+
+ProcessPtr ProcessCache::GetSharedByTgid(uint32_t tgid) const {
   absl::MutexLock lock(&mu_);
   auto it = running_.find(tgid);
-  if (it == running_.end()) return std::nullopt;
+  if (it == running_.end()) return nullptr;
   auto e = by_exec_id_.find(it->second);
-  if (e == by_exec_id_.end()) return std::nullopt;
+  if (e == by_exec_id_.end()) return nullptr;
   return e->second.proc;
+}
+
+ProcessPtr ProcessCache::GetSharedParent(const tetragon::Process& child) const {
+  if (child.parent_exec_id().empty()) return nullptr;
+  absl::MutexLock lock(&mu_);
+  auto p = by_exec_id_.find(child.parent_exec_id());
+  if (p == by_exec_id_.end()) return nullptr;
+  return p->second.proc;
+}
+
+std::optional<tetragon::Process> ProcessCache::GetByTgid(uint32_t tgid) const {
+  ProcessPtr p = GetSharedByTgid(tgid);
+  if (p == nullptr) return std::nullopt;
+  return *p;
 }
 
 std::optional<tetragon::Process> ProcessCache::GetByExecId(const std::string& exec_id) const {
   absl::MutexLock lock(&mu_);
   auto e = by_exec_id_.find(exec_id);
   if (e == by_exec_id_.end()) return std::nullopt;
-  return e->second.proc;
+  return *e->second.proc;
 }
 
 std::optional<tetragon::Process> ProcessCache::GetParent(const std::string& exec_id) const {
   absl::MutexLock lock(&mu_);
   auto e = by_exec_id_.find(exec_id);
-  if (e == by_exec_id_.end() || e->second.proc.parent_exec_id().empty()) return std::nullopt;
-  auto p = by_exec_id_.find(e->second.proc.parent_exec_id());
+  if (e == by_exec_id_.end() || e->second.proc->parent_exec_id().empty()) return std::nullopt;
+  auto p = by_exec_id_.find(e->second.proc->parent_exec_id());
   if (p == by_exec_id_.end()) return std::nullopt;
-  return p->second.proc;
+  return *p->second.proc;
+}
+
+ProcessPtr ProcessCache::Enrich(const ProcessPtr& base, uint64_t cgroup_id, const Enricher& enrich) {
+  if (!enrich || base == nullptr) return base;
+  // What the enricher sets for this cgroup now, serialized deterministically
+  // (map fields sorted) as the memo key.
+  thread_local std::string key;
+  key.clear();
+  {
+    alignas(16) char block[1024];
+    google::protobuf::ArenaOptions o;
+    o.initial_block = block;
+    o.initial_block_size = sizeof(block);
+    google::protobuf::Arena arena(o);
+    auto* scratch = google::protobuf::Arena::CreateMessage<tetragon::Process>(&arena);
+    enrich(cgroup_id, scratch);
+    google::protobuf::io::StringOutputStream sos(&key);
+    google::protobuf::io::CodedOutputStream cos(&sos);
+    cos.SetSerializationDeterministic(true);
+    scratch->SerializePartialToCodedStream(&cos);
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    auto e = by_exec_id_.find(base->exec_id());
+    if (e != by_exec_id_.end() && e->second.proc == base && e->second.enriched != nullptr &&
+        e->second.enrich_key == key) {
+      return e->second.enriched;
+    }
+  }
+  SharedProcessBuilder b;
+  b.process()->CopyFrom(*base);
+  enrich(cgroup_id, b.process());
+  ProcessPtr out = std::move(b).Share();
+  absl::MutexLock lock(&mu_);
+  auto e = by_exec_id_.find(base->exec_id());
+  if (e != by_exec_id_.end() && e->second.proc == base) {
+    e->second.enriched = out;
+    e->second.enrich_key = key;
+  }
+  return out;
 }
 
 ProcessCache::Stats ProcessCache::stats() const {

@@ -7,11 +7,19 @@
 // still names it as parent, so later events of that child carry a complete
 // parent; when the last reference goes, the entry is freed. The cache is
 // bounded: past max_entries the oldest exited entries are evicted (counted).
+//
+// Entries hold immutable shared processes (ProcessPtr): each is built once
+// on an arena of its own and registered with the JSON encoder, so events can
+// point at it (EventBuilder) instead of copying it, and its JSON object is
+// written once for all the events that carry it. The copying accessors
+// (AddExec, GetByTgid, ...) remain for callers that want a message to edit.
 #ifndef TGDISPATCH_SENSOR_PROCESS_PROCESS_CACHE_H_
 #define TGDISPATCH_SENSOR_PROCESS_PROCESS_CACHE_H_
 
 #include <cstdint>
+#include <functional>
 #include <list>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -40,8 +48,30 @@ struct ExecRecord {
   uint64_t cgroup_id = 0;
 };
 
+// A cached process: immutable once shared.
+using ProcessPtr = std::shared_ptr<const tetragon::Process>;
+
+// Builds a Process on an arena of its own (one allocation for the message
+// tree and its short strings), then shares it.
+class SharedProcessBuilder {
+ public:
+  SharedProcessBuilder();
+  tetragon::Process* process() { return process_; }
+  // The built process, registered with the JSON encoder's shared-process
+  // cache (RegisterSharedProcess) until the last reference goes. The builder
+  // must not be used afterwards.
+  ProcessPtr Share() &&;
+
+ private:
+  struct Holder;
+  std::shared_ptr<Holder> holder_;
+  tetragon::Process* process_;
+};
+
 class ProcessCache {
  public:
+  using Enricher = std::function<void(uint64_t cgroup_id, tetragon::Process*)>;
+
   struct Stats {
     uint64_t entries = 0;
     uint64_t evicted = 0;
@@ -63,12 +93,27 @@ class ProcessCache {
   // The parent of the process with `exec_id`, if still cached.
   std::optional<tetragon::Process> GetParent(const std::string& exec_id) const;
 
+  // The same without copies: shared immutable processes (null when absent).
+  ProcessPtr AddExecShared(ExecRecord rec);
+  ProcessPtr GetSharedByTgid(uint32_t tgid) const;
+  ProcessPtr ExitShared(uint32_t pid);
+  // The cached parent of `child` (by its parent_exec_id), null if none.
+  ProcessPtr GetSharedParent(const tetragon::Process& child) const;
+  // `base` as enrich(cgroup_id, <copy of base>) makes it (base itself when
+  // `enrich` is empty). The result is remembered in base's entry and reused
+  // while enrich(cgroup_id, <empty process>) sets the same fields as when it
+  // was made, so an enricher must depend only on the cgroup id and its own
+  // state (pod info by cgroup does).
+  ProcessPtr Enrich(const ProcessPtr& base, uint64_t cgroup_id, const Enricher& enrich);
+
   Stats stats() const;
   const std::string& node_name() const { return node_; }
 
  private:
   struct Entry {
-    tetragon::Process proc;
+    ProcessPtr proc;
+    ProcessPtr enriched;      // Enrich() memo
+    std::string enrich_key;   // what the enricher set on an empty process (serialized)
     int refs = 0;        // running process + cached children naming it
     bool running = true;
   };

@@ -117,44 +117,48 @@ void ProcessSensor::Handle(const tgd_proc_msg& m) {
       r.binary.assign(m.filename, std::min<size_t>(m.filename_len, sizeof(m.filename) - 1));
       r.cwd.assign(m.cwd, std::min<size_t>(m.cwd_len, sizeof(m.cwd) - 1));
       r.arguments = JoinArguments(m.args, std::min<size_t>(m.args_len, sizeof(m.args)));
-      std::vector<std::string> flags = {"execve"};
-      if (auto prev = cache.GetByTgid(m.pid); prev.has_value() && prev->flags() == "clone") {
-        flags.push_back("clone");
+      r.flags = "execve";
+      if (ProcessPtr prev = cache.GetSharedByTgid(m.pid); prev != nullptr && prev->flags() == "clone") {
+        r.flags += " clone";
       }
-      if (m.flags & TGD_PROC_TRUNC_FILENAME) flags.push_back("truncFilename");
-      if (m.flags & TGD_PROC_TRUNC_ARGS) flags.push_back("truncArgs");
-      if (m.flags & TGD_PROC_ERR_ARGS) flags.push_back("errorArgs");
-      if (m.flags & TGD_PROC_TRUNC_CWD) flags.push_back("noCWDSupport");
-      r.flags = absl::StrJoin(flags, " ");
-      tetragon::GetEventsResponse ev;
+      if (m.flags & TGD_PROC_TRUNC_FILENAME) r.flags += " truncFilename";
+      if (m.flags & TGD_PROC_TRUNC_ARGS) r.flags += " truncArgs";
+      if (m.flags & TGD_PROC_ERR_ARGS) r.flags += " errorArgs";
+      if (m.flags & TGD_PROC_TRUNC_CWD) r.flags += " noCWDSupport";
+      ProcessPtr proc = cache.AddExecShared(std::move(r));
+      ProcessPtr parent = cache.GetSharedParent(*proc);
+      // The event's process is the cached one as enriched (pod info); the
+      // parent is the cached one as is.
+      ProcessPtr shown = cache.Enrich(proc, m.cgroup_id, opts_.enrich);
+      EventBuilder b;
+      tetragon::GetEventsResponse& ev = *b.event();
       auto* exec = ev.mutable_process_exec();
-      *exec->mutable_process() = cache.AddExec(r);
-      if (opts_.enrich) opts_.enrich(m.cgroup_id, exec->mutable_process());
-      if (auto parent = cache.GetParent(exec->process().exec_id()); parent.has_value()) {
-        *exec->mutable_parent() = *std::move(parent);
-      }
+      exec->unsafe_arena_set_allocated_process(b.Keep(std::move(shown)));
+      if (parent != nullptr) exec->unsafe_arena_set_allocated_parent(b.Keep(std::move(parent)));
       ev.set_node_name(cache.node_name());
       SetTime(boot_wall_ns_ + static_cast<int64_t>(m.ktime), ev.mutable_time());
       ++execs_;
-      opts_.bus->Publish(std::move(ev));
+      opts_.bus->Publish(std::move(b).Finish());
       break;
     }
     case TGD_PROC_MSG_EXIT: {
-      tetragon::GetEventsResponse ev;
+      EventBuilder b;
+      tetragon::GetEventsResponse& ev = *b.event();
       auto* exit = ev.mutable_process_exit();
-      std::optional<tetragon::Process> proc = cache.GetByTgid(m.pid);
-      if (proc.has_value()) {
-        if (auto parent = cache.GetParent(proc->exec_id()); parent.has_value()) {
-          *exit->mutable_parent() = *std::move(parent);
+      if (ProcessPtr proc = cache.GetSharedByTgid(m.pid); proc != nullptr) {
+        if (ProcessPtr parent = cache.GetSharedParent(*proc); parent != nullptr) {
+          exit->unsafe_arena_set_allocated_parent(b.Keep(std::move(parent)));
         }
-        cache.Exit(m.pid);
-        *exit->mutable_process() = *std::move(proc);
+        // Enriched while the entry (and its memo) is still cached.
+        ProcessPtr shown = cache.Enrich(proc, m.cgroup_id, opts_.enrich);
+        cache.ExitShared(m.pid);
+        exit->unsafe_arena_set_allocated_process(b.Keep(std::move(shown)));
       } else {
         // Not in the cache (started and exec'd before we saw it).
         exit->mutable_process()->mutable_pid()->set_value(m.pid);
         exit->mutable_process()->set_flags("unknown");
+        if (opts_.enrich) opts_.enrich(m.cgroup_id, exit->mutable_process());
       }
-      if (opts_.enrich) opts_.enrich(m.cgroup_id, exit->mutable_process());
       int sig = m.exit_code & 0x7f;
       if (sig != 0) exit->set_signal(SignalName(sig));
       exit->set_status((m.exit_code >> 8) & 0xff);
@@ -162,7 +166,7 @@ void ProcessSensor::Handle(const tgd_proc_msg& m) {
       ev.set_node_name(cache.node_name());
       *ev.mutable_time() = exit->time();
       ++exits_;
-      opts_.bus->Publish(std::move(ev));
+      opts_.bus->Publish(std::move(b).Finish());
       break;
     }
     case TGD_PROC_MSG_CLONE:
