@@ -91,3 +91,9 @@ int tgd_disp_kprobe(struct pt_regs *ctx) { return dispatch(ctx, &tgd_tail_kprobe
 
 SEC("kprobe")
 int tgd_eval_kprobe(struct pt_regs *ctx) { return evaluate_kprobe(ctx); }
+
+SEC("lsm")
+int tgd_disp_lsm(unsigned long long *ctx) { return dispatch(ctx, &tgd_tail_lsm); }
+
+SEC("lsm")
+int tgd_eval_lsm(unsigned long long *ctx) { return evaluate_lsm(ctx); }

@@ -7,6 +7,7 @@
 
 #ifndef __bpf__
 #include <linux/types.h>
+#include <stddef.h>
 #endif
 
 /* Limits. A policy beyond them is refused at add time, naming the field. */
@@ -26,11 +27,14 @@
 #define TGD_HOOK_RAW_TP 2
 #define TGD_HOOK_KPROBE 3
 #define TGD_HOOK_UPROBE 4 /* user space only: uprobes run the kprobe-type programs */
+#define TGD_HOOK_LSM 5
 
 /* Where and how an argument is read. */
 #define TGD_SRC_TP_FIELD 1 /* ctx + offset (tracepoint record) */
 #define TGD_SRC_RAW_ARG 2  /* ((u64 *)ctx)[index] (raw tracepoint args) */
 #define TGD_SRC_REG 3      /* kprobe: function argument `index` */
+/* 4: kprobe on a syscall wrapper (arguments in the inner pt_regs) */
+#define TGD_SRC_BTF_ARG 5  /* LSM: ((u64 *)ctx)[index] */
 
 #define TGD_ARG_INT 1          /* integer of `size` bytes, `is_signed` */
 #define TGD_ARG_STR_USER 2     /* pointer to a user string */
@@ -55,6 +59,7 @@
 #define TGD_ACT_NOPOST 2
 #define TGD_ACT_SIGKILL 3
 #define TGD_ACT_SIGNAL 4
+#define TGD_ACT_OVERRIDE 5 /* LSM: deny with arg_error */
 
 /* Policy flags. */
 #define TGD_POLICY_ENABLED (1u << 0)
@@ -197,7 +202,13 @@ struct tgd_hook_stats {
   __u64 actions;        /* signals sent */
   __u64 monitor_actions;/* signals suppressed by monitor mode */
   __u64 truncated_lists;/* run lists cut at TGD_RUN_MAX (never by user space) */
+  __u64 scratch_busy;   /* evaluations skipped: every scratch slot of the CPU in use */
 };
+
+/* Per-CPU scratch slots for evaluation (claimed with a compare-and-swap, so
+ * a program preempted mid-evaluation keeps its slot and the next program on
+ * that CPU takes another). Posted events are copied to the ring buffer. */
+#define TGD_SCRATCH_SLOTS 4
 
 /* The policy event record on the ring buffer. */
 #define TGD_EV_POLICY 10
@@ -227,12 +238,16 @@ struct tgd_policy_event {
   __u64 ktime;
   __u64 cgroup_id;
   struct tgd_arg_val args[TGD_MAX_ARGS];
-  /* Scratch for lookups, not read by user space. */
+  /* Scratch for lookups, not sent to user space (TGD_EVENT_WIRE_SIZE). */
   struct tgd_lpm_key key;
   char rev[TGD_STR_MAX];
 };
 
+/* Bytes of a tgd_policy_event that reach user space. */
+#define TGD_EVENT_WIRE_SIZE (48 + TGD_MAX_ARGS * (8 + TGD_STR_MAX))
+
 #ifdef __cplusplus
+static_assert(offsetof(struct tgd_policy_event, key) == TGD_EVENT_WIRE_SIZE, "wire size");
 static_assert(sizeof(struct tgd_arg_desc) == 12, "tgd_arg_desc");
 static_assert(sizeof(struct tgd_selector) == 24 + 16 * TGD_MAX_INT_CLAUSES + 4 * TGD_MAX_STR_CLAUSES +
                                                  4 * TGD_MAX_NS_CLAUSES + 8 * TGD_MAX_ACTIONS,

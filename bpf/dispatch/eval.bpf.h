@@ -104,6 +104,18 @@ struct {
   __type(value, struct tgd_exec_path);
 } tgd_exec_scratch SEC(".maps");
 
+struct tgd_scratch {
+  __u64 busy;
+  struct tgd_policy_event ev;
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, TGD_SCRATCH_SLOTS);
+  __type(key, __u32);
+  __type(value, struct tgd_scratch);
+} tgd_scratch SEC(".maps");
+
 /* Policy events. */
 struct {
   __uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -138,6 +150,13 @@ struct {
   __type(key, __u32);
   __type(value, __u32);
 } tgd_tail_kprobe SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+  __uint(max_entries, TGD_MAX_HOOKS);
+  __type(key, __u32);
+  __type(value, __u32);
+} tgd_tail_lsm SEC(".maps");
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -387,7 +406,7 @@ static __always_inline void read_arg(void *ctx, int kind, struct tgd_arg_desc *d
     } else {
       bpf_probe_read_kernel(&raw, 8, (char *)ctx + off);
     }
-  } else if (kind == TGD_HOOK_RAW_TP) {
+  } else if (kind == TGD_HOOK_RAW_TP || kind == TGD_HOOK_LSM) {
     __u32 idx = d->index & 15;
     bpf_probe_read_kernel(&raw, 8, (char *)ctx + 8 * idx);
   } else {
@@ -438,7 +457,7 @@ static __always_inline void read_arg(void *ctx, int kind, struct tgd_arg_desc *d
 
 /* Runs the matching selector's actions; returns whether to post. */
 static __always_inline int run_actions(struct tgd_policy_cfg *cfg, struct tgd_policy_event *ev, int sel,
-                                       struct tgd_hook_stats *st) {
+                                       struct tgd_hook_stats *st, __s32 *verdict) {
   int post = 1;
   ev->action = TGD_ACT_POST;
   TGD_MASK(sel, 7);
@@ -459,6 +478,14 @@ static __always_inline int run_actions(struct tgd_policy_cfg *cfg, struct tgd_po
         if (bpf_send_signal(sig) != 0) ev->flags |= TGD_EVF_SIGNAL_FAILED;
         if (st) st->actions++;
       }
+    } else if (a->kind == TGD_ACT_OVERRIDE) {
+      if (cfg->flags & TGD_POLICY_MONITOR) {
+        ev->flags |= TGD_EVF_MONITOR;
+        if (st) st->monitor_actions++;
+      } else {
+        if (*verdict == 0) *verdict = a->arg_error; /* the first denial wins */
+        if (st) st->actions++;
+      }
     }
   }
   return post;
@@ -469,6 +496,7 @@ struct eval_ctx {
   struct tgd_run_list *list;
   struct tgd_hook_stats *st;
   __u64 cgid;
+  __s32 verdict; /* LSM: 0 allows, -errno denies (Override) */
 };
 
 /* Evaluates policy `id` for this event: reads its arguments into a ring
@@ -481,11 +509,21 @@ static __always_inline void eval_one(struct eval_ctx *ec, __u32 id, int kind) {
   if (!cfg || !(cfg->flags & TGD_POLICY_ENABLED)) return;
   struct tgd_hook_stats *st = ec->st;
   if (st) st->evaluated++;
-  struct tgd_policy_event *ev = bpf_ringbuf_reserve(&tgd_events, sizeof(*ev), 0);
-  if (!ev) {
-    if (st) st->lost++;
+  /* Claim a scratch slot of this CPU; a preempted evaluation keeps its own. */
+  struct tgd_scratch *slot = 0;
+  for (__u32 i = 0; i < TGD_SCRATCH_SLOTS; i++) {
+    __u32 k = i;
+    struct tgd_scratch *s = bpf_map_lookup_elem(&tgd_scratch, &k);
+    if (s && __sync_val_compare_and_swap(&s->busy, 0, 1) == 0) {
+      slot = s;
+      break;
+    }
+  }
+  if (!slot) {
+    if (st) st->scratch_busy++;
     return;
   }
+  struct tgd_policy_event *ev = &slot->ev;
   __u64 pid_tgid = bpf_get_current_pid_tgid();
   ev->op = TGD_EV_POLICY;
   ev->policy_id = id;
@@ -512,19 +550,16 @@ static __always_inline void eval_one(struct eval_ctx *ec, __u32 id, int kind) {
     bpf_loop(TGD_MAX_SELECTORS, eval_selector, &sc, 0);
     if (sc.matched >= cfg->n_selectors) sc.matched = -1;
   }
-  if (sc.matched < 0) {
-    bpf_ringbuf_discard(ev, BPF_RB_NO_WAKEUP);
-    return;
+  if (sc.matched >= 0 && run_actions(cfg, ev, sc.matched, st, &ec->verdict)) {
+    /* Only posted events touch the ring buffer: evaluations that do not
+     * match cost it nothing. */
+    if (bpf_ringbuf_output(&tgd_events, ev, TGD_EVENT_WIRE_SIZE, 0) == 0) {
+      if (st) st->posted++;
+    } else if (st) {
+      st->lost++;
+    }
   }
-  if (run_actions(cfg, ev, sc.matched, st)) {
-    /* Discards do not wake user space (most evaluations do not match), so
-     * a posted event always does: adaptive wake-ups would miss it behind
-     * an unconsumed discarded record. */
-    bpf_ringbuf_submit(ev, BPF_RB_FORCE_WAKEUP);
-    if (st) st->posted++;
-  } else {
-    bpf_ringbuf_discard(ev, BPF_RB_NO_WAKEUP);
-  }
+  slot->busy = 0;
   return;
 }
 
@@ -536,6 +571,12 @@ static __always_inline long eval_policy(__u32 i, struct eval_ctx *ec, int kind) 
   TGD_MASK(i, 63);
   eval_one(ec, l->policy[i], kind);
   return 0;
+}
+
+/* An LSM verdict the verifier accepts: 0 or a negative errno. */
+static __always_inline int tgd_verdict(__s32 v) {
+  if (v < -4095 || v > 0) return 0;
+  return v;
 }
 
 #define DEFINE_EVALUATOR(suffix, kind)                                                    \
@@ -553,11 +594,12 @@ static __always_inline long eval_policy(__u32 i, struct eval_ctx *ec, int kind) 
       ec.list = run_list(POLICY_FILTER_HOST_CGROUP_KEY);                                  \
       if (ec.list) bpf_loop(TGD_RUN_MAX, eval_policy_##suffix, &ec, 0);                  \
     }                                                                                     \
-    return 0;                                                                             \
+    return tgd_verdict(ec.verdict);                                                       \
   }
 
 DEFINE_EVALUATOR(tp, TGD_HOOK_TRACEPOINT)
 DEFINE_EVALUATOR(rawtp, TGD_HOOK_RAW_TP)
 DEFINE_EVALUATOR(kprobe, TGD_HOOK_KPROBE)
+DEFINE_EVALUATOR(lsm, TGD_HOOK_LSM)
 
 #endif /* TGDISPATCH_BPF_DISPATCH_EVAL_BPF_H_ */

@@ -90,7 +90,7 @@ static __always_inline int per_policy(void *ctx, int kind) {
   if (st) st->runs++;
   struct eval_ctx ec = {.ctx = ctx, .st = st, .cgid = cgid};
   eval_one(&ec, tgd_pp_policy_id, kind);
-  return 0;
+  return tgd_verdict(ec.verdict);
 }
 
 SEC("tracepoint")
@@ -101,3 +101,6 @@ int tgd_pp_rawtp(struct bpf_raw_tracepoint_args *ctx) { return per_policy(ctx, T
 
 SEC("kprobe")
 int tgd_pp_kprobe(struct pt_regs *ctx) { return per_policy(ctx, TGD_HOOK_KPROBE); }
+
+SEC("lsm")
+int tgd_pp_lsm(unsigned long long *ctx) { return per_policy(ctx, TGD_HOOK_LSM); }

@@ -241,8 +241,13 @@ absl::Status CompileArgs(const policy::Hook& hook, const TracepointFormatReader&
       }
       d.index = a.index;
       const bool uprobe = hook.kind == policy::HookKind::kUprobe;
-      d.src = hook.kind == policy::HookKind::kRawTracepoint ? TGD_SRC_RAW_ARG
-                                                            : (hook.syscall && !uprobe ? TGD_SRC_REG + 1 : TGD_SRC_REG);
+      if (hook.kind == policy::HookKind::kRawTracepoint) {
+        d.src = TGD_SRC_RAW_ARG;
+      } else if (hook.kind == policy::HookKind::kLsm) {
+        d.src = TGD_SRC_BTF_ARG;
+      } else {
+        d.src = hook.syscall && !uprobe ? TGD_SRC_REG + 1 : TGD_SRC_REG;
+      }
       if (a.type == "auto" && hook.kind == policy::HookKind::kRawTracepoint) {
         it = IntType{8, false, ArgRender::kSize};
       }
@@ -470,6 +475,15 @@ absl::Status CompileSelector(const policy::Hook& hook, const policy::Selector& s
       act.kind = TGD_ACT_NOPOST;
     } else if (a.action == "Sigkill") {
       act.kind = TGD_ACT_SIGKILL;
+    } else if (a.action == "Override") {
+      if (hook.kind != policy::HookKind::kLsm) {
+        return Unimplemented(path + ".action", "Override outside LSM hooks (bpf_override_return on kprobes)");
+      }
+      if (a.arg_error >= 0 || a.arg_error < -4095) {
+        return Invalid(path + ".argError", absl::StrCat(a.arg_error, " is not a negative errno (-1 to -4095)"));
+      }
+      act.kind = TGD_ACT_OVERRIDE;
+      act.arg_error = a.arg_error;
     } else if (a.action == "Signal") {
       if (a.arg_sig == 0 || a.arg_sig > 64) {
         return Invalid(path + ".argSig", absl::StrCat("signal ", a.arg_sig, " is not between 1 and 64"));
@@ -523,6 +537,11 @@ absl::StatusOr<CompiledHook> CompileHook(const policy::Hook& hook, const Tracepo
       out.kind = TGD_HOOK_KPROBE;
       out.call = hook.call;
       out.hook_key = absl::StrCat("kprobe/", hook.call);
+      break;
+    case policy::HookKind::kLsm:
+      out.kind = TGD_HOOK_LSM;
+      out.call = hook.call;
+      out.hook_key = absl::StrCat("lsm/", hook.call);
       break;
     case policy::HookKind::kUprobe:
       if (hook.symbols.size() != 1 || !hook.offsets.empty() || !hook.ref_ctr_offsets.empty()) {

@@ -229,9 +229,18 @@ TEST(CompileTest, HookKindsAndRawTracepoints) {
   auto kret = Compile("  kprobes:\n  - call: security_file_open\n    syscall: false\n    return: true\n"
                       "    returnArg:\n      index: 0\n      type: int\n");
   EXPECT_EQ(kret.status().code(), absl::StatusCode::kUnimplemented) << kret.status();
-  auto lsm = Compile("  lsmhooks:\n  - hook: file_open\n");
-  EXPECT_EQ(lsm.status().code(), absl::StatusCode::kUnimplemented) << lsm.status();
-  EXPECT_NE(lsm.status().message().find("spec.lsmhooks[0]"), std::string::npos) << lsm.status();
+  auto lsm = Compile("  lsmhooks:\n  - hook: file_open\n    args:\n    - index: 0\n      type: uint64\n"
+                     "    selectors:\n    - matchActions:\n      - action: Override\n        argError: -1\n");
+  ASSERT_TRUE(lsm.ok()) << lsm.status();
+  EXPECT_EQ(lsm->hook_key, "lsm/file_open");
+  EXPECT_EQ(lsm->kind, TGD_HOOK_LSM);
+  EXPECT_EQ(lsm->cfg.args[0].src, TGD_SRC_BTF_ARG);
+  EXPECT_EQ(lsm->cfg.sel[0].actions[0].kind, TGD_ACT_OVERRIDE);
+  EXPECT_EQ(lsm->cfg.sel[0].actions[0].arg_error, -1);
+  auto kover = Compile("  kprobes:\n  - call: security_file_open\n    syscall: false\n"
+                       "    selectors:\n    - matchActions:\n      - action: Override\n        argError: -1\n");
+  EXPECT_EQ(kover.status().code(), absl::StatusCode::kUnimplemented) << kover.status();
+  EXPECT_NE(kover.status().message().find("matchActions[0].action"), std::string::npos) << kover.status();
 }
 
 TEST(CompileTest, CapabilityBits) {

@@ -59,6 +59,7 @@ tetragon::KprobeAction ToAction(uint32_t a) {
     case TGD_ACT_NOPOST: return tetragon::KPROBE_ACTION_NOPOST;
     case TGD_ACT_SIGKILL: return tetragon::KPROBE_ACTION_SIGKILL;
     case TGD_ACT_SIGNAL: return tetragon::KPROBE_ACTION_SIGNAL;
+    case TGD_ACT_OVERRIDE: return tetragon::KPROBE_ACTION_OVERRIDE;
   }
   return tetragon::KPROBE_ACTION_UNKNOWN;
 }
@@ -195,9 +196,11 @@ absl::Status DispatchBackend::Init() {
       bpf_map__fd(shared_->maps.tgd_events),
       [](void* ctx, void* data, size_t size) -> int {
         auto* self = static_cast<DispatchBackend*>(ctx);
-        if (size < sizeof(tgd_policy_event)) return 0;
-        std::optional<tetragon::GetEventsResponse> ev = self->Decode(*static_cast<tgd_policy_event*>(data));
-        if (ev && self->opts_.bus) self->opts_.bus->Publish(std::move(*ev));
+        if (size < TGD_EVENT_WIRE_SIZE) return 0;
+        tgd_policy_event ev;
+        memcpy(&ev, data, TGD_EVENT_WIRE_SIZE);  // the scratch tail is not sent
+        std::optional<tetragon::GetEventsResponse> out = self->Decode(ev);
+        if (out && self->opts_.bus) self->opts_.bus->Publish(std::move(*out));
         self->posted_.fetch_add(1);
         return 0;
       },
@@ -244,6 +247,25 @@ int DispatchBackend::PollOnce(int timeout_ms) {
 
 // ---------------------------------------------------------------- hooks
 
+// Program name suffix of a hook kind (uprobes run the kprobe-type programs).
+const char* DispatchBackend::ProgSuffix(int kind) {
+  switch (kind) {
+    case TGD_HOOK_TRACEPOINT: return "tp";
+    case TGD_HOOK_RAW_TP: return "rawtp";
+    case TGD_HOOK_LSM: return "lsm";
+    default: return "kprobe";
+  }
+}
+
+bpf_map* DispatchBackend::TailMap(int kind) const {
+  switch (kind) {
+    case TGD_HOOK_TRACEPOINT: return shared_->maps.tgd_tail_tp;
+    case TGD_HOOK_RAW_TP: return shared_->maps.tgd_tail_rawtp;
+    case TGD_HOOK_LSM: return shared_->maps.tgd_tail_lsm;
+    default: return shared_->maps.tgd_tail_kprobe;
+  }
+}
+
 absl::StatusOr<DispatchBackend::Hook*> DispatchBackend::GetOrCreateHook(const CompiledHook& c) {
   auto it = hooks_.find(c.hook_key);
   if (it != hooks_.end()) return it->second.get();
@@ -277,19 +299,21 @@ absl::StatusOr<DispatchBackend::Hook*> DispatchBackend::GetOrCreateHook(const Co
     give_back();
     return ErrnoStatus(errno, "opening the dispatch object for " + c.hook_key);
   }
-  const char* disp_name = c.kind == TGD_HOOK_TRACEPOINT ? "tgd_disp_tp"
-                          : c.kind == TGD_HOOK_RAW_TP   ? "tgd_disp_rawtp"
-                                                        : "tgd_disp_kprobe";
-  const char* eval_name = c.kind == TGD_HOOK_TRACEPOINT ? "tgd_eval_tp"
-                          : c.kind == TGD_HOOK_RAW_TP   ? "tgd_eval_rawtp"
-                                                        : "tgd_eval_kprobe";
-  bpf_map* tail = c.kind == TGD_HOOK_TRACEPOINT ? shared_->maps.tgd_tail_tp
-                  : c.kind == TGD_HOOK_RAW_TP   ? shared_->maps.tgd_tail_rawtp
-                                                : shared_->maps.tgd_tail_kprobe;
+  const std::string disp_name = absl::StrCat("tgd_disp_", ProgSuffix(c.kind));
+  const std::string eval_name = absl::StrCat("tgd_eval_", ProgSuffix(c.kind));
+  bpf_map* tail = TailMap(c.kind);
   bpf_program* prog;
   bpf_object__for_each_program(prog, h->obj.get()) {
     const char* name = bpf_program__name(prog);
-    bpf_program__set_autoload(prog, strcmp(name, disp_name) == 0 || strcmp(name, eval_name) == 0);
+    bool load = name == disp_name || name == eval_name;
+    bpf_program__set_autoload(prog, load);
+    if (load && c.kind == TGD_HOOK_LSM) {
+      int err = bpf_program__set_attach_target(prog, 0, c.call.c_str());
+      if (err) {
+        give_back();
+        return LibbpfStatus(err, "LSM hook " + c.call);
+      }
+    }
   }
   bpf_map* map;
   bpf_object__for_each_map(map, h->obj.get()) {
@@ -323,8 +347,8 @@ absl::StatusOr<DispatchBackend::Hook*> DispatchBackend::GetOrCreateHook(const Co
     give_back();
     return LibbpfStatus(err, "loading the dispatcher for " + c.hook_key);
   }
-  bpf_program* disp = bpf_object__find_program_by_name(h->obj.get(), disp_name);
-  bpf_program* eval = bpf_object__find_program_by_name(h->obj.get(), eval_name);
+  bpf_program* disp = bpf_object__find_program_by_name(h->obj.get(), disp_name.c_str());
+  bpf_program* eval = bpf_object__find_program_by_name(h->obj.get(), eval_name.c_str());
   h->dispatcher_fd = bpf_program__fd(disp);
   h->evaluator_fd = bpf_program__fd(eval);
   if (bpf_map_update_elem(bpf_map__fd(tail), &id, &h->evaluator_fd, BPF_ANY) != 0) {
@@ -338,6 +362,8 @@ absl::StatusOr<DispatchBackend::Hook*> DispatchBackend::GetOrCreateHook(const Co
     link = bpf_program__attach_raw_tracepoint(disp, c.event.c_str());
   } else if (c.kind == TGD_HOOK_UPROBE) {
     link = AttachUprobe(disp, c);
+  } else if (c.kind == TGD_HOOK_LSM) {
+    link = bpf_program__attach_lsm(disp);
   } else {
     link = bpf_program__attach_kprobe(disp, false, c.call.c_str());
   }
@@ -361,9 +387,7 @@ void DispatchBackend::ReleaseHook(Hook* h) {
     hooks_.erase(h->key);
     return;
   }
-  bpf_map* tail = h->kind == TGD_HOOK_TRACEPOINT ? shared_->maps.tgd_tail_tp
-                  : h->kind == TGD_HOOK_RAW_TP   ? shared_->maps.tgd_tail_rawtp
-                                                 : shared_->maps.tgd_tail_kprobe;
+  bpf_map* tail = TailMap(h->kind);
   h->link.reset();
   bpf_map_delete_elem(bpf_map__fd(tail), &h->id);
   // Zero the hook's counters for the next user of the id.
@@ -396,6 +420,7 @@ std::vector<HookStatus> DispatchBackend::Hooks() const {
         s.stats.actions += c.actions;
         s.stats.monitor_actions += c.monitor_actions;
         s.stats.truncated_lists += c.truncated_lists;
+        s.stats.scratch_busy += c.scratch_busy;
       }
     }
     out.push_back(std::move(s));
@@ -537,12 +562,14 @@ absl::Status DispatchBackend::LoadPerPolicyObject(Entry& e) {
   LIBBPF_OPTS(bpf_object_open_opts, open_opts, .object_name = obj_name.c_str());
   e.pp_obj.reset(bpf_object__open_mem(elf, sz, &open_opts));
   if (!e.pp_obj) return ErrnoStatus(errno, "opening the per-policy object for " + c.hook_key);
-  const char* prog_name = c.kind == TGD_HOOK_TRACEPOINT ? "tgd_pp_tp"
-                          : c.kind == TGD_HOOK_RAW_TP   ? "tgd_pp_rawtp"
-                                                        : "tgd_pp_kprobe";
+  const std::string prog_name = absl::StrCat("tgd_pp_", ProgSuffix(c.kind));
   bpf_program* prog;
   bpf_object__for_each_program(prog, e.pp_obj.get()) {
-    bpf_program__set_autoload(prog, strcmp(bpf_program__name(prog), prog_name) == 0);
+    bool load = prog_name == bpf_program__name(prog);
+    bpf_program__set_autoload(prog, load);
+    if (load && c.kind == TGD_HOOK_LSM) {
+      TGD_RETURN_IF_ERROR(LibbpfStatus(bpf_program__set_attach_target(prog, 0, c.call.c_str()), "LSM hook " + c.call));
+    }
   }
   bpf_map* map;
   bpf_object__for_each_map(map, e.pp_obj.get()) {
@@ -688,6 +715,8 @@ absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::Load(const Policy
           link = bpf_program__attach_raw_tracepoint(prog, ch.event.c_str());
         } else if (ch.kind == TGD_HOOK_UPROBE) {
           link = AttachUprobe(prog, ch);
+        } else if (ch.kind == TGD_HOOK_LSM) {
+          link = bpf_program__attach_lsm(prog);
         } else {
           link = bpf_program__attach_kprobe(prog, false, ch.call.c_str());
         }
@@ -859,7 +888,17 @@ std::optional<tetragon::GetEventsResponse> DispatchBackend::Decode(const tgd_pol
         break;
     }
   }
-  if (kind == TGD_HOOK_UPROBE) {
+  if (kind == TGD_HOOK_LSM) {
+    tetragon::ProcessLsm* m = out.mutable_process_lsm();
+    *m->mutable_process() = proc;
+    if (parent) *m->mutable_parent() = *parent;
+    m->set_function_name(call);
+    *m->mutable_args() = pargs;
+    m->set_action(ToAction(ev.action));
+    m->set_policy_name(name);
+    m->set_message(message);
+    for (const auto& t : tags) m->add_tags(t);
+  } else if (kind == TGD_HOOK_UPROBE) {
     tetragon::ProcessUprobe* u = out.mutable_process_uprobe();
     *u->mutable_process() = proc;
     if (parent) *u->mutable_parent() = *parent;

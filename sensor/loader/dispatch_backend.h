@@ -126,6 +126,8 @@ class DispatchBackend : public PolicyBackend {
   absl::Status LoadPerPolicyObject(Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status SyncPerPolicyCgroup(Entry& e, uint64_t cgroup) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   ValueMaps SharedMaps() const;
+  static const char* ProgSuffix(int kind);
+  bpf_map* TailMap(int kind) const;
   absl::Status WriteValues(const Entry& e, bool insert) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Recomputes the run list of (hook, cgroup) from the entries and the filter.
   absl::Status SyncRunList(Hook* h, uint64_t cgroup) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

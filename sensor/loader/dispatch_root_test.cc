@@ -5,6 +5,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <locale.h>
 #include <glog/logging.h>
 #include <sys/stat.h>
@@ -13,6 +14,9 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <map>
+#include <set>
+#include <iostream>
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
@@ -61,10 +65,19 @@ spec:
       - action: ACTION
 )";
 
+// Programs named `name` that this process holds (through program or link
+// fds), so that other processes on the machine do not count.
 int CountProgramsNamed(const std::string& name) {
+  std::set<uint32_t> ids;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fdinfo")) {
+    std::ifstream in(entry.path());
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind("prog_id:", 0) == 0) ids.insert(std::stoul(line.substr(8)));
+    }
+  }
   int n = 0;
-  uint32_t id = 0;
-  while (bpf_prog_get_next_id(id, &id) == 0) {
+  for (uint32_t id : ids) {
     int fd = bpf_prog_get_fd_by_id(id);
     if (fd < 0) continue;
     bpf_prog_info info{};
@@ -332,6 +345,23 @@ spec:
   } else {
     EXPECT_TRUE(kp.ok()) << kp.status();
   }
+  const std::string lsm = R"(apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: lsm
+spec:
+  lsmhooks:
+  - hook: file_open
+)";
+  auto lp = Load(lsm, 0);
+  if (!KernelFeatures::Probe().bpf_lsm) {
+    EXPECT_EQ(lp.status().code(), absl::StatusCode::kFailedPrecondition) << lp.status();
+    EXPECT_NE(lp.status().message().find("spec.lsmhooks[0]"), std::string::npos) << lp.status();
+  } else {
+    EXPECT_TRUE(lp.ok()) << lp.status();
+  }
+  kp = absl::UnavailableError("released");  // drop any loaded policy before the check below
+  lp = absl::UnavailableError("released");
   EXPECT_TRUE(backend_->Hooks().empty());  // failed adds leave nothing attached
 }
 
@@ -515,6 +545,69 @@ TEST_F(DispatchTrackerTest, HostSelectorAppliesToCgroupsOfNoPod) {
   EXPECT_EQ(Events(**child), 0u);
 }
 
+// Two busy processes pinned to one CPU (syscall tracepoints are preemptible
+// on this kernel): every event carries its own process's arguments, none is
+// lost, and no evaluation is skipped for want of scratch space.
+TEST_P(DispatchRootTest, BusyProcessesOnOneCpuKeepTheirOwnArguments) {
+  const std::string yaml = absl::StrReplaceAll(R"(apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: busy
+spec:
+  podSelector:
+    matchLabels:
+      app: a
+  tracepoints:
+  - subsystem: syscalls
+    event: sys_enter_openat
+    args:
+    - index: 6
+      type: string
+    selectors:
+    - matchArgs:
+      - index: 6
+        operator: Prefix
+        values: [PREFIX]
+)", {{"PREFIX", prefix_ + "busy"}});
+  auto p = Load(yaml, 2);
+  ASSERT_TRUE(p.ok()) << p.status();
+  constexpr int kOpens = 1000;  // x2 events fit the ring buffer without a reader
+  std::vector<pid_t> pids;
+  for (int k = 0; k < 2; ++k) {
+    const std::string mine = absl::StrCat(prefix_, "busy", k, "-");
+    auto pid = cg_a_->SpawnFn([mine] {
+      cpu_set_t one;
+      CPU_ZERO(&one);
+      CPU_SET(0, &one);
+      sched_setaffinity(0, sizeof(one), &one);
+      for (int i = 0; i < kOpens; ++i) {
+        std::string path = absl::StrCat(mine, i);
+        int fd = open(path.c_str(), O_RDONLY);
+        if (fd >= 0) close(fd);
+      }
+      return 0;
+    });
+    ASSERT_TRUE(pid.ok()) << pid.status();
+    pids.push_back(*pid);
+  }
+  for (pid_t pid : pids) ASSERT_TRUE(testing::WaitChild(pid).ok());
+  auto events = Drain("busy");
+  std::map<pid_t, int> per_child;
+  for (const auto& ev : events) {
+    pid_t pid = ev.process_tracepoint().process().pid().value();
+    int k = pid == pids[0] ? 0 : pid == pids[1] ? 1 : -1;
+    ASSERT_NE(k, -1) << "event of pid " << pid;
+    EXPECT_TRUE(absl::StartsWith(ev.process_tracepoint().args(0).string_arg(), absl::StrCat(prefix_, "busy", k, "-")))
+        << "pid " << pid << " got " << ev.process_tracepoint().args(0).string_arg();
+    per_child[pid]++;
+  }
+  EXPECT_EQ(per_child[pids[0]], kOpens);
+  EXPECT_EQ(per_child[pids[1]], kOpens);
+  ASSERT_EQ(backend_->Hooks().size(), 1u);
+  EXPECT_EQ(backend_->Hooks()[0].stats.lost, 0u);
+  EXPECT_EQ(backend_->Hooks()[0].stats.scratch_busy, 0u);
+}
+
 // The C library this test runs with (uprobes attach to its inode).
 std::string LibcPath() {
   std::ifstream maps("/proc/self/maps");
@@ -577,7 +670,8 @@ spec:
 
 // Programs of hook kinds this kernel cannot attach are still verified: the
 // kprobe dispatcher, its policy program and the per-policy kprobe program
-// load here (CONFIG_KPROBES is only needed to attach).
+// load here (attaching needs CONFIG_KPROBES); the LSM ones wherever the BPF
+// LSM is active (kernels refuse to load LSM programs otherwise).
 TEST(DispatchObjectTest, KprobeProgramsPassTheVerifier) {
   if (std::string why = testing::RootTestSkipReason(); !why.empty()) GTEST_SKIP() << why;
   for (const char* which : {"dispatch", "per_policy"}) {
@@ -586,13 +680,24 @@ TEST(DispatchObjectTest, KprobeProgramsPassTheVerifier) {
     BpfObject obj(bpf_object__open_mem(elf, sz, nullptr));
     ASSERT_TRUE(obj) << which;
     bpf_program* prog;
-    int kprobes = 0;
+    int kprobes = 0, lsms = 0;
+    // This kernel refuses to load LSM programs at all while the BPF LSM is
+    // inactive: they are verified where it is active.
+    const bool with_lsm = KernelFeatures::Probe().bpf_lsm;
+    if (!with_lsm) std::cout << "LSM programs not verified: the BPF LSM is not active on this kernel\n";
     bpf_object__for_each_program(prog, obj.get()) {
       bool kp = absl::StrContains(bpf_program__name(prog), "kprobe");
+      bool lsm = absl::EndsWith(bpf_program__name(prog), "_lsm");
       kprobes += kp;
-      bpf_program__set_autoload(prog, kp);
+      lsms += lsm;
+      lsm = lsm && with_lsm;
+      bpf_program__set_autoload(prog, kp || lsm);
+      if (lsm) {
+        ASSERT_EQ(bpf_program__set_attach_target(prog, 0, "file_open"), 0);
+      }
     }
     EXPECT_EQ(kprobes, std::string(which) == "dispatch" ? 2 : 1);
+    EXPECT_EQ(lsms, std::string(which) == "dispatch" ? 2 : 1);  // built either way
     EXPECT_EQ(bpf_object__load(obj.get()), 0) << which << ": see the verifier log above";
   }
 }

@@ -4,6 +4,7 @@ BPF_CFLAGS = [
     "-O2",
     "-g",
     "-target bpf",
+    "-mcpu=v3",
     "-D__TARGET_ARCH_x86",
     "-Wall",
     "-Werror",
