@@ -558,6 +558,7 @@ absl::StatusOr<CompiledHook> CompileHook(const policy::Hook& hook, const Tracepo
   if (!hook.return_arg_action.empty()) return Unimplemented(hook.path + ".returnArgAction", "returnArgAction");
   out.message = hook.message;
   out.tags = hook.tags;
+  out.spec_path = hook.path;
   TGD_RETURN_IF_ERROR(CompileArgs(hook, formats, &out));
   if (hook.selectors.size() > TGD_MAX_SELECTORS) {
     return Invalid(hook.path + ".selectors",

@@ -35,6 +35,7 @@ struct CompiledHook {
   int kind = 0;          // TGD_HOOK_*
   std::string subsystem, event, call;
   std::string binary_path;  // uprobes (call is the symbol)
+  std::string spec_path;    // "spec.tracepoints[0]": the policy field, for errors
   std::string message;
   std::vector<std::string> tags;
 

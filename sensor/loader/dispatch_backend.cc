@@ -681,8 +681,13 @@ absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::Load(const Policy
       return s;
     };
     for (CompiledHook& c : compiled) {
+      const std::string spec_path = c.spec_path;
+      // Kernel errors name the policy field they come from.
+      auto at_field = [&](const absl::Status& st) {
+        return absl::Status(st.code(), absl::StrCat(spec_path, ": ", st.message()));
+      };
       absl::StatusOr<Hook*> h = GetOrCreateHook(c);
-      if (!h.ok()) return rollback(h.status());
+      if (!h.ok()) return rollback(at_field(h.status()));
       auto e = std::make_unique<Entry>();
       e->id = next_entry_id_++;
       e->filter_id = filter_id;
@@ -723,7 +728,7 @@ absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::Load(const Policy
         if (!link) s = ErrnoStatus(errno, "attaching the per-policy program to " + ch.hook_key);
         ref.pp_link.reset(link);
       }
-      if (!s.ok()) return rollback(s);
+      if (!s.ok()) return rollback(at_field(s));
     }
   }
   if (filter_id != 0) {

@@ -360,6 +360,20 @@ spec:
   } else {
     EXPECT_TRUE(lp.ok()) << lp.status();
   }
+  // A uprobe on a symbol the binary does not have: the kernel's refusal
+  // names the policy field.
+  const std::string bad_uprobe = absl::StrReplaceAll(R"(apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: badup
+spec:
+  uprobes:
+  - path: BINARY
+    symbols: [no_such_symbol_tgd]
+)", {{"BINARY", bin_}});
+  auto up = Load(bad_uprobe, 0);
+  EXPECT_FALSE(up.ok());
+  EXPECT_NE(up.status().message().find("spec.uprobes[0]: "), std::string::npos) << up.status();
   kp = absl::UnavailableError("released");  // drop any loaded policy before the check below
   lp = absl::UnavailableError("released");
   EXPECT_TRUE(backend_->Hooks().empty());  // failed adds leave nothing attached
