@@ -134,11 +134,9 @@ tetragon::GetEventsResponse Tracepoint(const ProcessCache& cache, uint32_t pid, 
 EventBus::Event SharedTracepoint(ProcessCache& cache, uint32_t pid, uint64_t n) {
   EventBuilder b;
   auto* tp = b.event()->mutable_process_tracepoint();
-  if (ProcessPtr p = cache.GetSharedByTgid(pid); p != nullptr) {
-    if (ProcessPtr parent = cache.GetSharedParent(*p); parent != nullptr) {
-      tp->unsafe_arena_set_allocated_parent(b.Keep(std::move(parent)));
-    }
-    tp->unsafe_arena_set_allocated_process(b.Keep(cache.Enrich(p, 8812, EnrichWithPod)));
+  if (auto shown = cache.GetEnrichedByTgid(pid, 8812, EnrichWithPod); shown.has_value()) {
+    if (shown->parent != nullptr) tp->unsafe_arena_set_allocated_parent(b.Keep(std::move(shown->parent)));
+    tp->unsafe_arena_set_allocated_process(b.Keep(std::move(shown->process)));
   }
   FillTracepoint(cache.node_name(), n, b.event());
   return std::move(b).Finish();

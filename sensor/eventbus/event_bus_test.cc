@@ -94,5 +94,36 @@ TEST(EventBusTest, CloseWakesWaitersAndUnsubscribeRemoves) {
   EXPECT_EQ(bus.stats().subscribers, 0u);
 }
 
+TEST(EventBuilderTest, EventPointsAtSharedProcessAndKeepsItAlive) {
+  EventBus bus;
+  auto sub = bus.Subscribe(4);
+  std::weak_ptr<const tetragon::Process> weak;
+  {
+    auto proc = std::make_shared<tetragon::Process>();
+    proc->set_binary("/bin/sh");
+    proc->set_exec_id("x");
+    std::shared_ptr<const tetragon::Process> shared = proc;
+    weak = shared;
+    EventBuilder b;
+    auto* exec = b.event()->mutable_process_exec();
+    exec->unsafe_arena_set_allocated_process(b.Keep(shared));
+    b.event()->set_node_name("node");
+    EXPECT_EQ(b.Keep(nullptr), nullptr);
+    bus.Publish(std::move(b).Finish());
+  }
+  EXPECT_FALSE(weak.expired());  // held by the queued event
+  EventBus::Event ev;
+  ASSERT_TRUE(sub->Next(&ev, absl::InfinitePast()));
+  EXPECT_EQ(ev->process_exec().process().binary(), "/bin/sh");
+  EXPECT_EQ(ev->node_name(), "node");
+  tetragon::GetEventsResponse copy = *ev;  // deep, independent copy
+  EXPECT_EQ(copy.process_exec().process().exec_id(), "x");
+  EXPECT_NE(&copy.process_exec().process(), &ev->process_exec().process());
+  ev.reset();
+  EXPECT_TRUE(weak.expired());
+  EXPECT_EQ(copy.process_exec().process().binary(), "/bin/sh");
+  EXPECT_FALSE(sub->Next(&ev, absl::InfinitePast()));
+}
+
 }  // namespace
 }  // namespace tgd

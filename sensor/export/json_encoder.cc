@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/escaping.h"
 #include "api/events.pb.h"
 #include "absl/strings/numbers.h"
@@ -470,13 +471,30 @@ class Writer {
       Bool(x, "maybe_exec_probe", c.maybe_exec_probe());
       Reflected(x, c, "security_context", c.has_security_context());
     }
-    Reflected(o, p, "pod_labels", !p.pod_labels().empty());
+    StringMap(o, "pod_labels", p.pod_labels());
     Str(o, "workload", p.workload());
     Str(o, "workload_kind", p.workload_kind());
-    Reflected(o, p, "pod_annotations", !p.pod_annotations().empty());
+    StringMap(o, "pod_annotations", p.pod_annotations());
   }
   // A process: its cached JSON when it is a registered shared process that
   // was encoded before, else written (and cached when registered).
+  // map<string, string>, keys sorted (as WriteMap).
+  void StringMap(Obj& o, absl::string_view key, const google::protobuf::Map<std::string, std::string>& m) {
+    if (m.empty()) return;
+    o.Key(key);
+    absl::InlinedVector<std::pair<const std::string*, const std::string*>, 8> entries;
+    entries.reserve(m.size());
+    for (const auto& [k, v] : m) entries.emplace_back(&k, &v);
+    std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) { return *a.first < *b.first; });
+    out_->push_back('{');
+    for (size_t i = 0; i < entries.size(); ++i) {
+      if (i) out_->push_back(',');
+      AppendJsonString(*entries[i].first, out_);
+      out_->push_back(':');
+      AppendJsonString(*entries[i].second, out_);
+    }
+    out_->push_back('}');
+  }
   void Proc(const tetragon::Process& p) {
     auto& shared = SharedProcessJson::Get();
     const auto found = shared.Lookup(&p, out_);

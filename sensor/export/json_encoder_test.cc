@@ -241,6 +241,35 @@ void Fill(google::protobuf::Message* m, std::mt19937* rng, int depth, double p) 
   }
 }
 
+TEST(JsonEncoderTest, SharedProcessJsonIsWrittenOnceAndSpliced) {
+  tetragon::Process p;
+  p.set_exec_id("aWQ=");
+  p.set_binary("/bin/sh");
+  p.mutable_pid()->set_value(42);
+  (*p.mutable_pod()->mutable_pod_labels())["b"] = "2";
+  (*p.mutable_pod()->mutable_pod_labels())["a"] = "1";
+  tetragon::GetEventsResponse ev;
+  ev.mutable_process_exec()->unsafe_arena_set_allocated_process(&p);  // not owned (released below)
+  ev.set_node_name("n");
+  const std::string plain = Encode(ev);
+  std::string reflected;
+  ASSERT_TRUE(AppendMessageJsonReflection(ev, &reflected).ok());
+  EXPECT_EQ(plain, reflected);
+  RegisterSharedProcess(&p);
+  EXPECT_EQ(Encode(ev), plain);  // writes and caches
+  EXPECT_EQ(Encode(ev), plain);  // splices
+  tetragon::GetEventsResponse exit;
+  exit.mutable_process_exit()->unsafe_arena_set_allocated_parent(&p);
+  exit.mutable_process_exit()->set_status(1);
+  std::string exit_reflected;
+  ASSERT_TRUE(AppendMessageJsonReflection(exit, &exit_reflected).ok());
+  EXPECT_EQ(Encode(exit), exit_reflected);
+  UnregisterSharedProcess(&p);
+  EXPECT_EQ(Encode(ev), plain);
+  ev.mutable_process_exec()->unsafe_arena_release_process();
+  exit.mutable_process_exit()->unsafe_arena_release_parent();
+}
+
 TEST(JsonEncoderTest, TypedFastPathsMatchReflection) {
   const char* kEvents[] = {"process_exec", "process_exit", "process_tracepoint", "process_kprobe",
                            "process_lsm"};

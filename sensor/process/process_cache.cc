@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -70,9 +71,8 @@ void ProcessCache::SetStartTime(tetragon::Process* p, uint64_t ktime) const {
 
 tetragon::Process ProcessCache::AddExec(const ExecRecord& r) { return *AddExecShared(r); }
 
-ProcessPtr ProcessCache::AddExecShared(ExecRecord r) {
-  SharedProcessBuilder b;
-  tetragon::Process& p = *b.process();
+void ProcessCache::BuildExec(ExecRecord r, tetragon::Process* out) const {
+  tetragon::Process& p = *out;
   p.set_exec_id(MakeExecId(node_, r.ktime, r.pid));
   p.mutable_pid()->set_value(r.pid);
   p.mutable_tid()->set_value(r.tid ? r.tid : r.pid);
@@ -99,18 +99,110 @@ ProcessPtr ProcessCache::AddExecShared(ExecRecord r) {
                                     ns->mutable_cgroup(), ns->mutable_user()};
     for (int i = 0; i < 10; ++i) slots[i]->set_inum(r.ns[i]);
   }
-  absl::MutexLock lock(&mu_);
+}
+
+void ProcessCache::SetExecParent(const ExecRecord& r, tetragon::Process* p) const {
   if (auto it = running_.find(r.ppid); it != running_.end() && r.ppid != r.pid) {
-    p.set_parent_exec_id(it->second);
+    p->set_parent_exec_id(it->second.data(), it->second.size());
   } else if (auto self = running_.find(r.pid); self != running_.end()) {
     // exec without fork: same parent as the image it replaces
     auto old = by_exec_id_.find(self->second);
-    if (old != by_exec_id_.end()) p.set_parent_exec_id(old->second.proc->parent_exec_id());
+    if (old != by_exec_id_.end()) p->set_parent_exec_id(old->second.any().parent_exec_id());
   }
+}
+
+ProcessPtr ProcessCache::AddExecShared(ExecRecord r) {
+  SharedProcessBuilder b;
+  const uint32_t pid = r.pid, ppid = r.ppid;
+  ExecRecord ids;
+  ids.pid = pid;
+  ids.ppid = ppid;
+  BuildExec(std::move(r), b.process());
+  absl::MutexLock lock(&mu_);
+  SetExecParent(ids, b.process());
   Entry e;
   e.proc = std::move(b).Share();
+  e.anchor = e.proc;
   ProcessPtr out = e.proc;
   Insert(std::move(e));
+  return out;
+}
+
+ProcessCache::Shown ProcessCache::AddExecEnriched(ExecRecord r, uint64_t cgroup_id, const Enricher& enrich) {
+  Delta delta(enrich, cgroup_id);
+  SharedProcessBuilder b;
+  ExecRecord ids;
+  ids.pid = r.pid;
+  ids.ppid = r.ppid;
+  BuildExec(std::move(r), b.process());
+  Shown out;
+  absl::MutexLock lock(&mu_);
+  SetExecParent(ids, b.process());
+  Entry e;
+  if (delta.empty()) {
+    e.proc = std::move(b).Share();
+    e.enriched = e.proc;
+  } else {
+    // Built enriched directly; the plain process is made from it only if
+    // something asks for it (Base()).
+    b.process()->MergeFrom(delta.process());
+    e.enriched = std::move(b).Share();
+  }
+  e.enrich_key = delta.key();
+  e.anchor = e.enriched;
+  out.process = e.enriched;
+  Insert(std::move(e));
+  if (const std::string& parent = out.process->parent_exec_id(); !parent.empty()) {
+    if (auto p = by_exec_id_.find(parent); p != by_exec_id_.end()) out.parent = Base(p->second);
+  }
+  return out;
+}
+
+bool ProcessCache::IsClone(uint32_t tgid) const {
+  absl::MutexLock lock(&mu_);
+  auto it = running_.find(tgid);
+  if (it == running_.end()) return false;
+  auto e = by_exec_id_.find(it->second);
+  return e != by_exec_id_.end() && e->second.any().flags() == "clone";
+}
+
+std::optional<ProcessCache::Shown> ProcessCache::GetEnrichedByTgid(uint32_t pid, uint64_t cgroup_id,
+                                                                   const Enricher& enrich) {
+  Delta delta(enrich, cgroup_id);
+  absl::MutexLock lock(&mu_);
+  auto it = running_.find(pid);
+  if (it == running_.end()) return std::nullopt;
+  auto e = by_exec_id_.find(it->second);
+  if (e == by_exec_id_.end()) return std::nullopt;
+  Shown out;
+  if (const std::string& parent = e->second.any().parent_exec_id(); !parent.empty()) {
+    if (auto p = by_exec_id_.find(parent); p != by_exec_id_.end()) out.parent = Base(p->second);
+  }
+  out.process = EnrichLocked(e->second, delta);
+  return out;
+}
+
+std::optional<ProcessCache::Shown> ProcessCache::ExitEnriched(uint32_t pid, uint64_t cgroup_id,
+                                                              const Enricher& enrich) {
+  Delta delta(enrich, cgroup_id);
+  absl::MutexLock lock(&mu_);
+  auto it = running_.find(pid);
+  if (it == running_.end()) return std::nullopt;
+  auto e = by_exec_id_.find(it->second);
+  if (e == by_exec_id_.end()) return std::nullopt;
+  Entry& entry = e->second;
+  Shown out;
+  if (const std::string& parent = entry.any().parent_exec_id(); !parent.empty()) {
+    if (auto p = by_exec_id_.find(parent); p != by_exec_id_.end()) out.parent = Base(p->second);
+  }
+  out.process = EnrichLocked(entry, delta);
+  // As ExitShared.
+  absl::string_view id = it->second;
+  ProcessPtr anchor = entry.anchor;  // keeps `id` valid through Release
+  running_.erase(it);
+  entry.running = false;
+  MarkExited(id);
+  Release(id);
   return out;
 }
 
@@ -122,29 +214,30 @@ std::optional<tetragon::Process> ProcessCache::AddClone(uint32_t pid, uint32_t p
   if (parent == by_exec_id_.end()) return std::nullopt;
   SharedProcessBuilder b;
   tetragon::Process& p = *b.process();
-  p.CopyFrom(*parent->second.proc);
+  p.CopyFrom(*Base(parent->second));
   p.set_exec_id(MakeExecId(node_, ktime, pid));
   p.mutable_pid()->set_value(pid);
   p.mutable_tid()->set_value(pid);
-  p.set_parent_exec_id(parent->second.proc->exec_id());
+  p.set_parent_exec_id(parent->second.any().exec_id());
   p.set_flags("clone");
   SetStartTime(&p, ktime);
   Entry e;
   e.proc = std::move(b).Share();
+  e.anchor = e.proc;
   ProcessPtr out = e.proc;
   Insert(std::move(e));
   return *out;
 }
 
 void ProcessCache::Insert(Entry e) {
-  uint32_t pid = e.proc->pid().value();
-  const std::string& id = e.proc->exec_id();
-  const std::string& parent = e.proc->parent_exec_id();
+  uint32_t pid = e.anchor->pid().value();
+  const absl::string_view id = e.anchor->exec_id();
+  const absl::string_view parent = e.anchor->parent_exec_id();
   e.refs = 1;
   e.running = true;
   // The image this exec replaces (same tgid) is no longer running.
   if (auto old = running_.find(pid); old != running_.end()) {
-    std::string old_id = old->second;
+    absl::string_view old_id = old->second;
     running_.erase(old);
     if (auto oe = by_exec_id_.find(old_id); oe != by_exec_id_.end()) {
       oe->second.running = false;
@@ -155,44 +248,53 @@ void ProcessCache::Insert(Entry e) {
   if (!parent.empty()) {
     if (auto pe = by_exec_id_.find(parent); pe != by_exec_id_.end()) ++pe->second.refs;
   }
+  // The same exec id again (seen twice): the new entry replaces the old one
+  // (whose key and list positions view the old message).
+  if (auto dup = by_exec_id_.find(id); dup != by_exec_id_.end()) {
+    Unlist(id);
+    by_exec_id_.erase(dup);
+  }
   running_[pid] = id;
-  by_exec_id_[id] = std::move(e);
+  by_exec_id_.emplace(id, std::move(e));
   EvictIfNeeded();
 }
 
-void ProcessCache::Release(const std::string& exec_id) {
-  std::string id = exec_id;
+void ProcessCache::Release(absl::string_view exec_id) {
+  absl::string_view id = exec_id;
+  ProcessPtr keep;  // keeps the freed entry's message (and `id`) alive
   while (!id.empty()) {
     auto it = by_exec_id_.find(id);
     if (it == by_exec_id_.end()) return;
     if (--it->second.refs > 0) return;
-    std::string parent = it->second.proc->parent_exec_id();
-    by_exec_id_.erase(it);
+    ProcessPtr self = it->second.anchor;
     Unlist(id);
-    id = parent;  // the freed entry no longer references its parent
+    by_exec_id_.erase(it);
+    // `id` may view the previous `keep`: not used past this point.
+    keep = std::move(self);
+    id = keep->parent_exec_id();  // the freed entry no longer references its parent
   }
 }
 
 void ProcessCache::EvictIfNeeded() {
   while (by_exec_id_.size() > max_entries_ && !exited_order_.empty()) {
-    std::string victim = exited_order_.front();
+    absl::string_view victim = exited_order_.front();
     Unlist(victim);
     auto it = by_exec_id_.find(victim);
     if (it == by_exec_id_.end()) continue;
-    std::string parent = it->second.proc->parent_exec_id();
+    ProcessPtr keep = it->second.anchor;
     by_exec_id_.erase(it);
     ++evicted_;
-    if (!parent.empty()) Release(parent);
+    if (!keep->parent_exec_id().empty()) Release(keep->parent_exec_id());
   }
 }
 
-void ProcessCache::MarkExited(const std::string& exec_id) {
+void ProcessCache::MarkExited(absl::string_view exec_id) {
   if (exited_pos_.contains(exec_id)) return;
   exited_order_.push_back(exec_id);
   exited_pos_[exec_id] = std::prev(exited_order_.end());
 }
 
-void ProcessCache::Unlist(const std::string& exec_id) {
+void ProcessCache::Unlist(absl::string_view exec_id) {
   auto it = exited_pos_.find(exec_id);
   if (it == exited_pos_.end()) return;
   exited_order_.erase(it->second);
@@ -203,11 +305,12 @@ ProcessPtr ProcessCache::ExitShared(uint32_t pid) {
   absl::MutexLock lock(&mu_);
   auto it = running_.find(pid);
   if (it == running_.end()) return nullptr;
-  std::string id = std::move(it->second);
+  absl::string_view id = it->second;
   running_.erase(it);
   auto e = by_exec_id_.find(id);
   if (e == by_exec_id_.end()) return nullptr;
-  ProcessPtr out = e->second.proc;
+  ProcessPtr anchor = e->second.anchor;  // keeps `id` valid through Release
+  ProcessPtr out = Base(e->second);
   e->second.running = false;
   MarkExited(id);
   Release(id);
@@ -226,7 +329,7 @@ ProcessPtr ProcessCache::GetSharedByTgid(uint32_t tgid) const {
   if (it == running_.end()) return nullptr;
   auto e = by_exec_id_.find(it->second);
   if (e == by_exec_id_.end()) return nullptr;
-  return e->second.proc;
+  return Base(e->second);
 }
 
 ProcessPtr ProcessCache::GetSharedParent(const tetragon::Process& child) const {
@@ -234,7 +337,7 @@ ProcessPtr ProcessCache::GetSharedParent(const tetragon::Process& child) const {
   absl::MutexLock lock(&mu_);
   auto p = by_exec_id_.find(child.parent_exec_id());
   if (p == by_exec_id_.end()) return nullptr;
-  return p->second.proc;
+  return Base(p->second);
 }
 
 std::optional<tetragon::Process> ProcessCache::GetByTgid(uint32_t tgid) const {
@@ -247,56 +350,81 @@ std::optional<tetragon::Process> ProcessCache::GetByExecId(const std::string& ex
   absl::MutexLock lock(&mu_);
   auto e = by_exec_id_.find(exec_id);
   if (e == by_exec_id_.end()) return std::nullopt;
-  return *e->second.proc;
+  return *Base(e->second);
 }
 
 std::optional<tetragon::Process> ProcessCache::GetParent(const std::string& exec_id) const {
   absl::MutexLock lock(&mu_);
   auto e = by_exec_id_.find(exec_id);
-  if (e == by_exec_id_.end() || e->second.proc->parent_exec_id().empty()) return std::nullopt;
-  auto p = by_exec_id_.find(e->second.proc->parent_exec_id());
+  if (e == by_exec_id_.end() || e->second.any().parent_exec_id().empty()) return std::nullopt;
+  auto p = by_exec_id_.find(e->second.any().parent_exec_id());
   if (p == by_exec_id_.end()) return std::nullopt;
-  return *p->second.proc;
+  return *Base(p->second);
+}
+
+ProcessCache::Delta::Delta(const Enricher& enrich, uint64_t cgroup_id)
+    : arena_([this] {
+        google::protobuf::ArenaOptions o;
+        o.initial_block = block_;
+        o.initial_block_size = sizeof(block_);
+        return o;
+      }()),
+      process_(google::protobuf::Arena::CreateMessage<tetragon::Process>(&arena_)) {
+  if (!enrich) return;
+  enrich(cgroup_id, process_);
+  // Serialized deterministically (map fields sorted): the memo key.
+  google::protobuf::io::StringOutputStream sos(&key_);
+  google::protobuf::io::CodedOutputStream cos(&sos);
+  cos.SetSerializationDeterministic(true);
+  process_->SerializePartialToCodedStream(&cos);
+}
+
+ProcessPtr ProcessCache::Base(const Entry& e) const {
+  if (e.proc != nullptr) return e.proc;
+  // The enriched process without what the enricher added (parsed back from
+  // the memo key): the process as built.
+  SharedProcessBuilder b;
+  b.process()->CopyFrom(*e.enriched);
+  google::protobuf::Arena arena;
+  auto* delta = google::protobuf::Arena::CreateMessage<tetragon::Process>(&arena);
+  delta->ParsePartialFromString(e.enrich_key);
+  std::vector<const google::protobuf::FieldDescriptor*> fields;
+  delta->GetReflection()->ListFields(*delta, &fields);
+  for (const auto* f : fields) b.process()->GetReflection()->ClearField(b.process(), f);
+  e.proc = std::move(b).Share();
+  return e.proc;
+}
+
+ProcessPtr ProcessCache::EnrichLocked(Entry& e, const Delta& delta) {
+  if (e.enriched != nullptr && e.enrich_key == delta.key()) return e.enriched;
+  ProcessPtr base = Base(e);
+  if (delta.empty()) {
+    e.enriched = base;
+  } else {
+    // The enricher only sets fields a cached process never has (pod info),
+    // so merging what it set on an empty process is the same as running it
+    // on a copy of the process.
+    SharedProcessBuilder b;
+    b.process()->CopyFrom(*base);
+    b.process()->MergeFrom(delta.process());
+    e.enriched = std::move(b).Share();
+  }
+  e.enrich_key = delta.key();
+  return e.enriched;
 }
 
 ProcessPtr ProcessCache::Enrich(const ProcessPtr& base, uint64_t cgroup_id, const Enricher& enrich) {
   if (!enrich || base == nullptr) return base;
-  // What the enricher sets for this cgroup now, serialized deterministically
-  // (map fields sorted) as the memo key.
-  thread_local std::string key;
-  key.clear();
-  {
-    alignas(16) char block[1024];
-    google::protobuf::ArenaOptions o;
-    o.initial_block = block;
-    o.initial_block_size = sizeof(block);
-    google::protobuf::Arena arena(o);
-    auto* scratch = google::protobuf::Arena::CreateMessage<tetragon::Process>(&arena);
-    enrich(cgroup_id, scratch);
-    google::protobuf::io::StringOutputStream sos(&key);
-    google::protobuf::io::CodedOutputStream cos(&sos);
-    cos.SetSerializationDeterministic(true);
-    scratch->SerializePartialToCodedStream(&cos);
-  }
-  {
-    absl::MutexLock lock(&mu_);
-    auto e = by_exec_id_.find(base->exec_id());
-    if (e != by_exec_id_.end() && e->second.proc == base && e->second.enriched != nullptr &&
-        e->second.enrich_key == key) {
-      return e->second.enriched;
-    }
-  }
-  SharedProcessBuilder b;
-  b.process()->CopyFrom(*base);
-  enrich(cgroup_id, b.process());
-  ProcessPtr out = std::move(b).Share();
+  Delta delta(enrich, cgroup_id);
   absl::MutexLock lock(&mu_);
   auto e = by_exec_id_.find(base->exec_id());
-  if (e != by_exec_id_.end() && e->second.proc == base) {
-    e->second.enriched = out;
-    e->second.enrich_key = key;
-  }
-  return out;
+  if (e != by_exec_id_.end() && Base(e->second) == base) return EnrichLocked(e->second, delta);
+  // Not (or no longer) cached: no memo.
+  if (delta.empty()) return base;
+  SharedProcessBuilder b;
+  b.process()->CopyFrom(*base);
+  b.process()->MergeFrom(delta.process());
+  return std::move(b).Share();
 }
 
 ProcessCache::Stats ProcessCache::stats() const {

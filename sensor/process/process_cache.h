@@ -26,8 +26,10 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "api/tetragon.pb.h"
+#include "google/protobuf/arena.h"
 
 namespace tgd {
 
@@ -100,38 +102,86 @@ class ProcessCache {
   // The cached parent of `child` (by its parent_exec_id), null if none.
   ProcessPtr GetSharedParent(const tetragon::Process& child) const;
   // `base` as enrich(cgroup_id, <copy of base>) makes it (base itself when
-  // `enrich` is empty). The result is remembered in base's entry and reused
-  // while enrich(cgroup_id, <empty process>) sets the same fields as when it
-  // was made, so an enricher must depend only on the cgroup id and its own
-  // state (pod info by cgroup does).
+  // `enrich` is empty), computed as base merged with what enrich sets on an
+  // empty process. The result is remembered in base's entry and reused while
+  // enrich(cgroup_id, <empty process>) sets the same fields as when it was
+  // made. So an enricher must only set fields that cached processes never
+  // have and depend only on the cgroup id and its own state (the pod info
+  // enricher sets `pod` from the workload registry by cgroup).
   ProcessPtr Enrich(const ProcessPtr& base, uint64_t cgroup_id, const Enricher& enrich);
+
+  // What the process sensor needs per event, in one step (one lock):
+  // `process` as Enrich() gives it and its cached `parent` (not enriched).
+  struct Shown {
+    ProcessPtr process;
+    ProcessPtr parent;
+  };
+  // AddExecShared + Enrich + GetSharedParent. The plain process is only
+  // built from the enriched one when something asks for it.
+  Shown AddExecEnriched(ExecRecord rec, uint64_t cgroup_id, const Enricher& enrich);
+  // Whether the running process of `tgid` is a fork not yet exec'd (flags
+  // "clone").
+  bool IsClone(uint32_t tgid) const;
+  // GetSharedByTgid + GetSharedParent + Enrich (for policy events).
+  std::optional<Shown> GetEnrichedByTgid(uint32_t pid, uint64_t cgroup_id, const Enricher& enrich);
+  // The same, then ExitShared; nullopt when
+  // `pid` is not a cached running process.
+  std::optional<Shown> ExitEnriched(uint32_t pid, uint64_t cgroup_id, const Enricher& enrich);
 
   Stats stats() const;
   const std::string& node_name() const { return node_; }
 
  private:
   struct Entry {
-    ProcessPtr proc;
+    // The process as built; null until asked for when the entry was made
+    // enriched first (Base() makes it).
+    mutable ProcessPtr proc;
     ProcessPtr enriched;      // Enrich() memo
     std::string enrich_key;   // what the enricher set on an empty process (serialized)
+    // The first of the two made, never replaced: the map keys and lists
+    // view its exec_id.
+    ProcessPtr anchor;
     int refs = 0;        // running process + cached children naming it
     bool running = true;
+    const tetragon::Process& any() const { return *anchor; }
   };
+  // What an enricher sets on an empty process, and its serialization.
+  class Delta {
+   public:
+    Delta(const Enricher& enrich, uint64_t cgroup_id);
+    bool empty() const { return key_.empty(); }
+    const std::string& key() const { return key_; }
+    const tetragon::Process& process() const { return *process_; }
+
+   private:
+    alignas(16) char block_[2048];
+    google::protobuf::Arena arena_;
+    tetragon::Process* process_;
+    std::string key_;
+  };
+  void BuildExec(ExecRecord r, tetragon::Process* out) const;
+  void SetExecParent(const ExecRecord& r, tetragon::Process* p) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  ProcessPtr Base(const Entry& e) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  ProcessPtr EnrichLocked(Entry& e, const Delta& delta) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Insert(Entry e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void Release(const std::string& exec_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Release(absl::string_view exec_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void EvictIfNeeded() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void MarkExited(const std::string& exec_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void Unlist(const std::string& exec_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void MarkExited(absl::string_view exec_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Unlist(absl::string_view exec_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetStartTime(tetragon::Process* p, uint64_t ktime) const;
 
   const std::string node_;
   const size_t max_entries_;
   const int64_t boot_wall_ns_;
   mutable absl::Mutex mu_;
-  absl::flat_hash_map<std::string, Entry> by_exec_id_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<uint32_t, std::string> running_ ABSL_GUARDED_BY(mu_);  // tgid -> exec id
-  std::list<std::string> exited_order_ ABSL_GUARDED_BY(mu_);  // eviction candidates, oldest first
-  absl::flat_hash_map<std::string, std::list<std::string>::iterator> exited_pos_ ABSL_GUARDED_BY(mu_);
+  // Exec ids are views of the entries' own (immutable) process messages:
+  // valid while the entry exists, so an entry leaves running_ and the
+  // exited list before it is erased.
+  absl::flat_hash_map<absl::string_view, Entry> by_exec_id_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<uint32_t, absl::string_view> running_ ABSL_GUARDED_BY(mu_);  // tgid -> exec id
+  std::list<absl::string_view> exited_order_ ABSL_GUARDED_BY(mu_);  // eviction candidates, oldest first
+  absl::flat_hash_map<absl::string_view, std::list<absl::string_view>::iterator> exited_pos_
+      ABSL_GUARDED_BY(mu_);
   uint64_t evicted_ ABSL_GUARDED_BY(mu_) = 0;
 };
 

@@ -5,7 +5,10 @@
 
 #include <unistd.h>
 
+#include <map>
+
 #include "absl/strings/escaping.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
 #include "sensor/process/proc_walk.h"
 
@@ -105,11 +108,73 @@ TEST(ProcessCacheTest, ForkStormStaysBounded) {
   EXPECT_TRUE(cache.GetByExecId(parent.exec_id()).has_value());  // running: never evicted
 }
 
+// A pod enricher as the daemon's: sets `pod` by cgroup from a table it owns.
+struct FakePods {
+  std::map<uint64_t, std::string> pods;
+  void operator()(uint64_t cgroup, tetragon::Process* p) const {
+    auto it = pods.find(cgroup);
+    if (it == pods.end()) return;
+    p->mutable_pod()->set_name(it->second);
+    (*p->mutable_pod()->mutable_pod_labels())["app"] = it->second;
+    (*p->mutable_pod()->mutable_pod_labels())["tier"] = "web";
+  }
+};
+
+TEST(ProcessCacheTest, EnrichedExecMatchesEnrichingACopy) {
+  FakePods pods;
+  pods.pods[7] = "web-1";
+  ProcessCache::Enricher enrich = [&pods](uint64_t c, tetragon::Process* p) { pods(c, p); };
+  ProcessCache cache("n", 1000, 0);
+  cache.AddExec(Exec(10, 1, 100, "/bin/sh"));
+  ExecRecord rec = Exec(11, 10, 200, "/bin/ls");
+  rec.ns.assign(10, 4026531835u);
+  rec.cap_effective = 5;
+  ProcessCache::Shown shown = cache.AddExecEnriched(rec, 7, enrich);
+  ASSERT_NE(shown.process, nullptr);
+  ASSERT_NE(shown.parent, nullptr);
+  EXPECT_EQ(shown.parent->binary(), "/bin/sh");
+  EXPECT_FALSE(shown.parent->has_pod());
+  EXPECT_EQ(shown.process->pod().name(), "web-1");
+  // The plain process, made from the enriched one on demand, is what
+  // AddExec builds; enriching a copy of it gives the event's process.
+  ProcessPtr plain = cache.GetSharedByTgid(11);
+  ASSERT_NE(plain, nullptr);
+  EXPECT_FALSE(plain->has_pod());
+  ProcessCache other("n", 1000, 0);
+  other.AddExec(Exec(10, 1, 100, "/bin/sh"));
+  tetragon::Process expected = other.AddExec(rec);
+  EXPECT_EQ(plain->SerializeAsString(), expected.SerializeAsString());
+  enrich(7, &expected);
+  EXPECT_EQ(google::protobuf::util::MessageDifferencer::Equals(*shown.process, expected), true);
+
+  // Memo: the same enrichment reuses the message; a changed one does not.
+  auto again = cache.GetEnrichedByTgid(11, 7, enrich);
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->process, shown.process);
+  pods.pods[7] = "web-2";
+  auto exited = cache.ExitEnriched(11, 7, enrich);
+  ASSERT_TRUE(exited.has_value());
+  EXPECT_NE(exited->process, shown.process);
+  EXPECT_EQ(exited->process->pod().name(), "web-2");
+  EXPECT_EQ(exited->process->exec_id(), shown.process->exec_id());
+  EXPECT_FALSE(cache.GetByTgid(11).has_value());
+  // No pod for the cgroup: the plain process itself.
+  ProcessCache::Shown host = cache.AddExecEnriched(Exec(12, 10, 300, "/bin/true"), 99, enrich);
+  EXPECT_FALSE(host.process->has_pod());
+  EXPECT_EQ(cache.GetSharedByTgid(12), host.process);
+  EXPECT_TRUE(cache.IsClone(12) == false);
+  cache.AddClone(13, 10, 400);
+  EXPECT_TRUE(cache.IsClone(13));
+}
+
 TEST(ProcWalkTest, JoinArguments) {
   const char argv[] = "/bin/sh\0-c\0echo hi\0";
   EXPECT_EQ(JoinArguments(argv, sizeof(argv) - 1), "-c echo hi");
   EXPECT_EQ(JoinArguments("ls\0", 3), "");
   EXPECT_EQ(JoinArguments("", 0), "");
+  EXPECT_EQ(JoinArguments("a\0\0b\0\0", 6), " b");
+  EXPECT_EQ(JoinArguments("\0b", 2), "b");
+  EXPECT_EQ(JoinArguments("a", 1), "");
 }
 
 TEST(ProcWalkTest, ReadsThisProcess) {

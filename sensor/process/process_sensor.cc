@@ -118,23 +118,19 @@ void ProcessSensor::Handle(const tgd_proc_msg& m) {
       r.cwd.assign(m.cwd, std::min<size_t>(m.cwd_len, sizeof(m.cwd) - 1));
       r.arguments = JoinArguments(m.args, std::min<size_t>(m.args_len, sizeof(m.args)));
       r.flags = "execve";
-      if (ProcessPtr prev = cache.GetSharedByTgid(m.pid); prev != nullptr && prev->flags() == "clone") {
-        r.flags += " clone";
-      }
+      if (cache.IsClone(m.pid)) r.flags += " clone";
       if (m.flags & TGD_PROC_TRUNC_FILENAME) r.flags += " truncFilename";
       if (m.flags & TGD_PROC_TRUNC_ARGS) r.flags += " truncArgs";
       if (m.flags & TGD_PROC_ERR_ARGS) r.flags += " errorArgs";
       if (m.flags & TGD_PROC_TRUNC_CWD) r.flags += " noCWDSupport";
-      ProcessPtr proc = cache.AddExecShared(std::move(r));
-      ProcessPtr parent = cache.GetSharedParent(*proc);
       // The event's process is the cached one as enriched (pod info); the
       // parent is the cached one as is.
-      ProcessPtr shown = cache.Enrich(proc, m.cgroup_id, opts_.enrich);
+      ProcessCache::Shown shown = cache.AddExecEnriched(std::move(r), m.cgroup_id, opts_.enrich);
       EventBuilder b;
       tetragon::GetEventsResponse& ev = *b.event();
       auto* exec = ev.mutable_process_exec();
-      exec->unsafe_arena_set_allocated_process(b.Keep(std::move(shown)));
-      if (parent != nullptr) exec->unsafe_arena_set_allocated_parent(b.Keep(std::move(parent)));
+      exec->unsafe_arena_set_allocated_process(b.Keep(std::move(shown.process)));
+      if (shown.parent != nullptr) exec->unsafe_arena_set_allocated_parent(b.Keep(std::move(shown.parent)));
       ev.set_node_name(cache.node_name());
       SetTime(boot_wall_ns_ + static_cast<int64_t>(m.ktime), ev.mutable_time());
       ++execs_;
@@ -145,14 +141,9 @@ void ProcessSensor::Handle(const tgd_proc_msg& m) {
       EventBuilder b;
       tetragon::GetEventsResponse& ev = *b.event();
       auto* exit = ev.mutable_process_exit();
-      if (ProcessPtr proc = cache.GetSharedByTgid(m.pid); proc != nullptr) {
-        if (ProcessPtr parent = cache.GetSharedParent(*proc); parent != nullptr) {
-          exit->unsafe_arena_set_allocated_parent(b.Keep(std::move(parent)));
-        }
-        // Enriched while the entry (and its memo) is still cached.
-        ProcessPtr shown = cache.Enrich(proc, m.cgroup_id, opts_.enrich);
-        cache.ExitShared(m.pid);
-        exit->unsafe_arena_set_allocated_process(b.Keep(std::move(shown)));
+      if (auto shown = cache.ExitEnriched(m.pid, m.cgroup_id, opts_.enrich); shown.has_value()) {
+        if (shown->parent != nullptr) exit->unsafe_arena_set_allocated_parent(b.Keep(std::move(shown->parent)));
+        exit->unsafe_arena_set_allocated_process(b.Keep(std::move(shown->process)));
       } else {
         // Not in the cache (started and exec'd before we saw it).
         exit->mutable_process()->mutable_pid()->set_value(m.pid);
