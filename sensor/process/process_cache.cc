@@ -1,11 +1,14 @@
 // ProcessCache implementation.
 #include "sensor/process/process_cache.h"
 
+#include <string.h>
+
 #include <algorithm>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "api/capabilities.pb.h"
 #include "google/protobuf/arena.h"
@@ -73,7 +76,7 @@ tetragon::Process ProcessCache::AddExec(const ExecRecord& r) { return *AddExecSh
 
 void ProcessCache::BuildExec(ExecRecord r, tetragon::Process* out) const {
   tetragon::Process& p = *out;
-  p.set_exec_id(MakeExecId(node_, r.ktime, r.pid));
+  SetExecId(r.ktime, r.pid, &p);
   p.mutable_pid()->set_value(r.pid);
   p.mutable_tid()->set_value(r.tid ? r.tid : r.pid);
   p.mutable_uid()->set_value(r.euid);
@@ -206,27 +209,50 @@ std::optional<ProcessCache::Shown> ProcessCache::ExitEnriched(uint32_t pid, uint
   return out;
 }
 
-std::optional<tetragon::Process> ProcessCache::AddClone(uint32_t pid, uint32_t ppid, uint64_t ktime) {
+bool ProcessCache::AddCloneLazy(uint32_t pid, uint32_t ppid, uint64_t ktime, ProcessPtr* out) {
   absl::MutexLock lock(&mu_);
   auto it = running_.find(ppid);
-  if (it == running_.end()) return std::nullopt;
+  if (it == running_.end()) return false;
   auto parent = by_exec_id_.find(it->second);
-  if (parent == by_exec_id_.end()) return std::nullopt;
+  if (parent == by_exec_id_.end()) return false;
+  // Only the identity now; the full copy of the parent is made if something
+  // asks for it (most forks exec at once).
   SharedProcessBuilder b;
   tetragon::Process& p = *b.process();
-  p.CopyFrom(*Base(parent->second));
-  p.set_exec_id(MakeExecId(node_, ktime, pid));
+  SetExecId(ktime, pid, &p);
   p.mutable_pid()->set_value(pid);
-  p.mutable_tid()->set_value(pid);
   p.set_parent_exec_id(parent->second.any().exec_id());
   p.set_flags("clone");
-  SetStartTime(&p, ktime);
   Entry e;
-  e.proc = std::move(b).Share();
-  e.anchor = e.proc;
-  ProcessPtr out = e.proc;
+  e.anchor = std::move(b).Share();
+  e.clone_of = Base(parent->second);
+  e.clone_ktime = ktime;
+  if (out != nullptr) *out = Base(e);
   Insert(std::move(e));
-  return *out;
+  return true;
+}
+
+std::optional<tetragon::Process> ProcessCache::AddClone(uint32_t pid, uint32_t ppid, uint64_t ktime) {
+  ProcessPtr p;
+  if (!AddCloneLazy(pid, ppid, ktime, &p)) return std::nullopt;
+  return *p;
+}
+
+void ProcessCache::SetExecId(uint64_t ktime, uint32_t pid, tetragon::Process* p) const {
+  // base64("<node>:<ktime>:<pid>") without temporaries.
+  char buf[256];
+  if (node_.size() + 2 * 21 < sizeof(buf)) {
+    char* q = buf;
+    memcpy(q, node_.data(), node_.size());
+    q += node_.size();
+    *q++ = ':';
+    q = absl::numbers_internal::FastIntToBuffer(ktime, q);
+    *q++ = ':';
+    q = absl::numbers_internal::FastIntToBuffer(pid, q);
+    absl::Base64Escape(absl::string_view(buf, q - buf), p->mutable_exec_id());
+  } else {
+    p->set_exec_id(MakeExecId(node_, ktime, pid));
+  }
 }
 
 void ProcessCache::Insert(Entry e) {
@@ -372,15 +398,33 @@ ProcessCache::Delta::Delta(const Enricher& enrich, uint64_t cgroup_id)
       process_(google::protobuf::Arena::CreateMessage<tetragon::Process>(&arena_)) {
   if (!enrich) return;
   enrich(cgroup_id, process_);
-  // Serialized deterministically (map fields sorted): the memo key.
-  google::protobuf::io::StringOutputStream sos(&key_);
-  google::protobuf::io::CodedOutputStream cos(&sos);
+  // Serialized deterministically (map fields sorted): the memo key. Into a
+  // buffer of the exact size (a growing string stream is much slower).
+  const size_t size = process_->ByteSizeLong();
+  if (size == 0) return;
+  key_.resize(size);
+  google::protobuf::io::ArrayOutputStream aos(key_.data(), static_cast<int>(size));
+  google::protobuf::io::CodedOutputStream cos(&aos);
   cos.SetSerializationDeterministic(true);
-  process_->SerializePartialToCodedStream(&cos);
+  process_->SerializeWithCachedSizes(&cos);
 }
 
 ProcessPtr ProcessCache::Base(const Entry& e) const {
   if (e.proc != nullptr) return e.proc;
+  if (e.clone_of != nullptr) {
+    // A fork: the parent's process under the child's identity.
+    SharedProcessBuilder b;
+    tetragon::Process& p = *b.process();
+    p.CopyFrom(*e.clone_of);
+    p.set_exec_id(e.anchor->exec_id());
+    p.mutable_pid()->set_value(e.anchor->pid().value());
+    p.mutable_tid()->set_value(e.anchor->pid().value());
+    p.set_parent_exec_id(e.anchor->parent_exec_id());
+    p.set_flags("clone");
+    SetStartTime(&p, e.clone_ktime);
+    e.proc = std::move(b).Share();
+    return e.proc;
+  }
   // The enriched process without what the enricher added (parsed back from
   // the memo key): the process as built.
   SharedProcessBuilder b;

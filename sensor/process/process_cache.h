@@ -86,6 +86,10 @@ class ProcessCache {
   // Records a forked process: it inherits the parent's binary, arguments
   // and cwd (flag "clone") under its own exec id.
   std::optional<tetragon::Process> AddClone(uint32_t pid, uint32_t ppid, uint64_t ktime);
+  // The same without building the copy until something asks for the
+  // process (*out, when not null, asks at once). False when `ppid` is not a
+  // cached running process.
+  bool AddCloneLazy(uint32_t pid, uint32_t ppid, uint64_t ktime, ProcessPtr* out = nullptr);
   // Records the exit of tgid `pid`; returns the process as it was, and drops
   // the running process's reference.
   std::optional<tetragon::Process> Exit(uint32_t pid);
@@ -138,9 +142,12 @@ class ProcessCache {
     mutable ProcessPtr proc;
     ProcessPtr enriched;      // Enrich() memo
     std::string enrich_key;   // what the enricher set on an empty process (serialized)
-    // The first of the two made, never replaced: the map keys and lists
-    // view its exec_id.
+    // The first process made for the entry, never replaced: the map keys and
+    // lists view its exec_id (for a lazy fork only its identity: exec_id,
+    // pid, parent_exec_id, flags).
     ProcessPtr anchor;
+    ProcessPtr clone_of;      // lazy fork: the parent's process it copies
+    uint64_t clone_ktime = 0;
     int refs = 0;        // running process + cached children naming it
     bool running = true;
     const tetragon::Process& any() const { return *anchor; }
@@ -160,6 +167,7 @@ class ProcessCache {
     std::string key_;
   };
   void BuildExec(ExecRecord r, tetragon::Process* out) const;
+  void SetExecId(uint64_t ktime, uint32_t pid, tetragon::Process* p) const;
   void SetExecParent(const ExecRecord& r, tetragon::Process* p) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   ProcessPtr Base(const Entry& e) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   ProcessPtr EnrichLocked(Entry& e, const Delta& delta) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -161,7 +161,7 @@ void ProcessSensor::Handle(const tgd_proc_msg& m) {
       break;
     }
     case TGD_PROC_MSG_CLONE:
-      cache.AddClone(m.pid, m.ppid, m.ktime);
+      cache.AddCloneLazy(m.pid, m.ppid, m.ktime);
       break;
     default:
       VLOG(1) << "process sensor: unknown record op " << int{m.op};
