@@ -23,6 +23,7 @@ struct BenchOptions {
   int repeats = 5;
   int latency_adds = 1000;                 // adds (then deletes) of a known shape
   int new_hook_adds = 1000;                // adds (then deletes) of a first policy on a hook
+  double delete_budget_s = 60;             // time for deleting the N-sweep policies one by one
   int cpu = -1;                            // pin the loop to this CPU (-1: last CPU)
   int extrapolate_cpus = 96;
   std::string command;                     // recorded in the results
@@ -83,6 +84,11 @@ struct ModeReport {
   double slope = 0, intercept = 0, percpu_slope = 0;  // bytes per policy (linear fit)
   BpfFootprint after_delete_all;
   int fds_after_delete_all = 0;
+  // Deleting the N-sweep policies one by one (largest N first), timed, until
+  // the budget runs out; the rest go with the backend.
+  Spread delete_at_max_ms;
+  int deleted_one_by_one = 0;
+  int dropped_with_backend = 0;
   LatencyReport latency;
 };
 

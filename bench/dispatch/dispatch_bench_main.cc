@@ -2,9 +2,16 @@
 //   bazel run -c opt //bench/dispatch:dispatch_bench            (full run; or bench/run.sh)
 //   ... -- --policy_counts=1,10 --syscalls=10000 --repeats=1   (quick)
 // Writes its section of bench/RESULTS.md (between markers) and the SVG plot.
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
+#include <fstream>
+#include <sstream>
+
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -24,6 +31,7 @@ ABSL_FLAG(int, syscalls, 1000000, "getpid calls per measured loop");
 ABSL_FLAG(int, repeats, 5, "measured loops per (mode, N, k)");
 ABSL_FLAG(int, latency_adds, 1000, "adds/deletes of a known shape");
 ABSL_FLAG(int, new_hook_adds, 1000, "adds/deletes of a first policy on a hook");
+ABSL_FLAG(double, delete_budget_s, 60, "seconds for deleting the N-sweep policies one by one");
 ABSL_FLAG(int, cpu, -1, "CPU for the loop (-1: the last online CPU)");
 ABSL_FLAG(std::string, results, "", "RESULTS.md to update (default: <workspace>/bench/RESULTS.md; 'none': stdout)");
 ABSL_FLAG(std::string, svg, "", "plot (default: <workspace>/bench/dispatch_ns_per_event.svg; 'none': no plot)");
@@ -61,6 +69,49 @@ std::string GitCommit(const std::string& dir) {
   return dirty.empty() ? out : out + " (with uncommitted changes in the checkout)";
 }
 
+// Interrupted (SIGINT, SIGTERM, SIGHUP): the TestCgroup destructors do not
+// run, so the handler kills and removes this process's test cgroups itself
+// (statistics need nothing: the kernel closes the BPF_ENABLE_STATS fd).
+char g_test_cgroups[512];
+char g_pid_tag[32];
+
+void CleanupOnSignal(int sig) {
+  if (DIR* d = opendir(g_test_cgroups)) {
+    while (dirent* e = readdir(d)) {
+      if (!strstr(e->d_name, g_pid_tag)) continue;
+      char path[1024];
+      snprintf(path, sizeof(path), "%s/%s/cgroup.kill", g_test_cgroups, e->d_name);
+      int fd = open(path, O_WRONLY);
+      if (fd >= 0) {
+        (void)!write(fd, "1", 1);
+        close(fd);
+      }
+      snprintf(path, sizeof(path), "%s/%s", g_test_cgroups, e->d_name);
+      for (int i = 0; i < 100 && rmdir(path) != 0; ++i) usleep(10000);
+    }
+    closedir(d);
+  }
+  _exit(128 + sig);
+}
+
+void InstallCleanup() {
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    size_t dash = line.find(" - cgroup2 ");
+    if (dash == std::string::npos) continue;
+    std::istringstream f(line);
+    std::string id, parent, dev, root, mount;
+    f >> id >> parent >> dev >> root >> mount;
+    snprintf(g_test_cgroups, sizeof(g_test_cgroups), "%s/tgd-test", mount.c_str());
+    snprintf(g_pid_tag, sizeof(g_pid_tag), "-%d-", getpid());
+    struct sigaction sa {};
+    sa.sa_handler = CleanupOnSignal;
+    for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &sa, nullptr);
+    return;
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -80,6 +131,7 @@ int main(int argc, char** argv) {
   o.latency_adds = absl::GetFlag(FLAGS_latency_adds);
   o.new_hook_adds = absl::GetFlag(FLAGS_new_hook_adds);
   o.cpu = absl::GetFlag(FLAGS_cpu);
+  o.delete_budget_s = absl::GetFlag(FLAGS_delete_budget_s);
   if (o.syscalls <= 0 || o.repeats <= 0 || o.latency_adds < 0 || o.new_hook_adds < 0) {
     std::cerr << "--syscalls and --repeats must be > 0, --latency_adds and --new_hook_adds >= 0\n";
     return 2;
@@ -97,6 +149,7 @@ int main(int argc, char** argv) {
   }
   o.git_commit = GitCommit(workspace);
 
+  InstallCleanup();
   absl::StatusOr<tgd::bench::BenchReport> report = tgd::bench::RunBench(o);
   if (!report.ok()) {
     std::cerr << "dispatch_bench: " << report.status() << "\n";
