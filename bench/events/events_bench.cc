@@ -144,13 +144,16 @@ EventBus::Event SharedTracepoint(ProcessCache& cache, uint32_t pid, uint64_t n) 
 
 class Pipeline {
  public:
-  static std::unique_ptr<Pipeline> Create(std::string* error) {
+  // `versioned`: the enricher comes with a version number
+  // (ProcessSensorOptions::enrich_version) that does not change here.
+  static std::unique_ptr<Pipeline> Create(bool versioned, std::string* error) {
     auto p = std::unique_ptr<Pipeline>(new Pipeline());
     ProcessSensorOptions o;
     o.bus = &p->bus_;
     o.cache = &p->cache_;
     o.walk_proc = false;
     o.enrich = EnrichWithPod;
+    if (versioned) o.enrich_version = [] { return uint64_t{1}; };
     auto s = ProcessSensor::Start(std::move(o));
     if (!s.ok()) {
       *error = absl::StrCat("needs root/CAP_BPF to load the base process sensor: ", s.status().ToString());
@@ -210,7 +213,7 @@ class Pipeline {
 
 void BM_Pipeline(benchmark::State& state) {
   std::string error;
-  auto p = Pipeline::Create(&error);
+  auto p = Pipeline::Create(state.range(0) != 0, &error);
   if (p == nullptr) {
     state.SkipWithError(error.c_str());
     return;
@@ -225,7 +228,9 @@ void BM_Pipeline(benchmark::State& state) {
   state.counters["events/s"] = benchmark::Counter(static_cast<double>(events), benchmark::Counter::kIsRate);
   state.counters["dropped"] = static_cast<double>(p->dropped());
 }
-BENCHMARK(BM_Pipeline)->Unit(benchmark::kMicrosecond);
+// /0: the enricher is called for every event (as the daemon's pod enricher
+// is today); /1: with an enricher version (ProcessSensorOptions::enrich_version).
+BENCHMARK(BM_Pipeline)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond);
 
 // Component: encoding only, over the same mix captured once.
 std::vector<tetragon::GetEventsResponse> CaptureMix() {

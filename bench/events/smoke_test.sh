@@ -12,6 +12,6 @@ if grep -q "ERROR OCCURRED" <<<"$out"; then
   fi
   exit 1
 fi
-for b in BM_Pipeline BM_EncodeFast BM_EncodeProtobufMessageToJson; do
+for b in BM_Pipeline/0 BM_Pipeline/1 BM_EncodeFast BM_EncodeProtobufMessageToJson; do
   grep -q "^$b .*items_per_second=" <<<"$out" || { echo "missing throughput for $b"; exit 1; }
 done

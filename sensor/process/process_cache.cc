@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include <algorithm>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -132,7 +133,9 @@ ProcessPtr ProcessCache::AddExecShared(ExecRecord r) {
 }
 
 ProcessCache::Shown ProcessCache::AddExecEnriched(ExecRecord r, uint64_t cgroup_id, const Enricher& enrich) {
-  Delta delta(enrich, cgroup_id);
+  std::optional<Delta> local;
+  std::shared_ptr<const Delta> hold;
+  const Delta& delta = DeltaFor(enrich, cgroup_id, &local, &hold);
   SharedProcessBuilder b;
   ExecRecord ids;
   ids.pid = r.pid;
@@ -171,7 +174,9 @@ bool ProcessCache::IsClone(uint32_t tgid) const {
 
 std::optional<ProcessCache::Shown> ProcessCache::GetEnrichedByTgid(uint32_t pid, uint64_t cgroup_id,
                                                                    const Enricher& enrich) {
-  Delta delta(enrich, cgroup_id);
+  std::optional<Delta> local;
+  std::shared_ptr<const Delta> hold;
+  const Delta& delta = DeltaFor(enrich, cgroup_id, &local, &hold);
   absl::MutexLock lock(&mu_);
   auto it = running_.find(pid);
   if (it == running_.end()) return std::nullopt;
@@ -187,7 +192,9 @@ std::optional<ProcessCache::Shown> ProcessCache::GetEnrichedByTgid(uint32_t pid,
 
 std::optional<ProcessCache::Shown> ProcessCache::ExitEnriched(uint32_t pid, uint64_t cgroup_id,
                                                               const Enricher& enrich) {
-  Delta delta(enrich, cgroup_id);
+  std::optional<Delta> local;
+  std::shared_ptr<const Delta> hold;
+  const Delta& delta = DeltaFor(enrich, cgroup_id, &local, &hold);
   absl::MutexLock lock(&mu_);
   auto it = running_.find(pid);
   if (it == running_.end()) return std::nullopt;
@@ -409,6 +416,34 @@ ProcessCache::Delta::Delta(const Enricher& enrich, uint64_t cgroup_id)
   process_->SerializeWithCachedSizes(&cos);
 }
 
+void ProcessCache::SetEnrichVersion(std::function<uint64_t()> version) {
+  std::lock_guard<std::mutex> lock(deltas_mu_);
+  has_enrich_version_.store(version != nullptr, std::memory_order_release);
+  enrich_version_ = std::move(version);
+  deltas_.clear();
+}
+
+const ProcessCache::Delta& ProcessCache::DeltaFor(const Enricher& enrich, uint64_t cgroup_id,
+                                                  std::optional<Delta>* local,
+                                                  std::shared_ptr<const Delta>* hold) {
+  if (!enrich || !has_enrich_version_.load(std::memory_order_acquire)) {
+    local->emplace(enrich, cgroup_id);
+    return **local;
+  }
+  std::lock_guard<std::mutex> lock(deltas_mu_);
+  if (!enrich_version_) {
+    local->emplace(enrich, cgroup_id);
+    return **local;
+  }
+  const uint64_t version = enrich_version_();
+  auto& slot = deltas_[cgroup_id];
+  if (slot.second == nullptr || slot.first != version) {
+    slot = {version, std::make_shared<const Delta>(enrich, cgroup_id)};
+  }
+  *hold = slot.second;
+  return **hold;
+}
+
 ProcessPtr ProcessCache::Base(const Entry& e) const {
   if (e.proc != nullptr) return e.proc;
   if (e.clone_of != nullptr) {
@@ -459,7 +494,9 @@ ProcessPtr ProcessCache::EnrichLocked(Entry& e, const Delta& delta) {
 
 ProcessPtr ProcessCache::Enrich(const ProcessPtr& base, uint64_t cgroup_id, const Enricher& enrich) {
   if (!enrich || base == nullptr) return base;
-  Delta delta(enrich, cgroup_id);
+  std::optional<Delta> local;
+  std::shared_ptr<const Delta> hold;
+  const Delta& delta = DeltaFor(enrich, cgroup_id, &local, &hold);
   absl::MutexLock lock(&mu_);
   auto e = by_exec_id_.find(base->exec_id());
   if (e != by_exec_id_.end() && Base(e->second) == base) return EnrichLocked(e->second, delta);

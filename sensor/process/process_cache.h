@@ -16,10 +16,12 @@
 #ifndef TGDISPATCH_SENSOR_PROCESS_PROCESS_CACHE_H_
 #define TGDISPATCH_SENSOR_PROCESS_PROCESS_CACHE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <list>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -132,6 +134,12 @@ class ProcessCache {
   // `pid` is not a cached running process.
   std::optional<Shown> ExitEnriched(uint32_t pid, uint64_t cgroup_id, const Enricher& enrich);
 
+  // Optional: a number that changes whenever the enricher may set something
+  // different for some cgroup (the workload registry's generation). With it,
+  // what the enricher sets is remembered per cgroup and the enricher is
+  // called again only when the number changes, instead of for every event.
+  void SetEnrichVersion(std::function<uint64_t()> version);
+
   Stats stats() const;
   const std::string& node_name() const { return node_; }
 
@@ -166,6 +174,10 @@ class ProcessCache {
     tetragon::Process* process_;
     std::string key_;
   };
+  // The delta for one event: remembered per cgroup (SetEnrichVersion), else
+  // computed into *local.
+  const Delta& DeltaFor(const Enricher& enrich, uint64_t cgroup_id, std::optional<Delta>* local,
+                        std::shared_ptr<const Delta>* hold);
   void BuildExec(ExecRecord r, tetragon::Process* out) const;
   void SetExecId(uint64_t ktime, uint32_t pid, tetragon::Process* p) const;
   void SetExecParent(const ExecRecord& r, tetragon::Process* p) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -191,6 +203,11 @@ class ProcessCache {
   absl::flat_hash_map<absl::string_view, std::list<absl::string_view>::iterator> exited_pos_
       ABSL_GUARDED_BY(mu_);
   uint64_t evicted_ ABSL_GUARDED_BY(mu_) = 0;
+  // SetEnrichVersion: deltas by cgroup, with the version they were made at.
+  std::mutex deltas_mu_;
+  std::atomic<bool> has_enrich_version_{false};
+  std::function<uint64_t()> enrich_version_;
+  absl::flat_hash_map<uint64_t, std::pair<uint64_t, std::shared_ptr<const Delta>>> deltas_;
 };
 
 }  // namespace tgd

@@ -167,6 +167,30 @@ TEST(ProcessCacheTest, EnrichedExecMatchesEnrichingACopy) {
   EXPECT_TRUE(cache.IsClone(13));
 }
 
+TEST(ProcessCacheTest, EnrichVersionCallsTheEnricherOnlyWhenItChanges) {
+  FakePods pods;
+  pods.pods[7] = "web-1";
+  int calls = 0;
+  ProcessCache::Enricher enrich = [&](uint64_t c, tetragon::Process* p) {
+    ++calls;
+    pods(c, p);
+  };
+  uint64_t version = 1;
+  ProcessCache cache("n", 1000, 0);
+  cache.SetEnrichVersion([&version] { return version; });
+  ProcessCache::Shown a = cache.AddExecEnriched(Exec(10, 1, 100, "/bin/sh"), 7, enrich);
+  ProcessCache::Shown b = cache.AddExecEnriched(Exec(11, 1, 200, "/bin/ls"), 7, enrich);
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(b.process->pod().name(), "web-1");
+  pods.pods[7] = "web-2";  // the registry changes, and says so
+  ++version;
+  auto exited = cache.ExitEnriched(10, 7, enrich);
+  ASSERT_TRUE(exited.has_value());
+  EXPECT_EQ(calls, 2);
+  EXPECT_EQ(exited->process->pod().name(), "web-2");
+  EXPECT_EQ(a.process->pod().name(), "web-1");  // published messages never change
+}
+
 TEST(ProcWalkTest, JoinArguments) {
   const char argv[] = "/bin/sh\0-c\0echo hi\0";
   EXPECT_EQ(JoinArguments(argv, sizeof(argv) - 1), "-c echo hi");

@@ -57,6 +57,7 @@ absl::StatusOr<std::unique_ptr<ProcessSensor>> ProcessSensor::Start(ProcessSenso
   if (!s->skel_) return ErrnoStatus(errno, "open process sensor");
   int err = process_sensor::load(s->skel_.get());
   if (err) return LibbpfStatus(err, "load process sensor");
+  if (s->opts_.enrich_version) s->opts_.cache->SetEnrichVersion(s->opts_.enrich_version);
   // Seed the cache before attaching: an exec seen later replaces its entry.
   if (s->opts_.walk_proc) {
     for (const ExecRecord& r : ReadProcProcesses()) s->opts_.cache->AddExec(r);

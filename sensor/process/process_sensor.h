@@ -26,6 +26,9 @@ struct ProcessSensorOptions {
   bool walk_proc = true;          // seed the cache from /proc first
   // Optional: adds pod/container information to a process (by cgroup id).
   std::function<void(uint64_t cgroup_id, tetragon::Process*)> enrich;
+  // Optional, with `enrich`: a number that changes whenever `enrich` may
+  // give a different result for some cgroup (ProcessCache::SetEnrichVersion).
+  std::function<uint64_t()> enrich_version;
 };
 
 class ProcessSensor {
