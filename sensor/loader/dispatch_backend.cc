@@ -6,6 +6,7 @@
 #include <glog/logging.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -473,22 +474,32 @@ absl::Status DispatchBackend::WriteValues(const Entry& e, bool insert) {
 
 absl::Status DispatchBackend::SyncRunList(Hook* h, uint64_t cgroup) {
   std::vector<uint32_t> want;
+  auto add_filter = [&](uint32_t f) {
+    auto bf = h->by_filter.find(f);
+    if (bf != h->by_filter.end()) want.insert(want.end(), bf->second.begin(), bf->second.end());
+  };
   if (cgroup == 0) {
-    for (uint32_t id : h->entries) {
-      if (entries_.at(id)->filter_id == 0) want.push_back(id);
-    }
+    add_filter(0);
   } else if (opts_.filter) {
-    std::vector<uint32_t> filters = opts_.filter->PoliciesOfCgroup(cgroup);
-    std::set<uint32_t> fs(filters.begin(), filters.end());
-    for (uint32_t id : h->entries) {
-      uint32_t f = entries_.at(id)->filter_id;
-      if (f != 0 && fs.count(f)) want.push_back(id);
+    for (uint32_t f : opts_.filter->PoliciesOfCgroup(cgroup)) {
+      if (f != 0) add_filter(f);
     }
   }
+  std::sort(want.begin(), want.end());
   auto key = std::make_pair(h->id, cgroup);
   auto it = run_lists_.find(key);
   if (it != run_lists_.end() && it->second == want) return absl::OkStatus();
   if (it == run_lists_.end() && want.empty()) return absl::OkStatus();
+  // Keep each entry's list of run lists current.
+  auto reindex = [&](const std::vector<uint32_t>& old_ids, const std::vector<uint32_t>& new_ids) {
+    for (uint32_t id : old_ids) {
+      if (auto e = entries_.find(id); e != entries_.end()) e->second->lists.erase(cgroup);
+    }
+    for (uint32_t id : new_ids) {
+      if (auto e = entries_.find(id); e != entries_.end()) e->second->lists.insert(cgroup);
+    }
+  };
+  const std::vector<uint32_t> old_ids = it != run_lists_.end() ? it->second : std::vector<uint32_t>{};
   tgd_run_key rk{};
   rk.hook_id = h->id;
   rk.cgroup_id = cgroup;
@@ -496,6 +507,7 @@ absl::Status DispatchBackend::SyncRunList(Hook* h, uint64_t cgroup) {
   if (want.empty()) {
     bpf_map_delete_elem(outer, &rk);
     run_lists_.erase(key);
+    reindex(old_ids, {});
     return absl::OkStatus();
   }
   if (want.size() > TGD_RUN_MAX) {
@@ -514,6 +526,7 @@ absl::Status DispatchBackend::SyncRunList(Hook* h, uint64_t cgroup) {
     }
     return ErrnoStatus(err, "publishing a run list");
   }
+  reindex(old_ids, want);
   run_lists_[key] = std::move(want);  // the map holds the inner map; our fd closes here
   return absl::OkStatus();
 }
@@ -673,9 +686,8 @@ absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::Load(const Policy
         bpf_map_delete_elem(e.maps.cfgs, &key);
         (void)WriteValues(e, false);
         Hook* h = e.hook;
-        h->entries.erase(id);
+        DetachEntry(e);
         entries_.erase(it);
-        (void)SyncRunList(h, 0);
         ReleaseHook(h);
       }
       return s;
@@ -702,6 +714,7 @@ absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::Load(const Policy
       entries_[e->id] = std::move(e);
       ids.push_back(ref.id);
       (*h)->entries.insert(ref.id);
+      (*h)->by_filter[filter_id].insert(ref.id);
       sensors.push_back(absl::StrCat("dispatch:", ref.hook->key));
       absl::Status s = opts_.per_policy ? LoadPerPolicyObject(ref) : absl::OkStatus();
       if (s.ok()) s = WriteValues(ref, true);
@@ -759,25 +772,31 @@ absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::Load(const Policy
   return std::make_unique<Policy>(this, ids, filter_id, true, mode, sensors);
 }
 
+void DispatchBackend::DetachEntry(Entry& e) {
+  Hook* h = e.hook;
+  h->entries.erase(e.id);
+  auto bf = h->by_filter.find(e.filter_id);
+  if (bf != h->by_filter.end()) {
+    bf->second.erase(e.id);
+    if (bf->second.empty()) h->by_filter.erase(bf);
+  }
+  const std::set<uint64_t> lists = e.lists;  // SyncRunList edits e.lists
+  for (uint64_t cg : lists) {
+    absl::Status s = SyncRunList(h, cg);
+    if (!s.ok()) LOG(ERROR) << "run list of " << h->key << " for cgroup " << cg << ": " << s;
+  }
+}
+
 void DispatchBackend::RemoveEntries(const std::vector<uint32_t>& ids) {
   absl::MutexLock l(&mu_);
   std::set<Hook*> touched;
+  // Out of every run list first, so no event reaches them; then their
+  // config and values go.
   for (uint32_t id : ids) {
     auto it = entries_.find(id);
     if (it == entries_.end()) continue;
-    it->second->hook->entries.erase(id);
     touched.insert(it->second->hook);
-  }
-  // Drop the entries from every run list first, so no event reaches them.
-  for (auto it = run_lists_.begin(); it != run_lists_.end();) {
-    auto [hook_id, cg] = it->first;
-    ++it;
-    for (Hook* h : touched) {
-      if (h->id == hook_id) {
-        absl::Status s = SyncRunList(h, cg);
-        if (!s.ok()) LOG(ERROR) << "run list of " << h->key << ": " << s;
-      }
-    }
+    DetachEntry(*it->second);
   }
   for (uint32_t id : ids) {
     auto it = entries_.find(id);
@@ -824,11 +843,10 @@ uint64_t DispatchBackend::EntryMemory(const std::vector<uint32_t>& ids) const {
     total += c.ints.size() * (sizeof(tgd_int_key) + 8 + 48);
     total += c.strs.size() * (sizeof(tgd_str_key) + 8 + 48);
     total += (c.prefixes.size() + c.postfixes.size()) * (sizeof(tgd_lpm_key) + 8 + 48);
-    for (const auto& [key, list] : run_lists_) {
-      if (key.first != e.hook->id || list.empty()) continue;
-      for (uint32_t x : list) {
-        if (x == id) total += run_list_map_bytes_ / list.size();
-      }
+    // Its share of the run lists it is in.
+    for (uint64_t cg : e.lists) {
+      auto rl = run_lists_.find({e.hook->id, cg});
+      if (rl != run_lists_.end() && !rl->second.empty()) total += run_list_map_bytes_ / rl->second.size();
     }
   }
   return total;

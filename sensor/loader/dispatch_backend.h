@@ -96,6 +96,9 @@ class DispatchBackend : public PolicyBackend {
     BpfLink link;
     int dispatcher_fd = -1, evaluator_fd = -1;
     std::set<uint32_t> entries;  // datapath policy ids on this hook
+    // The same, by policy-filter id (0: unfiltered): a run list is computed
+    // from the cgroup's filter ids in O(policies that apply).
+    std::map<uint32_t, std::set<uint32_t>> by_filter;
   };
   // The maps a policy's config and values go to: the shared ones (dispatch)
   // or the policy's own (per-policy).
@@ -115,6 +118,7 @@ class DispatchBackend : public PolicyBackend {
     BpfObject pp_obj;
     BpfLink pp_link;
     ValueMaps maps;
+    std::set<uint64_t> lists;  // cgroups whose run list (on its hook) holds it
   };
 
   explicit DispatchBackend(DispatchOptions options);
@@ -133,6 +137,9 @@ class DispatchBackend : public PolicyBackend {
   absl::Status SyncRunList(Hook* h, uint64_t cgroup) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnCgroupsChanged(const std::vector<uint64_t>& cgroups);
   void RemoveEntries(const std::vector<uint32_t>& ids);
+  // Removes `e` from its hook's indexes and rewrites the run lists that
+  // held it (so no event reaches it any more).
+  void DetachEntry(Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status SetEntryFlags(const std::vector<uint32_t>& ids, uint32_t flags);
   uint64_t EntryMemory(const std::vector<uint32_t>& ids) const;
   void ReaderLoop();
