@@ -109,6 +109,10 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
     popts.bus = &d->bus_;
     popts.cache = d->process_cache_.get();
     popts.enrich = MakePodEnricher(d->filter_.get());
+    if (d->filter_) {
+      // Pod info is remembered per cgroup until the registry changes.
+      popts.enrich_version = [f = d->filter_.get()] { return f->pod_version(); };
+    }
     auto sensor = ProcessSensor::Start(std::move(popts));
     if (!sensor.ok()) {
       return absl::FailedPreconditionError(

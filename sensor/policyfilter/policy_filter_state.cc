@@ -4,6 +4,8 @@
 // and applied through a journal that is undone on the first failure.
 #include "sensor/policyfilter/policy_filter_state.h"
 
+#include "absl/cleanup/cleanup.h"
+
 #include <glog/logging.h>
 
 #include <algorithm>
@@ -291,6 +293,7 @@ absl::Status PolicyFilterState::DelPolicy(uint32_t policy_id) {
 }
 
 absl::Status PolicyFilterState::AddPodContainer(const PodInfo& pod, const ContainerInfo& c) {
+  absl::Cleanup bump = [this] { pod_version_.fetch_add(1, std::memory_order_release); };
   if (pod.uid.empty()) return absl::InvalidArgumentError("pod uid: empty");
   TGD_RETURN_IF_ERROR(CheckContainer(c));
   std::vector<uint64_t> changed;
@@ -340,6 +343,7 @@ absl::Status PolicyFilterState::AddPodContainer(const PodInfo& pod, const Contai
 
 absl::Status PolicyFilterState::UpdatePod(const PodInfo& pod,
                                           const std::vector<ContainerInfo>& containers) {
+  absl::Cleanup bump = [this] { pod_version_.fetch_add(1, std::memory_order_release); };
   if (pod.uid.empty()) return absl::InvalidArgumentError("pod uid: empty");
   std::set<std::string> ids;
   for (const ContainerInfo& c : containers) {
@@ -419,6 +423,7 @@ absl::Status PolicyFilterState::UpdatePod(const PodInfo& pod,
 
 absl::Status PolicyFilterState::DelPodContainer(const std::string& pod_uid,
                                                 const std::string& container_id) {
+  absl::Cleanup bump = [this] { pod_version_.fetch_add(1, std::memory_order_release); };
   std::vector<uint64_t> changed, to_untrack;
   {
     absl::MutexLock l(&mu_);
@@ -462,6 +467,7 @@ absl::Status PolicyFilterState::DelPodContainer(const std::string& pod_uid,
 }
 
 absl::Status PolicyFilterState::DelPod(const std::string& pod_uid) {
+  absl::Cleanup bump = [this] { pod_version_.fetch_add(1, std::memory_order_release); };
   std::vector<uint64_t> changed, to_untrack;
   {
     absl::MutexLock l(&mu_);

@@ -17,6 +17,7 @@
 #ifndef TGDISPATCH_SENSOR_POLICYFILTER_POLICY_FILTER_STATE_H_
 #define TGDISPATCH_SENSOR_POLICYFILTER_POLICY_FILTER_STATE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -130,6 +131,10 @@ class PolicyFilterState {
   // lock held, serialized with other notifications.
   void AddObserver(std::function<void(const std::vector<uint64_t>& changed_cgroups)> fn);
 
+  // Changes (after the fact) whenever a pod or container is added, changed or
+  // removed: what PodOfCgroup answers may differ from before.
+  uint64_t pod_version() const { return pod_version_.load(std::memory_order_acquire); }
+
   int policy_filter_maps_fd() const;
   int policy_filter_cgroup_maps_fd() const;
   int cgtracker_fd() const;  // -1 without a tracker
@@ -168,6 +173,7 @@ class PolicyFilterState {
   std::optional<PodContainer> PodOfContainerCgroupLocked(uint64_t cgroup_id) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
 
+  std::atomic<uint64_t> pod_version_{1};
   mutable absl::Mutex mu_;
   std::unique_ptr<FilterMaps> maps_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<CgroupTracker> tracker_;

@@ -278,6 +278,24 @@ TEST(PolicyFilterStateTest, FullMapIsAnErrorAndRollsBack) {
   EXPECT_TRUE(s->AddPolicy(11, "", {}, {}, {}).ok());
 }
 
+TEST(PolicyFilterStateTest, PodVersionMovesWithEveryPodChange) {
+  auto s = NewState();
+  uint64_t v = s->pod_version();
+  ASSERT_TRUE(s->AddPodContainer(Pod("p", "ns"), Cont("c1", 10)).ok());
+  EXPECT_GT(s->pod_version(), v);
+  v = s->pod_version();
+  ASSERT_TRUE(s->AddPolicy(11, "", Sel({}), Sel({}), Sel({})).ok());
+  EXPECT_EQ(s->pod_version(), v);  // policies do not change what a pod is
+  ASSERT_TRUE(s->UpdatePod(Pod("p", "ns"), {Cont("c1", 10)}).ok());
+  EXPECT_GT(s->pod_version(), v);
+  v = s->pod_version();
+  ASSERT_TRUE(s->DelPodContainer("p", "c1").ok());
+  EXPECT_GT(s->pod_version(), v);
+  v = s->pod_version();
+  ASSERT_TRUE(s->DelPod("p").ok());
+  EXPECT_GT(s->pod_version(), v);
+}
+
 TEST(PolicyFilterStateTest, ObserversSeeChangedCgroups) {
   auto s = NewState();
   std::vector<std::vector<uint64_t>> seen;
