@@ -16,9 +16,12 @@ rc=${PIPESTATUS[0]}
 # Per-case counts from each target's JUnit XML (gtest writes one case per
 # TEST; other test kinds get one synthetic case from Bazel).
 targets=$(grep -oE '^//[^ ]+' "$log" | sort -u)
+# The test logs of this configuration (the bazel-testlogs symlink follows
+# whatever was built last, e.g. a -c opt benchmark build).
+testlogs=$(bazel info bazel-testlogs "$@" 2>/dev/null || echo bazel-testlogs)
 passed=0 failed=0 skipped=0 targets_failed=0
 for t in $targets; do
-  xml="bazel-testlogs/${t#//}"; xml="${xml/://}/test.xml"
+  xml="$testlogs/${t#//}"; xml="${xml/://}/test.xml"
   if ! grep -qE "^$t\s+(\(cached\) )?PASSED" "$log"; then targets_failed=$((targets_failed + 1)); fi
   [[ -f $xml ]] || continue
   read -r p f s < <(awk '
