@@ -29,8 +29,9 @@ using google::protobuf::Reflection;
 
 constexpr char kHex[] = "0123456789abcdef";
 
-// JSON objects of registered shared processes (RegisterSharedProcess): an
-// empty string until the first event that carries the process is encoded.
+// JSON objects of registered shared processes and process sub-messages
+// (RegisterSharedProcess, RegisterSharedMessage): an empty string until the
+// first event that carries the object is encoded.
 class SharedProcessJson {
  public:
   static SharedProcessJson& Get() {
@@ -39,7 +40,7 @@ class SharedProcessJson {
   }
   enum class Found { kNo, kAppended, kRegistered };
   // Appends the cached JSON of `p` when there is one.
-  Found Lookup(const tetragon::Process* p, std::string* out) {
+  Found Lookup(const void* p, std::string* out) {
     if (count_.load(std::memory_order_acquire) == 0) return Found::kNo;
     std::lock_guard<std::mutex> lock(mu_);
     auto it = json_.find(p);
@@ -48,17 +49,17 @@ class SharedProcessJson {
     out->append(it->second);
     return Found::kAppended;
   }
-  void Store(const tetragon::Process* p, absl::string_view json) {
+  void Store(const void* p, absl::string_view json) {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = json_.find(p);
     if (it != json_.end() && it->second.empty()) it->second.assign(json.data(), json.size());
   }
-  void Register(const tetragon::Process* p) {
+  void Register(const void* p) {
     std::lock_guard<std::mutex> lock(mu_);
     json_[p].clear();
     count_.store(json_.size(), std::memory_order_release);
   }
-  void Unregister(const tetragon::Process* p) {
+  void Unregister(const void* p) {
     std::lock_guard<std::mutex> lock(mu_);
     json_.erase(p);
     count_.store(json_.size(), std::memory_order_release);
@@ -69,7 +70,7 @@ class SharedProcessJson {
   // std::mutex, not absl::Mutex: it is taken under other locks (the process
   // cache's), and absl's deadlock detection would track every such nesting.
   std::mutex mu_;
-  absl::flat_hash_map<const tetragon::Process*, std::string> json_;
+  absl::flat_hash_map<const void*, std::string> json_;
 };
 
 // 1 for bytes that need more than a copy: control characters, '"', '\\'
@@ -495,15 +496,19 @@ class Writer {
     }
     out_->push_back('}');
   }
-  void Proc(const tetragon::Process& p) {
+  void Proc(const tetragon::Process& p) { Spliced(&p, [&] { ProcFields(p); }); }
+  // write() for `m`, or the cached JSON of `m` when it is a registered
+  // shared object that was written before (and cached when registered).
+  template <typename Write>
+  void Spliced(const void* m, Write write) {
     auto& shared = SharedProcessJson::Get();
-    const auto found = shared.Lookup(&p, out_);
+    const auto found = shared.Lookup(m, out_);
     if (found == SharedProcessJson::Found::kAppended) return;
     const size_t start = out_->size();
     const bool fallback_before = fallback_;
-    ProcFields(p);
+    write();
     if (found == SharedProcessJson::Found::kRegistered && !fallback_ && !fallback_before) {
-      shared.Store(&p, absl::string_view(*out_).substr(start));
+      shared.Store(m, absl::string_view(*out_).substr(start));
     }
   }
   void ProcFields(const tetragon::Process& p) {
@@ -520,14 +525,17 @@ class Writer {
       WriteTimestampValue(p.start_time().seconds(), p.start_time().nanos());
     }
     U32Value(o, "auid", p.has_auid(), p.auid());
-    if (p.has_pod()) o.Key("pod"), Pod(p.pod());
+    if (p.has_pod()) o.Key("pod"), Spliced(&p.pod(), [&] { Pod(p.pod()); });
     Str(o, "docker", p.docker());
     Str(o, "parent_exec_id", p.parent_exec_id());
     U32(o, "refcnt", p.refcnt());
-    if (p.has_cap()) o.Key("cap"), Capabilities(p.cap());
-    if (p.has_ns()) o.Key("ns"), Namespaces(p.ns());
+    if (p.has_cap()) o.Key("cap"), Spliced(&p.cap(), [&] { Capabilities(p.cap()); });
+    if (p.has_ns()) o.Key("ns"), Spliced(&p.ns(), [&] { Namespaces(p.ns()); });
     U32Value(o, "tid", p.has_tid(), p.tid());
-    if (p.has_process_credentials()) o.Key("process_credentials"), Credentials(p.process_credentials());
+    if (p.has_process_credentials()) {
+      o.Key("process_credentials");
+      Spliced(&p.process_credentials(), [&] { Credentials(p.process_credentials()); });
+    }
     Reflected(o, p, "binary_properties", p.has_binary_properties());
     Reflected(o, p, "user", p.has_user());
     if (p.has_in_init_tree()) {
@@ -890,6 +898,14 @@ void RegisterSharedProcess(const tetragon::Process* process) {
 
 void UnregisterSharedProcess(const tetragon::Process* process) {
   SharedProcessJson::Get().Unregister(process);
+}
+
+void RegisterSharedMessage(const google::protobuf::Message* message) {
+  SharedProcessJson::Get().Register(message);
+}
+
+void UnregisterSharedMessage(const google::protobuf::Message* message) {
+  SharedProcessJson::Get().Unregister(message);
 }
 
 absl::Status AppendMessageJsonReflection(const google::protobuf::Message& message, std::string* out) {

@@ -40,6 +40,13 @@ absl::Status AppendMessageJsonReflection(const google::protobuf::Message& messag
 void RegisterSharedProcess(const tetragon::Process* process);
 void UnregisterSharedProcess(const tetragon::Process* process);
 
+// The same for the sub-messages of a process that the process cache shares
+// between processes (pod, cap, ns, process_credentials): their JSON is
+// written once and spliced wherever a process that points at them is
+// encoded. Same contract as RegisterSharedProcess.
+void RegisterSharedMessage(const google::protobuf::Message* message);
+void UnregisterSharedMessage(const google::protobuf::Message* message);
+
 // protobuf's MessageToJsonString(preserve_proto_field_names). Replaces *out.
 // Errors: INTERNAL with protobuf's message.
 absl::Status ReferenceMessageJson(const google::protobuf::Message& message, std::string* out);

@@ -270,6 +270,38 @@ TEST(JsonEncoderTest, SharedProcessJsonIsWrittenOnceAndSpliced) {
   exit.mutable_process_exit()->unsafe_arena_release_parent();
 }
 
+TEST(JsonEncoderTest, SharedSubMessageJsonIsSplicedIntoEveryProcess) {
+  tetragon::Pod pod;
+  pod.set_namespace_("shop");
+  pod.set_name("web-1");
+  (*pod.mutable_pod_labels())["app"] = "web";
+  tetragon::Process a, b;
+  a.set_exec_id("YQ==");
+  b.set_exec_id("Yg==");
+  b.mutable_pid()->set_value(7);
+  a.unsafe_arena_set_allocated_pod(&pod);  // not owned (released below)
+  b.unsafe_arena_set_allocated_pod(&pod);
+  RegisterSharedMessage(&pod);
+  for (int round = 0; round < 2; ++round) {
+    for (const tetragon::Process* p : {&a, &b}) {
+      std::string fast, reflected;
+      ASSERT_TRUE(AppendMessageJson(*p, &fast).ok());
+      ASSERT_TRUE(AppendMessageJsonReflection(*p, &reflected).ok());
+      EXPECT_EQ(fast, reflected);
+      tetragon::GetEventsResponse ev;
+      ev.mutable_process_exec()->unsafe_arena_set_allocated_process(const_cast<tetragon::Process*>(p));
+      std::string ev_fast, ev_reflected;
+      ASSERT_TRUE(AppendMessageJson(ev, &ev_fast).ok());
+      ASSERT_TRUE(AppendMessageJsonReflection(ev, &ev_reflected).ok());
+      EXPECT_EQ(ev_fast, ev_reflected);
+      ev.mutable_process_exec()->unsafe_arena_release_process();
+    }
+  }
+  UnregisterSharedMessage(&pod);
+  a.unsafe_arena_release_pod();
+  b.unsafe_arena_release_pod();
+}
+
 TEST(JsonEncoderTest, TypedFastPathsMatchReflection) {
   const char* kEvents[] = {"process_exec", "process_exit", "process_tracepoint", "process_kprobe",
                            "process_lsm"};

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -48,10 +49,13 @@ struct SharedProcessBuilder::Holder {
   google::protobuf::Arena arena;
   tetragon::Process* process;
   bool registered = false;
+  absl::InlinedVector<std::shared_ptr<const void>, 4> keep;
 };
 
 SharedProcessBuilder::SharedProcessBuilder()
     : holder_(std::make_shared<Holder>()), process_(holder_->process) {}
+
+void SharedProcessBuilder::Keep(std::shared_ptr<const void> p) { holder_->keep.push_back(std::move(p)); }
 
 ProcessPtr SharedProcessBuilder::Share() && {
   RegisterSharedProcess(process_);
@@ -87,21 +91,106 @@ void ProcessCache::BuildExec(ExecRecord r, tetragon::Process* out) const {
   p.set_arguments(std::move(r.arguments));
   p.set_flags(std::move(r.flags));
   SetStartTime(&p, r.ktime);
-  AddCaps(r.cap_permitted, p.mutable_cap()->mutable_permitted());
-  AddCaps(r.cap_effective, p.mutable_cap()->mutable_effective());
-  AddCaps(r.cap_inheritable, p.mutable_cap()->mutable_inheritable());
-  auto* creds = p.mutable_process_credentials();
-  creds->mutable_uid()->set_value(r.uid);
-  creds->mutable_gid()->set_value(r.gid);
-  creds->mutable_euid()->set_value(r.euid);
-  creds->mutable_egid()->set_value(r.egid);
-  if (r.ns.size() == 10) {
-    auto* ns = p.mutable_ns();
-    tetragon::Namespace* slots[] = {ns->mutable_uts(), ns->mutable_ipc(), ns->mutable_mnt(),
-                                    ns->mutable_pid(), ns->mutable_pid_for_children(), ns->mutable_net(),
-                                    ns->mutable_time(), ns->mutable_time_for_children(),
-                                    ns->mutable_cgroup(), ns->mutable_user()};
-    for (int i = 0; i < 10; ++i) slots[i]->set_inum(r.ns[i]);
+  // cap, ns and process_credentials: BuildSubs or AttachSubs.
+}
+
+ProcessCache::SubValues ProcessCache::SubsOf(const ExecRecord& r) {
+  SubValues v;
+  v.cap_permitted = r.cap_permitted;
+  v.cap_effective = r.cap_effective;
+  v.cap_inheritable = r.cap_inheritable;
+  v.uid = r.uid;
+  v.gid = r.gid;
+  v.euid = r.euid;
+  v.egid = r.egid;
+  v.has_ns = r.ns.size() == 10;
+  if (v.has_ns) std::copy(r.ns.begin(), r.ns.end(), v.ns.begin());
+  return v;
+}
+
+namespace {
+
+void FillCaps(const uint64_t (&masks)[3], tetragon::Capabilities* c) {
+  AddCaps(masks[0], c->mutable_permitted());
+  AddCaps(masks[1], c->mutable_effective());
+  AddCaps(masks[2], c->mutable_inheritable());
+}
+
+void FillCreds(const std::array<uint32_t, 4>& ids, tetragon::ProcessCredentials* creds) {
+  creds->mutable_uid()->set_value(ids[0]);
+  creds->mutable_gid()->set_value(ids[1]);
+  creds->mutable_euid()->set_value(ids[2]);
+  creds->mutable_egid()->set_value(ids[3]);
+}
+
+void FillNs(const std::array<uint32_t, 10>& inums, tetragon::Namespaces* ns) {
+  tetragon::Namespace* slots[] = {ns->mutable_uts(), ns->mutable_ipc(), ns->mutable_mnt(),
+                                  ns->mutable_pid(), ns->mutable_pid_for_children(), ns->mutable_net(),
+                                  ns->mutable_time(), ns->mutable_time_for_children(),
+                                  ns->mutable_cgroup(), ns->mutable_user()};
+  for (int i = 0; i < 10; ++i) slots[i]->set_inum(inums[i]);
+}
+
+// A heap message shared between processes: registered with the JSON
+// encoder until the last reference goes.
+template <typename T>
+std::shared_ptr<const T> ShareSub(std::unique_ptr<T> m) {
+  RegisterSharedMessage(m.get());
+  return std::shared_ptr<const T>(m.release(), [](const T* p) {
+    UnregisterSharedMessage(p);
+    delete p;
+  });
+}
+
+constexpr size_t kMaxInterned = 1024;
+
+}  // namespace
+
+void ProcessCache::BuildSubs(const SubValues& v, tetragon::Process* p) {
+  const uint64_t masks[3] = {v.cap_permitted, v.cap_effective, v.cap_inheritable};
+  FillCaps(masks, p->mutable_cap());
+  FillCreds({v.uid, v.gid, v.euid, v.egid}, p->mutable_process_credentials());
+  if (v.has_ns) FillNs(v.ns, p->mutable_ns());
+}
+
+void ProcessCache::AttachSubs(const SubValues& v, SharedProcessBuilder* b) {
+  tetragon::Process* p = b->process();
+  {
+    const uint64_t masks[3] = {v.cap_permitted, v.cap_effective, v.cap_inheritable};
+    auto key = std::make_tuple(masks[0], masks[1], masks[2]);
+    auto it = caps_.find(key);
+    if (it == caps_.end()) {
+      if (caps_.size() >= kMaxInterned) caps_.clear();
+      auto m = std::make_unique<tetragon::Capabilities>();
+      FillCaps(masks, m.get());
+      it = caps_.emplace(key, ShareSub(std::move(m))).first;
+    }
+    p->unsafe_arena_set_allocated_cap(const_cast<tetragon::Capabilities*>(it->second.get()));
+    b->Keep(it->second);
+  }
+  {
+    const std::array<uint32_t, 4> key = {v.uid, v.gid, v.euid, v.egid};
+    auto it = creds_.find(key);
+    if (it == creds_.end()) {
+      if (creds_.size() >= kMaxInterned) creds_.clear();
+      auto m = std::make_unique<tetragon::ProcessCredentials>();
+      FillCreds(key, m.get());
+      it = creds_.emplace(key, ShareSub(std::move(m))).first;
+    }
+    p->unsafe_arena_set_allocated_process_credentials(
+        const_cast<tetragon::ProcessCredentials*>(it->second.get()));
+    b->Keep(it->second);
+  }
+  if (v.has_ns) {
+    auto it = ns_.find(v.ns);
+    if (it == ns_.end()) {
+      if (ns_.size() >= kMaxInterned) ns_.clear();
+      auto m = std::make_unique<tetragon::Namespaces>();
+      FillNs(v.ns, m.get());
+      it = ns_.emplace(v.ns, ShareSub(std::move(m))).first;
+    }
+    p->unsafe_arena_set_allocated_ns(const_cast<tetragon::Namespaces*>(it->second.get()));
+    b->Keep(it->second);
   }
 }
 
@@ -121,9 +210,11 @@ ProcessPtr ProcessCache::AddExecShared(ExecRecord r) {
   ExecRecord ids;
   ids.pid = pid;
   ids.ppid = ppid;
+  const SubValues subs = SubsOf(r);
   BuildExec(std::move(r), b.process());
   absl::MutexLock lock(&mu_);
   SetExecParent(ids, b.process());
+  AttachSubs(subs, &b);
   Entry e;
   e.proc = std::move(b).Share();
   e.anchor = e.proc;
@@ -140,18 +231,36 @@ ProcessCache::Shown ProcessCache::AddExecEnriched(ExecRecord r, uint64_t cgroup_
   ExecRecord ids;
   ids.pid = r.pid;
   ids.ppid = r.ppid;
+  const SubValues subs = SubsOf(r);
   BuildExec(std::move(r), b.process());
   Shown out;
   absl::MutexLock lock(&mu_);
   SetExecParent(ids, b.process());
   Entry e;
   if (delta.empty()) {
+    AttachSubs(subs, &b);
     e.proc = std::move(b).Share();
     e.enriched = e.proc;
   } else {
     // Built enriched directly; the plain process is made from it only if
     // something asks for it (Base()).
-    b.process()->MergeFrom(delta.process());
+    const tetragon::Process& d = delta.process();
+    if (d.has_cap() || d.has_ns() || d.has_process_credentials()) {
+      // An enricher that sets these (it should not): merged into owned
+      // copies, as enriching a copy of the process would.
+      BuildSubs(subs, b.process());
+      b.process()->MergeFrom(d);
+    } else {
+      if (hold != nullptr && delta.shared_pod() != nullptr) {
+        // The remembered pod, pointed at instead of copied.
+        if (!delta.rest_empty()) b.process()->MergeFrom(delta.rest());
+        b.process()->unsafe_arena_set_allocated_pod(const_cast<tetragon::Pod*>(delta.shared_pod()));
+        b.Keep(hold);
+      } else {
+        b.process()->MergeFrom(d);
+      }
+      AttachSubs(subs, &b);
+    }
     e.enriched = std::move(b).Share();
   }
   e.enrich_key = delta.key();
@@ -395,7 +504,7 @@ std::optional<tetragon::Process> ProcessCache::GetParent(const std::string& exec
   return *Base(p->second);
 }
 
-ProcessCache::Delta::Delta(const Enricher& enrich, uint64_t cgroup_id)
+ProcessCache::Delta::Delta(const Enricher& enrich, uint64_t cgroup_id, bool share_pod)
     : arena_([this] {
         google::protobuf::ArenaOptions o;
         o.initial_block = block_;
@@ -414,6 +523,18 @@ ProcessCache::Delta::Delta(const Enricher& enrich, uint64_t cgroup_id)
   google::protobuf::io::CodedOutputStream cos(&aos);
   cos.SetSerializationDeterministic(true);
   process_->SerializeWithCachedSizes(&cos);
+  if (share_pod && process_->has_pod()) {
+    rest_ = google::protobuf::Arena::CreateMessage<tetragon::Process>(&arena_);
+    rest_->CopyFrom(*process_);
+    rest_->clear_pod();
+    rest_empty_ = rest_->ByteSizeLong() == 0;
+    shared_pod_ = &process_->pod();
+    RegisterSharedMessage(shared_pod_);
+  }
+}
+
+ProcessCache::Delta::~Delta() {
+  if (shared_pod_ != nullptr) UnregisterSharedMessage(shared_pod_);
 }
 
 void ProcessCache::SetEnrichVersion(std::function<uint64_t()> version) {
@@ -438,7 +559,7 @@ const ProcessCache::Delta& ProcessCache::DeltaFor(const Enricher& enrich, uint64
   const uint64_t version = enrich_version_();
   auto& slot = deltas_[cgroup_id];
   if (slot.second == nullptr || slot.first != version) {
-    slot = {version, std::make_shared<const Delta>(enrich, cgroup_id)};
+    slot = {version, std::make_shared<const Delta>(enrich, cgroup_id, /*share_pod=*/true)};
   }
   *hold = slot.second;
   return **hold;

@@ -16,6 +16,7 @@
 #ifndef TGDISPATCH_SENSOR_PROCESS_PROCESS_CACHE_H_
 #define TGDISPATCH_SENSOR_PROCESS_PROCESS_CACHE_H_
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -24,6 +25,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -61,6 +63,9 @@ class SharedProcessBuilder {
  public:
   SharedProcessBuilder();
   tetragon::Process* process() { return process_; }
+  // Keeps `p` alive as long as the built process (for sub-messages it
+  // points at instead of owning).
+  void Keep(std::shared_ptr<const void> p);
   // The built process, registered with the JSON encoder's shared-process
   // cache (RegisterSharedProcess) until the last reference goes. The builder
   // must not be used afterwards.
@@ -163,17 +168,41 @@ class ProcessCache {
   // What an enricher sets on an empty process, and its serialization.
   class Delta {
    public:
-    Delta(const Enricher& enrich, uint64_t cgroup_id);
+    // `share_pod`: the delta is remembered (SetEnrichVersion) and processes
+    // may point at its pod instead of copying it (shared_pod()).
+    Delta(const Enricher& enrich, uint64_t cgroup_id, bool share_pod = false);
+    ~Delta();
     bool empty() const { return key_.empty(); }
     const std::string& key() const { return key_; }
     const tetragon::Process& process() const { return *process_; }
+    // With share_pod and a pod set: the pod (registered with the JSON
+    // encoder) and everything else the enricher set (rest()).
+    const tetragon::Pod* shared_pod() const { return shared_pod_; }
+    const tetragon::Process& rest() const { return *rest_; }
+    bool rest_empty() const { return rest_empty_; }
 
    private:
     alignas(16) char block_[2048];
     google::protobuf::Arena arena_;
     tetragon::Process* process_;
+    tetragon::Process* rest_ = nullptr;
+    const tetragon::Pod* shared_pod_ = nullptr;
+    bool rest_empty_ = true;
     std::string key_;
   };
+  // The sub-messages an exec record gives (cap, ns, process_credentials).
+  struct SubValues {
+    uint64_t cap_permitted = 0, cap_effective = 0, cap_inheritable = 0;
+    uint32_t uid = 0, gid = 0, euid = 0, egid = 0;
+    bool has_ns = false;
+    std::array<uint32_t, 10> ns{};
+  };
+  static SubValues SubsOf(const ExecRecord& r);
+  // Builds them into `p` (owned copies).
+  static void BuildSubs(const SubValues& v, tetragon::Process* p);
+  // Points the builder's process at interned shared copies (one per
+  // distinct value, registered with the JSON encoder).
+  void AttachSubs(const SubValues& v, SharedProcessBuilder* b) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The delta for one event: remembered per cgroup (SetEnrichVersion), else
   // computed into *local.
   const Delta& DeltaFor(const Enricher& enrich, uint64_t cgroup_id, std::optional<Delta>* local,
@@ -203,6 +232,14 @@ class ProcessCache {
   absl::flat_hash_map<absl::string_view, std::list<absl::string_view>::iterator> exited_pos_
       ABSL_GUARDED_BY(mu_);
   uint64_t evicted_ ABSL_GUARDED_BY(mu_) = 0;
+  // Interned sub-messages (AttachSubs); cleared when they grow past a bound
+  // (processes keep theirs alive).
+  absl::flat_hash_map<std::tuple<uint64_t, uint64_t, uint64_t>, std::shared_ptr<const tetragon::Capabilities>>
+      caps_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::array<uint32_t, 4>, std::shared_ptr<const tetragon::ProcessCredentials>> creds_
+      ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::array<uint32_t, 10>, std::shared_ptr<const tetragon::Namespaces>> ns_
+      ABSL_GUARDED_BY(mu_);
   // SetEnrichVersion: deltas by cgroup, with the version they were made at.
   std::mutex deltas_mu_;
   std::atomic<bool> has_enrich_version_{false};

@@ -8,8 +8,10 @@
 #include <map>
 
 #include "absl/strings/escaping.h"
+#include "api/events.pb.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
+#include "sensor/export/json_encoder.h"
 #include "sensor/process/proc_walk.h"
 
 namespace tgd {
@@ -189,6 +191,56 @@ TEST(ProcessCacheTest, EnrichVersionCallsTheEnricherOnlyWhenItChanges) {
   EXPECT_EQ(calls, 2);
   EXPECT_EQ(exited->process->pod().name(), "web-2");
   EXPECT_EQ(a.process->pod().name(), "web-1");  // published messages never change
+}
+
+TEST(ProcessCacheTest, ProcessesShareEqualSubMessagesAndPod) {
+  FakePods pods;
+  pods.pods[7] = "web-1";
+  ProcessCache::Enricher enrich = [&pods](uint64_t c, tetragon::Process* p) { pods(c, p); };
+  ProcessCache cache("n", 1000, 0);
+  cache.SetEnrichVersion([] { return uint64_t{1}; });
+  ProcessCache other("n", 1000, 0);  // the reference: AddExec + enriching a copy
+  auto rec = [](uint32_t pid, uint64_t ktime, uint64_t caps) {
+    ExecRecord r = Exec(pid, 1, ktime, "/bin/sh");
+    r.ns.assign(10, 4026531835u);
+    r.cap_effective = caps;
+    r.uid = r.euid = 1000;
+    return r;
+  };
+  ProcessCache::Shown a = cache.AddExecEnriched(rec(10, 100, 5), 7, enrich);
+  ProcessCache::Shown b = cache.AddExecEnriched(rec(11, 200, 5), 7, enrich);
+  ProcessCache::Shown c = cache.AddExecEnriched(rec(12, 300, 6), 7, enrich);
+  // Equal values: one object; different ones: not.
+  EXPECT_EQ(&a.process->pod(), &b.process->pod());
+  EXPECT_EQ(&a.process->cap(), &b.process->cap());
+  EXPECT_EQ(&a.process->ns(), &b.process->ns());
+  EXPECT_EQ(&a.process->process_credentials(), &b.process->process_credentials());
+  EXPECT_NE(&a.process->cap(), &c.process->cap());
+  EXPECT_EQ(&a.process->ns(), &c.process->ns());
+  // Contents as before, and the same JSON as the reflection encoder (the
+  // shared objects are spliced from the second use on).
+  for (const auto& [shown, r] : {std::pair{&a, rec(10, 100, 5)}, std::pair{&b, rec(11, 200, 5)},
+                                 std::pair{&c, rec(12, 300, 6)}}) {
+    tetragon::Process expected = other.AddExec(r);
+    enrich(7, &expected);
+    EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(*shown->process, expected));
+    for (int round = 0; round < 2; ++round) {
+      tetragon::GetEventsResponse ev, want;
+      ev.mutable_process_exec()->unsafe_arena_set_allocated_process(
+          const_cast<tetragon::Process*>(shown->process.get()));  // released below
+      *want.mutable_process_exec()->mutable_process() = expected;
+      std::string fast, reflected;
+      ASSERT_TRUE(AppendMessageJson(ev, &fast).ok());
+      ASSERT_TRUE(AppendMessageJsonReflection(want, &reflected).ok());
+      EXPECT_EQ(fast, reflected);
+      ev.mutable_process_exec()->unsafe_arena_release_process();
+    }
+  }
+  // The plain process (made on demand) has its own copies and no pod.
+  ProcessPtr plain = cache.GetSharedByTgid(11);
+  ASSERT_NE(plain, nullptr);
+  EXPECT_FALSE(plain->has_pod());
+  EXPECT_EQ(plain->cap().SerializeAsString(), a.process->cap().SerializeAsString());
 }
 
 TEST(ProcWalkTest, JoinArguments) {
