@@ -664,23 +664,46 @@ class Writer {
       fallback_ = true;  // protobuf reports the error
       return;
     }
-    int64_t days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400;
-    int64_t rem = secs - days * 86400;
-    int64_t y;
-    unsigned mo, dd;
-    CivilFromDays(days, &y, &mo, &dd);
-    out_->push_back('"');
-    AppendDigits(static_cast<uint64_t>(y), 4, out_);
-    out_->push_back('-');
-    AppendDigits(mo, 2, out_);
-    out_->push_back('-');
-    AppendDigits(dd, 2, out_);
-    out_->push_back('T');
-    AppendDigits(rem / 3600, 2, out_);
-    out_->push_back(':');
-    AppendDigits(rem / 60 % 60, 2, out_);
-    out_->push_back(':');
-    AppendDigits(rem % 60, 2, out_);
+    // "YYYY-MM-DDTHH:MM:SS of the last two seconds values seen on this
+    // thread (event times and start times repeat).
+    struct SecondsText {
+      int64_t secs = kMinSeconds - 1;
+      char text[20];
+    };
+    thread_local SecondsText recent[2];
+    thread_local unsigned next_slot = 0;
+    SecondsText* hit = recent[0].secs == secs ? &recent[0] : recent[1].secs == secs ? &recent[1] : nullptr;
+    if (hit == nullptr) {
+      hit = &recent[next_slot];
+      next_slot ^= 1;
+      int64_t days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400;
+      int64_t rem = secs - days * 86400;
+      int64_t y;
+      unsigned mo, dd;
+      CivilFromDays(days, &y, &mo, &dd);
+      char* t = hit->text;
+      auto digits = [&t](uint64_t v, int width) {
+        for (int k = width - 1; k >= 0; --k) {
+          t[k] = static_cast<char>('0' + v % 10);
+          v /= 10;
+        }
+        t += width;
+      };
+      *t++ = '"';
+      digits(static_cast<uint64_t>(y), 4);
+      *t++ = '-';
+      digits(mo, 2);
+      *t++ = '-';
+      digits(dd, 2);
+      *t++ = 'T';
+      digits(rem / 3600, 2);
+      *t++ = ':';
+      digits(rem / 60 % 60, 2);
+      *t++ = ':';
+      digits(rem % 60, 2);
+      hit->secs = secs;
+    }
+    out_->append(hit->text, 20);
     AppendNanos(nanos, out_);
     out_->append("Z\"");
   }

@@ -116,6 +116,10 @@ TEST(JsonEncoderTest, TimestampsAgreeWithProtobuf) {
                                          : secs(rng));
     ev.mutable_time()->set_nanos(nanos[i % 7]);
     ASSERT_EQ(Encode(ev), Reference(ev)) << ev.ShortDebugString();
+    // Again: the date text of recent seconds values is reused.
+    ASSERT_EQ(Encode(ev), Reference(ev)) << ev.ShortDebugString();
+    ev.mutable_time()->set_nanos(nanos[(i + 1) % 7]);
+    ASSERT_EQ(Encode(ev), Reference(ev)) << ev.ShortDebugString();
   }
 }
 
