@@ -39,18 +39,19 @@ class SharedProcessJson {
     return *instance;
   }
   enum class Found { kNo, kAppended, kRegistered };
-  // Appends the cached JSON of `p` when there is one.
-  Found Lookup(const void* p, std::string* out) {
-    if (count_.load(std::memory_order_acquire) == 0) return Found::kNo;
-    std::lock_guard<std::mutex> lock(mu_);
+  // Whether anything is registered (no lock).
+  bool empty() const { return count_.load(std::memory_order_acquire) == 0; }
+  std::mutex& mu() { return mu_; }
+  // Appends the cached JSON of `p` when there is one. Requires mu().
+  Found LookupLocked(const void* p, std::string* out) {
     auto it = json_.find(p);
     if (it == json_.end()) return Found::kNo;
     if (it->second.empty()) return Found::kRegistered;
     out->append(it->second);
     return Found::kAppended;
   }
-  void Store(const void* p, absl::string_view json) {
-    std::lock_guard<std::mutex> lock(mu_);
+  // Requires mu().
+  void StoreLocked(const void* p, absl::string_view json) {
     auto it = json_.find(p);
     if (it != json_.end() && it->second.empty()) it->second.assign(json.data(), json.size());
   }
@@ -496,19 +497,30 @@ class Writer {
     }
     out_->push_back('}');
   }
-  void Proc(const tetragon::Process& p) { Spliced(&p, [&] { ProcFields(p); }); }
+  // The registry lock is taken once per process object (for its own lookup
+  // and those of its shared sub-messages), not once per lookup.
+  void Proc(const tetragon::Process& p) {
+    const bool outer = !registry_lock_.owns_lock();
+    Spliced(&p, [&] { ProcFields(p); });
+    if (outer && registry_lock_.owns_lock()) registry_lock_.unlock();
+  }
   // write() for `m`, or the cached JSON of `m` when it is a registered
   // shared object that was written before (and cached when registered).
   template <typename Write>
   void Spliced(const void* m, Write write) {
     auto& shared = SharedProcessJson::Get();
-    const auto found = shared.Lookup(m, out_);
+    if (shared.empty()) {
+      write();
+      return;
+    }
+    if (!registry_lock_.owns_lock()) registry_lock_ = std::unique_lock<std::mutex>(shared.mu());
+    const auto found = shared.LookupLocked(m, out_);
     if (found == SharedProcessJson::Found::kAppended) return;
     const size_t start = out_->size();
     const bool fallback_before = fallback_;
     write();
     if (found == SharedProcessJson::Found::kRegistered && !fallback_ && !fallback_before) {
-      shared.Store(m, absl::string_view(*out_).substr(start));
+      shared.StoreLocked(m, absl::string_view(*out_).substr(start));
     }
   }
   void ProcFields(const tetragon::Process& p) {
@@ -911,6 +923,8 @@ class Writer {
   std::string* out_;
   std::string scratch_;
   bool fallback_ = false;
+  // Held while a process object is written (Proc).
+  std::unique_lock<std::mutex> registry_lock_;
 };
 
 }  // namespace

@@ -55,6 +55,8 @@ struct SharedProcessBuilder::Holder {
 SharedProcessBuilder::SharedProcessBuilder()
     : holder_(std::make_shared<Holder>()), process_(holder_->process) {}
 
+ProcessPtr SharedProcessBuilder::ShareUnregistered() && { return ProcessPtr(std::move(holder_), process_); }
+
 void SharedProcessBuilder::Keep(std::shared_ptr<const void> p) { holder_->keep.push_back(std::move(p)); }
 
 ProcessPtr SharedProcessBuilder::Share() && {
@@ -340,7 +342,7 @@ bool ProcessCache::AddCloneLazy(uint32_t pid, uint32_t ppid, uint64_t ktime, Pro
   p.set_parent_exec_id(parent->second.any().exec_id());
   p.set_flags("clone");
   Entry e;
-  e.anchor = std::move(b).Share();
+  e.anchor = std::move(b).ShareUnregistered();  // an identity, never in an event (Base() copies)
   e.clone_of = Base(parent->second);
   e.clone_ktime = ktime;
   if (out != nullptr) *out = Base(e);

@@ -70,6 +70,9 @@ class SharedProcessBuilder {
   // cache (RegisterSharedProcess) until the last reference goes. The builder
   // must not be used afterwards.
   ProcessPtr Share() &&;
+  // The same without the JSON registration, for processes never put into
+  // events (the identity of a lazily copied fork).
+  ProcessPtr ShareUnregistered() &&;
 
  private:
   struct Holder;
