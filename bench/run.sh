@@ -2,7 +2,8 @@
 # Regenerates every benchmark figure in bench/RESULTS.md with one command, as
 # root, from anywhere in the checkout:
 #
-#   sudo bench/run.sh                 # full run (~15 min per loader mode)
+#   sudo bench/run.sh                 # full run (~10-15 min per loader mode; 300 new-hook adds
+#                                     # per mode: each runs the verifier, ~0.5 s)
 #   sudo bench/run.sh --policy_counts=1,10 --syscalls=10000 --repeats=1 \
 #        --latency_adds=10 --new_hook_adds=2   # quick look (flags go to dispatch_bench)
 #
@@ -57,5 +58,5 @@ os.replace(path + ".tmp", path)
 PY
 
 echo "== bench/dispatch" >&2
-bazel run -c opt //bench/dispatch:dispatch_bench -- --command="bench/run.sh${*:+ $*}" "$@" >/dev/null
+bazel run -c opt //bench/dispatch:dispatch_bench -- --command="bench/run.sh${*:+ $*}" --new_hook_adds=300 "$@" >/dev/null
 echo "bench/run.sh: updated $results" >&2

@@ -1,7 +1,10 @@
 #include "bench/dispatch/backends.h"
 
-#if defined(TGD_BENCH_HAVE_PER_POLICY)
+// The per-policy loader joins as soon as its header is a dependency of
+// :backends (add "//sensor/loader:per_policy_backend" to its deps in BUILD).
+#if __has_include("sensor/loader/per_policy_backend.h")
 #include "sensor/loader/per_policy_backend.h"
+#define TGD_BENCH_HAVE_PER_POLICY 1
 #endif
 
 namespace tgd::bench {
@@ -14,7 +17,7 @@ absl::StatusOr<std::unique_ptr<PolicyBackend>> CreateBackend(const std::string& 
   }
   if (mode == "per-policy") {
 #if defined(TGD_BENCH_HAVE_PER_POLICY)
-    absl::StatusOr<std::unique_ptr<PerPolicyBackend>> b = PerPolicyBackend::Create(std::move(options));
+    auto b = PerPolicyBackend::Create(std::move(options));
     if (!b.ok()) return b.status();
     return std::unique_ptr<PolicyBackend>(std::move(*b));
 #else

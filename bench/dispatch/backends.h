@@ -14,7 +14,8 @@
 namespace tgd::bench {
 
 // UNIMPLEMENTED when this build has no backend of that name (the per-policy
-// loader before it lands); INVALID_ARGUMENT for an unknown mode.
+// loader before its header is a dependency); INVALID_ARGUMENT for an unknown
+// mode; otherwise the backend's Create errors.
 absl::StatusOr<std::unique_ptr<PolicyBackend>> CreateBackend(const std::string& mode, DispatchOptions options);
 
 }  // namespace tgd::bench

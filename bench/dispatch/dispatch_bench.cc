@@ -485,6 +485,7 @@ class ModeRunner {
       } else {
         std::vector<std::unique_ptr<LoadedPolicy>> added;
         std::vector<double> add_ms, del_ms;
+        int consecutive_failures = 0;
         for (int i = 0; i < o_.latency_adds; ++i) {
           Clock::time_point t0 = Clock::now();
           absl::StatusOr<std::unique_ptr<LoadedPolicy>> p = Add(absl::StrCat("lat-", i), kHookEvent,
@@ -494,8 +495,12 @@ class ModeRunner {
             L.known_failures++;
             note(p.status());
             add_ms.pop_back();
+            // The loader's limit on this hook (e.g. programs per tracepoint):
+            // more attempts measure only the refusal.
+            if (++consecutive_failures >= 3) break;
             continue;
           }
+          consecutive_failures = 0;
           added.push_back(std::move(*p));
         }
         for (auto& p : added) {
@@ -732,11 +737,10 @@ std::string RenderMarkdown(const BenchReport& r, const BenchOptions& o, const st
          << " / " << row.daemon_lost << " |\n";
     }
   }
-  md << "\nThe dispatch loader's ring buffer is drained continuously by a thread on another CPU while the main "
-        "figures are measured: every evaluation reserves an event record (its scratch space) and a discarded "
-        "record still occupies the ring until user space consumes past it. The last two columns repeat one loop "
-        "with the ring read as the daemon reads it (`DispatchBackend::ReaderLoop`: poll with a 100 ms timeout; "
-        "discards never wake it): `lost` counts evaluations that found the ring full and were skipped.\n";
+  md << "\nThe loader's ring buffer is drained continuously by a thread on another CPU while the main figures are "
+        "measured; the last two columns repeat one loop with the ring read as the daemon reads it "
+        "(`DispatchBackend::ReaderLoop`: poll with a 100 ms timeout): `lost` counts evaluations skipped because "
+        "the datapath found no room (ring buffer or scratch).\n";
   md << "\n";
   for (const ModeReport& m : r.modes) {
     if (!m.error.empty()) md << "- **" << m.mode << "**: not measured: " << m.error << "\n";
@@ -784,8 +788,8 @@ std::string RenderMarkdown(const BenchReport& r, const BenchOptions& o, const st
   // 3. latency.
   md << "### Policy add and delete latency\n\n";
   md << "Add = parse + load of one policy of the shape above (its pod registered beforehand); delete = destroying "
-        "the LoadedPolicy. Known shape: "
-     << o.latency_adds << " adds on the already loaded `" << kHookEvent
+        "the LoadedPolicy. Known shape: up to "
+     << o.latency_adds << " adds (stopping after 3 refusals in a row) on the already loaded `" << kHookEvent
      << "` hook, then their deletes. New hook: " << o.new_hook_adds
      << " times the first policy on a `syscalls/sys_enter_*` tracepoint, deleted right after (so every add "
         "loads the hook).\n\n";
@@ -802,7 +806,7 @@ std::string RenderMarkdown(const BenchReport& r, const BenchOptions& o, const st
        << " ms | " << MsCell(L.del_known_ms.median) << " / " << MsCell(L.del_known_ms.p99) << " ms | "
        << MsCell(L.add_new_ms.median) << " ms | " << MsCell(L.add_new_ms.p99) << " ms | "
        << MsCell(L.del_new_ms.median) << " / " << MsCell(L.del_new_ms.p99) << " ms | " << L.new_hooks_distinct
-       << " | " << L.known_failures + L.new_failures << (L.first_error.empty() ? "" : " (" + L.first_error + ")")
+       << " | " << L.known_failures + L.new_failures << (L.first_error.empty() ? "" : " (first: " + L.first_error + ")")
        << " |\n";
   }
   for (const ModeReport& m : r.modes) {
