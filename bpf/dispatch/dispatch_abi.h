@@ -61,6 +61,11 @@
 #define TGD_ACT_SIGNAL 4
 #define TGD_ACT_OVERRIDE 5 /* LSM: deny with arg_error */
 
+/* Hook flags (tgd_hook_flags[hook]): which cgroup-independent run lists
+ * exist, so that events skip the lookups of lists that are not there. */
+#define TGD_HOOKF_UNFILTERED (1u << 0) /* run list (hook, 0) */
+#define TGD_HOOKF_HOST (1u << 1)       /* run list (hook, host) */
+
 /* Policy flags. */
 #define TGD_POLICY_ENABLED (1u << 0)
 #define TGD_POLICY_MONITOR (1u << 1)

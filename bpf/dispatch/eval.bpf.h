@@ -129,6 +129,13 @@ struct {
   __type(value, struct tgd_hook_stats);
 } tgd_stats SEC(".maps");
 
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, TGD_MAX_HOOKS);
+  __type(key, __u32);
+  __type(value, __u32);
+} tgd_hook_flags SEC(".maps");
+
 /* The policy program of each hook, by hook id; one array per program type. */
 struct {
   __uint(type, BPF_MAP_TYPE_PROG_ARRAY);
@@ -195,10 +202,17 @@ static __always_inline int has_run_list(__u64 cgid) {
   return bpf_map_lookup_elem(&tgd_run_lists, &k) != 0;
 }
 
+static __always_inline __u32 hook_flags(void) {
+  __u32 hook = tgd_hook_id;
+  __u32 *f = bpf_map_lookup_elem(&tgd_hook_flags, &hook);
+  return f ? *f : 0;
+}
+
 static __always_inline int dispatch(void *ctx, void *tail_map) {
   int is_pod = 0;
   __u64 cgid = current_cgroup(&is_pod);
-  if (!has_run_list(0) && !has_run_list(cgid) && (is_pod || !has_run_list(POLICY_FILTER_HOST_CGROUP_KEY)))
+  __u32 flags = hook_flags();
+  if (!has_run_list(cgid) && !(flags & TGD_HOOKF_UNFILTERED) && (is_pod || !(flags & TGD_HOOKF_HOST)))
     return 0;
   struct tgd_hook_stats *st = hook_stats();
   if (st) st->runs++;
@@ -586,11 +600,14 @@ static __always_inline int tgd_verdict(__s32 v) {
     int is_pod = 0;                                                                       \
     __u64 cgid = current_cgroup(&is_pod);                                                 \
     ec.cgid = cgid;                                                                       \
-    ec.list = run_list(0);                                                                \
-    if (ec.list) bpf_loop(TGD_RUN_MAX, eval_policy_##suffix, &ec, 0);                    \
+    __u32 flags = hook_flags();                                                           \
+    if (flags & TGD_HOOKF_UNFILTERED) {                                                   \
+      ec.list = run_list(0);                                                              \
+      if (ec.list) bpf_loop(TGD_RUN_MAX, eval_policy_##suffix, &ec, 0);                  \
+    }                                                                                     \
     ec.list = run_list(cgid);                                                             \
     if (ec.list) bpf_loop(TGD_RUN_MAX, eval_policy_##suffix, &ec, 0);                    \
-    if (!is_pod) {                                                                        \
+    if (!is_pod && (flags & TGD_HOOKF_HOST)) {                                            \
       ec.list = run_list(POLICY_FILTER_HOST_CGROUP_KEY);                                  \
       if (ec.list) bpf_loop(TGD_RUN_MAX, eval_policy_##suffix, &ec, 0);                  \
     }                                                                                     \

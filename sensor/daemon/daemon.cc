@@ -17,6 +17,7 @@
 #include "absl/strings/strip.h"
 #include "sensor/base/version.h"
 #include "sensor/bpfcore/fs.h"
+#include "sensor/loader/per_policy_backend.h"
 #include "sensor/podinfo/pod_info.h"
 
 namespace tgd {

@@ -391,6 +391,8 @@ void DispatchBackend::ReleaseHook(Hook* h) {
   bpf_map* tail = TailMap(h->kind);
   h->link.reset();
   bpf_map_delete_elem(bpf_map__fd(tail), &h->id);
+  uint32_t no_flags = 0;
+  bpf_map_update_elem(bpf_map__fd(shared_->maps.tgd_hook_flags), &h->id, &no_flags, BPF_ANY);
   // Zero the hook's counters for the next user of the id.
   std::vector<tgd_hook_stats> zero(libbpf_num_possible_cpus());
   bpf_map_update_elem(bpf_map__fd(shared_->maps.tgd_stats), &h->id, zero.data(), BPF_ANY);
@@ -472,6 +474,15 @@ absl::Status DispatchBackend::WriteValues(const Entry& e, bool insert) {
   return absl::OkStatus();
 }
 
+void DispatchBackend::SetHookFlag(Hook* h, uint64_t cgroup, bool present) {
+  uint32_t bit = cgroup == 0 ? TGD_HOOKF_UNFILTERED : cgroup == kHostCgroupKey ? TGD_HOOKF_HOST : 0;
+  if (bit == 0) return;
+  uint32_t flags = present ? (h->flags | bit) : (h->flags & ~bit);
+  if (flags == h->flags) return;
+  h->flags = flags;
+  bpf_map_update_elem(bpf_map__fd(shared_->maps.tgd_hook_flags), &h->id, &flags, BPF_ANY);
+}
+
 absl::Status DispatchBackend::SyncRunList(Hook* h, uint64_t cgroup) {
   std::vector<uint32_t> want;
   auto add_filter = [&](uint32_t f) {
@@ -505,6 +516,7 @@ absl::Status DispatchBackend::SyncRunList(Hook* h, uint64_t cgroup) {
   rk.cgroup_id = cgroup;
   int outer = bpf_map__fd(shared_->maps.tgd_run_lists);
   if (want.empty()) {
+    SetHookFlag(h, cgroup, false);  // before the list goes: no event looks for it
     bpf_map_delete_elem(outer, &rk);
     run_lists_.erase(key);
     reindex(old_ids, {});
@@ -528,6 +540,7 @@ absl::Status DispatchBackend::SyncRunList(Hook* h, uint64_t cgroup) {
   }
   reindex(old_ids, want);
   run_lists_[key] = std::move(want);  // the map holds the inner map; our fd closes here
+  SetHookFlag(h, cgroup, true);
   return absl::OkStatus();
 }
 

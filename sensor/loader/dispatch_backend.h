@@ -99,6 +99,7 @@ class DispatchBackend : public PolicyBackend {
     // The same, by policy-filter id (0: unfiltered): a run list is computed
     // from the cgroup's filter ids in O(policies that apply).
     std::map<uint32_t, std::set<uint32_t>> by_filter;
+    uint32_t flags = 0;  // TGD_HOOKF_*, as in tgd_hook_flags
   };
   // The maps a policy's config and values go to: the shared ones (dispatch)
   // or the policy's own (per-policy).
@@ -135,6 +136,7 @@ class DispatchBackend : public PolicyBackend {
   absl::Status WriteValues(const Entry& e, bool insert) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Recomputes the run list of (hook, cgroup) from the entries and the filter.
   absl::Status SyncRunList(Hook* h, uint64_t cgroup) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void SetHookFlag(Hook* h, uint64_t cgroup, bool present) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnCgroupsChanged(const std::vector<uint64_t>& cgroups);
   void RemoveEntries(const std::vector<uint32_t>& ids);
   // Removes `e` from its hook's indexes and rewrites the run lists that
@@ -162,19 +164,6 @@ class DispatchBackend : public PolicyBackend {
   std::set<uint32_t> free_hook_ids_ ABSL_GUARDED_BY(mu_);
   uint32_t next_hook_id_ ABSL_GUARDED_BY(mu_) = 1;
   uint32_t next_entry_id_ ABSL_GUARDED_BY(mu_) = 1;
-};
-
-// The per-policy comparison loader (--loader=per-policy): Tetragon's shape,
-// one program attached per (policy, hook), each checking its own cgroup set,
-// with per-policy maps sized as Tetragon sizes a policy's. Same evaluation
-// code and events as the dispatch loader; exists so benchmarks can compare
-// the two designs on one kernel in one run.
-class PerPolicyBackend {
- public:
-  static absl::StatusOr<std::unique_ptr<DispatchBackend>> Create(DispatchOptions options) {
-    options.per_policy = true;
-    return DispatchBackend::Create(std::move(options));
-  }
 };
 
 }  // namespace tgd

@@ -29,6 +29,7 @@
 #include "sensor/base/status_macros.h"
 #include "sensor/bpfcore/fs.h"
 #include "sensor/loader/dispatch_backend.h"
+#include "sensor/loader/per_policy_backend.h"
 #include "sensor/policymgr/policy_document.h"
 #include "sensor/testing/cgroup.h"
 
