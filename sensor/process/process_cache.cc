@@ -32,7 +32,7 @@ void AddCaps(uint64_t mask, google::protobuf::RepeatedField<int>* out) {
 // The process and its arena; the arena's first block is part of the holder,
 // so a process costs one allocation plus its long strings.
 struct SharedProcessBuilder::Holder {
-  static constexpr size_t kFirstBlock = 2048;
+  static constexpr size_t kFirstBlock = 1024;  // an exec'd process with shared sub-messages: ~550 bytes
   static google::protobuf::ArenaOptions Options(char* block) {
     google::protobuf::ArenaOptions o;
     o.initial_block = block;
