@@ -225,7 +225,8 @@ ProcessPtr ProcessCache::AddExecShared(ExecRecord r) {
   return out;
 }
 
-ProcessCache::Shown ProcessCache::AddExecEnriched(ExecRecord r, uint64_t cgroup_id, const Enricher& enrich) {
+ProcessCache::Shown ProcessCache::AddExecEnriched(ExecRecord r, uint64_t cgroup_id, const Enricher& enrich,
+                                                  bool flag_clone) {
   std::optional<Delta> local;
   std::shared_ptr<const Delta> hold;
   const Delta& delta = DeltaFor(enrich, cgroup_id, &local, &hold);
@@ -237,6 +238,16 @@ ProcessCache::Shown ProcessCache::AddExecEnriched(ExecRecord r, uint64_t cgroup_
   BuildExec(std::move(r), b.process());
   Shown out;
   absl::MutexLock lock(&mu_);
+  if (flag_clone) {
+    if (auto it = running_.find(ids.pid); it != running_.end()) {
+      auto c = by_exec_id_.find(it->second);
+      if (c != by_exec_id_.end() && c->second.any().flags() == "clone") {
+        std::string* flags = b.process()->mutable_flags();
+        const size_t at = flags->find(' ');
+        flags->insert(at == std::string::npos ? flags->size() : at, " clone");
+      }
+    }
+  }
   SetExecParent(ids, b.process());
   Entry e;
   if (delta.empty()) {

@@ -132,7 +132,10 @@ class ProcessCache {
   };
   // AddExecShared + Enrich + GetSharedParent. The plain process is only
   // built from the enriched one when something asks for it.
-  Shown AddExecEnriched(ExecRecord rec, uint64_t cgroup_id, const Enricher& enrich);
+  // With `flag_clone`, when the running process of rec.pid is a fork not
+  // yet exec'd (IsClone), the flag word "clone" is inserted after the first
+  // word of rec.flags ("execve clone ..."), checked under the same lock.
+  Shown AddExecEnriched(ExecRecord rec, uint64_t cgroup_id, const Enricher& enrich, bool flag_clone = false);
   // Whether the running process of `tgid` is a fork not yet exec'd (flags
   // "clone").
   bool IsClone(uint32_t tgid) const;

@@ -243,6 +243,24 @@ TEST(ProcessCacheTest, ProcessesShareEqualSubMessagesAndPod) {
   EXPECT_EQ(plain->cap().SerializeAsString(), a.process->cap().SerializeAsString());
 }
 
+TEST(ProcessCacheTest, FlagCloneMarksTheExecOfAFork) {
+  ProcessCache cache("n", 1000, 0);
+  cache.AddExec(Exec(10, 1, 100, "/bin/sh"));
+  ASSERT_TRUE(cache.AddClone(11, 10, 200).has_value());
+  ExecRecord r = Exec(11, 10, 300, "/bin/ls");
+  r.flags = "execve truncArgs";
+  EXPECT_EQ(cache.AddExecEnriched(r, 0, nullptr, /*flag_clone=*/true).process->flags(), "execve clone truncArgs");
+  // Exec'd already: not a fork any more.
+  r.ktime = 400;
+  EXPECT_EQ(cache.AddExecEnriched(r, 0, nullptr, /*flag_clone=*/true).process->flags(), "execve truncArgs");
+  ASSERT_TRUE(cache.AddClone(12, 10, 500).has_value());
+  ExecRecord plain = Exec(12, 10, 600, "/bin/ls");
+  EXPECT_EQ(cache.AddExecEnriched(plain, 0, nullptr).process->flags(), "execve");  // not asked
+  ASSERT_TRUE(cache.AddClone(13, 10, 700).has_value());
+  ExecRecord one = Exec(13, 10, 800, "/bin/ls");
+  EXPECT_EQ(cache.AddExecEnriched(one, 0, nullptr, /*flag_clone=*/true).process->flags(), "execve clone");
+}
+
 TEST(ProcWalkTest, JoinArguments) {
   const char argv[] = "/bin/sh\0-c\0echo hi\0";
   EXPECT_EQ(JoinArguments(argv, sizeof(argv) - 1), "-c echo hi");

@@ -118,15 +118,15 @@ void ProcessSensor::Handle(const tgd_proc_msg& m) {
       r.binary.assign(m.filename, std::min<size_t>(m.filename_len, sizeof(m.filename) - 1));
       r.cwd.assign(m.cwd, std::min<size_t>(m.cwd_len, sizeof(m.cwd) - 1));
       r.arguments = JoinArguments(m.args, std::min<size_t>(m.args_len, sizeof(m.args)));
-      r.flags = "execve";
-      if (cache.IsClone(m.pid)) r.flags += " clone";
+      r.flags = "execve";  // AddExecEnriched adds " clone" for a fork not yet exec'd
       if (m.flags & TGD_PROC_TRUNC_FILENAME) r.flags += " truncFilename";
       if (m.flags & TGD_PROC_TRUNC_ARGS) r.flags += " truncArgs";
       if (m.flags & TGD_PROC_ERR_ARGS) r.flags += " errorArgs";
       if (m.flags & TGD_PROC_TRUNC_CWD) r.flags += " noCWDSupport";
       // The event's process is the cached one as enriched (pod info); the
       // parent is the cached one as is.
-      ProcessCache::Shown shown = cache.AddExecEnriched(std::move(r), m.cgroup_id, opts_.enrich);
+      ProcessCache::Shown shown = cache.AddExecEnriched(std::move(r), m.cgroup_id, opts_.enrich,
+                                                        /*flag_clone=*/true);
       EventBuilder b;
       tetragon::GetEventsResponse& ev = *b.event();
       auto* exec = ev.mutable_process_exec();
