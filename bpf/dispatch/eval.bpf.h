@@ -561,7 +561,8 @@ static __always_inline void eval_one(struct eval_ctx *ec, __u32 id, int kind) {
   if (cfg->n_selectors == 0) {
     sc.matched = TGD_MAX_SELECTORS; /* no selectors: every event matches, action Post */
   } else {
-    bpf_loop(TGD_MAX_SELECTORS, eval_selector, &sc, 0);
+    /* Only the policy's selectors: an unused (zeroed) slot would match. */
+    bpf_loop(cfg->n_selectors > TGD_MAX_SELECTORS ? TGD_MAX_SELECTORS : cfg->n_selectors, eval_selector, &sc, 0);
     if (sc.matched >= cfg->n_selectors) sc.matched = -1;
   }
   if (sc.matched >= 0 && run_actions(cfg, ev, sc.matched, st, &ec->verdict)) {
