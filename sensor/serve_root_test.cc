@@ -25,53 +25,15 @@
 #include "gtest/gtest.h"
 #include "sensor/base/version.h"
 #include "sensor/policymgr/recording_backend.h"
+#include "sensor/testing/child_process.h"
 
 namespace tgd {
 namespace {
 
 constexpr char kBinary[] = "sensor/tgdispatch";
 
-// A child process that is killed and reaped when the owner goes away.
-class Child {
- public:
-  Child(const std::vector<std::string>& args, const std::string& log_path) {
-    pid_ = fork();
-    if (pid_ == 0) {
-      int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      dup2(fd, 1);
-      dup2(fd, 2);
-      std::vector<char*> argv;
-      for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-      argv.push_back(nullptr);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
-  }
-  ~Child() {
-    if (pid_ > 0 && !reaped_) {
-      kill(pid_, SIGKILL);
-      Wait();
-    }
-  }
-  pid_t pid() const { return pid_; }
-  int Wait() {
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    reaped_ = true;
-    return status;
-  }
 
- private:
-  pid_t pid_ = -1;
-  bool reaped_ = false;
-};
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 // One HTTP/1.1 GET to 127.0.0.1:port; the whole response.
 std::string HttpGet(int port, const std::string& path) {
@@ -94,9 +56,9 @@ std::string HttpGet(int port, const std::string& path) {
 
 int RunToExit(const std::vector<std::string>& args, std::string* output) {
   std::string log = absl::StrCat(::testing::TempDir(), "/run-", getpid(), ".log");
-  Child c(args, log);
+  testing::ChildProcess c(args, log);
   int status = c.Wait();
-  *output = ReadFile(log);
+  *output = testing::ReadFileOrEmpty(log);
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
@@ -128,14 +90,14 @@ class ServeRootTest : public ::testing::Test {
 
 TEST_F(ServeRootTest, ServesTheApiAndShutsDownCleanly) {
   const std::string export_file = absl::StrCat(::testing::TempDir(), "/", tag_, "-export/events.log");
-  Child daemon({kBinary, "serve", "--server-address=unix://" + socket_, "--bpf-dir=" + bpf_dir_,
+  testing::ChildProcess daemon({kBinary, "serve", "--server-address=unix://" + socket_, "--bpf-dir=" + bpf_dir_,
                 "--policy-dir=" + policy_dir_, "--node-name=test-node", "--export-file=" + export_file,
                 "--export-allowlist={\"binary_regex\":[\"" + tag_ + "-true$\"]}",
                 "--metrics-address=127.0.0.1:0"},
                log_);
   auto channel = grpc::CreateChannel("unix://" + socket_, grpc::InsecureChannelCredentials());
   ASSERT_TRUE(channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(20)))
-      << ReadFile(log_);
+      << testing::ReadFileOrEmpty(log_);
   auto stub = tetragon::FineGuidanceSensors::NewStub(channel);
   EXPECT_TRUE(std::filesystem::is_directory(bpf_dir_));
 
@@ -209,9 +171,9 @@ TEST_F(ServeRootTest, ServesTheApiAndShutsDownCleanly) {
   std::vector<std::string> lines;
   for (int i = 0; i < 200 && lines.size() < 2; ++i) {
     absl::SleepFor(absl::Milliseconds(25));
-    lines = absl::StrSplit(ReadFile(export_file), '\n', absl::SkipEmpty());
+    lines = absl::StrSplit(testing::ReadFileOrEmpty(export_file), '\n', absl::SkipEmpty());
   }
-  ASSERT_EQ(lines.size(), 2u) << ReadFile(export_file);
+  ASSERT_EQ(lines.size(), 2u) << testing::ReadFileOrEmpty(export_file);
   EXPECT_EQ(lines[0].rfind("{\"process_exec\":{\"process\":{\"exec_id\":\"", 0), 0u) << lines[0];
   EXPECT_NE(lines[0].find(absl::StrCat("\"binary\":\"", bin, "\",\"arguments\":\"arg1\"")),
             std::string::npos)
@@ -222,7 +184,7 @@ TEST_F(ServeRootTest, ServesTheApiAndShutsDownCleanly) {
   ASSERT_EQ(stat(export_file.c_str(), &sb), 0);
   EXPECT_EQ(sb.st_mode & 0777, 0600u);
   // Prometheus metrics on the port the log names.
-  std::string log_now = ReadFile(log_);
+  std::string log_now = testing::ReadFileOrEmpty(log_);
   size_t at = log_now.find("/metrics (port ");
   ASSERT_NE(at, std::string::npos) << log_now;
   int port = std::atoi(log_now.c_str() + at + strlen("/metrics (port "));
@@ -239,9 +201,9 @@ TEST_F(ServeRootTest, ServesTheApiAndShutsDownCleanly) {
   tetragon::GetEventsResponse ev;
   while (stream->Read(&ev)) {}
   int status = daemon.Wait();
-  ASSERT_TRUE(WIFEXITED(status)) << ReadFile(log_);
-  EXPECT_EQ(WEXITSTATUS(status), 0) << ReadFile(log_);
-  std::string log = ReadFile(log_);
+  ASSERT_TRUE(WIFEXITED(status)) << testing::ReadFileOrEmpty(log_);
+  EXPECT_EQ(WEXITSTATUS(status), 0) << testing::ReadFileOrEmpty(log_);
+  std::string log = testing::ReadFileOrEmpty(log_);
   EXPECT_NE(log.find("from-dir"), std::string::npos) << log;  // --policy-dir was read
   EXPECT_NE(log.find("stopped"), std::string::npos) << log;
   EXPECT_FALSE(std::filesystem::exists(socket_));

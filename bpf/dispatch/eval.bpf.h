@@ -55,10 +55,13 @@ struct {
 } tgd_run_lists SEC(".maps");
 
 /* Value sets: integers (matchArgs Equal/NotEqual, matchPIDs, matchNamespaces),
- * exact strings, string prefixes, reversed string postfixes. */
+ * exact strings, string prefixes, reversed string postfixes. Elements are
+ * allocated on insert (BPF_F_NO_PREALLOC); a hash still allocates its bucket
+ * array (16 bytes a slot) up front, so the sizes are moderate (user space
+ * may change them before load). */
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, 1 << 20);
+  __uint(max_entries, 1 << 18);
   __uint(map_flags, BPF_F_NO_PREALLOC);
   __type(key, struct tgd_int_key);
   __type(value, __u8);
@@ -66,7 +69,7 @@ struct {
 
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, 1 << 20);
+  __uint(max_entries, 1 << 18);
   __uint(map_flags, BPF_F_NO_PREALLOC);
   __type(key, struct tgd_str_key);
   __type(value, __u8);
@@ -74,7 +77,7 @@ struct {
 
 struct {
   __uint(type, BPF_MAP_TYPE_LPM_TRIE);
-  __uint(max_entries, 1 << 20);
+  __uint(max_entries, 1 << 18);
   __uint(map_flags, BPF_F_NO_PREALLOC);
   __type(key, struct tgd_lpm_key);
   __type(value, __u8);
@@ -82,7 +85,7 @@ struct {
 
 struct {
   __uint(type, BPF_MAP_TYPE_LPM_TRIE);
-  __uint(max_entries, 1 << 20);
+  __uint(max_entries, 1 << 18);
   __uint(map_flags, BPF_F_NO_PREALLOC);
   __type(key, struct tgd_lpm_key);
   __type(value, __u8);

@@ -4,6 +4,7 @@
 #include <glog/logging.h>
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -77,6 +78,13 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
     auto opts = ExportOptionsFromConfig(config);
     if (!opts.ok()) return opts.status();
     export_opts = *std::move(opts);
+  }
+  // Map, program and link fds grow with policies (the per-policy loader
+  // holds several per policy): allow as many as the hard limit does.
+  struct rlimit nofile;
+  if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+    nofile.rlim_cur = nofile.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &nofile) != 0) PLOG(WARNING) << "raising RLIMIT_NOFILE";
   }
   auto d = std::unique_ptr<Daemon>(new Daemon(config));
   if (d->config_.node_name.empty()) d->config_.node_name = Hostname();

@@ -450,7 +450,10 @@ absl::Status DispatchBackend::WriteConfig(Entry& e, uint32_t flags) {
     }
     return ErrnoStatus(err, "publishing a policy config");
   }
-  e.cfg_map = std::move(fd);  // the old inner map is freed by the kernel once unused
+  // The outer map holds the inner map now (the old one is freed by the
+  // kernel once no program can see it); our fd closes here, so a policy
+  // costs no file descriptor. All config maps have the size of the first.
+  if (cfg_map_bytes_ == 0) cfg_map_bytes_ = FdMemlock(fd.get());
   return absl::OkStatus();
 }
 
@@ -617,7 +620,15 @@ absl::Status DispatchBackend::LoadPerPolicyObject(Entry& e) {
       continue;
     }
     if (PerPolicyOwnsMap(name)) {
-      if (strcmp(name, "tgd_policy_cfgs") == 0) bpf_map__set_max_entries(map, 1);
+      // One policy's own maps: its config, and value sets sized to its values
+      // (Tetragon's per-policy string and argument maps are small too).
+      if (strcmp(name, "tgd_policy_cfgs") == 0) {
+        bpf_map__set_max_entries(map, 1);
+      } else if (!absl::StartsWith(name, "tgd_pp_")) {
+        const CompiledHook& ch = e.compiled;
+        size_t n = std::max({ch.ints.size(), ch.strs.size(), ch.prefixes.size(), ch.postfixes.size()});
+        bpf_map__set_max_entries(map, std::max<size_t>(n, 16));
+      }
       continue;
     }
     bpf_map* shared = bpf_object__find_map_by_name(shared_->obj, name);
@@ -751,7 +762,14 @@ absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::Load(const Policy
         } else {
           link = bpf_program__attach_kprobe(prog, false, ch.call.c_str());
         }
-        if (!link) s = ErrnoStatus(errno, "attaching the per-policy program to " + ch.hook_key);
+        if (!link && errno == E2BIG) {
+          s = absl::ResourceExhaustedError(absl::StrCat(
+              "attaching the per-policy program to ", ch.hook_key,
+              ": the kernel allows no more programs on this hook (64 per tracepoint); the dispatch loader "
+              "attaches one program per hook whatever the number of policies"));
+        } else if (!link) {
+          s = ErrnoStatus(errno, "attaching the per-policy program to " + ch.hook_key);
+        }
         ref.pp_link.reset(link);
       }
       if (!s.ok()) return rollback(at_field(s));
@@ -844,7 +862,7 @@ uint64_t DispatchBackend::EntryMemory(const std::vector<uint32_t>& ids) const {
     auto it = entries_.find(id);
     if (it == entries_.end()) continue;
     const Entry& e = *it->second;
-    total += FdMemlock(e.cfg_map.get());
+    total += cfg_map_bytes_;
     if (e.pp_obj) {  // its own maps hold its values: measured, not estimated
       bpf_map* m;
       bpf_object__for_each_map(m, e.pp_obj.get()) {

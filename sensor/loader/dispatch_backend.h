@@ -112,7 +112,6 @@ class DispatchBackend : public PolicyBackend {
     uint32_t filter_id = 0;
     Hook* hook = nullptr;
     CompiledHook compiled;
-    FileDescriptor cfg_map;  // the one-element inner array
     uint16_t gen = 0;
     std::string policy_name, policy_namespace;
     // Per-policy mode: the policy's own object, maps and attachment.
@@ -156,6 +155,7 @@ class DispatchBackend : public PolicyBackend {
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> posted_{0};
   uint64_t run_list_map_bytes_ = 0;
+  uint64_t cfg_map_bytes_ = 0;  // memlock of one config inner map
 
   mutable absl::Mutex mu_;
   std::map<std::string, std::unique_ptr<Hook>> hooks_ ABSL_GUARDED_BY(mu_);

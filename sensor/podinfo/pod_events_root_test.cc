@@ -26,53 +26,15 @@
 #include "gtest/gtest.h"
 #include "sensor/policymgr/recording_backend.h"
 #include "sensor/testing/cgroup.h"
+#include "sensor/testing/child_process.h"
 
 namespace tgd {
 namespace {
 
 constexpr char kBinary[] = "sensor/tgdispatch";
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
-// The daemon: killed and reaped when the owner goes away.
-class Daemon {
- public:
-  Daemon(const std::vector<std::string>& args, const std::string& log_path) {
-    pid_ = fork();
-    if (pid_ == 0) {
-      int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      dup2(fd, 1);
-      dup2(fd, 2);
-      std::vector<char*> argv;
-      for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-      argv.push_back(nullptr);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
-  }
-  ~Daemon() {
-    if (pid_ > 0 && !reaped_) {
-      kill(pid_, SIGKILL);
-      Wait();
-    }
-  }
-  pid_t pid() const { return pid_; }
-  int Wait() {
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    reaped_ = true;
-    return status;
-  }
 
- private:
-  pid_t pid_ = -1;
-  bool reaped_ = false;
-};
 
 class PodEventsRootTest : public ::testing::Test {
  protected:
@@ -137,19 +99,19 @@ TEST_F(PodEventsRootTest, ProcessesInAPodCgroupCarryThePod) {
       "pod-open", absl::StrCat("    selectors:\n    - matchBinaries:\n      - operator: In\n        values: [\"",
                                bin_, "\"]\n"));
   const std::string log = dir_ + "/daemon.log";
-  Daemon daemon({kBinary, "serve", "--server-address=unix://" + socket_, "--bpf-dir=" + bpf_dir_,
+  testing::ChildProcess daemon({kBinary, "serve", "--server-address=unix://" + socket_, "--bpf-dir=" + bpf_dir_,
                  "--policy-dir=" + dir_ + "/policies", "--workloads=" + dir_ + "/workloads.yaml",
                  "--node-name=pod-node", "--metrics-address="},
                 log);
   auto channel = grpc::CreateChannel("unix://" + socket_, grpc::InsecureChannelCredentials());
   ASSERT_TRUE(channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(20)))
-      << ReadFile(log);
+      << testing::ReadFileOrEmpty(log);
   auto stub = tetragon::FineGuidanceSensors::NewStub(channel);
   {
     grpc::ClientContext ctx;
     tetragon::ListTracingPoliciesResponse list;
     ASSERT_TRUE(stub->ListTracingPolicies(&ctx, {}, &list).ok());
-    ASSERT_EQ(list.policies_size(), 1) << ReadFile(log);
+    ASSERT_EQ(list.policies_size(), 1) << testing::ReadFileOrEmpty(log);
     EXPECT_EQ(list.policies(0).state(), tetragon::TP_STATE_ENABLED) << list.DebugString();
   }
 
@@ -224,7 +186,7 @@ TEST_F(PodEventsRootTest, ProcessesInAPodCgroupCarryThePod) {
   }
   finished = true;
   watchdog.join();
-  ASSERT_TRUE(done()) << "events missing; daemon log:\n" << ReadFile(log);
+  ASSERT_TRUE(done()) << "events missing; daemon log:\n" << testing::ReadFileOrEmpty(log);
 
   for (pid_t p : {in_container, in_sub}) {
     const Seen& s = seen[p];
@@ -244,7 +206,7 @@ TEST_F(PodEventsRootTest, ProcessesInAPodCgroupCarryThePod) {
   ASSERT_EQ(kill(daemon.pid(), SIGTERM), 0);
   while (stream->Read(&ev)) {}
   int status = daemon.Wait();
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << ReadFile(log);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << testing::ReadFileOrEmpty(log);
 }
 
 }  // namespace
