@@ -402,6 +402,15 @@ class ModeRunner {
         if (!p.ok()) {
           report_.sweep_stop = absl::StrCat("policy ", i + 1, " could not be loaded: ", p.status().ToString());
           Progress(o_, report_.mode + ": " + report_.sweep_stop);
+          if (i > loaded) {  // the memory of what did load, then the fit
+            MemoryRow m;
+            m.n = i;
+            m.load_ms = Ms(Clock::now() - t0);
+            TGD_ASSIGN_OR_RETURN(m.footprint, MeasureFootprint());
+            for (const auto& lp : policies_) m.reported_bytes += lp->KernelMemoryBytes();
+            report_.memory.push_back(m);
+          }
+          FitMemory();
           return absl::OkStatus();
         }
         policies_.push_back(std::move(*p));
@@ -452,6 +461,12 @@ class ModeRunner {
         report_.cost.push_back(row);
       }
     }
+    FitMemory();
+    return absl::OkStatus();
+  }
+
+  // Marginal bytes per policy: linear fit of the memory rows over N.
+  void FitMemory() {
     std::vector<double> x, y, yp;
     for (const MemoryRow& m : report_.memory) {
       x.push_back(m.n);
@@ -461,7 +476,6 @@ class ModeRunner {
     double ignored;
     LinearFit(x, y, &report_.slope, &report_.intercept);
     LinearFit(x, yp, &report_.percpu_slope, &ignored);
-    return absl::OkStatus();
   }
 
   absl::Status Latency() {
