@@ -58,7 +58,9 @@ int tgd_fork_track(struct bpf_raw_tracepoint_args *ctx) {
   if (BPF_CORE_READ(child, pid) != tgid) return 0; /* a thread shares the entry */
   __u32 ptgid = BPF_CORE_READ(parent, tgid);
   struct tgd_exec_path *p = bpf_map_lookup_elem(&tgd_exec_paths, &ptgid);
-  if (p) bpf_map_update_elem(&tgd_exec_paths, &tgid, p, BPF_ANY);
+  /* sched_process_fork fires after the child was woken up: on another CPU it
+   * may already have exec'd. Never overwrite what its exec stored. */
+  if (p) bpf_map_update_elem(&tgd_exec_paths, &tgid, p, BPF_NOEXIST);
   return 0;
 }
 

@@ -200,8 +200,7 @@ absl::Status DispatchBackend::Init() {
         if (size < TGD_EVENT_WIRE_SIZE) return 0;
         tgd_policy_event ev;
         memcpy(&ev, data, TGD_EVENT_WIRE_SIZE);  // the scratch tail is not sent
-        std::optional<tetragon::GetEventsResponse> out = self->Decode(ev);
-        if (out && self->opts_.bus) self->opts_.bus->Publish(std::move(*out));
+        self->HandleRecord(ev);
         self->posted_.fetch_add(1);
         return 0;
       },
@@ -217,6 +216,7 @@ absl::Status DispatchBackend::Init() {
 DispatchBackend::~DispatchBackend() {
   stop_.store(true);
   if (reader_.joinable()) reader_.join();
+  if (rb_) ProcessPending(true);  // what still waits goes out as it is
   absl::MutexLock l(&mu_);
   for (auto& [key, h] : hooks_) h->link.reset();
   hooks_.clear();
@@ -225,7 +225,7 @@ DispatchBackend::~DispatchBackend() {
 
 void DispatchBackend::ReaderLoop() {
   while (!stop_.load()) {
-    int n = PollOnce(100);
+    int n = PollOnce(pending_.empty() ? 100 : 10);
     if (n < 0 && n != -EINTR) {
       LOG(ERROR) << "dispatch ring buffer: " << strerror(-n);
       return;
@@ -240,10 +240,47 @@ int DispatchBackend::MapFd(const std::string& name) const {
 
 int DispatchBackend::PollOnce(int timeout_ms) {
   int n = ring_buffer__poll(rb_.get(), timeout_ms);
-  // Discarded reservations (policies that did not match) are not announced;
-  // read what is there even when epoll stayed quiet.
   if (n == 0) n = ring_buffer__consume(rb_.get());
+  ProcessPending(false);
   return n;
+}
+
+void DispatchBackend::Publish(const tgd_policy_event& ev) {
+  std::optional<tetragon::GetEventsResponse> out = Decode(ev);
+  if (out && opts_.bus) opts_.bus->Publish(std::move(*out));
+}
+
+void DispatchBackend::HandleRecord(const tgd_policy_event& ev) {
+  // The process's exec comes on the base sensor's own ring buffer and may
+  // not be decoded yet (a short-lived process is gone from /proc by then):
+  // hold the event briefly rather than send it without its process.
+  if (opts_.processes && !pending_.empty()) {
+    pending_.push_back({ev, absl::Now() + kPendingWait});
+    return;
+  }
+  if (opts_.processes && !ProcessReady(ev.pid)) {
+    pending_.push_back({ev, absl::Now() + kPendingWait});
+    return;
+  }
+  Publish(ev);
+}
+
+bool DispatchBackend::ProcessReady(uint32_t pid) const {
+  // A fork not followed (yet) by its exec in the cache is "clone" only: the
+  // exec that the policy event follows may still be on its way.
+  std::optional<tetragon::Process> p = opts_.processes->GetForEvent(pid);
+  return p && p->flags() != "clone";
+}
+
+void DispatchBackend::ProcessPending(bool flush) {
+  // In order: an event waits for the ones before it.
+  absl::Time now = absl::Now();
+  while (!pending_.empty()) {
+    const Pending& p = pending_.front();
+    if (!flush && p.deadline > now && !ProcessReady(p.ev.pid)) break;
+    Publish(p.ev);
+    pending_.pop_front();
+  }
 }
 
 // ---------------------------------------------------------------- hooks
@@ -913,7 +950,7 @@ std::optional<tetragon::GetEventsResponse> DispatchBackend::Decode(const tgd_pol
   tetragon::Process proc;
   std::optional<tetragon::Process> parent;
   if (opts_.processes) {
-    std::optional<tetragon::Process> p = opts_.processes->GetByTgid(ev.pid);
+    std::optional<tetragon::Process> p = opts_.processes->GetForEvent(ev.pid);
     if (!p) {
       if (std::optional<ExecRecord> rec = ReadProcProcess("/proc", ev.pid)) p = opts_.processes->AddExec(*rec);
     }

@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -24,6 +25,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "bpf/dispatch/dispatch_abi.h"
 #include "sensor/base/file_descriptor.h"
 #include "sensor/bpfcore/bpf_owners.h"
@@ -144,6 +146,18 @@ class DispatchBackend : public PolicyBackend {
   absl::Status SetEntryFlags(const std::vector<uint32_t>& ids, uint32_t flags);
   uint64_t EntryMemory(const std::vector<uint32_t>& ids) const;
   void ReaderLoop();
+  // Ring buffer records whose process is not in the cache yet wait (in
+  // order, at most kPendingWait) for its exec event. Reader thread only.
+  void HandleRecord(const tgd_policy_event& ev);
+  void ProcessPending(bool flush);
+  bool ProcessReady(uint32_t pid) const;
+  void Publish(const tgd_policy_event& ev);
+  struct Pending {
+    tgd_policy_event ev;
+    absl::Time deadline;
+  };
+  static constexpr absl::Duration kPendingWait = absl::Milliseconds(500);
+  std::deque<Pending> pending_;
 
   DispatchOptions opts_;
   KernelFeatures features_;

@@ -186,7 +186,12 @@ TEST_F(PodEventsRootTest, ProcessesInAPodCgroupCarryThePod) {
   }
   finished = true;
   watchdog.join();
-  ASSERT_TRUE(done()) << "events missing; daemon log:\n" << testing::ReadFileOrEmpty(log);
+  std::string summary;
+  for (pid_t p : {in_container, in_sub, outside}) {
+    absl::StrAppend(&summary, "pid ", p, ": exec ", seen[p].exec != nullptr, " exit ", seen[p].exit != nullptr,
+                    " tracepoints ", seen[p].tracepoints, "\n");
+  }
+  ASSERT_TRUE(done()) << "events missing:\n" << summary << "daemon log:\n" << testing::ReadFileOrEmpty(log);
 
   for (pid_t p : {in_container, in_sub}) {
     const Seen& s = seen[p];

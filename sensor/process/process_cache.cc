@@ -1,6 +1,8 @@
 // ProcessCache implementation.
 #include "sensor/process/process_cache.h"
 
+#include <time.h>
+
 #include <string.h>
 
 #include <algorithm>
@@ -328,6 +330,7 @@ std::optional<ProcessCache::Shown> ProcessCache::ExitEnriched(uint32_t pid, uint
     if (auto p = by_exec_id_.find(parent); p != by_exec_id_.end()) out.parent = Base(p->second);
   }
   out.process = EnrichLocked(entry, delta);
+  RememberExited(pid, Base(entry));
   // As ExitShared.
   absl::string_view id = it->second;
   ProcessPtr anchor = entry.anchor;  // keeps `id` valid through Release
@@ -466,6 +469,7 @@ ProcessPtr ProcessCache::ExitShared(uint32_t pid) {
   if (e == by_exec_id_.end()) return nullptr;
   ProcessPtr anchor = e->second.anchor;  // keeps `id` valid through Release
   ProcessPtr out = Base(e->second);
+  RememberExited(pid, out);
   e->second.running = false;
   MarkExited(id);
   Release(id);
@@ -476,6 +480,34 @@ std::optional<tetragon::Process> ProcessCache::Exit(uint32_t pid) {
   ProcessPtr p = ExitShared(pid);
   if (p == nullptr) return std::nullopt;
   return *p;
+}
+
+void ProcessCache::RememberExited(uint32_t pid, ProcessPtr p) {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  int64_t now = int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+  if (recently_exited_.size() >= kExitedMax) {
+    for (auto it = recently_exited_.begin(); it != recently_exited_.end();) {
+      if (it->second.until_ns < now) {
+        recently_exited_.erase(it++);
+      } else {
+        ++it;
+      }
+    }
+    if (recently_exited_.size() >= kExitedMax) recently_exited_.clear();  // bounded, whatever the rate
+  }
+  recently_exited_[pid] = {std::move(p), now + kExitedGraceNs};
+}
+
+std::optional<tetragon::Process> ProcessCache::GetForEvent(uint32_t tgid) const {
+  if (ProcessPtr p = GetSharedByTgid(tgid)) return *p;
+  absl::MutexLock lock(&mu_);
+  auto ex = recently_exited_.find(tgid);
+  if (ex == recently_exited_.end()) return std::nullopt;
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  if (ex->second.until_ns < int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec) return std::nullopt;
+  return *ex->second.process;
 }
 
 ProcessPtr ProcessCache::GetSharedByTgid(uint32_t tgid) const {

@@ -105,6 +105,10 @@ class ProcessCache {
   std::optional<tetragon::Process> Exit(uint32_t pid);
 
   std::optional<tetragon::Process> GetByTgid(uint32_t tgid) const;
+  // For events decoded from another ring buffer than the process's own
+  // records: the running process, or the one that exited within the last
+  // 2 s (its exit may have been decoded first).
+  std::optional<tetragon::Process> GetForEvent(uint32_t tgid) const;
   std::optional<tetragon::Process> GetByExecId(const std::string& exec_id) const;
   // The parent of the process with `exec_id`, if still cached.
   std::optional<tetragon::Process> GetParent(const std::string& exec_id) const;
@@ -234,6 +238,16 @@ class ProcessCache {
   // exited list before it is erased.
   absl::flat_hash_map<absl::string_view, Entry> by_exec_id_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<uint32_t, absl::string_view> running_ ABSL_GUARDED_BY(mu_);  // tgid -> exec id
+  // Processes that exited in the last kExitedGrace, by tgid: events decoded
+  // from another ring buffer after the exit still find their process.
+  struct Exited {
+    ProcessPtr process;
+    int64_t until_ns;
+  };
+  static constexpr int64_t kExitedGraceNs = 2'000'000'000;
+  static constexpr size_t kExitedMax = 4096;
+  void RememberExited(uint32_t pid, ProcessPtr p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::flat_hash_map<uint32_t, Exited> recently_exited_ ABSL_GUARDED_BY(mu_);
   std::list<absl::string_view> exited_order_ ABSL_GUARDED_BY(mu_);  // eviction candidates, oldest first
   absl::flat_hash_map<absl::string_view, std::list<absl::string_view>::iterator> exited_pos_
       ABSL_GUARDED_BY(mu_);

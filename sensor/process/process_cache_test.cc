@@ -75,7 +75,10 @@ TEST(ProcessCacheTest, ExitedParentStaysWhileAChildNamesIt) {
   tetragon::Process sh = cache.AddExec(Exec(10, 1, 100, "/bin/sh"));
   tetragon::Process sleep = cache.AddExec(Exec(11, 10, 200, "/bin/sleep"));
   ASSERT_TRUE(cache.Exit(10).has_value());
-  EXPECT_FALSE(cache.GetByTgid(10).has_value());       // no longer running
+  EXPECT_FALSE(cache.GetByTgid(10).has_value());            // no longer running
+  // Events decoded after the exit still find it for a short while.
+  EXPECT_TRUE(cache.GetForEvent(10).has_value());
+  EXPECT_FALSE(cache.GetForEvent(12345).has_value());
   EXPECT_TRUE(cache.GetParent(sleep.exec_id()).has_value());  // still there for the child
   ASSERT_TRUE(cache.Exit(11).has_value());
   EXPECT_FALSE(cache.GetByExecId(sleep.exec_id()).has_value());
