@@ -1,6 +1,8 @@
 // ProcessCache implementation.
 #include "sensor/process/process_cache.h"
 
+#include "absl/time/clock.h"
+
 #include <time.h>
 
 #include <string.h>
@@ -330,7 +332,7 @@ std::optional<ProcessCache::Shown> ProcessCache::ExitEnriched(uint32_t pid, uint
     if (auto p = by_exec_id_.find(parent); p != by_exec_id_.end()) out.parent = Base(p->second);
   }
   out.process = EnrichLocked(entry, delta);
-  RememberExited(pid, Base(entry));
+  RememberExited(pid, out.process);  // already built: no extra process per exit
   // As ExitShared.
   absl::string_view id = it->second;
   ProcessPtr anchor = entry.anchor;  // keeps `id` valid through Release
@@ -483,31 +485,26 @@ std::optional<tetragon::Process> ProcessCache::Exit(uint32_t pid) {
 }
 
 void ProcessCache::RememberExited(uint32_t pid, ProcessPtr p) {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  int64_t now = int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
-  if (recently_exited_.size() >= kExitedMax) {
-    for (auto it = recently_exited_.begin(); it != recently_exited_.end();) {
-      if (it->second.until_ns < now) {
-        recently_exited_.erase(it++);
-      } else {
-        ++it;
-      }
-    }
-    if (recently_exited_.size() >= kExitedMax) recently_exited_.clear();  // bounded, whatever the rate
+  Exited& slot = exited_ring_[exited_next_];
+  if (slot.process) {
+    auto it = exited_slot_.find(slot.pid);
+    if (it != exited_slot_.end() && it->second == exited_next_) exited_slot_.erase(it);
   }
-  recently_exited_[pid] = {std::move(p), now + kExitedGraceNs};
+  slot.pid = pid;
+  slot.process = std::move(p);
+  slot.until_ns = absl::GetCurrentTimeNanos() + kExitedGraceNs;
+  exited_slot_[pid] = exited_next_;
+  exited_next_ = (exited_next_ + 1) % kExitedSlots;
 }
 
 std::optional<tetragon::Process> ProcessCache::GetForEvent(uint32_t tgid) const {
   if (ProcessPtr p = GetSharedByTgid(tgid)) return *p;
   absl::MutexLock lock(&mu_);
-  auto ex = recently_exited_.find(tgid);
-  if (ex == recently_exited_.end()) return std::nullopt;
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  if (ex->second.until_ns < int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec) return std::nullopt;
-  return *ex->second.process;
+  auto it = exited_slot_.find(tgid);
+  if (it == exited_slot_.end()) return std::nullopt;
+  const Exited& e = exited_ring_[it->second];
+  if (e.until_ns < absl::GetCurrentTimeNanos()) return std::nullopt;
+  return *e.process;
 }
 
 ProcessPtr ProcessCache::GetSharedByTgid(uint32_t tgid) const {

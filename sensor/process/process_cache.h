@@ -238,16 +238,20 @@ class ProcessCache {
   // exited list before it is erased.
   absl::flat_hash_map<absl::string_view, Entry> by_exec_id_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<uint32_t, absl::string_view> running_ ABSL_GUARDED_BY(mu_);  // tgid -> exec id
-  // Processes that exited in the last kExitedGrace, by tgid: events decoded
-  // from another ring buffer after the exit still find their process.
+  // The last kExitedSlots processes that exited (within kExitedGraceNs), by
+  // tgid: events decoded from another ring buffer after the exit still find
+  // their process. A ring: each exit replaces the oldest slot.
   struct Exited {
+    uint32_t pid = 0;
     ProcessPtr process;
-    int64_t until_ns;
+    int64_t until_ns = 0;
   };
   static constexpr int64_t kExitedGraceNs = 2'000'000'000;
-  static constexpr size_t kExitedMax = 4096;
+  static constexpr size_t kExitedSlots = 1024;
   void RememberExited(uint32_t pid, ProcessPtr p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::flat_hash_map<uint32_t, Exited> recently_exited_ ABSL_GUARDED_BY(mu_);
+  std::vector<Exited> exited_ring_ ABSL_GUARDED_BY(mu_) = std::vector<Exited>(kExitedSlots);
+  size_t exited_next_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::flat_hash_map<uint32_t, size_t> exited_slot_ ABSL_GUARDED_BY(mu_);  // tgid -> ring slot
   std::list<absl::string_view> exited_order_ ABSL_GUARDED_BY(mu_);  // eviction candidates, oldest first
   absl::flat_hash_map<absl::string_view, std::list<absl::string_view>::iterator> exited_pos_
       ABSL_GUARDED_BY(mu_);
