@@ -88,11 +88,19 @@ void SeedExecPaths(int map_fd) {
   closedir(d);
 }
 
-// Attaches a kprobe-type program to `c`'s uprobe (every process; the symbol
-// is resolved by libbpf in the ELF's symbol tables).
-bpf_link* AttachUprobe(bpf_program* prog, const CompiledHook& c) {
-  LIBBPF_OPTS(bpf_uprobe_opts, o, .func_name = c.call.c_str());
-  return bpf_program__attach_uprobe_opts(prog, -1, c.binary_path.c_str(), 0, &o);
+// Attaches `prog` (a dispatcher or a per-policy program) to `c`'s hook.
+// Uprobes cover every process; libbpf resolves the symbol in the ELF.
+bpf_link* AttachToHook(bpf_program* prog, const CompiledHook& c) {
+  switch (c.kind) {
+    case TGD_HOOK_TRACEPOINT: return bpf_program__attach_tracepoint(prog, c.subsystem.c_str(), c.event.c_str());
+    case TGD_HOOK_RAW_TP: return bpf_program__attach_raw_tracepoint(prog, c.event.c_str());
+    case TGD_HOOK_UPROBE: {
+      LIBBPF_OPTS(bpf_uprobe_opts, o, .func_name = c.call.c_str());
+      return bpf_program__attach_uprobe_opts(prog, -1, c.binary_path.c_str(), 0, &o);
+    }
+    case TGD_HOOK_LSM: return bpf_program__attach_lsm(prog);
+    default: return bpf_program__attach_kprobe(prog, false, c.call.c_str());
+  }
 }
 
 }  // namespace
@@ -245,8 +253,8 @@ int DispatchBackend::PollOnce(int timeout_ms) {
   return n;
 }
 
-void DispatchBackend::Publish(const tgd_policy_event& ev) {
-  std::optional<tetragon::GetEventsResponse> out = Decode(ev);
+void DispatchBackend::Publish(const tgd_policy_event& ev, std::optional<tetragon::Process> known) {
+  std::optional<tetragon::GetEventsResponse> out = DecodeWith(ev, std::move(known));
   if (out && opts_.bus) opts_.bus->Publish(std::move(*out));
 }
 
@@ -258,18 +266,20 @@ void DispatchBackend::HandleRecord(const tgd_policy_event& ev) {
     pending_.push_back({ev, absl::Now() + kPendingWait});
     return;
   }
-  if (opts_.processes && !ProcessReady(ev.pid)) {
+  std::optional<tetragon::Process> known;
+  if (opts_.processes && !(known = ReadyProcess(ev.pid))) {
     pending_.push_back({ev, absl::Now() + kPendingWait});
     return;
   }
-  Publish(ev);
+  Publish(ev, std::move(known));
 }
 
-bool DispatchBackend::ProcessReady(uint32_t pid) const {
+std::optional<tetragon::Process> DispatchBackend::ReadyProcess(uint32_t pid) const {
   // A fork not followed (yet) by its exec in the cache is "clone" only: the
   // exec that the policy event follows may still be on its way.
   std::optional<tetragon::Process> p = opts_.processes->GetForEvent(pid);
-  return p && p->flags() != "clone";
+  if (p && p->flags() == "clone") return std::nullopt;
+  return p;
 }
 
 void DispatchBackend::ProcessPending(bool flush) {
@@ -277,8 +287,9 @@ void DispatchBackend::ProcessPending(bool flush) {
   absl::Time now = absl::Now();
   while (!pending_.empty()) {
     const Pending& p = pending_.front();
-    if (!flush && p.deadline > now && !ProcessReady(p.ev.pid)) break;
-    Publish(p.ev);
+    std::optional<tetragon::Process> known = ReadyProcess(p.ev.pid);
+    if (!flush && p.deadline > now && !known) break;
+    Publish(p.ev, std::move(known));
     pending_.pop_front();
   }
 }
@@ -393,18 +404,7 @@ absl::StatusOr<DispatchBackend::Hook*> DispatchBackend::GetOrCreateHook(const Co
     give_back();
     return ErrnoStatus(errno, "installing the policy program of " + c.hook_key);
   }
-  bpf_link* link = nullptr;
-  if (c.kind == TGD_HOOK_TRACEPOINT) {
-    link = bpf_program__attach_tracepoint(disp, c.subsystem.c_str(), c.event.c_str());
-  } else if (c.kind == TGD_HOOK_RAW_TP) {
-    link = bpf_program__attach_raw_tracepoint(disp, c.event.c_str());
-  } else if (c.kind == TGD_HOOK_UPROBE) {
-    link = AttachUprobe(disp, c);
-  } else if (c.kind == TGD_HOOK_LSM) {
-    link = bpf_program__attach_lsm(disp);
-  } else {
-    link = bpf_program__attach_kprobe(disp, false, c.call.c_str());
-  }
+  bpf_link* link = AttachToHook(disp, c);
   if (!link) {
     int e = errno;
     bpf_map_delete_elem(bpf_map__fd(tail), &id);
@@ -782,23 +782,12 @@ absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::Load(const Policy
       if (s.ok()) s = WriteConfig(ref, flags);
       if (s.ok() && filter_id == 0 && !opts_.per_policy) s = SyncRunList(ref.hook, 0);
       if (s.ok() && opts_.per_policy) {
-        bpf_link* link = nullptr;
         bpf_program* prog = nullptr;
         bpf_object__for_each_program(prog, ref.pp_obj.get()) {
           if (bpf_program__autoload(prog)) break;
         }
         const CompiledHook& ch = ref.compiled;
-        if (ch.kind == TGD_HOOK_TRACEPOINT) {
-          link = bpf_program__attach_tracepoint(prog, ch.subsystem.c_str(), ch.event.c_str());
-        } else if (ch.kind == TGD_HOOK_RAW_TP) {
-          link = bpf_program__attach_raw_tracepoint(prog, ch.event.c_str());
-        } else if (ch.kind == TGD_HOOK_UPROBE) {
-          link = AttachUprobe(prog, ch);
-        } else if (ch.kind == TGD_HOOK_LSM) {
-          link = bpf_program__attach_lsm(prog);
-        } else {
-          link = bpf_program__attach_kprobe(prog, false, ch.call.c_str());
-        }
+        bpf_link* link = AttachToHook(prog, ch);
         if (!link && errno == E2BIG) {
           s = absl::ResourceExhaustedError(absl::StrCat(
               "attaching the per-policy program to ", ch.hook_key,
@@ -923,6 +912,11 @@ uint64_t DispatchBackend::EntryMemory(const std::vector<uint32_t>& ids) const {
 // ---------------------------------------------------------------- events
 
 std::optional<tetragon::GetEventsResponse> DispatchBackend::Decode(const tgd_policy_event& ev) {
+  return DecodeWith(ev, std::nullopt);
+}
+
+std::optional<tetragon::GetEventsResponse> DispatchBackend::DecodeWith(const tgd_policy_event& ev,
+                                                                       std::optional<tetragon::Process> known) {
   // Copy what the event needs under the lock; the policy may go away later.
   std::string name, key, subsystem, event, call, message, binary_path;
   std::vector<std::string> tags;
@@ -950,7 +944,7 @@ std::optional<tetragon::GetEventsResponse> DispatchBackend::Decode(const tgd_pol
   tetragon::Process proc;
   std::optional<tetragon::Process> parent;
   if (opts_.processes) {
-    std::optional<tetragon::Process> p = opts_.processes->GetForEvent(ev.pid);
+    std::optional<tetragon::Process> p = known ? std::move(known) : opts_.processes->GetForEvent(ev.pid);
     if (!p) {
       if (std::optional<ExecRecord> rec = ReadProcProcess("/proc", ev.pid)) p = opts_.processes->AddExec(*rec);
     }

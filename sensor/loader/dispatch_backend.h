@@ -150,8 +150,13 @@ class DispatchBackend : public PolicyBackend {
   // order, at most kPendingWait) for its exec event. Reader thread only.
   void HandleRecord(const tgd_policy_event& ev);
   void ProcessPending(bool flush);
-  bool ProcessReady(uint32_t pid) const;
-  void Publish(const tgd_policy_event& ev);
+  // The event's process once its exec is in the cache (running or just
+  // exited), else nullopt.
+  std::optional<tetragon::Process> ReadyProcess(uint32_t pid) const;
+  // `known`: the process already looked up for this event (none: look it up).
+  void Publish(const tgd_policy_event& ev, std::optional<tetragon::Process> known);
+  std::optional<tetragon::GetEventsResponse> DecodeWith(const tgd_policy_event& ev,
+                                                        std::optional<tetragon::Process> known);
   struct Pending {
     tgd_policy_event ev;
     absl::Time deadline;
