@@ -298,6 +298,15 @@ bool ProcessCache::IsClone(uint32_t tgid) const {
   return e != by_exec_id_.end() && e->second.any().flags() == "clone";
 }
 
+ProcessCache::Shown ProcessCache::ShowLocked(Entry& entry, const Delta& delta) {
+  Shown out;
+  if (const std::string& parent = entry.any().parent_exec_id(); !parent.empty()) {
+    if (auto p = by_exec_id_.find(parent); p != by_exec_id_.end()) out.parent = Base(p->second);
+  }
+  out.process = EnrichLocked(entry, delta);
+  return out;
+}
+
 std::optional<ProcessCache::Shown> ProcessCache::GetEnrichedByTgid(uint32_t pid, uint64_t cgroup_id,
                                                                    const Enricher& enrich) {
   std::optional<Delta> local;
@@ -308,12 +317,7 @@ std::optional<ProcessCache::Shown> ProcessCache::GetEnrichedByTgid(uint32_t pid,
   if (it == running_.end()) return std::nullopt;
   auto e = by_exec_id_.find(it->second);
   if (e == by_exec_id_.end()) return std::nullopt;
-  Shown out;
-  if (const std::string& parent = e->second.any().parent_exec_id(); !parent.empty()) {
-    if (auto p = by_exec_id_.find(parent); p != by_exec_id_.end()) out.parent = Base(p->second);
-  }
-  out.process = EnrichLocked(e->second, delta);
-  return out;
+  return ShowLocked(e->second, delta);
 }
 
 std::optional<ProcessCache::Shown> ProcessCache::ExitEnriched(uint32_t pid, uint64_t cgroup_id,
@@ -327,11 +331,7 @@ std::optional<ProcessCache::Shown> ProcessCache::ExitEnriched(uint32_t pid, uint
   auto e = by_exec_id_.find(it->second);
   if (e == by_exec_id_.end()) return std::nullopt;
   Entry& entry = e->second;
-  Shown out;
-  if (const std::string& parent = entry.any().parent_exec_id(); !parent.empty()) {
-    if (auto p = by_exec_id_.find(parent); p != by_exec_id_.end()) out.parent = Base(p->second);
-  }
-  out.process = EnrichLocked(entry, delta);
+  Shown out = ShowLocked(entry, delta);
   RememberExited(pid, out.process);  // already built: no extra process per exit
   // As ExitShared.
   absl::string_view id = it->second;

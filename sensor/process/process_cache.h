@@ -221,6 +221,8 @@ class ProcessCache {
   void SetExecId(uint64_t ktime, uint32_t pid, tetragon::Process* p) const;
   void SetExecParent(const ExecRecord& r, tetragon::Process* p) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   ProcessPtr Base(const Entry& e) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The entry enriched with `delta`, and its parent (plain) when cached.
+  Shown ShowLocked(Entry& entry, const Delta& delta) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   ProcessPtr EnrichLocked(Entry& e, const Delta& delta) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Insert(Entry e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Release(absl::string_view exec_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
