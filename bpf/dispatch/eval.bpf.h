@@ -342,6 +342,61 @@ static __always_inline int str_clause_match(struct tgd_policy_cfg *cfg, struct t
   return str_match(ev, cfg->policy_id, TGD_TAG(cfg->gen, sel, TGD_TAG_STR, i), c->op, v->str, v->len);
 }
 
+/* The clauses of one selector, each kind in its own bpf_loop: the verifier
+ * checks a clause body once, instead of every combination of outcomes of
+ * the unrolled clauses before it (which exceeds its 1M-instruction budget
+ * on some kernels). */
+_Static_assert(TGD_MAX_NS_CLAUSES == 4 && TGD_MAX_INT_CLAUSES == 4 && TGD_MAX_STR_CLAUSES == 4,
+               "the clause steps mask their index with 3");
+
+struct clause_ctx {
+  struct tgd_policy_cfg *cfg;
+  struct tgd_policy_event *ev;
+  struct task_struct *task;
+  __u32 sel;
+  int failed; /* a clause did not match */
+};
+
+static long ns_clause_step(__u32 i, void *data) {
+  struct clause_ctx *cc = data;
+  struct tgd_policy_cfg *cfg = cc->cfg;
+  __u32 sel = cc->sel;
+  TGD_MASK(sel, 7);
+  TGD_MASK(i, 3);
+  if (!cfg || sel >= TGD_MAX_SELECTORS) return 1;
+  struct tgd_ns_clause *c = &cfg->sel[sel].ns[i];
+  int in = int_in_set(cfg->policy_id, TGD_TAG(cfg->gen, sel, TGD_TAG_NS, i), ns_inum(cc->task, c->ns));
+  if ((c->op == TGD_OP_EQ) != in) {
+    cc->failed = 1;
+    return 1;
+  }
+  return 0;
+}
+
+static long int_clause_step(__u32 i, void *data) {
+  struct clause_ctx *cc = data;
+  TGD_MASK(i, 3);
+  if (!cc->cfg || !cc->ev || !int_clause_match(cc->cfg, cc->ev, cc->sel, i)) {
+    cc->failed = 1;
+    return 1;
+  }
+  return 0;
+}
+
+static long str_clause_step(__u32 i, void *data) {
+  struct clause_ctx *cc = data;
+  TGD_MASK(i, 3);
+  if (!cc->cfg || !cc->ev || !str_clause_match(cc->cfg, cc->ev, cc->sel, i)) {
+    cc->failed = 1;
+    return 1;
+  }
+  return 0;
+}
+
+/* Runs bpf_loop over the first n (at most max) clauses; returns whether all matched. */
+#define TGD_CLAUSES_MATCH(n, max, step, cc) \
+  ((n) == 0 || (bpf_loop((n) > (max) ? (max) : (n), step, cc, 0), !(cc)->failed))
+
 static long eval_selector(__u32 sel, void *data) {
   struct sel_ctx *sc = data;
   struct tgd_policy_cfg *cfg = sc->cfg;
@@ -384,22 +439,26 @@ static long eval_selector(__u32 sel, void *data) {
     int any = (caps & s->cap_mask) != 0;
     if ((s->cap_op == TGD_OP_EQ) != any) return 0;
   }
-  for (__u32 i = 0; i < TGD_MAX_NS_CLAUSES; i++) {
-    if (i >= s->n_ns) break;
-    struct tgd_ns_clause *c = &s->ns[i];
-    int in = int_in_set(cfg->policy_id, TGD_TAG(cfg->gen, sel, TGD_TAG_NS, i), ns_inum(task, c->ns));
-    if ((c->op == TGD_OP_EQ) != in) return 0;
-  }
-  for (__u32 i = 0; i < TGD_MAX_INT_CLAUSES; i++) {
-    if (i >= s->n_int) break;
-    if (!int_clause_match(cfg, ev, sel, i)) return 0;
-  }
-  for (__u32 i = 0; i < TGD_MAX_STR_CLAUSES; i++) {
-    if (i >= s->n_str) break;
-    if (!str_clause_match(cfg, ev, sel, i)) return 0;
-  }
+  struct clause_ctx cc = {.cfg = cfg, .ev = ev, .task = task, .sel = sel};
+  if (!TGD_CLAUSES_MATCH(s->n_ns, TGD_MAX_NS_CLAUSES, ns_clause_step, &cc)) return 0;
+  if (!TGD_CLAUSES_MATCH(s->n_int, TGD_MAX_INT_CLAUSES, int_clause_step, &cc)) return 0;
+  if (!TGD_CLAUSES_MATCH(s->n_str, TGD_MAX_STR_CLAUSES, str_clause_step, &cc)) return 0;
   sc->matched = sel;
   return 1;
+}
+
+/* The index of the policy's first matching selector for this event,
+ * TGD_MAX_SELECTORS when it has none (every event matches, action Post), or
+ * -1. */
+static __always_inline int match_selectors(struct tgd_policy_cfg *cfg, struct tgd_policy_event *ev) {
+  if (!cfg || !ev) return -1;
+  __u32 n = cfg->n_selectors;
+  if (n == 0) return TGD_MAX_SELECTORS;
+  /* Only the policy's selectors: an unused (zeroed) slot would match. */
+  struct sel_ctx sc = {.cfg = cfg, .ev = ev, .matched = -1};
+  bpf_loop(n > TGD_MAX_SELECTORS ? TGD_MAX_SELECTORS : n, eval_selector, &sc, 0);
+  if (sc.matched < 0 || sc.matched >= (int)n) return -1;
+  return sc.matched;
 }
 
 /* Reads argument `d` of the hook into `v`. `kind` is a compile-time constant. */
@@ -472,40 +531,118 @@ static __always_inline void read_arg(void *ctx, int kind, struct tgd_arg_desc *d
   v->len = n > 0 ? (__u32)(n - 1) : 0;
 }
 
-/* Runs the matching selector's actions; returns whether to post. */
-static __always_inline int run_actions(struct tgd_policy_cfg *cfg, struct tgd_policy_event *ev, int sel,
-                                       struct tgd_hook_stats *st, __s32 *verdict) {
-  int post = 1;
-  ev->action = TGD_ACT_POST;
+/* Reads the policy's arguments, one bpf_loop step each (the verifier checks
+ * one step, not every combination of argument kinds). One step function per
+ * hook kind, since each reads its own context. */
+struct args_ctx {
+  void *ctx;
+  struct tgd_policy_cfg *cfg;
+  struct tgd_policy_event *ev;
+};
+
+#define DEFINE_ARG_READER(suffix, kind)                                   \
+  static long read_arg_step_##suffix(__u32 a, void *data) {               \
+    struct args_ctx *ac = data;                                           \
+    TGD_MASK(a, 7);                                                       \
+    if (a >= TGD_MAX_ARGS || !ac->cfg || !ac->ev) return 1;               \
+    read_arg(ac->ctx, kind, &ac->cfg->args[a], &ac->ev->args[a]);         \
+    return 0;                                                             \
+  }
+
+DEFINE_ARG_READER(tp, TGD_HOOK_TRACEPOINT)
+DEFINE_ARG_READER(rawtp, TGD_HOOK_RAW_TP)
+DEFINE_ARG_READER(kprobe, TGD_HOOK_KPROBE)
+DEFINE_ARG_READER(lsm, TGD_HOOK_LSM)
+
+/* The step function of a hook kind (a compile-time constant). */
+#define ARG_READER(kind)                                                     \
+  ((kind) == TGD_HOOK_TRACEPOINT ? read_arg_step_tp                          \
+   : (kind) == TGD_HOOK_RAW_TP   ? read_arg_step_rawtp                       \
+   : (kind) == TGD_HOOK_KPROBE   ? read_arg_step_kprobe                      \
+                                 : read_arg_step_lsm)
+
+/* Runs the matching selector's actions, one bpf_loop step each (checked
+ * once by the verifier, not unrolled). */
+struct actions_ctx {
+  struct tgd_policy_cfg *cfg;
+  struct tgd_policy_event *ev;
+  struct tgd_hook_stats *st;
+  __u32 sel;
+  int post;
+  __s32 verdict; /* LSM: the first denial (Override) */
+};
+
+static long action_step(__u32 i, void *data) {
+  struct actions_ctx *ac = data;
+  struct tgd_policy_cfg *cfg = ac->cfg;
+  struct tgd_policy_event *ev = ac->ev;
+  struct tgd_hook_stats *st = ac->st;
+  __u32 sel = ac->sel;
   TGD_MASK(sel, 7);
-  if (sel < 0 || sel >= TGD_MAX_SELECTORS) return post;
-  struct tgd_selector *s = &cfg->sel[sel];
-  for (__u32 i = 0; i < TGD_MAX_ACTIONS; i++) {
-    if (i >= s->n_actions) break;
-    struct tgd_action *a = &s->actions[i];
-    if (i == 0) ev->action = a->kind;
-    if (a->kind == TGD_ACT_NOPOST) {
-      post = 0;
-    } else if (a->kind == TGD_ACT_SIGKILL || a->kind == TGD_ACT_SIGNAL) {
-      __u32 sig = a->kind == TGD_ACT_SIGKILL ? 9 : a->sig;
-      if (cfg->flags & TGD_POLICY_MONITOR) {
-        ev->flags |= TGD_EVF_MONITOR;
-        if (st) st->monitor_actions++;
-      } else {
-        if (bpf_send_signal(sig) != 0) ev->flags |= TGD_EVF_SIGNAL_FAILED;
-        if (st) st->actions++;
-      }
+  TGD_MASK(i, 3);
+  if (!cfg || !ev || sel >= TGD_MAX_SELECTORS) return 1;
+  struct tgd_action *a = &cfg->sel[sel].actions[i];
+  if (i == 0) ev->action = a->kind;
+  if (a->kind == TGD_ACT_NOPOST) {
+    ac->post = 0;
+  } else if (a->kind == TGD_ACT_SIGKILL || a->kind == TGD_ACT_SIGNAL || a->kind == TGD_ACT_OVERRIDE) {
+    if (cfg->flags & TGD_POLICY_MONITOR) {
+      ev->flags |= TGD_EVF_MONITOR;
+      if (st) st->monitor_actions++;
     } else if (a->kind == TGD_ACT_OVERRIDE) {
-      if (cfg->flags & TGD_POLICY_MONITOR) {
-        ev->flags |= TGD_EVF_MONITOR;
-        if (st) st->monitor_actions++;
-      } else {
-        if (*verdict == 0) *verdict = a->arg_error; /* the first denial wins */
-        if (st) st->actions++;
-      }
+      if (ac->verdict == 0) ac->verdict = a->arg_error;
+      if (st) st->actions++;
+    } else {
+      if (bpf_send_signal(a->kind == TGD_ACT_SIGKILL ? 9 : a->sig) != 0) ev->flags |= TGD_EVF_SIGNAL_FAILED;
+      if (st) st->actions++;
     }
   }
-  return post;
+  return 0;
+}
+
+_Static_assert(TGD_MAX_ACTIONS == 4, "action_step masks its index with 3");
+
+/* Runs the matching selector's actions; returns whether to post. The first
+ * denial (Override) of any policy of the event wins: *verdict is set only
+ * while it is 0. */
+static __always_inline int run_actions(struct tgd_policy_cfg *cfg, struct tgd_policy_event *ev, int sel,
+                                       struct tgd_hook_stats *st, __s32 *verdict) {
+  ev->action = TGD_ACT_POST;
+  if (sel < 0 || sel >= TGD_MAX_SELECTORS) return 1; /* no selectors: Post */
+  __u32 n = cfg->sel[sel & 7].n_actions;
+  struct actions_ctx ac = {.cfg = cfg, .ev = ev, .st = st, .sel = sel, .post = 1, .verdict = *verdict};
+  bpf_loop(n > TGD_MAX_ACTIONS ? TGD_MAX_ACTIONS : n, action_step, &ac, 0);
+  *verdict = ac.verdict;
+  return ac.post;
+}
+
+/* An LSM verdict: 0 allows, -errno denies (the first Override wins). */
+struct tgd_verdict {
+  __s32 verdict;
+  __u32 pad;
+};
+
+/* Decides one evaluation whose arguments are read: finds the matching
+ * selector, runs its actions and posts the event (only posted events touch
+ * the ring buffer: evaluations that do not match cost it nothing). A global
+ * function: the verifier checks it once, on its own, instead of once per
+ * path of every caller (which exceeds its 1M-instruction budget on some
+ * kernels). */
+__noinline int tgd_decide(struct tgd_policy_cfg *cfg, struct tgd_policy_event *ev, struct tgd_verdict *v) {
+  if (!cfg || !ev || !v) return 0;
+  int matched = match_selectors(cfg, ev);
+  if (matched < 0) return 0;
+  struct tgd_hook_stats *st = hook_stats();
+  __s32 verdict = v->verdict;
+  int post = run_actions(cfg, ev, matched, st, &verdict);
+  v->verdict = verdict;
+  if (!post) return 0;
+  if (bpf_ringbuf_output(&tgd_events, ev, TGD_EVENT_WIRE_SIZE, 0) == 0) {
+    if (st) st->posted++;
+    return 1;
+  }
+  if (st) st->lost++;
+  return 0;
 }
 
 struct eval_ctx {
@@ -553,30 +690,13 @@ static __always_inline void eval_one(struct eval_ctx *ec, __u32 id, int kind) {
   ev->cgroup_id = ec->cgid;
   __u32 n_args = cfg->n_args;
   ev->n_args = n_args;
-  for (__u32 a = 0; a < TGD_MAX_ARGS; a++) {
-    if (a >= n_args) {
-      ev->args[a].type = 0;
-      continue;
-    }
-    read_arg(ec->ctx, kind, &cfg->args[a], &ev->args[a]);
-  }
-  struct sel_ctx sc = {.cfg = cfg, .ev = ev, .matched = -1};
-  if (cfg->n_selectors == 0) {
-    sc.matched = TGD_MAX_SELECTORS; /* no selectors: every event matches, action Post */
-  } else {
-    /* Only the policy's selectors: an unused (zeroed) slot would match. */
-    bpf_loop(cfg->n_selectors > TGD_MAX_SELECTORS ? TGD_MAX_SELECTORS : cfg->n_selectors, eval_selector, &sc, 0);
-    if (sc.matched >= cfg->n_selectors) sc.matched = -1;
-  }
-  if (sc.matched >= 0 && run_actions(cfg, ev, sc.matched, st, &ec->verdict)) {
-    /* Only posted events touch the ring buffer: evaluations that do not
-     * match cost it nothing. */
-    if (bpf_ringbuf_output(&tgd_events, ev, TGD_EVENT_WIRE_SIZE, 0) == 0) {
-      if (st) st->posted++;
-    } else if (st) {
-      st->lost++;
-    }
-  }
+  for (__u32 a = 0; a < TGD_MAX_ARGS; a++) ev->args[a].type = 0;
+  struct args_ctx ac = {.ctx = ec->ctx, .cfg = cfg, .ev = ev};
+  if (n_args > TGD_MAX_ARGS) n_args = TGD_MAX_ARGS;
+  bpf_loop(n_args, ARG_READER(kind), &ac, 0);
+  struct tgd_verdict v = {.verdict = ec->verdict};
+  tgd_decide(cfg, ev, &v);
+  ec->verdict = v.verdict;
   slot->busy = 0;
   return;
 }
