@@ -53,7 +53,7 @@ std::string RotatingFile::BackupName(absl::string_view path, absl::Time t) {
   return absl::StrCat(stem, "-", absl::FormatTime(kBackupTimeFormat, t, absl::UTCTimeZone()), ext);
 }
 
-std::vector<std::string> RotatingFile::ListBackups(absl::string_view path) {
+std::vector<std::pair<absl::Time, std::string>> RotatingFile::ListBackupsByTime(absl::string_view path) {
   absl::string_view stem, ext;
   SplitExt(path, &stem, &ext);
   std::filesystem::path p{std::string(path)};
@@ -72,8 +72,12 @@ std::vector<std::string> RotatingFile::ListBackups(absl::string_view path) {
     found.emplace_back(t, entry.path().string());
   }
   std::sort(found.begin(), found.end());
+  return found;
+}
+
+std::vector<std::string> RotatingFile::ListBackups(absl::string_view path) {
   std::vector<std::string> out;
-  for (auto& f : found) out.push_back(std::move(f.second));
+  for (auto& f : ListBackupsByTime(path)) out.push_back(std::move(f.second));
   return out;
 }
 
@@ -95,6 +99,8 @@ absl::StatusOr<std::unique_ptr<RotatingFile>> RotatingFile::Open(RotatingFileOpt
     }
   }
   auto f = std::unique_ptr<RotatingFile>(new RotatingFile(std::move(opts)));
+  std::vector<std::pair<absl::Time, std::string>> backups = ListBackupsByTime(f->opts_.path);
+  if (!backups.empty()) f->last_backup_ = backups.back().first;
   absl::Status st = f->OpenCurrent();
   if (!st.ok()) return st;
   return f;
@@ -112,10 +118,13 @@ absl::Status RotatingFile::OpenCurrent() {
 
 absl::Status RotatingFile::Rotate() {
   fd_.Reset();
-  absl::Time t = absl::Now();
+  // Backup names have millisecond precision and must sort by age, or
+  // pruning deletes a new backup as the oldest: each is named at least a
+  // millisecond after the one before (several rotations in one millisecond,
+  // a clock stepping back), and never over an existing file.
+  absl::Time t = std::max(absl::FromUnixMillis(absl::ToUnixMillis(absl::Now())),
+                          last_backup_ + absl::Milliseconds(1));
   std::string backup = BackupName(opts_.path, t);
-  // Two rotations in one millisecond: take the next free millisecond so no
-  // backup is overwritten and names still sort by age.
   for (int i = 0; i < 1000 && access(backup.c_str(), F_OK) == 0; ++i) {
     t += absl::Milliseconds(1);
     backup = BackupName(opts_.path, t);
@@ -126,6 +135,7 @@ absl::Status RotatingFile::Rotate() {
     return st;
   }
   ++rotations_;
+  last_backup_ = t;
   absl::Status st = OpenCurrent();
   PruneBackups();
   return st;

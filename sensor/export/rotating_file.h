@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -60,6 +61,8 @@ class RotatingFile {
 
  private:
   explicit RotatingFile(RotatingFileOptions opts) : opts_(std::move(opts)) {}
+  // The backups with the times in their names, oldest first.
+  static std::vector<std::pair<absl::Time, std::string>> ListBackupsByTime(absl::string_view path);
   absl::Status OpenCurrent();
   absl::Status Rotate();
   void PruneBackups();
@@ -69,6 +72,7 @@ class RotatingFile {
   uint64_t size_ = 0;  // bytes on disk in the current file
   std::string buf_;
   uint64_t rotations_ = 0;
+  absl::Time last_backup_ = absl::InfinitePast();  // time in the newest backup's name
 };
 
 }  // namespace tgd
