@@ -61,6 +61,13 @@
 #define TGD_ACT_SIGNAL 4
 #define TGD_ACT_OVERRIDE 5 /* LSM: deny with arg_error */
 
+/* rateLimitScope of a Post action: whose events share one limit. */
+#define TGD_RATE_THREAD 0  /* Tetragon's default */
+#define TGD_RATE_PROCESS 1
+#define TGD_RATE_GLOBAL 2
+/* Bytes of each argument that make the rate limit key (as Tetragon). */
+#define TGD_RATE_BYTES_PER_ARG 40
+
 /* Hook flags (tgd_hook_flags[hook]): which cgroup-independent run lists
  * exist, so that events skip the lookups of lists that are not there. */
 #define TGD_HOOKF_UNFILTERED (1u << 0) /* run list (hook, 0) */
@@ -119,8 +126,11 @@ struct tgd_ns_clause {
 struct tgd_action {
   __u8 kind; /* TGD_ACT_* (0: none) */
   __u8 sig;
-  __u8 pad[2];
+  __u8 rate_scope;     /* Post with rateLimit: TGD_RATE_* */
+  __u8 pad;
   __s32 arg_error;
+  __u32 rate_limit_ms; /* Post: at most one event per key and interval (0: no limit) */
+  __u32 pad2;
 };
 
 struct tgd_selector {
@@ -208,6 +218,18 @@ struct tgd_hook_stats {
   __u64 monitor_actions;/* signals suppressed by monitor mode */
   __u64 truncated_lists;/* run lists cut at TGD_RUN_MAX (never by user space) */
   __u64 scratch_busy;   /* evaluations skipped: every scratch slot of the CPU in use */
+  __u64 rate_limited;   /* matching events not posted: within their Post's rateLimit */
+};
+
+/* Key of tgd_rate_limits: a rate-limited Post's policy, selector and action,
+ * its scope (thread id, process id or 0) and the first bytes of each
+ * argument; the value is the time of the last posted event. */
+struct tgd_rate_key {
+  __u32 policy_id;
+  __u16 sel;
+  __u16 action;
+  __u64 scope_id;
+  char data[TGD_MAX_ARGS * TGD_RATE_BYTES_PER_ARG];
 };
 
 /* Per-CPU scratch slots for evaluation (claimed with a compare-and-swap, so
@@ -246,6 +268,7 @@ struct tgd_policy_event {
   /* Scratch for lookups, not sent to user space (TGD_EVENT_WIRE_SIZE). */
   struct tgd_lpm_key key;
   char rev[TGD_STR_MAX];
+  struct tgd_rate_key rate;
 };
 
 /* Bytes of a tgd_policy_event that reach user space. */
@@ -255,15 +278,19 @@ struct tgd_policy_event {
 static_assert(offsetof(struct tgd_policy_event, key) == TGD_EVENT_WIRE_SIZE, "wire size");
 static_assert(sizeof(struct tgd_arg_desc) == 12, "tgd_arg_desc");
 static_assert(sizeof(struct tgd_selector) == 24 + 16 * TGD_MAX_INT_CLAUSES + 4 * TGD_MAX_STR_CLAUSES +
-                                                 4 * TGD_MAX_NS_CLAUSES + 8 * TGD_MAX_ACTIONS,
+                                                 4 * TGD_MAX_NS_CLAUSES + 16 * TGD_MAX_ACTIONS,
               "tgd_selector");
 static_assert(sizeof(struct tgd_run_key) == 16, "tgd_run_key");
 static_assert(sizeof(struct tgd_lpm_key) == 252, "tgd_lpm_key");
+static_assert(sizeof(struct tgd_action) == 16, "tgd_action");
+static_assert(sizeof(struct tgd_rate_key) == 16 + TGD_MAX_ARGS * TGD_RATE_BYTES_PER_ARG, "tgd_rate_key");
 static_assert(sizeof(struct tgd_arg_val) == 8 + TGD_STR_MAX, "tgd_arg_val");
 #else
 _Static_assert(sizeof(struct tgd_arg_desc) == 12, "tgd_arg_desc");
 _Static_assert(sizeof(struct tgd_run_key) == 16, "tgd_run_key");
 _Static_assert(sizeof(struct tgd_lpm_key) == 252, "tgd_lpm_key");
+_Static_assert(sizeof(struct tgd_action) == 16, "tgd_action");
+_Static_assert(sizeof(struct tgd_rate_key) == 16 + TGD_MAX_ARGS * TGD_RATE_BYTES_PER_ARG, "tgd_rate_key");
 #endif
 
 #endif /* TGDISPATCH_BPF_DISPATCH_DISPATCH_ABI_H_ */

@@ -464,13 +464,21 @@ absl::Status CompileSelector(const policy::Hook& hook, const policy::Selector& s
   for (size_t i = 0; i < s.match_actions.size(); ++i) {
     const policy::MatchAction& a = s.match_actions[i];
     const std::string path = a.path.empty() ? absl::StrCat(s.path, ".matchActions[", i, "]") : a.path;
-    if (!a.rate_limit.empty()) return Unimplemented(path + ".rateLimit", "rateLimit");
     if (a.kernel_stack_trace) return Unimplemented(path + ".kernelStackTrace", "kernelStackTrace");
     if (a.user_stack_trace) return Unimplemented(path + ".userStackTrace", "userStackTrace");
     if (a.ima_hash) return Unimplemented(path + ".imaHash", "imaHash");
     tgd_action& act = sel.actions[i];
     if (a.action == "Post") {
       act.kind = TGD_ACT_POST;
+      // The model accepts rateLimit and rateLimitScope only on Post.
+      act.rate_limit_ms = a.rate_limit_ms;  // 0: no limit
+      if (a.rate_limit_scope == "process") {
+        act.rate_scope = TGD_RATE_PROCESS;
+      } else if (a.rate_limit_scope == "global") {
+        act.rate_scope = TGD_RATE_GLOBAL;
+      } else {
+        act.rate_scope = TGD_RATE_THREAD;  // Tetragon's default
+      }
     } else if (a.action == "NoPost") {
       act.kind = TGD_ACT_NOPOST;
     } else if (a.action == "Sigkill") {

@@ -180,8 +180,8 @@ struct Refusal {
 
 TEST(CompileTest, RefusesWhatItCannotEnforceNamingTheField) {
   const Refusal cases[] = {
-      {"    - matchActions:\n      - action: Post\n        rateLimit: 1m\n", absl::StatusCode::kUnimplemented,
-       "spec.tracepoints[0].selectors[0].matchActions[0].rateLimit"},
+      {"    - matchActions:\n      - action: Post\n        kernelStackTrace: true\n", absl::StatusCode::kUnimplemented,
+       "spec.tracepoints[0].selectors[0].matchActions[0].kernelStackTrace"},
       {"    - matchPIDs:\n      - operator: In\n        followForks: true\n        values: [1]\n",
        absl::StatusCode::kUnimplemented, "followForks"},
       {"    - matchArgs:\n      - index: 7\n        operator: Prefix\n        values: [\"1\"]\n",
@@ -212,6 +212,25 @@ TEST(CompileTest, RefusesWhatItCannotEnforceNamingTheField) {
                                           "        values: [\"" + long_value + "\"]\n");
   EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument) << c.status();
   EXPECT_NE(c.status().message().find("matchArgs[0].values[0]"), std::string::npos) << c.status();
+}
+
+TEST(CompileTest, RateLimitedPostCarriesIntervalAndScope) {
+  auto c = Compile(std::string(kOpenat) +
+                   "    selectors:\n"
+                   "    - matchActions:\n      - action: Post\n        rateLimit: 2m\n"
+                   "    - matchActions:\n      - action: Post\n        rateLimit: \"5\"\n        rateLimitScope: process\n"
+                   "    - matchActions:\n      - action: Post\n        rateLimit: 1h\n        rateLimitScope: global\n"
+                   "    - matchActions:\n      - action: Post\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_EQ(c->cfg.n_selectors, 4);
+  EXPECT_EQ(c->cfg.sel[0].actions[0].kind, TGD_ACT_POST);
+  EXPECT_EQ(c->cfg.sel[0].actions[0].rate_limit_ms, 120000u);
+  EXPECT_EQ(c->cfg.sel[0].actions[0].rate_scope, TGD_RATE_THREAD);  // Tetragon's default
+  EXPECT_EQ(c->cfg.sel[1].actions[0].rate_limit_ms, 5000u);
+  EXPECT_EQ(c->cfg.sel[1].actions[0].rate_scope, TGD_RATE_PROCESS);
+  EXPECT_EQ(c->cfg.sel[2].actions[0].rate_limit_ms, 3600000u);
+  EXPECT_EQ(c->cfg.sel[2].actions[0].rate_scope, TGD_RATE_GLOBAL);
+  EXPECT_EQ(c->cfg.sel[3].actions[0].rate_limit_ms, 0u);  // no limit
 }
 
 TEST(CompileTest, HookKindsAndRawTracepoints) {

@@ -461,6 +461,7 @@ std::vector<HookStatus> DispatchBackend::Hooks() const {
         s.stats.monitor_actions += c.monitor_actions;
         s.stats.truncated_lists += c.truncated_lists;
         s.stats.scratch_busy += c.scratch_busy;
+        s.stats.rate_limited += c.rate_limited;
       }
     }
     out.push_back(std::move(s));
@@ -746,6 +747,7 @@ absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::Load(const Policy
         uint32_t key = e.id;
         bpf_map_delete_elem(e.maps.cfgs, &key);
         (void)WriteValues(e, false);
+        ForgetRateLimits(e);
         Hook* h = e.hook;
         DetachEntry(e);
         entries_.erase(it);
@@ -829,6 +831,25 @@ absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::Load(const Policy
   return std::make_unique<Policy>(this, ids, filter_id, true, mode, sensors);
 }
 
+void DispatchBackend::ForgetRateLimits(const Entry& e) {
+  bool limited = false;
+  for (const tgd_selector& sel : e.compiled.cfg.sel) {
+    for (const tgd_action& a : sel.actions) limited |= a.rate_limit_ms != 0;
+  }
+  if (!limited) return;
+  // The LRU map holds every policy's keys: collect this entry's, then delete.
+  int fd = bpf_map__fd(shared_->maps.tgd_rate_limits);
+  std::vector<tgd_rate_key> mine;
+  tgd_rate_key key{}, next{};
+  void* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    if (next.policy_id == e.id) mine.push_back(next);
+    key = next;
+    prev = &key;
+  }
+  for (const tgd_rate_key& k : mine) bpf_map_delete_elem(fd, &k);
+}
+
 void DispatchBackend::DetachEntry(Entry& e) {
   Hook* h = e.hook;
   h->entries.erase(e.id);
@@ -863,6 +884,7 @@ void DispatchBackend::RemoveEntries(const std::vector<uint32_t>& ids) {
     e.pp_link.reset();  // per-policy: detach first
     bpf_map_delete_elem(e.maps.cfgs, &key);
     (void)WriteValues(e, false);
+    ForgetRateLimits(e);
     entries_.erase(it);
   }
   for (Hook* h : touched) ReleaseHook(h);

@@ -140,6 +140,8 @@ class DispatchBackend : public PolicyBackend {
   void SetHookFlag(Hook* h, uint64_t cgroup, bool present) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnCgroupsChanged(const std::vector<uint64_t>& cgroups);
   void RemoveEntries(const std::vector<uint32_t>& ids);
+  // Deletes the rate-limit keys of a policy entry that has rate-limited Posts.
+  void ForgetRateLimits(const Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Removes `e` from its hook's indexes and rewrites the run lists that
   // held it (so no event reaches it any more).
   void DetachEntry(Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
