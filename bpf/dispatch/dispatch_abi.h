@@ -174,9 +174,11 @@ struct tgd_run_key {
 };
 
 /* Value of the one-element inner array behind a run list. */
+#define TGD_RUNF_TRUNCATED (1u << 0) /* more policies apply than the list holds */
+
 struct tgd_run_list {
   __u32 n;
-  __u32 pad;
+  __u32 flags; /* TGD_RUNF_* */
   __u32 policy[TGD_RUN_MAX];
 };
 
@@ -216,7 +218,7 @@ struct tgd_hook_stats {
   __u64 lost;           /* events lost: ring buffer full */
   __u64 actions;        /* signals sent */
   __u64 monitor_actions;/* signals suppressed by monitor mode */
-  __u64 truncated_lists;/* run lists cut at TGD_RUN_MAX (never by user space) */
+  __u64 truncated_lists;/* events whose run list was cut at TGD_RUN_MAX (workload changes) */
   __u64 scratch_busy;   /* evaluations skipped: every scratch slot of the CPU in use */
   __u64 rate_limited;   /* matching events not posted: within their Post's rateLimit */
 };

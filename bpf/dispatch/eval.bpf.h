@@ -769,6 +769,11 @@ static __always_inline int tgd_verdict(__s32 v) {
   return v;
 }
 
+/* Counts an event whose run list was cut at TGD_RUN_MAX. */
+static __always_inline void count_truncated(struct tgd_run_list *l, struct tgd_hook_stats *st) {
+  if (l && st && (l->flags & TGD_RUNF_TRUNCATED)) st->truncated_lists++;
+}
+
 #define DEFINE_EVALUATOR(suffix, kind)                                                    \
   static long eval_policy_##suffix(__u32 i, void *data) { return eval_policy(i, data, kind); } \
   static __always_inline int evaluate_##suffix(void *ctx) {                              \
@@ -779,12 +784,15 @@ static __always_inline int tgd_verdict(__s32 v) {
     __u32 flags = hook_flags();                                                           \
     if (flags & TGD_HOOKF_UNFILTERED) {                                                   \
       ec.list = run_list(0);                                                              \
+      count_truncated(ec.list, ec.st);                                                    \
       if (ec.list) bpf_loop(TGD_RUN_MAX, eval_policy_##suffix, &ec, 0);                  \
     }                                                                                     \
     ec.list = run_list(cgid);                                                             \
+    count_truncated(ec.list, ec.st);                                                      \
     if (ec.list) bpf_loop(TGD_RUN_MAX, eval_policy_##suffix, &ec, 0);                    \
     if (!is_pod && (flags & TGD_HOOKF_HOST)) {                                            \
       ec.list = run_list(POLICY_FILTER_HOST_CGROUP_KEY);                                  \
+      count_truncated(ec.list, ec.st);                                                    \
       if (ec.list) bpf_loop(TGD_RUN_MAX, eval_policy_##suffix, &ec, 0);                  \
     }                                                                                     \
     return tgd_verdict(ec.verdict);                                                       \

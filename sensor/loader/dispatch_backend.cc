@@ -524,7 +524,7 @@ void DispatchBackend::SetHookFlag(Hook* h, uint64_t cgroup, bool present) {
   bpf_map_update_elem(bpf_map__fd(shared_->maps.tgd_hook_flags), &h->id, &flags, BPF_ANY);
 }
 
-absl::Status DispatchBackend::SyncRunList(Hook* h, uint64_t cgroup) {
+absl::Status DispatchBackend::SyncRunList(Hook* h, uint64_t cgroup, OverMax over_max) {
   std::vector<uint32_t> want;
   auto add_filter = [&](uint32_t f) {
     auto bf = h->by_filter.find(f);
@@ -563,11 +563,20 @@ absl::Status DispatchBackend::SyncRunList(Hook* h, uint64_t cgroup) {
     reindex(old_ids, {});
     return absl::OkStatus();
   }
-  if (want.size() > TGD_RUN_MAX) {
-    return absl::ResourceExhaustedError(absl::StrCat("more than ", TGD_RUN_MAX, " policies on ", h->key,
-                                                     " apply to cgroup ", cgroup));
-  }
   tgd_run_list list{};
+  if (want.size() > TGD_RUN_MAX) {
+    if (over_max == OverMax::kRefuse) {
+      return absl::ResourceExhaustedError(absl::StrCat("more than ", TGD_RUN_MAX, " policies on ", h->key,
+                                                       " would apply to cgroup ", cgroup));
+    }
+    // A workload change (or a delete from such a list) cannot be refused:
+    // the oldest policies run, and every event of the cgroup on this hook
+    // counts as truncated (per hook: truncated_lists).
+    LOG(WARNING) << want.size() << " policies on " << h->key << " apply to cgroup " << cgroup << "; only the first "
+                 << TGD_RUN_MAX << " run (the events count as truncated)";
+    want.resize(TGD_RUN_MAX);
+    list.flags |= TGD_RUNF_TRUNCATED;
+  }
   list.n = want.size();
   for (size_t i = 0; i < want.size(); ++i) list.policy[i] = want[i];
   TGD_ASSIGN_OR_RETURN(FileDescriptor fd, CreateOneElementArray("tgd_run", sizeof(list), &list));
@@ -599,7 +608,7 @@ void DispatchBackend::OnCgroupsChanged(const std::vector<uint64_t>& cgroups) {
   }
   for (auto& [key, h] : hooks_) {
     for (uint64_t cg : cgroups) {
-      absl::Status s = SyncRunList(h.get(), cg);
+      absl::Status s = SyncRunList(h.get(), cg, OverMax::kTruncate);
       if (!s.ok()) LOG(ERROR) << "run list of " << key << " for cgroup " << cg << ": " << s;
     }
   }
@@ -782,7 +791,7 @@ absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::Load(const Policy
       absl::Status s = opts_.per_policy ? LoadPerPolicyObject(ref) : absl::OkStatus();
       if (s.ok()) s = WriteValues(ref, true);
       if (s.ok()) s = WriteConfig(ref, flags);
-      if (s.ok() && filter_id == 0 && !opts_.per_policy) s = SyncRunList(ref.hook, 0);
+      if (s.ok() && filter_id == 0 && !opts_.per_policy) s = SyncRunList(ref.hook, 0, OverMax::kRefuse);
       if (s.ok() && opts_.per_policy) {
         bpf_program* prog = nullptr;
         bpf_object__for_each_program(prog, ref.pp_obj.get()) {
@@ -817,10 +826,11 @@ absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::Load(const Policy
     for (uint32_t id : ids) {
       for (uint64_t cg : cgroups) {
         Entry& e = *entries_.at(id);
-        absl::Status st = opts_.per_policy ? SyncPerPolicyCgroup(e, cg) : SyncRunList(e.hook, cg);
+        absl::Status st = opts_.per_policy ? SyncPerPolicyCgroup(e, cg) : SyncRunList(e.hook, cg, OverMax::kRefuse);
         if (!st.ok()) {
+          st = absl::Status(st.code(), absl::StrCat(e.compiled.spec_path, ": ", st.message()));
           mu_.Unlock();
-          RemoveEntries(ids);
+          RemoveEntries(ids);  // `e` is gone after this
           (void)opts_.filter->DelPolicy(filter_id);
           mu_.Lock();
           return st;
@@ -860,7 +870,7 @@ void DispatchBackend::DetachEntry(Entry& e) {
   }
   const std::set<uint64_t> lists = e.lists;  // SyncRunList edits e.lists
   for (uint64_t cg : lists) {
-    absl::Status s = SyncRunList(h, cg);
+    absl::Status s = SyncRunList(h, cg, OverMax::kTruncate);
     if (!s.ok()) LOG(ERROR) << "run list of " << h->key << " for cgroup " << cg << ": " << s;
   }
 }

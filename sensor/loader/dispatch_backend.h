@@ -136,7 +136,11 @@ class DispatchBackend : public PolicyBackend {
   bpf_map* TailMap(int kind) const;
   absl::Status WriteValues(const Entry& e, bool insert) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Recomputes the run list of (hook, cgroup) from the entries and the filter.
-  absl::Status SyncRunList(Hook* h, uint64_t cgroup) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // More than TGD_RUN_MAX policies for one (hook, cgroup): an add is refused
+  // (RESOURCE_EXHAUSTED); a workload change or delete publishes the first
+  // TGD_RUN_MAX, marked truncated.
+  enum class OverMax { kRefuse, kTruncate };
+  absl::Status SyncRunList(Hook* h, uint64_t cgroup, OverMax over_max) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetHookFlag(Hook* h, uint64_t cgroup, bool present) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnCgroupsChanged(const std::vector<uint64_t>& cgroups);
   void RemoveEntries(const std::vector<uint32_t>& ids);

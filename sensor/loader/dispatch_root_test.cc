@@ -181,6 +181,18 @@ class DispatchRootTest : public ::testing::TestWithParam<std::string> {
     return out;
   }
 
+  // Policy events delivered so far, counted by policy name.
+  std::map<std::string, int> DrainCounts() {
+    while (backend_->PollOnce(50) > 0) {
+    }
+    std::map<std::string, int> out;
+    EventBus::Event ev;
+    while (sub_->Next(&ev, absl::Now() + absl::Milliseconds(50))) {
+      if (ev->has_process_tracepoint()) ++out[ev->process_tracepoint().policy_name()];
+    }
+    return out;
+  }
+
   EventBus bus_;
   std::unique_ptr<EventBus::Subscription> sub_;
   std::unique_ptr<PolicyFilterState> filter_;
@@ -320,6 +332,115 @@ spec:
   ASSERT_GE(events.size(), 1u);  // the loader's own openat calls and the file's
   EXPECT_EQ(events[0].process_tracepoint().args(0).long_arg(), SYS_openat);
   EXPECT_EQ(backend_->Hooks()[0].key, "raw_tp/sys_enter");
+}
+
+// Many policies applying to one workload on one hook all run (one tail call
+// per event, whatever their number: the kernel's 33-tail-call budget is
+// never the limit). Past the run list's TGD_RUN_MAX an add is refused, and
+// a workload change that makes more apply runs the first TGD_RUN_MAX and
+// counts the events as truncated.
+TEST_P(DispatchRootTest, ManyPoliciesOnOneWorkloadAllRunAndPastTheListAreCounted) {
+  const bool dispatch = GetParam() == "dispatch";
+  const int n = 45;  // > 33 tail calls; per-policy: under the kernel's 64 programs per tracepoint
+  for (int i = 0; i < n; ++i) {
+    auto p = Load(Policy(absl::StrCat("many-", i), "a", "Post"), 2 + i);
+    ASSERT_TRUE(p.ok()) << p.status();
+    policies_.push_back(std::move(*p));
+  }
+  RunCat(*cg_a_, prefix_ + "many");
+  RunCat(*cg_b_, prefix_ + "many");
+  std::map<std::string, int> counts = DrainCounts();
+  ASSERT_EQ(counts.size(), static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) EXPECT_EQ(counts[absl::StrCat("many-", i)], 1) << i;
+  auto hooks = backend_->Hooks();
+  ASSERT_EQ(hooks.size(), 1u);
+  EXPECT_EQ(hooks[0].stats.tail_call_fail, 0u);
+  EXPECT_EQ(hooks[0].stats.truncated_lists, 0u);
+  if (!dispatch) return;  // no run lists in the per-policy loader
+
+  for (int i = n; i < TGD_RUN_MAX; ++i) {
+    auto p = Load(Policy(absl::StrCat("many-", i), "a", "Post"), 2 + i);
+    ASSERT_TRUE(p.ok()) << p.status();
+    policies_.push_back(std::move(*p));
+  }
+  auto over = Load(Policy("one-too-many", "a", "Post"), 2 + TGD_RUN_MAX);
+  EXPECT_EQ(over.status().code(), absl::StatusCode::kResourceExhausted) << over.status();
+  EXPECT_NE(over.status().message().find("spec.tracepoints[0]"), std::string::npos) << over.status();
+  // Policies for another label apply once pod A gets it.
+  for (int i = 0; i < 3; ++i) {
+    auto p = Load(absl::StrReplaceAll(Policy(absl::StrCat("tier-", i), "a", "Post"), {{"app: a", "tier: x"}}),
+                  200 + i);
+    ASSERT_TRUE(p.ok()) << p.status();
+    policies_.push_back(std::move(*p));
+  }
+  ASSERT_TRUE(filter_->UpdatePod({"uid-a", "pod-a", "default", {{"app", "a"}, {"tier", "x"}}},
+                                 {{"cont-a", "main", "", cg_a_->id(), cg_a_->path()}})
+                  .ok());
+  RunCat(*cg_a_, prefix_ + "many");
+  counts = DrainCounts();
+  int ran = 0;
+  for (const auto& [name, c] : counts) ran += c;
+  EXPECT_EQ(ran, TGD_RUN_MAX);
+  EXPECT_EQ(counts["many-0"], 1);  // the oldest policies run
+  EXPECT_EQ(counts["tier-2"], 0);
+  hooks = backend_->Hooks();
+  ASSERT_EQ(hooks.size(), 1u);
+  EXPECT_GE(hooks[0].stats.truncated_lists, 1u);
+}
+
+// One policy with two hooks: a dispatcher on each, events from both, and
+// deleting the policy detaches both.
+TEST_P(DispatchRootTest, PolicyWithTwoHooks) {
+  const std::string yaml = absl::StrCat(Policy("two-hooks", "a", "Post"), R"(  - subsystem: syscalls
+    event: sys_enter_exit_group
+    selectors:
+    - matchBinaries:
+      - operator: In
+        values: [)", bin_, "]\n");
+  auto p = Load(yaml, 2);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(backend_->Hooks().size(), 2u);
+  RunCat(*cg_a_, prefix_ + "two");
+  RunCat(*cg_b_, prefix_ + "two");
+  auto events = Drain("two-hooks");
+  std::set<std::string> seen;
+  for (const auto& e : events) seen.insert(e.process_tracepoint().event());
+  EXPECT_EQ(events.size(), 2u);
+  EXPECT_EQ(seen, (std::set<std::string>{"sys_enter_openat", "sys_enter_exit_group"}));
+  p->reset();
+  EXPECT_TRUE(backend_->Hooks().empty());
+  EXPECT_EQ(CountProgramsNamed("tgd_disp_tp") + CountProgramsNamed("tgd_pp_tp"), 0);
+}
+
+// Deleting (and re-adding) a policy while its events fire: nothing breaks,
+// and once a delete has returned no event of it arrives.
+TEST_P(DispatchRootTest, DeleteWhileEventsFire) {
+  auto loop = cg_a_->Spawn({"/bin/sh", "-c", absl::StrCat("while :; do ", bin_, " ", prefix_, "busy; done")});
+  ASSERT_TRUE(loop.ok()) << loop.status();
+  // Events of the policy read from the ring buffer within `d` (the loop
+  // never pauses, so a drain "until quiet" would not end).
+  auto drain_for = [&](absl::Duration d) {
+    size_t n = 0;
+    absl::Time end = absl::Now() + d;
+    do {
+      backend_->PollOnce(10);
+      EventBus::Event ev;
+      while (sub_->Next(&ev, absl::Now())) n += ev->process_tracepoint().policy_name() == "busy";
+    } while (absl::Now() < end);
+    return n;
+  };
+  for (int round = 0; round < 5; ++round) {
+    auto p = Load(Policy("busy", "a", "Post"), 2);
+    ASSERT_TRUE(p.ok()) << p.status();
+    size_t before = 0;
+    for (int i = 0; i < 50 && before == 0; ++i) before += drain_for(absl::Milliseconds(100));
+    EXPECT_GT(before, 0u) << "round " << round << ": no event while the policy was loaded";
+    p->reset();  // returns once no program can still see the policy
+    drain_for(absl::Milliseconds(100));  // what was posted before the delete returned
+    EXPECT_EQ(drain_for(absl::Milliseconds(300)), 0u) << "round " << round << ": an event after the delete returned";
+  }
+  kill(*loop, SIGKILL);
+  testing::WaitChild(*loop).IgnoreError();
 }
 
 TEST_P(DispatchRootTest, RateLimitedPostSendsOneEventPerKeyAndInterval) {
