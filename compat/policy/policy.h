@@ -99,7 +99,7 @@ struct MatchCapabilities {
   std::string type = "Effective";    // Effective Inheritable Permitted
   std::string op;                    // In NotIn
   bool is_namespace_capability = false;
-  std::vector<std::string> values;   // CAP_* names, upper case
+  std::vector<std::string> values;   // CapabilitiesType enum names: CAP_SYS_ADMIN, DAC_OVERRIDE, ...
   Pos pos;
   std::string path;
 };

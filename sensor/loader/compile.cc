@@ -13,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "bpf/process/process_msg.h"
+#include "compat/policy/capabilities.h"
 #include "sensor/base/status_macros.h"
 
 namespace tgd {
@@ -66,16 +67,6 @@ bool ParseInteger(absl::string_view v, bool is_signed, uint64_t* out) {
   *out = x;
   return true;
 }
-
-constexpr const char* kCaps[] = {
-    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
-    "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE",
-    "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE",
-    "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT",
-    "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
-    "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN",
-    "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF",
-    "CAP_CHECKPOINT_RESTORE"};
 
 std::optional<uint8_t> NamespaceIndex(absl::string_view ns) {
   static constexpr std::pair<const char*, uint8_t> kNs[] = {
@@ -389,7 +380,7 @@ absl::Status CompileSelector(const policy::Hook& hook, const policy::Selector& s
     sel.cap_type = c.type == "Inheritable" ? 1 : c.type == "Permitted" ? 2 : 0;
     sel.flags |= TGD_SEL_CAPS;
     for (size_t j = 0; j < c.values.size(); ++j) {
-      std::optional<int> bit = CapabilityBit(absl::AsciiStrToUpper(c.values[j]));
+      std::optional<int> bit = policy::CapabilityBit(c.values[j]);
       if (!bit) {
         return Invalid(absl::StrCat(c.path, ".values[", j, "]"),
                        absl::StrCat("unknown capability \"", c.values[j], "\""));
@@ -499,13 +490,6 @@ absl::Status CompileSelector(const policy::Hook& hook, const policy::Selector& s
 }
 
 }  // namespace
-
-std::optional<int> CapabilityBit(absl::string_view name) {
-  for (size_t i = 0; i < sizeof(kCaps) / sizeof(kCaps[0]); ++i) {
-    if (name == kCaps[i]) return static_cast<int>(i);
-  }
-  return std::nullopt;
-}
 
 void CompiledHook::SetIdentity(uint32_t policy_id, uint16_t gen) {
   cfg.policy_id = policy_id;

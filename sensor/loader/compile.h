@@ -58,9 +58,6 @@ using TracepointFormatReader =
 // field), NOT_FOUND (unknown tracepoint).
 absl::StatusOr<CompiledHook> CompileHook(const policy::Hook& hook, const TracepointFormatReader& formats);
 
-// Capability bit of "CAP_..." (nullopt if unknown).
-std::optional<int> CapabilityBit(absl::string_view name);
-
 }  // namespace tgd
 
 #endif  // TGDISPATCH_SENSOR_LOADER_COMPILE_H_

@@ -243,11 +243,35 @@ TEST(CompileTest, HookKindsAndRawTracepoints) {
   EXPECT_NE(kover.status().message().find("matchActions[0].action"), std::string::npos) << kover.status();
 }
 
-TEST(CompileTest, CapabilityBits) {
-  EXPECT_EQ(CapabilityBit("CAP_CHOWN"), 0);
-  EXPECT_EQ(CapabilityBit("CAP_SYS_ADMIN"), 21);
-  EXPECT_EQ(CapabilityBit("CAP_CHECKPOINT_RESTORE"), 40);
-  EXPECT_FALSE(CapabilityBit("CAP_NOPE").has_value());
+// Tetragon's enum spells bit 1 DAC_OVERRIDE; the kernel's CAP_DAC_OVERRIDE
+// is an alias. Both, in any case, set bit 1 of the selector's mask.
+TEST(CompileTest, CapabilityNamesSetTheirBits) {
+  auto caps = [](const std::string& values) {
+    return Compile("  tracepoints:\n  - subsystem: syscalls\n    event: sys_enter_openat\n    selectors:\n"
+                   "    - matchCapabilities:\n      - operator: In\n        values: [" + values + "]\n");
+  };
+  for (const char* v : {"DAC_OVERRIDE", "dac_override", "CAP_DAC_OVERRIDE", "Cap_Dac_Override"}) {
+    SCOPED_TRACE(v);
+    auto c = caps(v);
+    ASSERT_TRUE(c.ok()) << c.status();
+    EXPECT_EQ(c->cfg.sel[0].cap_mask, uint64_t{1} << 1);
+    EXPECT_EQ(c->cfg.sel[0].flags & TGD_SEL_CAPS, TGD_SEL_CAPS);
+  }
+  auto several = caps("CAP_CHOWN, cap_sys_admin, CAP_CHECKPOINT_RESTORE");
+  ASSERT_TRUE(several.ok()) << several.status();
+  EXPECT_EQ(several->cfg.sel[0].cap_mask, (uint64_t{1} << 0) | (uint64_t{1} << 21) | (uint64_t{1} << 40));
+
+  // A model built by hand (not through the parser) may carry the alias.
+  auto p = policy::ParsePolicy(Policy("  tracepoints:\n  - subsystem: syscalls\n    event: sys_enter_openat\n"
+                                      "    selectors:\n    - matchCapabilities:\n      - operator: NotIn\n"
+                                      "        values: [CAP_SYS_ADMIN]\n"));
+  ASSERT_TRUE(p.ok()) << p.status();
+  p->hooks[0].selectors[0].match_capabilities[0].values = {"CAP_DAC_OVERRIDE", "CAP_NOPE"};
+  auto bad = CompileHook(p->hooks[0], FakeFormats);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument) << bad.status();
+  EXPECT_NE(bad.status().message().find("matchCapabilities[0].values[1]: unknown capability \"CAP_NOPE\""),
+            std::string::npos)
+      << bad.status();
 }
 
 }  // namespace
