@@ -1,3 +1,5 @@
+// The policy compiler (see compile.h): one hook of a parsed TracingPolicy
+// into tgd_policy_cfg and value-set entries, plus the spec-level refusals.
 #include "sensor/loader/compile.h"
 
 #include <sys/stat.h>
@@ -20,7 +22,7 @@ namespace tgd {
 namespace {
 
 absl::Status Unimplemented(const std::string& path, absl::string_view what) {
-  return absl::UnimplementedError(absl::StrCat(path, ": ", what, " is not supported by the dispatch loader yet"));
+  return absl::UnimplementedError(absl::StrCat(path, ": ", what, " is not supported by tgdispatch yet"));
 }
 
 absl::Status Invalid(const std::string& path, absl::string_view why) {
@@ -292,7 +294,7 @@ absl::Status AddString(CompiledHook* out, uint8_t op, uint32_t tag, const std::s
 }
 
 absl::Status CompileSelector(const policy::Hook& hook, const policy::Selector& s, int sel_idx,
-                             CompiledHook* out) {
+                             const HostNamespaceReader& host_ns, CompiledHook* out) {
   tgd_selector& sel = out->cfg.sel[sel_idx];
   auto unsupported = [&](bool present, absl::string_view field) -> absl::Status {
     if (present) return Unimplemented(absl::StrCat(s.path, ".", field), field);
@@ -351,13 +353,12 @@ absl::Status CompileSelector(const policy::Hook& hook, const policy::Selector& s
       const std::string& v = n.values[j];
       uint64_t inum = 0;
       if (v == "host_ns") {
-        struct stat st;
-        std::string file = absl::StrCat("/proc/1/ns/", NsProcName(*ns));
-        if (stat(file.c_str(), &st) != 0) {
-          return absl::FailedPreconditionError(
-              absl::StrCat(n.path, ".values[", j, "]: cannot resolve host_ns: ", file, " is not readable"));
+        absl::StatusOr<uint64_t> host = host_ns(NsProcName(*ns));
+        if (!host.ok()) {
+          return absl::Status(host.status().code(), absl::StrCat(n.path, ".values[", j, "]: cannot resolve host_ns: ",
+                                                                 host.status().message()));
         }
-        inum = st.st_ino;
+        inum = *host;
       } else if (!ParseInteger(v, false, &inum) || inum > 0xffffffffULL) {
         return Invalid(absl::StrCat(n.path, ".values[", j, "]"),
                        absl::StrCat("\"", v, "\" is not a namespace inode number or host_ns"));
@@ -501,7 +502,27 @@ void CompiledHook::SetIdentity(uint32_t policy_id, uint16_t gen) {
   for (auto& k : postfixes) k.policy_id = policy_id, k.tag = retag(k.tag);
 }
 
-absl::StatusOr<CompiledHook> CompileHook(const policy::Hook& hook, const TracepointFormatReader& formats) {
+absl::StatusOr<uint64_t> ReadHostNamespace(const std::string& name) {
+  struct stat st;
+  std::string file = absl::StrCat("/proc/1/ns/", name);
+  if (stat(file.c_str(), &st) != 0) return absl::FailedPreconditionError(absl::StrCat(file, " is not readable"));
+  return static_cast<uint64_t>(st.st_ino);
+}
+
+absl::Status CheckSpecLoadable(const policy::TracingPolicy& tp) {
+  if (!tp.lists.empty()) return absl::UnimplementedError("spec.lists: lists are not supported by tgdispatch yet");
+  if (!tp.enforcers.empty()) {
+    return absl::UnimplementedError("spec.enforcers: enforcers are not supported by tgdispatch yet");
+  }
+  if (!tp.options.empty()) {
+    return Unimplemented("spec.options", absl::StrCat("option \"", tp.options[0].first, "\""));
+  }
+  if (tp.hooks.empty()) return absl::InvalidArgumentError("spec: the policy has no hooks");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<CompiledHook> CompileHook(const policy::Hook& hook, const TracepointFormatReader& formats,
+                                         const HostNamespaceReader& host_ns) {
   CompiledHook out;
   switch (hook.kind) {
     case policy::HookKind::kTracepoint:
@@ -537,7 +558,7 @@ absl::StatusOr<CompiledHook> CompileHook(const policy::Hook& hook, const Tracepo
       out.hook_key = absl::StrCat("uprobe/", hook.binary_path, ":", hook.symbols[0]);
       break;
     default:
-      return Unimplemented(hook.path, absl::StrCat(policy::HookKindName(hook.kind), " hooks"));
+      return Unimplemented(hook.path, absl::StrCat("the ", policy::HookKindName(hook.kind), " hook kind"));
   }
   if (!hook.return_arg_action.empty()) return Unimplemented(hook.path + ".returnArgAction", "returnArgAction");
   out.message = hook.message;
@@ -549,7 +570,7 @@ absl::StatusOr<CompiledHook> CompileHook(const policy::Hook& hook, const Tracepo
                    absl::StrCat(hook.selectors.size(), " selectors; at most ", TGD_MAX_SELECTORS, " are allowed"));
   }
   for (size_t i = 0; i < hook.selectors.size(); ++i) {
-    TGD_RETURN_IF_ERROR(CompileSelector(hook, hook.selectors[i], static_cast<int>(i), &out));
+    TGD_RETURN_IF_ERROR(CompileSelector(hook, hook.selectors[i], static_cast<int>(i), host_ns, &out));
   }
   out.cfg.n_selectors = hook.selectors.size();
   return out;

@@ -181,7 +181,7 @@ struct Refusal {
 TEST(CompileTest, RefusesWhatItCannotEnforceNamingTheField) {
   const Refusal cases[] = {
       {"    - matchActions:\n      - action: Post\n        rateLimit: 1m\n", absl::StatusCode::kUnimplemented,
-       "spec.tracepoints[0].selectors[0].matchActions[0].rateLimit"},
+       "spec.tracepoints[0].selectors[0].matchActions[0].rateLimit: rateLimit is not supported by tgdispatch yet"},
       {"    - matchPIDs:\n      - operator: In\n        followForks: true\n        values: [1]\n",
        absl::StatusCode::kUnimplemented, "followForks"},
       {"    - matchArgs:\n      - index: 7\n        operator: Prefix\n        values: [\"1\"]\n",
@@ -241,6 +241,25 @@ TEST(CompileTest, HookKindsAndRawTracepoints) {
                        "    selectors:\n    - matchActions:\n      - action: Override\n        argError: -1\n");
   EXPECT_EQ(kover.status().code(), absl::StatusCode::kUnimplemented) << kover.status();
   EXPECT_NE(kover.status().message().find("matchActions[0].action"), std::string::npos) << kover.status();
+}
+
+// The spec-level refusals the loader and `validate --loadable` share.
+TEST(CompileTest, SpecLevelRefusals) {
+  auto check = [](const std::string& spec) {
+    auto p = policy::ParsePolicy(Policy(spec));
+    EXPECT_TRUE(p.ok()) << p.status();
+    return p.ok() ? CheckSpecLoadable(*p) : p.status();
+  };
+  const std::string hook = "  tracepoints:\n  - subsystem: syscalls\n    event: sys_enter_openat\n";
+  EXPECT_TRUE(check(hook).ok());
+  EXPECT_EQ(check("  lists:\n  - name: l\n    values: [a]\n" + hook),
+            absl::UnimplementedError("spec.lists: lists are not supported by tgdispatch yet"));
+  EXPECT_EQ(check("  enforcers:\n  - calls: [sys_openat]\n" + hook),
+            absl::UnimplementedError("spec.enforcers: enforcers are not supported by tgdispatch yet"));
+  EXPECT_EQ(check("  options:\n  - name: disable-kprobe-multi\n    value: \"1\"\n" + hook),
+            absl::UnimplementedError("spec.options: option \"disable-kprobe-multi\" is not supported by tgdispatch yet"));
+  EXPECT_EQ(check("  podSelector:\n    matchLabels:\n      app: a\n"),
+            absl::InvalidArgumentError("spec: the policy has no hooks"));
 }
 
 // Tetragon's enum spells bit 1 DAC_OVERRIDE; the kernel's CAP_DAC_OVERRIDE
