@@ -197,6 +197,7 @@ absl::Status CompileArgs(const policy::Hook& hook, const TracepointFormatReader&
     d.spec_index = a.index;
     if (a.size_arg_index != 0) return Unimplemented(path + ".sizeArgIndex", "sizeArgIndex");
     if (a.return_copy) return Unimplemented(path + ".returnCopy", "returnCopy");
+    if (a.max_data) return Unimplemented(path + ".maxData", "maxData");
     if (!a.resolve.empty()) return Unimplemented(path + ".resolve", "resolve");
     if (a.index < 0) return Invalid(path + ".index", "must not be negative");
     std::optional<IntType> it = ExplicitIntType(a.type);
@@ -509,16 +510,23 @@ absl::StatusOr<uint64_t> ReadHostNamespace(const std::string& name) {
   return static_cast<uint64_t>(st.st_ino);
 }
 
-absl::Status CheckSpecLoadable(const policy::TracingPolicy& tp) {
-  if (!tp.lists.empty()) return absl::UnimplementedError("spec.lists: lists are not supported by tgdispatch yet");
+std::vector<absl::Status> SpecRefusals(const policy::TracingPolicy& tp) {
+  std::vector<absl::Status> out;
+  if (!tp.lists.empty()) out.push_back(absl::UnimplementedError("spec.lists: lists are not supported by tgdispatch yet"));
   if (!tp.enforcers.empty()) {
-    return absl::UnimplementedError("spec.enforcers: enforcers are not supported by tgdispatch yet");
+    out.push_back(absl::UnimplementedError("spec.enforcers: enforcers are not supported by tgdispatch yet"));
   }
   if (!tp.options.empty()) {
-    return Unimplemented("spec.options", absl::StrCat("option \"", tp.options[0].first, "\""));
+    out.push_back(Unimplemented("spec.options", absl::StrCat("option \"", tp.options[0].first, "\"")));
   }
-  if (tp.hooks.empty()) return absl::InvalidArgumentError("spec: the policy has no hooks");
-  return absl::OkStatus();
+  if (tp.loader) out.push_back(Unimplemented("spec.loader", "the loader sensor (loader: true)"));
+  if (tp.hooks.empty()) out.push_back(absl::InvalidArgumentError("spec: the policy has no hooks"));
+  return out;
+}
+
+absl::Status CheckSpecLoadable(const policy::TracingPolicy& tp) {
+  std::vector<absl::Status> refusals = SpecRefusals(tp);
+  return refusals.empty() ? absl::OkStatus() : refusals[0];
 }
 
 absl::StatusOr<CompiledHook> CompileHook(const policy::Hook& hook, const TracepointFormatReader& formats,

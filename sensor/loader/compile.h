@@ -63,9 +63,12 @@ absl::StatusOr<uint64_t> ReadHostNamespace(const std::string& name);
 
 // The refusals of a whole policy that depend neither on the kernel nor on
 // the daemon's state; the loader checks them before compiling any hook, and
-// `policy validate --loadable` runs the same function. Errors: UNIMPLEMENTED
+// `policy validate --loadable` runs the same code. Each is UNIMPLEMENTED
 // "<field path>: <feature> is not supported by tgdispatch yet" (spec.lists,
-// spec.enforcers, spec.options), INVALID_ARGUMENT for a policy without hooks.
+// spec.enforcers, spec.options, spec.loader) or INVALID_ARGUMENT for a policy
+// without hooks. SpecRefusals lists them all; CheckSpecLoadable returns the
+// first (OK when there is none).
+std::vector<absl::Status> SpecRefusals(const policy::TracingPolicy& policy);
 absl::Status CheckSpecLoadable(const policy::TracingPolicy& policy);
 
 // Errors: UNIMPLEMENTED (a feature this loader does not have, naming the

@@ -258,8 +258,37 @@ TEST(CompileTest, SpecLevelRefusals) {
             absl::UnimplementedError("spec.enforcers: enforcers are not supported by tgdispatch yet"));
   EXPECT_EQ(check("  options:\n  - name: disable-kprobe-multi\n    value: \"1\"\n" + hook),
             absl::UnimplementedError("spec.options: option \"disable-kprobe-multi\" is not supported by tgdispatch yet"));
+  EXPECT_EQ(check("  loader: true\n" + hook),
+            absl::UnimplementedError("spec.loader: the loader sensor (loader: true) is not supported by tgdispatch yet"));
+  EXPECT_TRUE(check("  loader: false\n" + hook).ok());
   EXPECT_EQ(check("  podSelector:\n    matchLabels:\n      app: a\n"),
             absl::InvalidArgumentError("spec: the policy has no hooks"));
+
+  // All of them at once: SpecRefusals lists each, CheckSpecLoadable the first.
+  auto p = policy::ParsePolicy(Policy("  loader: true\n  options:\n  - name: o\n  lists:\n  - name: l\n"));
+  ASSERT_TRUE(p.ok()) << p.status();
+  std::vector<absl::Status> all = SpecRefusals(*p);
+  ASSERT_EQ(all.size(), 4u);
+  EXPECT_EQ(all[0].message(), "spec.lists: lists are not supported by tgdispatch yet");
+  EXPECT_EQ(all[1].message(), "spec.options: option \"o\" is not supported by tgdispatch yet");
+  EXPECT_EQ(all[2].message(), "spec.loader: the loader sensor (loader: true) is not supported by tgdispatch yet");
+  EXPECT_EQ(all[3].code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(CheckSpecLoadable(*p), all[0]);
+}
+
+// args[].maxData was accepted and ignored; now it is refused, naming it.
+TEST(CompileTest, MaxDataIsRefused) {
+  const std::string kp = "  kprobes:\n  - call: security_file_open\n    syscall: false\n    args:\n"
+                         "    - index: 0\n      type: uint64\n";
+  EXPECT_TRUE(Compile(kp).ok());
+  EXPECT_TRUE(Compile(kp + "      maxData: false\n").ok());
+  auto c = Compile(kp + "      maxData: true\n");
+  EXPECT_EQ(c.status(),
+            absl::UnimplementedError("spec.kprobes[0].args[0].maxData: maxData is not supported by tgdispatch yet"));
+  auto tp = Compile("  tracepoints:\n  - subsystem: syscalls\n    event: sys_enter_openat\n    args:\n"
+                    "    - index: 6\n      type: string\n      maxData: true\n");
+  EXPECT_EQ(tp.status(),
+            absl::UnimplementedError("spec.tracepoints[0].args[0].maxData: maxData is not supported by tgdispatch yet"));
 }
 
 // Tetragon's enum spells bit 1 DAC_OVERRIDE; the kernel's CAP_DAC_OVERRIDE

@@ -84,7 +84,7 @@ absl::Status AtHook(const policy::Hook& hook, const absl::Status& s) {
 policy::LoadReport CheckLoadable(const policy::TracingPolicy& policy, const TracepointFormatReader& formats,
                                  const HostNamespaceReader& host_ns) {
   policy::LoadReport report;
-  if (absl::Status s = CheckSpecLoadable(policy); !s.ok()) report.problems.push_back(s);
+  report.problems = SpecRefusals(policy);
   for (const policy::Hook& hook : policy.hooks) {
     std::vector<std::string> notes;
     TracepointFormatReader layout = [&](const std::string& subsystem,

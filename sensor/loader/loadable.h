@@ -1,6 +1,6 @@
 // What this build's loader would refuse in a parsed TracingPolicy, without
 // loading anything: the checker behind `tgdispatch policy validate
-// --loadable`. It runs the loader's own pure steps (CheckSpecLoadable, then
+// --loadable`. It runs the loader's own pure steps (SpecRefusals, then
 // CompileHook for every hook), so it reports what AddTracingPolicy would.
 //
 // Kernel facts are read through the given readers. When one answers that it
@@ -18,7 +18,7 @@
 
 namespace tgd {
 
-// Every refusal (one per hook at most, plus the spec-level one), each
+// Every refusal (the spec-level ones, then one per hook at most), each
 // "<field path>: <reason>" with the loader's status code.
 policy::LoadReport CheckLoadable(const policy::TracingPolicy& policy, const TracepointFormatReader& formats,
                                  const HostNamespaceReader& host_ns);
