@@ -1,6 +1,7 @@
 // tgdispatch: the daemon binary.
 //   tgdispatch serve [flags]   run the sensor and its gRPC API
 //   tgdispatch version         print the version
+//   tgdispatch policy validate [--json] [--loadable] FILE...
 //   tgdispatch policyfilter dump   list the pinned policy filter maps
 #include <glog/logging.h>
 #include <signal.h>
@@ -16,6 +17,7 @@
 #include "compat/policy/validate_cli.h"
 #include "sensor/base/version.h"
 #include "sensor/daemon/daemon.h"
+#include "sensor/loader/loadable.h"
 #include "sensor/policyfilter/filter_maps.h"
 
 ABSL_FLAG(std::string, server_address, "localhost:54322",
@@ -120,9 +122,11 @@ std::vector<std::string> NormalizeFlagNames(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // `policy validate` takes its own flags (--json): dispatch before absl parses.
+  // `policy validate` takes its own flags (--json, --loadable): dispatch
+  // before absl parses.
   if (argc >= 3 && std::string(argv[1]) == "policy" && std::string(argv[2]) == "validate") {
-    return tgd::policy::ValidateCommand(std::vector<std::string>(argv + 3, argv + argc), std::cout, std::cerr);
+    return tgd::policy::ValidateCommand(std::vector<std::string>(argv + 3, argv + argc), tgd::MachineLoadChecker(),
+                                        std::cout, std::cerr);
   }
   std::vector<std::string> normalized = NormalizeFlagNames(argc, argv);
   std::vector<char*> norm_argv;
@@ -132,7 +136,9 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "tgdispatch serve [--flags]   run the sensor and its Tetragon-compatible gRPC API\n"
       "  tgdispatch version           print the version\n"
-      "  tgdispatch policy validate [--json] FILE...   check TracingPolicy files (no root needed)\n"
+      "  tgdispatch policy validate [--json] [--loadable] FILE...\n"
+      "                               check TracingPolicy files (no root needed); --loadable: also\n"
+      "                               report what this build cannot load\n"
       "  tgdispatch policyfilter dump [--bpf-dir=D | --tetragon-bpf-dir=D]\n"
       "                               list cgroup id -> policy ids and policy id -> cgroup ids");
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);

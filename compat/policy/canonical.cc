@@ -77,10 +77,9 @@ void Actions(YAML::Emitter& e, const char* key, const std::vector<MatchAction>& 
     e << YAML::Key << "argFd" << YAML::Value << a.arg_fd;
     e << YAML::Key << "argName" << YAML::Value << a.arg_name;
     e << YAML::Key << "argSock" << YAML::Value << a.arg_sock;
-    if (a.action == "Set") {
-      e << YAML::Key << "argIndex" << YAML::Value << a.arg_index;
-      e << YAML::Key << "argValue" << YAML::Value << a.arg_value;
-    }
+    // Written for every action: the parser accepts them on any (Set reads them).
+    e << YAML::Key << "argIndex" << YAML::Value << a.arg_index;
+    e << YAML::Key << "argValue" << YAML::Value << a.arg_value;
     Str(e, "argUrl", a.arg_url);
     Str(e, "argFqdn", a.arg_fqdn);
     if (a.action == "Post") {

@@ -38,6 +38,8 @@ inline constexpr size_t kMaxMessageLen = 256;       // longer messages are trunc
 struct Pos {
   int line = 0;
   int column = 0;
+
+  bool operator==(const Pos&) const = default;
 };
 
 // One entry of `args` (or `returnArg`).
@@ -51,6 +53,8 @@ struct ArgSpec {
   std::string resolve;
   Pos pos;
   std::string path;            // "spec.kprobes[0].args[1]"
+
+  bool operator==(const ArgSpec&) const = default;
 };
 
 // matchArgs / matchReturnArgs / matchData entry.
@@ -61,6 +65,8 @@ struct MatchArg {
   std::vector<uint32_t> args;        // `args`: positions in the args list (CapabilitiesGained)
   Pos pos;
   std::string path;                  // "spec.tracepoints[0].selectors[1].matchArgs[0]"
+
+  bool operator==(const MatchArg&) const = default;
 };
 
 struct MatchBinaries {
@@ -69,6 +75,8 @@ struct MatchBinaries {
   bool follow_children = false;
   Pos pos;
   std::string path;
+
+  bool operator==(const MatchBinaries&) const = default;
 };
 
 struct MatchPIDs {
@@ -78,6 +86,8 @@ struct MatchPIDs {
   bool is_namespace_pid = false;
   Pos pos;
   std::string path;
+
+  bool operator==(const MatchPIDs&) const = default;
 };
 
 struct MatchNamespaces {
@@ -86,6 +96,8 @@ struct MatchNamespaces {
   std::vector<std::string> values;   // inode numbers or "host_ns"
   Pos pos;
   std::string path;
+
+  bool operator==(const MatchNamespaces&) const = default;
 };
 
 struct MatchNamespaceChanges {
@@ -93,15 +105,19 @@ struct MatchNamespaceChanges {
   std::vector<std::string> values;   // namespace types
   Pos pos;
   std::string path;
+
+  bool operator==(const MatchNamespaceChanges&) const = default;
 };
 
 struct MatchCapabilities {
   std::string type = "Effective";    // Effective Inheritable Permitted
   std::string op;                    // In NotIn
   bool is_namespace_capability = false;
-  std::vector<std::string> values;   // CAP_* names, upper case
+  std::vector<std::string> values;   // CapabilitiesType enum names: CAP_SYS_ADMIN, DAC_OVERRIDE, ...
   Pos pos;
   std::string path;
+
+  bool operator==(const MatchCapabilities&) const = default;
 };
 
 struct MatchAction {
@@ -120,6 +136,8 @@ struct MatchAction {
   bool kernel_stack_trace = false, user_stack_trace = false, ima_hash = false;
   Pos pos;
   std::string path;
+
+  bool operator==(const MatchAction&) const = default;
 };
 
 struct Selector {
@@ -133,6 +151,8 @@ struct Selector {
   std::vector<MatchAction> match_actions, match_return_actions;
   Pos pos;
   std::string path;                  // "spec.kprobes[0].selectors[1]"
+
+  bool operator==(const Selector&) const = default;
 };
 
 enum class HookKind { kKprobe, kTracepoint, kRawTracepoint, kLsm, kUprobe, kUsdt };
@@ -157,6 +177,8 @@ struct Hook {
   std::string message;               // truncated to kMaxMessageLen
   std::vector<std::string> tags;
   bool ignore_call_not_found = false;  // kprobes: ignore.callNotFound
+
+  bool operator==(const Hook&) const = default;
 };
 
 struct ListSpec {
@@ -167,12 +189,16 @@ struct ListSpec {
   bool validated = false;
   Pos pos;
   std::string path;
+
+  bool operator==(const ListSpec&) const = default;
 };
 
 struct EnforcerSpec {
   std::vector<std::string> calls;
   Pos pos;
   std::string path;
+
+  bool operator==(const EnforcerSpec&) const = default;
 };
 
 struct TracingPolicy {
@@ -188,7 +214,12 @@ struct TracingPolicy {
   Pos pos;                           // of the document
 
   bool namespaced() const { return kind == "TracingPolicyNamespaced"; }
+
+  bool operator==(const TracingPolicy&) const = default;
 };
+
+// Every model struct compares field by field (operator== above), source
+// positions included: clear them to compare models of different texts.
 
 // Parses every YAML document in `yaml` ("---" separated; empty documents are
 // skipped). Errors: INVALID_ARGUMENT "line L col C: <field path>: <reason>"

@@ -1,5 +1,6 @@
 // Tests of the TracingPolicy model: every file in testdata/policies/valid
-// parses and round-trips through the canonical form; every file in
+// parses and round-trips through the canonical form (the re-parsed model
+// equals the first, field by field); every file in
 // testdata/policies/invalid fails with exactly the message in its .want file;
 // plus focused checks of defaults and of single rules.
 #include "compat/policy/policy.h"
@@ -7,6 +8,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -36,6 +38,87 @@ std::vector<fs::path> Files(const std::string& dir, const std::string& ext) {
   return out;
 }
 
+// Source positions differ between a file and its canonical form; every
+// other field of the model must survive the round trip.
+void ClearPositions(Selector* s) {
+  s->pos = {};
+  for (auto* v : {&s->match_args, &s->match_return_args, &s->match_data}) {
+    for (MatchArg& x : *v) x.pos = {};
+  }
+  for (MatchPIDs& x : s->match_pids) x.pos = {};
+  for (auto* v : {&s->match_binaries, &s->match_parent_binaries}) {
+    for (MatchBinaries& x : *v) x.pos = {};
+  }
+  for (MatchNamespaces& x : s->match_namespaces) x.pos = {};
+  for (MatchNamespaceChanges& x : s->match_namespace_changes) x.pos = {};
+  for (auto* v : {&s->match_capabilities, &s->match_capability_changes}) {
+    for (MatchCapabilities& x : *v) x.pos = {};
+  }
+  for (auto* v : {&s->match_actions, &s->match_return_actions}) {
+    for (MatchAction& x : *v) x.pos = {};
+  }
+}
+
+TracingPolicy WithoutPositions(TracingPolicy p) {
+  p.pos = {};
+  for (Hook& h : p.hooks) {
+    h.pos = {};
+    for (ArgSpec& a : h.args) a.pos = {};
+    if (h.return_arg) h.return_arg->pos = {};
+    for (Selector& s : h.selectors) ClearPositions(&s);
+  }
+  for (ListSpec& l : p.lists) l.pos = {};
+  for (EnforcerSpec& e : p.enforcers) e.pos = {};
+  return p;
+}
+
+// The first part of two models that differs ("" when equal), to say where a
+// round trip lost something.
+std::string FirstDifference(const TracingPolicy& a, const TracingPolicy& b) {
+  if (a.api_version != b.api_version || a.kind != b.kind || a.name != b.name || a.namespace_ != b.namespace_ ||
+      a.labels != b.labels || a.annotations != b.annotations) {
+    return "metadata";
+  }
+  if (a.pod_selector != b.pod_selector) return "spec.podSelector";
+  if (a.container_selector != b.container_selector) return "spec.containerSelector";
+  if (a.host_selector != b.host_selector) return "spec.hostSelector";
+  if (a.lists != b.lists) return "spec.lists";
+  if (a.enforcers != b.enforcers) return "spec.enforcers";
+  if (a.options != b.options) return "spec.options";
+  if (a.loader != b.loader) return "spec.loader";
+  if (a.hooks.size() != b.hooks.size()) return "number of hooks";
+  for (size_t i = 0; i < a.hooks.size(); ++i) {
+    const Hook& x = a.hooks[i];
+    const Hook& y = b.hooks[i];
+    if (x == y) continue;
+    if (x.args != y.args) return x.path + ".args";
+    if (x.return_arg != y.return_arg) return x.path + ".returnArg";
+    if (x.selectors.size() != y.selectors.size()) return x.path + ".selectors (count)";
+    for (size_t j = 0; j < x.selectors.size(); ++j) {
+      const Selector& sx = x.selectors[j];
+      const Selector& sy = y.selectors[j];
+      if (sx == sy) continue;
+      if (sx.match_actions != sy.match_actions || sx.match_return_actions != sy.match_return_actions) {
+        return sx.path + " actions";
+      }
+      return sx.path;
+    }
+    return x.path + " (hook fields)";
+  }
+  return a == b ? "" : "?";
+}
+
+// parse -> canonical -> parse gives the same model, field by field.
+void ExpectRoundTrip(const TracingPolicy& p) {
+  std::string canonical = ToCanonicalYaml(p);
+  auto again = ParsePolicy(canonical);
+  ASSERT_TRUE(again.ok()) << again.status() << "\n" << canonical;
+  TracingPolicy want = WithoutPositions(p);
+  TracingPolicy got = WithoutPositions(*again);
+  EXPECT_TRUE(got == want) << "differs at " << FirstDifference(want, got) << "; canonical form:\n" << canonical;
+  EXPECT_EQ(ToCanonicalYaml(*again), canonical);
+}
+
 TEST(PolicyFilesTest, ValidFilesParseAndRoundTrip) {
   std::vector<fs::path> files = Files("valid", ".yaml");
   ASSERT_GE(files.size(), 9u);
@@ -44,14 +127,47 @@ TEST(PolicyFilesTest, ValidFilesParseAndRoundTrip) {
     auto parsed = ParsePolicies(ReadFile(f));
     ASSERT_TRUE(parsed.ok()) << parsed.status();
     ASSERT_FALSE(parsed->empty());
-    for (const TracingPolicy& p : *parsed) {
-      std::string canonical = ToCanonicalYaml(p);
-      auto again = ParsePolicy(canonical);
-      ASSERT_TRUE(again.ok()) << again.status() << "\n" << canonical;
-      EXPECT_EQ(ToCanonicalYaml(*again), canonical);
-      EXPECT_EQ(again->hooks.size(), p.hooks.size());
-    }
+    for (const TracingPolicy& p : *parsed) ExpectRoundTrip(p);
   }
+}
+
+// The model's equality sees every field: a change anywhere breaks it, so a
+// field the canonical writer forgot cannot pass ExpectRoundTrip.
+TEST(PolicyFilesTest, ModelEqualityIsFieldByField) {
+  auto parsed = ParsePolicies(ReadFile("testdata/policies/valid/everything.yaml"));
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  const TracingPolicy base = WithoutPositions((*parsed)[0]);
+  EXPECT_TRUE(base == WithoutPositions((*parsed)[0]));
+  std::vector<std::pair<const char*, std::function<void(TracingPolicy*)>>> edits = {
+      {"loader", [](TracingPolicy* p) { p->loader = !p->loader; }},
+      {"arg maxData", [](TracingPolicy* p) { p->hooks[1].args[0].max_data = !p->hooks[1].args[0].max_data; }},
+      {"action argValue", [](TracingPolicy* p) { p->hooks[1].selectors[0].match_actions[0].arg_value += 1; }},
+      {"rate limit ms", [](TracingPolicy* p) { p->hooks[1].selectors[0].match_actions[0].rate_limit_ms += 1; }},
+      {"ignore", [](TracingPolicy* p) { p->hooks[1].ignore_call_not_found = !p->hooks[1].ignore_call_not_found; }},
+      {"list pattern", [](TracingPolicy* p) { p->lists[0].pattern = "x"; }},
+      {"position", [](TracingPolicy* p) { p->hooks[0].selectors[0].pos.line = 1; }},
+  };
+  for (const auto& [name, edit] : edits) {
+    TracingPolicy changed = base;
+    edit(&changed);
+    EXPECT_FALSE(changed == base) << name;
+  }
+}
+
+// Fields the parser accepts on any action, and values the writer must
+// spell so that they read back the same.
+TEST(PolicyFilesTest, RoundTripKeepsEveryAcceptedField) {
+  const std::string doc =
+      "apiVersion: cilium.io/v1alpha1\nkind: TracingPolicy\nmetadata:\n  name: t\nspec:\n"
+      "  kprobes:\n  - call: sys_openat\n    args:\n    - index: 0\n      type: int\n      maxData: true\n"
+      "    - index: 1\n      type: string\n"
+      "    selectors:\n    - matchActions:\n      - action: Sigkill\n        argIndex: 1\n        argValue: 7\n"
+      "      - action: Post\n        rateLimit: 2m\n        rateLimitScope: global\n"
+      "      matchArgs:\n      - index: 1\n        operator: Equal\n        values: [\"true\", \"007\", \"\", \"a: b\"]\n";
+  auto p = ParsePolicy(doc);
+  ASSERT_TRUE(p.ok()) << p.status();
+  ASSERT_EQ(p->hooks[0].selectors[0].match_actions[0].arg_value, 7u);
+  ExpectRoundTrip(*p);
 }
 
 TEST(PolicyFilesTest, InvalidFilesFailWithTheExpectedMessage) {

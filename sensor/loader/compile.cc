@@ -1,3 +1,5 @@
+// The policy compiler (see compile.h): one hook of a parsed TracingPolicy
+// into tgd_policy_cfg and value-set entries, plus the spec-level refusals.
 #include "sensor/loader/compile.h"
 
 #include <sys/stat.h>
@@ -13,13 +15,14 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "bpf/process/process_msg.h"
+#include "compat/policy/capabilities.h"
 #include "sensor/base/status_macros.h"
 
 namespace tgd {
 namespace {
 
 absl::Status Unimplemented(const std::string& path, absl::string_view what) {
-  return absl::UnimplementedError(absl::StrCat(path, ": ", what, " is not supported by the dispatch loader yet"));
+  return absl::UnimplementedError(absl::StrCat(path, ": ", what, " is not supported by tgdispatch yet"));
 }
 
 absl::Status Invalid(const std::string& path, absl::string_view why) {
@@ -66,16 +69,6 @@ bool ParseInteger(absl::string_view v, bool is_signed, uint64_t* out) {
   *out = x;
   return true;
 }
-
-constexpr const char* kCaps[] = {
-    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
-    "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE",
-    "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE",
-    "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT",
-    "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
-    "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN",
-    "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF",
-    "CAP_CHECKPOINT_RESTORE"};
 
 std::optional<uint8_t> NamespaceIndex(absl::string_view ns) {
   static constexpr std::pair<const char*, uint8_t> kNs[] = {
@@ -204,6 +197,7 @@ absl::Status CompileArgs(const policy::Hook& hook, const TracepointFormatReader&
     d.spec_index = a.index;
     if (a.size_arg_index != 0) return Unimplemented(path + ".sizeArgIndex", "sizeArgIndex");
     if (a.return_copy) return Unimplemented(path + ".returnCopy", "returnCopy");
+    if (a.max_data) return Unimplemented(path + ".maxData", "maxData");
     if (!a.resolve.empty()) return Unimplemented(path + ".resolve", "resolve");
     if (a.index < 0) return Invalid(path + ".index", "must not be negative");
     std::optional<IntType> it = ExplicitIntType(a.type);
@@ -301,7 +295,7 @@ absl::Status AddString(CompiledHook* out, uint8_t op, uint32_t tag, const std::s
 }
 
 absl::Status CompileSelector(const policy::Hook& hook, const policy::Selector& s, int sel_idx,
-                             CompiledHook* out) {
+                             const HostNamespaceReader& host_ns, CompiledHook* out) {
   tgd_selector& sel = out->cfg.sel[sel_idx];
   auto unsupported = [&](bool present, absl::string_view field) -> absl::Status {
     if (present) return Unimplemented(absl::StrCat(s.path, ".", field), field);
@@ -360,13 +354,12 @@ absl::Status CompileSelector(const policy::Hook& hook, const policy::Selector& s
       const std::string& v = n.values[j];
       uint64_t inum = 0;
       if (v == "host_ns") {
-        struct stat st;
-        std::string file = absl::StrCat("/proc/1/ns/", NsProcName(*ns));
-        if (stat(file.c_str(), &st) != 0) {
-          return absl::FailedPreconditionError(
-              absl::StrCat(n.path, ".values[", j, "]: cannot resolve host_ns: ", file, " is not readable"));
+        absl::StatusOr<uint64_t> host = host_ns(NsProcName(*ns));
+        if (!host.ok()) {
+          return absl::Status(host.status().code(), absl::StrCat(n.path, ".values[", j, "]: cannot resolve host_ns: ",
+                                                                 host.status().message()));
         }
-        inum = st.st_ino;
+        inum = *host;
       } else if (!ParseInteger(v, false, &inum) || inum > 0xffffffffULL) {
         return Invalid(absl::StrCat(n.path, ".values[", j, "]"),
                        absl::StrCat("\"", v, "\" is not a namespace inode number or host_ns"));
@@ -389,7 +382,7 @@ absl::Status CompileSelector(const policy::Hook& hook, const policy::Selector& s
     sel.cap_type = c.type == "Inheritable" ? 1 : c.type == "Permitted" ? 2 : 0;
     sel.flags |= TGD_SEL_CAPS;
     for (size_t j = 0; j < c.values.size(); ++j) {
-      std::optional<int> bit = CapabilityBit(absl::AsciiStrToUpper(c.values[j]));
+      std::optional<int> bit = policy::CapabilityBit(c.values[j]);
       if (!bit) {
         return Invalid(absl::StrCat(c.path, ".values[", j, "]"),
                        absl::StrCat("unknown capability \"", c.values[j], "\""));
@@ -508,13 +501,6 @@ absl::Status CompileSelector(const policy::Hook& hook, const policy::Selector& s
 
 }  // namespace
 
-std::optional<int> CapabilityBit(absl::string_view name) {
-  for (size_t i = 0; i < sizeof(kCaps) / sizeof(kCaps[0]); ++i) {
-    if (name == kCaps[i]) return static_cast<int>(i);
-  }
-  return std::nullopt;
-}
-
 void CompiledHook::SetIdentity(uint32_t policy_id, uint16_t gen) {
   cfg.policy_id = policy_id;
   cfg.gen = gen;
@@ -525,7 +511,34 @@ void CompiledHook::SetIdentity(uint32_t policy_id, uint16_t gen) {
   for (auto& k : postfixes) k.policy_id = policy_id, k.tag = retag(k.tag);
 }
 
-absl::StatusOr<CompiledHook> CompileHook(const policy::Hook& hook, const TracepointFormatReader& formats) {
+absl::StatusOr<uint64_t> ReadHostNamespace(const std::string& name) {
+  struct stat st;
+  std::string file = absl::StrCat("/proc/1/ns/", name);
+  if (stat(file.c_str(), &st) != 0) return absl::FailedPreconditionError(absl::StrCat(file, " is not readable"));
+  return static_cast<uint64_t>(st.st_ino);
+}
+
+std::vector<absl::Status> SpecRefusals(const policy::TracingPolicy& tp) {
+  std::vector<absl::Status> out;
+  if (!tp.lists.empty()) out.push_back(absl::UnimplementedError("spec.lists: lists are not supported by tgdispatch yet"));
+  if (!tp.enforcers.empty()) {
+    out.push_back(absl::UnimplementedError("spec.enforcers: enforcers are not supported by tgdispatch yet"));
+  }
+  if (!tp.options.empty()) {
+    out.push_back(Unimplemented("spec.options", absl::StrCat("option \"", tp.options[0].first, "\"")));
+  }
+  if (tp.loader) out.push_back(Unimplemented("spec.loader", "the loader sensor (loader: true)"));
+  if (tp.hooks.empty()) out.push_back(absl::InvalidArgumentError("spec: the policy has no hooks"));
+  return out;
+}
+
+absl::Status CheckSpecLoadable(const policy::TracingPolicy& tp) {
+  std::vector<absl::Status> refusals = SpecRefusals(tp);
+  return refusals.empty() ? absl::OkStatus() : refusals[0];
+}
+
+absl::StatusOr<CompiledHook> CompileHook(const policy::Hook& hook, const TracepointFormatReader& formats,
+                                         const HostNamespaceReader& host_ns) {
   CompiledHook out;
   switch (hook.kind) {
     case policy::HookKind::kTracepoint:
@@ -561,7 +574,7 @@ absl::StatusOr<CompiledHook> CompileHook(const policy::Hook& hook, const Tracepo
       out.hook_key = absl::StrCat("uprobe/", hook.binary_path, ":", hook.symbols[0]);
       break;
     default:
-      return Unimplemented(hook.path, absl::StrCat(policy::HookKindName(hook.kind), " hooks"));
+      return Unimplemented(hook.path, absl::StrCat("the ", policy::HookKindName(hook.kind), " hook kind"));
   }
   if (!hook.return_arg_action.empty()) return Unimplemented(hook.path + ".returnArgAction", "returnArgAction");
   out.message = hook.message;
@@ -573,7 +586,7 @@ absl::StatusOr<CompiledHook> CompileHook(const policy::Hook& hook, const Tracepo
                    absl::StrCat(hook.selectors.size(), " selectors; at most ", TGD_MAX_SELECTORS, " are allowed"));
   }
   for (size_t i = 0; i < hook.selectors.size(); ++i) {
-    TGD_RETURN_IF_ERROR(CompileSelector(hook, hook.selectors[i], static_cast<int>(i), &out));
+    TGD_RETURN_IF_ERROR(CompileSelector(hook, hook.selectors[i], static_cast<int>(i), host_ns, &out));
   }
   out.cfg.n_selectors = hook.selectors.size();
   return out;

@@ -53,13 +53,31 @@ struct CompiledHook {
 using TracepointFormatReader =
     std::function<absl::StatusOr<TracepointFormat>(const std::string& subsystem, const std::string& event)>;
 
-// Errors: UNIMPLEMENTED (a feature this loader does not have, naming the
-// field), INVALID_ARGUMENT (a value or index that cannot work, naming the
-// field), NOT_FOUND (unknown tracepoint).
-absl::StatusOr<CompiledHook> CompileHook(const policy::Hook& hook, const TracepointFormatReader& formats);
+// Inode number of the host's namespace `name` (a /proc/1/ns/ file name:
+// "uts", "pid", "pid_for_children", ...), for matchNamespaces "host_ns".
+using HostNamespaceReader = std::function<absl::StatusOr<uint64_t>(const std::string& name)>;
 
-// Capability bit of "CAP_..." (nullopt if unknown).
-std::optional<int> CapabilityBit(absl::string_view name);
+// Reads /proc/1/ns/<name>. Errors: FAILED_PRECONDITION when it is not
+// readable (it needs root in the initial namespaces).
+absl::StatusOr<uint64_t> ReadHostNamespace(const std::string& name);
+
+// The refusals of a whole policy that depend neither on the kernel nor on
+// the daemon's state; the loader checks them before compiling any hook, and
+// `policy validate --loadable` runs the same code. Each is UNIMPLEMENTED
+// "<field path>: <feature> is not supported by tgdispatch yet" (spec.lists,
+// spec.enforcers, spec.options, spec.loader) or INVALID_ARGUMENT for a policy
+// without hooks. SpecRefusals lists them all; CheckSpecLoadable returns the
+// first (OK when there is none).
+std::vector<absl::Status> SpecRefusals(const policy::TracingPolicy& policy);
+absl::Status CheckSpecLoadable(const policy::TracingPolicy& policy);
+
+// Errors: UNIMPLEMENTED (a feature this loader does not have, naming the
+// field: "<field path>: <feature> is not supported by tgdispatch yet"),
+// INVALID_ARGUMENT (a value or index that cannot work, naming the field),
+// NOT_FOUND (unknown tracepoint), FAILED_PRECONDITION (tracefs or host_ns
+// unavailable), as returned by the readers.
+absl::StatusOr<CompiledHook> CompileHook(const policy::Hook& hook, const TracepointFormatReader& formats,
+                                         const HostNamespaceReader& host_ns = ReadHostNamespace);
 
 }  // namespace tgd
 

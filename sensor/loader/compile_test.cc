@@ -181,7 +181,8 @@ struct Refusal {
 TEST(CompileTest, RefusesWhatItCannotEnforceNamingTheField) {
   const Refusal cases[] = {
       {"    - matchActions:\n      - action: Post\n        kernelStackTrace: true\n", absl::StatusCode::kUnimplemented,
-       "spec.tracepoints[0].selectors[0].matchActions[0].kernelStackTrace"},
+       "spec.tracepoints[0].selectors[0].matchActions[0].kernelStackTrace: kernelStackTrace is not supported by "
+       "tgdispatch yet"},
       {"    - matchPIDs:\n      - operator: In\n        followForks: true\n        values: [1]\n",
        absl::StatusCode::kUnimplemented, "followForks"},
       {"    - matchArgs:\n      - index: 7\n        operator: Prefix\n        values: [\"1\"]\n",
@@ -262,11 +263,83 @@ TEST(CompileTest, HookKindsAndRawTracepoints) {
   EXPECT_NE(kover.status().message().find("matchActions[0].action"), std::string::npos) << kover.status();
 }
 
-TEST(CompileTest, CapabilityBits) {
-  EXPECT_EQ(CapabilityBit("CAP_CHOWN"), 0);
-  EXPECT_EQ(CapabilityBit("CAP_SYS_ADMIN"), 21);
-  EXPECT_EQ(CapabilityBit("CAP_CHECKPOINT_RESTORE"), 40);
-  EXPECT_FALSE(CapabilityBit("CAP_NOPE").has_value());
+// The spec-level refusals the loader and `validate --loadable` share.
+TEST(CompileTest, SpecLevelRefusals) {
+  auto check = [](const std::string& spec) {
+    auto p = policy::ParsePolicy(Policy(spec));
+    EXPECT_TRUE(p.ok()) << p.status();
+    return p.ok() ? CheckSpecLoadable(*p) : p.status();
+  };
+  const std::string hook = "  tracepoints:\n  - subsystem: syscalls\n    event: sys_enter_openat\n";
+  EXPECT_TRUE(check(hook).ok());
+  EXPECT_EQ(check("  lists:\n  - name: l\n    values: [a]\n" + hook),
+            absl::UnimplementedError("spec.lists: lists are not supported by tgdispatch yet"));
+  EXPECT_EQ(check("  enforcers:\n  - calls: [sys_openat]\n" + hook),
+            absl::UnimplementedError("spec.enforcers: enforcers are not supported by tgdispatch yet"));
+  EXPECT_EQ(check("  options:\n  - name: disable-kprobe-multi\n    value: \"1\"\n" + hook),
+            absl::UnimplementedError("spec.options: option \"disable-kprobe-multi\" is not supported by tgdispatch yet"));
+  EXPECT_EQ(check("  loader: true\n" + hook),
+            absl::UnimplementedError("spec.loader: the loader sensor (loader: true) is not supported by tgdispatch yet"));
+  EXPECT_TRUE(check("  loader: false\n" + hook).ok());
+  EXPECT_EQ(check("  podSelector:\n    matchLabels:\n      app: a\n"),
+            absl::InvalidArgumentError("spec: the policy has no hooks"));
+
+  // All of them at once: SpecRefusals lists each, CheckSpecLoadable the first.
+  auto p = policy::ParsePolicy(Policy("  loader: true\n  options:\n  - name: o\n  lists:\n  - name: l\n"));
+  ASSERT_TRUE(p.ok()) << p.status();
+  std::vector<absl::Status> all = SpecRefusals(*p);
+  ASSERT_EQ(all.size(), 4u);
+  EXPECT_EQ(all[0].message(), "spec.lists: lists are not supported by tgdispatch yet");
+  EXPECT_EQ(all[1].message(), "spec.options: option \"o\" is not supported by tgdispatch yet");
+  EXPECT_EQ(all[2].message(), "spec.loader: the loader sensor (loader: true) is not supported by tgdispatch yet");
+  EXPECT_EQ(all[3].code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(CheckSpecLoadable(*p), all[0]);
+}
+
+// args[].maxData was accepted and ignored; now it is refused, naming it.
+TEST(CompileTest, MaxDataIsRefused) {
+  const std::string kp = "  kprobes:\n  - call: security_file_open\n    syscall: false\n    args:\n"
+                         "    - index: 0\n      type: uint64\n";
+  EXPECT_TRUE(Compile(kp).ok());
+  EXPECT_TRUE(Compile(kp + "      maxData: false\n").ok());
+  auto c = Compile(kp + "      maxData: true\n");
+  EXPECT_EQ(c.status(),
+            absl::UnimplementedError("spec.kprobes[0].args[0].maxData: maxData is not supported by tgdispatch yet"));
+  auto tp = Compile("  tracepoints:\n  - subsystem: syscalls\n    event: sys_enter_openat\n    args:\n"
+                    "    - index: 6\n      type: string\n      maxData: true\n");
+  EXPECT_EQ(tp.status(),
+            absl::UnimplementedError("spec.tracepoints[0].args[0].maxData: maxData is not supported by tgdispatch yet"));
+}
+
+// Tetragon's enum spells bit 1 DAC_OVERRIDE; the kernel's CAP_DAC_OVERRIDE
+// is an alias. Both, in any case, set bit 1 of the selector's mask.
+TEST(CompileTest, CapabilityNamesSetTheirBits) {
+  auto caps = [](const std::string& values) {
+    return Compile("  tracepoints:\n  - subsystem: syscalls\n    event: sys_enter_openat\n    selectors:\n"
+                   "    - matchCapabilities:\n      - operator: In\n        values: [" + values + "]\n");
+  };
+  for (const char* v : {"DAC_OVERRIDE", "dac_override", "CAP_DAC_OVERRIDE", "Cap_Dac_Override"}) {
+    SCOPED_TRACE(v);
+    auto c = caps(v);
+    ASSERT_TRUE(c.ok()) << c.status();
+    EXPECT_EQ(c->cfg.sel[0].cap_mask, uint64_t{1} << 1);
+    EXPECT_EQ(c->cfg.sel[0].flags & TGD_SEL_CAPS, TGD_SEL_CAPS);
+  }
+  auto several = caps("CAP_CHOWN, cap_sys_admin, CAP_CHECKPOINT_RESTORE");
+  ASSERT_TRUE(several.ok()) << several.status();
+  EXPECT_EQ(several->cfg.sel[0].cap_mask, (uint64_t{1} << 0) | (uint64_t{1} << 21) | (uint64_t{1} << 40));
+
+  // A model built by hand (not through the parser) may carry the alias.
+  auto p = policy::ParsePolicy(Policy("  tracepoints:\n  - subsystem: syscalls\n    event: sys_enter_openat\n"
+                                      "    selectors:\n    - matchCapabilities:\n      - operator: NotIn\n"
+                                      "        values: [CAP_SYS_ADMIN]\n"));
+  ASSERT_TRUE(p.ok()) << p.status();
+  p->hooks[0].selectors[0].match_capabilities[0].values = {"CAP_DAC_OVERRIDE", "CAP_NOPE"};
+  auto bad = CompileHook(p->hooks[0], FakeFormats);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument) << bad.status();
+  EXPECT_NE(bad.status().message().find("matchCapabilities[0].values[1]: unknown capability \"CAP_NOPE\""),
+            std::string::npos)
+      << bad.status();
 }
 
 }  // namespace

@@ -716,15 +716,7 @@ absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::Load(const Policy
     model = std::make_shared<const policy::TracingPolicy>(std::move(parsed));
   }
   const policy::TracingPolicy& tp = *model;
-  if (!tp.lists.empty()) return absl::UnimplementedError("spec.lists: lists are not supported by the dispatch loader yet");
-  if (!tp.enforcers.empty()) {
-    return absl::UnimplementedError("spec.enforcers: enforcers are not supported by the dispatch loader yet");
-  }
-  if (!tp.options.empty()) {
-    return absl::UnimplementedError(absl::StrCat("spec.options: option \"", tp.options[0].first,
-                                                 "\" is not supported by the dispatch loader yet"));
-  }
-  if (tp.hooks.empty()) return absl::InvalidArgumentError("spec: the policy has no hooks");
+  TGD_RETURN_IF_ERROR(CheckSpecLoadable(tp));  // lists, enforcers, options, no hooks
   if (filter_id != 0 && !opts_.filter) {
     return absl::FailedPreconditionError(
         "spec.podSelector: scoped policies need the workload registry, which this daemon was started without");

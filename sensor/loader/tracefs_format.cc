@@ -1,5 +1,10 @@
+// Parsing of tracefs event `format` files and reading them from tracefs.
 #include "sensor/loader/tracefs_format.h"
 
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -71,19 +76,20 @@ absl::StatusOr<TracepointFormat> ParseTracepointFormat(absl::string_view text) {
   return out;
 }
 
-absl::StatusOr<TracepointFormat> ReadTracepointFormat(const std::string& subsystem,
-                                                      const std::string& event) {
+namespace {
+
+absl::Status CheckTracepointName(const std::string& subsystem, const std::string& event) {
   for (const std::string* s : {&subsystem, &event}) {
     if (s->empty() || s->find('/') != std::string::npos || *s == "." || *s == "..") {
       return absl::InvalidArgumentError(absl::StrCat("bad tracepoint name \"", *s, "\""));
     }
   }
-  absl::StatusOr<std::string> tracefs = EnsureTracefs();
-  if (!tracefs.ok()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("tracefs is not available: ", tracefs.status().message()));
-  }
-  std::string path = absl::StrCat(*tracefs, "/events/", subsystem, "/", event, "/format");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<TracepointFormat> ReadFormatUnder(const std::string& tracefs, const std::string& subsystem,
+                                                 const std::string& event) {
+  std::string path = absl::StrCat(tracefs, "/events/", subsystem, "/", event, "/format");
   std::ifstream in(path);
   if (!in) {
     return absl::NotFoundError(
@@ -92,6 +98,31 @@ absl::StatusOr<TracepointFormat> ReadTracepointFormat(const std::string& subsyst
   std::stringstream ss;
   ss << in.rdbuf();
   return ParseTracepointFormat(ss.str());
+}
+
+}  // namespace
+
+absl::StatusOr<TracepointFormat> ReadTracepointFormat(const std::string& subsystem,
+                                                      const std::string& event) {
+  TGD_RETURN_IF_ERROR(CheckTracepointName(subsystem, event));
+  absl::StatusOr<std::string> tracefs = EnsureTracefs();
+  if (!tracefs.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("tracefs is not available: ", tracefs.status().message()));
+  }
+  return ReadFormatUnder(*tracefs, subsystem, event);
+}
+
+absl::StatusOr<TracepointFormat> ReadMountedTracepointFormat(const std::string& subsystem,
+                                                             const std::string& event) {
+  TGD_RETURN_IF_ERROR(CheckTracepointName(subsystem, event));
+  absl::StatusOr<std::string> tracefs = FindMount("tracefs");
+  if (!tracefs.ok()) return absl::UnavailableError("no tracefs is mounted");
+  std::string events = absl::StrCat(*tracefs, "/events");
+  if (access(events.c_str(), R_OK | X_OK) != 0) {
+    return absl::UnavailableError(absl::StrCat("tracefs is not readable here: ", events, ": ", strerror(errno)));
+  }
+  return ReadFormatUnder(*tracefs, subsystem, event);
 }
 
 }  // namespace tgd

@@ -36,6 +36,12 @@ absl::StatusOr<TracepointFormat> ParseTracepointFormat(absl::string_view text);
 absl::StatusOr<TracepointFormat> ReadTracepointFormat(const std::string& subsystem,
                                                       const std::string& event);
 
+// The same without mounting anything, for checks that run as any user
+// (`policy validate --loadable`). Errors as ReadTracepointFormat, except
+// UNAVAILABLE when no tracefs is mounted or this process cannot read it.
+absl::StatusOr<TracepointFormat> ReadMountedTracepointFormat(const std::string& subsystem,
+                                                             const std::string& event);
+
 }  // namespace tgd
 
 #endif  // TGDISPATCH_SENSOR_LOADER_TRACEFS_FORMAT_H_

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "compat/policy/capabilities.h"
 #include "compat/policy/internal/vocab.h"
 #include "sensor/base/status_macros.h"
 
@@ -497,11 +498,13 @@ absl::Status ParseCaps(const SelectorContext& ctx, const MapReader& sel, const c
     std::vector<std::string> values;
     TGD_RETURN_IF_ERROR(m.StringList("values", &values, true));
     for (size_t i = 0; i < values.size(); ++i) {
-      std::string up = absl::AsciiStrToUpper(absl::StripAsciiWhitespace(values[i]));
-      if (!IsCapability(up)) {
+      // Upper-cased and looked up in the CapabilitiesType enum, as upstream;
+      // stored under the enum's name (CAP_DAC_OVERRIDE becomes DAC_OVERRIDE).
+      std::optional<int> bit = CapabilityBit(absl::StripAsciiWhitespace(values[i]));
+      if (!bit) {
         return m.ElementError("values", i, absl::StrCat("\"", values[i], "\" is not a capability (e.g. CAP_SYS_ADMIN)"));
       }
-      c.values.push_back(up);
+      c.values.push_back(CapabilityEnumName(*bit));
     }
     out->push_back(std::move(c));
   }

@@ -15,6 +15,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "compat/policy/capabilities.h"
 
 namespace tgd::policy::internal {
 namespace {
@@ -82,19 +83,6 @@ constexpr const char* kActions[] = {
 
 constexpr const char* kNamespaces[] = {"Uts", "Ipc", "Mnt", "Pid", "PidForChildren",
                                        "Net", "Time", "TimeForChildren", "Cgroup", "User"};
-
-// Linux capability names, numbered as in linux/capability.h (0..40).
-constexpr const char* kCaps[] = {
-    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
-    "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
-    "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW",
-    "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT",
-    "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
-    "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE",
-    "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
-    "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
-};
 
 constexpr const char* kProtocols[] = {
     "IPPROTO_IP", "IPPROTO_ICMP", "IPPROTO_IGMP", "IPPROTO_IPIP", "IPPROTO_TCP",
@@ -215,7 +203,7 @@ const char* ActionList() {
 }
 
 bool IsNamespaceType(absl::string_view ns) { return InTable(kNamespaces, ns); }
-bool IsCapability(absl::string_view upper_name) { return InTable(kCaps, upper_name); }
+bool IsCapability(absl::string_view name) { return CapabilityBit(name).has_value(); }
 
 absl::Status ParseSigned(absl::string_view v, int bits, int64_t* out) {
   bool neg = false;

@@ -45,7 +45,9 @@ std::optional<std::string> CanonicalAction(absl::string_view action, std::string
 const char* ActionList();
 
 bool IsNamespaceType(absl::string_view ns);        // Uts, Ipc, ... (exact case, CRD enum)
-bool IsCapability(absl::string_view upper_name);   // CAP_CHOWN ...
+// Capability names as Tetragon parses them (any case, DAC_OVERRIDE or its
+// alias CAP_DAC_OVERRIDE): see compat/policy/capabilities.h.
+bool IsCapability(absl::string_view name);
 
 // Value parsers. Each returns OK or INVALID_ARGUMENT with a reason (no path).
 // Integers use Go's strconv base-0 syntax (0x.., 0o.., 0b.., leading 0 = octal).
