@@ -62,7 +62,7 @@ absl::Status CheckServerAddress(const std::string& address, bool allow_remote) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config) {
+absl::Status ValidateDaemonConfig(const DaemonConfig& config) {
   absl::Status st = CheckServerAddress(config.server_address, config.allow_remote);
   if (!st.ok()) return st;
   if (config.loader != "dispatch" && config.loader != "per-policy") {
@@ -73,12 +73,43 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
     st = metrics::CheckListenAddress(config.metrics_address, config.allow_remote, "--metrics-address");
     if (!st.ok()) return st;
   }
-  JsonExporterOptions export_opts;
   if (!config.export_file.empty()) {
     auto opts = ExportOptionsFromConfig(config);
     if (!opts.ok()) return opts.status();
-    export_opts = *std::move(opts);
   }
+  if (config.bpf_dir.empty() || config.bpf_dir[0] != '/') {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--bpf-dir \"", config.bpf_dir, "\": want an absolute path under a bpffs mount"));
+  }
+  auto check_dir = [](const std::string& dir, const char* flag) -> absl::Status {
+    std::error_code ec;
+    if (dir.empty() || std::filesystem::is_directory(dir, ec)) return absl::OkStatus();
+    return absl::InvalidArgumentError(
+        absl::StrCat(flag, " \"", dir, "\": ", ec ? ec.message() : "not a directory"));
+  };
+  if (st = check_dir(config.policy_dir, "--policy-dir"); !st.ok()) return st;
+  if (st = check_dir(config.tetragon_bpf_dir, "--tetragon-bpf-dir"); !st.ok()) return st;
+  if (!config.workloads_file.empty()) {
+    if (config.workloads_file != "demo") {
+      auto pods = ReadWorkloadsFile(config.workloads_file);
+      if (!pods.ok()) {
+        return absl::Status(pods.status().code(), absl::StrCat("--workloads: ", pods.status().message()));
+      }
+    }
+    if (auto mount = FindCgroup2Mount(); !mount.ok()) {
+      return absl::Status(mount.status().code(),
+                          absl::StrCat("--workloads: no cgroup v2 mount: ", mount.status().message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config) {
+  // Everything cheap first: nothing below runs for a config that is wrong.
+  absl::Status st = ValidateDaemonConfig(config);
+  if (!st.ok()) return st;
+  JsonExporterOptions export_opts;
+  if (!config.export_file.empty()) export_opts = *ExportOptionsFromConfig(config);
   // Map, program and link fds grow with policies (the per-policy loader
   // holds several per policy): allow as many as the hard limit does.
   struct rlimit nofile;

@@ -282,20 +282,33 @@ absl::Status WorkloadSource::MkdirTracked(const std::string& dir) {
   return absl::OkStatus();
 }
 
-absl::Status WorkloadSource::Reload() {
-  std::string text, source = opts_.path.empty() ? "<embedded demo.yaml>" : opts_.path;
+namespace {
+
+absl::StatusOr<std::vector<WorkloadPod>> ReadWorkloads(const std::string& path, struct stat* st) {
+  if (stat(path.c_str(), st) != 0) return ErrnoStatus(errno, "workloads file " + path);
+  std::ifstream in(path);
+  if (!in) return ErrnoStatus(errno, "read workloads file " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ParseWorkloads(ss.str(), path);
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<WorkloadPod>> ReadWorkloadsFile(const std::string& path) {
   struct stat st{};
+  return ReadWorkloads(path, &st);
+}
+
+absl::Status WorkloadSource::Reload() {
+  const std::string source = opts_.path.empty() ? "<embedded demo.yaml>" : opts_.path;
+  struct stat st{};
+  std::vector<WorkloadPod> pods;
   if (opts_.path.empty()) {
-    text = kDemoWorkloadsYaml;
+    TGD_ASSIGN_OR_RETURN(pods, ParseWorkloads(kDemoWorkloadsYaml, source));
   } else {
-    if (stat(opts_.path.c_str(), &st) != 0) return ErrnoStatus(errno, "workloads file " + opts_.path);
-    std::ifstream in(opts_.path);
-    if (!in) return ErrnoStatus(errno, "read workloads file " + opts_.path);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    text = ss.str();
+    TGD_ASSIGN_OR_RETURN(pods, ReadWorkloads(opts_.path, &st));
   }
-  TGD_ASSIGN_OR_RETURN(std::vector<WorkloadPod> pods, ParseWorkloads(text, source));
   absl::MutexLock l(&mu_);
   mtime_ = st.st_mtim;
   size_ = st.st_size;

@@ -58,6 +58,11 @@ struct WorkloadPod {
 absl::StatusOr<std::vector<WorkloadPod>> ParseWorkloads(absl::string_view yaml,
                                                         absl::string_view source);
 
+// Reads and parses a workloads file (no cgroup is looked at). Errors: the
+// errno of stat/read (NOT_FOUND, PERMISSION_DENIED, ...) naming the file,
+// those of ParseWorkloads.
+absl::StatusOr<std::vector<WorkloadPod>> ReadWorkloadsFile(const std::string& path);
+
 // A stable pod uid (UUID-shaped) for a pod without one.
 std::string DerivedPodUid(absl::string_view ns, absl::string_view name);
 
