@@ -162,7 +162,14 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
     d->process_sensor_ = *std::move(sensor);
   }
 
-  d->policies_ = std::make_unique<PolicyManager>(d->backend_.get());
+  if (d->filter_ && d->filter_->tetragon_mode()) {
+    // Tetragon's own policy ids count up from 1 in the same maps.
+    d->policies_ = std::make_unique<PolicyManager>(
+        d->backend_.get(), FilterIdAllocator::BesideTetragon(
+                               [f = d->filter_.get()](uint32_t id) { return f->PolicyIdInUse(id); }));
+  } else {
+    d->policies_ = std::make_unique<PolicyManager>(d->backend_.get());
+  }
 
   if (!config.policy_dir.empty()) {
     std::error_code ec;

@@ -321,6 +321,13 @@ FilterMaps::~FilterMaps() {
   }
 }
 
+bool FilterMaps::PolicyPresent(uint32_t policy_id) const {
+  if (content_.policies.count(policy_id)) return true;
+  if (!use_bpf_) return false;
+  uint32_t inner_id = 0;
+  return bpf_map_lookup_elem(policy_map_.get(), &policy_id, &inner_id) == 0;
+}
+
 uint32_t FilterMaps::PolicyInnerCapacity(uint32_t policy_id) const {
   auto it = policy_inner_.find(policy_id);
   return it == policy_inner_.end() ? 0 : it->second.capacity;

@@ -94,6 +94,11 @@ class FilterMaps {
   // What the maps held when opened (Tetragon mode), else empty.
   const PolicyFilterContent& initial_content() const { return initial_; }
 
+  // Whether policy_filter_maps has an entry for `policy_id`: in the mirror,
+  // or (with BPF) in the kernel map now, which a Tetragon agent may have
+  // changed since it was opened.
+  bool PolicyPresent(uint32_t policy_id) const;
+
   bool bpf() const { return use_bpf_; }
   bool tetragon_mode() const { return tetragon_mode_; }
   int policy_map_fd() const { return policy_map_.get(); }

@@ -22,6 +22,7 @@
 #include "sensor/policyfilter/testdata/pf_probe.h"  // before the skeleton
 #include "sensor/policyfilter/pf_probe.skel.h"
 #include "sensor/policyfilter/policy_filter_state.h"
+#include "sensor/policymgr/filter_ids.h"
 #include "sensor/testing/cgroup.h"
 
 namespace tgd {
@@ -512,6 +513,43 @@ TEST(PolicyFilterRootTest, OpensTetragonPinsAndLeavesTheirEntriesAlone) {
   ASSERT_TRUE(after.ok());
   EXPECT_EQ(*after, *initial);
   EXPECT_NE(FormatPolicyFilterContent(*after).find("1(all-pods): 999"), std::string::npos);
+}
+
+// Beside Tetragon, filter ids come from a range of their own and skip the
+// keys the agent's map holds now (also ones it added after we opened it).
+TEST(PolicyFilterRootTest, FilterIdsBesideTetragonSkipIdsInItsMap) {
+  SKIP_UNLESS_ROOT();
+  TempBpfDir tg, own;
+  ASSERT_TRUE(tg.ok() && own.ok());
+  FakeTetragon fake(tg.path());
+  PolicyFilterOptions o;
+  o.bpf_dir = own.path();
+  o.tetragon_bpf_dir = tg.path();
+  o.cgtracker_program = false;
+  auto created = PolicyFilterState::Create(o);
+  ASSERT_TRUE(created.ok()) << created.status();
+  PolicyFilterState& s = **created;
+  ASSERT_TRUE(s.tetragon_mode());
+  EXPECT_TRUE(s.PolicyIdInUse(5));  // the agent's policy
+  EXPECT_FALSE(s.PolicyIdInUse(kTetragonSideFirstFilterId));
+  // The agent (or an earlier tgdispatch) adds an entry in our range.
+  int in = bpf_map_create(BPF_MAP_TYPE_HASH, "in", 8, 1, 32768, nullptr);
+  ASSERT_GE(in, 0);
+  uint32_t stale = kTetragonSideFirstFilterId, fd = in;
+  ASSERT_EQ(bpf_map_update_elem(fake.pol, &stale, &fd, BPF_ANY), 0);
+  close(in);
+  EXPECT_TRUE(s.PolicyIdInUse(stale));
+
+  FilterIdAllocator ids =
+      FilterIdAllocator::BesideTetragon([&](uint32_t id) { return s.PolicyIdInUse(id); });
+  auto id = ids.Next();
+  ASSERT_TRUE(id.ok()) << id.status();
+  EXPECT_EQ(*id, kTetragonSideFirstFilterId + 1);
+  ASSERT_TRUE(s.AddPolicy(*id, "", {}, {}, {}).ok());
+  EXPECT_EQ(s.AddPolicy(stale, "", {}, {}, {}).code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(*ids.Next(), kTetragonSideFirstFilterId + 2);
+  ASSERT_TRUE(s.DelPolicy(*id).ok());
+  ASSERT_EQ(bpf_map_delete_elem(fake.pol, &stale), 0);
 }
 
 TEST(PolicyFilterRootTest, RefusesTetragonPinsWithAnotherLayout) {

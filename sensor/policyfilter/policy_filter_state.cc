@@ -561,6 +561,16 @@ void PolicyFilterState::Notify(std::vector<uint64_t> changed) {
   for (const auto& fn : observers_) fn(changed);
 }
 
+bool PolicyFilterState::tetragon_mode() const {
+  absl::MutexLock l(&mu_);
+  return maps_->tetragon_mode();
+}
+
+bool PolicyFilterState::PolicyIdInUse(uint32_t policy_id) const {
+  absl::MutexLock l(&mu_);
+  return policies_.count(policy_id) > 0 || maps_->PolicyPresent(policy_id);
+}
+
 int PolicyFilterState::policy_filter_maps_fd() const {
   absl::MutexLock l(&mu_);
   return maps_->policy_map_fd();

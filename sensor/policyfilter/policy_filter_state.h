@@ -135,6 +135,12 @@ class PolicyFilterState {
   // removed: what PodOfCgroup answers may differ from before.
   uint64_t pod_version() const { return pod_version_.load(std::memory_order_acquire); }
 
+  // Whether the maps are a Tetragon agent's (PolicyFilterOptions::tetragon_bpf_dir).
+  bool tetragon_mode() const;
+  // Whether `policy_id` is a key of policy_filter_maps (ours, or someone
+  // else's entry in a Tetragon agent's map, looked up in the kernel now).
+  bool PolicyIdInUse(uint32_t policy_id) const;
+
   int policy_filter_maps_fd() const;
   int policy_filter_cgroup_maps_fd() const;
   int cgtracker_fd() const;  // -1 without a tracker
