@@ -446,10 +446,11 @@ struct FakeTetragon {
       cg = bpf_map_create(BPF_MAP_TYPE_HASH_OF_MAPS, "policy_filter_c", 8, 4, 1024, &o2);
       bpf_obj_pin(cg, (dir + "/policy_filter_cgroup_maps").c_str());
     }
-    // Tetragon's own content: all-pods {999}, policy 5 {999}.
+    // Tetragon's own content: all-pods {999}, its first tracing policy (1)
+    // and policy 5, both {999}.
     uint8_t zero = 0;
     uint64_t cg999 = 999;
-    for (uint32_t p : {1u, 5u}) {
+    for (uint32_t p : {kTetragonAllPodsPolicyId, 1u, 5u}) {
       int in = bpf_map_create(BPF_MAP_TYPE_HASH, "in", 8, inner_value, 32768, nullptr);
       std::vector<uint8_t> v(inner_value, 0);
       bpf_map_update_elem(in, &cg999, v.data(), BPF_ANY);
@@ -461,7 +462,7 @@ struct FakeTetragon {
     }
     if (cg >= 0) {
       int in = bpf_map_create(BPF_MAP_TYPE_HASH, "in", 4, 1, 128, nullptr);
-      for (uint32_t p : {1u, 5u}) bpf_map_update_elem(in, &p, &zero, BPF_ANY);
+      for (uint32_t p : {kTetragonAllPodsPolicyId, 1u, 5u}) bpf_map_update_elem(in, &p, &zero, BPF_ANY);
       uint32_t fd = in;
       bpf_map_update_elem(cg, &cg999, &fd, BPF_ANY);
       close(in);
@@ -490,14 +491,20 @@ TEST(PolicyFilterRootTest, OpensTetragonPinsAndLeavesTheirEntriesAlone) {
     auto created = PolicyFilterState::Create(o);
     ASSERT_TRUE(created.ok()) << created.status();
     PolicyFilterState& s = **created;
+    EXPECT_EQ(s.all_pods_id(), kTetragonAllPodsPolicyId);
     EXPECT_EQ(s.AddPolicy(5, "", {}, {}, {}).code(), absl::StatusCode::kAlreadyExists);
+    EXPECT_EQ(s.AddPolicy(1, "", {}, {}, {}).code(), absl::StatusCode::kAlreadyExists);
+    EXPECT_EQ(s.AddPolicy(kTetragonAllPodsPolicyId, "", {}, {}, {}).code(),
+              absl::StatusCode::kInvalidArgument);
     ASSERT_TRUE(s.AddPolicy(11, "default", {}, {}, {}).ok());
     ASSERT_TRUE(
         s.AddPodContainer(PodInfo{"u", "pod", "default", {}}, ContainerInfo{"c", "m", "", 4242, ""})
             .ok());
     auto now = ReadPinnedPolicyFilterMaps(tg.path());
     ASSERT_TRUE(now.ok());
-    std::map<uint32_t, std::set<uint64_t>> want = {{1, {999, 4242}}, {5, {999}}, {11, {4242}}};
+    // Our pod is in Tetragon's all-pods policy, not in its policy 1.
+    std::map<uint32_t, std::set<uint64_t>> want = {
+        {kTetragonAllPodsPolicyId, {999, 4242}}, {1, {999}}, {5, {999}}, {11, {4242}}};
     EXPECT_EQ(now->policies, want);
     EXPECT_EQ(now->cgroups, ReverseOf(want));
     // Tetragon's sizes for the inner maps we add to its maps.
@@ -512,7 +519,8 @@ TEST(PolicyFilterRootTest, OpensTetragonPinsAndLeavesTheirEntriesAlone) {
   auto after = ReadPinnedPolicyFilterMaps(tg.path());
   ASSERT_TRUE(after.ok());
   EXPECT_EQ(*after, *initial);
-  EXPECT_NE(FormatPolicyFilterContent(*after).find("1(all-pods): 999"), std::string::npos);
+  EXPECT_NE(FormatPolicyFilterContent(*after, kTetragonAllPodsPolicyId).find("4294967295(all-pods): 999"),
+            std::string::npos);
 }
 
 // Beside Tetragon, filter ids come from a range of their own and skip the
