@@ -352,13 +352,16 @@ absl::Status Daemon::StartDatapath() {
 
 void Daemon::CollectMetrics() {
   if (dispatch_) {
+    std::map<std::string, uint64_t> lost;
     for (const HookStatus& h : dispatch_->Hooks()) {
       metrics_.dispatcher_runs_total->With({h.key})->Set(h.stats.runs);
       metrics_.tail_call_overflows_total->With({h.key})->Set(h.stats.tail_call_fail);
+      lost[h.key] = h.stats.lost;
     }
+    metrics_.events_lost_total->With({metrics::kLostPolicyRingbuf})->Set(policy_events_lost_.Update(lost));
   }
-  metrics_.events_lost_total->With({"ringbuf"})->Set(process_sensor_ ? process_sensor_->lost() : 0);
-  metrics_.events_lost_total->With({"subscriber"})->Set(bus_.stats().dropped);
+  metrics_.events_lost_total->With({metrics::kLostRingbuf})->Set(process_sensor_ ? process_sensor_->lost() : 0);
+  metrics_.events_lost_total->With({metrics::kLostSubscriber})->Set(bus_.stats().dropped);
   std::vector<tetragon::TracingPolicyStatus> list = policies_->List();
   metrics_.policies_loaded->Get()->Set(static_cast<int64_t>(list.size()));
   metrics_.policy_kernel_memory_bytes->Clear();

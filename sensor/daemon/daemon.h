@@ -103,6 +103,9 @@ class Daemon {
   metrics::Registry registry_;
   metrics::SensorMetrics metrics_{&registry_};
   std::unique_ptr<metrics::EventCounter> event_counter_;
+  // Policy events lost over all hooks (their per-hook slots reset); only
+  // CollectMetrics uses it, and collectors run one at a time.
+  metrics::CounterTotal policy_events_lost_;
   std::unique_ptr<JsonExporter> exporter_;
   std::unique_ptr<ProcessCache> process_cache_;
   std::unique_ptr<ProcessSensor> process_sensor_;
