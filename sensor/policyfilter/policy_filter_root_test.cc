@@ -6,8 +6,10 @@
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
 #include <sys/stat.h>
+#include <string.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <filesystem>
 #include <random>
 
@@ -228,6 +230,85 @@ TEST(PolicyFilterRootTest, RealProcessInRealCgroupAgreesWithRegistry) {
   EXPECT_NE(bpf_map_lookup_elem(st.cgtracker_fd(), &key, &v), 0);
   EXPECT_FALSE(st.PodOfCgroup((*container)->id()).has_value());
   EXPECT_FALSE(st.PodOfCgroup(*sub_id).has_value());
+}
+
+// A cgroup v1 directory (hybrid hosts), removed at scope exit.
+class V1Cgroup {
+ public:
+  V1Cgroup(const std::string& parent, const std::string& name) : path_(parent + "/" + name) {
+    ok_ = mkdir(path_.c_str(), 0755) == 0;
+  }
+  ~V1Cgroup() { Remove(); }
+  void Remove() {
+    if (ok_) rmdir(path_.c_str());
+    ok_ = false;
+  }
+  bool ok() const { return ok_; }
+  const std::string& path() const { return path_; }
+  uint64_t id() const { return *CgroupIdOfPath(path_); }
+
+ private:
+  std::string path_;
+  bool ok_ = false;
+};
+
+bool InTracker(int fd, uint64_t key, uint64_t* value = nullptr) {
+  uint64_t v = 0;
+  bool found = bpf_map_lookup_elem(fd, &key, &v) == 0;
+  if (value) *value = v;
+  return found;
+}
+
+// On a hybrid host a v1 cgroup's id comes from its own hierarchy and can
+// equal a tracked v2 id: the tracker program must ignore v1 mkdirs and
+// releases, and still follow v2 ones.
+TEST(PolicyFilterRootTest, CgroupTrackerIgnoresCgroupV1Hierarchies) {
+  SKIP_UNLESS_ROOT();
+  InstallLibbpfLogging();
+  auto v1_mount = FindMount("cgroup");
+  if (!v1_mount.ok()) GTEST_SKIP() << "no cgroup v1 hierarchy mounted (not a hybrid host)";
+  TempBpfDir dir;
+  ASSERT_TRUE(dir.ok());
+  CgroupTrackerOptions to;
+  to.pin_dir = dir.path();
+  auto tracker = CgroupTracker::Create(to);
+  ASSERT_TRUE(tracker.ok()) << tracker.status();
+  if (!(*tracker)->program_attached()) GTEST_SKIP() << "cgroup tracker program not attached here";
+  int fd = (*tracker)->map_fd();
+
+  // A v1 parent whose id is "tracked" (as if a v2 container had that id).
+  V1Cgroup v1_parent(*v1_mount, absl::StrCat("tgd-test-cgt-", getpid()));
+  ASSERT_TRUE(v1_parent.ok()) << v1_parent.path() << ": " << strerror(errno);
+  ASSERT_TRUE((*tracker)->Track(v1_parent.id(), "").ok());
+  auto v2_parent = testing::TestCgroup::Create("pf-cgt-v2");
+  ASSERT_TRUE(v2_parent.ok()) << v2_parent.status();
+  ASSERT_TRUE((*tracker)->Track((*v2_parent)->id(), (*v2_parent)->path()).ok());
+
+  V1Cgroup v1_child(v1_parent.path(), "child");
+  ASSERT_TRUE(v1_child.ok());
+  auto v2_child = (*v2_parent)->CreateChild("child");
+  ASSERT_TRUE(v2_child.ok()) << v2_child.status();
+  uint64_t v = 0;
+  ASSERT_TRUE(InTracker(fd, (*v2_child)->id(), &v)) << "the v2 mkdir was not followed";
+  EXPECT_EQ(v, (*v2_parent)->id());
+  EXPECT_FALSE(InTracker(fd, v1_child.id())) << "a v1 mkdir was tracked";
+
+  // Releases: an entry keyed like the v1 child (a v2 cgroup with the same
+  // id) survives the v1 child's release; the v2 child's entry goes.
+  uint64_t v1_key = v1_child.id(), stand_in = 4242;
+  ASSERT_EQ(bpf_map_update_elem(fd, &v1_key, &stand_in, BPF_ANY), 0);
+  v1_child.Remove();
+  uint64_t v2_key = (*v2_child)->id();
+  v2_child->reset();
+  bool v2_released = false;
+  for (int i = 0; i < 100 && !v2_released; ++i) {
+    v2_released = !InTracker(fd, v2_key);
+    if (!v2_released) usleep(50 * 1000);
+  }
+  ASSERT_TRUE(v2_released) << "the v2 release was not seen within 5 s";
+  usleep(500 * 1000);  // the v1 release is queued at the same time
+  EXPECT_TRUE(InTracker(fd, v1_key, &v)) << "a v1 release deleted a v2 entry";
+  EXPECT_EQ(v, stand_in);
 }
 
 // Reference model, written independently of PolicyFilterState.
