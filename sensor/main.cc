@@ -160,7 +160,9 @@ int main(int argc, char** argv) {
       return 1;
     }
     if (!has_cgroup_map) std::cout << "(" << dir << "/policy_filter_cgroup_maps is not pinned)\n";
-    std::cout << tgd::FormatPolicyFilterContent(*content);
+    std::cout << tgd::FormatPolicyFilterContent(
+        *content, absl::GetFlag(FLAGS_tetragon_bpf_dir).empty() ? tgd::kAllPodsPolicyId
+                                                                 : tgd::kTetragonAllPodsPolicyId);
     return 0;
   }
   if (cmd == "version" && args.size() == 2) {

@@ -4,6 +4,9 @@
 // adds every cgroup created below a tracked one (raw_tp/cgroup_mkdir) and
 // drops released ones (raw_tp/cgroup_release), so a process in a container's
 // sub-cgroup counts as the container, as in Tetragon's cgroup tracker.
+// Only cgroups of the default (v2) hierarchy are followed: on hybrid hosts
+// the v1 hierarchies fire the same tracepoints, and their ids come from
+// kernfs roots of their own, so a v1 id can equal a tracked v2 id.
 #include "vmlinux.h"
 
 #include <bpf/bpf_core_read.h>
@@ -38,10 +41,20 @@ static __always_inline __u64 parent_cgroup_id(struct cgroup *cgrp) {
   return cgroup_id_of(parent);
 }
 
+/* Whether `cgrp` is on the default (cgroup v2) hierarchy: its cgroup_root is
+ * cgrp_dfl_root, the first hierarchy the kernel sets up, whose hierarchy_id
+ * is 0 (v1 hierarchies get 1 and up; /proc/<pid>/cgroup shows the same ids,
+ * "0::/path" being the v2 line). struct cgroup_root::hierarchy_id is an int
+ * in this kernel's BTF (bpf/vmlinux/vmlinux.h); read through CO-RE. */
+static __always_inline int on_default_hierarchy(struct cgroup *cgrp) {
+  return BPF_CORE_READ(cgrp, root, hierarchy_id) == 0;
+}
+
 /* TP_PROTO(struct cgroup *cgrp, const char *path) */
 SEC("raw_tp/cgroup_mkdir")
 int tgd_cgtracker_mkdir(struct bpf_raw_tracepoint_args *ctx) {
   struct cgroup *cgrp = (struct cgroup *)ctx->args[0];
+  if (!on_default_hierarchy(cgrp)) return 0;
   __u64 id = cgroup_id_of(cgrp);
   if (!id) return 0;
   __u64 parent = parent_cgroup_id(cgrp);
@@ -58,6 +71,7 @@ int tgd_cgtracker_mkdir(struct bpf_raw_tracepoint_args *ctx) {
 SEC("raw_tp/cgroup_release")
 int tgd_cgtracker_release(struct bpf_raw_tracepoint_args *ctx) {
   struct cgroup *cgrp = (struct cgroup *)ctx->args[0];
+  if (!on_default_hierarchy(cgrp)) return 0; /* a v1 id: not a key of ours */
   __u64 id = cgroup_id_of(cgrp);
   if (id) bpf_map_delete_elem(&tg_cgtracker_map, &id);
   return 0;

@@ -62,7 +62,7 @@ absl::Status CheckServerAddress(const std::string& address, bool allow_remote) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config) {
+absl::Status ValidateDaemonConfig(const DaemonConfig& config) {
   absl::Status st = CheckServerAddress(config.server_address, config.allow_remote);
   if (!st.ok()) return st;
   if (config.loader != "dispatch" && config.loader != "per-policy") {
@@ -73,12 +73,43 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
     st = metrics::CheckListenAddress(config.metrics_address, config.allow_remote, "--metrics-address");
     if (!st.ok()) return st;
   }
-  JsonExporterOptions export_opts;
   if (!config.export_file.empty()) {
     auto opts = ExportOptionsFromConfig(config);
     if (!opts.ok()) return opts.status();
-    export_opts = *std::move(opts);
   }
+  if (config.bpf_dir.empty() || config.bpf_dir[0] != '/') {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--bpf-dir \"", config.bpf_dir, "\": want an absolute path under a bpffs mount"));
+  }
+  auto check_dir = [](const std::string& dir, const char* flag) -> absl::Status {
+    std::error_code ec;
+    if (dir.empty() || std::filesystem::is_directory(dir, ec)) return absl::OkStatus();
+    return absl::InvalidArgumentError(
+        absl::StrCat(flag, " \"", dir, "\": ", ec ? ec.message() : "not a directory"));
+  };
+  if (st = check_dir(config.policy_dir, "--policy-dir"); !st.ok()) return st;
+  if (st = check_dir(config.tetragon_bpf_dir, "--tetragon-bpf-dir"); !st.ok()) return st;
+  if (!config.workloads_file.empty()) {
+    if (config.workloads_file != "demo") {
+      auto pods = ReadWorkloadsFile(config.workloads_file);
+      if (!pods.ok()) {
+        return absl::Status(pods.status().code(), absl::StrCat("--workloads: ", pods.status().message()));
+      }
+    }
+    if (auto mount = FindCgroup2Mount(); !mount.ok()) {
+      return absl::Status(mount.status().code(),
+                          absl::StrCat("--workloads: no cgroup v2 mount: ", mount.status().message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config) {
+  // Everything cheap first: nothing below runs for a config that is wrong.
+  absl::Status st = ValidateDaemonConfig(config);
+  if (!st.ok()) return st;
+  JsonExporterOptions export_opts;
+  if (!config.export_file.empty()) export_opts = *ExportOptionsFromConfig(config);
   // Map, program and link fds grow with policies (the per-policy loader
   // holds several per policy): allow as many as the hard limit does.
   struct rlimit nofile;
@@ -131,7 +162,14 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
     d->process_sensor_ = *std::move(sensor);
   }
 
-  d->policies_ = std::make_unique<PolicyManager>(d->backend_.get());
+  if (d->filter_ && d->filter_->tetragon_mode()) {
+    // Tetragon's own policy ids count up from 1 in the same maps.
+    d->policies_ = std::make_unique<PolicyManager>(
+        d->backend_.get(), FilterIdAllocator::BesideTetragon(
+                               [f = d->filter_.get()](uint32_t id) { return f->PolicyIdInUse(id); }));
+  } else {
+    d->policies_ = std::make_unique<PolicyManager>(d->backend_.get());
+  }
 
   if (!config.policy_dir.empty()) {
     std::error_code ec;
@@ -314,13 +352,16 @@ absl::Status Daemon::StartDatapath() {
 
 void Daemon::CollectMetrics() {
   if (dispatch_) {
+    std::map<std::string, uint64_t> lost;
     for (const HookStatus& h : dispatch_->Hooks()) {
       metrics_.dispatcher_runs_total->With({h.key})->Set(h.stats.runs);
       metrics_.tail_call_overflows_total->With({h.key})->Set(h.stats.tail_call_fail);
+      lost[h.key] = h.stats.lost;
     }
+    metrics_.events_lost_total->With({metrics::kLostPolicyRingbuf})->Set(policy_events_lost_.Update(lost));
   }
-  metrics_.events_lost_total->With({"ringbuf"})->Set(process_sensor_ ? process_sensor_->lost() : 0);
-  metrics_.events_lost_total->With({"subscriber"})->Set(bus_.stats().dropped);
+  metrics_.events_lost_total->With({metrics::kLostRingbuf})->Set(process_sensor_ ? process_sensor_->lost() : 0);
+  metrics_.events_lost_total->With({metrics::kLostSubscriber})->Set(bus_.stats().dropped);
   std::vector<tetragon::TracingPolicyStatus> list = policies_->List();
   metrics_.policies_loaded->Get()->Set(static_cast<int64_t>(list.size()));
   metrics_.policy_kernel_memory_bytes->Clear();

@@ -60,11 +60,21 @@ absl::StatusOr<JsonExporterOptions> ExportOptionsFromConfig(const DaemonConfig& 
 // --server-address (malformed, or non-loopback TCP without allow_remote).
 absl::Status CheckServerAddress(const std::string& address, bool allow_remote);
 
+// The checks that need no privilege and change nothing on the system: the
+// addresses, --loader, the export options, --bpf-dir is an absolute path,
+// --policy-dir and --tetragon-bpf-dir are directories, and the workloads file
+// reads and parses (and a cgroup v2 mount exists for it). Daemon::Start runs
+// them before it touches bpffs, so a bad config never unpins or replaces
+// anything. Errors: INVALID_ARGUMENT or the file's errno (NOT_FOUND, ...),
+// the message starting with the flag's name.
+absl::Status ValidateDaemonConfig(const DaemonConfig& config);
+
 class Daemon {
  public:
-  // Validates the config, prepares the bpffs state dir, loads --policy-dir
-  // and starts serving. Errors: INVALID_ARGUMENT (config), FAILED_PRECONDITION
-  // (bpffs), UNAVAILABLE (cannot listen).
+  // Validates the config (ValidateDaemonConfig), then prepares the bpffs
+  // state dir, loads --policy-dir and starts serving. Errors:
+  // INVALID_ARGUMENT (config), FAILED_PRECONDITION (bpffs), UNAVAILABLE
+  // (cannot listen).
   static absl::StatusOr<std::unique_ptr<Daemon>> Start(const DaemonConfig& config);
   ~Daemon();
 
@@ -93,6 +103,9 @@ class Daemon {
   metrics::Registry registry_;
   metrics::SensorMetrics metrics_{&registry_};
   std::unique_ptr<metrics::EventCounter> event_counter_;
+  // Policy events lost over all hooks (their per-hook slots reset); only
+  // CollectMetrics uses it, and collectors run one at a time.
+  metrics::CounterTotal policy_events_lost_;
   std::unique_ptr<JsonExporter> exporter_;
   std::unique_ptr<ProcessCache> process_cache_;
   std::unique_ptr<ProcessSensor> process_sensor_;

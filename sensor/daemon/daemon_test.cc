@@ -1,10 +1,21 @@
-// Unit tests of the daemon's config checks (no root needed).
+// Unit tests of the daemon's config checks (no root needed). They never
+// use the default --bpf-dir, and bad configs must fail before bpffs is touched.
 #include "sensor/daemon/daemon.h"
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "sensor/bpfcore/fs.h"
 
 namespace tgd {
 namespace {
+
+using ::testing::HasSubstr;
 
 TEST(CheckServerAddressTest, LoopbackOnlyUnlessAllowed) {
   EXPECT_TRUE(CheckServerAddress("localhost:54322", false).ok());
@@ -20,29 +31,111 @@ TEST(CheckServerAddressTest, LoopbackOnlyUnlessAllowed) {
   EXPECT_FALSE(CheckServerAddress("unix://relative.sock", false).ok());
 }
 
-TEST(DaemonStartTest, RejectsBadConfigBeforeTouchingTheSystem) {
+// A bpffs directory name of the test's own (never /sys/fs/bpf/tgdispatch,
+// where a running daemon keeps its pins). Whatever ends up there is removed
+// at scope exit, also when an assertion fails.
+class ScratchBpfDir {
+ public:
+  ScratchBpfDir() {
+    static int n = 0;
+    path_ = absl::StrCat("/sys/fs/bpf/tgd-test-daemon-", getpid(), "-", n++);
+  }
+  ~ScratchBpfDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+  bool touched() const { return std::filesystem::exists(path_); }
+
+ private:
+  std::string path_;
+};
+
+// A scratch file under the test's temp dir, removed at scope exit.
+class ScratchFile {
+ public:
+  ScratchFile(absl::string_view name, absl::string_view text)
+      : path_(absl::StrCat(::testing::TempDir(), "/", getpid(), "-", name)) {
+    std::ofstream(path_) << text;
+  }
+  ~ScratchFile() { std::filesystem::remove(path_); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+DaemonConfig TestConfig(const ScratchBpfDir& dir) {
   DaemonConfig c;
+  c.bpf_dir = dir.path();
+  c.process_events = false;
+  return c;
+}
+
+TEST(DaemonStartTest, RejectsBadConfigBeforeTouchingTheSystem) {
+  ScratchBpfDir dir;
+  DaemonConfig c = TestConfig(dir);
   c.loader = "fancy";
   auto d = Daemon::Start(c);
   EXPECT_EQ(d.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(d.status().message().find("--loader"), std::string::npos);
-  c = DaemonConfig();
+  EXPECT_THAT(std::string(d.status().message()), HasSubstr("--loader"));
+  c = TestConfig(dir);
   c.export_file = "/tmp/x";
   c.export_file_perm = "rw-------";
   d = Daemon::Start(c);
   EXPECT_EQ(d.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(d.status().message().find("--export-file-perm"), std::string::npos);
-  c = DaemonConfig();
+  EXPECT_THAT(std::string(d.status().message()), HasSubstr("--export-file-perm"));
+  c = TestConfig(dir);
   c.metrics_address = "0.0.0.0:2113";
   d = Daemon::Start(c);
   EXPECT_EQ(d.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(d.status().message().find("--metrics-address"), std::string::npos);
-  c = DaemonConfig();
-  c.workloads_file = "/tmp/w";
-  EXPECT_NE(Daemon::Start(c).status().message().find("--workloads"), std::string::npos);
-  c = DaemonConfig();
+  EXPECT_THAT(std::string(d.status().message()), HasSubstr("--metrics-address"));
+  c = TestConfig(dir);
   c.server_address = "10.0.0.1:54322";
   EXPECT_FALSE(Daemon::Start(c).ok());
+  EXPECT_FALSE(dir.touched());
+}
+
+TEST(DaemonStartTest, ReadsTheWorkloadsFileBeforeTouchingBpffs) {
+  ScratchBpfDir dir;
+  DaemonConfig c = TestConfig(dir);
+  c.workloads_file = absl::StrCat(::testing::TempDir(), "/no-such-workloads.yaml");
+  auto d = Daemon::Start(c);
+  EXPECT_EQ(d.status().code(), absl::StatusCode::kNotFound) << d.status();
+  EXPECT_THAT(std::string(d.status().message()), HasSubstr("--workloads"));
+  EXPECT_FALSE(dir.touched());
+
+  ScratchFile bad("workloads-bad.yaml", "pods:\n  - name: web\n    containers: {}\n");
+  c.workloads_file = bad.path();
+  d = Daemon::Start(c);
+  EXPECT_EQ(d.status().code(), absl::StatusCode::kInvalidArgument) << d.status();
+  EXPECT_THAT(std::string(d.status().message()), HasSubstr("--workloads"));
+  EXPECT_THAT(std::string(d.status().message()), HasSubstr("pods[0].containers: must be a list"));
+  EXPECT_FALSE(dir.touched());
+}
+
+TEST(ValidateDaemonConfigTest, ChecksDirectoriesAndFiles) {
+  ScratchBpfDir dir;
+  DaemonConfig c = TestConfig(dir);
+  EXPECT_TRUE(ValidateDaemonConfig(c).ok());
+  c.bpf_dir = "relative/dir";
+  EXPECT_THAT(std::string(ValidateDaemonConfig(c).message()), HasSubstr("--bpf-dir"));
+  c = TestConfig(dir);
+  c.policy_dir = "/nonexistent/policies";
+  EXPECT_THAT(std::string(ValidateDaemonConfig(c).message()), HasSubstr("--policy-dir"));
+  c = TestConfig(dir);
+  c.tetragon_bpf_dir = "/nonexistent/tetragon";
+  EXPECT_THAT(std::string(ValidateDaemonConfig(c).message()), HasSubstr("--tetragon-bpf-dir"));
+  ScratchFile good("workloads-good.yaml", "pods:\n  - name: web\n");
+  c = TestConfig(dir);
+  c.workloads_file = good.path();
+  absl::Status st = ValidateDaemonConfig(c);
+  if (!FindCgroup2Mount().ok()) {
+    EXPECT_THAT(std::string(st.message()), HasSubstr("no cgroup v2 mount"));
+  } else {
+    EXPECT_TRUE(st.ok()) << st;
+  }
+  EXPECT_FALSE(dir.touched());
 }
 
 TEST(ExportOptionsTest, FromConfig) {

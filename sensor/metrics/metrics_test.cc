@@ -130,6 +130,7 @@ TEST(MetricsServerTest, ServesScrapesOverHttp) {
   EXPECT_EQ(samples["tgdispatch_events_total{type=\"PROCESS_EXEC\"}"], "3");
   EXPECT_EQ(samples["tgdispatch_events_lost_total{source=\"ringbuf\"}"], "0");
   EXPECT_EQ(samples["tgdispatch_events_lost_total{source=\"subscriber\"}"], "0");
+  EXPECT_EQ(samples["tgdispatch_events_lost_total{source=\"policy_ringbuf\"}"], "0");
   EXPECT_EQ(samples["tgdispatch_policies_loaded"], "2");
   EXPECT_EQ(samples["tgdispatch_dispatcher_runs_total{hook=\"raw_tp/sys_enter\"}"], "1234");
   EXPECT_EQ(samples["tgdispatch_policy_kernel_memory_bytes{policy=\"block-curl\"}"], "4096");
@@ -184,6 +185,34 @@ TEST(EventCounterTest, CountsEventsByType) {
   EXPECT_EQ(m.events_total->With({"PROCESS_EXIT"})->value(), 3u);
   EXPECT_EQ(m.events_total->With({"PROCESS_TRACEPOINT"})->value(), 1u);
   EXPECT_EQ(EventTypeName(tetragon::GetEventsResponse()), "UNDEF");
+}
+
+// Per-hook loss counts as the dispatch datapath keeps them: a hook's slot
+// is zeroed when its last policy goes and may come back under the same key.
+TEST(CounterTotalTest, StaysMonotonicWhenSlotsResetOrVanish) {
+  CounterTotal t;
+  EXPECT_EQ(t.Update({}), 0u);
+  EXPECT_EQ(t.Update({{"tp/a", 3}, {"tp/b", 1}}), 4u);
+  EXPECT_EQ(t.Update({{"tp/a", 5}, {"tp/b", 1}}), 6u);
+  EXPECT_EQ(t.Update({{"tp/b", 2}}), 7u);            // tp/a unloaded: its 5 stay counted
+  EXPECT_EQ(t.Update({{"tp/a", 1}, {"tp/b", 2}}), 8u);  // tp/a again, from zero
+  EXPECT_EQ(t.Update({{"tp/a", 0}, {"tp/b", 4}}), 10u);  // tp/a reset (below last): 0 new
+  EXPECT_EQ(t.total(), 10u);
+}
+
+TEST(CounterTotalTest, PolicyRingbufLossesReachTheLostTotal) {
+  Registry r;
+  SensorMetrics m(&r);
+  CounterTotal lost;
+  std::map<std::string, uint64_t> hooks = {{"tracepoint/syscalls/sys_enter_openat", 7},
+                                           {"raw_tp/sys_enter", 2}};
+  r.AddCollector([&] { m.events_lost_total->With({kLostPolicyRingbuf})->Set(lost.Update(hooks)); });
+  auto samples = ParseSamples(r.Render());
+  EXPECT_EQ(samples["tgdispatch_events_lost_total{source=\"policy_ringbuf\"}"], "9");
+  EXPECT_EQ(samples["tgdispatch_events_lost_total{source=\"ringbuf\"}"], "0");
+  hooks.erase("raw_tp/sys_enter");
+  samples = ParseSamples(r.Render());
+  EXPECT_EQ(samples["tgdispatch_events_lost_total{source=\"policy_ringbuf\"}"], "9");
 }
 
 }  // namespace

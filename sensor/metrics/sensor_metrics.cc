@@ -10,8 +10,10 @@ SensorMetrics::SensorMetrics(Registry* r)
     : events_total(r->AddCounter("tgdispatch_events_total", "Events published, by event type.", {"type"})),
       events_lost_total(r->AddCounter(
           "tgdispatch_events_lost_total",
-          "Events lost: ringbuf = records the BPF side could not deliver (ring buffer full); "
-          "subscriber = events dropped for a slow GetEvents stream or the exporter.",
+          "Events lost: ringbuf = process records the base sensor could not deliver (ring buffer "
+          "full); policy_ringbuf = policy events the dispatch datapath could not deliver (ring "
+          "buffer full, all hooks); subscriber = events dropped for a slow GetEvents stream or "
+          "the exporter.",
           {"source"})),
       policies_loaded(r->AddGauge("tgdispatch_policies_loaded", "Tracing policies loaded.")),
       dispatcher_runs_total(
@@ -23,9 +25,20 @@ SensorMetrics::SensorMetrics(Registry* r)
       policy_kernel_memory_bytes(r->AddGauge("tgdispatch_policy_kernel_memory_bytes",
                                              "Kernel memory attributed to a tracing policy, in bytes.",
                                              {"policy"})) {
-  // Both sources always show, even at zero.
-  events_lost_total->With({"ringbuf"});
-  events_lost_total->With({"subscriber"});
+  // Every source always shows, even at zero.
+  events_lost_total->With({kLostRingbuf});
+  events_lost_total->With({kLostPolicyRingbuf});
+  events_lost_total->With({kLostSubscriber});
+}
+
+uint64_t CounterTotal::Update(const std::map<std::string, uint64_t>& values) {
+  for (const auto& [key, v] : values) {
+    auto it = last_.find(key);
+    uint64_t last = it == last_.end() ? 0 : it->second;
+    total_ += v >= last ? v - last : v;  // below the last value: restarted from zero
+  }
+  last_ = values;
+  return total_;
 }
 
 std::string EventTypeName(const tetragon::GetEventsResponse& event) {

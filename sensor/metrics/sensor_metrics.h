@@ -3,9 +3,12 @@
 // counts published events by type from the event bus.
 //
 //   tgdispatch_events_total{type}                 counter  events published, by type (PROCESS_EXEC, ...)
-//   tgdispatch_events_lost_total{source}          counter  ringbuf: records the BPF side could not
-//                                                          deliver; subscriber: events dropped for slow
-//                                                          GetEvents streams / the exporter
+//   tgdispatch_events_lost_total{source}          counter  ringbuf: process records the base sensor
+//                                                          could not deliver; policy_ringbuf: policy
+//                                                          events the dispatch datapath could not
+//                                                          deliver (all hooks); subscriber: events
+//                                                          dropped for slow GetEvents streams / the
+//                                                          exporter
 //   tgdispatch_policies_loaded                    gauge    tracing policies loaded
 //   tgdispatch_dispatcher_runs_total{hook}        counter  dispatcher runs per hook
 //   tgdispatch_tail_call_overflows_total{hook}    counter  events whose policy chain hit the
@@ -15,6 +18,8 @@
 #define TGDISPATCH_SENSOR_METRICS_SENSOR_METRICS_H_
 
 #include <atomic>
+#include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -24,6 +29,29 @@
 #include "sensor/metrics/registry.h"
 
 namespace tgd::metrics {
+
+// The `source` values of tgdispatch_events_lost_total.
+inline constexpr char kLostRingbuf[] = "ringbuf";                // base process sensor
+inline constexpr char kLostPolicyRingbuf[] = "policy_ringbuf";   // dispatch datapath, per-hook stats summed
+inline constexpr char kLostSubscriber[] = "subscriber";
+
+// A monotonic total over counts kept elsewhere that may start again from
+// zero or vanish, such as the per-hook BPF stats (a hook's slot is zeroed
+// when its last policy goes, and reused). Feed it every scrape's values by
+// key: growth since the last scrape is added, a value below the last one
+// counts as a restart from zero, a key that is gone keeps what it added.
+// Counts made after the last scrape of a slot that is then zeroed are not
+// seen. Not thread-safe (collectors run one at a time).
+class CounterTotal {
+ public:
+  // Returns the total so far.
+  uint64_t Update(const std::map<std::string, uint64_t>& values);
+  uint64_t total() const { return total_; }
+
+ private:
+  std::map<std::string, uint64_t> last_;
+  uint64_t total_ = 0;
+};
 
 struct SensorMetrics {
   explicit SensorMetrics(Registry* registry);

@@ -188,12 +188,12 @@ absl::StatusOr<PolicyFilterContent> ReadPinnedPolicyFilterMaps(const std::string
   return ReadPolicyFilterMaps(pol.get(), cg.valid() ? cg.get() : -1);
 }
 
-std::string FormatPolicyFilterContent(const PolicyFilterContent& c) {
+std::string FormatPolicyFilterContent(const PolicyFilterContent& c, uint32_t all_pods_id) {
   auto cg_name = [](uint64_t cg) {
     return cg == POLICY_FILTER_HOST_CGROUP_KEY ? std::string("host") : absl::StrCat(cg);
   };
-  auto pol_name = [](uint32_t p) {
-    return p == POLICY_FILTER_ID_ALL_PODS ? std::string("1(all-pods)") : absl::StrCat(p);
+  auto pol_name = [all_pods_id](uint32_t p) {
+    return p == all_pods_id ? absl::StrCat(p, "(all-pods)") : absl::StrCat(p);
   };
   std::string out = "cgroup id -> policy ids\n";
   for (const auto& [cg, pols] : c.cgroups) {
@@ -230,8 +230,9 @@ absl::StatusOr<std::unique_ptr<FilterMaps>> FilterMaps::Create(const FilterMapsO
       TGD_RETURN_IF_ERROR(m->InitOwned(o));
     }
   }
-  if (!m->content_.policies.count(POLICY_FILTER_ID_ALL_PODS)) {
-    TGD_RETURN_IF_ERROR(m->CreatePolicy(POLICY_FILTER_ID_ALL_PODS));
+  if (!o.tetragon_bpf_dir.empty()) m->all_pods_id_ = TG_POLICY_FILTER_ID_ALL_PODS;
+  if (!m->content_.policies.count(m->all_pods_id_)) {
+    TGD_RETURN_IF_ERROR(m->CreatePolicy(m->all_pods_id_));
   }
   return m;
 }
@@ -319,6 +320,13 @@ FilterMaps::~FilterMaps() {
     unlink((pin_dir_ + "/" + kPolicyFilterMapName).c_str());
     unlink((pin_dir_ + "/" + kPolicyFilterCgroupMapName).c_str());
   }
+}
+
+bool FilterMaps::PolicyPresent(uint32_t policy_id) const {
+  if (content_.policies.count(policy_id)) return true;
+  if (!use_bpf_) return false;
+  uint32_t inner_id = 0;
+  return bpf_map_lookup_elem(policy_map_.get(), &policy_id, &inner_id) == 0;
 }
 
 uint32_t FilterMaps::PolicyInnerCapacity(uint32_t policy_id) const {

@@ -48,8 +48,11 @@ absl::StatusOr<PolicyFilterContent> ReadPolicyFilterMaps(int policy_map_fd, int 
 absl::StatusOr<PolicyFilterContent> ReadPinnedPolicyFilterMaps(const std::string& dir,
                                                                bool* has_cgroup_map = nullptr);
 
-// Human-readable listing, like `tetra policyfilter listpolicies`.
-std::string FormatPolicyFilterContent(const PolicyFilterContent& content);
+// Human-readable listing, like `tetra policyfilter listpolicies`; the
+// all-pods id (1 in our maps, TG_POLICY_FILTER_ID_ALL_PODS in a Tetragon
+// agent's) is marked "(all-pods)".
+std::string FormatPolicyFilterContent(const PolicyFilterContent& content,
+                                      uint32_t all_pods_id = 1);
 
 // Checks an open map against the expected layout; the error names the map,
 // the field, what was expected and what was found (FAILED_PRECONDITION).
@@ -72,7 +75,8 @@ class FilterMaps {
   // Own mode (tetragon_bpf_dir empty): creates both maps with BPF_F_NO_PREALLOC
   // inner templates and pins them in bpf_dir (replacing stale pins), and the
   // reserved all-pods entry (policy 1). Tetragon mode: opens the pins, checks
-  // their layout and reads their content into the mirror.
+  // their layout and reads their content into the mirror; the all-pods entry
+  // is Tetragon's (TG_POLICY_FILTER_ID_ALL_PODS), made if missing.
   // Errors: INVALID_ARGUMENT (options), FAILED_PRECONDITION (layout), errno.
   static absl::StatusOr<std::unique_ptr<FilterMaps>> Create(const FilterMapsOptions& options);
   ~FilterMaps();
@@ -94,7 +98,15 @@ class FilterMaps {
   // What the maps held when opened (Tetragon mode), else empty.
   const PolicyFilterContent& initial_content() const { return initial_; }
 
+  // Whether policy_filter_maps has an entry for `policy_id`: in the mirror,
+  // or (with BPF) in the kernel map now, which a Tetragon agent may have
+  // changed since it was opened.
+  bool PolicyPresent(uint32_t policy_id) const;
+
   bool bpf() const { return use_bpf_; }
+  // The key of the all-pods policy: 1, or TG_POLICY_FILTER_ID_ALL_PODS in
+  // Tetragon mode (there 1 is the agent's first tracing policy).
+  uint32_t all_pods_id() const { return all_pods_id_; }
   bool tetragon_mode() const { return tetragon_mode_; }
   int policy_map_fd() const { return policy_map_.get(); }
   int cgroup_map_fd() const { return cgroup_map_.get(); }
@@ -119,6 +131,7 @@ class FilterMaps {
 
   bool use_bpf_ = false;
   bool tetragon_mode_ = false;
+  uint32_t all_pods_id_ = 1;
   bool unpin_ = false;
   std::string pin_dir_;
   uint32_t max_policies_ = 0, max_cgroups_ = 0;

@@ -6,8 +6,10 @@
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
 #include <sys/stat.h>
+#include <string.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <filesystem>
 #include <random>
 
@@ -22,6 +24,7 @@
 #include "sensor/policyfilter/testdata/pf_probe.h"  // before the skeleton
 #include "sensor/policyfilter/pf_probe.skel.h"
 #include "sensor/policyfilter/policy_filter_state.h"
+#include "sensor/policymgr/filter_ids.h"
 #include "sensor/testing/cgroup.h"
 
 namespace tgd {
@@ -227,6 +230,85 @@ TEST(PolicyFilterRootTest, RealProcessInRealCgroupAgreesWithRegistry) {
   EXPECT_NE(bpf_map_lookup_elem(st.cgtracker_fd(), &key, &v), 0);
   EXPECT_FALSE(st.PodOfCgroup((*container)->id()).has_value());
   EXPECT_FALSE(st.PodOfCgroup(*sub_id).has_value());
+}
+
+// A cgroup v1 directory (hybrid hosts), removed at scope exit.
+class V1Cgroup {
+ public:
+  V1Cgroup(const std::string& parent, const std::string& name) : path_(parent + "/" + name) {
+    ok_ = mkdir(path_.c_str(), 0755) == 0;
+  }
+  ~V1Cgroup() { Remove(); }
+  void Remove() {
+    if (ok_) rmdir(path_.c_str());
+    ok_ = false;
+  }
+  bool ok() const { return ok_; }
+  const std::string& path() const { return path_; }
+  uint64_t id() const { return *CgroupIdOfPath(path_); }
+
+ private:
+  std::string path_;
+  bool ok_ = false;
+};
+
+bool InTracker(int fd, uint64_t key, uint64_t* value = nullptr) {
+  uint64_t v = 0;
+  bool found = bpf_map_lookup_elem(fd, &key, &v) == 0;
+  if (value) *value = v;
+  return found;
+}
+
+// On a hybrid host a v1 cgroup's id comes from its own hierarchy and can
+// equal a tracked v2 id: the tracker program must ignore v1 mkdirs and
+// releases, and still follow v2 ones.
+TEST(PolicyFilterRootTest, CgroupTrackerIgnoresCgroupV1Hierarchies) {
+  SKIP_UNLESS_ROOT();
+  InstallLibbpfLogging();
+  auto v1_mount = FindMount("cgroup");
+  if (!v1_mount.ok()) GTEST_SKIP() << "no cgroup v1 hierarchy mounted (not a hybrid host)";
+  TempBpfDir dir;
+  ASSERT_TRUE(dir.ok());
+  CgroupTrackerOptions to;
+  to.pin_dir = dir.path();
+  auto tracker = CgroupTracker::Create(to);
+  ASSERT_TRUE(tracker.ok()) << tracker.status();
+  if (!(*tracker)->program_attached()) GTEST_SKIP() << "cgroup tracker program not attached here";
+  int fd = (*tracker)->map_fd();
+
+  // A v1 parent whose id is "tracked" (as if a v2 container had that id).
+  V1Cgroup v1_parent(*v1_mount, absl::StrCat("tgd-test-cgt-", getpid()));
+  ASSERT_TRUE(v1_parent.ok()) << v1_parent.path() << ": " << strerror(errno);
+  ASSERT_TRUE((*tracker)->Track(v1_parent.id(), "").ok());
+  auto v2_parent = testing::TestCgroup::Create("pf-cgt-v2");
+  ASSERT_TRUE(v2_parent.ok()) << v2_parent.status();
+  ASSERT_TRUE((*tracker)->Track((*v2_parent)->id(), (*v2_parent)->path()).ok());
+
+  V1Cgroup v1_child(v1_parent.path(), "child");
+  ASSERT_TRUE(v1_child.ok());
+  auto v2_child = (*v2_parent)->CreateChild("child");
+  ASSERT_TRUE(v2_child.ok()) << v2_child.status();
+  uint64_t v = 0;
+  ASSERT_TRUE(InTracker(fd, (*v2_child)->id(), &v)) << "the v2 mkdir was not followed";
+  EXPECT_EQ(v, (*v2_parent)->id());
+  EXPECT_FALSE(InTracker(fd, v1_child.id())) << "a v1 mkdir was tracked";
+
+  // Releases: an entry keyed like the v1 child (a v2 cgroup with the same
+  // id) survives the v1 child's release; the v2 child's entry goes.
+  uint64_t v1_key = v1_child.id(), stand_in = 4242;
+  ASSERT_EQ(bpf_map_update_elem(fd, &v1_key, &stand_in, BPF_ANY), 0);
+  v1_child.Remove();
+  uint64_t v2_key = (*v2_child)->id();
+  v2_child->reset();
+  bool v2_released = false;
+  for (int i = 0; i < 100 && !v2_released; ++i) {
+    v2_released = !InTracker(fd, v2_key);
+    if (!v2_released) usleep(50 * 1000);
+  }
+  ASSERT_TRUE(v2_released) << "the v2 release was not seen within 5 s";
+  usleep(500 * 1000);  // the v1 release is queued at the same time
+  EXPECT_TRUE(InTracker(fd, v1_key, &v)) << "a v1 release deleted a v2 entry";
+  EXPECT_EQ(v, stand_in);
 }
 
 // Reference model, written independently of PolicyFilterState.
@@ -445,10 +527,11 @@ struct FakeTetragon {
       cg = bpf_map_create(BPF_MAP_TYPE_HASH_OF_MAPS, "policy_filter_c", 8, 4, 1024, &o2);
       bpf_obj_pin(cg, (dir + "/policy_filter_cgroup_maps").c_str());
     }
-    // Tetragon's own content: all-pods {999}, policy 5 {999}.
+    // Tetragon's own content: all-pods {999}, its first tracing policy (1)
+    // and policy 5, both {999}.
     uint8_t zero = 0;
     uint64_t cg999 = 999;
-    for (uint32_t p : {1u, 5u}) {
+    for (uint32_t p : {kTetragonAllPodsPolicyId, 1u, 5u}) {
       int in = bpf_map_create(BPF_MAP_TYPE_HASH, "in", 8, inner_value, 32768, nullptr);
       std::vector<uint8_t> v(inner_value, 0);
       bpf_map_update_elem(in, &cg999, v.data(), BPF_ANY);
@@ -460,7 +543,7 @@ struct FakeTetragon {
     }
     if (cg >= 0) {
       int in = bpf_map_create(BPF_MAP_TYPE_HASH, "in", 4, 1, 128, nullptr);
-      for (uint32_t p : {1u, 5u}) bpf_map_update_elem(in, &p, &zero, BPF_ANY);
+      for (uint32_t p : {kTetragonAllPodsPolicyId, 1u, 5u}) bpf_map_update_elem(in, &p, &zero, BPF_ANY);
       uint32_t fd = in;
       bpf_map_update_elem(cg, &cg999, &fd, BPF_ANY);
       close(in);
@@ -489,14 +572,20 @@ TEST(PolicyFilterRootTest, OpensTetragonPinsAndLeavesTheirEntriesAlone) {
     auto created = PolicyFilterState::Create(o);
     ASSERT_TRUE(created.ok()) << created.status();
     PolicyFilterState& s = **created;
+    EXPECT_EQ(s.all_pods_id(), kTetragonAllPodsPolicyId);
     EXPECT_EQ(s.AddPolicy(5, "", {}, {}, {}).code(), absl::StatusCode::kAlreadyExists);
+    EXPECT_EQ(s.AddPolicy(1, "", {}, {}, {}).code(), absl::StatusCode::kAlreadyExists);
+    EXPECT_EQ(s.AddPolicy(kTetragonAllPodsPolicyId, "", {}, {}, {}).code(),
+              absl::StatusCode::kInvalidArgument);
     ASSERT_TRUE(s.AddPolicy(11, "default", {}, {}, {}).ok());
     ASSERT_TRUE(
         s.AddPodContainer(PodInfo{"u", "pod", "default", {}}, ContainerInfo{"c", "m", "", 4242, ""})
             .ok());
     auto now = ReadPinnedPolicyFilterMaps(tg.path());
     ASSERT_TRUE(now.ok());
-    std::map<uint32_t, std::set<uint64_t>> want = {{1, {999, 4242}}, {5, {999}}, {11, {4242}}};
+    // Our pod is in Tetragon's all-pods policy, not in its policy 1.
+    std::map<uint32_t, std::set<uint64_t>> want = {
+        {kTetragonAllPodsPolicyId, {999, 4242}}, {1, {999}}, {5, {999}}, {11, {4242}}};
     EXPECT_EQ(now->policies, want);
     EXPECT_EQ(now->cgroups, ReverseOf(want));
     // Tetragon's sizes for the inner maps we add to its maps.
@@ -511,7 +600,45 @@ TEST(PolicyFilterRootTest, OpensTetragonPinsAndLeavesTheirEntriesAlone) {
   auto after = ReadPinnedPolicyFilterMaps(tg.path());
   ASSERT_TRUE(after.ok());
   EXPECT_EQ(*after, *initial);
-  EXPECT_NE(FormatPolicyFilterContent(*after).find("1(all-pods): 999"), std::string::npos);
+  EXPECT_NE(FormatPolicyFilterContent(*after, kTetragonAllPodsPolicyId).find("4294967295(all-pods): 999"),
+            std::string::npos);
+}
+
+// Beside Tetragon, filter ids come from a range of their own and skip the
+// keys the agent's map holds now (also ones it added after we opened it).
+TEST(PolicyFilterRootTest, FilterIdsBesideTetragonSkipIdsInItsMap) {
+  SKIP_UNLESS_ROOT();
+  TempBpfDir tg, own;
+  ASSERT_TRUE(tg.ok() && own.ok());
+  FakeTetragon fake(tg.path());
+  PolicyFilterOptions o;
+  o.bpf_dir = own.path();
+  o.tetragon_bpf_dir = tg.path();
+  o.cgtracker_program = false;
+  auto created = PolicyFilterState::Create(o);
+  ASSERT_TRUE(created.ok()) << created.status();
+  PolicyFilterState& s = **created;
+  ASSERT_TRUE(s.tetragon_mode());
+  EXPECT_TRUE(s.PolicyIdInUse(5));  // the agent's policy
+  EXPECT_FALSE(s.PolicyIdInUse(kTetragonSideFirstFilterId));
+  // The agent (or an earlier tgdispatch) adds an entry in our range.
+  int in = bpf_map_create(BPF_MAP_TYPE_HASH, "in", 8, 1, 32768, nullptr);
+  ASSERT_GE(in, 0);
+  uint32_t stale = kTetragonSideFirstFilterId, fd = in;
+  ASSERT_EQ(bpf_map_update_elem(fake.pol, &stale, &fd, BPF_ANY), 0);
+  close(in);
+  EXPECT_TRUE(s.PolicyIdInUse(stale));
+
+  FilterIdAllocator ids =
+      FilterIdAllocator::BesideTetragon([&](uint32_t id) { return s.PolicyIdInUse(id); });
+  auto id = ids.Next();
+  ASSERT_TRUE(id.ok()) << id.status();
+  EXPECT_EQ(*id, kTetragonSideFirstFilterId + 1);
+  ASSERT_TRUE(s.AddPolicy(*id, "", {}, {}, {}).ok());
+  EXPECT_EQ(s.AddPolicy(stale, "", {}, {}, {}).code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(*ids.Next(), kTetragonSideFirstFilterId + 2);
+  ASSERT_TRUE(s.DelPolicy(*id).ok());
+  ASSERT_EQ(bpf_map_delete_elem(fake.pol, &stale), 0);
 }
 
 TEST(PolicyFilterRootTest, RefusesTetragonPinsWithAnotherLayout) {

@@ -20,6 +20,7 @@
 namespace tgd {
 
 static_assert(kAllPodsPolicyId == POLICY_FILTER_ID_ALL_PODS);
+static_assert(kTetragonAllPodsPolicyId == TG_POLICY_FILTER_ID_ALL_PODS);
 static_assert(kUnfilteredPolicyId == POLICY_FILTER_ID_UNFILTERED);
 static_assert(kHostSelectorCgroupKey == POLICY_FILTER_HOST_CGROUP_KEY);
 
@@ -99,6 +100,7 @@ absl::StatusOr<std::unique_ptr<PolicyFilterState>> PolicyFilterState::Create(
   mo.max_cgroups_per_policy = o.max_cgroups_per_policy;
   mo.use_bpf = o.use_bpf;
   TGD_ASSIGN_OR_RETURN(auto maps, FilterMaps::Create(mo));
+  s->all_pods_id_ = maps->all_pods_id();
   {
     absl::MutexLock l(&s->mu_);
     s->maps_ = std::move(maps);
@@ -165,14 +167,14 @@ std::set<uint64_t> PolicyFilterState::DesiredCgroupsOf(uint32_t policy_id, const
 std::set<uint32_t> PolicyFilterState::DesiredPoliciesOf(uint64_t cgroup_id) const {
   std::set<uint32_t> out;
   const PolicyFilterContent& initial = maps_->initial_content();
-  if (auto it = initial.policies.find(kAllPodsPolicyId);
+  if (auto it = initial.policies.find(all_pods_id_);
       it != initial.policies.end() && it->second.count(cgroup_id)) {
-    out.insert(kAllPodsPolicyId);
+    out.insert(all_pods_id_);
   }
   for (const auto& [uid, pod] : pods_) {
     for (const ContainerInfo& c : pod.containers) {
       if (c.cgroup_id != cgroup_id) continue;
-      out.insert(kAllPodsPolicyId);
+      out.insert(all_pods_id_);
       for (const auto& [id, p] : policies_) {
         if (PodMatches(p, pod.info) && ContainerMatches(p, c)) out.insert(id);
       }
@@ -188,7 +190,7 @@ absl::Status PolicyFilterState::SyncCgroup(uint64_t cgroup_id, Txn& txn) {
     current = it->second;
   }
   for (uint32_t p : current) {
-    bool ours = p == kAllPodsPolicyId || policies_.count(p);
+    bool ours = p == all_pods_id_ || policies_.count(p);
     if (ours && !desired.count(p)) TGD_RETURN_IF_ERROR(txn.DelPair(p, cgroup_id));
   }
   for (uint32_t p : desired) {
@@ -239,9 +241,9 @@ absl::Status PolicyFilterState::AddPolicy(uint32_t policy_id, const std::string&
                                           const std::optional<LabelSelector>& pod_selector,
                                           const std::optional<LabelSelector>& container_selector,
                                           const std::optional<LabelSelector>& host_selector) {
-  if (policy_id == kUnfilteredPolicyId || policy_id == kAllPodsPolicyId) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "policy id ", policy_id, " is reserved (0 = unfiltered, 1 = all pods)"));
+  if (policy_id == kUnfilteredPolicyId || policy_id == all_pods_id_) {
+    return absl::InvalidArgumentError(absl::StrCat("policy id ", policy_id, " is reserved (0 = unfiltered, ",
+                                                   all_pods_id_, " = all pods)"));
   }
   TGD_RETURN_IF_ERROR(CheckSelector(pod_selector, "podSelector"));
   TGD_RETURN_IF_ERROR(CheckSelector(container_selector, "containerSelector"));
@@ -270,8 +272,9 @@ absl::Status PolicyFilterState::AddPolicy(uint32_t policy_id, const std::string&
 
 absl::Status PolicyFilterState::DelPolicy(uint32_t policy_id) {
   if (policy_id == kUnfilteredPolicyId) return absl::OkStatus();
-  if (policy_id == kAllPodsPolicyId) {
-    return absl::InvalidArgumentError("policy id 1 (all pods) is reserved and cannot be deleted");
+  if (policy_id == all_pods_id_) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("policy id ", policy_id, " (all pods) is reserved and cannot be deleted"));
   }
   std::vector<uint64_t> changed;
   {
@@ -561,6 +564,16 @@ void PolicyFilterState::Notify(std::vector<uint64_t> changed) {
   for (const auto& fn : observers_) fn(changed);
 }
 
+bool PolicyFilterState::tetragon_mode() const {
+  absl::MutexLock l(&mu_);
+  return maps_->tetragon_mode();
+}
+
+bool PolicyFilterState::PolicyIdInUse(uint32_t policy_id) const {
+  absl::MutexLock l(&mu_);
+  return policies_.count(policy_id) > 0 || maps_->PolicyPresent(policy_id);
+}
+
 int PolicyFilterState::policy_filter_maps_fd() const {
   absl::MutexLock l(&mu_);
   return maps_->policy_map_fd();
@@ -575,7 +588,7 @@ int PolicyFilterState::cgtracker_fd() const { return tracker_ ? tracker_->map_fd
 
 std::string PolicyFilterState::Dump() const {
   absl::MutexLock l(&mu_);
-  std::string out = FormatPolicyFilterContent(maps_->content());
+  std::string out = FormatPolicyFilterContent(maps_->content(), all_pods_id_);
   out += "policies\n";
   for (const auto& [id, p] : policies_) {
     absl::StrAppend(&out, "  ", id, ": namespace=", p.ns.empty() ? "*" : p.ns,

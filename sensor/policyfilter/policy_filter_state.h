@@ -10,8 +10,10 @@
 //     hostSelector an absent podSelector or containerSelector selects no pod;
 //   - hostSelector {} (the only form upstream supports) adds the inner key
 //     UINT64_MAX to the policy, meaning "also every non-pod cgroup";
-//   - policy id 1 ("all pods") always holds every pod container cgroup; 0 is
-//     "unfiltered" and never has an entry.
+//   - the all-pods policy always holds every pod container cgroup: id 1 in
+//     our own maps, TG_POLICY_FILTER_ID_ALL_PODS (MaxUint32, as recent
+//     agents) in a Tetragon agent's, where 1 is the agent's first tracing
+//     policy; 0 is "unfiltered" and never has an entry.
 // Every change updates both maps consistently; when one step fails the ones
 // before it are undone and the error is returned.
 #ifndef TGDISPATCH_SENSOR_POLICYFILTER_POLICY_FILTER_STATE_H_
@@ -38,7 +40,8 @@ namespace tgd {
 using labels::LabelSelector;
 
 inline constexpr uint32_t kUnfilteredPolicyId = 0;
-inline constexpr uint32_t kAllPodsPolicyId = 1;
+inline constexpr uint32_t kAllPodsPolicyId = 1;  // own maps; see all_pods_id()
+inline constexpr uint32_t kTetragonAllPodsPolicyId = 0xffffffff;
 inline constexpr uint64_t kHostSelectorCgroupKey = ~0ULL;
 // Label through which a podSelector sees the pod's namespace (as upstream).
 inline constexpr char kPodNamespaceLabel[] = "k8s:io.kubernetes.pod.namespace";
@@ -88,7 +91,7 @@ class PolicyFilterState {
   PolicyFilterState(const PolicyFilterState&) = delete;
   PolicyFilterState& operator=(const PolicyFilterState&) = delete;
 
-  // INVALID_ARGUMENT: reserved id (0, 1), invalid selector (the message names
+  // INVALID_ARGUMENT: reserved id (0, all_pods_id()), invalid selector (the message names
   // podSelector/containerSelector/hostSelector), non-empty hostSelector.
   // ALREADY_EXISTS: id in use. RESOURCE_EXHAUSTED: a map is full.
   absl::Status AddPolicy(uint32_t policy_id, const std::string& ns,
@@ -112,7 +115,7 @@ class PolicyFilterState {
   absl::Status DelPod(const std::string& pod_uid);
 
   // Read side (the reverse map's content). PoliciesOfCgroup includes the
-  // all-pods id 1 for pod cgroups; PoliciesOfCgroup(kHostSelectorCgroupKey)
+  // all-pods id for pod cgroups; PoliciesOfCgroup(kHostSelectorCgroupKey)
   // lists the policies in hostSelector mode. Both sorted.
   std::vector<uint32_t> PoliciesOfCgroup(uint64_t cgroup_id) const;
   std::vector<uint64_t> CgroupsOfPolicy(uint32_t policy_id) const;
@@ -134,6 +137,14 @@ class PolicyFilterState {
   // Changes (after the fact) whenever a pod or container is added, changed or
   // removed: what PodOfCgroup answers may differ from before.
   uint64_t pod_version() const { return pod_version_.load(std::memory_order_acquire); }
+
+  // Whether the maps are a Tetragon agent's (PolicyFilterOptions::tetragon_bpf_dir).
+  bool tetragon_mode() const;
+  // kAllPodsPolicyId, or kTetragonAllPodsPolicyId in Tetragon mode.
+  uint32_t all_pods_id() const { return all_pods_id_; }
+  // Whether `policy_id` is a key of policy_filter_maps (ours, or someone
+  // else's entry in a Tetragon agent's map, looked up in the kernel now).
+  bool PolicyIdInUse(uint32_t policy_id) const;
 
   int policy_filter_maps_fd() const;
   int policy_filter_cgroup_maps_fd() const;
@@ -174,6 +185,7 @@ class PolicyFilterState {
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
 
   std::atomic<uint64_t> pod_version_{1};
+  uint32_t all_pods_id_ = kAllPodsPolicyId;  // set once in Create
   mutable absl::Mutex mu_;
   std::unique_ptr<FilterMaps> maps_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<CgroupTracker> tracker_;

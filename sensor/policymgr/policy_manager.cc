@@ -49,14 +49,22 @@ absl::Status PolicyManager::Add(absl::string_view yaml) {
   }
   if (backend_ == nullptr) return absl::FailedPreconditionError("no policy loader configured");
   Entry e;
-  e.filter_id = doc->scoped() ? next_filter_id_ : 0;
+  if (doc->scoped()) {
+    // Spent whatever happens below: an id that failed (say, it collided
+    // with an entry someone else made meanwhile) is not tried again.
+    absl::StatusOr<uint32_t> id = filter_ids_.Next();
+    if (!id.ok()) {
+      return absl::Status(id.status().code(),
+                          absl::StrCat(Describe(key.first, key.second), ": ", id.status().message()));
+    }
+    e.filter_id = *id;
+  }
   absl::StatusOr<std::unique_ptr<LoadedPolicy>> loaded =
       backend_->Load(*doc, e.filter_id, PolicyMode::kEnforce);
   if (!loaded.ok()) {
     return absl::Status(loaded.status().code(),
                         absl::StrCat(Describe(key.first, key.second), ": ", loaded.status().message()));
   }
-  if (doc->scoped()) ++next_filter_id_;  // ids are never reused
   e.id = next_id_++;
   e.doc = *std::move(doc);
   e.loaded = *std::move(loaded);

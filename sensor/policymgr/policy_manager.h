@@ -17,6 +17,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "api/sensors.pb.h"
+#include "sensor/policymgr/filter_ids.h"
 #include "sensor/policymgr/policy_backend.h"
 #include "sensor/policymgr/policy_document.h"
 
@@ -24,13 +25,19 @@ namespace tgd {
 
 class PolicyManager {
  public:
-  // `backend` must outlive the manager.
-  explicit PolicyManager(PolicyBackend* backend) : backend_(backend) {}
+  // `backend` must outlive the manager. Scoped policies get their filter ids
+  // from `filter_ids` (FilterIdAllocator::BesideTetragon when the policy
+  // filter maps are a Tetragon agent's).
+  explicit PolicyManager(PolicyBackend* backend,
+                         FilterIdAllocator filter_ids = FilterIdAllocator::Own())
+      : backend_(backend), filter_ids_(std::move(filter_ids)) {}
   ~PolicyManager();
 
   // Errors: INVALID_ARGUMENT (bad YAML, naming line/column/field),
-  // ALREADY_EXISTS (same name in the same namespace), and whatever the
-  // backend's Load returns (FAILED_PRECONDITION, UNIMPLEMENTED, ...).
+  // ALREADY_EXISTS (same name in the same namespace), RESOURCE_EXHAUSTED (no
+  // filter id left), and whatever the backend's Load returns
+  // (FAILED_PRECONDITION, UNIMPLEMENTED, ...). A scoped policy's filter id is
+  // spent even when its load fails (see filter_ids.h).
   absl::Status Add(absl::string_view yaml);
   // Errors: NOT_FOUND.
   absl::Status Delete(const std::string& name, const std::string& ns);
@@ -60,8 +67,7 @@ class PolicyManager {
   mutable absl::Mutex mu_;
   std::map<Key, Entry> policies_ ABSL_GUARDED_BY(mu_);
   uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
-  // Tetragon reserves filter ids 0 (unfiltered) and 1 (all pods).
-  uint32_t next_filter_id_ ABSL_GUARDED_BY(mu_) = 2;
+  FilterIdAllocator filter_ids_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace tgd

@@ -3,6 +3,7 @@
 #include "sensor/policymgr/policy_manager.h"
 
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -70,13 +71,52 @@ TEST_F(PolicyManagerTest, FailedAddLeavesNoTrace) {
   EXPECT_NE(st.message().find("unloadable"), std::string::npos);
   EXPECT_EQ(mgr_.Add("kind: [").code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(mgr_.size(), 1u);
-  // The failed scoped add did not consume a filter id.
+  // The failed scoped add spent its filter id (2): the next one gets 3, so
+  // an id that cannot be used never blocks the policies after it.
   ASSERT_TRUE(mgr_.Add(Policy("next", "  podSelector: {}\n")).ok());
   for (const auto& p : mgr_.List()) {
     if (p.name() == "next") {
-      EXPECT_EQ(p.filter_id(), 2u);
+      EXPECT_EQ(p.filter_id(), 3u);
     }
   }
+}
+
+// A backend whose filter (like Tetragon's shared maps) already holds some
+// ids: loading with one of them fails with ALREADY_EXISTS.
+class CollidingBackend final : public PolicyBackend {
+ public:
+  explicit CollidingBackend(std::set<uint32_t> taken) : taken_(std::move(taken)) {}
+  std::string Name() const override { return "dispatch"; }
+  absl::StatusOr<std::unique_ptr<LoadedPolicy>> Load(const PolicyDocument& doc, uint32_t fid,
+                                                     PolicyMode) override {
+    if (taken_.count(fid)) return absl::AlreadyExistsError("policy id exists");
+    loaded_.push_back(fid);
+    return std::make_unique<testing::RecordingPolicy>(&log_, doc.name);
+  }
+  std::set<uint32_t> taken_;
+  std::vector<uint32_t> loaded_;
+  BackendLog log_;
+};
+
+TEST(PolicyManagerFilterIdTest, ACollisionCostsOneIdNotEveryLaterPolicy) {
+  CollidingBackend backend({2});
+  PolicyManager mgr(&backend);
+  EXPECT_EQ(mgr.Add(Policy("a", "  podSelector: {}\n")).code(), absl::StatusCode::kAlreadyExists);
+  ASSERT_TRUE(mgr.Add(Policy("b", "  podSelector: {}\n")).ok());
+  ASSERT_TRUE(mgr.Add(Policy("a", "  podSelector: {}\n")).ok());
+  EXPECT_EQ(backend.loaded_, (std::vector<uint32_t>{3, 4}));
+}
+
+TEST(PolicyManagerFilterIdTest, BesideTetragonIdsComeFromTheirOwnRangeSkippingTakenOnes) {
+  std::set<uint32_t> in_maps = {1, 2, kTetragonSideFirstFilterId};
+  CollidingBackend backend(in_maps);
+  PolicyManager mgr(&backend, FilterIdAllocator::BesideTetragon(
+                                  [&](uint32_t id) { return in_maps.count(id) > 0; }));
+  ASSERT_TRUE(mgr.Add(Policy("a", "  podSelector: {}\n")).ok());
+  ASSERT_TRUE(mgr.Add(Policy("unscoped")).ok());
+  ASSERT_TRUE(mgr.Add(Policy("b", "", "TracingPolicyNamespaced", "ns")).ok());
+  EXPECT_EQ(backend.loaded_,
+            (std::vector<uint32_t>{kTetragonSideFirstFilterId + 1, 0, kTetragonSideFirstFilterId + 2}));
 }
 
 TEST_F(PolicyManagerTest, ConfigureEnableAndMode) {

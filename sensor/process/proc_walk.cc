@@ -2,6 +2,7 @@
 #include "sensor/process/proc_walk.h"
 
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -36,6 +37,12 @@ uint64_t Hex(absl::string_view s) {
   return v;
 }
 
+uint64_t ClockNs(clockid_t clock) {
+  timespec ts{};
+  clock_gettime(clock, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
 uint32_t NsInum(const std::string& link) {
   // "uts:[4026531838]"
   size_t a = link.find('['), b = link.find(']');
@@ -61,6 +68,9 @@ std::string JoinArguments(const char* argv, size_t len) {
 }
 
 std::optional<ExecRecord> ReadProcProcess(const std::string& root, uint32_t pid) {
+  // Before anything is read: what follows is the process at this time or later.
+  const uint64_t observed_ns = ClockNs(CLOCK_MONOTONIC);
+  const uint64_t boot_minus_mono = ClockNs(CLOCK_BOOTTIME) - observed_ns;
   std::string dir = root + "/" + std::to_string(pid);
   std::string stat = Slurp(dir + "/stat");
   size_t close = stat.rfind(')');
@@ -73,7 +83,13 @@ std::optional<ExecRecord> ReadProcProcess(const std::string& root, uint32_t pid)
   absl::SimpleAtoi(f[1], &r.ppid);
   uint64_t start_ticks = 0;
   absl::SimpleAtoi(f[19], &start_ticks);
-  r.ktime = start_ticks * (1000000000ull / static_cast<uint64_t>(sysconf(_SC_CLK_TCK)));
+  // starttime counts CLOCK_BOOTTIME ticks; ring records carry CLOCK_MONOTONIC
+  // ns. Shifted by the time spent suspended so far, it is at or before the
+  // process's monotonic start (a record of the process is never older).
+  const uint64_t start_boot_ns =
+      start_ticks * (1000000000ull / static_cast<uint64_t>(sysconf(_SC_CLK_TCK)));
+  r.ktime = start_boot_ns > boot_minus_mono ? start_boot_ns - boot_minus_mono : 0;
+  r.observed_ns = observed_ns;
   std::string cmdline = Slurp(dir + "/cmdline");
   if (cmdline.empty()) return std::nullopt;  // kernel thread (or a zombie)
   r.binary = ReadLink(dir + "/exe");

@@ -11,8 +11,10 @@
 
 namespace tgd {
 
-// One /proc/<pid> entry as an ExecRecord (ktime from the start time in
-// /proc/<pid>/stat); nullopt when the process vanished or is a kernel thread.
+// One /proc/<pid> entry as an ExecRecord: ktime is the start time from
+// /proc/<pid>/stat on the CLOCK_MONOTONIC scale of ring records (tick
+// precision, never later than the real start), observed_ns when the read
+// began. nullopt when the process vanished or is a kernel thread.
 std::optional<ExecRecord> ReadProcProcess(const std::string& proc_root, uint32_t pid);
 
 // Every user-space process under `proc_root`, parents before children

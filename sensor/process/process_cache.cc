@@ -213,15 +213,21 @@ void ProcessCache::SetExecParent(const ExecRecord& r, tetragon::Process* p) cons
 ProcessPtr ProcessCache::AddExecShared(ExecRecord r) {
   SharedProcessBuilder b;
   const uint32_t pid = r.pid, ppid = r.ppid;
+  const uint64_t ktime = r.ktime, observed_ns = r.observed_ns;
   ExecRecord ids;
   ids.pid = pid;
   ids.ppid = ppid;
   const SubValues subs = SubsOf(r);
   BuildExec(std::move(r), b.process());
   absl::MutexLock lock(&mu_);
+  if (std::string seen = SeenByWalk(pid, ktime); !seen.empty()) b.process()->set_exec_id(std::move(seen));
   SetExecParent(ids, b.process());
   AttachSubs(subs, &b);
   Entry e;
+  if (observed_ns != 0) {
+    e.walk_ktime = ktime;
+    e.walk_observed_ns = observed_ns;
+  }
   e.proc = std::move(b).Share();
   e.anchor = e.proc;
   ProcessPtr out = e.proc;
@@ -238,10 +244,12 @@ ProcessCache::Shown ProcessCache::AddExecEnriched(ExecRecord r, uint64_t cgroup_
   ExecRecord ids;
   ids.pid = r.pid;
   ids.ppid = r.ppid;
+  const uint64_t ktime = r.ktime;
   const SubValues subs = SubsOf(r);
   BuildExec(std::move(r), b.process());
   Shown out;
   absl::MutexLock lock(&mu_);
+  if (std::string seen = SeenByWalk(ids.pid, ktime); !seen.empty()) b.process()->set_exec_id(std::move(seen));
   if (flag_clone) {
     if (auto it = running_.find(ids.pid); it != running_.end()) {
       auto c = by_exec_id_.find(it->second);
@@ -321,7 +329,7 @@ std::optional<ProcessCache::Shown> ProcessCache::GetEnrichedByTgid(uint32_t pid,
 }
 
 std::optional<ProcessCache::Shown> ProcessCache::ExitEnriched(uint32_t pid, uint64_t cgroup_id,
-                                                              const Enricher& enrich) {
+                                                              const Enricher& enrich, uint64_t ktime) {
   std::optional<Delta> local;
   std::shared_ptr<const Delta> hold;
   const Delta& delta = DeltaFor(enrich, cgroup_id, &local, &hold);
@@ -331,6 +339,9 @@ std::optional<ProcessCache::Shown> ProcessCache::ExitEnriched(uint32_t pid, uint
   auto e = by_exec_id_.find(it->second);
   if (e == by_exec_id_.end()) return std::nullopt;
   Entry& entry = e->second;
+  // A /proc read found this process, started after the exit: the exit is of
+  // an older process that had the same pid.
+  if (ktime != 0 && entry.walk_observed_ns != 0 && ktime < entry.walk_ktime) return std::nullopt;
   Shown out = ShowLocked(entry, delta);
   RememberExited(pid, out.process);  // already built: no extra process per exit
   // As ExitShared.
@@ -353,7 +364,11 @@ bool ProcessCache::AddCloneLazy(uint32_t pid, uint32_t ppid, uint64_t ktime, Pro
   // asks for it (most forks exec at once).
   SharedProcessBuilder b;
   tetragon::Process& p = *b.process();
-  SetExecId(ktime, pid, &p);
+  if (std::string seen = SeenByWalk(pid, ktime); !seen.empty()) {
+    p.set_exec_id(std::move(seen));
+  } else {
+    SetExecId(ktime, pid, &p);
+  }
   p.mutable_pid()->set_value(pid);
   p.set_parent_exec_id(parent->second.any().exec_id());
   p.set_flags("clone");
@@ -389,12 +404,43 @@ void ProcessCache::SetExecId(uint64_t ktime, uint32_t pid, tetragon::Process* p)
   }
 }
 
+std::string ProcessCache::SeenByWalk(uint32_t pid, uint64_t ktime) const {
+  auto it = running_.find(pid);
+  if (it == running_.end()) return "";
+  auto e = by_exec_id_.find(it->second);
+  if (e == by_exec_id_.end()) return "";
+  const Entry& walk = e->second;
+  if (walk.walk_observed_ns == 0 || ktime < walk.walk_ktime || ktime >= walk.walk_observed_ns) return "";
+  return std::string(it->second);
+}
+
 void ProcessCache::Insert(Entry e) {
   uint32_t pid = e.anchor->pid().value();
   const absl::string_view id = e.anchor->exec_id();
   const absl::string_view parent = e.anchor->parent_exec_id();
   e.refs = 1;
   e.running = true;
+  if (auto old = running_.find(pid); old != running_.end() && old->second == id) {
+    // The same process under the same exec id (SeenByWalk, or a record seen
+    // twice): the new entry takes the old one's place and its references
+    // (the running process and the children that name the id).
+    auto oe = by_exec_id_.find(old->second);
+    if (oe != by_exec_id_.end()) {
+      ProcessPtr keep = oe->second.anchor;  // keeps the old key's text alive
+      const std::string old_parent(keep->parent_exec_id());
+      e.refs = oe->second.refs;
+      if (!parent.empty()) {
+        if (auto pe = by_exec_id_.find(parent); pe != by_exec_id_.end()) ++pe->second.refs;
+      }
+      Unlist(old->second);
+      by_exec_id_.erase(oe);
+      old->second = id;
+      by_exec_id_.emplace(id, std::move(e));
+      if (!old_parent.empty()) Release(old_parent);
+      EvictIfNeeded();
+      return;
+    }
+  }
   // The image this exec replaces (same tgid) is no longer running.
   if (auto old = running_.find(pid); old != running_.end()) {
     absl::string_view old_id = old->second;

@@ -13,6 +13,17 @@
 // point at it (EventBuilder) instead of copying it, and its JSON object is
 // written once for all the events that carry it. The copying accessors
 // (AddExec, GetByTgid, ...) remain for callers that want a message to edit.
+//
+// /proc reads and ring records: the process sensor attaches first, then
+// walks /proc, then decodes the records that waited in the ring buffer, so
+// a process can be seen by both. An entry made from a /proc read (an
+// ExecRecord with observed_ns) knows the process's start S and when it was
+// read (observed_ns). A later exec or clone record of the same tgid with
+// S <= ktime < observed_ns is what the read already saw: the record (exact
+// time, from the kernel) replaces the entry in place and keeps its exec id,
+// so the process exists once and children linked to it by the walk keep
+// their parent. An exit record with ktime < S is of an older process that
+// had the same pid: it does not end the newer one the walk found.
 #ifndef TGDISPATCH_SENSOR_PROCESS_PROCESS_CACHE_H_
 #define TGDISPATCH_SENSOR_PROCESS_PROCESS_CACHE_H_
 
@@ -52,6 +63,9 @@ struct ExecRecord {
   uint64_t cap_permitted = 0, cap_effective = 0, cap_inheritable = 0;
   std::vector<uint32_t> ns;  // tgd_proc_ns order, may be empty
   uint64_t cgroup_id = 0;
+  // /proc reads: CLOCK_MONOTONIC ns just before /proc/<pid> was read (the
+  // entry then holds what the process was at that time); 0 for exec records.
+  uint64_t observed_ns = 0;
 };
 
 // A cached process: immutable once shared.
@@ -145,9 +159,12 @@ class ProcessCache {
   bool IsClone(uint32_t tgid) const;
   // GetSharedByTgid + GetSharedParent + Enrich (for policy events).
   std::optional<Shown> GetEnrichedByTgid(uint32_t pid, uint64_t cgroup_id, const Enricher& enrich);
-  // The same, then ExitShared; nullopt when
-  // `pid` is not a cached running process.
-  std::optional<Shown> ExitEnriched(uint32_t pid, uint64_t cgroup_id, const Enricher& enrich);
+  // The same, then ExitShared; nullopt when `pid` is not a cached running
+  // process, or (with the exit's `ktime`) when the running process is one a
+  // /proc read found that started after `ktime` (the exit is an older
+  // process's with the same pid; see the top of the file).
+  std::optional<Shown> ExitEnriched(uint32_t pid, uint64_t cgroup_id, const Enricher& enrich,
+                                    uint64_t ktime = 0);
 
   // Optional: a number that changes whenever the enricher may set something
   // different for some cgroup (the workload registry's generation). With it,
@@ -171,6 +188,10 @@ class ProcessCache {
     ProcessPtr anchor;
     ProcessPtr clone_of;      // lazy fork: the parent's process it copies
     uint64_t clone_ktime = 0;
+    // Made from a /proc read: the process's start and when it was read
+    // (0: made from a ring record).
+    uint64_t walk_ktime = 0;
+    uint64_t walk_observed_ns = 0;
     int refs = 0;        // running process + cached children naming it
     bool running = true;
     const tetragon::Process& any() const { return *anchor; }
@@ -224,6 +245,10 @@ class ProcessCache {
   // The entry enriched with `delta`, and its parent (plain) when cached.
   Shown ShowLocked(Entry& entry, const Delta& delta) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   ProcessPtr EnrichLocked(Entry& e, const Delta& delta) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The exec id of the running entry of `pid` when a record at `ktime`
+  // describes what that entry's /proc read already saw (see the top of the
+  // file): the record's entry takes this id. Empty otherwise.
+  std::string SeenByWalk(uint32_t pid, uint64_t ktime) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Insert(Entry e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Release(absl::string_view exec_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void EvictIfNeeded() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

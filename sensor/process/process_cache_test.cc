@@ -1,8 +1,9 @@
 // Process cache tests: exec ids, parent linkage, clone inheritance,
 // reference counting of exited parents, bounded size under fork storms,
-// and the /proc reader.
+// the /proc reader, and records both the /proc walk and the ring saw.
 #include "sensor/process/process_cache.h"
 
+#include <time.h>
 #include <unistd.h>
 
 #include <map>
@@ -274,6 +275,75 @@ TEST(ProcWalkTest, JoinArguments) {
   EXPECT_EQ(JoinArguments("a", 1), "");
 }
 
+// A /proc read of `pid` at `observed`, of a process that started at `ktime`.
+ExecRecord Walked(uint32_t pid, uint32_t ppid, uint64_t ktime, uint64_t observed,
+                  const std::string& bin) {
+  ExecRecord r = Exec(pid, ppid, ktime, bin);
+  r.flags = "procFS";
+  r.observed_ns = observed;
+  return r;
+}
+
+// The sensor attaches, then walks /proc, then decodes what queued in the
+// ring: an exec both saw is one process, under the walk's exec id.
+TEST(WalkAndRingTest, AnExecSeenByBothIsOneProcess) {
+  ProcessCache cache("n", 1000, 0);
+  cache.AddExec(Walked(1, 0, 10, 5000, "/sbin/init"));
+  tetragon::Process walked = cache.AddExec(Walked(100, 1, 1000, 5001, "/bin/app"));
+  tetragon::Process child = cache.AddExec(Walked(101, 100, 2000, 5002, "/bin/worker"));
+  EXPECT_EQ(child.parent_exec_id(), walked.exec_id());
+  ASSERT_EQ(cache.stats().entries, 3u);
+
+  // The exec of 100 at 3000 (after its start, before the walk read it).
+  ExecRecord rec = Exec(100, 1, 3000, "/bin/app");
+  rec.arguments = "--serve";
+  ProcessCache::Shown shown = cache.AddExecEnriched(rec, 0, nullptr, /*flag_clone=*/true);
+  EXPECT_EQ(shown.process->exec_id(), walked.exec_id());
+  EXPECT_EQ(shown.process->flags(), "execve");  // the ring's record wins
+  EXPECT_EQ(shown.process->arguments(), "--serve");
+  EXPECT_EQ(cache.stats().entries, 3u);          // no second entry for it
+  EXPECT_EQ(cache.GetByTgid(100)->arguments(), "--serve");
+  EXPECT_EQ(cache.GetParent(child.exec_id())->arguments(), "--serve");
+
+  // References moved with it: exits free everything.
+  ASSERT_TRUE(cache.ExitEnriched(100, 0, nullptr, 6000).has_value());
+  EXPECT_TRUE(cache.GetParent(child.exec_id()).has_value());  // kept for its child
+  ASSERT_TRUE(cache.ExitEnriched(101, 0, nullptr, 6001).has_value());
+  ASSERT_TRUE(cache.ExitEnriched(1, 0, nullptr, 6002).has_value());
+  EXPECT_EQ(cache.stats().entries, 0u);
+}
+
+TEST(WalkAndRingTest, AnExecAfterTheReadIsANewImage) {
+  ProcessCache cache("n", 1000, 0);
+  tetragon::Process sh = cache.AddExec(Walked(100, 1, 1000, 5000, "/bin/sh"));
+  tetragon::Process child = cache.AddExec(Walked(101, 100, 2000, 5001, "/bin/sleep"));
+  ProcessCache::Shown shown = cache.AddExecEnriched(Exec(100, 1, 5500, "/bin/ls"), 0, nullptr);
+  EXPECT_NE(shown.process->exec_id(), sh.exec_id());
+  EXPECT_EQ(cache.GetByTgid(100)->binary(), "/bin/ls");
+  EXPECT_EQ(cache.GetParent(child.exec_id())->binary(), "/bin/sh");  // the image that forked it
+}
+
+TEST(WalkAndRingTest, AForkSeenByBothKeepsTheWalksExecId) {
+  ProcessCache cache("n", 1000, 0);
+  cache.AddExec(Walked(100, 1, 1000, 5000, "/bin/sh"));
+  tetragon::Process walked = cache.AddExec(Walked(102, 100, 2500, 5002, "/bin/sh"));
+  ASSERT_TRUE(cache.AddCloneLazy(102, 100, 2600));
+  EXPECT_EQ(cache.GetByTgid(102)->exec_id(), walked.exec_id());
+  EXPECT_EQ(cache.GetByTgid(102)->flags(), "clone");
+  EXPECT_EQ(cache.stats().entries, 2u);
+}
+
+TEST(WalkAndRingTest, AnOlderProcesssExitDoesNotEndTheWalkedOne) {
+  ProcessCache cache("n", 1000, 0);
+  tetragon::Process walked = cache.AddExec(Walked(100, 1, 1000, 5000, "/bin/new"));
+  // pid 100 was an older process that exited at 900, before this one started.
+  EXPECT_FALSE(cache.ExitEnriched(100, 0, nullptr, 900).has_value());
+  EXPECT_EQ(cache.GetByTgid(100)->exec_id(), walked.exec_id());
+  // Its own exit (after its start) ends it, also one the walk raced with.
+  EXPECT_TRUE(cache.ExitEnriched(100, 0, nullptr, 4000).has_value());
+  EXPECT_FALSE(cache.GetByTgid(100).has_value());
+}
+
 TEST(ProcWalkTest, ReadsThisProcess) {
   auto me = ReadProcProcess("/proc", getpid());
   ASSERT_TRUE(me.has_value());
@@ -287,6 +357,13 @@ TEST(ProcWalkTest, ReadsThisProcess) {
   EXPECT_EQ(me->flags, "procFS");
   EXPECT_EQ(me->ns.size(), 10u);
   EXPECT_NE(me->ns[0], 0u);
+  // On the ring's clock: started before now, read just now.
+  timespec mono{};
+  clock_gettime(CLOCK_MONOTONIC, &mono);
+  const uint64_t now = static_cast<uint64_t>(mono.tv_sec) * 1000000000ull + mono.tv_nsec;
+  EXPECT_LE(me->ktime, now);
+  EXPECT_GT(me->observed_ns, me->ktime);
+  EXPECT_LE(me->observed_ns, now);
   auto all = ReadProcProcesses();
   ASSERT_FALSE(all.empty());
   for (size_t i = 1; i < all.size(); ++i) EXPECT_LE(all[i - 1].ktime, all[i].ktime);

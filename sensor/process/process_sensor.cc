@@ -58,14 +58,19 @@ absl::StatusOr<std::unique_ptr<ProcessSensor>> ProcessSensor::Start(ProcessSenso
   int err = process_sensor::load(s->skel_.get());
   if (err) return LibbpfStatus(err, "load process sensor");
   if (s->opts_.enrich_version) s->opts_.cache->SetEnrichVersion(s->opts_.enrich_version);
-  // Seed the cache before attaching: an exec seen later replaces its entry.
-  if (s->opts_.walk_proc) {
-    for (const ExecRecord& r : ReadProcProcesses()) s->opts_.cache->AddExec(r);
-  }
+  // Attach, then walk /proc, then decode: a process that forks or execs
+  // while the walk runs is in the ring (its records wait there), and one
+  // that predates the sensor is in /proc. Both may see a process; the
+  // cache keeps one entry for it (ProcessCache, "/proc reads and ring
+  // records"). Records beyond the ring's 2 MB meanwhile are counted lost.
   err = process_sensor::attach(s->skel_.get());
   if (err) return LibbpfStatus(err, "attach process sensor");
   s->rb_.reset(ring_buffer__new(bpf_map__fd(s->skel_->maps.tgd_proc_events), OnRecord, s.get(), nullptr));
   if (!s->rb_) return ErrnoStatus(errno, "ring_buffer__new");
+  if (s->opts_.after_attach) s->opts_.after_attach();
+  if (s->opts_.walk_proc) {
+    for (const ExecRecord& r : ReadProcProcesses()) s->opts_.cache->AddExec(r);
+  }
   s->reader_ = std::thread([p = s.get()] { p->Run(); });
   return s;
 }
@@ -142,11 +147,12 @@ void ProcessSensor::Handle(const tgd_proc_msg& m) {
       EventBuilder b;
       tetragon::GetEventsResponse& ev = *b.event();
       auto* exit = ev.mutable_process_exit();
-      if (auto shown = cache.ExitEnriched(m.pid, m.cgroup_id, opts_.enrich); shown.has_value()) {
+      if (auto shown = cache.ExitEnriched(m.pid, m.cgroup_id, opts_.enrich, m.ktime); shown.has_value()) {
         if (shown->parent != nullptr) exit->unsafe_arena_set_allocated_parent(b.Keep(std::move(shown->parent)));
         exit->unsafe_arena_set_allocated_process(b.Keep(std::move(shown->process)));
       } else {
-        // Not in the cache (started and exec'd before we saw it).
+        // Not in the cache (started and exec'd before we saw it), or an
+        // older process with the pid of one the /proc walk found.
         exit->mutable_process()->mutable_pid()->set_value(m.pid);
         exit->mutable_process()->set_flags("unknown");
         if (opts_.enrich) opts_.enrich(m.cgroup_id, exit->mutable_process());

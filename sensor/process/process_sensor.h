@@ -23,17 +23,20 @@ namespace tgd {
 struct ProcessSensorOptions {
   EventBus* bus = nullptr;        // required
   ProcessCache* cache = nullptr;  // required
-  bool walk_proc = true;          // seed the cache from /proc first
+  bool walk_proc = true;          // seed the cache from /proc (after attaching)
   // Optional: adds pod/container information to a process (by cgroup id).
   std::function<void(uint64_t cgroup_id, tetragon::Process*)> enrich;
   // Optional, with `enrich`: a number that changes whenever `enrich` may
   // give a different result for some cgroup (ProcessCache::SetEnrichVersion).
   std::function<uint64_t()> enrich_version;
+  // Tests: runs after the programs attach, before the /proc walk.
+  std::function<void()> after_attach;
 };
 
 class ProcessSensor {
  public:
-  // Loads and attaches the programs and starts the reader thread.
+  // Loads and attaches the programs, walks /proc (walk_proc), then starts
+  // the reader thread on the records that queued meanwhile.
   // Errors: the libbpf errno of open/load/attach (PERMISSION_DENIED without
   // CAP_BPF, ...).
   static absl::StatusOr<std::unique_ptr<ProcessSensor>> Start(ProcessSensorOptions opts);

@@ -1,7 +1,7 @@
 // Root test of the base process sensor on real processes: a shell running a
 // binary with arguments in its own cgroup, and the exact process_exec and
 // process_exit events for both, including parent linkage and exit status or
-// signal.
+// signal; a process the /proc walk and the ring both see.
 #include "sensor/process/process_sensor.h"
 
 #include <signal.h>
@@ -11,6 +11,8 @@
 #include <filesystem>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "sensor/testing/cgroup.h"
 
@@ -102,6 +104,77 @@ TEST_F(ProcessSensorRootTest, ShellRunningABinaryGivesExactEvents) {
   EXPECT_EQ(x_sh.process().exec_id(), e_sh.process().exec_id());
   EXPECT_EQ(x_sh.status(), 3u);
   EXPECT_GE(exits[1].time().seconds(), execs[0].time().seconds());
+}
+
+// A process that forks and execs after the programs attach but before the
+// /proc walk is seen by both: one process_exec event, and the cache, the
+// event and the exit agree on one exec id.
+TEST(ProcessSensorStartRootTest, ExecBetweenAttachAndWalkIsSeenOnce) {
+  std::string reason = testing::RootTestSkipReason();
+  if (!reason.empty()) GTEST_SKIP() << reason;
+  auto cg = testing::TestCgroup::Create("procsensor-start");
+  ASSERT_TRUE(cg.ok()) << cg.status();
+  EventBus bus;
+  ProcessCache cache("test-node", 65536, MonotonicToWallOffsetNs());
+  auto sub = bus.Subscribe(1 << 16);
+  const std::string sleep_bin = std::filesystem::canonical("/bin/sleep");
+  pid_t child = -1;
+  ProcessSensorOptions o{&bus, &cache, true, nullptr};
+  o.after_attach = [&] {
+    auto pid = (*cg)->Spawn({"/bin/sleep", "30"});
+    if (!pid.ok()) return;
+    child = *pid;
+    // Until it has exec'd: the walk then reads the new image.
+    std::string exe = absl::StrCat("/proc/", child, "/exe");
+    for (int i = 0; i < 200; ++i) {
+      std::error_code ec;
+      if (std::filesystem::read_symlink(exe, ec) == sleep_bin) break;
+      usleep(10 * 1000);
+    }
+  };
+  auto sensor = ProcessSensor::Start(o);
+  ASSERT_TRUE(sensor.ok()) << sensor.status();
+  ASSERT_GT(child, 0);
+  absl::Cleanup reap = [&] {
+    kill(child, SIGKILL);
+    (void)testing::WaitChild(child);
+  };
+  const uint32_t pid = child;
+  std::vector<tetragon::GetEventsResponse> execs;
+  EventBus::Event ev;
+  // The exec event, then (after the sensor has decoded everything queued)
+  // nothing more for this pid.
+  absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (execs.empty() && sub->Next(&ev, deadline)) {
+    if (ev->has_process_exec() && ev->process_exec().process().pid().value() == pid) execs.push_back(*ev);
+  }
+  ASSERT_EQ(execs.size(), 1u);
+  deadline = absl::Now() + absl::Milliseconds(500);
+  while (sub->Next(&ev, deadline)) {
+    if (ev->has_process_exec() && ev->process_exec().process().pid().value() == pid) execs.push_back(*ev);
+  }
+  ASSERT_EQ(execs.size(), 1u) << "a second process_exec for the same exec";
+  const tetragon::Process& p = execs[0].process_exec().process();
+  EXPECT_EQ(p.binary(), sleep_bin);
+  EXPECT_EQ(p.arguments(), "30");
+  EXPECT_EQ(execs[0].process_exec().parent().pid().value(), static_cast<uint32_t>(getpid()));
+  auto cached = cache.GetByTgid(pid);
+  ASSERT_TRUE(cached.has_value());
+  EXPECT_EQ(cached->exec_id(), p.exec_id());
+  EXPECT_EQ(cached->binary(), sleep_bin);
+
+  std::move(reap).Invoke();
+  bool exited = false;
+  deadline = absl::Now() + absl::Seconds(10);
+  while (!exited && sub->Next(&ev, deadline)) {
+    if (ev->has_process_exit() && ev->process_exit().process().pid().value() == pid) {
+      exited = true;
+      EXPECT_EQ(ev->process_exit().process().exec_id(), p.exec_id());
+      EXPECT_EQ(ev->process_exit().signal(), "SIGKILL");
+    }
+  }
+  EXPECT_TRUE(exited);
+  EXPECT_EQ((*sensor)->lost(), 0u);
 }
 
 TEST_F(ProcessSensorRootTest, KilledProcessReportsTheSignal) {

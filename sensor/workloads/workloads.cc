@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <filesystem>
 #include <fstream>
@@ -282,20 +283,33 @@ absl::Status WorkloadSource::MkdirTracked(const std::string& dir) {
   return absl::OkStatus();
 }
 
-absl::Status WorkloadSource::Reload() {
-  std::string text, source = opts_.path.empty() ? "<embedded demo.yaml>" : opts_.path;
+namespace {
+
+absl::StatusOr<std::vector<WorkloadPod>> ReadWorkloads(const std::string& path, struct stat* st) {
+  if (stat(path.c_str(), st) != 0) return ErrnoStatus(errno, "workloads file " + path);
+  std::ifstream in(path);
+  if (!in) return ErrnoStatus(errno, "read workloads file " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ParseWorkloads(ss.str(), path);
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<WorkloadPod>> ReadWorkloadsFile(const std::string& path) {
   struct stat st{};
+  return ReadWorkloads(path, &st);
+}
+
+absl::Status WorkloadSource::Reload() {
+  const std::string source = opts_.path.empty() ? "<embedded demo.yaml>" : opts_.path;
+  struct stat st{};
+  std::vector<WorkloadPod> pods;
   if (opts_.path.empty()) {
-    text = kDemoWorkloadsYaml;
+    TGD_ASSIGN_OR_RETURN(pods, ParseWorkloads(kDemoWorkloadsYaml, source));
   } else {
-    if (stat(opts_.path.c_str(), &st) != 0) return ErrnoStatus(errno, "workloads file " + opts_.path);
-    std::ifstream in(opts_.path);
-    if (!in) return ErrnoStatus(errno, "read workloads file " + opts_.path);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    text = ss.str();
+    TGD_ASSIGN_OR_RETURN(pods, ReadWorkloads(opts_.path, &st));
   }
-  TGD_ASSIGN_OR_RETURN(std::vector<WorkloadPod> pods, ParseWorkloads(text, source));
   absl::MutexLock l(&mu_);
   mtime_ = st.st_mtim;
   size_ = st.st_size;
@@ -327,6 +341,14 @@ absl::Status WorkloadSource::Reload() {
       }
       infos.push_back(ContainerInfo{c.id, c.name, ImageRepo(c.image), *id, *dir, c.image});
     }
+    if (auto hook = hook_pods_.find(pod.uid); hook != hook_pods_.end()) {
+      // The pod's RuntimeHook containers stay (a file entry with the same id wins).
+      std::set<std::string> ids;
+      for (const WorkloadContainer& c : pod.containers) ids.insert(c.id);
+      for (const ContainerInfo& c : hook->second.containers) {
+        if (!ids.count(c.id)) infos.push_back(c);
+      }
+    }
     if (pod.containers.empty()) {
       Warn(absl::StrCat(source, ": pods[", i, "] (", pod.ns, "/", pod.name,
                         "): no containers; the pod selects no cgroup"));
@@ -342,15 +364,51 @@ absl::Status WorkloadSource::Reload() {
     next[pod.uid] = std::move(pod);
   }
   for (const auto& [uid, pod] : file_pods_) {
-    if (next.count(uid)) continue;
+    if (next.count(uid) || hook_pods_.count(uid)) continue;  // hook pods: SyncHookPods
     if (absl::Status s = state_->DelPod(uid); !s.ok()) {
       Warn(absl::StrCat("removing pod ", pod.ns, "/", pod.name, ": ", s.message()));
       next[uid] = pod;
     }
   }
+  std::set<std::string> gone_file_pods;
+  for (const auto& [uid, pod] : file_pods_) {
+    if (!next.count(uid)) gone_file_pods.insert(uid);
+  }
   file_pods_ = std::move(next);
+  SyncHookPods(source, gone_file_pods, &first_error);
   LOG(INFO) << "workloads: loaded " << file_pods_.size() << " pods from " << source;
   return first_error;
+}
+
+const WorkloadPod* WorkloadSource::FilePodOf(const PodInfo& hook_pod) const {
+  if (auto it = file_pods_.find(hook_pod.uid); it != file_pods_.end()) return &it->second;
+  if (hook_pod.name.empty()) return nullptr;
+  for (const auto& [uid, p] : file_pods_) {
+    if (p.name == hook_pod.name && p.ns == hook_pod.ns) return &p;
+  }
+  return nullptr;
+}
+
+void WorkloadSource::SyncHookPods(absl::string_view source, const std::set<std::string>& gone_file_pods,
+                                  absl::Status* first_error) {
+  for (auto& [uid, hook] : hook_pods_) {
+    const WorkloadPod* file = FilePodOf(hook.info);
+    labels::Labels want = file ? file->labels : labels::Labels();
+    if (file != nullptr && file->uid == uid) {
+      hook.info.labels = std::move(want);  // Reload's UpdatePod set them
+      continue;
+    }
+    // Matched by namespace/name (another uid), or no longer in the file.
+    if (want == hook.info.labels && !gone_file_pods.count(uid)) continue;
+    PodInfo info = hook.info;
+    info.labels = want;
+    if (absl::Status s = state_->UpdatePod(info, hook.containers); !s.ok()) {
+      Warn(absl::StrCat(source, ": RuntimeHook pod ", info.ns, "/", info.name, " (", uid, "): ", s.message()));
+      if (first_error->ok()) *first_error = s;
+      continue;
+    }
+    hook.info.labels = std::move(want);
+  }
 }
 
 absl::Status WorkloadSource::PollOnce() {
@@ -365,20 +423,24 @@ absl::Status WorkloadSource::PollOnce() {
   }
   absl::Status result;
   if (changed) result = Reload();
-  std::vector<HookContainer> gone;
+  std::vector<std::pair<std::string, std::string>> gone;  // (pod uid, container id)
   {
     absl::MutexLock l(&mu_);
-    for (auto it = hook_containers_.begin(); it != hook_containers_.end();) {
-      if (access(it->path.c_str(), F_OK) != 0) {
-        gone.push_back(*it);
-        it = hook_containers_.erase(it);
-      } else {
-        ++it;
+    for (auto pod = hook_pods_.begin(); pod != hook_pods_.end();) {
+      std::vector<ContainerInfo>& cs = pod->second.containers;
+      for (auto it = cs.begin(); it != cs.end();) {
+        if (access(it->cgroup_path.c_str(), F_OK) != 0) {
+          gone.emplace_back(pod->first, it->id);
+          it = cs.erase(it);
+        } else {
+          ++it;
+        }
       }
+      pod = cs.empty() ? hook_pods_.erase(pod) : std::next(pod);
     }
   }
-  for (const HookContainer& h : gone) {
-    absl::Status s = state_->DelPodContainer(h.pod_uid, h.container_id);
+  for (const auto& [uid, id] : gone) {
+    absl::Status s = state_->DelPodContainer(uid, id);
     if (!s.ok() && result.ok()) result = s;
   }
   if (CgroupTracker* t = state_->cgroup_tracker(); t && !t->program_attached()) {
@@ -426,18 +488,13 @@ absl::Status WorkloadSource::HandleRuntimeHook(const tetragon::RuntimeHookReques
                   cc.containerimage()};
   if (c.id.empty()) c.id = ContainerIdFromCgroupPath(*dir);
   if (pod.uid.empty()) return absl::InvalidArgumentError("createContainer.podUID: empty");
-  {
-    absl::MutexLock l(&mu_);
-    const WorkloadPod* known = nullptr;
-    if (auto it = file_pods_.find(pod.uid); it != file_pods_.end()) known = &it->second;
-    for (const auto& [uid, p] : file_pods_) {
-      if (!known && !pod.name.empty() && p.name == pod.name && p.ns == pod.ns) known = &p;
-    }
-    if (known) {
-      pod.labels = known->labels;
-      if (pod.ns.empty()) pod.ns = known->ns;
-      if (pod.name.empty()) pod.name = known->name;
-    }
+  // Held throughout, so a reload cannot slip in between taking the labels
+  // and recording the container.
+  absl::MutexLock l(&mu_);
+  if (const WorkloadPod* known = FilePodOf(pod)) {
+    pod.labels = known->labels;
+    if (pod.ns.empty()) pod.ns = known->ns;
+    if (pod.name.empty()) pod.name = known->name;
   }
   if (pod.ns.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -445,8 +502,15 @@ absl::Status WorkloadSource::HandleRuntimeHook(const tetragon::RuntimeHookReques
   }
   if (c.name.empty()) LOG(WARNING) << "RuntimeHook: container " << c.id << " has no name";
   TGD_RETURN_IF_ERROR(state_->AddPodContainer(pod, c));
-  absl::MutexLock l(&mu_);
-  hook_containers_.push_back(HookContainer{pod.uid, c.id, *dir});
+  HookPod& hook = hook_pods_[pod.uid];
+  if (hook.info.uid.empty()) hook.info = pod;
+  auto same = std::find_if(hook.containers.begin(), hook.containers.end(),
+                           [&](const ContainerInfo& x) { return x.id == c.id; });
+  if (same != hook.containers.end()) {
+    *same = c;
+  } else {
+    hook.containers.push_back(c);
+  }
   return absl::OkStatus();
 }
 

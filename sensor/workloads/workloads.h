@@ -58,6 +58,11 @@ struct WorkloadPod {
 absl::StatusOr<std::vector<WorkloadPod>> ParseWorkloads(absl::string_view yaml,
                                                         absl::string_view source);
 
+// Reads and parses a workloads file (no cgroup is looked at). Errors: the
+// errno of stat/read (NOT_FOUND, PERMISSION_DENIED, ...) naming the file,
+// those of ParseWorkloads.
+absl::StatusOr<std::vector<WorkloadPod>> ReadWorkloadsFile(const std::string& path);
+
 // A stable pod uid (UUID-shaped) for a pod without one.
 std::string DerivedPodUid(absl::string_view ns, absl::string_view name);
 
@@ -90,7 +95,11 @@ class WorkloadSource {
   // file, DelPod for file pods that are gone). A file that does not parse
   // changes nothing. Containers whose cgroup cannot be resolved are skipped
   // with a counted warning; so are pods without containers (registered,
-  // with no cgroups).
+  // with no cgroups). RuntimeHook containers survive a reload: a file pod
+  // with the same uid keeps them (its update lists file and hook
+  // containers); a hook pod known to the file by namespace/name gets the
+  // file's current labels; a hook pod the file no longer lists keeps its
+  // containers, with no labels.
   absl::Status Reload();
   // Reloads when the file's mtime/size changed; drops RuntimeHook containers
   // whose cgroup is gone; rescans sub-cgroups if the tracker program is off.
@@ -111,11 +120,21 @@ class WorkloadSource {
   const std::string& cgroup_root() const { return cgroup_root_; }
 
  private:
-  struct HookContainer {
-    std::string pod_uid, container_id, path;
+  // A pod as RuntimeHook requests made it: its info (labels as last taken
+  // from the file) and the containers the hook added.
+  struct HookPod {
+    PodInfo info;
+    std::vector<ContainerInfo> containers;
   };
   WorkloadSource(PolicyFilterState* state, WorkloadSourceOptions o) : state_(state), opts_(std::move(o)) {}
   void Warn(std::string w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The file pod a hook pod is: by uid, else by namespace/name; null if none.
+  const WorkloadPod* FilePodOf(const PodInfo& hook_pod) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Re-registers the hook pods after the file pods changed (labels from the
+  // file; the containers of a file pod that is gone).
+  void SyncHookPods(absl::string_view source, const std::set<std::string>& gone_file_pods,
+                    absl::Status* first_error)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status MkdirTracked(const std::string& dir) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   PolicyFilterState* state_;
@@ -123,7 +142,7 @@ class WorkloadSource {
   std::string cgroup_root_;
   mutable absl::Mutex mu_;
   std::map<std::string, WorkloadPod> file_pods_ ABSL_GUARDED_BY(mu_);  // by uid
-  std::vector<HookContainer> hook_containers_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, HookPod> hook_pods_ ABSL_GUARDED_BY(mu_);  // by uid
   std::vector<std::string> created_dirs_ ABSL_GUARDED_BY(mu_);  // in creation order
   int warnings_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::string> last_warnings_ ABSL_GUARDED_BY(mu_);
