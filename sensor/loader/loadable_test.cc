@@ -101,7 +101,7 @@ TEST(LoadableTest, EveryRefusalIsReportedWithItsField) {
     selectors:
     - matchActions:
       - action: Post
-        rateLimit: 1m
+        kernelStackTrace: true
   tracepoints:
   - subsystem: syscalls
     event: sys_enter_nope
@@ -116,8 +116,8 @@ TEST(LoadableTest, EveryRefusalIsReportedWithItsField) {
             (std::vector<std::string>{
                 "UNIMPLEMENTED: spec.options: option \"disable-kprobe-multi\" is not supported by tgdispatch yet",
                 "UNIMPLEMENTED: spec.kprobes[0].return: kretprobes (return: true) is not supported by tgdispatch yet",
-                "UNIMPLEMENTED: spec.kprobes[1].selectors[0].matchActions[0].rateLimit: rateLimit is not supported by "
-                "tgdispatch yet",
+                "UNIMPLEMENTED: spec.kprobes[1].selectors[0].matchActions[0].kernelStackTrace: kernelStackTrace is not "
+                "supported by tgdispatch yet",
                 "NOT_FOUND: spec.tracepoints[0]: tracepoint syscalls/sys_enter_nope does not exist on this kernel",
             }));
   EXPECT_TRUE(r.notes.empty());
