@@ -15,6 +15,9 @@
 
 namespace tgd::bench {
 
+// The tracepoint (syscalls/...) every benchmark policy hooks.
+inline constexpr char kHookEvent[] = "sys_enter_getpid";
+
 struct BenchOptions {
   std::vector<std::string> modes = {"dispatch", "per-policy"};
   std::vector<int> policy_counts = {1, 10, 100, 1000, 10000};

@@ -1,3 +1,9 @@
+// DispatchBackend: setup (shared object, exec tracker, ring buffer), the
+// per-hook dispatcher objects, and the lifetime of policy entries (load,
+// config and value writes, removal, memory accounting). The run lists are in
+// dispatch_run_lists.cc, the per-policy comparison objects in
+// dispatch_per_policy.cc, the ring buffer reader and event decoding in
+// dispatch_events.cc.
 #include "sensor/loader/dispatch_backend.h"
 
 #include <bpf/bpf.h>
@@ -18,17 +24,14 @@
 #include "absl/strings/match.h"
 #include "absl/strings/strip.h"
 #include "bpf/dispatch/dispatch.skel.h"
-#include "bpf/dispatch/per_policy.skel.h"
 #include "sensor/base/errno_status.h"
 #include "sensor/base/status_macros.h"
+#include "sensor/loader/dispatch_backend_internal.h"
 #include "sensor/loader/tracefs_format.h"
-#include "sensor/process/proc_walk.h"
 #include "sensor/process/process_sensor.h"
 
 namespace tgd {
-namespace {
-
-constexpr uint64_t kHostCgroupKey = ~0ULL;
+namespace dispatch_internal {
 
 uint64_t FdMemlock(int fd) {
   std::ifstream in(absl::StrCat("/proc/self/fdinfo/", fd));
@@ -54,21 +57,12 @@ absl::StatusOr<FileDescriptor> CreateOneElementArray(const char* name, uint32_t 
   return owned;
 }
 
-tetragon::KprobeAction ToAction(uint32_t a) {
-  switch (a) {
-    case TGD_ACT_POST: return tetragon::KPROBE_ACTION_POST;
-    case TGD_ACT_NOPOST: return tetragon::KPROBE_ACTION_NOPOST;
-    case TGD_ACT_SIGKILL: return tetragon::KPROBE_ACTION_SIGKILL;
-    case TGD_ACT_SIGNAL: return tetragon::KPROBE_ACTION_SIGNAL;
-    case TGD_ACT_OVERRIDE: return tetragon::KPROBE_ACTION_OVERRIDE;
-  }
-  return tetragon::KPROBE_ACTION_UNKNOWN;
-}
+}  // namespace dispatch_internal
 
-void SetTimestamp(int64_t ns, google::protobuf::Timestamp* t) {
-  t->set_seconds(ns / 1000000000);
-  t->set_nanos(static_cast<int32_t>(ns % 1000000000));
-}
+namespace {
+
+using dispatch_internal::CreateOneElementArray;
+using dispatch_internal::FdMemlock;
 
 // Writes the exec tracker entry of every running process (its /proc/PID/exe).
 void SeedExecPaths(int map_fd) {
@@ -231,67 +225,9 @@ DispatchBackend::~DispatchBackend() {
   entries_.clear();
 }
 
-void DispatchBackend::ReaderLoop() {
-  while (!stop_.load()) {
-    int n = PollOnce(pending_.empty() ? 100 : 10);
-    if (n < 0 && n != -EINTR) {
-      LOG(ERROR) << "dispatch ring buffer: " << strerror(-n);
-      return;
-    }
-  }
-}
-
 int DispatchBackend::MapFd(const std::string& name) const {
   bpf_map* m = bpf_object__find_map_by_name(shared_->obj, name.c_str());
   return m ? bpf_map__fd(m) : -1;
-}
-
-int DispatchBackend::PollOnce(int timeout_ms) {
-  int n = ring_buffer__poll(rb_.get(), timeout_ms);
-  if (n == 0) n = ring_buffer__consume(rb_.get());
-  ProcessPending(false);
-  return n;
-}
-
-void DispatchBackend::Publish(const tgd_policy_event& ev, std::optional<tetragon::Process> known) {
-  std::optional<tetragon::GetEventsResponse> out = DecodeWith(ev, std::move(known));
-  if (out && opts_.bus) opts_.bus->Publish(std::move(*out));
-}
-
-void DispatchBackend::HandleRecord(const tgd_policy_event& ev) {
-  // The process's exec comes on the base sensor's own ring buffer and may
-  // not be decoded yet (a short-lived process is gone from /proc by then):
-  // hold the event briefly rather than send it without its process.
-  if (opts_.processes && !pending_.empty()) {
-    pending_.push_back({ev, absl::Now() + kPendingWait});
-    return;
-  }
-  std::optional<tetragon::Process> known;
-  if (opts_.processes && !(known = ReadyProcess(ev.pid))) {
-    pending_.push_back({ev, absl::Now() + kPendingWait});
-    return;
-  }
-  Publish(ev, std::move(known));
-}
-
-std::optional<tetragon::Process> DispatchBackend::ReadyProcess(uint32_t pid) const {
-  // A fork not followed (yet) by its exec in the cache is "clone" only: the
-  // exec that the policy event follows may still be on its way.
-  std::optional<tetragon::Process> p = opts_.processes->GetForEvent(pid);
-  if (p && p->flags() == "clone") return std::nullopt;
-  return p;
-}
-
-void DispatchBackend::ProcessPending(bool flush) {
-  // In order: an event waits for the ones before it.
-  absl::Time now = absl::Now();
-  while (!pending_.empty()) {
-    const Pending& p = pending_.front();
-    std::optional<tetragon::Process> known = ReadyProcess(p.ev.pid);
-    if (!flush && p.deadline > now && !known) break;
-    Publish(p.ev, std::move(known));
-    pending_.pop_front();
-  }
 }
 
 // ---------------------------------------------------------------- hooks
@@ -515,105 +451,6 @@ absl::Status DispatchBackend::WriteValues(const Entry& e, bool insert) {
   return absl::OkStatus();
 }
 
-void DispatchBackend::SetHookFlag(Hook* h, uint64_t cgroup, bool present) {
-  uint32_t bit = cgroup == 0 ? TGD_HOOKF_UNFILTERED : cgroup == kHostCgroupKey ? TGD_HOOKF_HOST : 0;
-  if (bit == 0) return;
-  uint32_t flags = present ? (h->flags | bit) : (h->flags & ~bit);
-  if (flags == h->flags) return;
-  h->flags = flags;
-  bpf_map_update_elem(bpf_map__fd(shared_->maps.tgd_hook_flags), &h->id, &flags, BPF_ANY);
-}
-
-absl::Status DispatchBackend::SyncRunList(Hook* h, uint64_t cgroup, OverMax over_max) {
-  std::vector<uint32_t> want;
-  auto add_filter = [&](uint32_t f) {
-    auto bf = h->by_filter.find(f);
-    if (bf != h->by_filter.end()) want.insert(want.end(), bf->second.begin(), bf->second.end());
-  };
-  if (cgroup == 0) {
-    add_filter(0);
-  } else if (opts_.filter) {
-    for (uint32_t f : opts_.filter->PoliciesOfCgroup(cgroup)) {
-      if (f != 0) add_filter(f);
-    }
-  }
-  std::sort(want.begin(), want.end());
-  auto key = std::make_pair(h->id, cgroup);
-  auto it = run_lists_.find(key);
-  if (it != run_lists_.end() && it->second == want) return absl::OkStatus();
-  if (it == run_lists_.end() && want.empty()) return absl::OkStatus();
-  // Keep each entry's list of run lists current.
-  auto reindex = [&](const std::vector<uint32_t>& old_ids, const std::vector<uint32_t>& new_ids) {
-    for (uint32_t id : old_ids) {
-      if (auto e = entries_.find(id); e != entries_.end()) e->second->lists.erase(cgroup);
-    }
-    for (uint32_t id : new_ids) {
-      if (auto e = entries_.find(id); e != entries_.end()) e->second->lists.insert(cgroup);
-    }
-  };
-  const std::vector<uint32_t> old_ids = it != run_lists_.end() ? it->second : std::vector<uint32_t>{};
-  tgd_run_key rk{};
-  rk.hook_id = h->id;
-  rk.cgroup_id = cgroup;
-  int outer = bpf_map__fd(shared_->maps.tgd_run_lists);
-  if (want.empty()) {
-    SetHookFlag(h, cgroup, false);  // before the list goes: no event looks for it
-    bpf_map_delete_elem(outer, &rk);
-    run_lists_.erase(key);
-    reindex(old_ids, {});
-    return absl::OkStatus();
-  }
-  tgd_run_list list{};
-  if (want.size() > TGD_RUN_MAX) {
-    if (over_max == OverMax::kRefuse) {
-      return absl::ResourceExhaustedError(absl::StrCat("more than ", TGD_RUN_MAX, " policies on ", h->key,
-                                                       " would apply to cgroup ", cgroup));
-    }
-    // A workload change (or a delete from such a list) cannot be refused:
-    // the oldest policies run, and every event of the cgroup on this hook
-    // counts as truncated (per hook: truncated_lists).
-    LOG(WARNING) << want.size() << " policies on " << h->key << " apply to cgroup " << cgroup << "; only the first "
-                 << TGD_RUN_MAX << " run (the events count as truncated)";
-    want.resize(TGD_RUN_MAX);
-    list.flags |= TGD_RUNF_TRUNCATED;
-  }
-  list.n = want.size();
-  for (size_t i = 0; i < want.size(); ++i) list.policy[i] = want[i];
-  TGD_ASSIGN_OR_RETURN(FileDescriptor fd, CreateOneElementArray("tgd_run", sizeof(list), &list));
-  int inner = fd.get();
-  if (bpf_map_update_elem(outer, &rk, &inner, BPF_ANY) != 0) {
-    int err = errno;
-    if (err == E2BIG) {
-      return absl::ResourceExhaustedError(absl::StrCat("tgd_run_lists is full (", opts_.max_run_lists, ")"));
-    }
-    return ErrnoStatus(err, "publishing a run list");
-  }
-  reindex(old_ids, want);
-  run_lists_[key] = std::move(want);  // the map holds the inner map; our fd closes here
-  SetHookFlag(h, cgroup, true);
-  return absl::OkStatus();
-}
-
-void DispatchBackend::OnCgroupsChanged(const std::vector<uint64_t>& cgroups) {
-  absl::MutexLock l(&mu_);
-  if (opts_.per_policy) {
-    for (auto& [id, e] : entries_) {
-      if (e->filter_id == 0) continue;
-      for (uint64_t cg : cgroups) {
-        absl::Status s = SyncPerPolicyCgroup(*e, cg);
-        if (!s.ok()) LOG(ERROR) << "per-policy cgroup set of " << e->policy_name << ": " << s;
-      }
-    }
-    return;
-  }
-  for (auto& [key, h] : hooks_) {
-    for (uint64_t cg : cgroups) {
-      absl::Status s = SyncRunList(h.get(), cg, OverMax::kTruncate);
-      if (!s.ok()) LOG(ERROR) << "run list of " << key << " for cgroup " << cg << ": " << s;
-    }
-  }
-}
-
 DispatchBackend::ValueMaps DispatchBackend::SharedMaps() const {
   ValueMaps m;
   m.cfgs = bpf_map__fd(shared_->maps.tgd_policy_cfgs);
@@ -622,90 +459,6 @@ DispatchBackend::ValueMaps DispatchBackend::SharedMaps() const {
   m.prefixes = bpf_map__fd(shared_->maps.tgd_str_prefix);
   m.postfixes = bpf_map__fd(shared_->maps.tgd_str_postfix);
   return m;
-}
-
-// Maps a per-policy object owns (everything else is shared infrastructure).
-bool PerPolicyOwnsMap(absl::string_view name) {
-  return absl::StartsWith(name, "tgd_pp_") || name == "tgd_policy_cfgs" || name == "tgd_int_values" ||
-         name == "tgd_str_values" || name == "tgd_str_prefix" || name == "tgd_str_postfix";
-}
-
-absl::Status DispatchBackend::LoadPerPolicyObject(Entry& e) {
-  const CompiledHook& c = e.compiled;
-  size_t sz = 0;
-  const void* elf = per_policy::elf_bytes(&sz);
-  std::string obj_name = absl::StrCat("tgd_pp_", e.id);
-  LIBBPF_OPTS(bpf_object_open_opts, open_opts, .object_name = obj_name.c_str());
-  e.pp_obj.reset(bpf_object__open_mem(elf, sz, &open_opts));
-  if (!e.pp_obj) return ErrnoStatus(errno, "opening the per-policy object for " + c.hook_key);
-  const std::string prog_name = absl::StrCat("tgd_pp_", ProgSuffix(c.kind));
-  bpf_program* prog;
-  bpf_object__for_each_program(prog, e.pp_obj.get()) {
-    bool load = prog_name == bpf_program__name(prog);
-    bpf_program__set_autoload(prog, load);
-    if (load && c.kind == TGD_HOOK_LSM) {
-      TGD_RETURN_IF_ERROR(LibbpfStatus(bpf_program__set_attach_target(prog, 0, c.call.c_str()), "LSM hook " + c.call));
-    }
-  }
-  bpf_map* map;
-  bpf_object__for_each_map(map, e.pp_obj.get()) {
-    const char* name = bpf_map__name(map);
-    if (absl::EndsWith(name, ".rodata")) {
-      size_t rsz = 0;
-      const void* ro = bpf_map__initial_value(map, &rsz);
-      if (!ro || rsz < sizeof(per_policy::per_policy__rodata)) {
-        return absl::InternalError("per-policy object has an unexpected .rodata");
-      }
-      std::string data(static_cast<const char*>(ro), rsz);
-      per_policy::per_policy__rodata vals;
-      memcpy(&vals, data.data(), sizeof(vals));
-      vals.tgd_hook_id = e.hook->id;
-      vals.tgd_pp_policy_id = e.id;
-      vals.tgd_pp_filtered = e.filter_id != 0;
-      memcpy(data.data(), &vals, sizeof(vals));
-      TGD_RETURN_IF_ERROR(LibbpfStatus(bpf_map__set_initial_value(map, data.data(), data.size()), "rodata"));
-      continue;
-    }
-    if (PerPolicyOwnsMap(name)) {
-      // One policy's own maps: its config, and value sets sized to its values
-      // (Tetragon's per-policy string and argument maps are small too).
-      if (strcmp(name, "tgd_policy_cfgs") == 0) {
-        bpf_map__set_max_entries(map, 1);
-      } else if (!absl::StartsWith(name, "tgd_pp_")) {
-        const CompiledHook& ch = e.compiled;
-        size_t n = std::max({ch.ints.size(), ch.strs.size(), ch.prefixes.size(), ch.postfixes.size()});
-        bpf_map__set_max_entries(map, std::max<size_t>(n, 16));
-      }
-      continue;
-    }
-    bpf_map* shared = bpf_object__find_map_by_name(shared_->obj, name);
-    if (!shared || bpf_map__fd(shared) < 0) continue;
-    TGD_RETURN_IF_ERROR(LibbpfStatus(bpf_map__reuse_fd(map, bpf_map__fd(shared)), absl::StrCat("sharing ", name)));
-  }
-  TGD_RETURN_IF_ERROR(LibbpfStatus(bpf_object__load(e.pp_obj.get()), "loading the per-policy program for " + c.hook_key));
-  auto fd_of = [&](const char* name) { return bpf_map__fd(bpf_object__find_map_by_name(e.pp_obj.get(), name)); };
-  e.maps.cfgs = fd_of("tgd_policy_cfgs");
-  e.maps.ints = fd_of("tgd_int_values");
-  e.maps.strs = fd_of("tgd_str_values");
-  e.maps.prefixes = fd_of("tgd_str_prefix");
-  e.maps.postfixes = fd_of("tgd_str_postfix");
-  return absl::OkStatus();
-}
-
-absl::Status DispatchBackend::SyncPerPolicyCgroup(Entry& e, uint64_t cgroup) {
-  if (!opts_.filter || e.filter_id == 0 || !e.pp_obj) return absl::OkStatus();
-  int fd = bpf_map__fd(bpf_object__find_map_by_name(e.pp_obj.get(), "tgd_pp_cgroups"));
-  std::vector<uint32_t> filters = opts_.filter->PoliciesOfCgroup(cgroup);
-  bool in = std::find(filters.begin(), filters.end(), e.filter_id) != filters.end();
-  uint8_t one = 1;
-  if (in) {
-    if (bpf_map_update_elem(fd, &cgroup, &one, BPF_ANY) != 0) {
-      return ErrnoStatus(errno, "adding a cgroup to a per-policy cgroup set");
-    }
-  } else {
-    bpf_map_delete_elem(fd, &cgroup);
-  }
-  return absl::OkStatus();
 }
 
 absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::Load(const PolicyDocument& doc, uint32_t filter_id,
@@ -931,116 +684,6 @@ uint64_t DispatchBackend::EntryMemory(const std::vector<uint32_t>& ids) const {
     }
   }
   return total;
-}
-
-// ---------------------------------------------------------------- events
-
-std::optional<tetragon::GetEventsResponse> DispatchBackend::Decode(const tgd_policy_event& ev) {
-  return DecodeWith(ev, std::nullopt);
-}
-
-std::optional<tetragon::GetEventsResponse> DispatchBackend::DecodeWith(const tgd_policy_event& ev,
-                                                                       std::optional<tetragon::Process> known) {
-  // Copy what the event needs under the lock; the policy may go away later.
-  std::string name, key, subsystem, event, call, message, binary_path;
-  std::vector<std::string> tags;
-  std::vector<CompiledArg> args;
-  int kind = 0;
-  {
-    absl::MutexLock l(&mu_);
-    auto it = entries_.find(ev.policy_id);
-    if (it == entries_.end()) return std::nullopt;  // deleted since: its events are dropped
-    const Entry& e = *it->second;
-    name = e.policy_name;
-    kind = e.compiled.kind;
-    subsystem = e.compiled.subsystem;
-    event = e.compiled.event;
-    call = e.compiled.call;
-    binary_path = e.compiled.binary_path;
-    message = e.compiled.message;
-    tags = e.compiled.tags;
-    args = e.compiled.args;
-  }
-  tetragon::GetEventsResponse out;
-  out.set_node_name(opts_.node_name);
-  SetTimestamp(boot_wall_ns_ + static_cast<int64_t>(ev.ktime), out.mutable_time());
-
-  tetragon::Process proc;
-  std::optional<tetragon::Process> parent;
-  if (opts_.processes) {
-    std::optional<tetragon::Process> p = known ? std::move(known) : opts_.processes->GetForEvent(ev.pid);
-    if (!p) {
-      if (std::optional<ExecRecord> rec = ReadProcProcess("/proc", ev.pid)) p = opts_.processes->AddExec(*rec);
-    }
-    if (p) {
-      proc = *p;
-      parent = opts_.processes->GetParent(p->exec_id());
-    }
-  }
-  if (proc.exec_id().empty()) proc.mutable_pid()->set_value(ev.pid);
-  proc.mutable_tid()->set_value(ev.tid);
-  if (opts_.enrich && !proc.has_pod()) opts_.enrich(ev.cgroup_id, &proc);
-
-  google::protobuf::RepeatedPtrField<tetragon::KprobeArgument> pargs;
-  uint32_t n = std::min<uint32_t>(ev.n_args, TGD_MAX_ARGS);
-  for (uint32_t i = 0; i < n && i < args.size(); ++i) {
-    const tgd_arg_val& v = ev.args[i];
-    tetragon::KprobeArgument* a = pargs.Add();
-    if (!args[i].label.empty()) a->set_label(args[i].label);
-    switch (args[i].render) {
-      case ArgRender::kInt: a->set_int_arg(static_cast<int32_t>(v.s64)); break;
-      case ArgRender::kUint: a->set_uint_arg(static_cast<uint32_t>(v.u64)); break;
-      case ArgRender::kLong: a->set_long_arg(v.s64); break;
-      case ArgRender::kSize: a->set_size_arg(v.u64); break;
-      case ArgRender::kString:
-        a->set_string_arg(std::string(v.str, strnlen(v.str, std::min<uint32_t>(v.len, TGD_STR_MAX))));
-        break;
-    }
-  }
-  if (kind == TGD_HOOK_LSM) {
-    tetragon::ProcessLsm* m = out.mutable_process_lsm();
-    *m->mutable_process() = proc;
-    if (parent) *m->mutable_parent() = *parent;
-    m->set_function_name(call);
-    *m->mutable_args() = pargs;
-    m->set_action(ToAction(ev.action));
-    m->set_policy_name(name);
-    m->set_message(message);
-    for (const auto& t : tags) m->add_tags(t);
-  } else if (kind == TGD_HOOK_UPROBE) {
-    tetragon::ProcessUprobe* u = out.mutable_process_uprobe();
-    *u->mutable_process() = proc;
-    if (parent) *u->mutable_parent() = *parent;
-    u->set_path(binary_path);
-    u->set_symbol(call);
-    *u->mutable_args() = pargs;
-    u->set_action(ToAction(ev.action));
-    u->set_policy_name(name);
-    u->set_message(message);
-    for (const auto& t : tags) u->add_tags(t);
-  } else if (kind == TGD_HOOK_KPROBE) {
-    tetragon::ProcessKprobe* k = out.mutable_process_kprobe();
-    *k->mutable_process() = proc;
-    if (parent) *k->mutable_parent() = *parent;
-    k->set_function_name(call);
-    *k->mutable_args() = pargs;
-    k->set_action(ToAction(ev.action));
-    k->set_policy_name(name);
-    k->set_message(message);
-    for (const auto& t : tags) k->add_tags(t);
-  } else {
-    tetragon::ProcessTracepoint* t = out.mutable_process_tracepoint();
-    *t->mutable_process() = proc;
-    if (parent) *t->mutable_parent() = *parent;
-    t->set_subsys(subsystem);
-    t->set_event(event);
-    *t->mutable_args() = pargs;
-    t->set_policy_name(name);
-    t->set_action(ToAction(ev.action));
-    t->set_message(message);
-    for (const auto& tag : tags) t->add_tags(tag);
-  }
-  return out;
 }
 
 }  // namespace tgd

@@ -1,0 +1,116 @@
+/* Argument reading: one argument of a tracepoint, raw tracepoint, kprobe
+ * or LSM hook into the event, and the per-hook-kind bpf_loop steps that read
+ * a policy's arguments. Part of eval.bpf.h. */
+#ifndef TGDISPATCH_BPF_DISPATCH_ARGS_BPF_H_
+#define TGDISPATCH_BPF_DISPATCH_ARGS_BPF_H_
+
+#include "vmlinux.h"
+
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "bpf/dispatch/dispatch_abi.h"
+#include "bpf/dispatch/hook.bpf.h"
+
+/* Reads argument `d` of the hook into `v`. `kind` is a compile-time constant. */
+static __always_inline void read_arg(void *ctx, int kind, struct tgd_arg_desc *d, struct tgd_arg_val *v) {
+  __u64 raw = 0;
+  __u8 type = d->type;
+  if (kind == TGD_HOOK_TRACEPOINT) {
+    __u32 off = d->offset & 0xfff;
+    if (type == TGD_ARG_DATA_LOC_STR) {
+      __u32 loc = 0;
+      bpf_probe_read_kernel(&loc, sizeof(loc), (char *)ctx + off);
+      raw = (__u64)((char *)ctx + (loc & 0xffff));
+    } else if (type == TGD_ARG_INLINE_STR) {
+      raw = (__u64)((char *)ctx + off);
+    } else if (type == TGD_ARG_INT && d->size == 1) {
+      bpf_probe_read_kernel(&raw, 1, (char *)ctx + off);
+    } else if (type == TGD_ARG_INT && d->size == 2) {
+      bpf_probe_read_kernel(&raw, 2, (char *)ctx + off);
+    } else if (type == TGD_ARG_INT && d->size == 4) {
+      bpf_probe_read_kernel(&raw, 4, (char *)ctx + off);
+    } else {
+      bpf_probe_read_kernel(&raw, 8, (char *)ctx + off);
+    }
+  } else if (kind == TGD_HOOK_RAW_TP || kind == TGD_HOOK_LSM) {
+    __u32 idx = d->index & 15;
+    bpf_probe_read_kernel(&raw, 8, (char *)ctx + 8 * idx);
+  } else {
+    struct pt_regs *regs = ctx;
+    if (d->src == TGD_SRC_REG + 1) { /* syscall wrapper: arguments in the inner pt_regs */
+      regs = (struct pt_regs *)PT_REGS_PARM1(regs);
+      switch (d->index) {
+        case 0: raw = PT_REGS_PARM1_CORE_SYSCALL(regs); break;
+        case 1: raw = PT_REGS_PARM2_CORE_SYSCALL(regs); break;
+        case 2: raw = PT_REGS_PARM3_CORE_SYSCALL(regs); break;
+        case 3: raw = PT_REGS_PARM4_CORE_SYSCALL(regs); break;
+        case 4: raw = PT_REGS_PARM5_CORE_SYSCALL(regs); break;
+      }
+    } else {
+      switch (d->index) {
+        case 0: raw = PT_REGS_PARM1(regs); break;
+        case 1: raw = PT_REGS_PARM2(regs); break;
+        case 2: raw = PT_REGS_PARM3(regs); break;
+        case 3: raw = PT_REGS_PARM4(regs); break;
+        case 4: raw = PT_REGS_PARM5(regs); break;
+      }
+    }
+  }
+  v->type = type;
+  v->len = 0;
+  if (type == TGD_ARG_INT) {
+    __u8 size = d->size;
+    if (d->is_signed) {
+      if (size == 1) raw = (__u64)(__s64)(__s8)raw;
+      else if (size == 2) raw = (__u64)(__s64)(__s16)raw;
+      else if (size == 4) raw = (__u64)(__s64)(__s32)raw;
+    } else {
+      if (size == 1) raw &= 0xff;
+      else if (size == 2) raw &= 0xffff;
+      else if (size == 4) raw &= 0xffffffff;
+    }
+    v->u64 = raw;
+    return;
+  }
+  __builtin_memset(v->str, 0, TGD_STR_MAX);
+  long n;
+  if (type == TGD_ARG_STR_USER)
+    n = bpf_probe_read_user_str(v->str, TGD_STR_MAX, (void *)raw);
+  else
+    n = bpf_probe_read_kernel_str(v->str, TGD_STR_MAX, (void *)raw);
+  v->len = n > 0 ? (__u32)(n - 1) : 0;
+}
+
+/* Reads the policy's arguments, one bpf_loop step each (the verifier checks
+ * one step, not every combination of argument kinds). One step function per
+ * hook kind, since each reads its own context. */
+struct args_ctx {
+  void *ctx;
+  struct tgd_policy_cfg *cfg;
+  struct tgd_policy_event *ev;
+};
+
+#define DEFINE_ARG_READER(suffix, kind)                                   \
+  static long read_arg_step_##suffix(__u32 a, void *data) {               \
+    struct args_ctx *ac = data;                                           \
+    TGD_MASK(a, 7);                                                       \
+    if (a >= TGD_MAX_ARGS || !ac->cfg || !ac->ev) return 1;               \
+    read_arg(ac->ctx, kind, &ac->cfg->args[a], &ac->ev->args[a]);         \
+    return 0;                                                             \
+  }
+
+DEFINE_ARG_READER(tp, TGD_HOOK_TRACEPOINT)
+DEFINE_ARG_READER(rawtp, TGD_HOOK_RAW_TP)
+DEFINE_ARG_READER(kprobe, TGD_HOOK_KPROBE)
+DEFINE_ARG_READER(lsm, TGD_HOOK_LSM)
+
+/* The step function of a hook kind (a compile-time constant). */
+#define ARG_READER(kind)                                                     \
+  ((kind) == TGD_HOOK_TRACEPOINT ? read_arg_step_tp                          \
+   : (kind) == TGD_HOOK_RAW_TP   ? read_arg_step_rawtp                       \
+   : (kind) == TGD_HOOK_KPROBE   ? read_arg_step_kprobe                      \
+                                 : read_arg_step_lsm)
+
+#endif /* TGDISPATCH_BPF_DISPATCH_ARGS_BPF_H_ */

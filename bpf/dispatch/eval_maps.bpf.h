@@ -1,0 +1,175 @@
+/* The maps of the dispatch datapath (shared by every hook instance of the
+ * dispatch object; the per-policy object gets its own copies of the config
+ * and value maps) and the hook id set before load. Part of eval.bpf.h. */
+#ifndef TGDISPATCH_BPF_DISPATCH_EVAL_MAPS_BPF_H_
+#define TGDISPATCH_BPF_DISPATCH_EVAL_MAPS_BPF_H_
+
+#include "vmlinux.h"
+
+#include <bpf/bpf_helpers.h>
+
+#include "bpf/dispatch/dispatch_abi.h"
+
+/* Set per hook instance before load. */
+const volatile __u32 tgd_hook_id = 0;
+
+struct tgd_cfg_inner {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct tgd_policy_cfg);
+};
+
+struct tgd_run_inner {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct tgd_run_list);
+};
+
+/* The inner map templates, also declared as maps so that the compiler emits
+ * the full value types into BTF (libbpf needs their sizes). */
+struct tgd_cfg_inner tgd_cfg_template SEC(".maps");
+struct tgd_run_inner tgd_run_template SEC(".maps");
+
+/* policy id -> its compiled config (one-element inner array). */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH_OF_MAPS);
+  __uint(max_entries, 16384);
+  __type(key, __u32);
+  __array(values, struct tgd_cfg_inner);
+} tgd_policy_cfgs SEC(".maps");
+
+/* (hook, cgroup) -> policies to run (one-element inner array). */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH_OF_MAPS);
+  __uint(max_entries, 65536);
+  __type(key, struct tgd_run_key);
+  __array(values, struct tgd_run_inner);
+} tgd_run_lists SEC(".maps");
+
+/* Value sets: integers (matchArgs Equal/NotEqual, matchPIDs, matchNamespaces),
+ * exact strings, string prefixes, reversed string postfixes. Elements are
+ * allocated on insert (BPF_F_NO_PREALLOC); a hash still allocates its bucket
+ * array (16 bytes a slot) up front, so the sizes are moderate (user space
+ * may change them before load). */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 1 << 18);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, struct tgd_int_key);
+  __type(value, __u8);
+} tgd_int_values SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 1 << 18);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, struct tgd_str_key);
+  __type(value, __u8);
+} tgd_str_values SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_LPM_TRIE);
+  __uint(max_entries, 1 << 18);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, struct tgd_lpm_key);
+  __type(value, __u8);
+} tgd_str_prefix SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_LPM_TRIE);
+  __uint(max_entries, 1 << 18);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, struct tgd_lpm_key);
+  __type(value, __u8);
+} tgd_str_postfix SEC(".maps");
+
+/* Exec tracker: thread group id -> current binary path. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 65536);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, __u32);
+  __type(value, struct tgd_exec_path);
+} tgd_exec_paths SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct tgd_exec_path);
+} tgd_exec_scratch SEC(".maps");
+
+struct tgd_scratch {
+  __u64 busy;
+  struct tgd_policy_event ev;
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, TGD_SCRATCH_SLOTS);
+  __type(key, __u32);
+  __type(value, struct tgd_scratch);
+} tgd_scratch SEC(".maps");
+
+/* Policy events. */
+struct {
+  __uint(type, BPF_MAP_TYPE_RINGBUF);
+  __uint(max_entries, 1 << 22);
+} tgd_events SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, TGD_MAX_HOOKS);
+  __type(key, __u32);
+  __type(value, struct tgd_hook_stats);
+} tgd_stats SEC(".maps");
+
+/* Rate-limited Posts: (policy, selector, action, scope, argument bytes) ->
+ * time of the last posted event. LRU: the least recently used keys make
+ * room (an evicted key posts again), so the map never fills. */
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 4096);
+  __type(key, struct tgd_rate_key);
+  __type(value, __u64);
+} tgd_rate_limits SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, TGD_MAX_HOOKS);
+  __type(key, __u32);
+  __type(value, __u32);
+} tgd_hook_flags SEC(".maps");
+
+/* The policy program of each hook, by hook id; one array per program type. */
+struct {
+  __uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+  __uint(max_entries, TGD_MAX_HOOKS);
+  __type(key, __u32);
+  __type(value, __u32);
+} tgd_tail_tp SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+  __uint(max_entries, TGD_MAX_HOOKS);
+  __type(key, __u32);
+  __type(value, __u32);
+} tgd_tail_rawtp SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+  __uint(max_entries, TGD_MAX_HOOKS);
+  __type(key, __u32);
+  __type(value, __u32);
+} tgd_tail_kprobe SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+  __uint(max_entries, TGD_MAX_HOOKS);
+  __type(key, __u32);
+  __type(value, __u32);
+} tgd_tail_lsm SEC(".maps");
+
+#endif /* TGDISPATCH_BPF_DISPATCH_EVAL_MAPS_BPF_H_ */

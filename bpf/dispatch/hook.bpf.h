@@ -1,0 +1,70 @@
+/* Per-hook lookups of the dispatch datapath: the index macros the verifier
+ * sees, the hook's statistics and flags, the current cgroup (through the
+ * cgroup tracker), the (hook, cgroup) run lists, and dispatch(), the
+ * dispatcher's body. Part of eval.bpf.h. */
+#ifndef TGDISPATCH_BPF_DISPATCH_HOOK_BPF_H_
+#define TGDISPATCH_BPF_DISPATCH_HOOK_BPF_H_
+
+#include "vmlinux.h"
+
+#include <bpf/bpf_helpers.h>
+
+#include "bpf/dispatch/dispatch_abi.h"
+#include "bpf/dispatch/eval_maps.bpf.h"
+#include "compat/policyfilter/policy_filter_maps.bpf.h"
+
+/* Masks an index in a way the compiler cannot drop, so the verifier sees the
+ * bound even where the compiler already proved it. `mask` = 2^k - 1. */
+#define TGD_MASK(var, mask) asm volatile("%0 &= " #mask : "+r"(var))
+/* Forces a 64-bit index below `max` (to 0 when it is not), visibly to the
+ * verifier. */
+#define TGD_CLAMP(var, max) asm volatile("if %0 < " #max " goto +1; %0 = 0" : "+r"(var))
+
+static __always_inline struct tgd_hook_stats *hook_stats(void) {
+  __u32 hook = tgd_hook_id;
+  return bpf_map_lookup_elem(&tgd_stats, &hook);
+}
+
+/* The current task's cgroup through the tracker: a container's sub-cgroups
+ * count as the container. *is_pod tells whether the cgroup is a tracked
+ * (pod container) one; the others are "host" cgroups for hostSelector. */
+static __always_inline __u64 current_cgroup(int *is_pod) {
+  __u64 cgid = bpf_get_current_cgroup_id();
+  __u64 *tracked = bpf_map_lookup_elem(&tg_cgtracker_map, &cgid);
+  *is_pod = tracked != 0;
+  return tracked ? *tracked : cgid;
+}
+
+static __always_inline struct tgd_run_list *run_list(__u64 cgid) {
+  struct tgd_run_key k = {.hook_id = tgd_hook_id, .cgroup_id = cgid};
+  void *inner = bpf_map_lookup_elem(&tgd_run_lists, &k);
+  if (!inner) return 0;
+  __u32 zero = 0;
+  return bpf_map_lookup_elem(inner, &zero);
+}
+
+static __always_inline int has_run_list(__u64 cgid) {
+  struct tgd_run_key k = {.hook_id = tgd_hook_id, .cgroup_id = cgid};
+  return bpf_map_lookup_elem(&tgd_run_lists, &k) != 0;
+}
+
+static __always_inline __u32 hook_flags(void) {
+  __u32 hook = tgd_hook_id;
+  __u32 *f = bpf_map_lookup_elem(&tgd_hook_flags, &hook);
+  return f ? *f : 0;
+}
+
+static __always_inline int dispatch(void *ctx, void *tail_map) {
+  int is_pod = 0;
+  __u64 cgid = current_cgroup(&is_pod);
+  __u32 flags = hook_flags();
+  if (!has_run_list(cgid) && !(flags & TGD_HOOKF_UNFILTERED) && (is_pod || !(flags & TGD_HOOKF_HOST)))
+    return 0;
+  struct tgd_hook_stats *st = hook_stats();
+  if (st) st->runs++;
+  bpf_tail_call(ctx, tail_map, tgd_hook_id);
+  if (st) st->tail_call_fail++;
+  return 0;
+}
+
+#endif /* TGDISPATCH_BPF_DISPATCH_HOOK_BPF_H_ */

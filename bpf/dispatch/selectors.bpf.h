@@ -1,0 +1,254 @@
+/* Selector matching: value-set lookups (integers, strings, prefixes,
+ * postfixes), namespace inodes, the matchArgs / matchNamespaces clauses,
+ * matchPIDs / matchBinaries / matchCapabilities, and the first matching
+ * selector of a policy. Part of eval.bpf.h. */
+#ifndef TGDISPATCH_BPF_DISPATCH_SELECTORS_BPF_H_
+#define TGDISPATCH_BPF_DISPATCH_SELECTORS_BPF_H_
+
+#include "vmlinux.h"
+
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+
+#include "bpf/dispatch/dispatch_abi.h"
+#include "bpf/dispatch/eval_maps.bpf.h"
+#include "bpf/dispatch/hook.bpf.h"
+
+static __always_inline int int_in_set(__u32 policy, __u32 tag, __u64 value) {
+  struct tgd_int_key k = {.policy_id = policy, .tag = tag, .value = value};
+  return bpf_map_lookup_elem(&tgd_int_values, &k) != 0;
+}
+
+struct rev_ctx {
+  char *dst;
+  const char *src;
+  __u32 len;
+};
+
+static long rev_step(__u32 i, void *data) {
+  struct rev_ctx *r = data;
+  __u32 len = r->len;
+  if (i >= len || len > TGD_STR_MAX) return 1;
+  __u64 to = i;
+  __u64 from = len - 1 - i;
+  TGD_CLAMP(to, 240);
+  TGD_CLAMP(from, 240);
+  char *dst = r->dst;
+  const char *src = r->src;
+  dst[to] = src[from];
+  return 0;
+}
+
+/* Looks up string `s` (length len, zero padded to TGD_STR_MAX) in the value
+ * set of clause (policy, tag) with operator `op`; returns whether the clause
+ * matches. Uses ev->key and ev->rev as scratch. */
+static __always_inline int str_match(struct tgd_policy_event *ev, __u32 policy, __u32 tag, __u8 op,
+                                     const char *s, __u32 len) {
+  struct tgd_lpm_key *key = &ev->key;
+  key->policy_id = policy;
+  key->tag = tag;
+  int found = 0;
+  if (len >= TGD_STR_MAX) {
+    found = 0; /* too long to be in any set (values are refused at add time) */
+  } else if (op == TGD_OP_EQ || op == TGD_OP_NEQ) {
+    __builtin_memcpy(key->s, s, TGD_STR_MAX);
+    found = bpf_map_lookup_elem(&tgd_str_values, &key->policy_id) != 0;
+  } else if (op == TGD_OP_PREFIX || op == TGD_OP_NOT_PREFIX) {
+    __builtin_memcpy(key->s, s, TGD_STR_MAX);
+    key->prefixlen = 64 + 8 * len;
+    found = bpf_map_lookup_elem(&tgd_str_prefix, key) != 0;
+  } else if (op == TGD_OP_POSTFIX || op == TGD_OP_NOT_POSTFIX) {
+    struct rev_ctx r = {.dst = key->s, .src = s, .len = len};
+    bpf_loop(TGD_STR_MAX, rev_step, &r, 0);
+    key->prefixlen = 64 + 8 * len;
+    found = bpf_map_lookup_elem(&tgd_str_postfix, key) != 0;
+  } else {
+    return 0;
+  }
+  if (op == TGD_OP_NEQ || op == TGD_OP_NOT_PREFIX || op == TGD_OP_NOT_POSTFIX) return !found;
+  return found;
+}
+
+static __always_inline __u32 ns_inum(struct task_struct *task, __u8 ns) {
+  struct nsproxy *nsp = BPF_CORE_READ(task, nsproxy);
+  switch (ns) {
+    case TGD_NS_UTS: return BPF_CORE_READ(nsp, uts_ns, ns.inum);
+    case TGD_NS_IPC: return BPF_CORE_READ(nsp, ipc_ns, ns.inum);
+    case TGD_NS_MNT: return BPF_CORE_READ(nsp, mnt_ns, ns.inum);
+    case TGD_NS_PID: {
+      unsigned int level = BPF_CORE_READ(task, thread_pid, level);
+      return BPF_CORE_READ(task, thread_pid, numbers[level & 31].ns, ns.inum);
+    }
+    case TGD_NS_PID_FOR_CHILDREN: return BPF_CORE_READ(nsp, pid_ns_for_children, ns.inum);
+    case TGD_NS_NET: return BPF_CORE_READ(nsp, net_ns, ns.inum);
+    case TGD_NS_TIME: return BPF_CORE_READ(nsp, time_ns, ns.inum);
+    case TGD_NS_TIME_FOR_CHILDREN: return BPF_CORE_READ(nsp, time_ns_for_children, ns.inum);
+    case TGD_NS_CGROUP: return BPF_CORE_READ(nsp, cgroup_ns, ns.inum);
+    case TGD_NS_USER: return BPF_CORE_READ(task, cred, user_ns, ns.inum);
+  }
+  return 0;
+}
+
+struct sel_ctx {
+  struct tgd_policy_cfg *cfg;
+  struct tgd_policy_event *ev;
+  int matched; /* index of the first matching selector, -1: none */
+};
+
+static __always_inline int int_clause_match(struct tgd_policy_cfg *cfg, struct tgd_policy_event *ev,
+                                            __u32 sel, __u32 i) {
+  TGD_MASK(sel, 7);
+  if (sel >= TGD_MAX_SELECTORS) return 0;
+  struct tgd_int_clause *c = &cfg->sel[sel].ints[i];
+  __u32 pos = c->arg;
+  TGD_MASK(pos, 7);
+  if (pos >= TGD_MAX_ARGS) return 0;
+  struct tgd_arg_val *v = &ev->args[pos];
+  if (v->type != TGD_ARG_INT) return 0;
+  int is_signed = cfg->args[pos].is_signed;
+  __u64 x = v->u64;
+  switch (c->op) {
+    case TGD_OP_EQ: return int_in_set(cfg->policy_id, TGD_TAG(cfg->gen, sel, TGD_TAG_INT, i), x);
+    case TGD_OP_NEQ: return !int_in_set(cfg->policy_id, TGD_TAG(cfg->gen, sel, TGD_TAG_INT, i), x);
+    case TGD_OP_GT: return is_signed ? (__s64)x > (__s64)c->value : x > c->value;
+    case TGD_OP_LT: return is_signed ? (__s64)x < (__s64)c->value : x < c->value;
+    case TGD_OP_MASK: return (x & c->value) != 0;
+  }
+  return 0;
+}
+
+static __always_inline int str_clause_match(struct tgd_policy_cfg *cfg, struct tgd_policy_event *ev,
+                                            __u32 sel, __u32 i) {
+  TGD_MASK(sel, 7);
+  if (sel >= TGD_MAX_SELECTORS) return 0;
+  struct tgd_str_clause *c = &cfg->sel[sel].strs[i];
+  __u32 pos = c->arg;
+  TGD_MASK(pos, 7);
+  if (pos >= TGD_MAX_ARGS) return 0;
+  struct tgd_arg_val *v = &ev->args[pos];
+  if (v->type != TGD_ARG_STR_USER && v->type != TGD_ARG_STR_KERNEL && v->type != TGD_ARG_DATA_LOC_STR &&
+      v->type != TGD_ARG_INLINE_STR)
+    return 0;
+  return str_match(ev, cfg->policy_id, TGD_TAG(cfg->gen, sel, TGD_TAG_STR, i), c->op, v->str, v->len);
+}
+
+/* The clauses of one selector, each kind in its own bpf_loop: the verifier
+ * checks a clause body once, instead of every combination of outcomes of
+ * the unrolled clauses before it (which exceeds its 1M-instruction budget
+ * on some kernels). */
+_Static_assert(TGD_MAX_NS_CLAUSES == 4 && TGD_MAX_INT_CLAUSES == 4 && TGD_MAX_STR_CLAUSES == 4,
+               "the clause steps mask their index with 3");
+
+struct clause_ctx {
+  struct tgd_policy_cfg *cfg;
+  struct tgd_policy_event *ev;
+  struct task_struct *task;
+  __u32 sel;
+  int failed; /* a clause did not match */
+};
+
+static long ns_clause_step(__u32 i, void *data) {
+  struct clause_ctx *cc = data;
+  struct tgd_policy_cfg *cfg = cc->cfg;
+  __u32 sel = cc->sel;
+  TGD_MASK(sel, 7);
+  TGD_MASK(i, 3);
+  if (!cfg || sel >= TGD_MAX_SELECTORS) return 1;
+  struct tgd_ns_clause *c = &cfg->sel[sel].ns[i];
+  int in = int_in_set(cfg->policy_id, TGD_TAG(cfg->gen, sel, TGD_TAG_NS, i), ns_inum(cc->task, c->ns));
+  if ((c->op == TGD_OP_EQ) != in) {
+    cc->failed = 1;
+    return 1;
+  }
+  return 0;
+}
+
+static long int_clause_step(__u32 i, void *data) {
+  struct clause_ctx *cc = data;
+  TGD_MASK(i, 3);
+  if (!cc->cfg || !cc->ev || !int_clause_match(cc->cfg, cc->ev, cc->sel, i)) {
+    cc->failed = 1;
+    return 1;
+  }
+  return 0;
+}
+
+static long str_clause_step(__u32 i, void *data) {
+  struct clause_ctx *cc = data;
+  TGD_MASK(i, 3);
+  if (!cc->cfg || !cc->ev || !str_clause_match(cc->cfg, cc->ev, cc->sel, i)) {
+    cc->failed = 1;
+    return 1;
+  }
+  return 0;
+}
+
+/* Runs bpf_loop over the first n (at most max) clauses; returns whether all matched. */
+#define TGD_CLAUSES_MATCH(n, max, step, cc) \
+  ((n) == 0 || (bpf_loop((n) > (max) ? (max) : (n), step, cc, 0), !(cc)->failed))
+
+static long eval_selector(__u32 sel, void *data) {
+  struct sel_ctx *sc = data;
+  struct tgd_policy_cfg *cfg = sc->cfg;
+  struct tgd_policy_event *ev = sc->ev;
+  TGD_MASK(sel, 7);
+  if (!cfg || !ev || sel >= TGD_MAX_SELECTORS) return 1;
+  struct tgd_selector *s = &cfg->sel[sel];
+  struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
+  if (s->pid_op) {
+    __u32 pid = ev->pid;
+    if (s->flags & TGD_SEL_PIDS_NS) {
+      unsigned int level = BPF_CORE_READ(task, group_leader, thread_pid, level);
+      pid = BPF_CORE_READ(task, group_leader, thread_pid, numbers[level & 31].nr);
+    }
+    int in = int_in_set(cfg->policy_id, TGD_TAG(cfg->gen, sel, TGD_TAG_PID, 0), pid);
+    if ((s->pid_op == TGD_OP_EQ) != in) return 0;
+  }
+  if (s->bin_op) {
+    struct tgd_exec_path *exe = bpf_map_lookup_elem(&tgd_exec_paths, &ev->pid);
+    int m;
+    if (exe) {
+      m = str_match(ev, cfg->policy_id, TGD_TAG(cfg->gen, sel, TGD_TAG_BIN, 0), s->bin_op, exe->path,
+                    exe->len);
+    } else {
+      /* Unknown binary: only the negated operators can match. */
+      m = s->bin_op == TGD_OP_NEQ || s->bin_op == TGD_OP_NOT_PREFIX || s->bin_op == TGD_OP_NOT_POSTFIX;
+    }
+    if (!m) return 0;
+  }
+  if (s->cap_op) {
+    __u64 caps;
+    const struct cred *cred = BPF_CORE_READ(task, cred);
+    if (s->cap_type == 1)
+      caps = BPF_CORE_READ(cred, cap_inheritable.val);
+    else if (s->cap_type == 2)
+      caps = BPF_CORE_READ(cred, cap_permitted.val);
+    else
+      caps = BPF_CORE_READ(cred, cap_effective.val);
+    int any = (caps & s->cap_mask) != 0;
+    if ((s->cap_op == TGD_OP_EQ) != any) return 0;
+  }
+  struct clause_ctx cc = {.cfg = cfg, .ev = ev, .task = task, .sel = sel};
+  if (!TGD_CLAUSES_MATCH(s->n_ns, TGD_MAX_NS_CLAUSES, ns_clause_step, &cc)) return 0;
+  if (!TGD_CLAUSES_MATCH(s->n_int, TGD_MAX_INT_CLAUSES, int_clause_step, &cc)) return 0;
+  if (!TGD_CLAUSES_MATCH(s->n_str, TGD_MAX_STR_CLAUSES, str_clause_step, &cc)) return 0;
+  sc->matched = sel;
+  return 1;
+}
+
+/* The index of the policy's first matching selector for this event,
+ * TGD_MAX_SELECTORS when it has none (every event matches, action Post), or
+ * -1. */
+static __always_inline int match_selectors(struct tgd_policy_cfg *cfg, struct tgd_policy_event *ev) {
+  if (!cfg || !ev) return -1;
+  __u32 n = cfg->n_selectors;
+  if (n == 0) return TGD_MAX_SELECTORS;
+  /* Only the policy's selectors: an unused (zeroed) slot would match. */
+  struct sel_ctx sc = {.cfg = cfg, .ev = ev, .matched = -1};
+  bpf_loop(n > TGD_MAX_SELECTORS ? TGD_MAX_SELECTORS : n, eval_selector, &sc, 0);
+  if (sc.matched < 0 || sc.matched >= (int)n) return -1;
+  return sc.matched;
+}
+
+#endif /* TGDISPATCH_BPF_DISPATCH_SELECTORS_BPF_H_ */

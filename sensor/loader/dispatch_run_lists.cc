@@ -1,0 +1,127 @@
+// DispatchBackend's run lists: for each (hook, cgroup), the datapath policy
+// ids that apply, recomputed from the entries and the policy filter state
+// (on a policy add or delete, and when workloads change), and the per-hook
+// flags telling the dispatcher which lists exist.
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <glog/logging.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "absl/strings/str_cat.h"
+#include "bpf/dispatch/dispatch.skel.h"
+#include "sensor/base/errno_status.h"
+#include "sensor/base/status_macros.h"
+#include "sensor/loader/dispatch_backend.h"
+#include "sensor/loader/dispatch_backend_internal.h"
+
+namespace tgd {
+namespace {
+
+using dispatch_internal::CreateOneElementArray;
+
+constexpr uint64_t kHostCgroupKey = ~0ULL;
+
+}  // namespace
+
+void DispatchBackend::SetHookFlag(Hook* h, uint64_t cgroup, bool present) {
+  uint32_t bit = cgroup == 0 ? TGD_HOOKF_UNFILTERED : cgroup == kHostCgroupKey ? TGD_HOOKF_HOST : 0;
+  if (bit == 0) return;
+  uint32_t flags = present ? (h->flags | bit) : (h->flags & ~bit);
+  if (flags == h->flags) return;
+  h->flags = flags;
+  bpf_map_update_elem(bpf_map__fd(shared_->maps.tgd_hook_flags), &h->id, &flags, BPF_ANY);
+}
+
+absl::Status DispatchBackend::SyncRunList(Hook* h, uint64_t cgroup, OverMax over_max) {
+  std::vector<uint32_t> want;
+  auto add_filter = [&](uint32_t f) {
+    auto bf = h->by_filter.find(f);
+    if (bf != h->by_filter.end()) want.insert(want.end(), bf->second.begin(), bf->second.end());
+  };
+  if (cgroup == 0) {
+    add_filter(0);
+  } else if (opts_.filter) {
+    for (uint32_t f : opts_.filter->PoliciesOfCgroup(cgroup)) {
+      if (f != 0) add_filter(f);
+    }
+  }
+  std::sort(want.begin(), want.end());
+  auto key = std::make_pair(h->id, cgroup);
+  auto it = run_lists_.find(key);
+  if (it != run_lists_.end() && it->second == want) return absl::OkStatus();
+  if (it == run_lists_.end() && want.empty()) return absl::OkStatus();
+  // Keep each entry's list of run lists current.
+  auto reindex = [&](const std::vector<uint32_t>& old_ids, const std::vector<uint32_t>& new_ids) {
+    for (uint32_t id : old_ids) {
+      if (auto e = entries_.find(id); e != entries_.end()) e->second->lists.erase(cgroup);
+    }
+    for (uint32_t id : new_ids) {
+      if (auto e = entries_.find(id); e != entries_.end()) e->second->lists.insert(cgroup);
+    }
+  };
+  const std::vector<uint32_t> old_ids = it != run_lists_.end() ? it->second : std::vector<uint32_t>{};
+  tgd_run_key rk{};
+  rk.hook_id = h->id;
+  rk.cgroup_id = cgroup;
+  int outer = bpf_map__fd(shared_->maps.tgd_run_lists);
+  if (want.empty()) {
+    SetHookFlag(h, cgroup, false);  // before the list goes: no event looks for it
+    bpf_map_delete_elem(outer, &rk);
+    run_lists_.erase(key);
+    reindex(old_ids, {});
+    return absl::OkStatus();
+  }
+  tgd_run_list list{};
+  if (want.size() > TGD_RUN_MAX) {
+    if (over_max == OverMax::kRefuse) {
+      return absl::ResourceExhaustedError(absl::StrCat("more than ", TGD_RUN_MAX, " policies on ", h->key,
+                                                       " would apply to cgroup ", cgroup));
+    }
+    // A workload change (or a delete from such a list) cannot be refused:
+    // the oldest policies run, and every event of the cgroup on this hook
+    // counts as truncated (per hook: truncated_lists).
+    LOG(WARNING) << want.size() << " policies on " << h->key << " apply to cgroup " << cgroup << "; only the first "
+                 << TGD_RUN_MAX << " run (the events count as truncated)";
+    want.resize(TGD_RUN_MAX);
+    list.flags |= TGD_RUNF_TRUNCATED;
+  }
+  list.n = want.size();
+  for (size_t i = 0; i < want.size(); ++i) list.policy[i] = want[i];
+  TGD_ASSIGN_OR_RETURN(FileDescriptor fd, CreateOneElementArray("tgd_run", sizeof(list), &list));
+  int inner = fd.get();
+  if (bpf_map_update_elem(outer, &rk, &inner, BPF_ANY) != 0) {
+    int err = errno;
+    if (err == E2BIG) {
+      return absl::ResourceExhaustedError(absl::StrCat("tgd_run_lists is full (", opts_.max_run_lists, ")"));
+    }
+    return ErrnoStatus(err, "publishing a run list");
+  }
+  reindex(old_ids, want);
+  run_lists_[key] = std::move(want);  // the map holds the inner map; our fd closes here
+  SetHookFlag(h, cgroup, true);
+  return absl::OkStatus();
+}
+
+void DispatchBackend::OnCgroupsChanged(const std::vector<uint64_t>& cgroups) {
+  absl::MutexLock l(&mu_);
+  if (opts_.per_policy) {
+    for (auto& [id, e] : entries_) {
+      if (e->filter_id == 0) continue;
+      for (uint64_t cg : cgroups) {
+        absl::Status s = SyncPerPolicyCgroup(*e, cg);
+        if (!s.ok()) LOG(ERROR) << "per-policy cgroup set of " << e->policy_name << ": " << s;
+      }
+    }
+    return;
+  }
+  for (auto& [key, h] : hooks_) {
+    for (uint64_t cg : cgroups) {
+      absl::Status s = SyncRunList(h.get(), cg, OverMax::kTruncate);
+      if (!s.ok()) LOG(ERROR) << "run list of " << key << " for cgroup " << cg << ": " << s;
+    }
+  }
+}
+
+}  // namespace tgd
