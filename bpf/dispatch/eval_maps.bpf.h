@@ -53,6 +53,7 @@ struct {
  * allocated on insert (BPF_F_NO_PREALLOC); a hash still allocates its bucket
  * array (16 bytes a slot) up front, so the sizes are moderate (user space
  * may change them before load). */
+/* (policy, clause tag, integer) -> present. Written by user space. */
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, 1 << 18);
@@ -61,6 +62,7 @@ struct {
   __type(value, __u8);
 } tgd_int_values SEC(".maps");
 
+/* (policy, clause tag, exact string) -> present (matchBinaries In, matchArgs Equal). */
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, 1 << 18);
@@ -69,6 +71,7 @@ struct {
   __type(value, __u8);
 } tgd_str_values SEC(".maps");
 
+/* LPM: (policy, clause tag, string prefix) -> present (Prefix operators). */
 struct {
   __uint(type, BPF_MAP_TYPE_LPM_TRIE);
   __uint(max_entries, 1 << 18);
@@ -77,6 +80,7 @@ struct {
   __type(value, __u8);
 } tgd_str_prefix SEC(".maps");
 
+/* LPM: (policy, clause tag, reversed string) -> present (Postfix operators). */
 struct {
   __uint(type, BPF_MAP_TYPE_LPM_TRIE);
   __uint(max_entries, 1 << 18);
@@ -94,6 +98,7 @@ struct {
   __type(value, struct tgd_exec_path);
 } tgd_exec_paths SEC(".maps");
 
+/* Per-CPU staging buffer of the exec tracker (a path is too big for the stack). */
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
   __uint(max_entries, 1);
@@ -106,6 +111,7 @@ struct tgd_scratch {
   struct tgd_policy_event ev;
 };
 
+/* Per-CPU evaluation slots: busy flag (compare-and-swap) + the event being built. */
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
   __uint(max_entries, TGD_SCRATCH_SLOTS);
@@ -119,6 +125,7 @@ struct {
   __uint(max_entries, 1 << 22);
 } tgd_events SEC(".maps");
 
+/* Hook id -> per-CPU counters (struct tgd_hook_stats); user space sums them. */
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
   __uint(max_entries, TGD_MAX_HOOKS);
@@ -136,6 +143,7 @@ struct {
   __type(value, __u64);
 } tgd_rate_limits SEC(".maps");
 
+/* Hook id -> TGD_HOOKF_* (which cgroup-independent run lists exist); written by user space. */
 struct {
   __uint(type, BPF_MAP_TYPE_ARRAY);
   __uint(max_entries, TGD_MAX_HOOKS);
