@@ -24,6 +24,8 @@
 #include "bench/dispatch/backends.h"
 #include "bench/dispatch/empty.skel.h"
 #include "bench/dispatch/measure_loop.h"
+#include "sensor/base/errno_status.h"
+#include "sensor/base/file_descriptor.h"
 #include "sensor/base/status_macros.h"
 #include "sensor/bpfcore/bpf_owners.h"
 #include "sensor/loader/dispatch_backend.h"
@@ -60,6 +62,36 @@ std::string PolicyYaml(const std::string& name, const std::string& event, const 
                       "\nspec:\n  podSelector:\n", selector, "  tracepoints:\n  - subsystem: syscalls\n    event: ",
                       event, "\n    selectors:\n    - matchBinaries:\n      - operator: In\n        values: [",
                       absl::StrJoin(paths, ", "), "]\n");
+}
+
+// The same hook and podSelector with a trivial selector: matchPIDs In [1]
+// (one integer lookup; the benchmark is not pid 1, so nothing is posted).
+std::string TrivialPolicyYaml(const std::string& name, const std::string& event, const std::string& app) {
+  return absl::StrCat("apiVersion: cilium.io/v1alpha1\nkind: TracingPolicy\nmetadata:\n  name: ", name,
+                      "\nspec:\n  podSelector:\n    matchLabels:\n      app: ", app,
+                      "\n  tracepoints:\n  - subsystem: syscalls\n    event: ", event,
+                      "\n    selectors:\n    - matchPIDs:\n      - operator: In\n        values: [1]\n");
+}
+
+// Milliseconds of each of `n` updates of a HASH_OF_MAPS element with a fresh
+// inner map (the map creation is not timed).
+absl::StatusOr<std::vector<double>> TimeMapInMapUpdates(int n) {
+  FileDescriptor tmpl(bpf_map_create(BPF_MAP_TYPE_ARRAY, "tgd_bench_in", 4, 8, 1, nullptr));
+  if (!tmpl.valid()) return ErrnoStatus(errno, "creating an inner map");
+  LIBBPF_OPTS(bpf_map_create_opts, opts, .inner_map_fd = static_cast<__u32>(tmpl.get()));
+  FileDescriptor outer(bpf_map_create(BPF_MAP_TYPE_HASH_OF_MAPS, "tgd_bench_hom", 4, 4, 16, &opts));
+  if (!outer.valid()) return ErrnoStatus(errno, "creating a hash of maps");
+  std::vector<double> ms;
+  for (int i = 0; i < n; ++i) {
+    FileDescriptor inner(bpf_map_create(BPF_MAP_TYPE_ARRAY, "tgd_bench_in", 4, 8, 1, nullptr));
+    if (!inner.valid()) return ErrnoStatus(errno, "creating an inner map");
+    uint32_t key = i % 16;
+    int fd = inner.get();
+    Clock::time_point t0 = Clock::now();
+    if (bpf_map_update_elem(outer.get(), &key, &fd, BPF_ANY) != 0) return ErrnoStatus(errno, "map-in-map update");
+    ms.push_back(Ms(Clock::now() - t0));
+  }
+  return ms;
 }
 
 void Progress(const BenchOptions& o, const std::string& msg) {
@@ -175,6 +207,7 @@ class ModeRunner {
     TGD_ASSIGN_OR_RETURN(report_.baseline, MeasureFootprint());
     report_.fds_baseline = CountOpenFds();
 
+    TGD_RETURN_IF_ERROR(Trivial());
     TGD_RETURN_IF_ERROR(Sweep());
     // Delete everything, one by one, timed: back to the baseline? When the
     // budget runs out the remaining policies are dropped with the backend
@@ -263,6 +296,54 @@ class ModeRunner {
     return {};
   }
 
+  // Measures the loop in the cgroup of k: `repeats` times with the ring
+  // buffer drained continuously, then once read as the daemon reads it.
+  absl::StatusOr<EventCostRow> MeasureRow(int n, int k, const std::set<uint32_t>& tail) {
+    EventCostRow row;
+    row.n = n;
+    row.k = k;
+    std::vector<double> bpf, wall;
+    for (int r = 0; r < o_.repeats; ++r) {
+      tgd_hook_stats h0 = HookCounters();
+      TGD_ASSIGN_OR_RETURN(LoopSample s, MeasureLoop(*cgroups_[k], o_.syscalls, cpu_, tail, drain_));
+      tgd_hook_stats h1 = HookCounters();
+      bpf.push_back(s.bpf_ns);
+      wall.push_back(s.wall_ns);
+      row.events = s.events;
+      row.foreign = s.foreign;
+      row.progs_ran = s.progs_ran;
+      row.tail_called_runs += s.tail_called_runs;
+      row.evaluated = h1.evaluated - h0.evaluated;
+      row.posted = h1.posted - h0.posted;
+      row.lost = h1.lost - h0.lost;
+    }
+    row.bpf_ns = Summarize(bpf);
+    row.wall_ns = Summarize(wall);
+    if (drain_.poll) {
+      Drain daemon = drain_;
+      daemon.timeout_ms = 100;  // DispatchBackend::ReaderLoop's poll
+      tgd_hook_stats h0 = HookCounters();
+      TGD_ASSIGN_OR_RETURN(LoopSample s, MeasureLoop(*cgroups_[k], o_.syscalls, cpu_, tail, daemon));
+      tgd_hook_stats h1 = HookCounters();
+      row.daemon_bpf_ns = s.bpf_ns;
+      row.daemon_evaluated = h1.evaluated - h0.evaluated;
+      row.daemon_lost = h1.lost - h0.lost;
+    }
+    return row;
+  }
+
+  // design.md's 5x target: one applicable policy with a trivial selector.
+  absl::Status Trivial() {
+    if (!cgroups_.count(1)) return absl::OkStatus();
+    Progress(o_, absl::StrCat(report_.mode, ": N=1 k=1, trivial selector: ", o_.repeats, " x ", o_.syscalls,
+                              " getpid"));
+    TGD_ASSIGN_OR_RETURN(PolicyDocument doc,
+                         ParsePolicyDocument(TrivialPolicyYaml("bench-trivial", kHookEvent, "bench-k1")));
+    TGD_ASSIGN_OR_RETURN(std::unique_ptr<LoadedPolicy> p, backend_->Load(doc, next_filter_id_++, PolicyMode::kEnforce));
+    TGD_ASSIGN_OR_RETURN(report_.trivial, MeasureRow(1, 1, TailCalled()));
+    return absl::OkStatus();
+  }
+
   absl::Status Sweep() {
     std::vector<int> ns = o_.policy_counts;
     std::sort(ns.begin(), ns.end());
@@ -307,36 +388,7 @@ class ModeRunner {
         if (k > n) continue;
         Progress(o_, absl::StrCat(report_.mode, ": N=", n, " k=", k, ": ", o_.repeats, " x ", o_.syscalls,
                                   " getpid"));
-        EventCostRow row;
-        row.n = n;
-        row.k = k;
-        std::vector<double> bpf, wall;
-        for (int r = 0; r < o_.repeats; ++r) {
-          tgd_hook_stats h0 = HookCounters();
-          TGD_ASSIGN_OR_RETURN(LoopSample s, MeasureLoop(*cgroups_[k], o_.syscalls, cpu_, tail, drain_));
-          tgd_hook_stats h1 = HookCounters();
-          bpf.push_back(s.bpf_ns);
-          wall.push_back(s.wall_ns);
-          row.events = s.events;
-          row.foreign = s.foreign;
-          row.progs_ran = s.progs_ran;
-          row.tail_called_runs += s.tail_called_runs;
-          row.evaluated = h1.evaluated - h0.evaluated;
-          row.posted = h1.posted - h0.posted;
-          row.lost = h1.lost - h0.lost;
-        }
-        row.bpf_ns = Summarize(bpf);
-        row.wall_ns = Summarize(wall);
-        if (drain_.poll) {
-          Drain daemon = drain_;
-          daemon.timeout_ms = 100;  // DispatchBackend::ReaderLoop's poll
-          tgd_hook_stats h0 = HookCounters();
-          TGD_ASSIGN_OR_RETURN(LoopSample s, MeasureLoop(*cgroups_[k], o_.syscalls, cpu_, tail, daemon));
-          tgd_hook_stats h1 = HookCounters();
-          row.daemon_bpf_ns = s.bpf_ns;
-          row.daemon_evaluated = h1.evaluated - h0.evaluated;
-          row.daemon_lost = h1.lost - h0.lost;
-        }
+        TGD_ASSIGN_OR_RETURN(EventCostRow row, MeasureRow(n, k, tail));
         report_.cost.push_back(row);
       }
     }
@@ -438,6 +490,8 @@ class ModeRunner {
       L.del_new_ms = Summarize(del_ms);
       L.new_hooks_distinct = used.size();
     }
+    TGD_ASSIGN_OR_RETURN(std::vector<double> mim, TimeMapInMapUpdates(50));
+    L.map_in_map_update_ms = Summarize(mim);
     TGD_ASSIGN_OR_RETURN(L.after, MeasureFootprint());
     L.fds_after = CountOpenFds();
     return absl::OkStatus();

@@ -68,6 +68,10 @@ struct MemoryRow {
 
 struct LatencyReport {
   Spread add_known_ms, del_known_ms, add_new_ms, del_new_ms;
+  // One update of a map-in-map element (a fresh inner map into a
+  // HASH_OF_MAPS): the kernel waits for an RCU grace period before the
+  // syscall returns (synchronize_rcu), whatever the map holds.
+  Spread map_in_map_update_ms;
   int known_failures = 0, new_failures = 0;
   std::string first_error;
   int new_hooks_distinct = 0;
@@ -81,6 +85,9 @@ struct ModeReport {
   std::string sweep_stop;      // why the N sweep stopped early (attach limit, ...)
   Spread wall_no_sensor_ns;
   std::vector<EventCostRow> cost;
+  // N=1, k=1 with a trivial selector (matchPIDs In [1]: one integer lookup,
+  // no match), the shape of design.md's 5x target; n == 0 when not measured.
+  EventCostRow trivial;
   BpfFootprint baseline;
   int fds_baseline = 0;
   std::vector<MemoryRow> memory;

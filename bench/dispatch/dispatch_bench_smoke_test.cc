@@ -63,6 +63,13 @@ TEST(DispatchBenchSmokeTest, RunsOnceAtTinyNAndCleansUp) {
     EXPECT_EQ(row.lost, 0u) << "the bench drains the ring buffer while measuring";
     EXPECT_EQ(row.evaluated, static_cast<uint64_t>(row.k) * 10000) << "N=" << row.n << " k=" << row.k;
   }
+  // The trivial-selector row: one evaluation per event, nothing posted.
+  EXPECT_EQ(d.trivial.n, 1);
+  EXPECT_GT(d.trivial.bpf_ns.median, 0);
+  EXPECT_EQ(d.trivial.evaluated, 10000u);
+  EXPECT_EQ(d.trivial.posted, 0u);
+  EXPECT_EQ(d.latency.map_in_map_update_ms.n, 50u);
+  EXPECT_GT(d.latency.map_in_map_update_ms.median, 0);
   ASSERT_EQ(d.memory.size(), 2u);
   EXPECT_GT(d.memory[1].footprint.total(), d.memory[0].footprint.total());
   EXPECT_GT(d.slope, 0);
