@@ -16,6 +16,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "sensor/base/loopback.h"
 #include "sensor/base/version.h"
 #include "sensor/bpfcore/fs.h"
 #include "sensor/loader/per_policy_backend.h"
@@ -23,11 +24,6 @@
 
 namespace tgd {
 namespace {
-
-bool IsLoopbackHost(absl::string_view host) {
-  if (host == "localhost" || host == "::1" || host == "[::1]") return true;
-  return absl::StartsWith(host, "127.");
-}
 
 std::string Hostname() {
   char buf[256] = {0};
