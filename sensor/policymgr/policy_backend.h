@@ -18,10 +18,14 @@ namespace tgd {
 
 enum class PolicyMode { kEnforce, kMonitor };
 
+// A policy's counters, one per field of Tetragon's
+// TracingPolicyActionCounters where one exists (the field noted on the right).
 struct PolicyCounters {
-  uint64_t events = 0;               // events posted
-  uint64_t actions = 0;              // enforcement actions taken (signals, overrides)
-  uint64_t monitor_actions = 0;      // actions suppressed by monitor mode
+  uint64_t events = 0;               // events posted (post)
+  uint64_t signals = 0;              // Signal/Sigkill signals sent (signal)
+  uint64_t monitor_signals = 0;      // signals not sent: monitor mode (monitor_signal)
+  uint64_t overrides = 0;            // return values overridden by Override (override)
+  uint64_t monitor_overrides = 0;    // overrides not done: monitor mode (monitor_override)
   uint64_t tail_call_overflows = 0;  // runs lost to the per-event tail-call budget
   uint64_t missed = 0;               // events lost (ring buffer full)
 };

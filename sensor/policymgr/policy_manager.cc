@@ -135,8 +135,10 @@ std::vector<tetragon::TracingPolicyStatus> PolicyManager::List() const {
     PolicyCounters c = e.loaded->Counters();
     auto* ac = st.mutable_stats()->mutable_action_counters();
     ac->set_post(c.events);
-    ac->set_signal(c.actions);
-    ac->set_monitor_signal(c.monitor_actions);
+    ac->set_signal(c.signals);
+    ac->set_monitor_signal(c.monitor_signals);
+    ac->set_override(c.overrides);
+    ac->set_monitor_override(c.monitor_overrides);
     out.push_back(std::move(st));
   }
   return out;

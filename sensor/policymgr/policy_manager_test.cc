@@ -41,7 +41,16 @@ TEST_F(PolicyManagerTest, AddListDelete) {
   EXPECT_EQ(a.mode(), tetragon::TP_MODE_ENFORCE);
   EXPECT_EQ(a.kernel_memory_bytes(), 4096u);
   EXPECT_EQ(a.sensors(0), "dispatch:open-all");
-  EXPECT_EQ(a.stats().action_counters().post(), 7u);
+  // Each counter in its own field of TracingPolicyActionCounters (signal 2,
+  // override 4, ...), Override actions never under signal.
+  const tetragon::TracingPolicyActionCounters& ac = a.stats().action_counters();
+  EXPECT_EQ(ac.post(), 7u);
+  EXPECT_EQ(ac.signal(), 1u);
+  EXPECT_EQ(ac.monitor_signal(), 2u);
+  EXPECT_EQ(ac.override(), 3u);
+  EXPECT_EQ(ac.monitor_override(), 4u);
+  EXPECT_EQ(ac.notify_enforcer(), 0u);
+  EXPECT_EQ(ac.set(), 0u);
   EXPECT_NE(a.id(), s.id());
   EXPECT_EQ(mgr_.Sensors().size(), 2u);
 
