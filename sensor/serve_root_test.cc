@@ -111,7 +111,11 @@ TEST_F(ServeRootTest, ServesTheApiAndShutsDownCleanly) {
     grpc::ClientContext ctx;
     tetragon::GetHealthStatusResponse resp;
     ASSERT_TRUE(stub->GetHealth(&ctx, {}, &resp).ok());
-    EXPECT_EQ(resp.health_status(0).status(), tetragon::HEALTH_STATUS_RUNNING);
+    ASSERT_EQ(resp.health_status_size(), 1);
+    // The datapath is up (root): RUNNING, the loader named.
+    EXPECT_EQ(resp.health_status(0).status(), tetragon::HEALTH_STATUS_RUNNING)
+        << resp.health_status(0).details();
+    EXPECT_EQ(resp.health_status(0).details(), "running; 1 tracing policies loaded (loader dispatch)");
   }
   {
     // The dispatch loader enforces a tracepoint policy: it is listed with

@@ -46,6 +46,9 @@ class PolicyBackend {
  public:
   virtual ~PolicyBackend() = default;
   virtual std::string Name() const = 0;  // "dispatch" | "per-policy"
+  // OK when policies can be loaded; otherwise why they cannot
+  // (FAILED_PRECONDITION naming the loader and what is missing).
+  virtual absl::Status Availability() const { return absl::OkStatus(); }
   // Loads `policy` scoped by policy-filter id `filter_id` (0 = unscoped).
   // Errors: INVALID_ARGUMENT, UNIMPLEMENTED (a feature this build cannot
   // load), FAILED_PRECONDITION (the kernel lacks a feature), RESOURCE_EXHAUSTED.
@@ -54,8 +57,10 @@ class PolicyBackend {
                                                              PolicyMode mode) = 0;
 };
 
-// A backend for a loader this build does not have: every Load fails with
-// FAILED_PRECONDITION naming the loader, so nothing pretends to be enforced.
+// A backend for a loader that is not available (not built, or its datapath
+// failed to start): Availability() and every Load fail with
+// FAILED_PRECONDITION naming the loader and `why`, so nothing pretends to be
+// enforced and GetHealth can say what is missing.
 std::unique_ptr<PolicyBackend> MakeUnavailableBackend(std::string loader, std::string why);
 
 }  // namespace tgd

@@ -18,10 +18,13 @@ class UnavailableBackend final : public PolicyBackend {
   UnavailableBackend(std::string loader, std::string why)
       : loader_(std::move(loader)), why_(std::move(why)) {}
   std::string Name() const override { return loader_; }
-  absl::StatusOr<std::unique_ptr<LoadedPolicy>> Load(const PolicyDocument&, uint32_t,
-                                                     PolicyMode) override {
+  absl::Status Availability() const override {
     return absl::FailedPreconditionError(
         absl::StrCat("loader \"", loader_, "\" is not available: ", why_));
+  }
+  absl::StatusOr<std::unique_ptr<LoadedPolicy>> Load(const PolicyDocument&, uint32_t,
+                                                     PolicyMode) override {
+    return Availability();
   }
 
  private:
@@ -157,6 +160,11 @@ std::vector<tetragon::SensorStatus> PolicyManager::Sensors() const {
     }
   }
   return out;
+}
+
+absl::Status PolicyManager::LoaderStatus() const {
+  if (backend_ == nullptr) return absl::FailedPreconditionError("no policy loader configured");
+  return backend_->Availability();
 }
 
 size_t PolicyManager::size() const {

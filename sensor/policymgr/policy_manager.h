@@ -49,6 +49,9 @@ class PolicyManager {
   std::vector<tetragon::TracingPolicyStatus> List() const;
   std::vector<tetragon::SensorStatus> Sensors() const;
   size_t size() const;
+  // OK when the backend can load policies; otherwise FAILED_PRECONDITION
+  // saying why (no backend, or the loader's datapath is unavailable).
+  absl::Status LoaderStatus() const;
   const std::string& loader_name() const { return loader_name_; }
 
  private:

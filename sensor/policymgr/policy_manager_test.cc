@@ -155,6 +155,13 @@ TEST(PolicyManagerUnavailableTest, UnavailableLoaderRefusesHonestly) {
   EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(st.message().find("loader \"dispatch\" is not available"), std::string::npos) << st;
   EXPECT_EQ(mgr.size(), 0u);
+  absl::Status why = mgr.LoaderStatus();
+  EXPECT_EQ(why.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(why.message(), "loader \"dispatch\" is not available: not built in this version");
+  BackendLog log;
+  RecordingBackend good(&log);
+  EXPECT_TRUE(PolicyManager(&good).LoaderStatus().ok());
+  EXPECT_EQ(PolicyManager(nullptr).LoaderStatus().code(), absl::StatusCode::kFailedPrecondition);
 }
 
 struct DocCase {

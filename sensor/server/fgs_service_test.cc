@@ -82,7 +82,9 @@ TEST_F(FgsServiceTest, VersionHealthInfo) {
     tetragon::GetHealthStatusResponse resp;
     ASSERT_TRUE(stub_->GetHealth(&ctx, {}, &resp).ok());
     ASSERT_EQ(resp.health_status_size(), 1);
+    EXPECT_EQ(resp.health_status(0).event(), tetragon::HEALTH_STATUS_TYPE_STATUS);
     EXPECT_EQ(resp.health_status(0).status(), tetragon::HEALTH_STATUS_RUNNING);
+    EXPECT_EQ(resp.health_status(0).details(), "running; 0 tracing policies loaded (loader dispatch)");
   }
   {
     grpc::ClientContext ctx;
@@ -92,6 +94,34 @@ TEST_F(FgsServiceTest, VersionHealthInfo) {
     ASSERT_EQ(resp.conf_size(), 1);
     EXPECT_EQ(resp.conf(0).key(), "loader");
   }
+}
+
+// The daemon falls back to a loader that refuses everything when its
+// datapath does not start: GetHealth says ERROR and names what is missing.
+TEST(FgsServiceHealthTest, UnavailableDatapathIsAnErrorNamingWhatIsMissing) {
+  auto backend =
+      MakeUnavailableBackend("dispatch", "policy filter maps: bpf_map_create: Operation not permitted");
+  PolicyManager mgr(backend.get());
+  EventBus bus;
+  FgsServiceOptions opts;
+  opts.policies = &mgr;
+  opts.bus = &bus;
+  FgsService service(std::move(opts));
+  grpc::ServerBuilder builder;
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  auto stub = tetragon::FineGuidanceSensors::NewStub(server->InProcessChannel(grpc::ChannelArguments()));
+  grpc::ClientContext ctx;
+  tetragon::GetHealthStatusResponse resp;
+  ASSERT_TRUE(stub->GetHealth(&ctx, {}, &resp).ok());
+  ASSERT_EQ(resp.health_status_size(), 1);
+  EXPECT_EQ(resp.health_status(0).event(), tetragon::HEALTH_STATUS_TYPE_STATUS);
+  EXPECT_EQ(resp.health_status(0).status(), tetragon::HEALTH_STATUS_ERROR);
+  EXPECT_EQ(resp.health_status(0).details(),
+            "error: datapath unavailable, tracing policies cannot be loaded: loader \"dispatch\" is not "
+            "available: policy filter maps: bpf_map_create: Operation not permitted");
+  bus.Close();
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
 }
 
 TEST_F(FgsServiceTest, PolicyLifecycle) {
