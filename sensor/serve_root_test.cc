@@ -118,6 +118,19 @@ TEST_F(ServeRootTest, ServesTheApiAndShutsDownCleanly) {
     EXPECT_EQ(resp.health_status(0).details(), "running; 1 tracing policies loaded (loader dispatch)");
   }
   {
+    // The base process sensor is listed, attached, as Tetragon's "__base__";
+    // then the sensor of the --policy-dir policy.
+    grpc::ClientContext ctx;
+    tetragon::ListSensorsResponse resp;
+    ASSERT_TRUE(stub->ListSensors(&ctx, {}, &resp).ok());
+    ASSERT_EQ(resp.sensors_size(), 2) << resp.DebugString();
+    EXPECT_EQ(resp.sensors(0).name(), "__base__");
+    EXPECT_TRUE(resp.sensors(0).enabled());
+    EXPECT_EQ(resp.sensors(0).collection(), "__base__");
+    EXPECT_EQ(resp.sensors(1).name(), "dispatch:tracepoint/syscalls/sys_enter_openat");
+    EXPECT_EQ(resp.sensors(1).collection(), "from-dir");
+  }
+  {
     // The dispatch loader enforces a tracepoint policy: it is listed with
     // its kernel memory, and deleting it removes it; a malformed policy is
     // rejected with the field named and leaves nothing behind.

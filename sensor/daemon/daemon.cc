@@ -156,6 +156,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
                        " (needs root/CAP_BPF; --process-events=false runs without it)"));
     }
     d->process_sensor_ = *std::move(sensor);
+    d->process_sensor_running_ = true;
   }
 
   if (d->filter_ && d->filter_->tetragon_mode()) {
@@ -198,6 +199,17 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
   }
   opts.policies = d->policies_.get();
   opts.bus = &d->bus_;
+  if (config.process_events) {
+    // Listed as Tetragon lists a sensor outside tracing policies: its name
+    // as the collection, enabled while attached.
+    opts.daemon_sensors = [p = d.get()] {
+      tetragon::SensorStatus base;
+      base.set_name(kProcessSensorName);
+      base.set_enabled(p->process_sensor_running_.load());
+      base.set_collection(kProcessSensorName);
+      return std::vector<tetragon::SensorStatus>{std::move(base)};
+    };
+  }
   opts.info = {{"loader", config.loader},
                {"bpf-dir", config.bpf_dir},
                {"node-name", d->config_.node_name},
@@ -265,6 +277,7 @@ void Daemon::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
   metrics_server_.reset();  // its collector reads the parts below
+  process_sensor_running_ = false;
   process_sensor_.reset();  // detaches the base sensor, stops its reader
   bus_.Close();  // ends GetEvents streams
   exporter_.reset();  // writes what is queued, flushes

@@ -155,6 +155,9 @@ grpc::Status FgsService::DisableTracingPolicy(grpc::ServerContext*,
 
 grpc::Status FgsService::ListSensors(grpc::ServerContext*, const tetragon::ListSensorsRequest*,
                                      tetragon::ListSensorsResponse* resp) {
+  if (opts_.daemon_sensors) {
+    for (auto& s : opts_.daemon_sensors()) *resp->add_sensors() = std::move(s);
+  }
   for (auto& s : opts_.policies->Sensors()) *resp->add_sensors() = std::move(s);
   return grpc::Status::OK;
 }

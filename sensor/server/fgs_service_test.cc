@@ -35,6 +35,13 @@ class FgsServiceTest : public ::testing::Test {
       return absl::OkStatus();
     };
     opts.info = {{"loader", "dispatch"}};
+    opts.daemon_sensors = [this] {
+      tetragon::SensorStatus base;
+      base.set_name("__base__");
+      base.set_enabled(base_enabled_);
+      base.set_collection("__base__");
+      return std::vector<tetragon::SensorStatus>{base};
+    };
     service_ = std::make_unique<FgsService>(std::move(opts));
     grpc::ServerBuilder builder;
     builder.RegisterService(service_.get());
@@ -65,6 +72,7 @@ class FgsServiceTest : public ::testing::Test {
   PolicyManager mgr_{&backend_};
   EventBus bus_;
   std::vector<std::string> hooks_;
+  bool base_enabled_ = true;
   std::unique_ptr<FgsService> service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<tetragon::FineGuidanceSensors::Stub> stub_;
@@ -174,7 +182,24 @@ TEST_F(FgsServiceTest, PolicyLifecycle) {
     grpc::ClientContext ctx;
     tetragon::ListSensorsResponse resp;
     ASSERT_TRUE(stub_->ListSensors(&ctx, {}, &resp).ok());
-    EXPECT_EQ(resp.sensors_size(), 2);
+    // The base sensor first, then one per policy (p1 is enabled again, p2 too).
+    ASSERT_EQ(resp.sensors_size(), 3);
+    EXPECT_EQ(resp.sensors(0).name(), "__base__");
+    EXPECT_TRUE(resp.sensors(0).enabled());
+    EXPECT_EQ(resp.sensors(0).collection(), "__base__");
+    EXPECT_EQ(resp.sensors(1).name(), "dispatch:p1");
+    EXPECT_TRUE(resp.sensors(1).enabled());
+    EXPECT_EQ(resp.sensors(1).collection(), "p1");
+    EXPECT_EQ(resp.sensors(2).name(), "dispatch:p2");
+  }
+  {
+    // Its state is read at each call.
+    base_enabled_ = false;
+    grpc::ClientContext ctx;
+    tetragon::ListSensorsResponse resp;
+    ASSERT_TRUE(stub_->ListSensors(&ctx, {}, &resp).ok());
+    ASSERT_EQ(resp.sensors_size(), 3);
+    EXPECT_FALSE(resp.sensors(0).enabled());
   }
   {
     grpc::ClientContext ctx;
