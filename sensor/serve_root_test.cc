@@ -12,6 +12,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -77,6 +78,12 @@ class ServeRootTest : public ::testing::Test {
     // only process events.
     std::ofstream(policy_dir_ + "/p.yaml") << testing::TestPolicyYaml(
         "from-dir", "    selectors:\n    - matchBinaries:\n      - operator: In\n        values: [\"/nonexistent\"]\n");
+    // Two that fail: one does not parse, one parses but cannot load (its
+    // tracepoint does not exist). Both are listed in TP_STATE_LOAD_ERROR.
+    std::ofstream(policy_dir_ + "/broken.yaml") << "kind: [\n";
+    std::ofstream(policy_dir_ + "/no-such-tp.yaml")
+        << "apiVersion: cilium.io/v1alpha1\nkind: TracingPolicy\nmetadata:\n  name: no-such-tp\nspec:\n"
+           "  tracepoints:\n  - subsystem: syscalls\n    event: sys_enter_nope\n";
   }
   void TearDown() override {
     std::filesystem::remove_all(policy_dir_);
@@ -119,7 +126,7 @@ TEST_F(ServeRootTest, ServesTheApiAndShutsDownCleanly) {
   }
   {
     // The base process sensor is listed, attached, as Tetragon's "__base__";
-    // then the sensor of the --policy-dir policy.
+    // then the sensor of the --policy-dir policy that loaded.
     grpc::ClientContext ctx;
     tetragon::ListSensorsResponse resp;
     ASSERT_TRUE(stub->ListSensors(&ctx, {}, &resp).ok());
@@ -129,6 +136,37 @@ TEST_F(ServeRootTest, ServesTheApiAndShutsDownCleanly) {
     EXPECT_EQ(resp.sensors(0).collection(), "__base__");
     EXPECT_EQ(resp.sensors(1).name(), "dispatch:tracepoint/syscalls/sys_enter_openat");
     EXPECT_EQ(resp.sensors(1).collection(), "from-dir");
+  }
+  {
+    // The --policy-dir files that failed are listed in TP_STATE_LOAD_ERROR
+    // with their errors (the unparsable one under its file name), and
+    // deleting them by name removes them.
+    grpc::ClientContext ctx;
+    tetragon::ListTracingPoliciesResponse list;
+    ASSERT_TRUE(stub->ListTracingPolicies(&ctx, {}, &list).ok());
+    ASSERT_EQ(list.policies_size(), 3) << list.DebugString();
+    std::map<std::string, tetragon::TracingPolicyStatus> by_name;
+    for (const auto& p : list.policies()) by_name[p.name()] = p;
+    ASSERT_EQ(by_name.count("broken"), 1u) << list.DebugString();
+    EXPECT_EQ(by_name["broken"].state(), tetragon::TP_STATE_LOAD_ERROR);
+    EXPECT_EQ(by_name["broken"].error().rfind(policy_dir_ + "/broken.yaml: ", 0), 0u)
+        << by_name["broken"].error();
+    ASSERT_EQ(by_name.count("no-such-tp"), 1u) << list.DebugString();
+    EXPECT_EQ(by_name["no-such-tp"].state(), tetragon::TP_STATE_LOAD_ERROR);
+    EXPECT_NE(by_name["no-such-tp"].error().find("sys_enter_nope"), std::string::npos)
+        << by_name["no-such-tp"].error();
+    EXPECT_EQ(by_name["from-dir"].state(), tetragon::TP_STATE_ENABLED);
+    for (const char* name : {"broken", "no-such-tp"}) {
+      grpc::ClientContext dctx;
+      tetragon::DeleteTracingPolicyRequest dreq;
+      tetragon::DeleteTracingPolicyResponse dresp;
+      dreq.set_name(name);
+      ASSERT_TRUE(stub->DeleteTracingPolicy(&dctx, dreq, &dresp).ok()) << name;
+    }
+    grpc::ClientContext ctx2;
+    ASSERT_TRUE(stub->ListTracingPolicies(&ctx2, {}, &list).ok());
+    ASSERT_EQ(list.policies_size(), 1);
+    EXPECT_EQ(list.policies(0).name(), "from-dir");
   }
   {
     // The dispatch loader enforces a tracepoint policy: it is listed with

@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -182,13 +184,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
       }
     }
     std::sort(files.begin(), files.end());
-    for (const auto& f : files) {
-      std::ifstream in(f);
-      std::stringstream text;
-      text << in.rdbuf();
-      absl::Status add = d->policies_->Add(text.str());
-      if (!add.ok()) LOG(WARNING) << "policy " << f << " not loaded: " << add;
-    }
+    for (const auto& f : files) d->LoadPolicyFile(f);
   }
 
   FgsServiceOptions opts;
@@ -246,6 +242,32 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
             << " (node " << d->config_.node_name << ", loader " << config.loader << ", bpf dir "
             << config.bpf_dir << ")";
   return d;
+}
+
+void Daemon::LoadPolicyFile(const std::filesystem::path& file) {
+  absl::StatusOr<PolicyDocument> doc = absl::UnavailableError("cannot read");
+  std::ifstream in(file);
+  if (!in.is_open()) {
+    doc = absl::UnavailableError(absl::StrCat("cannot open: ", strerror(errno)));
+  } else {
+    std::stringstream text;
+    text << in.rdbuf();
+    if (!in.bad()) doc = ParsePolicyDocument(text.str());
+  }
+  if (!doc.ok()) {
+    // No name to list it under but the file's: that one, so that
+    // ListTracingPolicies shows what failed and DeleteTracingPolicy of that
+    // name clears it.
+    LOG(WARNING) << "policy " << file << " not loaded: " << doc.status();
+    absl::Status listed = policies_->AddLoadError(
+        file.stem().string(), "", absl::StrCat(file.string(), ": ", doc.status().message()));
+    if (!listed.ok()) LOG(WARNING) << "policy " << file << " not listed: " << listed;
+    return;
+  }
+  // A policy that fails to load is listed in TP_STATE_LOAD_ERROR by the
+  // manager (and logged there).
+  absl::Status add = policies_->AddParsed(*std::move(doc));
+  if (!add.ok()) LOG(WARNING) << "policy " << file << " not loaded: " << add;
 }
 
 void Daemon::RunUntilSignal() {
@@ -372,12 +394,15 @@ void Daemon::CollectMetrics() {
   metrics_.events_lost_total->With({metrics::kLostRingbuf})->Set(process_sensor_ ? process_sensor_->lost() : 0);
   metrics_.events_lost_total->With({metrics::kLostSubscriber})->Set(bus_.stats().dropped);
   std::vector<tetragon::TracingPolicyStatus> list = policies_->List();
-  metrics_.policies_loaded->Get()->Set(static_cast<int64_t>(list.size()));
+  int64_t loaded = 0;
   metrics_.policy_kernel_memory_bytes->Clear();
   for (const auto& p : list) {
+    if (p.state() == tetragon::TP_STATE_LOAD_ERROR) continue;  // nothing loaded
+    ++loaded;
     std::string label = p.namespace_().empty() ? p.name() : absl::StrCat(p.namespace_(), "/", p.name());
     metrics_.policy_kernel_memory_bytes->With({label})->Set(static_cast<int64_t>(p.kernel_memory_bytes()));
   }
+  metrics_.policies_loaded->Get()->Set(loaded);
 }
 
 }  // namespace tgd

@@ -7,6 +7,7 @@
 #include <grpcpp/server.h>
 
 #include <atomic>
+#include <filesystem>
 #include <memory>
 #include <string>
 
@@ -97,6 +98,10 @@ class Daemon {
  private:
   explicit Daemon(DaemonConfig config) : config_(std::move(config)) {}
   void CollectMetrics();  // scrape-time values from the sensors and policies
+  // Adds one --policy-dir file. One that fails is logged and listed in
+  // TP_STATE_LOAD_ERROR: under its metadata.name when it parses, else under
+  // the file name without its extension.
+  void LoadPolicyFile(const std::filesystem::path& file);
   absl::Status StartDatapath();  // policy filter, workloads, the loader
 
   DaemonConfig config_;
