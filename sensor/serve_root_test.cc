@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -264,6 +265,29 @@ TEST_F(ServeRootTest, ServesTheApiAndShutsDownCleanly) {
   EXPECT_FALSE(std::filesystem::exists(socket_));
   EXPECT_FALSE(std::filesystem::exists(bpf_dir_));
   std::filesystem::remove_all(std::filesystem::path(export_file).parent_path());
+}
+
+// Nothing survives a restart: the pins exist while the daemon runs and are
+// gone after SIGTERM; a --bpf-dir that existed before the start stays, empty.
+TEST_F(ServeRootTest, ShutdownUnpinsEverythingAndKeepsAnExistingBpfDir) {
+  ASSERT_TRUE(std::filesystem::create_directory(bpf_dir_));
+  testing::ChildProcess daemon({kBinary, "serve", "--server-address=unix://" + socket_,
+                                "--bpf-dir=" + bpf_dir_, "--process-events=false", "--metrics-address="},
+                               log_);
+  auto channel = grpc::CreateChannel("unix://" + socket_, grpc::InsecureChannelCredentials());
+  ASSERT_TRUE(channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(20)))
+      << testing::ReadFileOrEmpty(log_);
+  std::vector<std::string> pins;
+  for (const auto& e : std::filesystem::directory_iterator(bpf_dir_)) pins.push_back(e.path().filename());
+  std::sort(pins.begin(), pins.end());
+  const std::vector<std::string> want = {"policy_filter_cgroup_maps", "policy_filter_maps", "tg_cgtracker_map"};
+  EXPECT_EQ(pins, want) << testing::ReadFileOrEmpty(log_);
+  ASSERT_EQ(kill(daemon.pid(), SIGTERM), 0);
+  int status = daemon.Wait();
+  ASSERT_TRUE(WIFEXITED(status)) << testing::ReadFileOrEmpty(log_);
+  EXPECT_EQ(WEXITSTATUS(status), 0) << testing::ReadFileOrEmpty(log_);
+  ASSERT_TRUE(std::filesystem::is_directory(bpf_dir_));
+  EXPECT_TRUE(std::filesystem::is_empty(bpf_dir_)) << "pins left after shutdown";
 }
 
 TEST_F(ServeRootTest, BadInvocationsFailWithAReason) {

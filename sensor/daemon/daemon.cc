@@ -310,8 +310,10 @@ void Daemon::Shutdown() {
   workloads_.reset(); // stops polling, removes the demo cgroups it created (when empty)
   filter_.reset();
   if (!unix_socket_path_.empty()) unlink(unix_socket_path_.c_str());
-  // Only a dir this run created, and only when empty: pins that must
-  // survive a restart are never removed here.
+  // Nothing of ours survives a restart: the only pins (policy_filter_maps,
+  // policy_filter_cgroup_maps, tg_cgtracker_map) were unpinned by filter_
+  // above, and the next start builds them again. The dir goes only if this
+  // run created it and it is now empty (someone else's files stay).
   if (created_bpf_dir_) rmdir(config_.bpf_dir.c_str());
   LOG(INFO) << "stopped";
 }
