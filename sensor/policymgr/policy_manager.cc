@@ -60,7 +60,14 @@ absl::Status PolicyManager::AddParsed(PolicyDocument doc) {
   Entry e;
   e.id = next_id_++;
   absl::Status st = LoadLocked(doc, &e);
-  e.doc = std::move(doc);
+  if (st.ok()) {
+    e.doc = std::move(doc);
+  } else {
+    // Listed by identity only: the text and model are not kept.
+    e.doc.kind = std::move(doc.kind);
+    e.doc.name = std::move(doc.name);
+    e.doc.namespace_ = std::move(doc.namespace_);
+  }
   if (st.ok()) {
     LOG(INFO) << "added " << what << " (id " << e.id << ", filter id " << e.filter_id << ", loader "
               << loader_name_ << ")";
