@@ -10,8 +10,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -77,6 +79,12 @@ class ServeRootTest : public ::testing::Test {
     // only process events.
     std::ofstream(policy_dir_ + "/p.yaml") << testing::TestPolicyYaml(
         "from-dir", "    selectors:\n    - matchBinaries:\n      - operator: In\n        values: [\"/nonexistent\"]\n");
+    // Two that fail: one does not parse, one parses but cannot load (its
+    // tracepoint does not exist). Both are listed in TP_STATE_LOAD_ERROR.
+    std::ofstream(policy_dir_ + "/broken.yaml") << "kind: [\n";
+    std::ofstream(policy_dir_ + "/no-such-tp.yaml")
+        << "apiVersion: cilium.io/v1alpha1\nkind: TracingPolicy\nmetadata:\n  name: no-such-tp\nspec:\n"
+           "  tracepoints:\n  - subsystem: syscalls\n    event: sys_enter_nope\n";
   }
   void TearDown() override {
     std::filesystem::remove_all(policy_dir_);
@@ -111,7 +119,55 @@ TEST_F(ServeRootTest, ServesTheApiAndShutsDownCleanly) {
     grpc::ClientContext ctx;
     tetragon::GetHealthStatusResponse resp;
     ASSERT_TRUE(stub->GetHealth(&ctx, {}, &resp).ok());
-    EXPECT_EQ(resp.health_status(0).status(), tetragon::HEALTH_STATUS_RUNNING);
+    ASSERT_EQ(resp.health_status_size(), 1);
+    // The datapath is up (root): RUNNING, the loader named.
+    EXPECT_EQ(resp.health_status(0).status(), tetragon::HEALTH_STATUS_RUNNING)
+        << resp.health_status(0).details();
+    EXPECT_EQ(resp.health_status(0).details(), "running; 1 tracing policies loaded (loader dispatch)");
+  }
+  {
+    // The base process sensor is listed, attached, as Tetragon's "__base__";
+    // then the sensor of the --policy-dir policy that loaded.
+    grpc::ClientContext ctx;
+    tetragon::ListSensorsResponse resp;
+    ASSERT_TRUE(stub->ListSensors(&ctx, {}, &resp).ok());
+    ASSERT_EQ(resp.sensors_size(), 2) << resp.DebugString();
+    EXPECT_EQ(resp.sensors(0).name(), "__base__");
+    EXPECT_TRUE(resp.sensors(0).enabled());
+    EXPECT_EQ(resp.sensors(0).collection(), "__base__");
+    EXPECT_EQ(resp.sensors(1).name(), "dispatch:tracepoint/syscalls/sys_enter_openat");
+    EXPECT_EQ(resp.sensors(1).collection(), "from-dir");
+  }
+  {
+    // The --policy-dir files that failed are listed in TP_STATE_LOAD_ERROR
+    // with their errors (the unparsable one under its file name), and
+    // deleting them by name removes them.
+    grpc::ClientContext ctx;
+    tetragon::ListTracingPoliciesResponse list;
+    ASSERT_TRUE(stub->ListTracingPolicies(&ctx, {}, &list).ok());
+    ASSERT_EQ(list.policies_size(), 3) << list.DebugString();
+    std::map<std::string, tetragon::TracingPolicyStatus> by_name;
+    for (const auto& p : list.policies()) by_name[p.name()] = p;
+    ASSERT_EQ(by_name.count("broken"), 1u) << list.DebugString();
+    EXPECT_EQ(by_name["broken"].state(), tetragon::TP_STATE_LOAD_ERROR);
+    EXPECT_EQ(by_name["broken"].error().rfind(policy_dir_ + "/broken.yaml: ", 0), 0u)
+        << by_name["broken"].error();
+    ASSERT_EQ(by_name.count("no-such-tp"), 1u) << list.DebugString();
+    EXPECT_EQ(by_name["no-such-tp"].state(), tetragon::TP_STATE_LOAD_ERROR);
+    EXPECT_NE(by_name["no-such-tp"].error().find("sys_enter_nope"), std::string::npos)
+        << by_name["no-such-tp"].error();
+    EXPECT_EQ(by_name["from-dir"].state(), tetragon::TP_STATE_ENABLED);
+    for (const char* name : {"broken", "no-such-tp"}) {
+      grpc::ClientContext dctx;
+      tetragon::DeleteTracingPolicyRequest dreq;
+      tetragon::DeleteTracingPolicyResponse dresp;
+      dreq.set_name(name);
+      ASSERT_TRUE(stub->DeleteTracingPolicy(&dctx, dreq, &dresp).ok()) << name;
+    }
+    grpc::ClientContext ctx2;
+    ASSERT_TRUE(stub->ListTracingPolicies(&ctx2, {}, &list).ok());
+    ASSERT_EQ(list.policies_size(), 1);
+    EXPECT_EQ(list.policies(0).name(), "from-dir");
   }
   {
     // The dispatch loader enforces a tracepoint policy: it is listed with
@@ -209,6 +265,29 @@ TEST_F(ServeRootTest, ServesTheApiAndShutsDownCleanly) {
   EXPECT_FALSE(std::filesystem::exists(socket_));
   EXPECT_FALSE(std::filesystem::exists(bpf_dir_));
   std::filesystem::remove_all(std::filesystem::path(export_file).parent_path());
+}
+
+// Nothing survives a restart: the pins exist while the daemon runs and are
+// gone after SIGTERM; a --bpf-dir that existed before the start stays, empty.
+TEST_F(ServeRootTest, ShutdownUnpinsEverythingAndKeepsAnExistingBpfDir) {
+  ASSERT_TRUE(std::filesystem::create_directory(bpf_dir_));
+  testing::ChildProcess daemon({kBinary, "serve", "--server-address=unix://" + socket_,
+                                "--bpf-dir=" + bpf_dir_, "--process-events=false", "--metrics-address="},
+                               log_);
+  auto channel = grpc::CreateChannel("unix://" + socket_, grpc::InsecureChannelCredentials());
+  ASSERT_TRUE(channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(20)))
+      << testing::ReadFileOrEmpty(log_);
+  std::vector<std::string> pins;
+  for (const auto& e : std::filesystem::directory_iterator(bpf_dir_)) pins.push_back(e.path().filename());
+  std::sort(pins.begin(), pins.end());
+  const std::vector<std::string> want = {"policy_filter_cgroup_maps", "policy_filter_maps", "tg_cgtracker_map"};
+  EXPECT_EQ(pins, want) << testing::ReadFileOrEmpty(log_);
+  ASSERT_EQ(kill(daemon.pid(), SIGTERM), 0);
+  int status = daemon.Wait();
+  ASSERT_TRUE(WIFEXITED(status)) << testing::ReadFileOrEmpty(log_);
+  EXPECT_EQ(WEXITSTATUS(status), 0) << testing::ReadFileOrEmpty(log_);
+  ASSERT_TRUE(std::filesystem::is_directory(bpf_dir_));
+  EXPECT_TRUE(std::filesystem::is_empty(bpf_dir_)) << "pins left after shutdown";
 }
 
 TEST_F(ServeRootTest, BadInvocationsFailWithAReason) {

@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -16,6 +18,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "sensor/base/loopback.h"
 #include "sensor/base/version.h"
 #include "sensor/bpfcore/fs.h"
 #include "sensor/loader/per_policy_backend.h"
@@ -23,11 +26,6 @@
 
 namespace tgd {
 namespace {
-
-bool IsLoopbackHost(absl::string_view host) {
-  if (host == "localhost" || host == "::1" || host == "[::1]") return true;
-  return absl::StartsWith(host, "127.");
-}
 
 std::string Hostname() {
   char buf[256] = {0};
@@ -160,6 +158,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
                        " (needs root/CAP_BPF; --process-events=false runs without it)"));
     }
     d->process_sensor_ = *std::move(sensor);
+    d->process_sensor_running_ = true;
   }
 
   if (d->filter_ && d->filter_->tetragon_mode()) {
@@ -185,13 +184,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
       }
     }
     std::sort(files.begin(), files.end());
-    for (const auto& f : files) {
-      std::ifstream in(f);
-      std::stringstream text;
-      text << in.rdbuf();
-      absl::Status add = d->policies_->Add(text.str());
-      if (!add.ok()) LOG(WARNING) << "policy " << f << " not loaded: " << add;
-    }
+    for (const auto& f : files) d->LoadPolicyFile(f);
   }
 
   FgsServiceOptions opts;
@@ -202,6 +195,17 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
   }
   opts.policies = d->policies_.get();
   opts.bus = &d->bus_;
+  if (config.process_events) {
+    // Listed as Tetragon lists a sensor outside tracing policies: its name
+    // as the collection, enabled while attached.
+    opts.daemon_sensors = [p = d.get()] {
+      tetragon::SensorStatus base;
+      base.set_name(kProcessSensorName);
+      base.set_enabled(p->process_sensor_running_.load());
+      base.set_collection(kProcessSensorName);
+      return std::vector<tetragon::SensorStatus>{std::move(base)};
+    };
+  }
   opts.info = {{"loader", config.loader},
                {"bpf-dir", config.bpf_dir},
                {"node-name", d->config_.node_name},
@@ -240,6 +244,32 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
   return d;
 }
 
+void Daemon::LoadPolicyFile(const std::filesystem::path& file) {
+  absl::StatusOr<PolicyDocument> doc = absl::UnavailableError("cannot read");
+  std::ifstream in(file);
+  if (!in.is_open()) {
+    doc = absl::UnavailableError(absl::StrCat("cannot open: ", strerror(errno)));
+  } else {
+    std::stringstream text;
+    text << in.rdbuf();
+    if (!in.bad()) doc = ParsePolicyDocument(text.str());
+  }
+  if (!doc.ok()) {
+    // No name to list it under but the file's: that one, so that
+    // ListTracingPolicies shows what failed and DeleteTracingPolicy of that
+    // name clears it.
+    LOG(WARNING) << "policy " << file << " not loaded: " << doc.status();
+    absl::Status listed = policies_->AddLoadError(
+        file.stem().string(), "", absl::StrCat(file.string(), ": ", doc.status().message()));
+    if (!listed.ok()) LOG(WARNING) << "policy " << file << " not listed: " << listed;
+    return;
+  }
+  // A policy that fails to load is listed in TP_STATE_LOAD_ERROR by the
+  // manager (and logged there).
+  absl::Status add = policies_->AddParsed(*std::move(doc));
+  if (!add.ok()) LOG(WARNING) << "policy " << file << " not loaded: " << add;
+}
+
 void Daemon::RunUntilSignal() {
   sigset_t set;
   sigemptyset(&set);
@@ -269,6 +299,7 @@ void Daemon::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
   metrics_server_.reset();  // its collector reads the parts below
+  process_sensor_running_ = false;
   process_sensor_.reset();  // detaches the base sensor, stops its reader
   bus_.Close();  // ends GetEvents streams
   exporter_.reset();  // writes what is queued, flushes
@@ -279,8 +310,10 @@ void Daemon::Shutdown() {
   workloads_.reset(); // stops polling, removes the demo cgroups it created (when empty)
   filter_.reset();
   if (!unix_socket_path_.empty()) unlink(unix_socket_path_.c_str());
-  // Only a dir this run created, and only when empty: pins that must
-  // survive a restart are never removed here.
+  // Nothing of ours survives a restart: the only pins (policy_filter_maps,
+  // policy_filter_cgroup_maps, tg_cgtracker_map) were unpinned by filter_
+  // above, and the next start builds them again. The dir goes only if this
+  // run created it and it is now empty (someone else's files stay).
   if (created_bpf_dir_) rmdir(config_.bpf_dir.c_str());
   LOG(INFO) << "stopped";
 }
@@ -363,12 +396,15 @@ void Daemon::CollectMetrics() {
   metrics_.events_lost_total->With({metrics::kLostRingbuf})->Set(process_sensor_ ? process_sensor_->lost() : 0);
   metrics_.events_lost_total->With({metrics::kLostSubscriber})->Set(bus_.stats().dropped);
   std::vector<tetragon::TracingPolicyStatus> list = policies_->List();
-  metrics_.policies_loaded->Get()->Set(static_cast<int64_t>(list.size()));
+  int64_t loaded = 0;
   metrics_.policy_kernel_memory_bytes->Clear();
   for (const auto& p : list) {
+    if (p.state() == tetragon::TP_STATE_LOAD_ERROR) continue;  // nothing loaded
+    ++loaded;
     std::string label = p.namespace_().empty() ? p.name() : absl::StrCat(p.namespace_(), "/", p.name());
     metrics_.policy_kernel_memory_bytes->With({label})->Set(static_cast<int64_t>(p.kernel_memory_bytes()));
   }
+  metrics_.policies_loaded->Get()->Set(loaded);
 }
 
 }  // namespace tgd

@@ -6,6 +6,8 @@
 
 #include <grpcpp/server.h>
 
+#include <atomic>
+#include <filesystem>
 #include <memory>
 #include <string>
 
@@ -95,8 +97,12 @@ class Daemon {
 
  private:
   explicit Daemon(DaemonConfig config) : config_(std::move(config)) {}
-  void CollectMetrics();
-  absl::Status StartDatapath();  // policy filter, workloads, the loader  // scrape-time values from the sensors and policies
+  void CollectMetrics();  // scrape-time values from the sensors and policies
+  // Adds one --policy-dir file. One that fails is logged and listed in
+  // TP_STATE_LOAD_ERROR: under its metadata.name when it parses, else under
+  // the file name without its extension.
+  void LoadPolicyFile(const std::filesystem::path& file);
+  absl::Status StartDatapath();  // policy filter, workloads, the loader
 
   DaemonConfig config_;
   EventBus bus_;
@@ -109,6 +115,9 @@ class Daemon {
   std::unique_ptr<JsonExporter> exporter_;
   std::unique_ptr<ProcessCache> process_cache_;
   std::unique_ptr<ProcessSensor> process_sensor_;
+  // Whether the base process sensor is attached (read by ListSensors while
+  // Shutdown may be detaching it).
+  std::atomic<bool> process_sensor_running_{false};
   std::unique_ptr<PolicyFilterState> filter_;
   std::unique_ptr<WorkloadSource> workloads_;
   std::unique_ptr<PolicyBackend> backend_;

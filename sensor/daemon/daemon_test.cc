@@ -31,6 +31,18 @@ TEST(CheckServerAddressTest, LoopbackOnlyUnlessAllowed) {
   EXPECT_FALSE(CheckServerAddress("unix://relative.sock", false).ok());
 }
 
+TEST(CheckServerAddressTest, HostnamesThatLookLikeLoopbackAreRemote) {
+  EXPECT_TRUE(CheckServerAddress("127.10.20.30:54322", false).ok());
+  EXPECT_TRUE(CheckServerAddress("::1:54322", false).ok());
+  for (const char* a : {"127.evil.example:54322", "127.0.0.1.nip.io:54322", "127.1:54322",
+                        "[::ffff:127.0.0.1]:54322", "localhost.evil.example:54322"}) {
+    absl::Status st = CheckServerAddress(a, false);
+    EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << a;
+    EXPECT_THAT(std::string(st.message()), HasSubstr("not a loopback address")) << a;
+    EXPECT_TRUE(CheckServerAddress(a, true).ok()) << a;
+  }
+}
+
 // A bpffs directory name of the test's own (never /sys/fs/bpf/tgdispatch,
 // where a running daemon keeps its pins). Whatever ends up there is removed
 // at scope exit, also when an assertion fails.

@@ -16,15 +16,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "sensor/base/errno_status.h"
+#include "sensor/base/loopback.h"
 
 namespace tgd::metrics {
 namespace {
 
 constexpr size_t kMaxRequest = 8192;
-
-bool IsLoopbackHost(absl::string_view host) {
-  return host == "localhost" || host == "::1" || absl::StartsWith(host, "127.");
-}
 
 // Splits "host:port" / "[v6]:port" / ":port".
 bool SplitHostPort(const std::string& address, std::string* host, int* port) {

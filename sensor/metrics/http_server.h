@@ -17,8 +17,9 @@
 namespace tgd::metrics {
 
 // Checks a metrics listen address "host:port" (port may be 0 for "any").
-// Hosts other than localhost / 127.x / ::1 need allow_remote; an empty host
-// (":2113") means every interface. Errors: INVALID_ARGUMENT naming `flag`.
+// Hosts that are not literal loopback addresses (IsLoopbackHost: localhost,
+// 127.0.0.0/8, ::1) need allow_remote; an empty host (":2113") means every
+// interface. Errors: INVALID_ARGUMENT naming `flag`.
 absl::Status CheckListenAddress(const std::string& address, bool allow_remote, const std::string& flag);
 
 class MetricsServer {

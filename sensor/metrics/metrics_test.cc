@@ -156,6 +156,12 @@ TEST(MetricsServerTest, AddressChecks) {
   EXPECT_FALSE(CheckListenAddress("0.0.0.0:2113", false, "--metrics-address").ok());
   EXPECT_FALSE(CheckListenAddress("localhost", false, "--metrics-address").ok());
   EXPECT_FALSE(CheckListenAddress("localhost:70000", false, "--metrics-address").ok());
+  EXPECT_TRUE(CheckListenAddress("127.0.0.2:2113", false, "--metrics-address").ok());
+  for (const char* a : {"127.evil.example:2113", "127.0.0.1.nip.io:2113", "[::ffff:127.0.0.1]:2113"}) {
+    absl::Status named = CheckListenAddress(a, false, "--metrics-address");
+    EXPECT_EQ(named.code(), absl::StatusCode::kInvalidArgument) << a;
+    EXPECT_NE(named.message().find("not a loopback address"), std::string::npos) << a;
+  }
   Registry r;
   auto s = MetricsServer::Start("10.1.2.3:2113", false, &r);
   EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);

@@ -18,10 +18,14 @@ namespace tgd {
 
 enum class PolicyMode { kEnforce, kMonitor };
 
+// A policy's counters, one per field of Tetragon's
+// TracingPolicyActionCounters where one exists (the field noted on the right).
 struct PolicyCounters {
-  uint64_t events = 0;               // events posted
-  uint64_t actions = 0;              // enforcement actions taken (signals, overrides)
-  uint64_t monitor_actions = 0;      // actions suppressed by monitor mode
+  uint64_t events = 0;               // events posted (post)
+  uint64_t signals = 0;              // Signal/Sigkill signals sent (signal)
+  uint64_t monitor_signals = 0;      // signals not sent: monitor mode (monitor_signal)
+  uint64_t overrides = 0;            // return values overridden by Override (override)
+  uint64_t monitor_overrides = 0;    // overrides not done: monitor mode (monitor_override)
   uint64_t tail_call_overflows = 0;  // runs lost to the per-event tail-call budget
   uint64_t missed = 0;               // events lost (ring buffer full)
 };
@@ -42,6 +46,9 @@ class PolicyBackend {
  public:
   virtual ~PolicyBackend() = default;
   virtual std::string Name() const = 0;  // "dispatch" | "per-policy"
+  // OK when policies can be loaded; otherwise why they cannot
+  // (FAILED_PRECONDITION naming the loader and what is missing).
+  virtual absl::Status Availability() const { return absl::OkStatus(); }
   // Loads `policy` scoped by policy-filter id `filter_id` (0 = unscoped).
   // Errors: INVALID_ARGUMENT, UNIMPLEMENTED (a feature this build cannot
   // load), FAILED_PRECONDITION (the kernel lacks a feature), RESOURCE_EXHAUSTED.
@@ -50,8 +57,10 @@ class PolicyBackend {
                                                              PolicyMode mode) = 0;
 };
 
-// A backend for a loader this build does not have: every Load fails with
-// FAILED_PRECONDITION naming the loader, so nothing pretends to be enforced.
+// A backend for a loader that is not available (not built, or its datapath
+// failed to start): Availability() and every Load fail with
+// FAILED_PRECONDITION naming the loader and `why`, so nothing pretends to be
+// enforced and GetHealth can say what is missing.
 std::unique_ptr<PolicyBackend> MakeUnavailableBackend(std::string loader, std::string why);
 
 }  // namespace tgd

@@ -1,7 +1,10 @@
 // PolicyManager: the tracing policy lifecycle behind the gRPC API (add,
 // delete, list, enable/disable, mode). It parses and checks a policy,
 // allocates its policy-filter id, asks the backend to load it, and keeps the
-// status Tetragon's ListTracingPolicies reports. A failed add leaves no trace.
+// status Tetragon's ListTracingPolicies reports. As in Tetragon, a policy
+// that parses but fails to load stays listed in TP_STATE_LOAD_ERROR with its
+// error until it is deleted or added again; one that does not parse leaves
+// no trace.
 #ifndef TGDISPATCH_SENSOR_POLICYMGR_POLICY_MANAGER_H_
 #define TGDISPATCH_SENSOR_POLICYMGR_POLICY_MANAGER_H_
 
@@ -33,22 +36,38 @@ class PolicyManager {
       : backend_(backend), filter_ids_(std::move(filter_ids)) {}
   ~PolicyManager();
 
-  // Errors: INVALID_ARGUMENT (bad YAML, naming line/column/field),
-  // ALREADY_EXISTS (same name in the same namespace), RESOURCE_EXHAUSTED (no
-  // filter id left), and whatever the backend's Load returns
-  // (FAILED_PRECONDITION, UNIMPLEMENTED, ...). A scoped policy's filter id is
-  // spent even when its load fails (see filter_ids.h).
+  // Parses `yaml` (ParsePolicyDocument) and adds it (AddParsed). Errors:
+  // INVALID_ARGUMENT (bad YAML, naming line/column/field; nothing is kept),
+  // and AddParsed's.
   absl::Status Add(absl::string_view yaml);
-  // Errors: NOT_FOUND.
+  // Loads a parsed policy. A policy of that name and namespace that failed
+  // to load is replaced. Errors: ALREADY_EXISTS (a loaded policy has the
+  // same name in the same namespace; the original is kept), and, with the
+  // policy then listed in TP_STATE_LOAD_ERROR with the message,
+  // RESOURCE_EXHAUSTED (no filter id left) and whatever the backend's Load
+  // returns (FAILED_PRECONDITION, UNIMPLEMENTED, ...). A scoped policy's
+  // filter id is spent even when its load fails (see filter_ids.h).
+  absl::Status AddParsed(PolicyDocument doc);
+  // Lists `name` in TP_STATE_LOAD_ERROR with `error` for a policy that could
+  // not be parsed (a --policy-dir file), replacing one that failed to load.
+  // Errors: ALREADY_EXISTS (a loaded policy has that name).
+  absl::Status AddLoadError(const std::string& name, const std::string& ns, std::string error);
+  // Unloads and forgets a policy, also one that failed to load. Errors:
+  // NOT_FOUND.
   absl::Status Delete(const std::string& name, const std::string& ns);
   // Changes enablement and/or mode. Errors: NOT_FOUND, INVALID_ARGUMENT
-  // (TP_MODE_UNKNOWN / MONITOR_ONLY), and the backend's errors.
+  // (TP_MODE_UNKNOWN / MONITOR_ONLY), FAILED_PRECONDITION (the policy failed
+  // to load), and the backend's errors.
   absl::Status Configure(const std::string& name, const std::string& ns,
                          std::optional<bool> enable, std::optional<tetragon::TracingPolicyMode> mode);
 
   std::vector<tetragon::TracingPolicyStatus> List() const;
   std::vector<tetragon::SensorStatus> Sensors() const;
+  // Policies loaded (those in TP_STATE_LOAD_ERROR not counted).
   size_t size() const;
+  // OK when the backend can load policies; otherwise FAILED_PRECONDITION
+  // saying why (no backend, or the loader's datapath is unavailable).
+  absl::Status LoaderStatus() const;
   const std::string& loader_name() const { return loader_name_; }
 
  private:
@@ -58,9 +77,13 @@ class PolicyManager {
     PolicyDocument doc;
     bool enabled = true;
     PolicyMode mode = PolicyMode::kEnforce;
-    std::unique_ptr<LoadedPolicy> loaded;
+    std::unique_ptr<LoadedPolicy> loaded;  // null: TP_STATE_LOAD_ERROR
+    std::string error;                     // why it failed to load
   };
   using Key = std::pair<std::string, std::string>;  // (namespace, name)
+
+  // Spends a filter id for a scoped policy and loads it into e->loaded.
+  absl::Status LoadLocked(const PolicyDocument& doc, Entry* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   PolicyBackend* const backend_;
   const std::string loader_name_ = backend_ ? backend_->Name() : "";

@@ -41,7 +41,16 @@ TEST_F(PolicyManagerTest, AddListDelete) {
   EXPECT_EQ(a.mode(), tetragon::TP_MODE_ENFORCE);
   EXPECT_EQ(a.kernel_memory_bytes(), 4096u);
   EXPECT_EQ(a.sensors(0), "dispatch:open-all");
-  EXPECT_EQ(a.stats().action_counters().post(), 7u);
+  // Each counter in its own field of TracingPolicyActionCounters (signal 2,
+  // override 4, ...), Override actions never under signal.
+  const tetragon::TracingPolicyActionCounters& ac = a.stats().action_counters();
+  EXPECT_EQ(ac.post(), 7u);
+  EXPECT_EQ(ac.signal(), 1u);
+  EXPECT_EQ(ac.monitor_signal(), 2u);
+  EXPECT_EQ(ac.override(), 3u);
+  EXPECT_EQ(ac.monitor_override(), 4u);
+  EXPECT_EQ(ac.notify_enforcer(), 0u);
+  EXPECT_EQ(ac.set(), 0u);
   EXPECT_NE(a.id(), s.id());
   EXPECT_EQ(mgr_.Sensors().size(), 2u);
 
@@ -64,13 +73,52 @@ TEST_F(PolicyManagerTest, DuplicateIsRejectedAndOriginalKept) {
   EXPECT_TRUE(mgr_.Delete("p", "ns1").ok());
 }
 
-TEST_F(PolicyManagerTest, FailedAddLeavesNoTrace) {
+TEST_F(PolicyManagerTest, UnparsableAddLeavesNoTrace) {
+  ASSERT_TRUE(mgr_.Add(Policy("keep")).ok());
+  EXPECT_EQ(mgr_.Add("kind: [").code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(mgr_.Add(Policy("Bad_Name")).code(), absl::StatusCode::kInvalidArgument);
+  ASSERT_EQ(mgr_.List().size(), 1u);
+  EXPECT_EQ(mgr_.List()[0].name(), "keep");
+}
+
+// As Tetragon keeps a collection whose load failed: listed in
+// TP_STATE_LOAD_ERROR with its error, no sensors, until deleted or re-added.
+TEST_F(PolicyManagerTest, FailedLoadIsListedAsLoadErrorUntilDeletedOrAddedAgain) {
   ASSERT_TRUE(mgr_.Add(Policy("keep")).ok());
   absl::Status st = mgr_.Add(Policy("unloadable", "  podSelector: {}\n"));
   EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_NE(st.message().find("unloadable"), std::string::npos);
-  EXPECT_EQ(mgr_.Add("kind: [").code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(mgr_.size(), 1u);
+  EXPECT_EQ(st.message(), "tracing policy \"unloadable\": kernel lacks kprobe attach");
+  EXPECT_EQ(mgr_.size(), 1u);  // loaded policies only
+  auto list = mgr_.List();
+  ASSERT_EQ(list.size(), 2u);
+  const auto& bad = list[0].name() == "unloadable" ? list[0] : list[1];
+  EXPECT_EQ(bad.name(), "unloadable");
+  EXPECT_EQ(bad.state(), tetragon::TP_STATE_LOAD_ERROR);
+  EXPECT_EQ(bad.error(), "kernel lacks kprobe attach");
+  EXPECT_EQ(bad.mode(), tetragon::TP_MODE_UNKNOWN);
+  EXPECT_EQ(bad.sensors_size(), 0);
+  EXPECT_EQ(bad.kernel_memory_bytes(), 0u);
+  EXPECT_FALSE(bad.has_stats());
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+  EXPECT_FALSE(bad.enabled());
+#pragma GCC diagnostic pop
+  EXPECT_NE(bad.id(), 0u);
+  EXPECT_EQ(bad.filter_id(), 2u);  // spent (see below)
+  EXPECT_EQ(mgr_.Sensors().size(), 1u);  // only keep's
+  // It cannot be enabled or reconfigured; its state is unchanged.
+  absl::Status conf = mgr_.Configure("unloadable", "", true, std::nullopt);
+  EXPECT_EQ(conf.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(conf.message().find("failed to load (kernel lacks kprobe attach)"), std::string::npos) << conf;
+  // Adding it again is another attempt, not ALREADY_EXISTS; still failing,
+  // it is listed once.
+  EXPECT_EQ(mgr_.Add(Policy("unloadable")).code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(mgr_.List().size(), 2u);
+  // Deleting it by name removes it.
+  ASSERT_TRUE(mgr_.Delete("unloadable", "").ok());
+  ASSERT_EQ(mgr_.List().size(), 1u);
+  EXPECT_EQ(mgr_.List()[0].name(), "keep");
+  EXPECT_EQ(mgr_.Delete("unloadable", "").code(), absl::StatusCode::kNotFound);
   // The failed scoped add spent its filter id (2): the next one gets 3, so
   // an id that cannot be used never blocks the policies after it.
   ASSERT_TRUE(mgr_.Add(Policy("next", "  podSelector: {}\n")).ok());
@@ -79,6 +127,26 @@ TEST_F(PolicyManagerTest, FailedAddLeavesNoTrace) {
       EXPECT_EQ(p.filter_id(), 3u);
     }
   }
+}
+
+TEST_F(PolicyManagerTest, LoadErrorOfAnUnparsableFile) {
+  ASSERT_TRUE(mgr_.AddLoadError("broken", "", "/etc/p/broken.yaml: line 1 col 7: kind: required").ok());
+  auto list = mgr_.List();
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0].name(), "broken");
+  EXPECT_EQ(list[0].state(), tetragon::TP_STATE_LOAD_ERROR);
+  EXPECT_EQ(list[0].error(), "/etc/p/broken.yaml: line 1 col 7: kind: required");
+  EXPECT_EQ(mgr_.size(), 0u);
+  // A valid policy of that name replaces it; a load error never replaces a
+  // loaded policy.
+  ASSERT_TRUE(mgr_.Add(Policy("broken")).ok());
+  EXPECT_EQ(mgr_.List()[0].state(), tetragon::TP_STATE_ENABLED);
+  EXPECT_EQ(mgr_.List()[0].error(), "");
+  EXPECT_EQ(mgr_.AddLoadError("broken", "", "x").code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(mgr_.List()[0].state(), tetragon::TP_STATE_ENABLED);
+  ASSERT_TRUE(mgr_.AddLoadError("other", "", "y").ok());
+  ASSERT_TRUE(mgr_.Delete("other", "").ok());
+  EXPECT_EQ(mgr_.List().size(), 1u);
 }
 
 // A backend whose filter (like Tetragon's shared maps) already holds some
@@ -103,8 +171,9 @@ TEST(PolicyManagerFilterIdTest, ACollisionCostsOneIdNotEveryLaterPolicy) {
   PolicyManager mgr(&backend);
   EXPECT_EQ(mgr.Add(Policy("a", "  podSelector: {}\n")).code(), absl::StatusCode::kAlreadyExists);
   ASSERT_TRUE(mgr.Add(Policy("b", "  podSelector: {}\n")).ok());
-  ASSERT_TRUE(mgr.Add(Policy("a", "  podSelector: {}\n")).ok());
+  ASSERT_TRUE(mgr.Add(Policy("a", "  podSelector: {}\n")).ok());  // replaces its load error
   EXPECT_EQ(backend.loaded_, (std::vector<uint32_t>{3, 4}));
+  for (const auto& p : mgr.List()) EXPECT_EQ(p.state(), tetragon::TP_STATE_ENABLED) << p.name();
 }
 
 TEST(PolicyManagerFilterIdTest, BesideTetragonIdsComeFromTheirOwnRangeSkippingTakenOnes) {
@@ -146,6 +215,16 @@ TEST(PolicyManagerUnavailableTest, UnavailableLoaderRefusesHonestly) {
   EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(st.message().find("loader \"dispatch\" is not available"), std::string::npos) << st;
   EXPECT_EQ(mgr.size(), 0u);
+  ASSERT_EQ(mgr.List().size(), 1u);
+  EXPECT_EQ(mgr.List()[0].state(), tetragon::TP_STATE_LOAD_ERROR);
+  EXPECT_EQ(mgr.List()[0].error(), "loader \"dispatch\" is not available: not built in this version");
+  absl::Status why = mgr.LoaderStatus();
+  EXPECT_EQ(why.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(why.message(), "loader \"dispatch\" is not available: not built in this version");
+  BackendLog log;
+  RecordingBackend good(&log);
+  EXPECT_TRUE(PolicyManager(&good).LoaderStatus().ok());
+  EXPECT_EQ(PolicyManager(nullptr).LoaderStatus().code(), absl::StatusCode::kFailedPrecondition);
 }
 
 struct DocCase {

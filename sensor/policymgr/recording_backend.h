@@ -32,7 +32,16 @@ class RecordingPolicy final : public LoadedPolicy {
   }
   uint64_t KernelMemoryBytes() const override { return 4096; }
   std::vector<std::string> Sensors() const override { return {"dispatch:" + name_}; }
-  PolicyCounters Counters() const override { return PolicyCounters{7, 1, 0, 0, 0}; }
+  // Distinct values, so a test sees each land in its own field.
+  PolicyCounters Counters() const override {
+    PolicyCounters c;
+    c.events = 7;
+    c.signals = 1;
+    c.monitor_signals = 2;
+    c.overrides = 3;
+    c.monitor_overrides = 4;
+    return c;
+  }
 
  private:
   BackendLog* log_;

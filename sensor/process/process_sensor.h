@@ -20,6 +20,10 @@ struct process_sensor;  // the bpftool skeleton
 
 namespace tgd {
 
+// The sensor's name in ListSensors: Tetragon's name for its base sensor
+// (the execve/exit/fork programs every other sensor relies on).
+inline constexpr char kProcessSensorName[] = "__base__";
+
 struct ProcessSensorOptions {
   EventBus* bus = nullptr;        // required
   ProcessCache* cache = nullptr;  // required

@@ -86,8 +86,20 @@ grpc::Status FgsService::GetEvents(grpc::ServerContext* ctx, const tetragon::Get
 
 grpc::Status FgsService::GetHealth(grpc::ServerContext*, const tetragon::GetHealthStatusRequest*,
                                    tetragon::GetHealthStatusResponse* resp) {
+  // One HEALTH_STATUS_TYPE_STATUS entry, as Tetragon answers. Tetragon says
+  // RUNNING once its sensors are up; a daemon whose datapath did not start
+  // serves the API and process events but cannot load any tracing policy,
+  // so it says ERROR and names what is missing instead of RUNNING.
   auto* h = resp->add_health_status();
   h->set_event(tetragon::HEALTH_STATUS_TYPE_STATUS);
+  absl::Status loader = opts_.policies->LoaderStatus();
+  if (!loader.ok()) {
+    h->set_status(tetragon::HEALTH_STATUS_ERROR);
+    // `tetra status` prints only the details: they start with the state.
+    h->set_details(absl::StrCat("error: datapath unavailable, tracing policies cannot be loaded: ",
+                                loader.message()));
+    return grpc::Status::OK;
+  }
   h->set_status(tetragon::HEALTH_STATUS_RUNNING);
   h->set_details(absl::StrCat("running; ", opts_.policies->size(), " tracing policies loaded (loader ",
                               opts_.policies->loader_name(), ")"));
@@ -143,6 +155,9 @@ grpc::Status FgsService::DisableTracingPolicy(grpc::ServerContext*,
 
 grpc::Status FgsService::ListSensors(grpc::ServerContext*, const tetragon::ListSensorsRequest*,
                                      tetragon::ListSensorsResponse* resp) {
+  if (opts_.daemon_sensors) {
+    for (auto& s : opts_.daemon_sensors()) *resp->add_sensors() = std::move(s);
+  }
   for (auto& s : opts_.policies->Sensors()) *resp->add_sensors() = std::move(s);
   return grpc::Status::OK;
 }

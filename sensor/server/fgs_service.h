@@ -7,6 +7,8 @@
 
 #include <functional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "api/sensors.grpc.pb.h"
@@ -23,6 +25,10 @@ struct FgsServiceOptions {
   // Handles RuntimeHook requests (container creation from OCI hooks);
   // unset: RuntimeHook answers UNIMPLEMENTED.
   std::function<absl::Status(const tetragon::RuntimeHookRequest&)> runtime_hook;
+  // Sensors the daemon runs outside tracing policies (the base process
+  // sensor), listed by ListSensors before the policies' sensors, with their
+  // state at the time of the call. Unset: none.
+  std::function<std::vector<tetragon::SensorStatus>()> daemon_sensors;
   // Extra configuration reported by GetInfo (key -> value).
   std::vector<std::pair<std::string, std::string>> info;
 };

@@ -35,6 +35,13 @@ class FgsServiceTest : public ::testing::Test {
       return absl::OkStatus();
     };
     opts.info = {{"loader", "dispatch"}};
+    opts.daemon_sensors = [this] {
+      tetragon::SensorStatus base;
+      base.set_name("__base__");
+      base.set_enabled(base_enabled_);
+      base.set_collection("__base__");
+      return std::vector<tetragon::SensorStatus>{base};
+    };
     service_ = std::make_unique<FgsService>(std::move(opts));
     grpc::ServerBuilder builder;
     builder.RegisterService(service_.get());
@@ -65,6 +72,7 @@ class FgsServiceTest : public ::testing::Test {
   PolicyManager mgr_{&backend_};
   EventBus bus_;
   std::vector<std::string> hooks_;
+  bool base_enabled_ = true;
   std::unique_ptr<FgsService> service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<tetragon::FineGuidanceSensors::Stub> stub_;
@@ -82,7 +90,9 @@ TEST_F(FgsServiceTest, VersionHealthInfo) {
     tetragon::GetHealthStatusResponse resp;
     ASSERT_TRUE(stub_->GetHealth(&ctx, {}, &resp).ok());
     ASSERT_EQ(resp.health_status_size(), 1);
+    EXPECT_EQ(resp.health_status(0).event(), tetragon::HEALTH_STATUS_TYPE_STATUS);
     EXPECT_EQ(resp.health_status(0).status(), tetragon::HEALTH_STATUS_RUNNING);
+    EXPECT_EQ(resp.health_status(0).details(), "running; 0 tracing policies loaded (loader dispatch)");
   }
   {
     grpc::ClientContext ctx;
@@ -92,6 +102,34 @@ TEST_F(FgsServiceTest, VersionHealthInfo) {
     ASSERT_EQ(resp.conf_size(), 1);
     EXPECT_EQ(resp.conf(0).key(), "loader");
   }
+}
+
+// The daemon falls back to a loader that refuses everything when its
+// datapath does not start: GetHealth says ERROR and names what is missing.
+TEST(FgsServiceHealthTest, UnavailableDatapathIsAnErrorNamingWhatIsMissing) {
+  auto backend =
+      MakeUnavailableBackend("dispatch", "policy filter maps: bpf_map_create: Operation not permitted");
+  PolicyManager mgr(backend.get());
+  EventBus bus;
+  FgsServiceOptions opts;
+  opts.policies = &mgr;
+  opts.bus = &bus;
+  FgsService service(std::move(opts));
+  grpc::ServerBuilder builder;
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  auto stub = tetragon::FineGuidanceSensors::NewStub(server->InProcessChannel(grpc::ChannelArguments()));
+  grpc::ClientContext ctx;
+  tetragon::GetHealthStatusResponse resp;
+  ASSERT_TRUE(stub->GetHealth(&ctx, {}, &resp).ok());
+  ASSERT_EQ(resp.health_status_size(), 1);
+  EXPECT_EQ(resp.health_status(0).event(), tetragon::HEALTH_STATUS_TYPE_STATUS);
+  EXPECT_EQ(resp.health_status(0).status(), tetragon::HEALTH_STATUS_ERROR);
+  EXPECT_EQ(resp.health_status(0).details(),
+            "error: datapath unavailable, tracing policies cannot be loaded: loader \"dispatch\" is not "
+            "available: policy filter maps: bpf_map_create: Operation not permitted");
+  bus.Close();
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
 }
 
 TEST_F(FgsServiceTest, PolicyLifecycle) {
@@ -106,9 +144,27 @@ TEST_F(FgsServiceTest, PolicyLifecycle) {
   grpc::Status bad = Add("apiVersion: cilium.io/v1alpha1\nkind: TracingPolicy\nmetadata: {}\nspec: {}\n");
   EXPECT_EQ(bad.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_NE(bad.error_message().find("metadata.name: required"), std::string::npos);
+  EXPECT_EQ(List().policies_size(), 2);  // unparsable adds leave no trace
+  // A policy that parses but fails to load: the error is returned and, as
+  // Tetragon does, it is listed in TP_STATE_LOAD_ERROR with the error until
+  // it is deleted by name.
   grpc::Status unloadable = Add(TestPolicyYaml("unloadable"));
   EXPECT_EQ(unloadable.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
-  EXPECT_EQ(List().policies_size(), 2);  // failed adds leave no trace
+  EXPECT_EQ(unloadable.error_message(), "tracing policy \"unloadable\": kernel lacks kprobe attach");
+  {
+    auto with_error = List();
+    ASSERT_EQ(with_error.policies_size(), 3);
+    const auto& p = with_error.policies(2);  // listed by (namespace, name)
+    EXPECT_EQ(p.name(), "unloadable");
+    EXPECT_EQ(p.state(), tetragon::TP_STATE_LOAD_ERROR);
+    EXPECT_EQ(p.error(), "kernel lacks kprobe attach");
+    grpc::ClientContext ctx;
+    tetragon::DeleteTracingPolicyRequest req;
+    tetragon::DeleteTracingPolicyResponse resp;
+    req.set_name("unloadable");
+    ASSERT_TRUE(stub_->DeleteTracingPolicy(&ctx, req, &resp).ok());
+    EXPECT_EQ(List().policies_size(), 2);
+  }
 
   {
     grpc::ClientContext ctx;
@@ -144,7 +200,24 @@ TEST_F(FgsServiceTest, PolicyLifecycle) {
     grpc::ClientContext ctx;
     tetragon::ListSensorsResponse resp;
     ASSERT_TRUE(stub_->ListSensors(&ctx, {}, &resp).ok());
-    EXPECT_EQ(resp.sensors_size(), 2);
+    // The base sensor first, then one per policy (p1 is enabled again, p2 too).
+    ASSERT_EQ(resp.sensors_size(), 3);
+    EXPECT_EQ(resp.sensors(0).name(), "__base__");
+    EXPECT_TRUE(resp.sensors(0).enabled());
+    EXPECT_EQ(resp.sensors(0).collection(), "__base__");
+    EXPECT_EQ(resp.sensors(1).name(), "dispatch:p1");
+    EXPECT_TRUE(resp.sensors(1).enabled());
+    EXPECT_EQ(resp.sensors(1).collection(), "p1");
+    EXPECT_EQ(resp.sensors(2).name(), "dispatch:p2");
+  }
+  {
+    // Its state is read at each call.
+    base_enabled_ = false;
+    grpc::ClientContext ctx;
+    tetragon::ListSensorsResponse resp;
+    ASSERT_TRUE(stub_->ListSensors(&ctx, {}, &resp).ok());
+    ASSERT_EQ(resp.sensors_size(), 3);
+    EXPECT_FALSE(resp.sensors(0).enabled());
   }
   {
     grpc::ClientContext ctx;
