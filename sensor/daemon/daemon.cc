@@ -266,7 +266,7 @@ void Daemon::LoadPolicyFile(const std::filesystem::path& file) {
   }
   // A policy that fails to load is listed in TP_STATE_LOAD_ERROR by the
   // manager (and logged there).
-  absl::Status add = policies_->AddParsed(*std::move(doc));
+  absl::Status add = policies_->AddParsed(*std::move(doc), PolicyManager::OnFailure::kListAsLoadError);
   if (!add.ok()) LOG(WARNING) << "policy " << file << " not loaded: " << add;
 }
 

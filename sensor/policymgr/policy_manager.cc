@@ -48,7 +48,7 @@ absl::Status PolicyManager::Add(absl::string_view yaml) {
   return AddParsed(*std::move(doc));
 }
 
-absl::Status PolicyManager::AddParsed(PolicyDocument doc) {
+absl::Status PolicyManager::AddParsed(PolicyDocument doc, OnFailure on_failure) {
   Key key{doc.namespace_, doc.name};
   const std::string what = Describe(key.first, key.second);
   absl::MutexLock lock(&mu_);
@@ -74,6 +74,7 @@ absl::Status PolicyManager::AddParsed(PolicyDocument doc) {
   } else {
     e.error = std::string(st.message());
     st = absl::Status(st.code(), absl::StrCat(what, ": ", st.message()));
+    if (on_failure == OnFailure::kForget) return st;  // the list is as it was
     LOG(WARNING) << what << " failed to load, listed as TP_STATE_LOAD_ERROR: " << e.error;
   }
   policies_.insert_or_assign(std::move(key), std::move(e));

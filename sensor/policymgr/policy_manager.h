@@ -40,14 +40,19 @@ class PolicyManager {
   // INVALID_ARGUMENT (bad YAML, naming line/column/field; nothing is kept),
   // and AddParsed's.
   absl::Status Add(absl::string_view yaml);
+  // What a failed load leaves: nothing (an AddTracingPolicy call, whose
+  // caller gets the error: issue 2's "a failed add leaves no trace"), or,
+  // as Tetragon keeps a policy that fails to load, an entry listed in
+  // TP_STATE_LOAD_ERROR with the message (a --policy-dir file: nobody else
+  // would see the error).
+  enum class OnFailure { kForget, kListAsLoadError };
   // Loads a parsed policy. A policy of that name and namespace that failed
   // to load is replaced. Errors: ALREADY_EXISTS (a loaded policy has the
-  // same name in the same namespace; the original is kept), and, with the
-  // policy then listed in TP_STATE_LOAD_ERROR with the message,
+  // same name in the same namespace; the original is kept),
   // RESOURCE_EXHAUSTED (no filter id left) and whatever the backend's Load
   // returns (FAILED_PRECONDITION, UNIMPLEMENTED, ...). A scoped policy's
   // filter id is spent even when its load fails (see filter_ids.h).
-  absl::Status AddParsed(PolicyDocument doc);
+  absl::Status AddParsed(PolicyDocument doc, OnFailure on_failure = OnFailure::kForget);
   // Lists `name` in TP_STATE_LOAD_ERROR with `error` for a policy that could
   // not be parsed (a --policy-dir file), replacing one that failed to load.
   // Errors: ALREADY_EXISTS (a loaded policy has that name).

@@ -81,11 +81,30 @@ TEST_F(PolicyManagerTest, UnparsableAddLeavesNoTrace) {
   EXPECT_EQ(mgr_.List()[0].name(), "keep");
 }
 
-// As Tetragon keeps a collection whose load failed: listed in
-// TP_STATE_LOAD_ERROR with its error, no sensors, until deleted or re-added.
-TEST_F(PolicyManagerTest, FailedLoadIsListedAsLoadErrorUntilDeletedOrAddedAgain) {
+// An AddTracingPolicy that fails to load leaves no trace: the caller has
+// the error, and the list and the loaded policies are as they were.
+TEST_F(PolicyManagerTest, FailedAddLeavesNoTrace) {
   ASSERT_TRUE(mgr_.Add(Policy("keep")).ok());
   absl::Status st = mgr_.Add(Policy("unloadable", "  podSelector: {}\n"));
+  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(st.message(), "tracing policy \"unloadable\": kernel lacks kprobe attach");
+  ASSERT_EQ(mgr_.List().size(), 1u);
+  EXPECT_EQ(mgr_.List()[0].name(), "keep");
+  EXPECT_EQ(mgr_.size(), 1u);
+  EXPECT_EQ(mgr_.Delete("unloadable", "").code(), absl::StatusCode::kNotFound);
+}
+
+// A --policy-dir file that fails to load is kept as Tetragon keeps a
+// collection whose load failed: listed in TP_STATE_LOAD_ERROR with its
+// error, no sensors, until deleted or re-added.
+TEST_F(PolicyManagerTest, FailedLoadIsListedAsLoadErrorUntilDeletedOrAddedAgain) {
+  auto add_listing_errors = [&](const std::string& yaml) {
+    absl::StatusOr<PolicyDocument> doc = ParsePolicyDocument(yaml);
+    if (!doc.ok()) return doc.status();
+    return mgr_.AddParsed(*std::move(doc), PolicyManager::OnFailure::kListAsLoadError);
+  };
+  ASSERT_TRUE(mgr_.Add(Policy("keep")).ok());
+  absl::Status st = add_listing_errors(Policy("unloadable", "  podSelector: {}\n"));
   EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(st.message(), "tracing policy \"unloadable\": kernel lacks kprobe attach");
   EXPECT_EQ(mgr_.size(), 1u);  // loaded policies only
@@ -112,7 +131,7 @@ TEST_F(PolicyManagerTest, FailedLoadIsListedAsLoadErrorUntilDeletedOrAddedAgain)
   EXPECT_NE(conf.message().find("failed to load (kernel lacks kprobe attach)"), std::string::npos) << conf;
   // Adding it again is another attempt, not ALREADY_EXISTS; still failing,
   // it is listed once.
-  EXPECT_EQ(mgr_.Add(Policy("unloadable")).code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(add_listing_errors(Policy("unloadable")).code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(mgr_.List().size(), 2u);
   // Deleting it by name removes it.
   ASSERT_TRUE(mgr_.Delete("unloadable", "").ok());
@@ -215,7 +234,11 @@ TEST(PolicyManagerUnavailableTest, UnavailableLoaderRefusesHonestly) {
   EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(st.message().find("loader \"dispatch\" is not available"), std::string::npos) << st;
   EXPECT_EQ(mgr.size(), 0u);
-  ASSERT_EQ(mgr.List().size(), 1u);
+  EXPECT_TRUE(mgr.List().empty());  // a failed add leaves no trace
+  absl::StatusOr<PolicyDocument> doc = ParsePolicyDocument(Policy("p"));
+  ASSERT_TRUE(doc.ok());
+  EXPECT_FALSE(mgr.AddParsed(*std::move(doc), PolicyManager::OnFailure::kListAsLoadError).ok());
+  ASSERT_EQ(mgr.List().size(), 1u);  // a --policy-dir file is listed
   EXPECT_EQ(mgr.List()[0].state(), tetragon::TP_STATE_LOAD_ERROR);
   EXPECT_EQ(mgr.List()[0].error(), "loader \"dispatch\" is not available: not built in this version");
   absl::Status why = mgr.LoaderStatus();

