@@ -3,6 +3,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <string>
 #include <string_view>
 
 #include "compat/policy/policy.h"
@@ -12,9 +13,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto parsed = tgd::policy::ParsePolicies(in);
   if (!parsed.ok() && parsed.status().code() != absl::StatusCode::kInvalidArgument) abort();
   if (parsed.ok()) {
-    // The canonical form of a valid policy must parse again.
+    // The canonical form of a valid policy parses again, to a policy with
+    // the same canonical form (nothing is lost or changed on the way).
     for (const auto& p : *parsed) {
-      if (!tgd::policy::ParsePolicy(tgd::policy::ToCanonicalYaml(p)).ok()) abort();
+      const std::string canonical = tgd::policy::ToCanonicalYaml(p);
+      auto again = tgd::policy::ParsePolicy(canonical);
+      if (!again.ok() || tgd::policy::ToCanonicalYaml(*again) != canonical) abort();
     }
   }
   return 0;
