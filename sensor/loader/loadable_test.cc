@@ -16,32 +16,13 @@
 #include "compat/policy/policy.h"
 #include "compat/policy/validate_cli.h"
 #include "gtest/gtest.h"
+#include "sensor/loader/fake_tracefs.h"
 
 namespace tgd {
 namespace {
 
-constexpr char kOpenatFormat[] = R"(name: sys_enter_openat
-ID: 782
-format:
-	field:unsigned short common_type;	offset:0;	size:2;	signed:0;
-	field:unsigned char common_flags;	offset:2;	size:1;	signed:0;
-	field:unsigned char common_preempt_count;	offset:3;	size:1;	signed:0;
-	field:int common_pid;	offset:4;	size:4;	signed:1;
-
-	field:int __syscall_nr;	offset:8;	size:4;	signed:1;
-	field:int dfd;	offset:16;	size:8;	signed:0;
-	field:const char * filename;	offset:24;	size:8;	signed:0;
-	field:int flags;	offset:32;	size:8;	signed:0;
-	field:umode_t mode;	offset:40;	size:8;	signed:0;
-
-print fmt: "dfd: 0x%08lx"
-)";
-
-// tracefs as root sees it: sys_enter_openat only.
-absl::StatusOr<TracepointFormat> Tracefs(const std::string& subsystem, const std::string& event) {
-  if (subsystem == "syscalls" && event == "sys_enter_openat") return ParseTracepointFormat(kOpenatFormat);
-  return absl::NotFoundError(absl::StrCat("tracepoint ", subsystem, "/", event, " does not exist on this kernel"));
-}
+using testing::kOpenatFormat;
+constexpr auto& Tracefs = testing::FakeTracefs;
 
 // tracefs as a user sees it.
 absl::StatusOr<TracepointFormat> NoTracefs(const std::string&, const std::string&) {
