@@ -17,6 +17,7 @@ struct actions_ctx {
   struct tgd_policy_cfg *cfg;
   struct tgd_policy_event *ev;
   struct tgd_hook_stats *st;
+  struct tgd_policy_counters *pc; /* the policy's counters (0: none) */
   __u32 sel;
   int post;
   __s32 verdict; /* LSM: the first denial (Override) */
@@ -39,15 +40,20 @@ static long action_step(__u32 i, void *data) {
   } else if (a->kind == TGD_ACT_NOPOST) {
     ac->post = 0;
   } else if (a->kind == TGD_ACT_SIGKILL || a->kind == TGD_ACT_SIGNAL || a->kind == TGD_ACT_OVERRIDE) {
+    struct tgd_policy_counters *pc = ac->pc;
+    const int override = a->kind == TGD_ACT_OVERRIDE;
     if (cfg->flags & TGD_POLICY_MONITOR) {
       ev->flags |= TGD_EVF_MONITOR;
       if (st) st->monitor_actions++;
-    } else if (a->kind == TGD_ACT_OVERRIDE) {
+      if (pc) __sync_fetch_and_add(override ? &pc->monitor_overrides : &pc->monitor_signals, 1);
+    } else if (override) {
       if (ac->verdict == 0) ac->verdict = a->arg_error;
       if (st) st->actions++;
+      if (pc) __sync_fetch_and_add(&pc->overrides, 1);
     } else {
       if (bpf_send_signal(a->kind == TGD_ACT_SIGKILL ? 9 : a->sig) != 0) ev->flags |= TGD_EVF_SIGNAL_FAILED;
       if (st) st->actions++;
+      if (pc) __sync_fetch_and_add(&pc->signals, 1);
     }
   }
   return 0;
@@ -59,11 +65,13 @@ _Static_assert(TGD_MAX_ACTIONS == 4, "action_step masks its index with 3");
  * denial (Override) of any policy of the event wins: *verdict is set only
  * while it is 0. *rate_action: 1 + index of the Post with rateLimit. */
 static __always_inline int run_actions(struct tgd_policy_cfg *cfg, struct tgd_policy_event *ev, int sel,
-                                       struct tgd_hook_stats *st, __s32 *verdict, int *rate_action) {
+                                       struct tgd_hook_stats *st, struct tgd_policy_counters *pc,
+                                       __s32 *verdict, int *rate_action) {
   ev->action = TGD_ACT_POST;
   if (sel < 0 || sel >= TGD_MAX_SELECTORS) return 1; /* no selectors: Post */
   __u32 n = cfg->sel[sel & 7].n_actions;
-  struct actions_ctx ac = {.cfg = cfg, .ev = ev, .st = st, .sel = sel, .post = 1, .verdict = *verdict};
+  struct actions_ctx ac = {.cfg = cfg, .ev = ev, .st = st, .pc = pc, .sel = sel, .post = 1,
+                           .verdict = *verdict};
   bpf_loop(n > TGD_MAX_ACTIONS ? TGD_MAX_ACTIONS : n, action_step, &ac, 0);
   *verdict = ac.verdict;
   *rate_action = ac.rate_action;

@@ -234,6 +234,18 @@ struct tgd_rate_key {
   char data[TGD_MAX_ARGS * TGD_RATE_BYTES_PER_ARG];
 };
 
+/* One policy entry's counters (tgd_policy_counters[policy id]): the fields
+ * of Tetragon's per-policy stats, added atomically by the datapath (only on
+ * matches, so one shared value per policy is enough at any CPU count). */
+struct tgd_policy_counters {
+  __u64 posted;
+  __u64 lost;              /* matched, not posted: ring buffer full */
+  __u64 signals;           /* Sigkill/Signal sent */
+  __u64 monitor_signals;   /* Sigkill/Signal not sent: monitor mode */
+  __u64 overrides;         /* Override (LSM denial) applied */
+  __u64 monitor_overrides; /* Override not applied: monitor mode */
+};
+
 /* Per-CPU scratch slots for evaluation (claimed with a compare-and-swap, so
  * a program preempted mid-evaluation keeps its slot and the next program on
  * that CPU takes another). Posted events are copied to the ring buffer. */
@@ -285,6 +297,7 @@ static_assert(sizeof(struct tgd_selector) == 24 + 16 * TGD_MAX_INT_CLAUSES + 4 *
 static_assert(sizeof(struct tgd_run_key) == 16, "tgd_run_key");
 static_assert(sizeof(struct tgd_lpm_key) == 252, "tgd_lpm_key");
 static_assert(sizeof(struct tgd_action) == 16, "tgd_action");
+static_assert(sizeof(struct tgd_policy_counters) == 48, "tgd_policy_counters");
 static_assert(sizeof(struct tgd_rate_key) == 16 + TGD_MAX_ARGS * TGD_RATE_BYTES_PER_ARG, "tgd_rate_key");
 static_assert(sizeof(struct tgd_arg_val) == 8 + TGD_STR_MAX, "tgd_arg_val");
 #else

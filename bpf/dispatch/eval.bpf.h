@@ -42,9 +42,11 @@ __noinline int tgd_decide(struct tgd_policy_cfg *cfg, struct tgd_policy_event *e
   int matched = match_selectors(cfg, ev);
   if (matched < 0) return 0;
   struct tgd_hook_stats *st = hook_stats();
+  __u32 id = cfg->policy_id;
+  struct tgd_policy_counters *pc = bpf_map_lookup_elem(&tgd_policy_counters, &id);
   __s32 verdict = v->verdict;
   int rate_action = 0;
-  int post = run_actions(cfg, ev, matched, st, &verdict, &rate_action);
+  int post = run_actions(cfg, ev, matched, st, pc, &verdict, &rate_action);
   v->verdict = verdict;
   if (!post) return 0;
   if (rate_action && rate_limited(cfg, ev, matched, rate_action - 1)) {
@@ -53,9 +55,11 @@ __noinline int tgd_decide(struct tgd_policy_cfg *cfg, struct tgd_policy_event *e
   }
   if (bpf_ringbuf_output(&tgd_events, ev, TGD_EVENT_WIRE_SIZE, 0) == 0) {
     if (st) st->posted++;
+    if (pc) __sync_fetch_and_add(&pc->posted, 1);
     return 1;
   }
   if (st) st->lost++;
+  if (pc) __sync_fetch_and_add(&pc->lost, 1);
   return 0;
 }
 

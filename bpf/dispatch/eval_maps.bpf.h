@@ -133,6 +133,16 @@ struct {
   __type(value, struct tgd_hook_stats);
 } tgd_stats SEC(".maps");
 
+/* Policy id -> its counters (struct tgd_policy_counters). User space creates
+ * the entry with the policy and deletes it with it; the datapath only adds. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 16384);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, __u32);
+  __type(value, struct tgd_policy_counters);
+} tgd_policy_counters SEC(".maps");
+
 /* Rate-limited Posts: (policy, selector, action, scope, argument bytes) ->
  * time of the last posted event. LRU: the least recently used keys make
  * room (an evicted key posts again), so the map never fills. */

@@ -126,7 +126,7 @@ class DispatchBackend::Policy : public LoadedPolicy {
   }
   uint64_t KernelMemoryBytes() const override { return b_->EntryMemory(ids_); }
   std::vector<std::string> Sensors() const override { return sensors_; }
-  PolicyCounters Counters() const override { return {}; }
+  PolicyCounters Counters() const override { return b_->EntryCounters(ids_); }
 
   static uint32_t Flags(bool enabled, PolicyMode mode) {
     return (enabled ? TGD_POLICY_ENABLED : 0) | (mode == PolicyMode::kMonitor ? TGD_POLICY_MONITOR : 0);
@@ -170,6 +170,8 @@ absl::Status DispatchBackend::Init() {
                                    "sizing tgd_policy_cfgs"));
   TGD_RETURN_IF_ERROR(LibbpfStatus(bpf_map__set_max_entries(shared_->maps.tgd_run_lists, opts_.max_run_lists),
                                    "sizing tgd_run_lists"));
+  TGD_RETURN_IF_ERROR(LibbpfStatus(
+      bpf_map__set_max_entries(shared_->maps.tgd_policy_counters, opts_.max_policies), "sizing tgd_policy_counters"));
   if (opts_.filter && opts_.filter->cgtracker_fd() >= 0) {
     TGD_RETURN_IF_ERROR(LibbpfStatus(bpf_map__reuse_fd(shared_->maps.tg_cgtracker_map, opts_.filter->cgtracker_fd()),
                                      "sharing tg_cgtracker_map"));
@@ -502,6 +504,7 @@ absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::Load(const Policy
         bpf_map_delete_elem(e.maps.cfgs, &key);
         (void)WriteValues(e, false);
         ForgetRateLimits(e);
+        bpf_map_delete_elem(bpf_map__fd(shared_->maps.tgd_policy_counters), &key);
         Hook* h = e.hook;
         DetachEntry(e);
         entries_.erase(it);
@@ -534,6 +537,13 @@ absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::Load(const Policy
       (*h)->by_filter[filter_id].insert(ref.id);
       sensors.push_back(absl::StrCat("dispatch:", ref.hook->key));
       absl::Status s = opts_.per_policy ? LoadPerPolicyObject(ref) : absl::OkStatus();
+      if (s.ok()) {
+        // Zeroed before any run list names the entry: the datapath only adds.
+        tgd_policy_counters zero{};
+        if (bpf_map_update_elem(bpf_map__fd(shared_->maps.tgd_policy_counters), &ref.id, &zero, BPF_NOEXIST) != 0) {
+          s = ErrnoStatus(errno, "creating the policy's counters");
+        }
+      }
       if (s.ok()) s = WriteValues(ref, true);
       if (s.ok()) s = WriteConfig(ref, flags);
       if (s.ok() && filter_id == 0 && !opts_.per_policy) s = SyncRunList(ref.hook, 0, OverMax::kRefuse);
@@ -640,6 +650,7 @@ void DispatchBackend::RemoveEntries(const std::vector<uint32_t>& ids) {
     bpf_map_delete_elem(e.maps.cfgs, &key);
     (void)WriteValues(e, false);
     ForgetRateLimits(e);
+    bpf_map_delete_elem(bpf_map__fd(shared_->maps.tgd_policy_counters), &key);
     entries_.erase(it);
   }
   for (Hook* h : touched) ReleaseHook(h);
@@ -653,6 +664,22 @@ absl::Status DispatchBackend::SetEntryFlags(const std::vector<uint32_t>& ids, ui
     TGD_RETURN_IF_ERROR(WriteConfig(*it->second, flags));
   }
   return absl::OkStatus();
+}
+
+PolicyCounters DispatchBackend::EntryCounters(const std::vector<uint32_t>& ids) const {
+  PolicyCounters out;
+  int fd = bpf_map__fd(shared_->maps.tgd_policy_counters);
+  for (uint32_t id : ids) {
+    tgd_policy_counters c{};
+    if (bpf_map_lookup_elem(fd, &id, &c) != 0) continue;  // being deleted
+    out.events += c.posted;
+    out.missed += c.lost;
+    out.signals += c.signals;
+    out.monitor_signals += c.monitor_signals;
+    out.overrides += c.overrides;
+    out.monitor_overrides += c.monitor_overrides;
+  }
+  return out;
 }
 
 uint64_t DispatchBackend::EntryMemory(const std::vector<uint32_t>& ids) const {
@@ -674,6 +701,7 @@ uint64_t DispatchBackend::EntryMemory(const std::vector<uint32_t>& ids) const {
       continue;
     }
     const CompiledHook& c = e.compiled;
+    total += sizeof(tgd_policy_counters) + 8 + 48;  // its counters element
     total += c.ints.size() * (sizeof(tgd_int_key) + 8 + 48);
     total += c.strs.size() * (sizeof(tgd_str_key) + 8 + 48);
     total += (c.prefixes.size() + c.postfixes.size()) * (sizeof(tgd_lpm_key) + 8 + 48);

@@ -151,6 +151,8 @@ class DispatchBackend : public PolicyBackend {
   void DetachEntry(Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status SetEntryFlags(const std::vector<uint32_t>& ids, uint32_t flags);
   uint64_t EntryMemory(const std::vector<uint32_t>& ids) const;
+  // The entries' counters, summed (entries being deleted count nothing).
+  PolicyCounters EntryCounters(const std::vector<uint32_t>& ids) const;
   void ReaderLoop();
   // Ring buffer records whose process is not in the cache yet wait (in
   // order, at most kPendingWait) for its exec event. Reader thread only.

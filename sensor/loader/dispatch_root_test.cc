@@ -218,6 +218,9 @@ TEST_P(DispatchRootTest, PostsOnlyForTheSelectedPod) {
   EXPECT_GT(tp.process().pid().value(), 0u);
   EXPECT_EQ(events[0].node_name(), "test-node");
 
+  PolicyCounters pc = policies_[0]->Counters();  // the policy's own counters
+  EXPECT_EQ(pc.events, 1u);
+  EXPECT_EQ(pc.signals + pc.monitor_signals + pc.overrides + pc.missed, 0u);
   auto hooks = backend_->Hooks();
   ASSERT_EQ(hooks.size(), 1u);
   EXPECT_EQ(hooks[0].key, "tracepoint/syscalls/sys_enter_openat");
@@ -235,11 +238,15 @@ TEST_P(DispatchRootTest, SigkillKillsInTheSelectedPodOnlyAndMonitorModeOnlyRepor
   auto events = Drain("kill-a");
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].process_tracepoint().action(), tetragon::KPROBE_ACTION_SIGKILL);
+  EXPECT_EQ((*p)->Counters().signals, 1u);
+  EXPECT_EQ((*p)->Counters().events, 1u);
 
   ASSERT_TRUE((*p)->SetMode(PolicyMode::kMonitor).ok());
   st_a = RunCat(*cg_a_, prefix_ + "kill");
   EXPECT_TRUE(WIFEXITED(st_a)) << "monitor mode must not kill; status " << st_a;
   EXPECT_EQ(Drain("kill-a").size(), 1u);  // still reported
+  EXPECT_EQ((*p)->Counters().signals, 1u);
+  EXPECT_EQ((*p)->Counters().monitor_signals, 1u);
 
   ASSERT_TRUE((*p)->SetEnabled(false).ok());
   EXPECT_TRUE(WIFEXITED(RunCat(*cg_a_, prefix_ + "kill")));
@@ -297,6 +304,7 @@ TEST_P(DispatchRootTest, DeleteStopsEventsAndFreesKernelMemory) {
   EXPECT_EQ(CountMapKeys(backend_->MapFd("tgd_run_lists"), sizeof(tgd_run_key)), 0);
   EXPECT_EQ(CountMapKeys(backend_->MapFd("tgd_str_prefix"), sizeof(tgd_lpm_key)), 0);
   EXPECT_EQ(CountMapKeys(backend_->MapFd("tgd_str_values"), sizeof(tgd_str_key)), 0);
+  EXPECT_EQ(CountMapKeys(backend_->MapFd("tgd_policy_counters"), sizeof(uint32_t)), 0);
 }
 
 TEST_P(DispatchRootTest, RawTracepointUnfilteredPolicy) {
