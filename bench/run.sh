@@ -21,7 +21,9 @@ results="$PWD/bench/RESULTS.md"
 command -v gnuplot >/dev/null || echo "bench/run.sh: gnuplot missing (apt-get install gnuplot-nox): no plot" >&2
 
 commit="$(git rev-parse --short=12 HEAD)"
-[[ -z "$(git status --porcelain --untracked-files=no)" ]] || commit="$commit (with uncommitted changes in the checkout)"
+# What the benchmarks write themselves does not count as a change.
+[[ -z "$(git status --porcelain --untracked-files=no -- . ':!bench/RESULTS.md' ':!bench/dispatch_ns_per_event.svg')" ]] ||
+  commit="$commit (with uncommitted changes in the checkout)"
 
 echo "== bench/events" >&2
 events_out="$(bazel run -c opt //bench/events:events_bench -- --benchmark_min_time=2 2>/dev/null)"

@@ -59,7 +59,10 @@ std::string GitCommit(const std::string& dir) {
   }
   while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
   if (out.empty()) return "unknown";
-  std::string dirty_cmd = absl::StrCat("git -C '", dir, "' status --porcelain --untracked-files=no 2>/dev/null");
+  // The files the benchmarks write are not what was measured.
+  std::string dirty_cmd = absl::StrCat("git -C '", dir,
+                                       "' status --porcelain --untracked-files=no -- . ':!bench/RESULTS.md' "
+                                       "':!bench/dispatch_ns_per_event.svg' 2>/dev/null");
   std::string dirty;
   if (FILE* p = popen(dirty_cmd.c_str(), "r")) {
     char buf[256];
