@@ -387,8 +387,11 @@ void Daemon::CollectMetrics() {
   if (dispatch_) {
     std::map<std::string, uint64_t> lost;
     for (const HookStatus& h : dispatch_->Hooks()) {
-      metrics_.dispatcher_runs_total->With({h.key})->Set(h.stats.runs);
-      metrics_.tail_call_overflows_total->With({h.key})->Set(h.stats.tail_call_fail);
+      metrics_.dispatcher_runs_total->With({h.key})->Set(hook_runs_.Update(h.key, h.stats.runs));
+      metrics_.tail_call_overflows_total->With({h.key})->Set(
+          hook_tail_call_fails_.Update(h.key, h.stats.tail_call_fail));
+      metrics_.rate_limited_events_total->With({h.key})->Set(hook_rate_limited_.Update(h.key, h.stats.rate_limited));
+      metrics_.truncated_events_total->With({h.key})->Set(hook_truncated_.Update(h.key, h.stats.truncated_lists));
       lost[h.key] = h.stats.lost;
     }
     metrics_.events_lost_total->With({metrics::kLostPolicyRingbuf})->Set(policy_events_lost_.Update(lost));

@@ -112,6 +112,9 @@ class Daemon {
   // Policy events lost over all hooks (their per-hook slots reset); only
   // CollectMetrics uses it, and collectors run one at a time.
   metrics::CounterTotal policy_events_lost_;
+  // Per-hook counters stay monotonic when a hook's stats slot is zeroed and
+  // reused (its last policy went and came back).
+  metrics::KeyedCounterTotal hook_runs_, hook_tail_call_fails_, hook_rate_limited_, hook_truncated_;
   std::unique_ptr<JsonExporter> exporter_;
   std::unique_ptr<ProcessCache> process_cache_;
   std::unique_ptr<ProcessSensor> process_sensor_;

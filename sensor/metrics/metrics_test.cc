@@ -135,6 +135,8 @@ TEST(MetricsServerTest, ServesScrapesOverHttp) {
   EXPECT_EQ(samples["tgdispatch_dispatcher_runs_total{hook=\"raw_tp/sys_enter\"}"], "1234");
   EXPECT_EQ(samples["tgdispatch_policy_kernel_memory_bytes{policy=\"block-curl\"}"], "4096");
   EXPECT_NE(body.find("# TYPE tgdispatch_tail_call_overflows_total counter\n"), std::string::npos);
+  EXPECT_NE(body.find("# TYPE tgdispatch_rate_limited_events_total counter\n"), std::string::npos);
+  EXPECT_NE(body.find("# TYPE tgdispatch_truncated_events_total counter\n"), std::string::npos);
 
   EXPECT_EQ(Http((*s)->port(), "GET / HTTP/1.1\r\n\r\n").rfind("HTTP/1.1 404", 0), 0u);
   EXPECT_EQ(Http((*s)->port(), "POST /metrics HTTP/1.1\r\n\r\n").rfind("HTTP/1.1 405", 0), 0u);
@@ -195,6 +197,15 @@ TEST(EventCounterTest, CountsEventsByType) {
 
 // Per-hook loss counts as the dispatch datapath keeps them: a hook's slot
 // is zeroed when its last policy goes and may come back under the same key.
+TEST(KeyedCounterTotalTest, EachKeyStaysMonotonicWhenItsCountRestarts) {
+  KeyedCounterTotal t;
+  EXPECT_EQ(t.Update("tracepoint/a", 5), 5u);
+  EXPECT_EQ(t.Update("tracepoint/b", 7), 7u);
+  EXPECT_EQ(t.Update("tracepoint/a", 9), 9u);
+  EXPECT_EQ(t.Update("tracepoint/a", 2), 11u);  // the hook's slot was zeroed and reused
+  EXPECT_EQ(t.Update("tracepoint/b", 7), 7u);
+}
+
 TEST(CounterTotalTest, StaysMonotonicWhenSlotsResetOrVanish) {
   CounterTotal t;
   EXPECT_EQ(t.Update({}), 0u);

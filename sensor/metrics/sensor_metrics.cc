@@ -22,6 +22,12 @@ SensorMetrics::SensorMetrics(Registry* r)
           "tgdispatch_tail_call_overflows_total",
           "Events whose chain of policy programs reached the kernel's tail-call limit, per hook.",
           {"hook"})),
+      rate_limited_events_total(r->AddCounter(
+          "tgdispatch_rate_limited_events_total",
+          "Matching events not posted because their Post's rateLimit had one already, per hook.", {"hook"})),
+      truncated_events_total(r->AddCounter(
+          "tgdispatch_truncated_events_total",
+          "Events whose run list was cut at 64 policies (more apply to the workload), per hook.", {"hook"})),
       policy_kernel_memory_bytes(r->AddGauge("tgdispatch_policy_kernel_memory_bytes",
                                              "Kernel memory attributed to a tracing policy, in bytes.",
                                              {"policy"})) {

@@ -13,6 +13,10 @@
 //   tgdispatch_dispatcher_runs_total{hook}        counter  dispatcher runs per hook
 //   tgdispatch_tail_call_overflows_total{hook}    counter  events whose policy chain hit the
 //                                                          tail-call limit, per hook
+//   tgdispatch_rate_limited_events_total{hook}    counter  matching events not posted: within
+//                                                          their Post's rateLimit, per hook
+//   tgdispatch_truncated_events_total{hook}       counter  events whose run list was cut at 64
+//                                                          policies (workload changes), per hook
 //   tgdispatch_policy_kernel_memory_bytes{policy} gauge    kernel memory attributed to each policy
 #ifndef TGDISPATCH_SENSOR_METRICS_SENSOR_METRICS_H_
 #define TGDISPATCH_SENSOR_METRICS_SENSOR_METRICS_H_
@@ -53,6 +57,17 @@ class CounterTotal {
   uint64_t total_ = 0;
 };
 
+// One monotonic total per key (a hook) over a count that may restart from
+// zero, as CounterTotal does for one sum.
+class KeyedCounterTotal {
+ public:
+  // Returns the key's total so far.
+  uint64_t Update(const std::string& key, uint64_t value) { return totals_[key].Update({{key, value}}); }
+
+ private:
+  std::map<std::string, CounterTotal> totals_;
+};
+
 struct SensorMetrics {
   explicit SensorMetrics(Registry* registry);
   CounterFamily* events_total;               // {type}
@@ -60,6 +75,8 @@ struct SensorMetrics {
   GaugeFamily* policies_loaded;              // no labels
   CounterFamily* dispatcher_runs_total;      // {hook}
   CounterFamily* tail_call_overflows_total;  // {hook}
+  CounterFamily* rate_limited_events_total;  // {hook}
+  CounterFamily* truncated_events_total;     // {hook}
   GaugeFamily* policy_kernel_memory_bytes;   // {policy}
 };
 
