@@ -238,13 +238,7 @@ class Writer : public json_internal::JsonReflectionWriter {
     if (!present) return;
     const FieldDescriptor* f = m.GetDescriptor()->FindFieldByName(name);
     o.Key(name);
-    if (f->is_map()) {
-      WriteMap(m, f);
-    } else if (f->is_repeated()) {
-      WriteList(m, f);
-    } else {
-      WriteScalar(m, f);
-    }
+    WriteField(m, f);
   }
   void Procs(Obj& o, absl::string_view key,
              const google::protobuf::RepeatedPtrField<tetragon::Process>& ps) {

@@ -62,13 +62,7 @@ void JsonReflectionWriter::WriteMessage(const Message& m) {
     out_->push_back('"');
     out_->append(f->name());  // proto names are [A-Za-z0-9_]: no escaping
     out_->append("\":");
-    if (f->is_map()) {
-      WriteMap(m, f);
-    } else if (f->is_repeated()) {
-      WriteList(m, f);
-    } else {
-      WriteScalar(m, f);
-    }
+    WriteField(m, f);
   }
   out_->push_back('}');
 }
@@ -157,15 +151,28 @@ void JsonReflectionWriter::WriteFloat(double v, bool is_float) {
   }
 }
 
-void JsonReflectionWriter::WriteEnum(const google::protobuf::EnumValueDescriptor* ev, int number) {
-  if (ev->type()->full_name() == "google.protobuf.NullValue") {
+void JsonReflectionWriter::WriteEnum(const google::protobuf::EnumDescriptor* type, int number) {
+  const google::protobuf::EnumValueDescriptor* ev = type->FindValueByNumber(number);
+  if (ev == nullptr) {
+    absl::StrAppend(out_, number);  // a value this build does not know
+  } else if (type->full_name() == "google.protobuf.NullValue") {
     out_->append("null");
-  } else if (ev != nullptr && ev->number() == number) {
+  } else if (ev->number() == number) {
     out_->push_back('"');
     out_->append(ev->name());
     out_->push_back('"');
   } else {
     absl::StrAppend(out_, number);
+  }
+}
+
+void JsonReflectionWriter::WriteField(const Message& m, const FieldDescriptor* f) {
+  if (f->is_map()) {
+    WriteMap(m, f);
+  } else if (f->is_repeated()) {
+    WriteList(m, f);
+  } else {
+    WriteScalar(m, f);
   }
 }
 
@@ -193,16 +200,9 @@ void JsonReflectionWriter::WriteScalar(const Message& m, const FieldDescriptor* 
     case FieldDescriptor::CPPTYPE_BOOL:
       out_->append(r->GetBool(m, f) ? "true" : "false");
       break;
-    case FieldDescriptor::CPPTYPE_ENUM: {
-      int v = r->GetEnumValue(m, f);
-      const auto* ev = f->enum_type()->FindValueByNumber(v);
-      if (ev == nullptr) {
-        absl::StrAppend(out_, v);
-      } else {
-        WriteEnum(ev, v);
-      }
+    case FieldDescriptor::CPPTYPE_ENUM:
+      WriteEnum(f->enum_type(), r->GetEnumValue(m, f));
       break;
-    }
     case FieldDescriptor::CPPTYPE_STRING: {
       const std::string& s = r->GetStringReference(m, f, &scratch_);
       WriteString(f, s);
@@ -248,16 +248,9 @@ void JsonReflectionWriter::WriteListElement(const Message& m, const FieldDescrip
     case FieldDescriptor::CPPTYPE_BOOL:
       out_->append(r->GetRepeatedBool(m, f, i) ? "true" : "false");
       break;
-    case FieldDescriptor::CPPTYPE_ENUM: {
-      int v = r->GetRepeatedEnumValue(m, f, i);
-      const auto* ev = f->enum_type()->FindValueByNumber(v);
-      if (ev == nullptr) {
-        absl::StrAppend(out_, v);
-      } else {
-        WriteEnum(ev, v);
-      }
+    case FieldDescriptor::CPPTYPE_ENUM:
+      WriteEnum(f->enum_type(), r->GetRepeatedEnumValue(m, f, i));
       break;
-    }
     case FieldDescriptor::CPPTYPE_STRING:
       WriteString(f, r->GetRepeatedStringReference(m, f, i, &scratch_));
       break;

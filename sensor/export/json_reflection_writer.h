@@ -28,6 +28,8 @@ class JsonReflectionWriter {
 
  protected:
   void WriteTimestampValue(int64_t secs, int32_t nanos);
+  // The value of field `f` of `m`: a map, a list or a scalar.
+  void WriteField(const google::protobuf::Message& m, const google::protobuf::FieldDescriptor* f);
   void WriteScalar(const google::protobuf::Message& m, const google::protobuf::FieldDescriptor* f);
   void WriteList(const google::protobuf::Message& m, const google::protobuf::FieldDescriptor* f);
   // Map keys are always JSON strings; entries sorted by key as Go's
@@ -42,7 +44,9 @@ class JsonReflectionWriter {
   void WriteTimestamp(const google::protobuf::Message& m);
   void WriteDuration(const google::protobuf::Message& m);
   void WriteFloat(double v, bool is_float);
-  void WriteEnum(const google::protobuf::EnumValueDescriptor* ev, int number);
+  // The value's name, its number when this build does not know it, null
+  // for google.protobuf.NullValue.
+  void WriteEnum(const google::protobuf::EnumDescriptor* type, int number);
   void WriteString(const google::protobuf::FieldDescriptor* f, const std::string& s);
   void WriteListElement(const google::protobuf::Message& m, const google::protobuf::FieldDescriptor* f, int i);
 };
