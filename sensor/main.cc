@@ -22,7 +22,21 @@
 
 ABSL_FLAG(std::string, server_address, "localhost:54322",
           "gRPC listen address: host:port (loopback unless --allow-remote) or unix:///path");
-ABSL_FLAG(bool, allow_remote, false, "allow a non-loopback --server-address (the API is unauthenticated)");
+ABSL_FLAG(bool, allow_remote, false,
+          "allow a non-loopback --server-address (remote callers get only the read-only RPCs unless "
+          "--server-tls-require-client-cert)");
+ABSL_FLAG(std::string, server_group, "",
+          "group whose members may call the policy RPCs and GetEvents besides root; the unix socket is then "
+          "0660 with this group (default: root only, socket 0600)");
+ABSL_FLAG(std::string, server_tls_cert_file, "",
+          "PEM server certificate; when set, TLS is enabled on the TCP gRPC listener");
+ABSL_FLAG(std::string, server_tls_key_file, "",
+          "PEM private key matching --server-tls-cert-file (required with it)");
+ABSL_FLAG(std::vector<std::string>, server_tls_client_ca_files, {},
+          "PEM CA bundles verifying client certificates (comma-separated); required by "
+          "--server-tls-require-client-cert");
+ABSL_FLAG(bool, server_tls_require_client_cert, false,
+          "require and verify client certificates (mTLS); a verified client may call every RPC");
 ABSL_FLAG(std::string, bpf_dir, "/sys/fs/bpf/tgdispatch", "bpffs directory for tgdispatch's pinned state");
 ABSL_FLAG(std::string, policy_dir, "", "directory of TracingPolicy *.yaml files loaded at start");
 ABSL_FLAG(std::string, export_file, "",
@@ -76,6 +90,11 @@ int Serve() {
   tgd::DaemonConfig c;
   c.server_address = absl::GetFlag(FLAGS_server_address);
   c.allow_remote = absl::GetFlag(FLAGS_allow_remote);
+  c.server_group = absl::GetFlag(FLAGS_server_group);
+  c.server_tls.cert_file = absl::GetFlag(FLAGS_server_tls_cert_file);
+  c.server_tls.key_file = absl::GetFlag(FLAGS_server_tls_key_file);
+  c.server_tls.client_ca_files = absl::GetFlag(FLAGS_server_tls_client_ca_files);
+  c.server_tls.require_client_cert = absl::GetFlag(FLAGS_server_tls_require_client_cert);
   c.bpf_dir = absl::GetFlag(FLAGS_bpf_dir);
   c.policy_dir = absl::GetFlag(FLAGS_policy_dir);
   c.export_file = absl::GetFlag(FLAGS_export_file);

@@ -98,16 +98,22 @@ class ServeRootTest : public ::testing::Test {
 
 TEST_F(ServeRootTest, ServesTheApiAndShutsDownCleanly) {
   const std::string export_file = absl::StrCat(::testing::TempDir(), "/", tag_, "-export/events.log");
+  // The socket's mode is set, not left to the umask.
+  const mode_t old_umask = umask(0);
   testing::ChildProcess daemon({kBinary, "serve", "--server-address=unix://" + socket_, "--bpf-dir=" + bpf_dir_,
                 "--policy-dir=" + policy_dir_, "--node-name=test-node", "--export-file=" + export_file,
                 "--export-allowlist={\"binary_regex\":[\"" + tag_ + "-true$\"]}",
                 "--metrics-address=127.0.0.1:0"},
                log_);
+  umask(old_umask);
   auto channel = grpc::CreateChannel("unix://" + socket_, grpc::InsecureChannelCredentials());
   ASSERT_TRUE(channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(20)))
       << testing::ReadFileOrEmpty(log_);
   auto stub = tetragon::FineGuidanceSensors::NewStub(channel);
   EXPECT_TRUE(std::filesystem::is_directory(bpf_dir_));
+  struct stat sock_stat;
+  ASSERT_EQ(lstat(socket_.c_str(), &sock_stat), 0);
+  EXPECT_EQ(sock_stat.st_mode & 07777, 0600u) << "root only, whatever the umask";
 
   {
     grpc::ClientContext ctx;
@@ -313,6 +319,54 @@ TEST_F(ServeRootTest, BadInvocationsFailWithAReason) {
             1);
   EXPECT_NE(out.find("--metrics-address"), std::string::npos) << out;
   EXPECT_FALSE(std::filesystem::exists(bpf_dir_));
+}
+
+// Files at the paths it is given that are not its own are never removed,
+// followed or made more open.
+TEST_F(ServeRootTest, LeavesOtherFilesAlone) {
+  const std::string dir = absl::StrCat(::testing::TempDir(), "/", tag_, "-files");
+  std::filesystem::create_directories(dir);
+  const std::string victim = dir + "/victim";
+  std::ofstream(victim) << "secret";
+  chmod(victim.c_str(), 0600);
+  auto expect_untouched = [&](const std::string& path) {
+    EXPECT_EQ(testing::ReadFileOrEmpty(path), "secret");
+    struct stat sb;
+    ASSERT_EQ(lstat(path.c_str(), &sb), 0);
+    EXPECT_TRUE(S_ISREG(sb.st_mode));
+    EXPECT_EQ(sb.st_mode & 07777, 0600u);
+  };
+  std::string out;
+  // A regular file at the socket path: the start fails and leaves it.
+  std::ofstream(socket_) << "secret";
+  chmod(socket_.c_str(), 0600);
+  EXPECT_EQ(RunToExit({kBinary, "serve", "--server-address=unix://" + socket_, "--bpf-dir=" + bpf_dir_,
+                       "--process-events=false", "--metrics-address="},
+                      &out),
+            1);
+  EXPECT_NE(out.find("not a socket"), std::string::npos) << out;
+  expect_untouched(socket_);
+  unlink(socket_.c_str());
+  // An export file that is a symlink: refused, its target untouched.
+  const std::string link = dir + "/events.log";
+  ASSERT_EQ(symlink(victim.c_str(), link.c_str()), 0);
+  EXPECT_EQ(RunToExit({kBinary, "serve", "--server-address=unix://" + socket_, "--bpf-dir=" + bpf_dir_,
+                       "--process-events=false", "--metrics-address=", "--export-file=" + link,
+                       "--export-file-perm=640"},
+                      &out),
+            1);
+  EXPECT_NE(out.find("symlink"), std::string::npos) << out;
+  expect_untouched(victim);
+  // An export file mode more open than 0640: refused before anything opens.
+  EXPECT_EQ(RunToExit({kBinary, "serve", "--server-address=unix://" + socket_, "--bpf-dir=" + bpf_dir_,
+                       "--process-events=false", "--metrics-address=", "--export-file=" + dir + "/e.log",
+                       "--export-file-perm=644"},
+                      &out),
+            1);
+  EXPECT_NE(out.find("--export-file-perm \"644\": more open than 0640"), std::string::npos) << out;
+  EXPECT_FALSE(std::filesystem::exists(dir + "/e.log"));
+  EXPECT_FALSE(std::filesystem::exists(bpf_dir_));
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

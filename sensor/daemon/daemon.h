@@ -24,13 +24,19 @@
 #include "sensor/policymgr/policy_manager.h"
 #include "sensor/process/process_cache.h"
 #include "sensor/process/process_sensor.h"
+#include "sensor/server/api_server.h"
 #include "sensor/server/fgs_service.h"
+#include "sensor/server/peer_auth.h"
 
 namespace tgd {
 
 struct DaemonConfig {
   std::string server_address = "localhost:54322";  // host:port or unix:///path
   bool allow_remote = false;  // allow a non-loopback TCP address
+  // Members of this group may call the privileged RPCs too (root always
+  // may); the unix socket is then 0660 with this group instead of 0600.
+  std::string server_group;
+  ApiTlsOptions server_tls;  // --server-tls-*: TLS / mTLS on a TCP address
   std::string bpf_dir = "/sys/fs/bpf/tgdispatch";
   std::string policy_dir;     // *.yaml loaded at start
   std::string node_name;      // default: hostname
@@ -68,7 +74,8 @@ absl::Status CheckServerAddress(const std::string& address, bool allow_remote);
 // reads and parses (and a cgroup v2 mount exists for it). Daemon::Start runs
 // them before it touches bpffs, so a bad config never unpins or replaces
 // anything. Errors: INVALID_ARGUMENT or the file's errno (NOT_FOUND, ...),
-// the message starting with the flag's name.
+// the message starting with the flag's name. Also the --server-tls-* flag
+// combinations Tetragon refuses and that --server-group names a group.
 absl::Status ValidateDaemonConfig(const DaemonConfig& config);
 
 class Daemon {
@@ -84,7 +91,8 @@ class Daemon {
   // with the workload registry), then shuts down cleanly.
   void RunUntilSignal();
   // Stops streams and the server, unloads every policy, removes the unix
-  // socket and the (empty) state dir. Idempotent.
+  // socket (only if it still is the one this process created) and the
+  // (empty) state dir. Idempotent.
   void Shutdown();
 
   EventBus& bus() { return bus_; }
@@ -126,10 +134,10 @@ class Daemon {
   std::unique_ptr<PolicyBackend> backend_;
   DispatchBackend* dispatch_ = nullptr;  // backend_ when it is the dispatch loader
   std::unique_ptr<PolicyManager> policies_;
+  std::unique_ptr<PeerAuthorizer> auth_;
   std::unique_ptr<FgsService> service_;
-  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<ApiServer> api_;
   std::unique_ptr<metrics::MetricsServer> metrics_server_;
-  std::string unix_socket_path_;
   bool created_bpf_dir_ = false;
   bool shut_down_ = false;
 };
