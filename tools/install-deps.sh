@@ -8,6 +8,7 @@ PACKAGES=(
   protobuf-compiler libprotobuf-dev libgrpc++-dev protobuf-compiler-grpc
   libabsl-dev libyaml-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev
   libgoogle-glog-dev libgflags-dev libre2-dev gnuplot-nox
+  openssl  # the TLS tests make their certificates with it
 )
 
 missing=()

@@ -7,7 +7,10 @@
 #include <grp.h>
 #include <grpcpp/create_channel_posix.h>
 #include <grpcpp/grpcpp.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
 #include <pwd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -93,6 +96,62 @@ int ConnectAs(uid_t uid, gid_t gid, const sockaddr* sa, socklen_t len) {
   close(pair[0]);
   return fd;
 }
+
+// A TCP relay run by `uid` in a forked child: it accepts one connection on
+// 127.0.0.1 and forwards it over a socket of its own to 127.0.0.1:target.
+// A TLS client going through it is, for the server, a TCP client owned by
+// uid (TLS itself runs end to end).
+class Relay {
+ public:
+  Relay(uid_t uid, uint16_t target) {
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0) return;
+    pid_ = fork();
+    if (pid_ == 0) {
+      close(p[0]);
+      if (setgroups(0, nullptr) != 0 || setgid(uid) != 0 || setuid(uid) != 0) _exit(2);
+      int l = socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in sa{};
+      sa.sin_family = AF_INET;
+      sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      socklen_t len = sizeof(sa);
+      if (bind(l, reinterpret_cast<sockaddr*>(&sa), len) != 0 || listen(l, 1) != 0 ||
+          getsockname(l, reinterpret_cast<sockaddr*>(&sa), &len) != 0) {
+        _exit(3);
+      }
+      uint16_t port = ntohs(sa.sin_port);
+      if (write(p[1], &port, sizeof(port)) != sizeof(port)) _exit(4);
+      int c = accept(l, nullptr, nullptr);
+      int up = socket(AF_INET, SOCK_STREAM, 0);
+      sa.sin_port = htons(target);
+      if (c < 0 || connect(up, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) _exit(5);
+      char buf[16384];
+      for (;;) {
+        pollfd fds[2] = {{c, POLLIN, 0}, {up, POLLIN, 0}};
+        if (poll(fds, 2, -1) < 0) _exit(6);
+        for (int i = 0; i < 2; ++i) {
+          if (!fds[i].revents) continue;
+          ssize_t n = read(fds[i].fd, buf, sizeof(buf));
+          if (n <= 0 || write(fds[1 - i].fd, buf, n) != n) _exit(0);
+        }
+      }
+    }
+    close(p[1]);
+    if (pid_ > 0 && read(p[0], &port_, sizeof(port_)) != sizeof(port_)) port_ = 0;
+    close(p[0]);
+  }
+  ~Relay() {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+  uint16_t port() const { return port_; }
+
+ private:
+  pid_t pid_ = -1;
+  uint16_t port_ = 0;
+};
 
 class ApiServerRootTest : public ::testing::Test {
  protected:
@@ -354,15 +413,17 @@ class ApiServerTlsRootTest : public ApiServerRootTest {
     }
     return t;
   }
-  std::unique_ptr<tetragon::FineGuidanceSensors::Stub> TlsStub(bool with_client_cert) {
+  std::unique_ptr<tetragon::FineGuidanceSensors::Stub> TlsStub(bool with_client_cert, uint16_t port = 0) {
     grpc::SslCredentialsOptions o;
     o.pem_root_certs = Pem("server.crt");
     if (with_client_cert) {
       o.pem_private_key = Pem("client.key");
       o.pem_cert_chain = Pem("client.crt");
     }
-    return tetragon::FineGuidanceSensors::NewStub(
-        grpc::CreateChannel(absl::StrCat("localhost:", api_->tcp_port()), grpc::SslCredentials(o)));
+    grpc::ChannelArguments args;
+    args.SetSslTargetNameOverride("localhost");
+    return tetragon::FineGuidanceSensors::NewStub(grpc::CreateCustomChannel(
+        absl::StrCat("127.0.0.1:", port ? port : api_->tcp_port()), grpc::SslCredentials(o), args));
   }
   std::unique_ptr<tetragon::FineGuidanceSensors::Stub> PlainStub() {
     return tetragon::FineGuidanceSensors::NewStub(
@@ -382,6 +443,30 @@ TEST_F(ApiServerTlsRootTest, TlsAcceptsTlsClientsAndRefusesPlaintext) {
   grpc::Status plain = Health(PlainStub().get());
   EXPECT_FALSE(plain.ok());
   EXPECT_EQ(plain.error_code(), grpc::StatusCode::UNAVAILABLE) << plain.error_message();
+}
+
+TEST_F(ApiServerTlsRootTest, TlsIsNoIdentityForNobody) {
+  absl::Status st = Serve("127.0.0.1:0", "", Tls(false));
+  ASSERT_TRUE(st.ok()) << st;
+  Relay relay(kNobody, static_cast<uint16_t>(api_->tcp_port()));
+  ASSERT_NE(relay.port(), 0);
+  auto stub = TlsStub(false, relay.port());
+  grpc::Status h = Health(stub.get());
+  EXPECT_TRUE(h.ok()) << h.error_message();
+  grpc::Status a = Add(stub.get(), tag_ + "-tls-nobody");
+  EXPECT_EQ(a.error_code(), grpc::StatusCode::PERMISSION_DENIED) << a.error_message();
+  EXPECT_NE(a.error_message().find("uid 65534"), std::string::npos) << a.error_message();
+}
+
+TEST_F(ApiServerTlsRootTest, AVerifiedClientCertificateAuthorizesNobody) {
+  absl::Status st = Serve("127.0.0.1:0", "", Tls(true));
+  ASSERT_TRUE(st.ok()) << st;
+  Relay relay(kNobody, static_cast<uint16_t>(api_->tcp_port()));
+  ASSERT_NE(relay.port(), 0);
+  auto stub = TlsStub(true, relay.port());
+  grpc::Status a = Add(stub.get(), tag_ + "-mtls-nobody");
+  EXPECT_TRUE(a.ok()) << a.error_message();
+  EXPECT_TRUE(Events(stub.get()).ok());
 }
 
 TEST_F(ApiServerTlsRootTest, MtlsRefusesAClientWithoutACertificate) {
