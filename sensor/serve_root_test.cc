@@ -321,6 +321,52 @@ TEST_F(ServeRootTest, BadInvocationsFailWithAReason) {
   EXPECT_FALSE(std::filesystem::exists(bpf_dir_));
 }
 
+// Root drives the API over loopback TCP as tetra does against the default
+// address: its policy RPCs are authorized by the owner of its socket.
+TEST_F(ServeRootTest, RootDrivesTheApiOverLoopbackTcp) {
+  int port = 0;
+  {
+    // A free port: bound, read, released.
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(sa);
+    ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&sa), len), 0);
+    ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len), 0);
+    port = ntohs(sa.sin_port);
+    close(fd);
+  }
+  const std::string address = absl::StrCat("localhost:", port);
+  testing::ChildProcess daemon({kBinary, "serve", "--server-address=" + address, "--bpf-dir=" + bpf_dir_,
+                                "--process-events=false", "--metrics-address="},
+                               log_);
+  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  ASSERT_TRUE(channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(20)))
+      << testing::ReadFileOrEmpty(log_);
+  auto stub = tetragon::FineGuidanceSensors::NewStub(channel);
+  {
+    grpc::ClientContext ctx;
+    tetragon::AddTracingPolicyRequest req;
+    req.set_yaml(testing::TestPolicyYaml(
+        tag_, "    selectors:\n    - matchBinaries:\n      - operator: In\n        values: [\"/nonexistent\"]\n"));
+    tetragon::AddTracingPolicyResponse resp;
+    grpc::Status st = stub->AddTracingPolicy(&ctx, req, &resp);
+    EXPECT_TRUE(st.ok()) << st.error_message() << testing::ReadFileOrEmpty(log_);
+  }
+  {
+    grpc::ClientContext ctx;
+    tetragon::DeleteTracingPolicyRequest req;
+    req.set_name(tag_);
+    tetragon::DeleteTracingPolicyResponse resp;
+    grpc::Status st = stub->DeleteTracingPolicy(&ctx, req, &resp);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+  }
+  ASSERT_EQ(kill(daemon.pid(), SIGTERM), 0);
+  int status = daemon.Wait();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << testing::ReadFileOrEmpty(log_);
+}
+
 // Files at the paths it is given that are not its own are never removed,
 // followed or made more open.
 TEST_F(ServeRootTest, LeavesOtherFilesAlone) {

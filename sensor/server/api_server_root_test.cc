@@ -312,6 +312,19 @@ TEST_F(ApiServerRootTest, LoopbackTcpRootOnly) {
   ExpectNobodyRefusedRootServed(TcpStubAs(kNobody, kNobody), TcpStubAs(0, 0));
 }
 
+TEST_F(ApiServerRootTest, LoopbackTcpV6RootOnly) {
+  absl::Status st = Serve("[::1]:0");
+  if (!st.ok()) GTEST_SKIP() << "no IPv6 loopback: " << st;
+  auto stub_as = [&](uid_t uid) {
+    sockaddr_in6 sa{};
+    sa.sin6_family = AF_INET6;
+    sa.sin6_port = htons(api_->tcp_port());
+    sa.sin6_addr = in6addr_loopback;
+    return StubOnFd(ConnectAs(uid, uid, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)));
+  };
+  ExpectNobodyRefusedRootServed(stub_as(kNobody), stub_as(0));
+}
+
 TEST_F(ApiServerRootTest, GroupAdmitsAMemberOverBothTransports) {
   group* g = getgrgid(kNobody);
   if (g == nullptr) GTEST_SKIP() << "no group with gid 65534 (nobody's)";
