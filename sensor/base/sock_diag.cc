@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 #include <set>
 #include <string>
@@ -38,9 +39,12 @@ struct DiagRequest {
   inet_diag_bc_op bc[4];
 };
 
-// Adds the uids of the matching sockets of one family to `uids`.
+// Adds the uids of the matching sockets of one family to `uids`. With
+// `exact_remote`, one hash lookup of the full 4-tuple (local, remote address
+// *exact_remote, remote_port); else a dump of every TCP socket filtered by
+// the two ports in the kernel (it walks the whole table: milliseconds).
 absl::Status Collect(int family, const in6_addr& addr, uint16_t local_port, uint16_t remote_port,
-                     std::set<uid_t>* uids) {
+                     const in6_addr* exact_remote, std::set<uid_t>* uids) {
   int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
   if (fd < 0) return ErrnoStatus(errno, "socket(NETLINK_SOCK_DIAG)");
   FileDescriptor owner(fd);
@@ -52,6 +56,15 @@ absl::Status Collect(int family, const in6_addr& addr, uint16_t local_port, uint
   r.req.sdiag_family = static_cast<uint8_t>(family);
   r.req.sdiag_protocol = IPPROTO_TCP;
   r.req.idiag_states = kOwnedStates;
+  if (exact_remote != nullptr) {
+    r.nlh.nlmsg_len = offsetof(DiagRequest, bc_attr);
+    r.nlh.nlmsg_flags = NLM_F_REQUEST;
+    r.req.id.idiag_sport = htons(local_port);
+    r.req.id.idiag_dport = htons(remote_port);
+    memcpy(r.req.id.idiag_src, &addr, family == AF_INET ? 4 : 16);
+    memcpy(r.req.id.idiag_dst, exact_remote, family == AF_INET ? 4 : 16);
+    r.req.id.idiag_cookie[0] = r.req.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+  }
   r.bc_attr.nla_len = sizeof(r.bc_attr) + sizeof(r.bc);
   r.bc_attr.nla_type = INET_DIAG_REQ_BYTECODE;
   // A failed comparison jumps 4 bytes past the end: rejected.
@@ -61,7 +74,7 @@ absl::Status Collect(int family, const in6_addr& addr, uint16_t local_port, uint
   r.bc[3] = {0, 0, remote_port};
   sockaddr_nl kernel{};
   kernel.nl_family = AF_NETLINK;
-  if (sendto(fd, &r, sizeof(r), 0, reinterpret_cast<sockaddr*>(&kernel), sizeof(kernel)) < 0) {
+  if (sendto(fd, &r, r.nlh.nlmsg_len, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof(kernel)) < 0) {
     return ErrnoStatus(errno, "sock_diag request");
   }
   alignas(nlmsghdr) char buf[16384];
@@ -77,16 +90,21 @@ absl::Status Collect(int family, const in6_addr& addr, uint16_t local_port, uint
       if (h->nlmsg_type == NLMSG_DONE) return absl::OkStatus();
       if (h->nlmsg_type == NLMSG_ERROR) {
         auto* e = static_cast<nlmsgerr*>(NLMSG_DATA(h));
-        return ErrnoStatus(-e->error, "sock_diag dump");
+        if (e->error == 0 || (exact_remote != nullptr && e->error == -ENOENT)) return absl::OkStatus();
+        return ErrnoStatus(-e->error, "sock_diag");
       }
       if (h->nlmsg_len < NLMSG_LENGTH(sizeof(inet_diag_msg))) continue;
       auto* m = static_cast<inet_diag_msg*>(NLMSG_DATA(h));
       if (ntohs(m->id.idiag_sport) != local_port || ntohs(m->id.idiag_dport) != remote_port) continue;
       size_t addr_len = family == AF_INET ? 4 : 16;
       if (memcmp(m->id.idiag_src, &addr, addr_len) != 0) continue;
+      // A listener (an exact lookup falls back to one) is not the client.
+      if (m->idiag_state == TCP_LISTEN || !(kOwnedStates & (1u << m->idiag_state))) continue;
       if (m->idiag_inode == 0) continue;  // no socket behind it (orphaned)
       uids->insert(m->idiag_uid);
     }
+    // An exact lookup answers with one message (or an error), no NLMSG_DONE.
+    if (exact_remote != nullptr) return absl::OkStatus();
   }
 }
 
@@ -141,22 +159,49 @@ absl::StatusOr<InetEndpoint> ParseGrpcInetPeer(absl::string_view peer) {
   return e;
 }
 
+namespace {
+
+bool IsLoopback(const InetEndpoint& e) {
+  if (e.family == AF_INET) {
+    uint32_t a;
+    memcpy(&a, &e.addr, 4);
+    return (ntohl(a) >> 24) == 127;
+  }
+  return IN6_IS_ADDR_LOOPBACK(&e.addr);
+}
+
+// Adds the uids of `local`'s sockets, as IPv4 and as IPv4-mapped IPv6 for
+// an IPv4 address.
+absl::Status CollectBothForms(const InetEndpoint& local, uint16_t remote_port, bool exact, std::set<uid_t>* uids) {
+  if (local.family == AF_INET6) {
+    return Collect(AF_INET6, local.addr, local.port, remote_port, exact ? &local.addr : nullptr, uids);
+  }
+  absl::Status st = Collect(AF_INET, local.addr, local.port, remote_port, exact ? &local.addr : nullptr, uids);
+  if (!st.ok() || (exact && !uids->empty())) return st;
+  in6_addr mapped{};
+  mapped.s6_addr[10] = 0xff;
+  mapped.s6_addr[11] = 0xff;
+  memcpy(&mapped.s6_addr[12], &local.addr, 4);
+  return Collect(AF_INET6, mapped, local.port, remote_port, exact ? &mapped : nullptr, uids);
+}
+
+}  // namespace
+
 absl::StatusOr<uid_t> TcpSocketOwner(const InetEndpoint& local, uint16_t remote_port) {
-  std::set<uid_t> uids;
-  if (local.family == AF_INET) {
-    absl::Status st = Collect(AF_INET, local.addr, local.port, remote_port, &uids);
-    if (!st.ok()) return st;
-    in6_addr mapped{};
-    mapped.s6_addr[10] = 0xff;
-    mapped.s6_addr[11] = 0xff;
-    memcpy(&mapped.s6_addr[12], &local.addr, 4);
-    st = Collect(AF_INET6, mapped, local.port, remote_port, &uids);
-    if (!st.ok()) return st;
-  } else if (local.family == AF_INET6) {
-    absl::Status st = Collect(AF_INET6, local.addr, local.port, remote_port, &uids);
-    if (!st.ok()) return st;
-  } else {
+  if (local.family != AF_INET && local.family != AF_INET6) {
     return absl::InvalidArgumentError("TcpSocketOwner: not an IPv4 or IPv6 endpoint");
+  }
+  std::set<uid_t> uids;
+  // A local client of a server on this host usually connects from the
+  // address it connects to (127.0.0.1 -> 127.0.0.1, a host address to
+  // itself): one hash lookup finds it.
+  absl::Status st = CollectBothForms(local, remote_port, /*exact=*/true, &uids);
+  if (!st.ok()) return st;
+  // Another loopback pair (127.0.0.2 -> 127.0.0.1): the filtered dump. Not
+  // for other addresses: a remote peer would make every call walk the table.
+  if (uids.empty() && IsLoopback(local)) {
+    st = CollectBothForms(local, remote_port, /*exact=*/false, &uids);
+    if (!st.ok()) return st;
   }
   if (uids.empty()) {
     return absl::NotFoundError(absl::StrCat("no TCP socket on this host has local port ", local.port,

@@ -28,8 +28,11 @@ absl::StatusOr<InetEndpoint> ParseGrpcInetPeer(absl::string_view peer);
 
 // The uid owning the TCP socket in this network namespace whose local end is
 // `local` and whose remote port is `remote_port` (the client's socket of a
-// connection to our listener on remote_port). An IPv4 `local` is also looked
-// for as an IPv4-mapped address among IPv6 sockets. Listening, TIME_WAIT and
+// connection to our listener on remote_port). First one hash lookup of the
+// connection local -> the same address:remote_port (how a client on this
+// host usually connects); for a loopback `local` that is not found, a dump
+// filtered by both ports in the kernel. An IPv4 `local` is also looked for
+// as an IPv4-mapped address among IPv6 sockets. Listening, TIME_WAIT and
 // SYN_RECV entries (which have no owner) are ignored. Errors: NOT_FOUND (no
 // such socket here: a remote peer, or gone), FAILED_PRECONDITION (sockets of
 // different owners match), or the errno of the netlink exchange.

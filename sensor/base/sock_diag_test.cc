@@ -73,6 +73,33 @@ TEST(TcpSocketOwnerTest, FindsTheClientSocketsOwner) {
   EXPECT_EQ(*uid, geteuid());
 }
 
+TEST(TcpSocketOwnerTest, FindsAClientOnAnotherLoopbackAddress) {
+  // 127.0.0.2 -> 127.0.0.1: not the same address, found by the dump.
+  FileDescriptor listener(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(sa);
+  ASSERT_EQ(bind(listener.get(), reinterpret_cast<sockaddr*>(&sa), len), 0);
+  ASSERT_EQ(listen(listener.get(), 4), 0);
+  ASSERT_EQ(getsockname(listener.get(), reinterpret_cast<sockaddr*>(&sa), &len), 0);
+  FileDescriptor client(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in from{};
+  from.sin_family = AF_INET;
+  from.sin_addr.s_addr = htonl(0x7f000002);
+  ASSERT_EQ(bind(client.get(), reinterpret_cast<sockaddr*>(&from), sizeof(from)), 0);
+  ASSERT_EQ(connect(client.get(), reinterpret_cast<sockaddr*>(&sa), sizeof(sa)), 0);
+  len = sizeof(from);
+  ASSERT_EQ(getsockname(client.get(), reinterpret_cast<sockaddr*>(&from), &len), 0);
+  InetEndpoint end;
+  end.family = AF_INET;
+  memcpy(&end.addr, &from.sin_addr, 4);
+  end.port = ntohs(from.sin_port);
+  auto uid = TcpSocketOwner(end, ntohs(sa.sin_port));
+  ASSERT_TRUE(uid.ok()) << uid.status();
+  EXPECT_EQ(*uid, geteuid());
+}
+
 TEST(TcpSocketOwnerTest, NotFoundForAnEndpointNoSocketHas) {
   FileDescriptor listener, client;
   InetEndpoint end;
