@@ -6,6 +6,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <memory>
+#include <mutex>
 #include <thread>
 
 #include "api/sensors.grpc.pb.h"
@@ -354,6 +355,77 @@ TEST_F(FgsServiceTest, GetEventsRejectsBadRequests) {
     EXPECT_EQ(st.error_code(), c.code) << c.req;
     EXPECT_NE(st.error_message().find(c.want), std::string::npos) << st.error_message();
   }
+}
+
+// Every RPC asks the authorizer first, under its own method name, and a
+// refusal is its answer: no RPC bypasses the check.
+TEST(FgsServiceAuthorizeTest, EveryRpcAsksFirst) {
+  BackendLog log;
+  RecordingBackend backend{&log};
+  PolicyManager mgr{&backend};
+  EventBus bus;
+  std::vector<std::string> asked;
+  std::mutex mu;
+  FgsServiceOptions opts;
+  opts.policies = &mgr;
+  opts.bus = &bus;
+  opts.runtime_hook = [](const tetragon::RuntimeHookRequest&) { return absl::OkStatus(); };
+  opts.authorize = [&](const grpc::ServerContext&, absl::string_view rpc) {
+    std::lock_guard<std::mutex> l(mu);
+    asked.emplace_back(rpc);
+    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, std::string(rpc));
+  };
+  FgsService service(std::move(opts));
+  grpc::ServerBuilder builder;
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  auto stub = tetragon::FineGuidanceSensors::NewStub(server->InProcessChannel(grpc::ChannelArguments()));
+
+  std::vector<grpc::Status> got;
+#define TGD_CALL(Method, Req, Resp)                    \
+  {                                                    \
+    grpc::ClientContext ctx;                           \
+    tetragon::Req req;                                 \
+    tetragon::Resp resp;                               \
+    got.push_back(stub->Method(&ctx, req, &resp));     \
+  }
+  TGD_CALL(GetHealth, GetHealthStatusRequest, GetHealthStatusResponse);
+  TGD_CALL(AddTracingPolicy, AddTracingPolicyRequest, AddTracingPolicyResponse);
+  TGD_CALL(DeleteTracingPolicy, DeleteTracingPolicyRequest, DeleteTracingPolicyResponse);
+  TGD_CALL(ListTracingPolicies, ListTracingPoliciesRequest, ListTracingPoliciesResponse);
+  TGD_CALL(ConfigureTracingPolicy, ConfigureTracingPolicyRequest, ConfigureTracingPolicyResponse);
+  TGD_CALL(EnableTracingPolicy, EnableTracingPolicyRequest, EnableTracingPolicyResponse);
+  TGD_CALL(DisableTracingPolicy, DisableTracingPolicyRequest, DisableTracingPolicyResponse);
+  TGD_CALL(ListSensors, ListSensorsRequest, ListSensorsResponse);
+  TGD_CALL(EnableSensor, EnableSensorRequest, EnableSensorResponse);
+  TGD_CALL(DisableSensor, DisableSensorRequest, DisableSensorResponse);
+  TGD_CALL(RemoveSensor, RemoveSensorRequest, RemoveSensorResponse);
+  TGD_CALL(GetVersion, GetVersionRequest, GetVersionResponse);
+  TGD_CALL(GetInfo, GetInfoRequest, GetInfoResponse);
+  TGD_CALL(RuntimeHook, RuntimeHookRequest, RuntimeHookResponse);
+  TGD_CALL(GetDebug, GetDebugRequest, GetDebugResponse);
+  TGD_CALL(SetDebug, SetDebugRequest, SetDebugResponse);
+#undef TGD_CALL
+  {
+    grpc::ClientContext ctx;
+    auto reader = stub->GetEvents(&ctx, {});
+    tetragon::GetEventsResponse ev;
+    EXPECT_FALSE(reader->Read(&ev));
+    got.push_back(reader->Finish());
+  }
+  const std::vector<std::string> want = {
+      "GetHealth",   "AddTracingPolicy", "DeleteTracingPolicy", "ListTracingPolicies", "ConfigureTracingPolicy",
+      "EnableTracingPolicy", "DisableTracingPolicy", "ListSensors", "EnableSensor", "DisableSensor",
+      "RemoveSensor", "GetVersion", "GetInfo", "RuntimeHook", "GetDebug", "SetDebug", "GetEvents"};
+  EXPECT_EQ(asked, want);
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(got[i].error_code(), grpc::StatusCode::PERMISSION_DENIED) << want[i];
+    EXPECT_EQ(got[i].error_message(), want[i]);
+  }
+  EXPECT_TRUE(mgr.List().empty());
+  bus.Close();
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
 }
 
 }  // namespace

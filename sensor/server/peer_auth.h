@@ -1,7 +1,7 @@
 // PeerAuthorizer: who may call which RPC of the API. Read-only RPCs are open
 // to every caller that can connect; every other RPC (policy changes,
 // RuntimeHook, SetDebug, GetEvents: events carry every process's command
-// line) needs a caller that is root, or a member of the --server-group
+// line) needs a caller that is root (or the daemon's own user), or a member of the --server-group
 // group, or that presented a client certificate the server verified (mTLS).
 // The caller is whom the kernel says: SO_PEERCRED for the unix socket, the
 // owner of the client's TCP socket (sock_diag) for a loopback TCP client.
@@ -63,7 +63,8 @@ class PeerAuthorizer {
   // Who is behind gRPC's peer string ("fd:N" from AddUnixPeer, "ipv4:...",
   // "ipv6:..."). Errors: PERMISSION_DENIED saying why it is unknown.
   absl::StatusOr<PeerIdentity> Identify(absl::string_view peer) const;
-  // Whether this identity may call privileged RPCs.
+  // Whether this identity may call privileged RPCs: root, the daemon's own
+  // user, or a member of the group (the peer's gid, or the user database).
   bool Privileged(const PeerIdentity& id) const;
 
   // OK, or PERMISSION_DENIED naming the RPC and what it needs.
