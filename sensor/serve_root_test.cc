@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include <grpcpp/create_channel_posix.h>
 #include <grpcpp/grpcpp.h>
 
 #include "absl/strings/str_cat.h"
@@ -28,6 +29,7 @@
 #include "sensor/base/version.h"
 #include "sensor/policymgr/recording_backend.h"
 #include "sensor/testing/child_process.h"
+#include "sensor/testing/connect_as.h"
 
 namespace tgd {
 namespace {
@@ -322,8 +324,9 @@ TEST_F(ServeRootTest, BadInvocationsFailWithAReason) {
 }
 
 // Root drives the API over loopback TCP as tetra does against the default
-// address: its policy RPCs are authorized by the owner of its socket.
-TEST_F(ServeRootTest, RootDrivesTheApiOverLoopbackTcp) {
+// address: its policy RPCs are authorized by the owner of its socket. A
+// client whose socket `nobody` opened only reads.
+TEST_F(ServeRootTest, OnlyRootDrivesTheApiOverLoopbackTcp) {
   int port = 0;
   {
     // A free port: bound, read, released.
@@ -345,6 +348,29 @@ TEST_F(ServeRootTest, RootDrivesTheApiOverLoopbackTcp) {
   ASSERT_TRUE(channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(20)))
       << testing::ReadFileOrEmpty(log_);
   auto stub = tetragon::FineGuidanceSensors::NewStub(channel);
+  {
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int fd = testing::ConnectAs(65534, 65534, reinterpret_cast<sockaddr*>(&sa), sizeof(sa));
+    ASSERT_GE(fd, 0);
+    auto nobody = tetragon::FineGuidanceSensors::NewStub(grpc::CreateInsecureChannelFromFd("api", fd));
+    grpc::ClientContext hctx;
+    tetragon::GetHealthStatusResponse health;
+    EXPECT_TRUE(nobody->GetHealth(&hctx, {}, &health).ok());
+    grpc::ClientContext actx;
+    tetragon::AddTracingPolicyRequest req;
+    req.set_yaml(testing::TestPolicyYaml(tag_ + "-nobody"));
+    tetragon::AddTracingPolicyResponse resp;
+    grpc::Status st = nobody->AddTracingPolicy(&actx, req, &resp);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::PERMISSION_DENIED) << st.error_message();
+    grpc::ClientContext ectx;
+    auto events = nobody->GetEvents(&ectx, {});
+    tetragon::GetEventsResponse ev;
+    EXPECT_FALSE(events->Read(&ev));
+    EXPECT_EQ(events->Finish().error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  }
   {
     grpc::ClientContext ctx;
     tetragon::AddTracingPolicyRequest req;

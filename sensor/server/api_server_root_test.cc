@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -33,69 +34,17 @@
 #include "sensor/server/api_server.h"
 #include "sensor/server/fgs_service.h"
 #include "sensor/server/peer_auth.h"
+#include "sensor/testing/connect_as.h"
 
 namespace tgd {
 namespace {
 
 using testing::BackendLog;
+using testing::ConnectAs;
 using testing::RecordingBackend;
 using testing::TestPolicyYaml;
 
 constexpr uid_t kNobody = 65534;
-
-// Connects to `sa` as uid/gid in a forked child and returns the connected
-// socket, or -errno of connect. The child only makes system calls.
-int ConnectAs(uid_t uid, gid_t gid, const sockaddr* sa, socklen_t len) {
-  int pair[2];
-  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) return -1;
-  pid_t pid = fork();
-  if (pid == 0) {
-    close(pair[0]);
-    if (setgroups(0, nullptr) != 0 || setgid(gid) != 0 || setuid(uid) != 0) _exit(2);
-    int fd = socket(sa->sa_family, SOCK_STREAM, 0);
-    if (fd < 0) _exit(3);
-    if (connect(fd, sa, len) != 0) _exit(100 + errno);
-    char byte = 0;
-    iovec iov = {&byte, 1};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof(control);
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &fd, sizeof(int));
-    _exit(sendmsg(pair[1], &msg, 0) == 1 ? 0 : 4);
-  }
-  close(pair[1]);
-  int fd = -1;
-  if (pid > 0) {
-    char byte;
-    iovec iov = {&byte, 1};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof(control);
-    if (recvmsg(pair[0], &msg, MSG_CMSG_CLOEXEC) == 1) {
-      cmsghdr* c = CMSG_FIRSTHDR(&msg);
-      if (c != nullptr && c->cmsg_type == SCM_RIGHTS) memcpy(&fd, CMSG_DATA(c), sizeof(int));
-    }
-    int status = 0;
-    waitpid(pid, &status, 0);
-    if (WIFEXITED(status) && WEXITSTATUS(status) > 100) {
-      fd = -(WEXITSTATUS(status) - 100);
-    } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-      ADD_FAILURE() << "connecting child failed: status " << status;
-    }
-  }
-  close(pair[0]);
-  return fd;
-}
 
 // A TCP relay run by `uid` in a forked child: it accepts one connection on
 // 127.0.0.1 and forwards it over a socket of its own to 127.0.0.1:target.
@@ -210,7 +159,7 @@ class ApiServerRootTest : public ::testing::Test {
     return StubOnFd(ConnectAs(uid, gid, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)));
   }
   static std::unique_ptr<tetragon::FineGuidanceSensors::Stub> StubOnFd(int fd) {
-    EXPECT_GE(fd, 0) << strerror(-fd);
+    EXPECT_GE(fd, 0) << (fd > INT_MIN ? strerror(-fd) : "connecting child failed");
     if (fd < 0) return nullptr;
     return tetragon::FineGuidanceSensors::NewStub(
         grpc::CreateInsecureChannelFromFd("api", fd));  // owns fd
