@@ -30,7 +30,11 @@ bool UserInGroup(uid_t uid, gid_t gid) {
   std::vector<char> buf(16384);
   passwd pw;
   passwd* found = nullptr;
-  if (getpwuid_r(uid, &pw, buf.data(), buf.size(), &found) != 0 || found == nullptr) return false;
+  int err;
+  while ((err = getpwuid_r(uid, &pw, buf.data(), buf.size(), &found)) == ERANGE && buf.size() < (1u << 24)) {
+    buf.resize(buf.size() * 4);
+  }
+  if (err != 0 || found == nullptr) return false;
   if (pw.pw_gid == gid) return true;
   int n = 64;
   std::vector<gid_t> groups(n);
@@ -59,7 +63,12 @@ absl::StatusOr<std::unique_ptr<PeerAuthorizer>> PeerAuthorizer::Create(const Pee
     std::vector<char> buf(16384);
     group gr;
     group* found = nullptr;
-    int err = getgrnam_r(options.group.c_str(), &gr, buf.data(), buf.size(), &found);
+    int err;
+    // Large groups need a larger buffer (ERANGE).
+    while ((err = getgrnam_r(options.group.c_str(), &gr, buf.data(), buf.size(), &found)) == ERANGE &&
+           buf.size() < (1u << 24)) {
+      buf.resize(buf.size() * 4);
+    }
     if (err != 0 || found == nullptr) {
       return absl::InvalidArgumentError(absl::StrCat("--server-group \"", options.group,
                                                      "\": no such group", err ? absl::StrCat(" (", strerror(err), ")") : ""));
