@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
@@ -73,9 +74,10 @@ std::string MakeExecId(const std::string& node, uint64_t ktime, uint32_t pid) {
   return absl::Base64Escape(absl::StrCat(node, ":", ktime, ":", pid));
 }
 
-ProcessCache::ProcessCache(std::string node_name, size_t max_entries, int64_t boot_wall_ns)
+ProcessCache::ProcessCache(std::string node_name, size_t max_entries, int64_t boot_wall_ns,
+                           absl::Duration exited_keep)
     : node_(std::move(node_name)), max_entries_(std::max<size_t>(max_entries, 16)),
-      boot_wall_ns_(boot_wall_ns) {}
+      boot_wall_ns_(boot_wall_ns), keep_ns_(std::max<int64_t>(0, absl::ToInt64Nanoseconds(exited_keep))) {}
 
 void ProcessCache::SetStartTime(tetragon::Process* p, uint64_t ktime) const {
   int64_t wall = boot_wall_ns_ + static_cast<int64_t>(ktime);
@@ -228,6 +230,7 @@ ProcessPtr ProcessCache::AddExecShared(ExecRecord r) {
     e.walk_ktime = ktime;
     e.walk_observed_ns = observed_ns;
   }
+  e.ktime = ktime;
   e.proc = std::move(b).Share();
   e.anchor = e.proc;
   ProcessPtr out = e.proc;
@@ -289,6 +292,7 @@ ProcessCache::Shown ProcessCache::AddExecEnriched(ExecRecord r, uint64_t cgroup_
     e.enriched = std::move(b).Share();
   }
   e.enrich_key = delta.key();
+  e.ktime = ktime;
   e.anchor = e.enriched;
   out.process = e.enriched;
   Insert(std::move(e));
@@ -343,10 +347,10 @@ std::optional<ProcessCache::Shown> ProcessCache::ExitEnriched(uint32_t pid, uint
   // an older process that had the same pid.
   if (ktime != 0 && entry.walk_observed_ns != 0 && ktime < entry.walk_ktime) return std::nullopt;
   Shown out = ShowLocked(entry, delta);
-  RememberExited(pid, out.process);  // already built: no extra process per exit
   // As ExitShared.
   absl::string_view id = it->second;
   ProcessPtr anchor = entry.anchor;  // keeps `id` valid through Release
+  NoteExited(pid, id);
   running_.erase(it);
   entry.running = false;
   MarkExited(id);
@@ -376,6 +380,7 @@ bool ProcessCache::AddCloneLazy(uint32_t pid, uint32_t ppid, uint64_t ktime, Pro
   e.anchor = std::move(b).ShareUnregistered();  // an identity, never in an event (Base() copies)
   e.clone_of = Base(parent->second);
   e.clone_ktime = ktime;
+  e.ktime = ktime;
   if (out != nullptr) *out = Base(e);
   Insert(std::move(e));
   return true;
@@ -415,6 +420,7 @@ std::string ProcessCache::SeenByWalk(uint32_t pid, uint64_t ktime) const {
 }
 
 void ProcessCache::Insert(Entry e) {
+  generation_.fetch_add(1, std::memory_order_acq_rel);
   uint32_t pid = e.anchor->pid().value();
   const absl::string_view id = e.anchor->exec_id();
   const absl::string_view parent = e.anchor->parent_exec_id();
@@ -444,6 +450,7 @@ void ProcessCache::Insert(Entry e) {
   // The image this exec replaces (same tgid) is no longer running.
   if (auto old = running_.find(pid); old != running_.end()) {
     absl::string_view old_id = old->second;
+    NoteExited(pid, old_id);
     running_.erase(old);
     if (auto oe = by_exec_id_.find(old_id); oe != by_exec_id_.end()) {
       oe->second.running = false;
@@ -462,6 +469,7 @@ void ProcessCache::Insert(Entry e) {
   }
   running_[pid] = id;
   by_exec_id_.emplace(id, std::move(e));
+  if (!released_.empty()) SweepReleased(absl::GetCurrentTimeNanos(), /*force_one=*/false);
   EvictIfNeeded();
 }
 
@@ -472,23 +480,70 @@ void ProcessCache::Release(absl::string_view exec_id) {
     auto it = by_exec_id_.find(id);
     if (it == by_exec_id_.end()) return;
     if (--it->second.refs > 0) return;
-    ProcessPtr self = it->second.anchor;
-    Unlist(id);
-    by_exec_id_.erase(it);
+    if (keep_ns_ > 0) {
+      // Kept a while for events decoded late (see the top of the header).
+      const int64_t now = absl::GetCurrentTimeNanos();
+      it->second.released_ns = now;
+      released_.emplace_back(std::string(id), now);
+      if (!sweeping_) SweepReleased(now, /*force_one=*/false);
+      return;
+    }
     // `id` may view the previous `keep`: not used past this point.
-    keep = std::move(self);
+    keep = Erase(it);
     id = keep->parent_exec_id();  // the freed entry no longer references its parent
   }
 }
 
+ProcessPtr ProcessCache::Erase(absl::flat_hash_map<absl::string_view, Entry>::iterator it) {
+  ProcessPtr self = it->second.anchor;
+  const absl::string_view id = self->exec_id();
+  if (auto x = exited_by_tgid_.find(self->pid().value()); x != exited_by_tgid_.end() && x->second == id) {
+    exited_by_tgid_.erase(x);
+  }
+  Unlist(id);
+  by_exec_id_.erase(it);
+  return self;
+}
+
+bool ProcessCache::SweepReleased(int64_t now_ns, bool force_one) {
+  // Freeing an entry releases its parent, which may queue it here: one
+  // loop, no recursion.
+  sweeping_ = true;
+  absl::Cleanup done = [this] { sweeping_ = false; };
+  while (!released_.empty()) {
+    const int64_t at = released_.front().second;
+    if (!force_one && at + keep_ns_ > now_ns) return false;
+    auto it = by_exec_id_.find(released_.front().first);
+    released_.pop_front();
+    // Gone already (evicted, replaced) or referenced again since.
+    if (it == by_exec_id_.end() || it->second.refs > 0 || it->second.released_ns != at) continue;
+    ProcessPtr self = Erase(it);
+    if (!self->parent_exec_id().empty()) Release(self->parent_exec_id());
+    if (force_one) return true;
+  }
+  return false;
+}
+
+void ProcessCache::NoteExited(uint32_t pid, absl::string_view exec_id) {
+  exited_by_tgid_[pid].assign(exec_id.data(), exec_id.size());
+}
+
 void ProcessCache::EvictIfNeeded() {
-  while (by_exec_id_.size() > max_entries_ && !exited_order_.empty()) {
+  while (by_exec_id_.size() > max_entries_) {
+    // Entries nothing references first (kept only for late events), then
+    // the oldest exited ones.
+    if (SweepReleased(0, /*force_one=*/true)) {
+      ++evicted_;
+      continue;
+    }
+    if (exited_order_.empty()) return;
     absl::string_view victim = exited_order_.front();
-    Unlist(victim);
     auto it = by_exec_id_.find(victim);
-    if (it == by_exec_id_.end()) continue;
-    ProcessPtr keep = it->second.anchor;
-    by_exec_id_.erase(it);
+    if (it == by_exec_id_.end()) {
+      Unlist(victim);
+      continue;
+    }
+    ProcessPtr keep = Erase(it);
     ++evicted_;
     if (!keep->parent_exec_id().empty()) Release(keep->parent_exec_id());
   }
@@ -517,7 +572,7 @@ ProcessPtr ProcessCache::ExitShared(uint32_t pid) {
   if (e == by_exec_id_.end()) return nullptr;
   ProcessPtr anchor = e->second.anchor;  // keeps `id` valid through Release
   ProcessPtr out = Base(e->second);
-  RememberExited(pid, out);
+  NoteExited(pid, id);
   e->second.running = false;
   MarkExited(id);
   Release(id);
@@ -530,27 +585,36 @@ std::optional<tetragon::Process> ProcessCache::Exit(uint32_t pid) {
   return *p;
 }
 
-void ProcessCache::RememberExited(uint32_t pid, ProcessPtr p) {
-  Exited& slot = exited_ring_[exited_next_];
-  if (slot.process) {
-    auto it = exited_slot_.find(slot.pid);
-    if (it != exited_slot_.end() && it->second == exited_next_) exited_slot_.erase(it);
+ProcessCache::ForEvent ProcessCache::LookupForEvent(uint32_t tgid, uint64_t ktime) const {
+  ForEvent out;
+  absl::MutexLock lock(&mu_);
+  const Entry* run = nullptr;
+  const Entry* ended = nullptr;
+  if (auto it = running_.find(tgid); it != running_.end()) {
+    if (auto e = by_exec_id_.find(it->second); e != by_exec_id_.end()) run = &e->second;
   }
-  slot.pid = pid;
-  slot.process = std::move(p);
-  slot.until_ns = absl::GetCurrentTimeNanos() + kExitedGraceNs;
-  exited_slot_[pid] = exited_next_;
-  exited_next_ = (exited_next_ + 1) % kExitedSlots;
+  if (auto it = exited_by_tgid_.find(tgid); it != exited_by_tgid_.end()) {
+    if (auto e = by_exec_id_.find(it->second); e != by_exec_id_.end()) ended = &e->second;
+  }
+  // The running process unless it started after the event and the ended
+  // one did not (an exec, or a reused pid, decoded before the event).
+  const Entry* pick = run;
+  if (pick == nullptr || (ktime != 0 && ended != nullptr && run->ktime > ktime && ended->ktime <= ktime)) {
+    pick = ended;
+  }
+  if (pick == nullptr) return out;
+  out.process = Base(*pick);
+  out.exec_may_follow = pick == run && pick->any().flags() == "clone";
+  if (const std::string& parent = pick->any().parent_exec_id(); !parent.empty()) {
+    if (auto p = by_exec_id_.find(parent); p != by_exec_id_.end()) out.parent = Base(p->second);
+  }
+  return out;
 }
 
 std::optional<tetragon::Process> ProcessCache::GetForEvent(uint32_t tgid) const {
-  if (ProcessPtr p = GetSharedByTgid(tgid)) return *p;
-  absl::MutexLock lock(&mu_);
-  auto it = exited_slot_.find(tgid);
-  if (it == exited_slot_.end()) return std::nullopt;
-  const Exited& e = exited_ring_[it->second];
-  if (e.until_ns < absl::GetCurrentTimeNanos()) return std::nullopt;
-  return *e.process;
+  ProcessPtr p = LookupForEvent(tgid, 0).process;
+  if (p == nullptr) return std::nullopt;
+  return *p;
 }
 
 ProcessPtr ProcessCache::GetSharedByTgid(uint32_t tgid) const {

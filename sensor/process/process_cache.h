@@ -5,8 +5,13 @@
 // Lifetime: an entry is referenced by its own (running) process and by each
 // cached child whose parent it is. An exited process stays while a child
 // still names it as parent, so later events of that child carry a complete
-// parent; when the last reference goes, the entry is freed. The cache is
-// bounded: past max_entries the oldest exited entries are evicted (counted).
+// parent. When the last reference goes, the entry is kept `exited_keep`
+// longer (Tetragon frees such an entry on the second pass of its process
+// cache GC, 30-60 s with its default --process-cache-gc-interval=30s; the
+// daemon keeps it two intervals), so events decoded late (another ring
+// buffer, held back) still find the process and its parent. The cache is
+// bounded: past max_entries the entries kept that way go first, then the
+// oldest exited entries (counted as evicted).
 //
 // Entries hold immutable shared processes (ProcessPtr): each is built once
 // on an arena of its own and registered with the JSON encoder, so events can
@@ -28,6 +33,7 @@
 #define TGDISPATCH_SENSOR_PROCESS_PROCESS_CACHE_H_
 
 #include <array>
+#include <deque>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -43,6 +49,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "api/tetragon.pb.h"
 #include "google/protobuf/arena.h"
 
@@ -102,8 +109,13 @@ class ProcessCache {
     uint64_t entries = 0;
     uint64_t evicted = 0;
   };
+  // How long an exited entry nothing references any more stays: two of
+  // Tetragon's default 30 s process cache GC intervals.
+  static constexpr absl::Duration kDefaultExitedKeep = absl::Seconds(60);
+
   // `boot_wall_ns`: wall-clock ns at CLOCK_MONOTONIC zero (start_time = it + ktime).
-  ProcessCache(std::string node_name, size_t max_entries, int64_t boot_wall_ns);
+  ProcessCache(std::string node_name, size_t max_entries, int64_t boot_wall_ns,
+               absl::Duration exited_keep = kDefaultExitedKeep);
 
   // Records an exec; returns the new process (with parent_exec_id).
   tetragon::Process AddExec(const ExecRecord& rec);
@@ -120,8 +132,19 @@ class ProcessCache {
 
   std::optional<tetragon::Process> GetByTgid(uint32_t tgid) const;
   // For events decoded from another ring buffer than the process's own
-  // records: the running process, or the one that exited within the last
-  // 2 s (its exit may have been decoded first).
+  // records: what tgid `tgid` was at `ktime` (CLOCK_MONOTONIC ns of the
+  // event; 0: now), the running process or the last one of that tgid that
+  // exited (or was replaced by an exec) and is still kept, and its parent by
+  // the process's parent_exec_id.
+  struct ForEvent {
+    ProcessPtr process;  // null: unknown
+    ProcessPtr parent;   // null: unknown, or the process names none
+    // The process is a running fork not yet exec'd ("clone"): its exec may
+    // not be decoded yet.
+    bool exec_may_follow = false;
+  };
+  ForEvent LookupForEvent(uint32_t tgid, uint64_t ktime) const;
+  // LookupForEvent(tgid, 0).process, copied.
   std::optional<tetragon::Process> GetForEvent(uint32_t tgid) const;
   std::optional<tetragon::Process> GetByExecId(const std::string& exec_id) const;
   // The parent of the process with `exec_id`, if still cached.
@@ -173,6 +196,9 @@ class ProcessCache {
   void SetEnrichVersion(std::function<uint64_t()> version);
 
   Stats stats() const;
+  // Changes whenever a process is added (exec, fork, /proc read): held
+  // events need a new look only then.
+  uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
   const std::string& node_name() const { return node_; }
 
  private:
@@ -194,6 +220,8 @@ class ProcessCache {
     uint64_t walk_observed_ns = 0;
     int refs = 0;        // running process + cached children naming it
     bool running = true;
+    uint64_t ktime = 0;       // the exec (or fork, or /proc start) CLOCK_MONOTONIC ns
+    int64_t released_ns = 0;  // when refs went to 0 (kept until + exited_keep)
     const tetragon::Process& any() const { return *anchor; }
   };
   // What an enricher sets on an empty process, and its serialization.
@@ -251,6 +279,16 @@ class ProcessCache {
   std::string SeenByWalk(uint32_t pid, uint64_t ktime) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Insert(Entry e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Release(absl::string_view exec_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Removes the entry (and its tgid's exited mapping); returns its anchor,
+  // which keeps the entry's exec id text alive. The parent is not released.
+  ProcessPtr Erase(absl::flat_hash_map<absl::string_view, Entry>::iterator it)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Frees the released entries kept longer than exited_keep, and with
+  // `force_one` the oldest released entry whatever its age (eviction).
+  // Returns whether `force_one` freed one.
+  bool SweepReleased(int64_t now_ns, bool force_one) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Remembers that tgid `pid`'s process `exec_id` ended (exit or exec).
+  void NoteExited(uint32_t pid, absl::string_view exec_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void EvictIfNeeded() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MarkExited(absl::string_view exec_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Unlist(absl::string_view exec_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -259,26 +297,20 @@ class ProcessCache {
   const std::string node_;
   const size_t max_entries_;
   const int64_t boot_wall_ns_;
+  const int64_t keep_ns_;
+  std::atomic<uint64_t> generation_{0};
   mutable absl::Mutex mu_;
   // Exec ids are views of the entries' own (immutable) process messages:
   // valid while the entry exists, so an entry leaves running_ and the
   // exited list before it is erased.
   absl::flat_hash_map<absl::string_view, Entry> by_exec_id_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<uint32_t, absl::string_view> running_ ABSL_GUARDED_BY(mu_);  // tgid -> exec id
-  // The last kExitedSlots processes that exited (within kExitedGraceNs), by
-  // tgid: events decoded from another ring buffer after the exit still find
-  // their process. A ring: each exit replaces the oldest slot.
-  struct Exited {
-    uint32_t pid = 0;
-    ProcessPtr process;
-    int64_t until_ns = 0;
-  };
-  static constexpr int64_t kExitedGraceNs = 2'000'000'000;
-  static constexpr size_t kExitedSlots = 1024;
-  void RememberExited(uint32_t pid, ProcessPtr p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  std::vector<Exited> exited_ring_ ABSL_GUARDED_BY(mu_) = std::vector<Exited>(kExitedSlots);
-  size_t exited_next_ ABSL_GUARDED_BY(mu_) = 0;
-  absl::flat_hash_map<uint32_t, size_t> exited_slot_ ABSL_GUARDED_BY(mu_);  // tgid -> ring slot
+  // tgid -> exec id of the last process of that tgid that ended (exit or
+  // exec) while its entry is kept: events decoded after the exit find it.
+  absl::flat_hash_map<uint32_t, std::string> exited_by_tgid_ ABSL_GUARDED_BY(mu_);
+  // Entries whose last reference went, oldest first: (exec id, released_ns).
+  std::deque<std::pair<std::string, int64_t>> released_ ABSL_GUARDED_BY(mu_);
+  bool sweeping_ ABSL_GUARDED_BY(mu_) = false;
   std::list<absl::string_view> exited_order_ ABSL_GUARDED_BY(mu_);  // eviction candidates, oldest first
   absl::flat_hash_map<absl::string_view, std::list<absl::string_view>::iterator> exited_pos_
       ABSL_GUARDED_BY(mu_);

@@ -9,6 +9,7 @@
 #include <map>
 
 #include "absl/strings/escaping.h"
+#include "absl/time/clock.h"
 #include "api/events.pb.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
@@ -56,7 +57,7 @@ TEST(ProcessCacheTest, ExecLinksToParentAndSetsFields) {
 }
 
 TEST(ProcessCacheTest, CloneInheritsAndExecReplaces) {
-  ProcessCache cache("n", 1000, 0);
+  ProcessCache cache("n", 1000, 0, absl::ZeroDuration());
   tetragon::Process sh = cache.AddExec(Exec(10, 1, 100, "/bin/sh"));
   auto child = cache.AddClone(20, 10, 200);
   ASSERT_TRUE(child.has_value());
@@ -72,7 +73,7 @@ TEST(ProcessCacheTest, CloneInheritsAndExecReplaces) {
 }
 
 TEST(ProcessCacheTest, ExitedParentStaysWhileAChildNamesIt) {
-  ProcessCache cache("n", 1000, 0);
+  ProcessCache cache("n", 1000, 0, absl::ZeroDuration());
   tetragon::Process sh = cache.AddExec(Exec(10, 1, 100, "/bin/sh"));
   tetragon::Process sleep = cache.AddExec(Exec(11, 10, 200, "/bin/sleep"));
   ASSERT_TRUE(cache.Exit(10).has_value());
@@ -86,6 +87,54 @@ TEST(ProcessCacheTest, ExitedParentStaysWhileAChildNamesIt) {
   EXPECT_FALSE(cache.GetByExecId(sh.exec_id()).has_value());  // freed with its last child
   EXPECT_EQ(cache.stats().entries, 0u);
   EXPECT_FALSE(cache.Exit(11).has_value());
+}
+
+// Events decoded after both a process and its parent exited (another ring
+// buffer, or held back) still find both, by the process's parent_exec_id,
+// for exited_keep; then they are freed.
+TEST(ProcessCacheTest, ExitedEntriesAreKeptForLateEvents) {
+  ProcessCache cache("n", 1000, 0, absl::Milliseconds(50));
+  tetragon::Process sh = cache.AddExec(Exec(10, 1, 100, "/bin/sh"));
+  tetragon::Process cat = cache.AddExec(Exec(11, 10, 200, "/bin/cat"));
+  ASSERT_TRUE(cache.Exit(11).has_value());
+  ASSERT_TRUE(cache.Exit(10).has_value());
+  ProcessCache::ForEvent f = cache.LookupForEvent(11, 250);
+  ASSERT_NE(f.process, nullptr);
+  EXPECT_EQ(f.process->exec_id(), cat.exec_id());
+  ASSERT_NE(f.parent, nullptr);
+  EXPECT_EQ(f.parent->exec_id(), sh.exec_id());
+  EXPECT_EQ(cache.GetParent(cat.exec_id())->exec_id(), sh.exec_id());
+  EXPECT_EQ(cache.stats().entries, 2u);
+  // Past exited_keep, the next change frees them (the child first, then the
+  // parent it released).
+  absl::SleepFor(absl::Milliseconds(120));
+  cache.AddExec(Exec(20, 1, 300, "/bin/true"));
+  cache.Exit(20);
+  absl::SleepFor(absl::Milliseconds(120));
+  cache.AddExec(Exec(21, 1, 400, "/bin/true"));
+  EXPECT_EQ(cache.LookupForEvent(11, 250).process, nullptr);
+  EXPECT_FALSE(cache.GetByExecId(sh.exec_id()).has_value());
+  EXPECT_EQ(cache.stats().entries, 1u);  // pid 21
+}
+
+// The process a pid was at the event's time: an exec (or a new process with
+// the pid) decoded before an older event does not take the event.
+TEST(ProcessCacheTest, LookupForEventPicksTheProcessOfTheEventsTime) {
+  ProcessCache cache("n", 1000, 0);
+  tetragon::Process sh = cache.AddExec(Exec(10, 1, 100, "/bin/sh"));
+  ASSERT_TRUE(cache.AddCloneLazy(11, 10, 200));
+  ProcessCache::ForEvent f = cache.LookupForEvent(11, 250);
+  ASSERT_NE(f.process, nullptr);
+  EXPECT_TRUE(f.exec_may_follow);  // a fork whose exec may still come
+  tetragon::Process ls = cache.AddExec(Exec(11, 10, 300, "/bin/ls"));
+  EXPECT_EQ(cache.LookupForEvent(11, 350).process->exec_id(), ls.exec_id());
+  EXPECT_FALSE(cache.LookupForEvent(11, 350).exec_may_follow);
+  f = cache.LookupForEvent(11, 250);  // before the exec: the fork
+  ASSERT_NE(f.process, nullptr);
+  EXPECT_EQ(f.process->flags(), "clone");
+  EXPECT_EQ(f.parent->exec_id(), sh.exec_id());
+  EXPECT_FALSE(f.exec_may_follow);
+  EXPECT_EQ(cache.LookupForEvent(12345, 1).process, nullptr);
 }
 
 TEST(ProcessCacheTest, ForkStormStaysBounded) {
@@ -287,7 +336,7 @@ ExecRecord Walked(uint32_t pid, uint32_t ppid, uint64_t ktime, uint64_t observed
 // The sensor attaches, then walks /proc, then decodes what queued in the
 // ring: an exec both saw is one process, under the walk's exec id.
 TEST(WalkAndRingTest, AnExecSeenByBothIsOneProcess) {
-  ProcessCache cache("n", 1000, 0);
+  ProcessCache cache("n", 1000, 0, absl::ZeroDuration());
   cache.AddExec(Walked(1, 0, 10, 5000, "/sbin/init"));
   tetragon::Process walked = cache.AddExec(Walked(100, 1, 1000, 5001, "/bin/app"));
   tetragon::Process child = cache.AddExec(Walked(101, 100, 2000, 5002, "/bin/worker"));

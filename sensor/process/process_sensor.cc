@@ -148,7 +148,11 @@ void ProcessSensor::Handle(const tgd_proc_msg& m) {
       tetragon::GetEventsResponse& ev = *b.event();
       auto* exit = ev.mutable_process_exit();
       if (auto shown = cache.ExitEnriched(m.pid, m.cgroup_id, opts_.enrich, m.ktime); shown.has_value()) {
-        if (shown->parent != nullptr) exit->unsafe_arena_set_allocated_parent(b.Keep(std::move(shown->parent)));
+        if (shown->parent != nullptr) {
+          exit->unsafe_arena_set_allocated_parent(b.Keep(std::move(shown->parent)));
+        } else if (opts_.event_cache_stats && !shown->process->parent_exec_id().empty()) {
+          opts_.event_cache_stats->Failed("PROCESS_EXIT", kEventCacheParentInfo);
+        }
         exit->unsafe_arena_set_allocated_process(b.Keep(std::move(shown->process)));
       } else {
         // Not in the cache (started and exec'd before we saw it), or an
@@ -156,6 +160,7 @@ void ProcessSensor::Handle(const tgd_proc_msg& m) {
         exit->mutable_process()->mutable_pid()->set_value(m.pid);
         exit->mutable_process()->set_flags("unknown");
         if (opts_.enrich) opts_.enrich(m.cgroup_id, exit->mutable_process());
+        if (opts_.event_cache_stats) opts_.event_cache_stats->Failed("PROCESS_EXIT", kEventCacheProcessInfo);
       }
       int sig = m.exit_code & 0x7f;
       if (sig != 0) exit->set_signal(SignalName(sig));
