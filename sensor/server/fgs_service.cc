@@ -106,9 +106,21 @@ grpc::Status FgsService::GetHealth(grpc::ServerContext*, const tetragon::GetHeal
   return grpc::Status::OK;
 }
 
+namespace {
+
+// Policy domains: every policy here is in Tetragon's default domain ("").
+grpc::Status CheckDomain(const std::string& domain) {
+  if (domain.empty()) return grpc::Status::OK;
+  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                      "domain: \"" + domain + "\": tgdispatch has only the default policy domain (\"\")");
+}
+
+}  // namespace
+
 grpc::Status FgsService::AddTracingPolicy(grpc::ServerContext*,
                                           const tetragon::AddTracingPolicyRequest* req,
                                           tetragon::AddTracingPolicyResponse*) {
+  if (grpc::Status st = CheckDomain(req->domain()); !st.ok()) return st;
   return ToGrpcStatus(opts_.policies->Add(req->yaml()));
 }
 
@@ -118,12 +130,14 @@ grpc::Status FgsService::DeleteTracingPolicy(grpc::ServerContext*,
   if (req->name().empty()) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "name: required");
   }
+  if (grpc::Status st = CheckDomain(req->domain()); !st.ok()) return st;
   return ToGrpcStatus(opts_.policies->Delete(req->name(), req->namespace_()));
 }
 
 grpc::Status FgsService::ListTracingPolicies(grpc::ServerContext*,
-                                             const tetragon::ListTracingPoliciesRequest*,
+                                             const tetragon::ListTracingPoliciesRequest* req,
                                              tetragon::ListTracingPoliciesResponse* resp) {
+  if (!req->domain().empty()) return grpc::Status::OK;  // no policy is in another domain
   for (auto& p : opts_.policies->List()) *resp->add_policies() = std::move(p);
   return grpc::Status::OK;
 }
@@ -134,6 +148,7 @@ grpc::Status FgsService::ConfigureTracingPolicy(grpc::ServerContext*,
   if (req->name().empty()) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "name: required");
   }
+  if (grpc::Status st = CheckDomain(req->domain()); !st.ok()) return st;
   std::optional<bool> enable;
   if (req->has_enable()) enable = req->enable();
   std::optional<tetragon::TracingPolicyMode> mode;
@@ -144,13 +159,22 @@ grpc::Status FgsService::ConfigureTracingPolicy(grpc::ServerContext*,
 grpc::Status FgsService::EnableTracingPolicy(grpc::ServerContext*,
                                              const tetragon::EnableTracingPolicyRequest* req,
                                              tetragon::EnableTracingPolicyResponse*) {
+  if (grpc::Status st = CheckDomain(req->domain()); !st.ok()) return st;
   return ToGrpcStatus(opts_.policies->Configure(req->name(), req->namespace_(), true, std::nullopt));
 }
 
 grpc::Status FgsService::DisableTracingPolicy(grpc::ServerContext*,
                                               const tetragon::DisableTracingPolicyRequest* req,
                                               tetragon::DisableTracingPolicyResponse*) {
+  if (grpc::Status st = CheckDomain(req->domain()); !st.ok()) return st;
   return ToGrpcStatus(opts_.policies->Configure(req->name(), req->namespace_(), false, std::nullopt));
+}
+
+grpc::Status FgsService::ListDomains(grpc::ServerContext*, const tetragon::ListDomainsRequest*,
+                                     tetragon::ListDomainsResponse* resp) {
+  // As Tetragon: the domains that hold policies, sorted; here only "".
+  if (!opts_.policies->List().empty()) resp->add_domains("");
+  return grpc::Status::OK;
 }
 
 grpc::Status FgsService::ListSensors(grpc::ServerContext*, const tetragon::ListSensorsRequest*,
