@@ -212,9 +212,23 @@ void ProcessCache::SetExecParent(const ExecRecord& r, tetragon::Process* p) cons
   }
 }
 
+bool ProcessCache::ExecInInitTree(uint32_t pid, uint32_t ppid, uint32_t nspid, bool from_proc) const {
+  if (from_proc) return false;
+  if (nspid == 1) return true;
+  // What the fork this exec follows (or the image it replaces) had, else
+  // the parent's.
+  for (uint32_t tgid : {pid, ppid}) {
+    auto it = running_.find(tgid);
+    if (it == running_.end()) continue;
+    auto e = by_exec_id_.find(it->second);
+    if (e != by_exec_id_.end()) return e->second.any().in_init_tree().value();
+  }
+  return false;
+}
+
 ProcessPtr ProcessCache::AddExecShared(ExecRecord r) {
   SharedProcessBuilder b;
-  const uint32_t pid = r.pid, ppid = r.ppid;
+  const uint32_t pid = r.pid, ppid = r.ppid, nspid = r.nspid;
   const uint64_t ktime = r.ktime, observed_ns = r.observed_ns;
   ExecRecord ids;
   ids.pid = pid;
@@ -222,6 +236,7 @@ ProcessPtr ProcessCache::AddExecShared(ExecRecord r) {
   const SubValues subs = SubsOf(r);
   BuildExec(std::move(r), b.process());
   absl::MutexLock lock(&mu_);
+  b.process()->mutable_in_init_tree()->set_value(ExecInInitTree(pid, ppid, nspid, observed_ns != 0));
   if (std::string seen = SeenByWalk(pid, ktime); !seen.empty()) b.process()->set_exec_id(std::move(seen));
   SetExecParent(ids, b.process());
   AttachSubs(subs, &b);
@@ -248,10 +263,13 @@ ProcessCache::Shown ProcessCache::AddExecEnriched(ExecRecord r, uint64_t cgroup_
   ids.pid = r.pid;
   ids.ppid = r.ppid;
   const uint64_t ktime = r.ktime;
+  const uint32_t nspid = r.nspid;
+  const bool from_proc = r.observed_ns != 0;
   const SubValues subs = SubsOf(r);
   BuildExec(std::move(r), b.process());
   Shown out;
   absl::MutexLock lock(&mu_);
+  b.process()->mutable_in_init_tree()->set_value(ExecInInitTree(ids.pid, ids.ppid, nspid, from_proc));
   if (std::string seen = SeenByWalk(ids.pid, ktime); !seen.empty()) b.process()->set_exec_id(std::move(seen));
   if (flag_clone) {
     if (auto it = running_.find(ids.pid); it != running_.end()) {
@@ -358,7 +376,7 @@ std::optional<ProcessCache::Shown> ProcessCache::ExitEnriched(uint32_t pid, uint
   return out;
 }
 
-bool ProcessCache::AddCloneLazy(uint32_t pid, uint32_t ppid, uint64_t ktime, ProcessPtr* out) {
+bool ProcessCache::AddCloneLazy(uint32_t pid, uint32_t ppid, uint64_t ktime, ProcessPtr* out, uint32_t nspid) {
   absl::MutexLock lock(&mu_);
   auto it = running_.find(ppid);
   if (it == running_.end()) return false;
@@ -376,6 +394,7 @@ bool ProcessCache::AddCloneLazy(uint32_t pid, uint32_t ppid, uint64_t ktime, Pro
   p.mutable_pid()->set_value(pid);
   p.set_parent_exec_id(parent->second.any().exec_id());
   p.set_flags("clone");
+  p.mutable_in_init_tree()->set_value(parent->second.any().in_init_tree().value() || nspid == 1);
   Entry e;
   e.anchor = std::move(b).ShareUnregistered();  // an identity, never in an event (Base() copies)
   e.clone_of = Base(parent->second);
@@ -729,6 +748,7 @@ ProcessPtr ProcessCache::Base(const Entry& e) const {
     p.mutable_tid()->set_value(e.anchor->pid().value());
     p.set_parent_exec_id(e.anchor->parent_exec_id());
     p.set_flags("clone");
+    p.mutable_in_init_tree()->set_value(e.anchor->in_init_tree().value());
     SetStartTime(&p, e.clone_ktime);
     e.proc = std::move(b).Share();
     return e.proc;

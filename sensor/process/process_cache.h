@@ -70,6 +70,7 @@ struct ExecRecord {
   uint64_t cap_permitted = 0, cap_effective = 0, cap_inheritable = 0;
   std::vector<uint32_t> ns;  // tgd_proc_ns order, may be empty
   uint64_t cgroup_id = 0;
+  uint32_t nspid = 0;  // pid in its innermost pid namespace (0: unknown)
   // /proc reads: CLOCK_MONOTONIC ns just before /proc/<pid> was read (the
   // entry then holds what the process was at that time); 0 for exec records.
   uint64_t observed_ns = 0;
@@ -121,11 +122,16 @@ class ProcessCache {
   tetragon::Process AddExec(const ExecRecord& rec);
   // Records a forked process: it inherits the parent's binary, arguments
   // and cwd (flag "clone") under its own exec id.
+  //
+  // in_init_tree, as Tetragon sets it: a fork is in its container's init
+  // tree when its parent is or its own pid in its pid namespace (`nspid`)
+  // is 1; an exec keeps what its fork had, or is when its nspid is 1. A
+  // process read from /proc is not (Tetragon's /proc reader does not set it).
   std::optional<tetragon::Process> AddClone(uint32_t pid, uint32_t ppid, uint64_t ktime);
   // The same without building the copy until something asks for the
   // process (*out, when not null, asks at once). False when `ppid` is not a
   // cached running process.
-  bool AddCloneLazy(uint32_t pid, uint32_t ppid, uint64_t ktime, ProcessPtr* out = nullptr);
+  bool AddCloneLazy(uint32_t pid, uint32_t ppid, uint64_t ktime, ProcessPtr* out = nullptr, uint32_t nspid = 0);
   // Records the exit of tgid `pid`; returns the process as it was, and drops
   // the running process's reference.
   std::optional<tetragon::Process> Exit(uint32_t pid);
@@ -269,6 +275,9 @@ class ProcessCache {
   void BuildExec(ExecRecord r, tetragon::Process* out) const;
   void SetExecId(uint64_t ktime, uint32_t pid, tetragon::Process* p) const;
   void SetExecParent(const ExecRecord& r, tetragon::Process* p) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // in_init_tree of an exec of `pid` (forked from `ppid`), see AddClone.
+  bool ExecInInitTree(uint32_t pid, uint32_t ppid, uint32_t nspid, bool from_proc) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   ProcessPtr Base(const Entry& e) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The entry enriched with `delta`, and its parent (plain) when cached.
   Shown ShowLocked(Entry& entry, const Delta& delta) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

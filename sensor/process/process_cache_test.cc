@@ -137,6 +137,37 @@ TEST(ProcessCacheTest, LookupForEventPicksTheProcessOfTheEventsTime) {
   EXPECT_EQ(cache.LookupForEvent(12345, 1).process, nullptr);
 }
 
+// in_init_tree as Tetragon's BPF sets it: a fork whose pid in its pid
+// namespace is 1 (a container's first process) and everything it forks and
+// execs; not the host, not what an exec into the container starts, not
+// processes read from /proc.
+TEST(ProcessCacheTest, InInitTreeFollowsTheContainersFirstProcess) {
+  ProcessCache cache("n", 1000, 0);
+  ExecRecord walked = Exec(50, 1, 10, "/usr/bin/containerd-shim");
+  walked.observed_ns = 20;
+  walked.nspid = 50;
+  EXPECT_FALSE(cache.AddExec(walked).in_init_tree().value());
+  ASSERT_TRUE(cache.AddCloneLazy(60, 50, 100, nullptr, /*nspid=*/1));  // runc's child in a new pid ns
+  EXPECT_TRUE(cache.GetByTgid(60)->in_init_tree().value());
+  ExecRecord entry = Exec(60, 50, 110, "/docker-entrypoint.sh");
+  entry.nspid = 1;
+  EXPECT_TRUE(cache.AddExec(entry).in_init_tree().value());
+  ASSERT_TRUE(cache.AddCloneLazy(61, 60, 120, nullptr, /*nspid=*/2));
+  ExecRecord sleep = Exec(61, 60, 130, "/bin/sleep");
+  sleep.nspid = 2;
+  EXPECT_TRUE(cache.AddExec(sleep).in_init_tree().value());  // inherited through the fork
+  // `docker exec`: forked by the shim (host), nspid 7 in the container.
+  ASSERT_TRUE(cache.AddCloneLazy(70, 50, 140, nullptr, /*nspid=*/7));
+  ExecRecord ls = Exec(70, 50, 150, "/bin/ls");
+  ls.nspid = 7;
+  EXPECT_FALSE(cache.AddExec(ls).in_init_tree().value());
+  ProcessCache::Shown shown = cache.AddExecEnriched(Exec(61, 60, 160, "/bin/true"), 0, nullptr);
+  EXPECT_TRUE(shown.process->in_init_tree().value());
+  ASSERT_NE(shown.parent, nullptr);
+  EXPECT_TRUE(shown.parent->in_init_tree().value());  // the entrypoint
+  EXPECT_TRUE(shown.process->has_in_init_tree());    // always set, as Tetragon does
+}
+
 TEST(ProcessCacheTest, ForkStormStaysBounded) {
   ProcessCache cache("n", 256, 0);
   cache.AddExec(Exec(1, 0, 1, "/sbin/init"));

@@ -116,6 +116,7 @@ void ProcessSensor::Handle(const tgd_proc_msg& m) {
       r.egid = m.egid;
       r.auid = m.auid;
       r.cgroup_id = m.cgroup_id;
+      r.nspid = m.nspid;
       r.cap_permitted = m.cap_permitted;
       r.cap_effective = m.cap_effective;
       r.cap_inheritable = m.cap_inheritable;
@@ -173,7 +174,7 @@ void ProcessSensor::Handle(const tgd_proc_msg& m) {
       break;
     }
     case TGD_PROC_MSG_CLONE:
-      cache.AddCloneLazy(m.pid, m.ppid, m.ktime);
+      cache.AddCloneLazy(m.pid, m.ppid, m.ktime, nullptr, m.nspid);
       break;
     default:
       VLOG(1) << "process sensor: unknown record op " << int{m.op};
