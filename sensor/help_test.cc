@@ -28,7 +28,8 @@ void ExpectFullHelp(const std::string& out) {
                            "--bpf-dir", "--policy-dir", "--workloads", "--tetragon-bpf-dir", "--loader",
                            "--export-file ", "--export-allowlist", "--metrics-address", "--node-name",
                            "--process-events", "--log-level", "--event-cache-retries (default \"15\")",
-                           "--event-cache-retry-delay (default \"2\")", "--process-cache-gc-interval"}) {
+                           "--event-cache-retry-delay (default \"2\")", "--process-cache-gc-interval",
+                           "--enable-ancestors"}) {
     EXPECT_NE(out.find(want), std::string::npos) << "missing " << want << " in\n" << out;
   }
 }

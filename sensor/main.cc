@@ -53,6 +53,9 @@ ABSL_FLAG(absl::Duration, process_cache_gc_interval, absl::Seconds(30),
 ABSL_FLAG(int, event_cache_retries, 15,
           "times an event whose process or parent is not known yet is retried before it is sent without them");
 ABSL_FLAG(int, event_cache_retry_delay, 2, "seconds between event cache retries");
+ABSL_FLAG(std::string, enable_ancestors, "",
+          "comma-separated event types whose events carry ancestors: base (process_exec/exit, required by the "
+          "others), kprobe, tracepoint, uprobe, lsm; unknown types are ignored (Tetragon's flag)");
 ABSL_FLAG(std::string, log_level, "info", "log level: debug | info | warn | error");
 
 namespace {
@@ -104,6 +107,7 @@ int Serve() {
   c.process_cache_size = static_cast<size_t>(std::max(absl::GetFlag(FLAGS_process_cache_size), 1));
   c.process_cache_gc_interval = absl::GetFlag(FLAGS_process_cache_gc_interval);
   c.event_cache_retries = absl::GetFlag(FLAGS_event_cache_retries);
+  c.enable_ancestors = absl::GetFlag(FLAGS_enable_ancestors);
   c.event_cache_retry_delay = absl::Seconds(absl::GetFlag(FLAGS_event_cache_retry_delay));
   if (c.process_cache_gc_interval <= absl::ZeroDuration() || c.event_cache_retries < 1 ||
       absl::GetFlag(FLAGS_event_cache_retry_delay) < 1) {

@@ -78,7 +78,9 @@ class StreamReader {
   std::thread thread_;
 };
 
-class ShortLivedEventsRootTest : public ::testing::Test {
+// Param: with Tetragon's --enable-ancestors=base,tracepoint (the events then
+// also carry the whole chain of ancestors up to pid <= 2).
+class ShortLivedEventsRootTest : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override {
     if (geteuid() != 0) GTEST_SKIP() << "needs root (BPF, bpffs)";
@@ -173,6 +175,20 @@ class ShortLivedEventsRootTest : public ::testing::Test {
       const std::string& cmd_id = s.cmd_exec.begin()->second;
       EXPECT_FALSE(s.policy.empty()) << where << ": no policy event of shell " << sh << "'s command";
       EXPECT_EQ(s.exits.size(), 1u) << where << ": exits of shell " << sh << "'s command";
+      auto check_ancestors = [&](const tetragon::Process& parent,
+                                 const google::protobuf::RepeatedPtrField<tetragon::Process>& anc,
+                                 const std::string& what) {
+        if (!GetParam()) {
+          EXPECT_TRUE(anc.empty()) << where << " " << what;
+          return;
+        }
+        ASSERT_FALSE(anc.empty()) << where << " " << what;
+        EXPECT_EQ(anc[0].exec_id(), parent.parent_exec_id()) << where << " " << what;
+        for (int i = 1; i < anc.size(); ++i) {
+          EXPECT_EQ(anc[i].exec_id(), anc[i - 1].parent_exec_id()) << where << " " << what << " ancestor " << i;
+        }
+        EXPECT_LE(anc[anc.size() - 1].pid().value(), 2u) << where << " " << what;
+      };
       auto check = [&](const tetragon::Process& p, const tetragon::Process& parent, const std::string& what) {
         EXPECT_EQ(p.pid().value(), cmd_pid) << where << " " << what;
         EXPECT_EQ(p.exec_id(), cmd_id) << where << " " << what;
@@ -186,21 +202,26 @@ class ShortLivedEventsRootTest : public ::testing::Test {
         EXPECT_EQ(ev.process_tracepoint().policy_name(), "short-lived-uname");
         EXPECT_EQ(ev.process_tracepoint().subsys(), "syscalls");
         EXPECT_EQ(ev.process_tracepoint().event(), "sys_enter_newuname");
+        check_ancestors(ev.process_tracepoint().parent(), ev.process_tracepoint().ancestors(), "process_tracepoint");
       }
-      for (const auto& ev : s.exits) check(ev.process_exit().process(), ev.process_exit().parent(), "process_exit");
+      for (const auto& ev : s.exits) {
+        check(ev.process_exit().process(), ev.process_exit().parent(), "process_exit");
+        check_ancestors(ev.process_exit().parent(), ev.process_exit().ancestors(), "process_exit");
+      }
     }
   }
 
   std::string tag_, socket_, bpf_dir_, dir_, sh_, cmd_;
 };
 
-TEST_F(ShortLivedEventsRootTest, EveryPolicyAndExitEventHasProcessAndParent) {
+TEST_P(ShortLivedEventsRootTest, EveryPolicyAndExitEventHasProcessAndParent) {
   const std::string export_file = dir_ + "/export/events.log";
   const std::string allow = absl::StrCat("{\"binary_regex\":[\"", tag_, "-(sh|uname)$\"]}");
   testing::ChildProcess daemon({kBinary, "serve", "--server-address=unix://" + socket_, "--bpf-dir=" + bpf_dir_,
                                 "--policy-dir=" + dir_ + "/policies", "--node-name=short-node",
                                 "--export-file=" + export_file, "--export-allowlist=" + allow,
-                                "--metrics-address="},
+                                "--metrics-address=",
+                                GetParam() ? "--enable-ancestors=base,tracepoint" : "--enable-ancestors="},
                                dir_ + "/daemon.log");
   auto channel = grpc::CreateChannel("unix://" + socket_, grpc::InsecureChannelCredentials());
   ASSERT_TRUE(channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(30)))
@@ -282,6 +303,9 @@ TEST_F(ShortLivedEventsRootTest, EveryPolicyAndExitEventHasProcessAndParent) {
   int status = daemon.Wait();
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << testing::ReadFileOrEmpty(dir_ + "/daemon.log");
 }
+
+INSTANTIATE_TEST_SUITE_P(Ancestors, ShortLivedEventsRootTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& i) { return i.param ? "WithAncestors" : "Plain"; });
 
 }  // namespace
 }  // namespace tgd

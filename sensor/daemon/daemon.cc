@@ -149,6 +149,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
     popts.cache = d->process_cache_.get();
     popts.enrich = MakePodEnricher(d->filter_.get());
     popts.event_cache_stats = &d->event_cache_stats_;
+    popts.ancestors = AncestorsConfig::Parse(config.enable_ancestors).base;
     if (d->filter_) {
       // Pod info is remembered per cgroup until the registry changes.
       popts.enrich_version = [f = d->filter_.get()] { return f->pod_version(); };
@@ -374,6 +375,7 @@ absl::Status Daemon::StartDatapath() {
   o.event_cache.retries = config_.event_cache_retries;
   o.event_cache.retry_delay = config_.event_cache_retry_delay;
   o.event_cache_stats = &event_cache_stats_;
+  o.ancestors = AncestorsConfig::Parse(config_.enable_ancestors);
   o.filter = filter_.get();
   o.node_name = config_.node_name;
   o.enrich = MakePodEnricher(filter_.get());

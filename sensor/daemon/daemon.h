@@ -45,6 +45,8 @@ struct DaemonConfig {
   // Tetragon's --event-cache-retries / --event-cache-retry-delay.
   int event_cache_retries = 15;
   absl::Duration event_cache_retry_delay = absl::Seconds(2);
+  // Tetragon's --enable-ancestors (AncestorsConfig::Parse).
+  std::string enable_ancestors;
   // JSON export file (Tetragon's --export-filename family); empty disables.
   std::string export_file;
   uint64_t export_file_max_size_mb = 10;  // rotate past this; 0 = 100 MB (lumberjack)

@@ -48,6 +48,9 @@ struct DispatchOptions {
   // held back and retried (Tetragon's event cache); counted in the stats.
   EventCacheConfig event_cache;
   EventCacheStats* event_cache_stats = nullptr;  // optional
+  // Tetragon's --enable-ancestors for policy events (kprobe, tracepoint,
+  // uprobe, lsm): they carry `ancestors`, and wait for them as for the parent.
+  AncestorsConfig ancestors;
   PolicyFilterState* filter = nullptr;   // required for scoped policies
   std::string node_name;
   TracepointFormatReader formats;        // default: ReadTracepointFormat
@@ -167,7 +170,10 @@ class DispatchBackend : public PolicyBackend {
   // Whether `found` completes an event held for `age`: the process is known
   // (a fork's exec may still come: waited for up to kCloneWait) and so is
   // its parent when it names one.
-  static bool Complete(const ProcessCache::ForEvent& found, absl::Duration age);
+  bool Complete(const tgd_policy_event& ev, const ProcessCache::ForEvent& found, absl::Duration age) const;
+  // Whether events of this policy entry's hook kind carry ancestors.
+  bool WantsAncestors(uint32_t policy_id) const;
+  bool WantsAncestorsOfKind(int kind) const;
   // `found`: the process already looked up for this event (null: look it
   // up). `final`: sent after holding; what it lacks is counted.
   void Publish(const tgd_policy_event& ev, const ProcessCache::ForEvent* found, bool final = false);

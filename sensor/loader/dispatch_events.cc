@@ -80,17 +80,45 @@ void DispatchBackend::Publish(const tgd_policy_event& ev, const ProcessCache::Fo
       opts_.event_cache_stats->Failed(type, kEventCacheProcessInfo);
     } else if (parent == nullptr && !proc->parent_exec_id().empty()) {
       opts_.event_cache_stats->Failed(type, kEventCacheParentInfo);
+    } else if (WantsAncestors(ev.policy_id)) {
+      bool complete = true;
+      opts_.processes->Ancestors(*proc, parent, &complete);
+      if (!complete) opts_.event_cache_stats->Failed(type, kEventCacheAncestorsInfo);
     }
   }
   if (opts_.bus) opts_.bus->Publish(std::move(*out));
 }
 
-bool DispatchBackend::Complete(const ProcessCache::ForEvent& found, absl::Duration age) {
+bool DispatchBackend::WantsAncestorsOfKind(int kind) const {
+  const AncestorsConfig& a = opts_.ancestors;
+  switch (kind) {
+    case TGD_HOOK_KPROBE: return a.kprobe;
+    case TGD_HOOK_UPROBE: return a.uprobe;
+    case TGD_HOOK_LSM: return a.lsm;
+    default: return a.tracepoint;
+  }
+}
+
+bool DispatchBackend::WantsAncestors(uint32_t policy_id) const {
+  if (!opts_.ancestors.any_policy()) return false;
+  absl::MutexLock l(&mu_);
+  auto it = entries_.find(policy_id);
+  return it != entries_.end() && WantsAncestorsOfKind(it->second->compiled.kind);
+}
+
+bool DispatchBackend::Complete(const tgd_policy_event& ev, const ProcessCache::ForEvent& found,
+                               absl::Duration age) const {
   if (found.process == nullptr) return false;
   // A fork not followed (yet) by its exec in the cache is "clone" only: the
   // exec that the policy event follows may still be on its way.
   if (found.exec_may_follow && age < kCloneWait) return false;
-  return found.parent != nullptr || found.process->parent_exec_id().empty();
+  if (found.parent == nullptr && !found.process->parent_exec_id().empty()) return false;
+  if (WantsAncestors(ev.policy_id)) {
+    bool complete = true;
+    opts_.processes->Ancestors(*found.process, found.parent.get(), &complete);
+    return complete;
+  }
+  return true;
 }
 
 void DispatchBackend::HandleRecord(const tgd_policy_event& ev) {
@@ -102,7 +130,7 @@ void DispatchBackend::HandleRecord(const tgd_policy_event& ev) {
   // not be decoded yet (a short-lived process is gone from /proc by then):
   // hold the event rather than send it without its process or parent.
   ProcessCache::ForEvent found = opts_.processes->LookupForEvent(ev.pid, ev.ktime);
-  if (Complete(found, absl::ZeroDuration())) {
+  if (Complete(ev, found, absl::ZeroDuration())) {
     Publish(ev, &found);
     return;
   }
@@ -135,7 +163,7 @@ void DispatchBackend::ProcessPending(bool flush) {
   for (Pending& p : pending_) {
     ProcessCache::ForEvent found = opts_.processes->LookupForEvent(p.ev.pid, p.ev.ktime);
     const absl::Duration age = now - p.added;
-    if (Complete(found, age)) {
+    if (Complete(p.ev, found, age)) {
       Publish(p.ev, &found);
       continue;
     }
@@ -190,6 +218,7 @@ std::optional<tetragon::GetEventsResponse> DispatchBackend::DecodeWith(const tgd
 
   tetragon::Process proc;
   std::optional<tetragon::Process> parent;
+  std::vector<ProcessPtr> ancestors;
   if (opts_.processes) {
     // The process the tgid was at the event's time, and its parent by the
     // process's parent_exec_id (both kept a while after they exit).
@@ -202,6 +231,12 @@ std::optional<tetragon::GetEventsResponse> DispatchBackend::DecodeWith(const tgd
     }
     if (f.process) proc = *f.process;
     if (f.parent) parent = *f.parent;
+    if (f.process && WantsAncestorsOfKind(kind)) {
+      bool complete = true;
+      for (const ProcessPtr& a : opts_.processes->Ancestors(*f.process, f.parent.get(), &complete)) {
+        ancestors.push_back(a);
+      }
+    }
   }
   if (proc.exec_id().empty()) proc.mutable_pid()->set_value(ev.pid);
   proc.mutable_tid()->set_value(ev.tid);
@@ -233,6 +268,7 @@ std::optional<tetragon::GetEventsResponse> DispatchBackend::DecodeWith(const tgd
     m->set_policy_name(name);
     m->set_message(message);
     for (const auto& t : tags) m->add_tags(t);
+    for (const auto& a : ancestors) *m->add_ancestors() = *a;
   } else if (kind == TGD_HOOK_UPROBE) {
     tetragon::ProcessUprobe* u = out.mutable_process_uprobe();
     *u->mutable_process() = proc;
@@ -244,6 +280,7 @@ std::optional<tetragon::GetEventsResponse> DispatchBackend::DecodeWith(const tgd
     u->set_policy_name(name);
     u->set_message(message);
     for (const auto& t : tags) u->add_tags(t);
+    for (const auto& a : ancestors) *u->add_ancestors() = *a;
   } else if (kind == TGD_HOOK_KPROBE) {
     tetragon::ProcessKprobe* k = out.mutable_process_kprobe();
     *k->mutable_process() = proc;
@@ -254,6 +291,7 @@ std::optional<tetragon::GetEventsResponse> DispatchBackend::DecodeWith(const tgd
     k->set_policy_name(name);
     k->set_message(message);
     for (const auto& t : tags) k->add_tags(t);
+    for (const auto& a : ancestors) *k->add_ancestors() = *a;
   } else {
     tetragon::ProcessTracepoint* t = out.mutable_process_tracepoint();
     *t->mutable_process() = proc;
@@ -265,6 +303,7 @@ std::optional<tetragon::GetEventsResponse> DispatchBackend::DecodeWith(const tgd
     t->set_action(ToAction(ev.action));
     t->set_message(message);
     for (const auto& tag : tags) t->add_tags(tag);
+    for (const auto& a : ancestors) *t->add_ancestors() = *a;
   }
   return out;
 }

@@ -630,6 +630,31 @@ ProcessCache::ForEvent ProcessCache::LookupForEvent(uint32_t tgid, uint64_t ktim
   return out;
 }
 
+std::vector<ProcessPtr> ProcessCache::Ancestors(const tetragon::Process& process, const tetragon::Process* parent,
+                                                bool* complete) const {
+  constexpr uint32_t kOldestAncestorPid = 2;  // Tetragon's OLDEST_ANCESTOR_PID on Linux
+  constexpr size_t kMaxAncestors = 4096;      // a bound against a corrupt chain
+  std::vector<ProcessPtr> out;
+  *complete = true;
+  if (process.pid().value() <= kOldestAncestorPid) return out;
+  if (parent == nullptr) {
+    *complete = process.parent_exec_id().empty();
+    return out;
+  }
+  absl::MutexLock lock(&mu_);
+  const tetragon::Process* at = parent;
+  while (at->pid().value() > kOldestAncestorPid && out.size() < kMaxAncestors) {
+    auto e = at->parent_exec_id().empty() ? by_exec_id_.end() : by_exec_id_.find(at->parent_exec_id());
+    if (e == by_exec_id_.end()) {
+      *complete = false;
+      break;
+    }
+    out.push_back(Base(e->second));
+    at = out.back().get();
+  }
+  return out;
+}
+
 std::optional<tetragon::Process> ProcessCache::GetForEvent(uint32_t tgid) const {
   ProcessPtr p = LookupForEvent(tgid, 0).process;
   if (p == nullptr) return std::nullopt;

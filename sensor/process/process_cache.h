@@ -150,6 +150,13 @@ class ProcessCache {
     bool exec_may_follow = false;
   };
   ForEvent LookupForEvent(uint32_t tgid, uint64_t ktime) const;
+
+  // Tetragon's ancestors of a process whose parent is `parent`: the
+  // parent's parent, its parent, ... up to and including the first with pid
+  // <= 2 (none when the process or the parent has pid <= 2). *complete is
+  // false when the chain stops at a process not cached (any longer).
+  std::vector<ProcessPtr> Ancestors(const tetragon::Process& process, const tetragon::Process* parent,
+                                    bool* complete) const;
   // LookupForEvent(tgid, 0).process, copied.
   std::optional<tetragon::Process> GetForEvent(uint32_t tgid) const;
   std::optional<tetragon::Process> GetByExecId(const std::string& exec_id) const;

@@ -168,6 +168,29 @@ TEST(ProcessCacheTest, InInitTreeFollowsTheContainersFirstProcess) {
   EXPECT_TRUE(shown.process->has_in_init_tree());    // always set, as Tetragon does
 }
 
+// Tetragon's ancestors: from the parent's parent up to the first with pid
+// <= 2; none for a process or parent with pid <= 2; incomplete when the
+// chain reaches a process no longer cached.
+TEST(ProcessCacheTest, AncestorsUpToPidTwo) {
+  ProcessCache cache("n", 1000, 0, absl::ZeroDuration());
+  tetragon::Process init = cache.AddExec(Exec(1, 0, 1, "/sbin/init"));
+  tetragon::Process a = cache.AddExec(Exec(100, 1, 10, "/bin/a"));
+  tetragon::Process b = cache.AddExec(Exec(200, 100, 20, "/bin/b"));
+  tetragon::Process c = cache.AddExec(Exec(300, 200, 30, "/bin/c"));
+  bool complete = false;
+  std::vector<ProcessPtr> anc = cache.Ancestors(c, &b, &complete);
+  EXPECT_TRUE(complete);
+  ASSERT_EQ(anc.size(), 2u);
+  EXPECT_EQ(anc[0]->exec_id(), a.exec_id());
+  EXPECT_EQ(anc[1]->exec_id(), init.exec_id());
+  EXPECT_TRUE(cache.Ancestors(b, &a, &complete).size() == 1 && complete);
+  EXPECT_TRUE(cache.Ancestors(a, &init, &complete).empty() && complete);  // parent is pid 1
+  tetragon::Process orphan = b;
+  orphan.set_parent_exec_id("gone");
+  EXPECT_TRUE(cache.Ancestors(c, &orphan, &complete).empty());
+  EXPECT_FALSE(complete);
+}
+
 TEST(ProcessCacheTest, ForkStormStaysBounded) {
   ProcessCache cache("n", 256, 0);
   cache.AddExec(Exec(1, 0, 1, "/sbin/init"));

@@ -29,6 +29,15 @@ void SetTime(int64_t wall_ns, google::protobuf::Timestamp* ts) {
   ts->set_nanos(static_cast<int32_t>(wall_ns % 1000000000));
 }
 
+// Points `out` at the cached ancestors of `process` (see
+// ProcessCache::Ancestors); false when the chain is incomplete.
+bool AddAncestors(const ProcessCache& cache, const tetragon::Process& process, const tetragon::Process* parent,
+                  EventBuilder* b, google::protobuf::RepeatedPtrField<tetragon::Process>* out) {
+  bool complete = true;
+  for (ProcessPtr& a : cache.Ancestors(process, parent, &complete)) out->UnsafeArenaAddAllocated(b->Keep(std::move(a)));
+  return complete;
+}
+
 int OnRecord(void* ctx, void* data, size_t size) {
   if (size < sizeof(tgd_proc_msg)) return 0;
   static_cast<ProcessSensor*>(ctx)->Handle(*static_cast<const tgd_proc_msg*>(data));
@@ -136,6 +145,10 @@ void ProcessSensor::Handle(const tgd_proc_msg& m) {
       EventBuilder b;
       tetragon::GetEventsResponse& ev = *b.event();
       auto* exec = ev.mutable_process_exec();
+      if (opts_.ancestors && !AddAncestors(cache, *shown.process, shown.parent.get(), &b, exec->mutable_ancestors()) &&
+          opts_.event_cache_stats) {
+        opts_.event_cache_stats->Failed("PROCESS_EXEC", kEventCacheAncestorsInfo);
+      }
       exec->unsafe_arena_set_allocated_process(b.Keep(std::move(shown.process)));
       if (shown.parent != nullptr) exec->unsafe_arena_set_allocated_parent(b.Keep(std::move(shown.parent)));
       ev.set_node_name(cache.node_name());
@@ -153,6 +166,12 @@ void ProcessSensor::Handle(const tgd_proc_msg& m) {
           exit->unsafe_arena_set_allocated_parent(b.Keep(std::move(shown->parent)));
         } else if (opts_.event_cache_stats && !shown->process->parent_exec_id().empty()) {
           opts_.event_cache_stats->Failed("PROCESS_EXIT", kEventCacheParentInfo);
+        }
+        if (opts_.ancestors &&
+            !AddAncestors(cache, *shown->process, exit->has_parent() ? &exit->parent() : nullptr, &b,
+                          exit->mutable_ancestors()) &&
+            opts_.event_cache_stats) {
+          opts_.event_cache_stats->Failed("PROCESS_EXIT", kEventCacheAncestorsInfo);
         }
         exit->unsafe_arena_set_allocated_process(b.Keep(std::move(shown->process)));
       } else {

@@ -38,6 +38,10 @@ struct ProcessSensorOptions {
   // parent (an exit comes after its exec on the same ring, so nothing that
   // is missing then can arrive later: they are not held back).
   EventCacheStats* event_cache_stats = nullptr;
+  // Tetragon's --enable-ancestors=base: process_exec and process_exit carry
+  // `ancestors` (ProcessCache::Ancestors); one incomplete is counted as
+  // ancestors_info.
+  bool ancestors = false;
   // Tests: runs after the programs attach, before the /proc walk.
   std::function<void()> after_attach;
 };
