@@ -219,6 +219,7 @@ std::optional<tetragon::GetEventsResponse> DispatchBackend::DecodeWith(const tgd
   tetragon::Process proc;
   std::optional<tetragon::Process> parent;
   std::vector<ProcessPtr> ancestors;
+  uint32_t nspid = 0;
   if (opts_.processes) {
     // The process the tgid was at the event's time, and its parent by the
     // process's parent_exec_id (both kept a while after they exit).
@@ -231,6 +232,7 @@ std::optional<tetragon::GetEventsResponse> DispatchBackend::DecodeWith(const tgd
     }
     if (f.process) proc = *f.process;
     if (f.parent) parent = *f.parent;
+    nspid = f.nspid;
     if (f.process && WantsAncestorsOfKind(kind)) {
       bool complete = true;
       for (const ProcessPtr& a : opts_.processes->Ancestors(*f.process, f.parent.get(), &complete)) {
@@ -241,6 +243,7 @@ std::optional<tetragon::GetEventsResponse> DispatchBackend::DecodeWith(const tgd
   if (proc.exec_id().empty()) proc.mutable_pid()->set_value(ev.pid);
   proc.mutable_tid()->set_value(ev.tid);
   if (opts_.enrich && !proc.has_pod()) opts_.enrich(ev.cgroup_id, &proc);
+  ProcessCache::SetContainerPid(nspid, &proc);
 
   google::protobuf::RepeatedPtrField<tetragon::KprobeArgument> pargs;
   uint32_t n = std::min<uint32_t>(ev.n_args, TGD_MAX_ARGS);

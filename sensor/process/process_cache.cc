@@ -226,6 +226,11 @@ bool ProcessCache::ExecInInitTree(uint32_t pid, uint32_t ppid, uint32_t nspid, b
   return false;
 }
 
+void ProcessCache::SetContainerPid(uint32_t nspid, tetragon::Process* p) {
+  if (nspid == 0 || !p->has_pod() || !p->pod().has_container()) return;
+  p->mutable_pod()->mutable_container()->mutable_pid()->set_value(nspid);
+}
+
 ProcessPtr ProcessCache::AddExecShared(ExecRecord r) {
   SharedProcessBuilder b;
   const uint32_t pid = r.pid, ppid = r.ppid, nspid = r.nspid;
@@ -246,6 +251,7 @@ ProcessPtr ProcessCache::AddExecShared(ExecRecord r) {
     e.walk_observed_ns = observed_ns;
   }
   e.ktime = ktime;
+  e.nspid = nspid;
   e.proc = std::move(b).Share();
   e.anchor = e.proc;
   ProcessPtr out = e.proc;
@@ -296,14 +302,19 @@ ProcessCache::Shown ProcessCache::AddExecEnriched(ExecRecord r, uint64_t cgroup_
       // copies, as enriching a copy of the process would.
       BuildSubs(subs, b.process());
       b.process()->MergeFrom(d);
+      SetContainerPid(nspid, b.process());
     } else {
-      if (hold != nullptr && delta.shared_pod() != nullptr) {
+      // A pod container's process gets its own pod (container.pid is its
+      // own); others point at the remembered one.
+      const bool own_pod = nspid != 0 && d.has_pod() && d.pod().has_container();
+      if (hold != nullptr && delta.shared_pod() != nullptr && !own_pod) {
         // The remembered pod, pointed at instead of copied.
         if (!delta.rest_empty()) b.process()->MergeFrom(delta.rest());
         b.process()->unsafe_arena_set_allocated_pod(const_cast<tetragon::Pod*>(delta.shared_pod()));
         b.Keep(hold);
       } else {
         b.process()->MergeFrom(d);
+        SetContainerPid(nspid, b.process());
       }
       AttachSubs(subs, &b);
     }
@@ -311,6 +322,7 @@ ProcessCache::Shown ProcessCache::AddExecEnriched(ExecRecord r, uint64_t cgroup_
   }
   e.enrich_key = delta.key();
   e.ktime = ktime;
+  e.nspid = nspid;
   e.anchor = e.enriched;
   out.process = e.enriched;
   Insert(std::move(e));
@@ -400,6 +412,7 @@ bool ProcessCache::AddCloneLazy(uint32_t pid, uint32_t ppid, uint64_t ktime, Pro
   e.clone_of = Base(parent->second);
   e.clone_ktime = ktime;
   e.ktime = ktime;
+  e.nspid = nspid;
   if (out != nullptr) *out = Base(e);
   Insert(std::move(e));
   return true;
@@ -623,6 +636,7 @@ ProcessCache::ForEvent ProcessCache::LookupForEvent(uint32_t tgid, uint64_t ktim
   }
   if (pick == nullptr) return out;
   out.process = Base(*pick);
+  out.nspid = pick->nspid;
   out.exec_may_follow = pick == run && pick->any().flags() == "clone";
   if (const std::string& parent = pick->any().parent_exec_id(); !parent.empty()) {
     if (auto p = by_exec_id_.find(parent); p != by_exec_id_.end()) out.parent = Base(p->second);
@@ -804,6 +818,7 @@ ProcessPtr ProcessCache::EnrichLocked(Entry& e, const Delta& delta) {
     SharedProcessBuilder b;
     b.process()->CopyFrom(*base);
     b.process()->MergeFrom(delta.process());
+    SetContainerPid(e.nspid, b.process());
     e.enriched = std::move(b).Share();
   }
   e.enrich_key = delta.key();

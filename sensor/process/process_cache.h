@@ -148,6 +148,7 @@ class ProcessCache {
     // The process is a running fork not yet exec'd ("clone"): its exec may
     // not be decoded yet.
     bool exec_may_follow = false;
+    uint32_t nspid = 0;  // the process's pid in its pid namespace (0: unknown)
   };
   ForEvent LookupForEvent(uint32_t tgid, uint64_t ktime) const;
 
@@ -169,6 +170,10 @@ class ProcessCache {
   ProcessPtr ExitShared(uint32_t pid);
   // The cached parent of `child` (by its parent_exec_id), null if none.
   ProcessPtr GetSharedParent(const tetragon::Process& child) const;
+  // Tetragon's pod.container.pid: the process's pid in its pid namespace,
+  // set on a process in a pod container when known (nspid != 0).
+  static void SetContainerPid(uint32_t nspid, tetragon::Process* p);
+
   // `base` as enrich(cgroup_id, <copy of base>) makes it (base itself when
   // `enrich` is empty), computed as base merged with what enrich sets on an
   // empty process. The result is remembered in base's entry and reused while
@@ -234,6 +239,7 @@ class ProcessCache {
     int refs = 0;        // running process + cached children naming it
     bool running = true;
     uint64_t ktime = 0;       // the exec (or fork, or /proc start) CLOCK_MONOTONIC ns
+    uint32_t nspid = 0;       // pid in its pid namespace: pod.container.pid
     int64_t released_ns = 0;  // when refs went to 0 (kept until + exited_keep)
     const tetragon::Process& any() const { return *anchor; }
   };

@@ -191,6 +191,39 @@ TEST(ProcessCacheTest, AncestorsUpToPidTwo) {
   EXPECT_FALSE(complete);
 }
 
+// Tetragon's pod.container.pid: the process's pid in its pid namespace, on
+// exec, exit and policy-event processes of a pod container.
+TEST(ProcessCacheTest, ContainerPidIsThePidInTheContainer) {
+  ProcessCache cache("n", 1000, 0);
+  cache.SetEnrichVersion([] { return uint64_t{1}; });  // the daemon's shared-pod path
+  ProcessCache::Enricher enrich = [](uint64_t cgroup, tetragon::Process* p) {
+    if (cgroup != 77) return;
+    p->mutable_pod()->set_name("web-0");
+    p->mutable_pod()->mutable_container()->set_name("nginx");
+  };
+  ExecRecord r = Exec(500, 1, 10, "/usr/sbin/nginx");
+  r.nspid = 7;
+  ProcessCache::Shown shown = cache.AddExecEnriched(r, 77, enrich);
+  EXPECT_EQ(shown.process->pod().container().pid().value(), 7u);
+  ExecRecord r2 = Exec(501, 1, 11, "/usr/sbin/nginx");
+  r2.nspid = 8;
+  EXPECT_EQ(cache.AddExecEnriched(r2, 77, enrich).process->pod().container().pid().value(), 8u);
+  ExecRecord host = Exec(502, 1, 12, "/bin/sh");
+  host.nspid = 502;
+  EXPECT_FALSE(cache.AddExecEnriched(host, 5, enrich).process->has_pod());
+  ProcessCache::ForEvent f = cache.LookupForEvent(500, 20);
+  EXPECT_EQ(f.nspid, 7u);
+  tetragon::Process copy = *f.process;
+  enrich(77, &copy);
+  ProcessCache::SetContainerPid(f.nspid, &copy);
+  EXPECT_EQ(copy.pod().container().pid().value(), 7u);
+  auto exited = cache.ExitEnriched(500, 77, enrich, 30);
+  ASSERT_TRUE(exited.has_value());
+  EXPECT_EQ(exited->process->pod().container().pid().value(), 7u);
+  // Unknown (0): no pid, as Tetragon.
+  EXPECT_FALSE(cache.AddExecEnriched(Exec(503, 1, 13, "/bin/x"), 77, enrich).process->pod().container().has_pid());
+}
+
 TEST(ProcessCacheTest, ForkStormStaysBounded) {
   ProcessCache cache("n", 256, 0);
   cache.AddExec(Exec(1, 0, 1, "/sbin/init"));
