@@ -141,7 +141,8 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
 
   if (config.process_events) {
     d->process_cache_ = std::make_unique<ProcessCache>(d->config_.node_name, config.process_cache_size,
-                                                       MonotonicToWallOffsetNs());
+                                                       MonotonicToWallOffsetNs(),
+                                                       2 * config.process_cache_gc_interval);
   }
   // The datapath (policy filter = workload registry) before the process
   // sensor: the sensor's pod enrichment reads the registry.
@@ -152,6 +153,8 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
     popts.bus = &d->bus_;
     popts.cache = d->process_cache_.get();
     popts.enrich = MakePodEnricher(d->filter_.get());
+    popts.event_cache_stats = &d->event_cache_stats_;
+    popts.ancestors = AncestorsConfig::Parse(config.enable_ancestors).base;
     if (d->filter_) {
       // Pod info is remembered per cgroup until the registry changes.
       popts.enrich_version = [f = d->filter_.get()] { return f->pod_version(); };
@@ -379,6 +382,10 @@ absl::Status Daemon::StartDatapath() {
   DispatchOptions o;
   o.bus = &bus_;
   o.processes = process_cache_.get();
+  o.event_cache.retries = config_.event_cache_retries;
+  o.event_cache.retry_delay = config_.event_cache_retry_delay;
+  o.event_cache_stats = &event_cache_stats_;
+  o.ancestors = AncestorsConfig::Parse(config_.enable_ancestors);
   o.filter = filter_.get();
   o.node_name = config_.node_name;
   o.enrich = MakePodEnricher(filter_.get());
@@ -418,6 +425,11 @@ void Daemon::CollectMetrics() {
     metrics_.policy_kernel_memory_bytes->With({label})->Set(static_cast<int64_t>(p.kernel_memory_bytes()));
   }
   metrics_.policies_loaded->Get()->Set(loaded);
+  metrics_.event_cache_entries->Get()->Set(static_cast<int64_t>(event_cache_stats_.held()));
+  metrics_.event_cache_inserts_total->Get()->Set(event_cache_stats_.inserts());
+  for (const auto& [key, n] : event_cache_stats_.failures()) {
+    metrics_.event_cache_fetch_failures_total->With({key.first, key.second})->Set(n);
+  }
 }
 
 }  // namespace tgd

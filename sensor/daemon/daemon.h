@@ -13,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "sensor/eventbus/event_bus.h"
 #include "sensor/export/json_exporter.h"
 #include "sensor/loader/dispatch_backend.h"
@@ -22,6 +23,7 @@
 #include "sensor/metrics/registry.h"
 #include "sensor/metrics/sensor_metrics.h"
 #include "sensor/policymgr/policy_manager.h"
+#include "sensor/process/event_cache.h"
 #include "sensor/process/process_cache.h"
 #include "sensor/process/process_sensor.h"
 #include "sensor/server/api_server.h"
@@ -43,6 +45,14 @@ struct DaemonConfig {
   std::string loader = "dispatch";  // dispatch | per-policy
   bool process_events = true;       // run the base process sensor (process_exec/exit)
   size_t process_cache_size = 65536;
+  // Tetragon's --process-cache-gc-interval: an exited process nothing
+  // references any more is kept two intervals for late events.
+  absl::Duration process_cache_gc_interval = absl::Seconds(30);
+  // Tetragon's --event-cache-retries / --event-cache-retry-delay.
+  int event_cache_retries = 15;
+  absl::Duration event_cache_retry_delay = absl::Seconds(2);
+  // Tetragon's --enable-ancestors (AncestorsConfig::Parse).
+  std::string enable_ancestors;
   // JSON export file (Tetragon's --export-filename family); empty disables.
   std::string export_file;
   uint64_t export_file_max_size_mb = 10;  // rotate past this; 0 = 100 MB (lumberjack)
@@ -125,6 +135,7 @@ class Daemon {
   metrics::KeyedCounterTotal hook_runs_, hook_tail_call_fails_, hook_rate_limited_, hook_truncated_;
   std::unique_ptr<JsonExporter> exporter_;
   std::unique_ptr<ProcessCache> process_cache_;
+  EventCacheStats event_cache_stats_;
   std::unique_ptr<ProcessSensor> process_sensor_;
   // Whether the base process sensor is attached (read by ListSensors while
   // Shutdown may be detaching it).

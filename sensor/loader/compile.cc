@@ -21,6 +21,23 @@
 namespace tgd {
 namespace {
 
+// Tetragon's name for a `syscall: true` kprobe's function: "sys_write" is
+// the arch's wrapper "__x64_sys_write" (its AddSyscallPrefix, applied when
+// the name as given is not a kernel function: syscalls are not, under their
+// sys_ name, on the architectures that have a prefix). The name attached to
+// and reported as process_kprobe.function_name.
+std::string SyscallSymbol(const std::string& call) {
+#if defined(__x86_64__)
+  constexpr absl::string_view kPrefix = "__x64_";
+#elif defined(__aarch64__)
+  constexpr absl::string_view kPrefix = "__arm64_";
+#else
+  constexpr absl::string_view kPrefix = "";
+#endif
+  if (kPrefix.empty() || !absl::StartsWith(call, "sys_")) return call;
+  return absl::StrCat(kPrefix, call);
+}
+
 absl::Status Unimplemented(const std::string& path, absl::string_view what) {
   return absl::UnimplementedError(absl::StrCat(path, ": ", what, " is not supported by tgdispatch yet"));
 }
@@ -556,8 +573,8 @@ absl::StatusOr<CompiledHook> CompileHook(const policy::Hook& hook, const Tracepo
     case policy::HookKind::kKprobe:
       if (hook.is_return || hook.return_arg) return Unimplemented(hook.path + ".return", "kretprobes (return: true)");
       out.kind = TGD_HOOK_KPROBE;
-      out.call = hook.call;
-      out.hook_key = absl::StrCat("kprobe/", hook.call);
+      out.call = hook.syscall ? SyscallSymbol(hook.call) : hook.call;
+      out.hook_key = absl::StrCat("kprobe/", out.call);
       break;
     case policy::HookKind::kLsm:
       out.kind = TGD_HOOK_LSM;

@@ -228,6 +228,17 @@ TEST(CompileTest, HookKindsAndRawTracepoints) {
   auto kp = Compile("  kprobes:\n  - call: security_file_open\n    syscall: false\n");
   ASSERT_TRUE(kp.ok()) << kp.status();
   EXPECT_EQ(kp->hook_key, "kprobe/security_file_open");
+  EXPECT_EQ(kp->call, "security_file_open");
+#if defined(__x86_64__)
+  // A syscall kprobe attaches to (and reports) the arch's wrapper, as Tetragon.
+  auto sys = Compile("  kprobes:\n  - call: sys_write\n    syscall: true\n");
+  ASSERT_TRUE(sys.ok()) << sys.status();
+  EXPECT_EQ(sys->call, "__x64_sys_write");
+  EXPECT_EQ(sys->hook_key, "kprobe/__x64_sys_write");
+  auto pre = Compile("  kprobes:\n  - call: __x64_sys_write\n    syscall: true\n");
+  ASSERT_TRUE(pre.ok()) << pre.status();
+  EXPECT_EQ(pre->call, "__x64_sys_write");
+#endif
   auto kret = Compile("  kprobes:\n  - call: security_file_open\n    syscall: false\n    return: true\n"
                       "    returnArg:\n      index: 0\n      type: int\n");
   EXPECT_EQ(kret.status().code(), absl::StatusCode::kUnimplemented) << kret.status();

@@ -75,6 +75,12 @@ void ExpectWebPod(const tetragon::Process& p, const std::string& what) {
   EXPECT_EQ(pod.container().id(), "ctr-web");
   EXPECT_EQ(pod.container().name(), "nginx");
   EXPECT_EQ(pod.container().image().name(), "docker.io/library/nginx:1.25");
+  // Tetragon's docker (container id, 31 characters at most) and the pid in
+  // the container (no pid namespace here: the pid itself).
+  EXPECT_EQ(p.docker(), "ctr-web");
+  EXPECT_EQ(pod.container().pid().value(), p.pid().value());
+  ASSERT_TRUE(p.has_in_init_tree());
+  EXPECT_FALSE(p.in_init_tree().value());
 }
 
 TEST_F(PodEventsRootTest, ProcessesInAPodCgroupCarryThePod) {

@@ -113,10 +113,22 @@ grpc::Status FgsService::GetHealth(grpc::ServerContext* ctx, const tetragon::Get
   return grpc::Status::OK;
 }
 
+namespace {
+
+// Policy domains: every policy here is in Tetragon's default domain ("").
+grpc::Status CheckDomain(const std::string& domain) {
+  if (domain.empty()) return grpc::Status::OK;
+  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                      "domain: \"" + domain + "\": tgdispatch has only the default policy domain (\"\")");
+}
+
+}  // namespace
+
 grpc::Status FgsService::AddTracingPolicy(grpc::ServerContext* ctx,
                                           const tetragon::AddTracingPolicyRequest* req,
                                           tetragon::AddTracingPolicyResponse*) {
   if (grpc::Status a = Authorize(ctx, "AddTracingPolicy"); !a.ok()) return a;
+  if (grpc::Status st = CheckDomain(req->domain()); !st.ok()) return st;
   return ToGrpcStatus(opts_.policies->Add(req->yaml()));
 }
 
@@ -127,13 +139,15 @@ grpc::Status FgsService::DeleteTracingPolicy(grpc::ServerContext* ctx,
   if (req->name().empty()) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "name: required");
   }
+  if (grpc::Status st = CheckDomain(req->domain()); !st.ok()) return st;
   return ToGrpcStatus(opts_.policies->Delete(req->name(), req->namespace_()));
 }
 
 grpc::Status FgsService::ListTracingPolicies(grpc::ServerContext* ctx,
-                                             const tetragon::ListTracingPoliciesRequest*,
+                                             const tetragon::ListTracingPoliciesRequest* req,
                                              tetragon::ListTracingPoliciesResponse* resp) {
   if (grpc::Status a = Authorize(ctx, "ListTracingPolicies"); !a.ok()) return a;
+  if (!req->domain().empty()) return grpc::Status::OK;  // no policy is in another domain
   for (auto& p : opts_.policies->List()) *resp->add_policies() = std::move(p);
   return grpc::Status::OK;
 }
@@ -145,6 +159,7 @@ grpc::Status FgsService::ConfigureTracingPolicy(grpc::ServerContext* ctx,
   if (req->name().empty()) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "name: required");
   }
+  if (grpc::Status st = CheckDomain(req->domain()); !st.ok()) return st;
   std::optional<bool> enable;
   if (req->has_enable()) enable = req->enable();
   std::optional<tetragon::TracingPolicyMode> mode;
@@ -156,6 +171,7 @@ grpc::Status FgsService::EnableTracingPolicy(grpc::ServerContext* ctx,
                                              const tetragon::EnableTracingPolicyRequest* req,
                                              tetragon::EnableTracingPolicyResponse*) {
   if (grpc::Status a = Authorize(ctx, "EnableTracingPolicy"); !a.ok()) return a;
+  if (grpc::Status st = CheckDomain(req->domain()); !st.ok()) return st;
   return ToGrpcStatus(opts_.policies->Configure(req->name(), req->namespace_(), true, std::nullopt));
 }
 
@@ -163,7 +179,16 @@ grpc::Status FgsService::DisableTracingPolicy(grpc::ServerContext* ctx,
                                               const tetragon::DisableTracingPolicyRequest* req,
                                               tetragon::DisableTracingPolicyResponse*) {
   if (grpc::Status a = Authorize(ctx, "DisableTracingPolicy"); !a.ok()) return a;
+  if (grpc::Status st = CheckDomain(req->domain()); !st.ok()) return st;
   return ToGrpcStatus(opts_.policies->Configure(req->name(), req->namespace_(), false, std::nullopt));
+}
+
+grpc::Status FgsService::ListDomains(grpc::ServerContext* ctx, const tetragon::ListDomainsRequest*,
+                                     tetragon::ListDomainsResponse* resp) {
+  if (grpc::Status a = Authorize(ctx, "ListDomains"); !a.ok()) return a;
+  // As Tetragon: the domains that hold policies, sorted; here only "".
+  if (!opts_.policies->List().empty()) resp->add_domains("");
+  return grpc::Status::OK;
 }
 
 grpc::Status FgsService::ListSensors(grpc::ServerContext* ctx, const tetragon::ListSensorsRequest*,

@@ -52,6 +52,11 @@ class FgsService final : public tetragon::FineGuidanceSensors::Service {
                                    tetragon::DeleteTracingPolicyResponse*) override;
   grpc::Status ListTracingPolicies(grpc::ServerContext*, const tetragon::ListTracingPoliciesRequest*,
                                    tetragon::ListTracingPoliciesResponse*) override;
+  // Policy domains: only Tetragon's default domain ("") exists here. A
+  // request naming another domain is refused (UNIMPLEMENTED, naming
+  // `domain`), or lists nothing (ListTracingPolicies).
+  grpc::Status ListDomains(grpc::ServerContext*, const tetragon::ListDomainsRequest*,
+                           tetragon::ListDomainsResponse*) override;
   grpc::Status ConfigureTracingPolicy(grpc::ServerContext*,
                                       const tetragon::ConfigureTracingPolicyRequest*,
                                       tetragon::ConfigureTracingPolicyResponse*) override;

@@ -228,6 +228,48 @@ TEST_F(FgsServiceTest, PolicyLifecycle) {
   EXPECT_EQ(List().policies_size(), 1);
 }
 
+// Policy domains (Tetragon's ListDomains and `domain` request fields): every
+// policy here is in the default domain "".
+TEST_F(FgsServiceTest, OnlyTheDefaultPolicyDomain) {
+  auto domains = [this] {
+    grpc::ClientContext ctx;
+    tetragon::ListDomainsResponse resp;
+    EXPECT_TRUE(stub_->ListDomains(&ctx, {}, &resp).ok());
+    return std::vector<std::string>(resp.domains().begin(), resp.domains().end());
+  };
+  EXPECT_TRUE(domains().empty());  // no policies: no domain
+  ASSERT_TRUE(Add(TestPolicyYaml("p1")).ok());
+  EXPECT_EQ(domains(), std::vector<std::string>{""});
+  {
+    grpc::ClientContext ctx;
+    tetragon::AddTracingPolicyRequest req;
+    tetragon::AddTracingPolicyResponse resp;
+    req.set_yaml(TestPolicyYaml("p2"));
+    req.set_domain("tenant-a");
+    grpc::Status st = stub_->AddTracingPolicy(&ctx, req, &resp);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+    EXPECT_EQ(st.error_message().rfind("domain: \"tenant-a\"", 0), 0u) << st.error_message();
+  }
+  {
+    grpc::ClientContext ctx;
+    tetragon::ListTracingPoliciesRequest req;
+    tetragon::ListTracingPoliciesResponse resp;
+    req.set_domain("tenant-a");
+    ASSERT_TRUE(stub_->ListTracingPolicies(&ctx, req, &resp).ok());
+    EXPECT_EQ(resp.policies_size(), 0);
+  }
+  {
+    grpc::ClientContext ctx;
+    tetragon::DeleteTracingPolicyRequest req;
+    tetragon::DeleteTracingPolicyResponse resp;
+    req.set_name("p1");
+    req.set_domain("tenant-a");
+    EXPECT_EQ(stub_->DeleteTracingPolicy(&ctx, req, &resp).error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  }
+  ASSERT_EQ(List().policies_size(), 1);  // p1 untouched, p2 never added
+  EXPECT_EQ(List().policies(0).domain(), "");
+}
+
 TEST_F(FgsServiceTest, UnimplementedMethodsSaySo) {
   grpc::ClientContext c1, c2, c3, c4;
   tetragon::EnableSensorResponse r1;
@@ -396,6 +438,7 @@ TEST(FgsServiceAuthorizeTest, EveryRpcAsksFirst) {
   TGD_CALL(ConfigureTracingPolicy, ConfigureTracingPolicyRequest, ConfigureTracingPolicyResponse);
   TGD_CALL(EnableTracingPolicy, EnableTracingPolicyRequest, EnableTracingPolicyResponse);
   TGD_CALL(DisableTracingPolicy, DisableTracingPolicyRequest, DisableTracingPolicyResponse);
+  TGD_CALL(ListDomains, ListDomainsRequest, ListDomainsResponse);
   TGD_CALL(ListSensors, ListSensorsRequest, ListSensorsResponse);
   TGD_CALL(EnableSensor, EnableSensorRequest, EnableSensorResponse);
   TGD_CALL(DisableSensor, DisableSensorRequest, DisableSensorResponse);
@@ -415,7 +458,7 @@ TEST(FgsServiceAuthorizeTest, EveryRpcAsksFirst) {
   }
   const std::vector<std::string> want = {
       "GetHealth",   "AddTracingPolicy", "DeleteTracingPolicy", "ListTracingPolicies", "ConfigureTracingPolicy",
-      "EnableTracingPolicy", "DisableTracingPolicy", "ListSensors", "EnableSensor", "DisableSensor",
+      "EnableTracingPolicy", "DisableTracingPolicy", "ListDomains", "ListSensors", "EnableSensor", "DisableSensor",
       "RemoveSensor", "GetVersion", "GetInfo", "RuntimeHook", "GetDebug", "SetDebug", "GetEvents"};
   EXPECT_EQ(asked, want);
   ASSERT_EQ(got.size(), want.size());

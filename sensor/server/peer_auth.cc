@@ -21,7 +21,7 @@
 namespace tgd {
 namespace {
 
-constexpr std::array<absl::string_view, 5> kOpenRpcs = {"GetHealth", "GetVersion", "GetInfo",
+constexpr std::array<absl::string_view, 6> kOpenRpcs = {"GetHealth", "GetVersion", "GetInfo", "ListDomains",
                                                         "ListTracingPolicies", "ListSensors"};
 
 // Whether the user database makes `uid` a member of `gid` (primary group or

@@ -17,7 +17,7 @@ namespace tgd {
 namespace {
 
 TEST(PeerAuthTest, OpenRpcsAreTheReadOnlyOnes) {
-  for (const char* open : {"GetHealth", "GetVersion", "GetInfo", "ListTracingPolicies", "ListSensors"}) {
+  for (const char* open : {"GetHealth", "GetVersion", "GetInfo", "ListDomains", "ListTracingPolicies", "ListSensors"}) {
     EXPECT_TRUE(IsOpenRpc(open)) << open;
   }
   for (const char* priv : {"AddTracingPolicy", "DeleteTracingPolicy", "EnableTracingPolicy", "DisableTracingPolicy",
