@@ -15,6 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "bpf/process/process_msg.h"
+#include "compat/policy/arg_index.h"
 #include "compat/policy/capabilities.h"
 #include "sensor/base/status_macros.h"
 
@@ -264,14 +265,6 @@ absl::Status CompileArgs(const policy::Hook& hook, const TracepointFormatReader&
   return absl::OkStatus();
 }
 
-// Position of the arg with spec index `index`, or -1.
-int ArgPosition(const policy::Hook& hook, int index) {
-  for (size_t i = 0; i < hook.args.size(); ++i) {
-    if (hook.args[i].index == index) return static_cast<int>(i);
-  }
-  return -1;
-}
-
 absl::Status AddString(CompiledHook* out, uint8_t op, uint32_t tag, const std::string& value,
                        const std::string& path) {
   if (value.size() >= TGD_STR_MAX) {
@@ -394,7 +387,7 @@ absl::Status CompileSelector(const policy::Hook& hook, const policy::Selector& s
   for (size_t i = 0; i < s.match_args.size(); ++i) {
     const policy::MatchArg& m = s.match_args[i];
     if (!m.args.empty()) return Unimplemented(m.path + ".args", "matchArgs.args");
-    int pos = ArgPosition(hook, m.index);
+    int pos = policy::MatchArgPosition(hook, m.index);
     if (pos < 0) {
       return Invalid(m.path + ".index", absl::StrCat("argument index ", m.index, " is not declared in ", hook.path,
                                                      ".args"));

@@ -10,6 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "compat/policy/arg_index.h"
 #include "sensor/loader/tracefs_format.h"
 
 namespace tgd {
@@ -30,12 +31,13 @@ bool LooksLikeInteger(absl::string_view v) {
                                                                 (hex && absl::ascii_isxdigit(c)); });
 }
 
-// Whether the selectors treat argument `index` as a string: a string-only
-// operator, or an Equal/NotEqual value that is not an integer.
-bool UsedAsString(const policy::Hook& hook, int index) {
+// Whether the selectors treat the argument at position `pos` of args as a
+// string: a string-only operator, or an Equal/NotEqual value that is not an
+// integer.
+bool UsedAsString(const policy::Hook& hook, int pos) {
   for (const policy::Selector& s : hook.selectors) {
     for (const policy::MatchArg& m : s.match_args) {
-      if (m.index != index) continue;
+      if (policy::MatchArgPosition(hook, m.index) != pos) continue;
       if (IsStringOperator(m.op)) return true;
       if (m.op == "Equal" || m.op == "NotEqual") {
         for (const std::string& v : m.values) {
@@ -58,10 +60,11 @@ TracepointFormat DeclaredLayout(const policy::Hook& hook) {
   for (int i = 0; i <= last; ++i) {
     f.fields.push_back({"long", absl::StrCat("field", i), static_cast<uint32_t>(8 * i), 8, true});
   }
-  for (const policy::ArgSpec& a : hook.args) {
+  for (size_t pos = 0; pos < hook.args.size(); ++pos) {
+    const policy::ArgSpec& a = hook.args[pos];
     if (a.index < 0) continue;
     TracepointField& field = f.fields[a.index];
-    bool is_string = a.type == "string" || (a.type == "auto" && UsedAsString(hook, a.index));
+    bool is_string = a.type == "string" || (a.type == "auto" && UsedAsString(hook, static_cast<int>(pos)));
     if (a.type == "data_loc") {
       field.type = "__data_loc char[]";
       field.size = 4;

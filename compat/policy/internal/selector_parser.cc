@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "compat/policy/arg_index.h"
 #include "compat/policy/capabilities.h"
 #include "compat/policy/internal/vocab.h"
 #include "sensor/base/status_macros.h"
@@ -404,12 +405,15 @@ absl::Status ParseMatchArg(const SelectorContext& ctx, const YAML::Node& node, c
     }
     type = hook.args[out->args[0]].type;
   } else {
-    const ArgSpec* a = FindArg(hook, out->index);
-    if (a == nullptr) {
+    int pos = MatchArgPosition(hook, out->index);
+    if (pos < 0) {
+      const bool tp = hook.kind == HookKind::kTracepoint || hook.kind == HookKind::kRawTracepoint;
       return m.Error("index", absl::StrCat("argument index ", out->index, " is not declared in args (",
-                                           DeclaredIndices(hook.args), ")"));
+                                           DeclaredIndices(hook.args),
+                                           tp ? absl::StrCat("; or a position below ", hook.args.size()) : "",
+                                           ")"));
     }
-    type = a->type;
+    type = hook.args[pos].type;
   }
   if (out->op == "CapabilitiesGained") {
     if (is_return || out->args.size() != 2) {

@@ -1,0 +1,197 @@
+// End to end on real tracepoints and cgroups, for Tetragon's policy features
+// beyond argument types: tracepoint matchArgs that name a field index or a
+// position (killer.yaml's form), and syscall lists in InMap/NotInMap.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+#include "sensor/base/status_macros.h"
+#include "sensor/loader/dispatch_backend.h"
+#include "sensor/loader/per_policy_backend.h"
+#include "sensor/policymgr/policy_document.h"
+#include "sensor/testing/cgroup.h"
+
+namespace tgd {
+namespace {
+
+using testing::TestCgroup;
+
+// Every test runs against both loaders.
+class PolicyFeaturesRootTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (std::string why = testing::RootTestSkipReason(); !why.empty()) GTEST_SKIP() << why;
+    PolicyFilterOptions fo;
+    fo.use_bpf = false;
+    auto f = PolicyFilterState::Create(fo);
+    ASSERT_TRUE(f.ok()) << f.status();
+    filter_ = std::move(*f);
+    auto a = TestCgroup::Create("feat-a");
+    ASSERT_TRUE(a.ok()) << a.status();
+    cg_a_ = std::move(*a);
+    auto b = TestCgroup::Create("feat-b");
+    ASSERT_TRUE(b.ok()) << b.status();
+    cg_b_ = std::move(*b);
+    ASSERT_TRUE(filter_->AddPodContainer({"uid-fa", "pod-a", "default", {{"app", "a"}}},
+                                         {"cont-a", "main", "", cg_a_->id(), cg_a_->path()})
+                    .ok());
+    ASSERT_TRUE(filter_->AddPodContainer({"uid-fb", "pod-b", "default", {{"app", "b"}}},
+                                         {"cont-b", "main", "", cg_b_->id(), cg_b_->path()})
+                    .ok());
+    sub_ = bus_.Subscribe(100000);
+    DispatchOptions o;
+    o.bus = &bus_;
+    o.filter = filter_.get();
+    o.node_name = "test-node";
+    o.start_reader = false;
+    auto be = GetParam() == "dispatch" ? DispatchBackend::Create(o) : PerPolicyBackend::Create(o);
+    ASSERT_TRUE(be.ok()) << be.status();
+    backend_ = std::move(*be);
+    // A private copy of cat: matchBinaries selects only this test's runs.
+    bin_ = absl::StrCat("/tmp/tgd-feat-cat-", getpid());
+    std::filesystem::copy_file("/bin/cat", bin_, std::filesystem::copy_options::overwrite_existing);
+    chmod(bin_.c_str(), 0755);
+    prefix_ = absl::StrCat("/tmp/tgd-feat-marker-", getpid(), "-");
+  }
+
+  void TearDown() override {
+    policies_.clear();
+    backend_.reset();
+    if (!bin_.empty()) unlink(bin_.c_str());
+  }
+
+  // The YAML with NAME, BINARY and PREFIX replaced; loaded for pod-a (filter id 2).
+  absl::Status LoadForPodA(const std::string& yaml) {
+    std::string text = absl::StrReplaceAll(yaml, {{"BINARY", bin_}, {"PREFIX", prefix_}});
+    TGD_ASSIGN_OR_RETURN(PolicyDocument doc, ParsePolicyDocument(text));
+    TGD_ASSIGN_OR_RETURN(std::unique_ptr<LoadedPolicy> p, backend_->Load(doc, 2, PolicyMode::kEnforce));
+    policies_.push_back(std::move(p));
+    return absl::OkStatus();
+  }
+
+  int RunCat(TestCgroup& cg, const std::string& file) {
+    auto pid = cg.Spawn({bin_, file});
+    EXPECT_TRUE(pid.ok()) << pid.status();
+    if (!pid.ok()) return -1;
+    auto st = testing::WaitChild(*pid);
+    EXPECT_TRUE(st.ok());
+    return st.ok() ? *st : -1;
+  }
+
+  std::vector<tetragon::GetEventsResponse> Drain(const std::string& policy) {
+    while (backend_->PollOnce(50) > 0) {
+    }
+    std::vector<tetragon::GetEventsResponse> out;
+    EventBus::Event ev;
+    while (sub_->Next(&ev, absl::Now() + absl::Milliseconds(50))) {
+      if (ev->has_process_tracepoint() && ev->process_tracepoint().policy_name() == policy) out.push_back(*ev);
+    }
+    return out;
+  }
+
+  static bool Killed(int st) { return WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL; }
+
+  EventBus bus_;
+  std::unique_ptr<EventBus::Subscription> sub_;
+  std::unique_ptr<PolicyFilterState> filter_;
+  std::unique_ptr<TestCgroup> cg_a_, cg_b_;
+  std::unique_ptr<DispatchBackend> backend_;
+  std::vector<std::unique_ptr<LoadedPolicy>> policies_;
+  std::string bin_, prefix_;
+};
+
+// killer.yaml's form: raw_syscalls/sys_enter declares field 4 (the syscall
+// id) and matchArgs index 0 is its position in args.
+TEST_P(PolicyFeaturesRootTest, TracepointMatchArgsByPositionKills) {
+  ASSERT_TRUE(LoadForPodA(absl::StrCat(R"(apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: kill-by-position
+spec:
+  podSelector:
+    matchLabels:
+      app: a
+  tracepoints:
+  - subsystem: raw_syscalls
+    event: sys_enter
+    args:
+    - index: 4
+      type: syscall64
+    selectors:
+    - matchArgs:
+      - index: 0
+        operator: Equal
+        values: [")", SYS_openat, R"("]
+      matchBinaries:
+      - operator: In
+        values: [BINARY]
+      matchActions:
+      - action: Sigkill
+)"))
+                  .ok());
+  EXPECT_TRUE(Killed(RunCat(*cg_a_, prefix_ + "x")));
+  int st_b = RunCat(*cg_b_, prefix_ + "x");
+  EXPECT_TRUE(WIFEXITED(st_b)) << "status " << st_b;
+  auto events = Drain("kill-by-position");
+  ASSERT_GE(events.size(), 1u);
+  EXPECT_EQ(events[0].process_tracepoint().action(), tetragon::KPROBE_ACTION_SIGKILL);
+  ASSERT_EQ(events[0].process_tracepoint().args_size(), 1);
+  EXPECT_EQ(events[0].process_tracepoint().args(0).long_arg(), SYS_openat);
+}
+
+// Both forms in one hook: index 6 is filename's field index, index 1 is a
+// position (args[1] = filename too); both select the same file.
+TEST_P(PolicyFeaturesRootTest, TracepointMatchArgsByFieldIndexAndByPositionPost) {
+  ASSERT_TRUE(LoadForPodA(R"(apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: post-by-both
+spec:
+  podSelector:
+    matchLabels:
+      app: a
+  tracepoints:
+  - subsystem: syscalls
+    event: sys_enter_openat
+    args:
+    - index: 7
+      type: int
+    - index: 6
+      type: string
+    selectors:
+    - matchArgs:
+      - index: 6
+        operator: Prefix
+        values: [PREFIX]
+      - index: 1
+        operator: Postfix
+        values: [-both]
+      matchBinaries:
+      - operator: In
+        values: [BINARY]
+)")
+                  .ok());
+  RunCat(*cg_a_, prefix_ + "x-both");
+  RunCat(*cg_a_, prefix_ + "x-other");
+  RunCat(*cg_b_, prefix_ + "x-both");
+  auto events = Drain("post-by-both");
+  ASSERT_EQ(events.size(), 1u);
+  ASSERT_EQ(events[0].process_tracepoint().args_size(), 2);
+  EXPECT_EQ(events[0].process_tracepoint().args(1).string_arg(), prefix_ + "x-both");
+}
+
+INSTANTIATE_TEST_SUITE_P(Loaders, PolicyFeaturesRootTest, ::testing::Values("dispatch", "per-policy"),
+                         [](const ::testing::TestParamInfo<std::string>& i) {
+                           return i.param == "dispatch" ? std::string("Dispatch") : std::string("PerPolicy");
+                         });
+
+}  // namespace
+}  // namespace tgd
