@@ -18,6 +18,7 @@
 #include "compat/policy/arg_index.h"
 #include "compat/policy/capabilities.h"
 #include "sensor/base/status_macros.h"
+#include "sensor/loader/schema_refusals.h"
 
 namespace tgd {
 namespace {
@@ -294,6 +295,7 @@ absl::Status CompileSelector(const policy::Hook& hook, const policy::Selector& s
     if (present) return Unimplemented(absl::StrCat(s.path, ".", field), field);
     return absl::OkStatus();
   };
+  TGD_RETURN_IF_ERROR(RefuseNewerSelectorFields(s));
   TGD_RETURN_IF_ERROR(unsupported(!s.match_return_args.empty(), "matchReturnArgs"));
   TGD_RETURN_IF_ERROR(unsupported(!s.match_data.empty(), "matchData"));
   TGD_RETURN_IF_ERROR(unsupported(!s.match_parent_binaries.empty(), "matchParentBinaries"));
@@ -521,6 +523,7 @@ std::vector<absl::Status> SpecRefusals(const policy::TracingPolicy& tp) {
     out.push_back(Unimplemented("spec.options", absl::StrCat("option \"", tp.options[0].first, "\"")));
   }
   if (tp.loader) out.push_back(Unimplemented("spec.loader", "the loader sensor (loader: true)"));
+  AppendNewerSpecRefusals(tp, &out);
   if (tp.hooks.empty()) out.push_back(absl::InvalidArgumentError("spec: the policy has no hooks"));
   return out;
 }
@@ -533,6 +536,7 @@ absl::Status CheckSpecLoadable(const policy::TracingPolicy& tp) {
 absl::StatusOr<CompiledHook> CompileHook(const policy::Hook& hook, const TracepointFormatReader& formats,
                                          const HostNamespaceReader& host_ns) {
   CompiledHook out;
+  TGD_RETURN_IF_ERROR(RefuseNewerHookFields(hook));
   switch (hook.kind) {
     case policy::HookKind::kTracepoint:
       out.kind = TGD_HOOK_TRACEPOINT;

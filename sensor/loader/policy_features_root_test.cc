@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <iostream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
@@ -15,6 +16,7 @@
 #include "gtest/gtest.h"
 #include "sensor/base/status_macros.h"
 #include "sensor/loader/dispatch_backend.h"
+#include "sensor/loader/features.h"
 #include "sensor/loader/per_policy_backend.h"
 #include "sensor/policymgr/policy_document.h"
 #include "sensor/testing/cgroup.h"
@@ -186,6 +188,31 @@ spec:
   ASSERT_EQ(events.size(), 1u);
   ASSERT_EQ(events[0].process_tracepoint().args_size(), 2);
   EXPECT_EQ(events[0].process_tracepoint().args(1).string_arg(), prefix_ + "x-both");
+}
+
+// fentries parse; the kernel decides how the add is refused: FAILED_PRECONDITION
+// with the kernel's reason where fentry programs cannot attach (this VM),
+// UNIMPLEMENTED naming the field where they can (no fentry datapath yet).
+TEST_P(PolicyFeaturesRootTest, FentriesAreRefusedWithTheKernelsReason) {
+  absl::Status s = LoadForPodA(R"(apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: fentry-policy
+spec:
+  fentries:
+  - call: vfs_read
+    syscall: false
+)");
+  KernelFeatures f = KernelFeatures::Probe();
+  if (f.fentry) {
+    EXPECT_EQ(s.code(), absl::StatusCode::kUnimplemented) << s;
+  } else {
+    EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+    EXPECT_NE(s.message().find("spec.fentries[0]: this kernel cannot attach fentry programs: "), std::string::npos) << s;
+    EXPECT_NE(s.message().find(f.fentry_error), std::string::npos) << s;
+    std::cout << "fentry refusal here: " << s.message() << "\n";
+  }
+  EXPECT_TRUE(policies_.empty());
 }
 
 INSTANTIATE_TEST_SUITE_P(Loaders, PolicyFeaturesRootTest, ::testing::Values("dispatch", "per-policy"),

@@ -65,7 +65,8 @@ absl::Status ParseAction(const SelectorContext& ctx, const YAML::Node& node, con
                                        {"action", "argError", "argFd", "argFqdn", "argName", "argSig",
                                         "argSock", "argUrl", "argIndex", "argValue", "imaHash",
                                         "kernelStackTrace", "rateLimit", "rateLimitScope",
-                                        "userStackTrace"}));
+                                        "userStackTrace", "argRegs", "argNewSymbol", "argNewAddr",
+                                        "argNewOffset"}));
   out->path = path;
   out->pos = m.pos();
   std::string action;
@@ -99,6 +100,19 @@ absl::Status ParseAction(const SelectorContext& ctx, const YAML::Node& node, con
   v = 0;
   TGD_RETURN_IF_ERROR(m.Int("argValue", 0, UINT32_MAX, &v));
   out->arg_value = static_cast<uint32_t>(v);
+  TGD_RETURN_IF_ERROR(m.StringList("argRegs", &out->arg_regs));
+  TGD_RETURN_IF_ERROR(m.String("argNewSymbol", &out->arg_new_symbol));
+  v = 0;
+  TGD_RETURN_IF_ERROR(m.Int("argNewAddr", 0, INT64_MAX, &v));
+  out->arg_new_addr = static_cast<uint64_t>(v);
+  v = 0;
+  TGD_RETURN_IF_ERROR(m.Int("argNewOffset", INT64_MIN, INT64_MAX, &v));
+  out->arg_new_offset = v;
+  for (const char* key : {"argRegs", "argNewSymbol", "argNewAddr", "argNewOffset"}) {
+    if (m.Has(key) && (a != "Override" || ctx.hook->kind != HookKind::kUprobe)) {
+      return m.Error(key, "only valid with the Override action on uprobes");
+    }
+  }
   TGD_RETURN_IF_ERROR(m.String("argUrl", &out->arg_url));
   TGD_RETURN_IF_ERROR(m.String("argFqdn", &out->arg_fqdn));
   TGD_RETURN_IF_ERROR(m.String("rateLimit", &out->rate_limit));
@@ -153,6 +167,7 @@ absl::Status ParseAction(const SelectorContext& ctx, const YAML::Node& node, con
   } else if (a == "Override") {
     if (at_return) return m.Error("action", "Override cannot run at function return (use matchActions)");
     switch (kind) {
+      case HookKind::kFentry:
       case HookKind::kKprobe:   // non-syscall calls are checked against the kernel's error injection list at load
       case HookKind::kLsm:
       case HookKind::kUprobe:
@@ -368,7 +383,7 @@ absl::Status CheckArgValues(const SelectorContext& ctx, const MapReader& m, cons
 }
 
 absl::Status ParseMatchArg(const SelectorContext& ctx, const YAML::Node& node, const std::string& path,
-                           bool is_return, MatchArg* out) {
+                           bool is_return, MatchArg* out, bool is_data = false) {
   TGD_ASSIGN_OR_RETURN(MapReader m, MapReader::Open(ctx.budget, node, path, {"index", "operator", "values", "args"}));
   out->path = path;
   out->pos = m.pos();
@@ -394,7 +409,20 @@ absl::Status ParseMatchArg(const SelectorContext& ctx, const YAML::Node& node, c
   // The argument this filter reads.
   const Hook& hook = *ctx.hook;
   std::string type;
-  if (is_return) {
+  if (is_data) {
+    // matchData: the index is a position in `data` (selectors.dataIndexType).
+    const std::vector<ArgSpec>& data = hook.data;
+    uint32_t idx = out->args.empty() ? static_cast<uint32_t>(out->index) : out->args[0];
+    if (idx >= data.size()) {
+      return m.Error(out->args.empty() ? "index" : "args",
+                     absl::StrCat("matchData index ", idx, " is out of bounds (", data.size(), " data args declared)"));
+    }
+    type = data[idx].type;
+    if (ClassOf(type) == ArgClass::kOther && type != "auto") {
+      return m.Error("operator", absl::StrCat("data argument ", idx, " of type ", type, " cannot be filtered"));
+    }
+    return CheckArgValues(ctx, m, *out, type);
+  } else if (is_return) {
     if (!hook.return_arg) return m.Error("operator", "matchReturnArgs needs the hook's returnArg");
     type = hook.return_arg->type;
   } else if (!out->args.empty()) {
@@ -441,7 +469,7 @@ absl::Status ParseMatchArgs(const SelectorContext& ctx, const MapReader& sel, co
   TGD_RETURN_IF_ERROR(sel.List(key, &items));
   for (const auto& [n, p] : items) {
     MatchArg a;
-    TGD_RETURN_IF_ERROR(ParseMatchArg(ctx, n, p, is_return, &a));
+    TGD_RETURN_IF_ERROR(ParseMatchArg(ctx, n, p, is_return, &a, std::string_view(key) == "matchData"));
     out->push_back(std::move(a));
   }
   return absl::OkStatus();
@@ -524,9 +552,24 @@ absl::Status ParseSelector(const SelectorContext& ctx, const YAML::Node& node, c
       MapReader::Open(ctx.budget, node, path,
                       {"matchPIDs", "matchArgs", "matchActions", "matchReturnArgs", "matchReturnActions",
                        "matchBinaries", "matchParentBinaries", "matchNamespaces", "matchNamespaceChanges",
-                       "matchCapabilities", "matchCapabilityChanges", "matchData"}));
+                       "matchCapabilities", "matchCapabilityChanges", "matchData", "label", "matchWorkloads"}));
   out->path = path;
   out->pos = sel.pos();
+  TGD_RETURN_IF_ERROR(sel.String("label", &out->label));
+  if (sel.Has("matchWorkloads")) {
+    TGD_ASSIGN_OR_RETURN(MapReader w, MapReader::Open(ctx.budget, sel.Get("matchWorkloads"), sel.PathOf("matchWorkloads"),
+                                                      {"podSelector", "containerSelector", "hostSelector"}));
+    MatchWorkloads mw;
+    mw.path = w.path();
+    mw.pos = w.pos();
+    TGD_RETURN_IF_ERROR(ParseWorkloadSelector(ctx.budget, w, "podSelector", false, &mw.pod_selector));
+    TGD_RETURN_IF_ERROR(ParseWorkloadSelector(ctx.budget, w, "containerSelector", true, &mw.container_selector));
+    TGD_RETURN_IF_ERROR(ParseWorkloadSelector(ctx.budget, w, "hostSelector", false, &mw.host_selector));
+    if (mw.host_selector && (!mw.host_selector->match_labels.empty() || !mw.host_selector->match_expressions.empty())) {
+      return w.Error("hostSelector", "must be null or {} (all hosts); labels are not supported, as upstream");
+    }
+    out->match_workloads = std::move(mw);
+  }
 
   // matchPIDs
   Items items;
@@ -550,9 +593,7 @@ absl::Status ParseSelector(const SelectorContext& ctx, const YAML::Node& node, c
   }
 
   TGD_RETURN_IF_ERROR(ParseMatchArgs(ctx, sel, "matchArgs", false, &out->match_args));
-  if (sel.Has("matchData")) {
-    return sel.Error("matchData", "matchData reads the hook's data fields, which tgdispatch does not model yet");
-  }
+  TGD_RETURN_IF_ERROR(ParseMatchArgs(ctx, sel, "matchData", false, &out->match_data));
   if (out->match_args.size() + out->match_data.size() > kMaxMatchArgs) {
     return sel.Error("matchArgs", absl::StrCat("at most ", kMaxMatchArgs, " matchArgs per selector (",
                                                out->match_args.size() + out->match_data.size(), " given)"));

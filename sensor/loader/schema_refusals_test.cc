@@ -1,0 +1,81 @@
+// The loader refuses every field of Tetragon's current schema it has no
+// datapath for, naming the field; an empty nodeSelector and selector labels
+// load.
+#include "sensor/loader/schema_refusals.h"
+
+#include <string>
+
+#include "gtest/gtest.h"
+#include "sensor/loader/compile.h"
+#include "sensor/loader/fake_tracefs.h"
+
+namespace tgd {
+namespace {
+
+absl::StatusOr<policy::TracingPolicy> Parse(const std::string& spec) {
+  return policy::ParsePolicy("apiVersion: cilium.io/v1alpha1\nkind: TracingPolicy\nmetadata:\n  name: t\nspec:\n" +
+                             spec);
+}
+
+// The first refusal of the whole policy, as AddTracingPolicy reports it.
+absl::Status FirstRefusal(const std::string& spec) {
+  auto p = Parse(spec);
+  if (!p.ok()) return p.status();
+  if (absl::Status s = CheckSpecLoadable(*p); !s.ok()) return s;
+  for (const policy::Hook& h : p->hooks) {
+    auto c = CompileHook(h, testing::FakeTracefs);
+    if (!c.ok()) return c.status();
+  }
+  return absl::OkStatus();
+}
+
+void ExpectRefused(const std::string& spec, const std::string& path) {
+  absl::Status s = FirstRefusal(spec);
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnimplemented) << s;
+  EXPECT_EQ(s.message().substr(0, path.size() + 1), path + ":") << s;
+}
+
+constexpr char kOpenat[] = "  tracepoints:\n  - subsystem: syscalls\n    event: sys_enter_openat\n";
+
+TEST(SchemaRefusalsTest, EachNewerFieldIsNamed) {
+  ExpectRefused("  nodeSelector:\n    matchLabels:\n      a: b\n" + std::string(kOpenat), "spec.nodeSelector");
+  ExpectRefused("  fentries:\n  - call: vfs_read\n    syscall: false\n", "spec.fentries[0]");
+  ExpectRefused(std::string(kOpenat) + "    selectors:\n    - matchWorkloads:\n        podSelector:\n"
+                "          matchLabels:\n            app: a\n",
+                "spec.tracepoints[0].selectors[0].matchWorkloads");
+  ExpectRefused("  kprobes:\n  - call: vfs_read\n    syscall: false\n    data:\n    - index: 0\n      type: int\n",
+                "spec.kprobes[0].data");
+  ExpectRefused("  uprobes:\n  - path: /bin/true\n    addrs: [4096]\n", "spec.uprobes[0].addrs");
+  ExpectRefused("  uprobes:\n  - path: /bin/true\n    symbols: [main]\n    binaryDigests: [x]\n",
+                "spec.uprobes[0].binaryDigests");
+  ExpectRefused("  uprobes:\n  - path: /bin/true\n    symbols: [main]\n    btfPath: /b\n", "spec.uprobes[0].btfPath");
+  ExpectRefused("  uprobes:\n  - path: /bin/true\n    symbols: [main]\n    return: true\n    returnArg:\n"
+                "      index: 0\n      type: int\n",
+                "spec.uprobes[0].return");
+  ExpectRefused("  usdts:\n  - path: /bin/true\n    provider: p\n    name: n\n    btfPath: /b\n", "spec.usdts[0].btfPath");
+  ExpectRefused("  uprobes:\n  - path: /bin/true\n    symbols: [main]\n    selectors:\n    - matchActions:\n"
+                "      - action: Override\n        argRegs: [\"rax=1\"]\n",
+                "spec.uprobes[0].selectors[0].matchActions[0]");
+  ExpectRefused("  kprobes:\n  - call: vfs_read\n    syscall: false\n    args:\n    - index: 0\n      type: int\n"
+                "      source: current_task\n",
+                "spec.kprobes[0].args[0].source");
+}
+
+TEST(SchemaRefusalsTest, EmptyNodeSelectorLabelsAndMacrosLoad) {
+  std::string spec = "  nodeSelector: {}\n  selectorsMacros:\n    mine:\n      label: from-macro\n"
+                     "      matchBinaries:\n      - operator: In\n        values: [/bin/cat]\n" +
+                     std::string(kOpenat) + "    selectors:\n    - macros: [mine]\n";
+  EXPECT_TRUE(FirstRefusal(spec).ok()) << FirstRefusal(spec);
+  auto p = Parse(spec);
+  ASSERT_TRUE(p.ok());
+  const policy::Selector& s = p->hooks[0].selectors[0];
+  EXPECT_EQ(s.label, "from-macro");  // the macro's label, as upstream
+  ASSERT_EQ(s.match_binaries.size(), 1u);
+  EXPECT_EQ(s.match_binaries[0].values[0], "/bin/cat");
+  auto c = CompileHook(p->hooks[0], testing::FakeTracefs);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_NE(c->cfg.sel[0].flags & TGD_SEL_BINARIES, 0u);  // the macro's matchBinaries is enforced
+}
+
+}  // namespace
+}  // namespace tgd
