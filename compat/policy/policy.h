@@ -66,6 +66,7 @@ struct MatchArg {
   std::string op;                    // canonical operator name (e.g. "GT" for "GreaterThan")
   std::vector<std::string> values;
   std::vector<uint32_t> args;        // `args`: positions in the args list (CapabilitiesGained)
+  std::vector<uint32_t> list_ids;    // InMap/NotInMap: the "list:NAME" values' syscall ids (derived)
   Pos pos;
   std::string path;                  // "spec.tracepoints[0].selectors[1].matchArgs[0]"
 

@@ -18,6 +18,7 @@
 #include "compat/policy/arg_index.h"
 #include "compat/policy/capabilities.h"
 #include "sensor/base/status_macros.h"
+#include "sensor/loader/in_map.h"
 #include "sensor/loader/schema_refusals.h"
 
 namespace tgd {
@@ -394,7 +395,7 @@ absl::Status CompileSelector(const policy::Hook& hook, const policy::Selector& s
       return Invalid(m.path + ".index", absl::StrCat("argument index ", m.index, " is not declared in ", hook.path,
                                                      ".args"));
     }
-    uint8_t op = OpCode(m.op);
+    uint8_t op = IsInMapOperator(m) ? (m.op == "InMap" ? TGD_OP_EQ : TGD_OP_NEQ) : OpCode(m.op);
     if (op == TGD_OP_NONE) return Unimplemented(m.path + ".operator", absl::StrCat("operator \"", m.op, "\""));
     bool is_string = out->args[pos].render == ArgRender::kString;
     if (is_string) {
@@ -429,6 +430,11 @@ absl::Status CompileSelector(const policy::Hook& hook, const policy::Selector& s
       return Invalid(m.path + ".values", absl::StrCat("operator ", m.op, " takes exactly one value"));
     }
     uint32_t tag = TGD_TAG(0, sel_idx, TGD_TAG_INT, idx);
+    if (IsInMapOperator(m)) {  // Equal/NotEqual over a value set of any size
+      TGD_ASSIGN_OR_RETURN(std::vector<uint64_t> values, InMapValues(m, is_signed));
+      for (uint64_t v : values) out->ints.push_back({0, tag, v});
+      continue;
+    }
     for (size_t j = 0; j < m.values.size(); ++j) {
       uint64_t v;
       if (!ParseInteger(m.values[j], is_signed, &v)) {
@@ -515,7 +521,6 @@ absl::StatusOr<uint64_t> ReadHostNamespace(const std::string& name) {
 
 std::vector<absl::Status> SpecRefusals(const policy::TracingPolicy& tp) {
   std::vector<absl::Status> out;
-  if (!tp.lists.empty()) out.push_back(absl::UnimplementedError("spec.lists: lists are not supported by tgdispatch yet"));
   if (!tp.enforcers.empty()) {
     out.push_back(absl::UnimplementedError("spec.enforcers: enforcers are not supported by tgdispatch yet"));
   }

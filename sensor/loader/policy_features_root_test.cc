@@ -190,6 +190,62 @@ spec:
   EXPECT_EQ(events[0].process_tracepoint().args(1).string_arg(), prefix_ + "x-both");
 }
 
+// killer.yaml's selector with Sigkill for NotifyEnforcer: raw_syscalls/sys_enter,
+// args [{index: 4, type: syscall64}], matchArgs index 0 InMap "list:dups" (a
+// syscalls list). A process of pod-a calling dup is killed; one calling only
+// other syscalls, and pod-b calling dup, are not.
+TEST_P(PolicyFeaturesRootTest, SyscallListInMapKillsOnListedSyscallsOnly) {
+  ASSERT_TRUE(LoadForPodA(R"(apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: kill-dups
+spec:
+  podSelector:
+    matchLabels:
+      app: a
+  lists:
+  - name: "dups"
+    type: "syscalls"
+    values:
+    - "sys_dup"
+    - "sys_dup2"
+    - "__ia32_sys_dup"
+  tracepoints:
+  - subsystem: "raw_syscalls"
+    event: "sys_enter"
+    args:
+    - index: 4
+      type: "syscall64"
+    selectors:
+    - matchArgs:
+      - index: 0
+        operator: "InMap"
+        values:
+        - "list:dups"
+      matchActions:
+      - action: Sigkill
+)")
+                  .ok());
+  auto run = [](TestCgroup& cg, bool call_dup) {
+    auto pid = cg.SpawnFn([call_dup] {
+      if (call_dup) syscall(SYS_dup, 1);
+      syscall(SYS_getppid);
+      return 0;
+    });
+    EXPECT_TRUE(pid.ok()) << pid.status();
+    auto st = pid.ok() ? testing::WaitChild(*pid) : absl::StatusOr<int>(-1);
+    return st.ok() ? *st : -1;
+  };
+  EXPECT_TRUE(Killed(run(*cg_a_, true)));
+  int st = run(*cg_a_, false);
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "status " << st;
+  st = run(*cg_b_, true);
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "status " << st;
+  auto events = Drain("kill-dups");
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].process_tracepoint().args(0).long_arg(), SYS_dup);
+}
+
 // fentries parse; the kernel decides how the add is refused: FAILED_PRECONDITION
 // with the kernel's reason where fentry programs cannot attach (this VM),
 // UNIMPLEMENTED naming the field where they can (no fentry datapath yet).

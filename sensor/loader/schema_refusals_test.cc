@@ -77,5 +77,22 @@ TEST(SchemaRefusalsTest, EmptyNodeSelectorLabelsAndMacrosLoad) {
   EXPECT_NE(c->cfg.sel[0].flags & TGD_SEL_BINARIES, 0u);  // the macro's matchBinaries is enforced
 }
 
+// InMap / NotInMap: integers, ranges and syscall lists become one value set
+// of Equal / NotEqual (no limit of 4 values).
+TEST(InMapTest, ValuesRangesAndListsFillTheValueSet) {
+  auto p = Parse("  lists:\n  - name: dups\n    type: syscalls\n    values: [sys_dup, sys_dup2]\n"
+                 "  tracepoints:\n  - subsystem: raw_syscalls\n    event: sys_enter\n    raw: true\n    args:\n    - index: 1\n"
+                 "      type: syscall64\n    selectors:\n    - matchArgs:\n      - index: 0\n"
+                 "        operator: NotInMap\n        values: [\"list:dups\", \"0\", \"10:12\"]\n");
+  ASSERT_TRUE(p.ok()) << p.status();
+  auto c = CompileHook(p->hooks[0], testing::FakeTracefs);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->cfg.sel[0].n_int, 1);
+  EXPECT_EQ(c->cfg.sel[0].ints[0].op, TGD_OP_NEQ);
+  std::vector<uint64_t> got;
+  for (const auto& k : c->ints) got.push_back(k.value);
+  EXPECT_EQ(got, (std::vector<uint64_t>{32, 33, 0, 10, 11, 12}));  // x64 dup = 32, dup2 = 33
+}
+
 }  // namespace
 }  // namespace tgd

@@ -14,6 +14,7 @@
 #include "absl/strings/str_split.h"
 #include "compat/policy/arg_index.h"
 #include "compat/policy/capabilities.h"
+#include "compat/policy/lists.h"
 #include "compat/policy/internal/vocab.h"
 #include "sensor/base/status_macros.h"
 
@@ -382,6 +383,27 @@ absl::Status CheckArgValues(const SelectorContext& ctx, const MapReader& m, cons
   return absl::OkStatus();  // CapabilitiesGained is checked by the caller
 }
 
+// InMap/NotInMap "list:NAME" values: syscall lists over a syscall64
+// argument, resolved to ids (as Tetragon's listReader).
+absl::Status ResolveListValues(const SelectorContext& ctx, const MapReader& m, const std::string& type,
+                               MatchArg* out) {
+  if (out->op != "InMap" && out->op != "NotInMap") return absl::OkStatus();
+  for (size_t i = 0; i < out->values.size(); ++i) {
+    const ListSpec* list = FindList(*ctx.policy, out->values[i]);
+    if (list == nullptr) continue;  // not a list value (a missing list is reported by CheckArgValues)
+    if (!IsSyscallListType(list->type)) {
+      return m.ElementError("values", i, absl::StrCat("list '", list->name, "' is not syscall type"));
+    }
+    if (type != "syscall64") {
+      return m.ElementError("values", i, absl::StrCat("list '", list->name, "' argument type is not syscall64"));
+    }
+    absl::StatusOr<std::vector<uint32_t>> ids = SyscallListIds(*list);
+    if (!ids.ok()) return m.ElementError("values", i, ids.status().message());
+    out->list_ids.insert(out->list_ids.end(), ids->begin(), ids->end());
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ParseMatchArg(const SelectorContext& ctx, const YAML::Node& node, const std::string& path,
                            bool is_return, MatchArg* out, bool is_data = false) {
   TGD_ASSIGN_OR_RETURN(MapReader m, MapReader::Open(ctx.budget, node, path, {"index", "operator", "values", "args"}));
@@ -460,7 +482,8 @@ absl::Status ParseMatchArg(const SelectorContext& ctx, const YAML::Node& node, c
     return m.Error("operator", absl::StrCat("argument ", out->index, " of type ", type,
                                             " cannot be filtered with matchArgs"));
   }
-  return CheckArgValues(ctx, m, *out, type);
+  TGD_RETURN_IF_ERROR(CheckArgValues(ctx, m, *out, type));
+  return ResolveListValues(ctx, m, type, out);
 }
 
 absl::Status ParseMatchArgs(const SelectorContext& ctx, const MapReader& sel, const char* key, bool is_return,
