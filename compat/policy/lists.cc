@@ -136,6 +136,60 @@ absl::StatusOr<std::vector<uint32_t>> SyscallListIds(const ListSpec& list) {
   return out;
 }
 
+absl::StatusOr<std::vector<Hook>> ExpandHookLists(const TracingPolicy& policy, const FtraceListReader& ftrace) {
+  std::vector<Hook> out;
+  for (const Hook& hook : policy.hooks) {
+    if (hook.kind == HookKind::kUprobe && hook.symbols.size() > 1 && hook.ref_ctr_offsets.empty()) {
+      for (const std::string& sym : hook.symbols) {
+        Hook h = hook;
+        h.symbols = {sym};
+        h.call = sym;
+        out.push_back(std::move(h));
+      }
+      continue;
+    }
+    if (!absl::StartsWith(hook.call, "list:") ||
+        (hook.kind != HookKind::kKprobe && hook.kind != HookKind::kFentry)) {
+      out.push_back(hook);
+      continue;
+    }
+    const ListSpec* list = FindList(policy, hook.call);
+    if (list == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat(hook.path, ".call: error list '", hook.call, "' not found"));
+    }
+    std::string type = absl::AsciiStrToLower(list->type);
+    std::vector<std::string> symbols;
+    if (type == "generated_ftrace") {
+      absl::StatusOr<std::vector<std::string>> funcs = ftrace(*list);
+      if (!funcs.ok()) return funcs.status();
+      symbols = *std::move(funcs);
+    } else {
+      absl::StatusOr<std::vector<std::string>> values = ListValues(*list);
+      if (!values.ok()) return values.status();
+      for (const std::string& v : *values) {
+        if (!IsSyscallListType(type)) {
+          symbols.push_back(v);
+          continue;
+        }
+        absl::StatusOr<std::string> sym = SyscallSymbol(v);
+        if (!sym.ok()) {
+          return absl::InvalidArgumentError(absl::StrCat(hook.path, ".call: failed to parse list element (", v,
+                                                         ") of syscall list ", list->name, ": ",
+                                                         sym.status().message()));
+        }
+        symbols.push_back(*std::move(sym));
+      }
+    }
+    for (std::string& sym : symbols) {
+      Hook h = hook;
+      h.call = std::move(sym);
+      if (IsSyscallListType(type)) h.syscall = true;
+      out.push_back(std::move(h));
+    }
+  }
+  return out;
+}
+
 const ListSpec* FindList(const TracingPolicy& policy, absl::string_view value) {
   if (!absl::ConsumePrefix(&value, "list:")) return nullptr;
   for (const ListSpec& l : policy.lists) {

@@ -8,6 +8,7 @@
 #define TGDISPATCH_COMPAT_POLICY_LISTS_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include "absl/strings/string_view.h"
 #include <vector>
@@ -39,6 +40,21 @@ absl::StatusOr<std::vector<std::string>> ListValues(const ListSpec& list);
 // INVALID_ARGUMENT when the list is not a syscall list or a value is not a
 // syscall.
 absl::StatusOr<std::vector<uint32_t>> SyscallListIds(const ListSpec& list);
+
+// Reads the kernel functions a generated_ftrace list's pattern matches (tracefs
+// available_filter_functions). Errors are returned as they are.
+using FtraceListReader = std::function<absl::StatusOr<std::vector<std::string>>(const ListSpec&)>;
+
+// The policy's hooks with every `call: "list:NAME"` expanded into one hook per
+// list element, as Tetragon's kprobe sensor does: a syscalls list gives the
+// syscall symbols (`sys_dup` -> `__x64_sys_dup`) and makes the hooks
+// `syscall: true`; generated_syscalls the same over every syscall;
+// generated_ftrace the functions `ftrace` returns; other lists their values.
+// A uprobe with several symbols (and no refCtrOffsets) becomes one uprobe per
+// symbol, as Tetragon attaches one per symbol. Each expanded hook keeps its
+// path. Errors: INVALID_ARGUMENT naming the hook's call (unknown list, a
+// value that is not a syscall), or ftrace's.
+absl::StatusOr<std::vector<Hook>> ExpandHookLists(const TracingPolicy& policy, const FtraceListReader& ftrace);
 
 // The list named by a "list:NAME" value, or nullptr.
 const ListSpec* FindList(const TracingPolicy& policy, absl::string_view value);

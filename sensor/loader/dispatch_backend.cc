@@ -6,6 +6,9 @@
 // dispatch_events.cc.
 #include "sensor/loader/dispatch_backend.h"
 
+#include "compat/policy/lists.h"
+#include "sensor/loader/ftrace_list.h"
+
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <dirent.h>
@@ -484,7 +487,8 @@ absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::Load(const Policy
   }
   // Compile every hook first: nothing touches the kernel for a bad policy.
   std::vector<CompiledHook> compiled;
-  for (const policy::Hook& hook : tp.hooks) {
+  TGD_ASSIGN_OR_RETURN(std::vector<policy::Hook> hooks, policy::ExpandHookLists(tp, ReadFtraceList));  // list: calls
+  for (const policy::Hook& hook : hooks) {
     std::string kind = hook.kind == policy::HookKind::kRawTracepoint ? "raw_tp" : policy::HookKindName(hook.kind);
     TGD_RETURN_IF_ERROR(CheckHookSupported(features_, kind, hook.path));
     TGD_ASSIGN_OR_RETURN(CompiledHook c, CompileHook(hook, opts_.formats));

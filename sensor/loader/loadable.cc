@@ -11,6 +11,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "compat/policy/arg_index.h"
+#include "compat/policy/lists.h"
+#include "sensor/loader/ftrace_list.h"
 #include "sensor/loader/tracefs_format.h"
 
 namespace tgd {
@@ -88,7 +90,23 @@ policy::LoadReport CheckLoadable(const policy::TracingPolicy& policy, const Trac
                                  const HostNamespaceReader& host_ns) {
   policy::LoadReport report;
   report.problems = SpecRefusals(policy);
-  for (const policy::Hook& hook : policy.hooks) {
+  // Hooks over a list (call: "list:NAME"), expanded as the loader does; a
+  // generated_ftrace list this process cannot read is a note.
+  std::vector<std::string> list_notes;
+  policy::FtraceListReader ftrace = [&](const policy::ListSpec& l) -> absl::StatusOr<std::vector<std::string>> {
+    absl::StatusOr<std::vector<std::string>> funcs = ReadFtraceList(l);
+    if (funcs.ok() || funcs.status().code() != absl::StatusCode::kUnavailable) return funcs;
+    list_notes.push_back(absl::StrCat(l.path, ": the functions of generated_ftrace list \"", l.name,
+                                      "\" were not read (", funcs.status().message(), ")"));
+    return std::vector<std::string>{};
+  };
+  absl::StatusOr<std::vector<policy::Hook>> hooks = policy::ExpandHookLists(policy, ftrace);
+  for (std::string& n : list_notes) report.notes.push_back(std::move(n));
+  if (!hooks.ok()) {
+    report.problems.push_back(hooks.status());
+    return report;
+  }
+  for (const policy::Hook& hook : *hooks) {
     std::vector<std::string> notes;
     TracepointFormatReader layout = [&](const std::string& subsystem,
                                         const std::string& event) -> absl::StatusOr<TracepointFormat> {
@@ -108,7 +126,13 @@ policy::LoadReport CheckLoadable(const policy::TracingPolicy& policy, const Trac
       return 0;
     };
     absl::StatusOr<CompiledHook> c = CompileHook(hook, layout, ns);
-    if (!c.ok()) report.problems.push_back(AtHook(hook, c.status()));
+    if (!c.ok()) {
+      absl::Status problem = AtHook(hook, c.status());
+      // Hooks expanded from one list share their path: report a problem once.
+      if (std::find(report.problems.begin(), report.problems.end(), problem) == report.problems.end()) {
+        report.problems.push_back(std::move(problem));
+      }
+    }
     for (std::string& n : notes) report.notes.push_back(std::move(n));
   }
   return report;

@@ -7,7 +7,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <clocale>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <map>
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
@@ -244,6 +248,69 @@ spec:
   auto events = Drain("kill-dups");
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].process_tracepoint().args(0).long_arg(), SYS_dup);
+}
+
+std::string LibcPath() {
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  while (std::getline(maps, line)) {
+    size_t at = line.find('/');
+    if (at != std::string::npos && line.find("/libc.so.6") != std::string::npos) return line.substr(at);
+  }
+  return "";
+}
+
+// A uprobe with several symbols attaches one uprobe per symbol, each event
+// naming its symbol.
+TEST_P(PolicyFeaturesRootTest, UprobeWithSeveralSymbols) {
+  if (!KernelFeatures::Probe().uprobes) GTEST_SKIP() << "this kernel has no uprobe PMU (CONFIG_UPROBE_EVENTS off)";
+  const std::string libc = LibcPath();
+  ASSERT_FALSE(libc.empty());
+  ASSERT_TRUE(LoadForPodA(absl::StrReplaceAll(R"(apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: uprobe-symbols
+spec:
+  podSelector:
+    matchLabels:
+      app: a
+  uprobes:
+  - path: LIBC
+    symbols: [getloadavg, setlocale]
+    args:
+    - index: 1
+      type: int32
+)", {{"LIBC", libc}}))
+                  .ok());
+  auto run = [](TestCgroup& cg) {
+    auto pid = cg.SpawnFn([] {
+      double avg[1];
+      getloadavg(avg, 1);
+      setlocale(LC_NUMERIC, "C");
+      return 0;
+    });
+    EXPECT_TRUE(pid.ok()) << pid.status();
+    if (pid.ok()) {
+      EXPECT_TRUE(testing::WaitChild(*pid).ok());
+    }
+  };
+  run(*cg_a_);
+  run(*cg_b_);
+  while (backend_->PollOnce(50) > 0) {
+  }
+  std::map<std::string, int> by_symbol;
+  EventBus::Event ev;
+  while (sub_->Next(&ev, absl::Now() + absl::Milliseconds(50))) {
+    if (!ev->has_process_uprobe() || ev->process_uprobe().policy_name() != "uprobe-symbols") continue;
+    const tetragon::ProcessUprobe& u = ev->process_uprobe();
+    ++by_symbol[u.symbol()];
+    if (u.symbol() == "getloadavg") {
+      EXPECT_EQ(u.args(0).int_arg(), 1);
+    }
+  }
+  EXPECT_EQ(by_symbol["getloadavg"], 1);
+  EXPECT_EQ(by_symbol["setlocale"], 1);
+  EXPECT_EQ(backend_->Hooks().size(), 2u);
 }
 
 // fentries parse; the kernel decides how the add is refused: FAILED_PRECONDITION

@@ -62,13 +62,7 @@ absl::Status RefuseNewerSelectorFields(const policy::Selector& s) {
 }
 
 void AppendNewerSpecRefusals(const policy::TracingPolicy& p, std::vector<absl::Status>* out) {
-  // Lists load where they are used as InMap/NotInMap values; hooks over a list
-  // are not expanded yet.
-  for (const policy::Hook& h : p.hooks) {
-    if (h.call.rfind("list:", 0) == 0) {
-      out->push_back(Unimplemented(h.path + ".call", "hooks over a list (call: \"list:NAME\")"));
-    }
-  }
+
   if (p.node_selector && (!p.node_selector->match_labels.empty() || !p.node_selector->match_expressions.empty())) {
     out->push_back(Unimplemented("spec.nodeSelector",
                                  "nodeSelector with labels (this sensor does not know its node's labels; an empty "
