@@ -19,6 +19,7 @@
 #include "compat/policy/capabilities.h"
 #include "sensor/base/status_macros.h"
 #include "sensor/loader/in_map.h"
+#include "sensor/loader/pid_sets.h"
 #include "sensor/loader/schema_refusals.h"
 
 namespace tgd {
@@ -319,17 +320,12 @@ absl::Status CompileSelector(const policy::Hook& hook, const policy::Selector& s
       TGD_RETURN_IF_ERROR(AddString(out, op, tag, b.values[i], absl::StrCat(b.path, ".values[", i, "]")));
     }
   }
-  // matchPIDs
-  if (s.match_pids.size() > 1) return Unimplemented(s.match_pids[1].path, "more than one matchPIDs per selector");
-  for (const policy::MatchPIDs& p : s.match_pids) {
-    if (p.follow_forks) return Unimplemented(p.path + ".followForks", "followForks");
-    uint8_t op = OpCode(p.op);
-    if (op != TGD_OP_EQ && op != TGD_OP_NEQ) {
-      return Invalid(p.path + ".operator", absl::StrCat("operator \"", p.op, "\" is not In or NotIn"));
-    }
-    sel.pid_op = op;
-    sel.flags |= TGD_SEL_PIDS | (p.is_namespace_pid ? TGD_SEL_PIDS_NS : 0);
-    for (uint32_t v : p.values) out->ints.push_back({0, TGD_TAG(0, sel_idx, TGD_TAG_PID, 0), v});
+  // matchPIDs: several are ANDed, as one equivalent set (pid_sets.h)
+  if (!s.match_pids.empty()) {
+    TGD_ASSIGN_OR_RETURN(PidSet pids, CombinePidSelectors(s.match_pids));
+    sel.pid_op = pids.in ? TGD_OP_EQ : TGD_OP_NEQ;
+    sel.flags |= TGD_SEL_PIDS | (pids.is_namespace_pid ? TGD_SEL_PIDS_NS : 0);
+    for (uint32_t v : pids.values) out->ints.push_back({0, TGD_TAG(0, sel_idx, TGD_TAG_PID, 0), v});
   }
   // matchNamespaces
   if (s.match_namespaces.size() > TGD_MAX_NS_CLAUSES) {

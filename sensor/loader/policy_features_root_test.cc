@@ -74,11 +74,12 @@ class PolicyFeaturesRootTest : public ::testing::TestWithParam<std::string> {
     if (!bin_.empty()) unlink(bin_.c_str());
   }
 
-  // The YAML with NAME, BINARY and PREFIX replaced; loaded for pod-a (filter id 2).
-  absl::Status LoadForPodA(const std::string& yaml) {
+  // The YAML with BINARY and PREFIX replaced, loaded as policy `filter_id`
+  // (its podSelector selects pod-a).
+  absl::Status LoadForPodA(const std::string& yaml, uint32_t filter_id = 2) {
     std::string text = absl::StrReplaceAll(yaml, {{"BINARY", bin_}, {"PREFIX", prefix_}});
     TGD_ASSIGN_OR_RETURN(PolicyDocument doc, ParsePolicyDocument(text));
-    TGD_ASSIGN_OR_RETURN(std::unique_ptr<LoadedPolicy> p, backend_->Load(doc, 2, PolicyMode::kEnforce));
+    TGD_ASSIGN_OR_RETURN(std::unique_ptr<LoadedPolicy> p, backend_->Load(doc, filter_id, PolicyMode::kEnforce));
     policies_.push_back(std::move(p));
     return absl::OkStatus();
   }
@@ -248,6 +249,47 @@ spec:
   auto events = Drain("kill-dups");
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].process_tracepoint().args(0).long_arg(), SYS_dup);
+}
+
+// Several matchPIDs in one selector are ANDed (Tetragon's semantics):
+// NotIn [1] and NotIn [0] select every ordinary process; NotIn [1, 2] (which
+// alone selects cat) and In [1, 2] select none.
+TEST_P(PolicyFeaturesRootTest, SeveralMatchPidsAreAnded) {
+  const std::string tmpl = R"(apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: NAME
+spec:
+  podSelector:
+    matchLabels:
+      app: a
+  tracepoints:
+  - subsystem: syscalls
+    event: sys_enter_openat
+    args:
+    - index: 6
+      type: string
+    selectors:
+    - matchArgs:
+      - index: 6
+        operator: Prefix
+        values: [PREFIX]
+      matchPIDs:
+      PIDS
+)";
+  ASSERT_TRUE(LoadForPodA(absl::StrReplaceAll(tmpl, {{"NAME", "pids-not-0-1"},
+                                                     {"PIDS", "- operator: NotIn\n        values: [1]\n"
+                                                              "      - operator: NotIn\n        values: [0]"}}))
+                  .ok());
+  absl::Status none = LoadForPodA(absl::StrReplaceAll(
+      tmpl, {{"NAME", "pids-none"},
+             {"PIDS", "- operator: NotIn\n        values: [1, 2]\n      - operator: In\n        values: [1, 2]"}}),
+      3);
+  ASSERT_TRUE(none.ok()) << none;
+  RunCat(*cg_a_, prefix_ + "pids");
+  EXPECT_EQ(Drain("pids-not-0-1").size(), 1u);
+  RunCat(*cg_a_, prefix_ + "pids");
+  EXPECT_EQ(Drain("pids-none").size(), 0u);
 }
 
 std::string LibcPath() {

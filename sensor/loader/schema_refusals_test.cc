@@ -8,6 +8,7 @@
 #include "gtest/gtest.h"
 #include "sensor/loader/compile.h"
 #include "sensor/loader/fake_tracefs.h"
+#include "sensor/loader/pid_sets.h"
 
 namespace tgd {
 namespace {
@@ -92,6 +93,35 @@ TEST(InMapTest, ValuesRangesAndListsFillTheValueSet) {
   std::vector<uint64_t> got;
   for (const auto& k : c->ints) got.push_back(k.value);
   EXPECT_EQ(got, (std::vector<uint64_t>{32, 33, 0, 10, 11, 12}));  // x64 dup = 32, dup2 = 33
+}
+
+// Several matchPIDs in a selector are ANDed; the loader holds the one
+// equivalent set.
+TEST(PidSetsTest, SeveralMatchPidsBecomeOneEquivalentSet) {
+  auto pids = [](const std::string& entries) {
+    auto p = Parse(std::string(kOpenat) + "    selectors:\n    - matchPIDs:\n" + entries);
+    EXPECT_TRUE(p.ok()) << p.status();
+    return CombinePidSelectors(p->hooks[0].selectors[0].match_pids);
+  };
+  auto s = pids("      - operator: NotIn\n        values: [1]\n      - operator: NotIn\n        values: [0, 1]\n");
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_FALSE(s->in);
+  EXPECT_EQ(s->values, (std::set<uint32_t>{0, 1}));
+  s = pids("      - operator: In\n        values: [1, 2, 3]\n      - operator: In\n        values: [2, 3, 4]\n"
+           "      - operator: NotIn\n        values: [3]\n");
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_TRUE(s->in);
+  EXPECT_EQ(s->values, (std::set<uint32_t>{2}));
+  s = pids("      - operator: NotIn\n        values: [1]\n      - operator: In\n        values: [1, 5]\n");
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_TRUE(s->in);
+  EXPECT_EQ(s->values, (std::set<uint32_t>{5}));
+  s = pids("      - operator: In\n        values: [1]\n      - operator: In\n        isNamespacePID: true\n"
+           "        values: [1]\n");
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kUnimplemented);
+  s = pids("      - operator: In\n        followForks: true\n        values: [1]\n");
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kUnimplemented);
+  EXPECT_NE(s.status().message().find("matchPIDs[0].followForks"), std::string::npos) << s.status();
 }
 
 }  // namespace
