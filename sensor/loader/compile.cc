@@ -563,9 +563,12 @@ absl::StatusOr<CompiledHook> CompileHook(const policy::Hook& hook, const Tracepo
       out.hook_key = absl::StrCat("lsm/", hook.call);
       break;
     case policy::HookKind::kUprobe:
-      if (hook.symbols.size() != 1 || !hook.offsets.empty() || !hook.ref_ctr_offsets.empty()) {
-        return Unimplemented(hook.path + ".symbols", "uprobes other than exactly one symbol (offsets, several symbols)");
+      // Several symbols are one uprobe each (policy::ExpandHookLists).
+      if (!hook.offsets.empty()) return Unimplemented(hook.path + ".offsets", "uprobes at offsets");
+      if (!hook.ref_ctr_offsets.empty()) {
+        return Unimplemented(hook.path + ".refCtrOffsets", "refCtrOffsets (uprobe reference counters)");
       }
+      if (hook.symbols.size() != 1) return Unimplemented(hook.path + ".symbols", "a uprobe without one symbol");
       out.kind = TGD_HOOK_UPROBE;
       out.call = hook.symbols[0];
       out.binary_path = hook.binary_path;
