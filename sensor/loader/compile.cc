@@ -365,7 +365,23 @@ absl::Status CompileSelector(const policy::Hook& hook, const policy::Selector& s
     return Unimplemented(s.match_capabilities[1].path, "more than one matchCapabilities per selector");
   }
   for (const policy::MatchCapabilities& c : s.match_capabilities) {
-    if (c.is_namespace_capability) return Unimplemented(c.path + ".isNamespaceCapability", "isNamespaceCapability");
+    if (c.is_namespace_capability) {
+      // Tetragon rejects the selector when the task is in the host's user
+      // namespace (process_filter_capabilities): exactly an ANDed
+      // "User NotIn [host_ns]" clause.
+      if (sel.n_ns >= TGD_MAX_NS_CLAUSES) {
+        return Unimplemented(c.path + ".isNamespaceCapability",
+                             absl::StrCat("isNamespaceCapability with ", TGD_MAX_NS_CLAUSES, " matchNamespaces"));
+      }
+      absl::StatusOr<uint64_t> host = host_ns("user");
+      if (!host.ok()) {
+        return absl::Status(host.status().code(), absl::StrCat(c.path, ".isNamespaceCapability: cannot read the host "
+                                                                       "user namespace: ", host.status().message()));
+      }
+      const int i = sel.n_ns++;
+      sel.ns[i] = {TGD_OP_NEQ, TGD_NS_USER, {0, 0}};
+      out->ints.push_back({0, TGD_TAG(0, sel_idx, TGD_TAG_NS, i), *host});
+    }
     uint8_t op = OpCode(c.op);
     if (op != TGD_OP_EQ && op != TGD_OP_NEQ) {
       return Invalid(c.path + ".operator", absl::StrCat("operator \"", c.op, "\" is not In or NotIn"));

@@ -148,6 +148,7 @@ class DispatchBackend::Policy : public LoadedPolicy {
 
 DispatchBackend::DispatchBackend(DispatchOptions options) : opts_(std::move(options)) {
   if (!opts_.formats) opts_.formats = ReadTracepointFormat;
+  if (!opts_.host_ns) opts_.host_ns = ReadHostNamespace;
 }
 
 absl::StatusOr<std::unique_ptr<DispatchBackend>> DispatchBackend::Create(DispatchOptions options) {
@@ -491,7 +492,7 @@ absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::Load(const Policy
   for (const policy::Hook& hook : hooks) {
     std::string kind = hook.kind == policy::HookKind::kRawTracepoint ? "raw_tp" : policy::HookKindName(hook.kind);
     TGD_RETURN_IF_ERROR(CheckHookSupported(features_, kind, hook.path));
-    TGD_ASSIGN_OR_RETURN(CompiledHook c, CompileHook(hook, opts_.formats));
+    TGD_ASSIGN_OR_RETURN(CompiledHook c, CompileHook(hook, opts_.formats, opts_.host_ns));
     compiled.push_back(std::move(c));
   }
   const uint32_t flags = Policy::Flags(true, mode);

@@ -2,6 +2,7 @@
 // beyond argument types: tracepoint matchArgs that name a field index or a
 // position (killer.yaml's form), and syscall lists in InMap/NotInMap.
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -58,6 +59,13 @@ class PolicyFeaturesRootTest : public ::testing::TestWithParam<std::string> {
     o.filter = filter_.get();
     o.node_name = "test-node";
     o.start_reader = false;
+    // "The host" is this test's namespaces (/proc/1 may not be readable here).
+    o.host_ns = [](const std::string& name) -> absl::StatusOr<uint64_t> {
+      struct stat st;
+      std::string file = "/proc/self/ns/" + name;
+      if (stat(file.c_str(), &st) != 0) return absl::FailedPreconditionError(file + " is not readable");
+      return static_cast<uint64_t>(st.st_ino);
+    };
     auto be = GetParam() == "dispatch" ? DispatchBackend::Create(o) : PerPolicyBackend::Create(o);
     ASSERT_TRUE(be.ok()) << be.status();
     backend_ = std::move(*be);
@@ -290,6 +298,56 @@ spec:
   EXPECT_EQ(Drain("pids-not-0-1").size(), 1u);
   RunCat(*cg_a_, prefix_ + "pids");
   EXPECT_EQ(Drain("pids-none").size(), 0u);
+}
+
+// isNamespaceCapability: capabilities count only outside the host's user
+// namespace. Root in the host namespace (it has CAP_SYS_ADMIN) does not match;
+// the same process after unshare(CLONE_NEWUSER) does.
+TEST_P(PolicyFeaturesRootTest, NamespaceCapabilitiesOnlyOutsideTheHostUserNamespace) {
+  absl::Status loaded = LoadForPodA(R"(apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: ns-caps
+spec:
+  podSelector:
+    matchLabels:
+      app: a
+  tracepoints:
+  - subsystem: syscalls
+    event: sys_enter_openat
+    args:
+    - index: 6
+      type: string
+    selectors:
+    - matchArgs:
+      - index: 6
+        operator: Prefix
+        values: [PREFIX]
+      matchCapabilities:
+      - type: Effective
+        operator: In
+        isNamespaceCapability: true
+        values: [CAP_SYS_ADMIN]
+)");
+  ASSERT_TRUE(loaded.ok()) << loaded;
+  const std::string file = prefix_ + "nscap";
+  auto run = [&](bool new_userns) {
+    auto pid = cg_a_->SpawnFn([new_userns, file] {
+      if (new_userns && unshare(CLONE_NEWUSER) != 0) return 2;
+      int fd = open(file.c_str(), O_RDONLY);
+      if (fd >= 0) close(fd);
+      return 0;
+    });
+    EXPECT_TRUE(pid.ok()) << pid.status();
+    auto st = pid.ok() ? testing::WaitChild(*pid) : absl::StatusOr<int>(-1);
+    return st.ok() ? *st : -1;
+  };
+  int st = run(false);
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << st;
+  EXPECT_EQ(Drain("ns-caps").size(), 0u);
+  st = run(true);
+  if (WIFEXITED(st) && WEXITSTATUS(st) == 2) GTEST_SKIP() << "unshare(CLONE_NEWUSER) is not allowed here";
+  EXPECT_EQ(Drain("ns-caps").size(), 1u);
 }
 
 std::string LibcPath() {
