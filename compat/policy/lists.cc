@@ -180,6 +180,11 @@ absl::StatusOr<std::vector<Hook>> ExpandHookLists(const TracingPolicy& policy, c
         symbols.push_back(*std::move(sym));
       }
     }
+    if (out.size() + symbols.size() > kMaxExpandedHooks) {
+      return absl::ResourceExhaustedError(absl::StrCat(hook.path, ".call: list '", list->name, "' expands to ",
+                                                       symbols.size(), " hooks; at most ", kMaxExpandedHooks,
+                                                       " per policy"));
+    }
     for (std::string& sym : symbols) {
       Hook h = hook;
       h.call = std::move(sym);

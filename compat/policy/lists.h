@@ -41,6 +41,10 @@ absl::StatusOr<std::vector<std::string>> ListValues(const ListSpec& list);
 // syscall.
 absl::StatusOr<std::vector<uint32_t>> SyscallListIds(const ListSpec& list);
 
+// Hooks one policy may expand to (a generated_ftrace pattern can match most
+// of the kernel): more is refused, naming the hook's call.
+inline constexpr size_t kMaxExpandedHooks = 10000;
+
 // Reads the kernel functions a generated_ftrace list's pattern matches (tracefs
 // available_filter_functions). Errors are returned as they are.
 using FtraceListReader = std::function<absl::StatusOr<std::vector<std::string>>(const ListSpec&)>;

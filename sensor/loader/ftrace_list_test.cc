@@ -65,5 +65,28 @@ spec:
   EXPECT_EQ((*hooks)[1].path, "spec.kprobes[0]");
 }
 
+TEST(FtraceListTest, ExpansionIsBounded) {
+  auto p = policy::ParsePolicy(R"(apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: t
+spec:
+  lists:
+  - name: all
+    type: generated_ftrace
+    pattern: "."
+  kprobes:
+  - call: list:all
+    syscall: false
+)");
+  ASSERT_TRUE(p.ok()) << p.status();
+  auto many = [](const policy::ListSpec&) -> absl::StatusOr<std::vector<std::string>> {
+    return std::vector<std::string>(policy::kMaxExpandedHooks + 1, "f");
+  };
+  auto hooks = policy::ExpandHookLists(*p, many);
+  EXPECT_EQ(hooks.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(hooks.status().message().find("spec.kprobes[0].call"), std::string::npos) << hooks.status();
+}
+
 }  // namespace
 }  // namespace tgd
