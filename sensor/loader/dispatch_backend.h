@@ -54,6 +54,7 @@ struct DispatchOptions {
   PolicyFilterState* filter = nullptr;   // required for scoped policies
   std::string node_name;
   TracepointFormatReader formats;        // default: ReadTracepointFormat
+  HostNamespaceReader host_ns = ReadHostNamespace;  // host_ns values, isNamespaceCapability
   uint32_t max_policies = 16384;         // config entries (policy x hook)
   uint32_t max_run_lists = 65536;        // (hook, cgroup) lists
   bool seed_exec_paths = true;           // fill the exec tracker from /proc at start
