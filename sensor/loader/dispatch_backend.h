@@ -173,7 +173,7 @@ class DispatchBackend : public PolicyBackend {
   std::deque<Pending> pending_;
 
   DispatchOptions opts_;
-  KernelFeatures features_;
+  const KernelFeatures* features_ = nullptr;  // this process's probes (KernelFeatures::Get)
   int64_t boot_wall_ns_ = 0;
   Skeleton<dispatch> shared_;
   std::vector<BpfLink> tracker_links_;
