@@ -31,6 +31,9 @@ struct FgsServiceOptions {
   std::function<std::vector<tetragon::SensorStatus>()> daemon_sensors;
   // Extra configuration reported by GetInfo (key -> value).
   std::vector<std::pair<std::string, std::string>> info;
+  // Hook kinds this kernel cannot run, each "kind: reason" (GetHealth's
+  // details list them).
+  std::vector<std::string> unavailable_hooks;
 };
 
 class FgsService final : public tetragon::FineGuidanceSensors::Service {
