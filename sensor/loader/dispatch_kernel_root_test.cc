@@ -150,8 +150,8 @@ TEST_F(DispatchTrackerTest, HostSelectorAppliesToCgroupsOfNoPod) {
 
 // Programs of hook kinds this kernel cannot attach are still verified: the
 // kprobe dispatcher, its policy program and the per-policy kprobe program
-// load here (attaching needs CONFIG_KPROBES); the LSM ones wherever the BPF
-// LSM is active (kernels refuse to load LSM programs otherwise).
+// load wherever kprobe programs load, attach or not; the LSM ones wherever
+// the kernel loads LSM programs (the lsm feature probe's load step).
 // Every program of both objects passes the verifier, kprobe and LSM ones
 // included (they cannot attach on every kernel), and with headroom: the
 // verifier's budget is 1M instructions, and its cost for the same program
