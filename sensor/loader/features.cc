@@ -172,9 +172,6 @@ FeatureProbe ProbeOne(const KindSpec& k) {
     if (!capture.lines().empty()) absl::StrAppend(&why, " (libbpf: ", capture.lines().back(), ")");
     return fail("attach", e, why);
   }
-  if (k.feature == HookFeature::kUprobe) {
-    tgd_features_uprobe_target(static_cast<int>(getpid()));  // harmless: the program does nothing
-  }
   if (k.feature == HookFeature::kLsm) {
     // An LSM program attaches whenever the BPF LSM is built in; it runs only
     // when the BPF LSM is also active. Open a file and see.
