@@ -1,10 +1,12 @@
 // tgdispatch: the daemon binary.
 //   tgdispatch serve [flags]   run the sensor and its gRPC API
 //   tgdispatch version         print the version
+//   tgdispatch features [--json]   probe and print the hook kinds this kernel runs
 //   tgdispatch policy validate [--json] [--loadable] FILE...
 //   tgdispatch policyfilter dump   list the pinned policy filter maps
 #include <glog/logging.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <iostream>
@@ -21,6 +23,7 @@
 #include "compat/policy/validate_cli.h"
 #include "sensor/base/version.h"
 #include "sensor/daemon/daemon.h"
+#include "sensor/loader/features.h"
 #include "sensor/loader/loadable.h"
 #include "sensor/policyfilter/filter_maps.h"
 
@@ -71,6 +74,7 @@ ABSL_FLAG(std::string, enable_ancestors, "",
           "comma-separated event types whose events carry ancestors: base (process_exec/exit, required by the "
           "others), kprobe, tracepoint, uprobe, lsm; unknown types are ignored (Tetragon's flag)");
 ABSL_FLAG(std::string, log_level, "info", "log level: debug | info | warn | error");
+ABSL_FLAG(bool, json, false, "features: print JSON instead of a table");
 
 namespace {
 
@@ -166,6 +170,8 @@ std::vector<std::string> NormalizeFlagNames(int argc, char** argv) {
 constexpr char kUsage[] =
     "tgdispatch serve [--flags]   run the sensor and its Tetragon-compatible gRPC API\n"
     "  tgdispatch version           print the version\n"
+    "  tgdispatch features [--json] probe (load and attach a minimal program of each hook kind)\n"
+    "                               and print what this kernel runs, and why not (needs root)\n"
     "  tgdispatch policy validate [--json] [--loadable] FILE...\n"
     "                               check TracingPolicy files (no root needed); --loadable: also\n"
     "                               report what this build cannot load\n"
@@ -237,6 +243,14 @@ int main(int argc, char** argv) {
     std::cout << tgd::FormatPolicyFilterContent(
         *content, absl::GetFlag(FLAGS_tetragon_bpf_dir).empty() ? tgd::kAllPodsPolicyId
                                                                  : tgd::kTetragonAllPodsPolicyId);
+    return 0;
+  }
+  if (cmd == "features" && args.size() == 2) {
+    if (geteuid() != 0) {
+      std::cerr << "note: not root: the kernel refuses BPF programs to this user, so every probe may fail\n";
+    }
+    const tgd::KernelFeatures& f = tgd::KernelFeatures::Get();
+    std::cout << (absl::GetFlag(FLAGS_json) ? f.FormatJson() : f.FormatTable());
     return 0;
   }
   if (cmd == "version" && args.size() == 2) {

@@ -22,11 +22,13 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "api/sensors.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "sensor/base/version.h"
+#include "sensor/loader/features.h"
 #include "sensor/policymgr/recording_backend.h"
 #include "sensor/testing/child_process.h"
 #include "sensor/testing/connect_as.h"
@@ -64,6 +66,26 @@ int RunToExit(const std::vector<std::string>& args, std::string* output) {
   int status = c.Wait();
   *output = testing::ReadFileOrEmpty(log);
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// True once ListTracingPolicies lists the three --policy-dir policies of
+// the fixture, none of them still loading; false after `bound`.
+bool WaitForPolicyDirLoaded(tetragon::FineGuidanceSensors::Stub* stub, absl::Duration bound) {
+  const absl::Time deadline = absl::Now() + bound;
+  while (absl::Now() < deadline) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    tetragon::ListTracingPoliciesResponse list;
+    if (stub->ListTracingPolicies(&ctx, {}, &list).ok() && list.policies_size() == 3) {
+      bool settled = true;
+      for (const auto& p : list.policies()) {
+        settled = settled && p.state() != tetragon::TP_STATE_LOADING && p.state() != tetragon::TP_STATE_UNKNOWN;
+      }
+      if (settled) return true;
+    }
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  return false;
 }
 
 class ServeRootTest : public ::testing::Test {
@@ -116,6 +138,9 @@ TEST_F(ServeRootTest, ServesTheApiAndShutsDownCleanly) {
   struct stat sock_stat;
   ASSERT_EQ(lstat(socket_.c_str(), &sock_stat), 0);
   EXPECT_EQ(sock_stat.st_mode & 07777, 0600u) << "root only, whatever the umask";
+  // The API may answer before the --policy-dir files are loaded: wait (with a
+  // bound) until all three are listed in their final state.
+  ASSERT_TRUE(WaitForPolicyDirLoaded(stub.get(), absl::Seconds(60))) << testing::ReadFileOrEmpty(log_);
 
   {
     grpc::ClientContext ctx;
@@ -131,7 +156,13 @@ TEST_F(ServeRootTest, ServesTheApiAndShutsDownCleanly) {
     // The datapath is up (root): RUNNING, the loader named.
     EXPECT_EQ(resp.health_status(0).status(), tetragon::HEALTH_STATUS_RUNNING)
         << resp.health_status(0).details();
-    EXPECT_EQ(resp.health_status(0).details(), "running; 1 tracing policies loaded (loader dispatch)");
+    // Then the hook kinds this kernel refused in the daemon's feature probe
+    // (the same probe as this process's).
+    std::string want = "running; 1 tracing policies loaded (loader dispatch)";
+    if (std::vector<std::string> no = KernelFeatures::Get().Unavailable(); !no.empty()) {
+      absl::StrAppend(&want, "; hook kinds this kernel cannot run: ", absl::StrJoin(no, "; "));
+    }
+    EXPECT_EQ(resp.health_status(0).details(), want);
   }
   {
     // The base process sensor is listed, attached, as Tetragon's "__base__";
@@ -296,6 +327,15 @@ TEST_F(ServeRootTest, ShutdownUnpinsEverythingAndKeepsAnExistingBpfDir) {
   EXPECT_EQ(WEXITSTATUS(status), 0) << testing::ReadFileOrEmpty(log_);
   ASSERT_TRUE(std::filesystem::is_directory(bpf_dir_));
   EXPECT_TRUE(std::filesystem::is_empty(bpf_dir_)) << "pins left after shutdown";
+}
+
+// `tgdispatch features` prints the same probe results as this process finds.
+TEST_F(ServeRootTest, FeaturesPrintsTheProbeTable) {
+  std::string out;
+  ASSERT_EQ(RunToExit({kBinary, "features"}, &out), 0) << out;
+  EXPECT_NE(out.find(KernelFeatures::Get().FormatTable()), std::string::npos) << out;
+  ASSERT_EQ(RunToExit({kBinary, "features", "--json"}, &out), 0) << out;
+  EXPECT_NE(out.find(KernelFeatures::Get().FormatJson()), std::string::npos) << out;
 }
 
 TEST_F(ServeRootTest, BadInvocationsFailWithAReason) {

@@ -6,6 +6,8 @@
 #include <bpf/libbpf.h>
 
 #include <memory>
+#include <string>
+#include <vector>
 
 namespace tgd {
 
@@ -35,7 +37,29 @@ using Skeleton = std::unique_ptr<T, SkeletonDeleter<T>>;
 
 // Routes libbpf's print callback into glog (warnings as WARNING, info and
 // debug at VLOG 1/2). Idempotent; call once before the first libbpf call.
+// libbpf's "try raising 'ulimit -l'" hint after an EPERM is dropped (VLOG 1):
+// memory is accounted to the cgroup since kernel 5.11, and the EPERMs seen
+// here come from the kernel refusing the program, not from a limit.
 void InstallLibbpfLogging();
+
+// While alive, libbpf's warnings on the constructing thread are collected
+// (and logged at VLOG 1 only) instead of logged as WARNING: for probes whose
+// failures are expected and reported by the caller. Not nestable.
+class LibbpfWarningCapture {
+ public:
+  LibbpfWarningCapture();
+  ~LibbpfWarningCapture();
+  LibbpfWarningCapture(const LibbpfWarningCapture&) = delete;
+  LibbpfWarningCapture& operator=(const LibbpfWarningCapture&) = delete;
+
+  // The warnings so far, one per line, without the "libbpf: " prefix.
+  const std::vector<std::string>& lines() const { return lines_; }
+  void Clear() { lines_.clear(); }
+
+ private:
+  friend struct LibbpfCaptureAccess;
+  std::vector<std::string> lines_;
+};
 
 }  // namespace tgd
 

@@ -21,6 +21,7 @@
 #include "sensor/base/loopback.h"
 #include "sensor/base/version.h"
 #include "sensor/bpfcore/fs.h"
+#include "sensor/loader/features.h"
 #include "sensor/loader/per_policy_backend.h"
 #include "sensor/podinfo/pod_info.h"
 
@@ -144,6 +145,10 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
                                                        MonotonicToWallOffsetNs(),
                                                        2 * config.process_cache_gc_interval);
   }
+  // What this kernel runs, asked by trial (the loader refuses the rest).
+  const KernelFeatures& features = KernelFeatures::Get();
+  LOG(INFO) << "kernel features (probed by loading and attaching one program per hook kind):\n"
+            << features.FormatTable();
   // The datapath (policy filter = workload registry) before the process
   // sensor: the sensor's pod enrichment reads the registry.
   st = d->StartDatapath();
@@ -203,6 +208,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
   }
   opts.policies = d->policies_.get();
   opts.bus = &d->bus_;
+  opts.unavailable_hooks = features.Unavailable();
   if (config.process_events) {
     // Listed as Tetragon lists a sensor outside tracing policies: its name
     // as the collection, enabled while attached.

@@ -85,6 +85,20 @@ void SeedExecPaths(int map_fd) {
   closedir(d);
 }
 
+// The probed feature a policy hook needs.
+HookFeature HookFeatureOf(const policy::Hook& hook) {
+  switch (hook.kind) {
+    case policy::HookKind::kTracepoint: return HookFeature::kTracepoint;
+    case policy::HookKind::kRawTracepoint: return HookFeature::kRawTracepoint;
+    case policy::HookKind::kLsm: return HookFeature::kLsm;
+    case policy::HookKind::kUprobe:
+    case policy::HookKind::kUsdt: return hook.is_return ? HookFeature::kUretprobe : HookFeature::kUprobe;
+    case policy::HookKind::kFentry: return hook.is_return ? HookFeature::kFexit : HookFeature::kFentry;
+    case policy::HookKind::kKprobe: break;
+  }
+  return hook.is_return ? HookFeature::kKretprobe : HookFeature::kKprobe;
+}
+
 // Attaches `prog` (a dispatcher or a per-policy program) to `c`'s hook.
 // Uprobes cover every process; libbpf resolves the symbol in the ELF.
 bpf_link* AttachToHook(bpf_program* prog, const CompiledHook& c) {
@@ -159,7 +173,7 @@ absl::StatusOr<std::unique_ptr<DispatchBackend>> DispatchBackend::Create(Dispatc
 }
 
 absl::Status DispatchBackend::Init() {
-  features_ = KernelFeatures::Probe();
+  features_ = &KernelFeatures::Get();
   boot_wall_ns_ = MonotonicToWallOffsetNs();
   shared_.reset(dispatch::open());
   if (!shared_) return ErrnoStatus(errno, "opening the dispatch BPF object");
@@ -490,8 +504,7 @@ absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::Load(const Policy
   std::vector<CompiledHook> compiled;
   TGD_ASSIGN_OR_RETURN(std::vector<policy::Hook> hooks, policy::ExpandHookLists(tp, ReadFtraceList));  // list: calls
   for (const policy::Hook& hook : hooks) {
-    std::string kind = hook.kind == policy::HookKind::kRawTracepoint ? "raw_tp" : policy::HookKindName(hook.kind);
-    TGD_RETURN_IF_ERROR(CheckHookSupported(features_, kind, hook.path));
+    TGD_RETURN_IF_ERROR(CheckHookSupported(*features_, HookFeatureOf(hook), hook.path));
     TGD_ASSIGN_OR_RETURN(CompiledHook c, CompileHook(hook, opts_.formats, opts_.host_ns));
     compiled.push_back(std::move(c));
   }

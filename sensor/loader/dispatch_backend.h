@@ -194,7 +194,7 @@ class DispatchBackend : public PolicyBackend {
   absl::Time pending_next_check_ = absl::InfiniteFuture();
 
   DispatchOptions opts_;
-  KernelFeatures features_;
+  const KernelFeatures* features_ = nullptr;  // this process's probes (KernelFeatures::Get)
   int64_t boot_wall_ns_ = 0;
   Skeleton<dispatch> shared_;
   std::vector<BpfLink> tracker_links_;

@@ -150,8 +150,8 @@ TEST_F(DispatchTrackerTest, HostSelectorAppliesToCgroupsOfNoPod) {
 
 // Programs of hook kinds this kernel cannot attach are still verified: the
 // kprobe dispatcher, its policy program and the per-policy kprobe program
-// load here (attaching needs CONFIG_KPROBES); the LSM ones wherever the BPF
-// LSM is active (kernels refuse to load LSM programs otherwise).
+// load wherever kprobe programs load, attach or not; the LSM ones wherever
+// the kernel loads LSM programs (the lsm feature probe's load step).
 // Every program of both objects passes the verifier, kprobe and LSM ones
 // included (they cannot attach on every kernel), and with headroom: the
 // verifier's budget is 1M instructions, and its cost for the same program
@@ -168,10 +168,11 @@ TEST(DispatchObjectTest, ProgramsPassTheVerifierWithHeadroom) {
     ASSERT_TRUE(obj) << which;
     bpf_program* prog;
     int kprobes = 0, lsms = 0;
-    // This kernel refuses to load LSM programs at all while the BPF LSM is
-    // inactive: they are verified where it is active.
-    const bool with_lsm = KernelFeatures::Probe().bpf_lsm;
-    if (!with_lsm) std::cout << "LSM programs not verified: the BPF LSM is not active on this kernel\n";
+    // Where the kernel refuses to load any LSM program (the feature probe
+    // failed at load), they are verified on kernels that load them.
+    const FeatureProbe& lsm_probe = KernelFeatures::Get().Of(HookFeature::kLsm);
+    const bool with_lsm = lsm_probe.available || lsm_probe.stage != "load";
+    if (!with_lsm) std::cout << "LSM programs not verified: " << lsm_probe.reason << "\n";
     std::map<std::string, std::vector<char>> logs;
     bpf_object__for_each_program(prog, obj.get()) {
       const std::string name = bpf_program__name(prog);

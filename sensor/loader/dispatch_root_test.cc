@@ -25,6 +25,7 @@
 #include "absl/strings/match.h"
 #include "sensor/base/status_macros.h"
 #include "sensor/loader/dispatch_backend.h"
+#include "sensor/loader/features.h"
 #include "sensor/loader/per_policy_backend.h"
 #include "sensor/policymgr/policy_document.h"
 #include "sensor/testing/cgroup.h"
@@ -498,7 +499,7 @@ spec:
     syscall: false
 )";
   auto kp = Load(kprobe, 0);
-  if (!KernelFeatures::Probe().kprobes) {
+  if (!KernelFeatures::Get().Has(HookFeature::kKprobe)) {
     EXPECT_EQ(kp.status().code(), absl::StatusCode::kFailedPrecondition) << kp.status();
     EXPECT_NE(kp.status().message().find("spec.kprobes[0]"), std::string::npos) << kp.status();
   } else {
@@ -513,9 +514,13 @@ spec:
   - hook: file_open
 )";
   auto lp = Load(lsm, 0);
-  if (!KernelFeatures::Probe().bpf_lsm) {
+  if (!KernelFeatures::Get().Has(HookFeature::kLsm)) {
     EXPECT_EQ(lp.status().code(), absl::StatusCode::kFailedPrecondition) << lp.status();
     EXPECT_NE(lp.status().message().find("spec.lsmhooks[0]"), std::string::npos) << lp.status();
+    // The kernel's own reason, never libbpf's memlock hint.
+    EXPECT_NE(lp.status().message().find(KernelFeatures::Get().Of(HookFeature::kLsm).reason), std::string::npos)
+        << lp.status();
+    EXPECT_EQ(lp.status().message().find("ulimit"), std::string::npos) << lp.status();
   } else {
     EXPECT_TRUE(lp.ok()) << lp.status();
   }
@@ -679,8 +684,8 @@ std::string LibcPath() {
 }
 
 TEST_P(DispatchRootTest, UprobeOnALibraryFunctionForTheSelectedPodOnly) {
-  if (!KernelFeatures::Probe().uprobes) {
-    GTEST_SKIP() << "this kernel has no uprobe PMU (CONFIG_UPROBE_EVENTS off)";
+  if (!KernelFeatures::Get().Has(HookFeature::kUprobe)) {
+    GTEST_SKIP() << KernelFeatures::Get().Of(HookFeature::kUprobe).reason;
   }
   const std::string libc = LibcPath();
   ASSERT_FALSE(libc.empty());

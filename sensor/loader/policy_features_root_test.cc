@@ -363,7 +363,9 @@ std::string LibcPath() {
 // A uprobe with several symbols attaches one uprobe per symbol, each event
 // naming its symbol.
 TEST_P(PolicyFeaturesRootTest, UprobeWithSeveralSymbols) {
-  if (!KernelFeatures::Probe().uprobes) GTEST_SKIP() << "this kernel has no uprobe PMU (CONFIG_UPROBE_EVENTS off)";
+  if (!KernelFeatures::Get().Has(HookFeature::kUprobe)) {
+    GTEST_SKIP() << KernelFeatures::Get().Of(HookFeature::kUprobe).reason;
+  }
   const std::string libc = LibcPath();
   ASSERT_FALSE(libc.empty());
   ASSERT_TRUE(LoadForPodA(absl::StrReplaceAll(R"(apiVersion: cilium.io/v1alpha1
@@ -426,13 +428,13 @@ spec:
   - call: vfs_read
     syscall: false
 )");
-  KernelFeatures f = KernelFeatures::Probe();
-  if (f.fentry) {
+  const FeatureProbe& fentry = KernelFeatures::Get().Of(HookFeature::kFentry);
+  if (fentry.available) {
     EXPECT_EQ(s.code(), absl::StatusCode::kUnimplemented) << s;
   } else {
     EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
-    EXPECT_NE(s.message().find("spec.fentries[0]: this kernel cannot attach fentry programs: "), std::string::npos) << s;
-    EXPECT_NE(s.message().find(f.fentry_error), std::string::npos) << s;
+    EXPECT_NE(s.message().find("spec.fentries[0]: this kernel cannot run fentry programs: "), std::string::npos) << s;
+    EXPECT_NE(s.message().find(fentry.reason), std::string::npos) << s;
     std::cout << "fentry refusal here: " << s.message() << "\n";
   }
   EXPECT_TRUE(policies_.empty());

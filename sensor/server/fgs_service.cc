@@ -6,6 +6,7 @@
 #include <google/protobuf/wrappers.pb.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "sensor/base/version.h"
 #include "sensor/eventfilter/event_filter.h"
 #include "sensor/eventfilter/field_filter.h"
@@ -108,8 +109,12 @@ grpc::Status FgsService::GetHealth(grpc::ServerContext* ctx, const tetragon::Get
     return grpc::Status::OK;
   }
   h->set_status(tetragon::HEALTH_STATUS_RUNNING);
-  h->set_details(absl::StrCat("running; ", opts_.policies->size(), " tracing policies loaded (loader ",
-                              opts_.policies->loader_name(), ")"));
+  std::string details = absl::StrCat("running; ", opts_.policies->size(), " tracing policies loaded (loader ",
+                                     opts_.policies->loader_name(), ")");
+  if (!opts_.unavailable_hooks.empty()) {
+    absl::StrAppend(&details, "; hook kinds this kernel cannot run: ", absl::StrJoin(opts_.unavailable_hooks, "; "));
+  }
+  h->set_details(details);
   return grpc::Status::OK;
 }
 

@@ -36,6 +36,9 @@ struct FgsServiceOptions {
   // non-OK answer is the RPC's answer (PeerAuthorizer::Authorize). Unset:
   // every caller may call everything (tests over in-process channels).
   std::function<grpc::Status(const grpc::ServerContext&, absl::string_view rpc)> authorize;
+  // Hook kinds this kernel cannot run, each "kind: reason" (GetHealth's
+  // details list them).
+  std::vector<std::string> unavailable_hooks;
 };
 
 class FgsService final : public tetragon::FineGuidanceSensors::Service {

@@ -133,6 +133,36 @@ TEST(FgsServiceHealthTest, UnavailableDatapathIsAnErrorNamingWhatIsMissing) {
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
 }
 
+// Hook kinds the kernel refused in the feature probe are listed with the
+// kernel's reason after the running state.
+TEST(FgsServiceHealthTest, ListsTheHookKindsThisKernelCannotRun) {
+  BackendLog log;
+  RecordingBackend backend(&log);
+  PolicyManager mgr(&backend);
+  EventBus bus;
+  FgsServiceOptions opts;
+  opts.policies = &mgr;
+  opts.bus = &bus;
+  opts.unavailable_hooks = {"kprobe: attaching a kprobe program to security_task_prctl: ENOENT",
+                            "lsm: loading an lsm program: EPERM (Operation not permitted)"};
+  FgsService service(std::move(opts));
+  grpc::ServerBuilder builder;
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  auto stub = tetragon::FineGuidanceSensors::NewStub(server->InProcessChannel(grpc::ChannelArguments()));
+  grpc::ClientContext ctx;
+  tetragon::GetHealthStatusResponse resp;
+  ASSERT_TRUE(stub->GetHealth(&ctx, {}, &resp).ok());
+  ASSERT_EQ(resp.health_status_size(), 1);
+  EXPECT_EQ(resp.health_status(0).status(), tetragon::HEALTH_STATUS_RUNNING);
+  EXPECT_EQ(resp.health_status(0).details(),
+            "running; 0 tracing policies loaded (loader dispatch); hook kinds this kernel cannot run: kprobe: "
+            "attaching a kprobe program to security_task_prctl: ENOENT; lsm: loading an lsm program: EPERM "
+            "(Operation not permitted)");
+  bus.Close();
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+}
+
 TEST_F(FgsServiceTest, PolicyLifecycle) {
   ASSERT_TRUE(Add(TestPolicyYaml("p1")).ok());
   ASSERT_TRUE(Add(TestPolicyYaml("p2", "  podSelector: {matchLabels: {app: a}}\n")).ok());

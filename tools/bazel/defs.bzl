@@ -18,9 +18,14 @@ def tgd_cc_library(name, copts = [], **kwargs):
 def tgd_cc_binary(name, copts = [], **kwargs):
     native.cc_binary(name = name, copts = TGD_COPTS + copts, **kwargs)
 
-def tgd_cc_test(name, copts = [], deps = [], **kwargs):
+def tgd_cc_test(name, copts = [], deps = [], srcs = [], **kwargs):
     native.cc_test(
         name = name,
+        # Under --config=tsan: TSan annotations for Debian's abseil mutexes.
+        srcs = srcs + select({
+            "//tools/tsan:tsan": ["//tools/tsan:absl_sync_annotations.cc"],
+            "//conditions:default": [],
+        }),
         copts = TGD_COPTS + copts,
         deps = deps + ["@system//:gtest_main"],
         **kwargs
