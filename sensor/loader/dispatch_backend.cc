@@ -28,6 +28,7 @@
 #include "sensor/base/status_macros.h"
 #include "sensor/loader/dispatch_backend_internal.h"
 #include "sensor/loader/tracefs_format.h"
+#include "sensor/loader/uprobe_target.h"
 #include "sensor/process/process_sensor.h"
 
 namespace tgd {
@@ -90,7 +91,8 @@ bpf_link* AttachToHook(bpf_program* prog, const CompiledHook& c) {
     case TGD_HOOK_RAW_TP: return bpf_program__attach_raw_tracepoint(prog, c.event.c_str());
     case TGD_HOOK_UPROBE: {
       LIBBPF_OPTS(bpf_uprobe_opts, o, .func_name = c.call.c_str());
-      return bpf_program__attach_uprobe_opts(prog, -1, c.binary_path.c_str(), 0, &o);
+      const std::string& path = c.attach_path.empty() ? c.binary_path : c.attach_path;
+      return bpf_program__attach_uprobe_opts(prog, -1, path.c_str(), 0, &o);
     }
     case TGD_HOOK_LSM: return bpf_program__attach_lsm(prog);
     default: return bpf_program__attach_kprobe(prog, false, c.call.c_str());
@@ -484,10 +486,18 @@ absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::Load(const Policy
   }
   // Compile every hook first: nothing touches the kernel for a bad policy.
   std::vector<CompiledHook> compiled;
+  std::vector<FileDescriptor> uprobe_targets;  // open until attached
   for (const policy::Hook& hook : tp.hooks) {
     std::string kind = hook.kind == policy::HookKind::kRawTracepoint ? "raw_tp" : policy::HookKindName(hook.kind);
     TGD_RETURN_IF_ERROR(CheckHookSupported(features_, kind, hook.path));
     TGD_ASSIGN_OR_RETURN(CompiledHook c, CompileHook(hook, opts_.formats));
+    if (c.kind == TGD_HOOK_UPROBE) {
+      // Opened here, before any lock, without blocking; attached through
+      // this descriptor, so a path swapped for a FIFO meanwhile is not read.
+      TGD_ASSIGN_OR_RETURN(FileDescriptor target, OpenUprobeTarget(c.binary_path, hook.path + ".path"));
+      c.attach_path = absl::StrCat("/proc/self/fd/", target.get());
+      uprobe_targets.push_back(std::move(target));
+    }
     compiled.push_back(std::move(c));
   }
   const uint32_t flags = Policy::Flags(true, mode);

@@ -727,6 +727,50 @@ spec:
   EXPECT_EQ(backend_->Hooks()[0].key, "uprobe/" + libc + ":setlocale");
 }
 
+// A uprobe path that is not a regular ELF file is refused before anything
+// is opened for reading: a FIFO no longer blocks the add (it used to hang
+// in libbpf's open, inside the loader's lock), and a text file is named as
+// such instead of libbpf's "Unknown error 4001".
+TEST_P(DispatchRootTest, UprobeTargetsThatAreNotRegularElfFilesAreRefused) {
+  if (!KernelFeatures::Probe().uprobes) {
+    GTEST_SKIP() << "this kernel has no uprobe PMU (CONFIG_UPROBE_EVENTS off)";
+  }
+  const std::string dir = absl::StrCat("/tmp/tgd-disp-uptargets-", getpid());
+  std::filesystem::remove_all(dir);
+  ASSERT_TRUE(std::filesystem::create_directory(dir));
+  struct Cleanup {
+    std::string dir;
+    ~Cleanup() { std::filesystem::remove_all(dir); }
+  } cleanup{dir};
+  const std::string fifo = dir + "/fifo", text = dir + "/text", link = dir + "/link-to-fifo";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  std::ofstream(text) << "#!/bin/sh\necho not an ELF\n";
+  std::filesystem::create_symlink(fifo, link);
+  const std::map<std::string, std::string> cases = {
+      {fifo, "a FIFO"}, {link, "a FIFO"}, {dir, "a directory"}, {"/dev/null", "a character device"},
+      {text, "not an ELF file"}, {dir + "/missing", "No such file"}};
+  for (const auto& [path, why] : cases) {
+    const std::string yaml = absl::StrReplaceAll(R"(apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: up-target
+spec:
+  uprobes:
+  - path: PATH
+    symbols: [main]
+)", {{"PATH", path}});
+    auto p = Load(yaml, 0);
+    ASSERT_FALSE(p.ok()) << path;
+    if (why != "No such file") {
+      EXPECT_EQ(p.status().code(), absl::StatusCode::kInvalidArgument) << p.status();
+    }
+    EXPECT_NE(p.status().message().find("spec.uprobes[0].path: "), std::string::npos) << p.status();
+    EXPECT_NE(p.status().message().find(why), std::string::npos) << p.status();
+    EXPECT_EQ(p.status().message().find("Unknown error"), std::string::npos) << p.status();
+  }
+  EXPECT_TRUE(backend_->Hooks().empty());
+}
+
 INSTANTIATE_TEST_SUITE_P(Loaders, DispatchRootTest, ::testing::Values("dispatch", "per-policy"),
                          [](const ::testing::TestParamInfo<std::string>& i) {
                            return i.param == "dispatch" ? std::string("Dispatch") : std::string("PerPolicy");
