@@ -56,6 +56,27 @@ std::string HttpGet(int port, const std::string& path) {
   return out;
 }
 
+// GetHealth's details.
+std::string HealthDetails(tetragon::FineGuidanceSensors::Stub* stub) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  tetragon::GetHealthStatusResponse resp;
+  grpc::Status st = stub->GetHealth(&ctx, {}, &resp);
+  if (!st.ok() || resp.health_status_size() != 1) return "GetHealth failed: " + st.error_message();
+  return resp.health_status(0).details();
+}
+
+// Waits (up to 5 minutes: a bound, not an expectation) until GetHealth no
+// longer says --policy-dir is loading; returns the last details.
+std::string AwaitPolicyDirLoaded(tetragon::FineGuidanceSensors::Stub* stub) {
+  std::string details;
+  for (absl::Time end = absl::Now() + absl::Minutes(5); absl::Now() < end; absl::SleepFor(absl::Milliseconds(50))) {
+    details = HealthDetails(stub);
+    if (details.find("loading --policy-dir") == std::string::npos) break;
+  }
+  return details;
+}
+
 int RunToExit(const std::vector<std::string>& args, std::string* output) {
   std::string log = absl::StrCat(::testing::TempDir(), "/run-", getpid(), ".log");
   testing::ChildProcess c(args, log);
@@ -115,6 +136,8 @@ TEST_F(ServeRootTest, ServesTheApiAndShutsDownCleanly) {
     ASSERT_TRUE(stub->GetVersion(&ctx, {}, &resp).ok());
     EXPECT_EQ(resp.version(), kVersion);
   }
+  // --policy-dir loads in the background: wait for it (its three files).
+  AwaitPolicyDirLoaded(stub.get());
   {
     grpc::ClientContext ctx;
     tetragon::GetHealthStatusResponse resp;
@@ -288,6 +311,61 @@ TEST_F(ServeRootTest, ShutdownUnpinsEverythingAndKeepsAnExistingBpfDir) {
   EXPECT_EQ(WEXITSTATUS(status), 0) << testing::ReadFileOrEmpty(log_);
   ASSERT_TRUE(std::filesystem::is_directory(bpf_dir_));
   EXPECT_TRUE(std::filesystem::is_empty(bpf_dir_)) << "pins left after shutdown";
+}
+
+// The API answers before --policy-dir has loaded, whatever its size: the
+// first GetHealth after the socket accepts says how far loading got (300
+// policies take seconds: each add waits for RCU grace periods), List lists
+// what is loaded so far, and both keep answering until all are loaded.
+// Then SIGTERM: the shutdown time is printed (bench/ has the figures).
+TEST_F(ServeRootTest, PolicyDirLoadsInTheBackgroundWhileTheApiAnswers) {
+  constexpr int kPolicies = 300;
+  std::filesystem::remove_all(policy_dir_);
+  std::filesystem::create_directories(policy_dir_);
+  // Spread over five hooks: at most 64 policies apply to one workload on
+  // one hook.
+  const char* kEvents[] = {"sys_enter_openat", "sys_enter_getpid", "sys_enter_close", "sys_enter_read",
+                           "sys_enter_write"};
+  for (int i = 0; i < kPolicies; ++i) {
+    std::ofstream(absl::StrCat(policy_dir_, "/p", 1000 + i, ".yaml"))
+        << "apiVersion: cilium.io/v1alpha1\nkind: TracingPolicy\nmetadata:\n  name: bg-" << i
+        << "\nspec:\n  tracepoints:\n  - subsystem: syscalls\n    event: " << kEvents[i % 5]
+        << "\n    selectors:\n    - matchBinaries:\n      - operator: In\n        values: [\"/nonexistent\"]\n";
+  }
+  testing::ChildProcess daemon({kBinary, "serve", "--server-address=unix://" + socket_, "--bpf-dir=" + bpf_dir_,
+                                "--policy-dir=" + policy_dir_, "--process-events=false", "--metrics-address="},
+                               log_);
+  auto channel = grpc::CreateChannel("unix://" + socket_, grpc::InsecureChannelCredentials());
+  ASSERT_TRUE(channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(20)))
+      << testing::ReadFileOrEmpty(log_);
+  auto stub = tetragon::FineGuidanceSensors::NewStub(channel);
+  std::string first = HealthDetails(stub.get());
+  const std::string prefix = "running; loading --policy-dir: ";
+  ASSERT_EQ(first.rfind(prefix, 0), 0u) << first;
+  int done = std::atoi(first.c_str() + prefix.size());
+  EXPECT_LT(done, kPolicies) << first;
+  EXPECT_NE(first.find(absl::StrCat(" of ", kPolicies, " files; ")), std::string::npos) << first;
+  {
+    grpc::ClientContext ctx;
+    tetragon::ListTracingPoliciesResponse list;
+    ASSERT_TRUE(stub->ListTracingPolicies(&ctx, {}, &list).ok());
+    EXPECT_LT(list.policies_size(), kPolicies);
+  }
+  std::string last = AwaitPolicyDirLoaded(stub.get());
+  EXPECT_EQ(last, absl::StrCat("running; ", kPolicies, " tracing policies loaded (loader dispatch)"));
+  {
+    grpc::ClientContext ctx;
+    tetragon::ListTracingPoliciesResponse list;
+    ASSERT_TRUE(stub->ListTracingPolicies(&ctx, {}, &list).ok());
+    EXPECT_EQ(list.policies_size(), kPolicies);
+    for (const auto& p : list.policies()) EXPECT_EQ(p.state(), tetragon::TP_STATE_ENABLED) << p.name();
+  }
+  absl::Time stop = absl::Now();
+  ASSERT_EQ(kill(daemon.pid(), SIGTERM), 0);
+  int status = daemon.Wait();
+  std::cout << "shutdown with " << kPolicies << " policies: " << absl::FormatDuration(absl::Now() - stop) << "\n";
+  ASSERT_TRUE(WIFEXITED(status)) << testing::ReadFileOrEmpty(log_);
+  EXPECT_EQ(WEXITSTATUS(status), 0) << testing::ReadFileOrEmpty(log_);
 }
 
 TEST_F(ServeRootTest, BadInvocationsFailWithAReason) {

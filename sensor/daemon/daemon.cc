@@ -4,6 +4,7 @@
 #include <glog/logging.h>
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
+#include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -18,6 +19,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "sensor/base/file_descriptor.h"
 #include "sensor/base/loopback.h"
 #include "sensor/base/version.h"
 #include "sensor/bpfcore/fs.h"
@@ -170,6 +174,9 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
     d->policies_ = std::make_unique<PolicyManager>(d->backend_.get());
   }
 
+  // --policy-dir is listed now and loaded in the background once the API
+  // serves: health and list answer at once however many policies there are.
+  std::vector<std::filesystem::path> policy_files;
   if (!config.policy_dir.empty()) {
     std::error_code ec;
     std::filesystem::directory_iterator it(config.policy_dir, ec);
@@ -177,15 +184,14 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
       return absl::InvalidArgumentError(
           absl::StrCat("--policy-dir \"", config.policy_dir, "\": ", ec.message()));
     }
-    std::vector<std::filesystem::path> files;
     for (const auto& entry : it) {
       if (entry.path().extension() == ".yaml" || entry.path().extension() == ".yml") {
-        files.push_back(entry.path());
+        policy_files.push_back(entry.path());
       }
     }
-    std::sort(files.begin(), files.end());
-    for (const auto& f : files) d->LoadPolicyFile(f);
+    std::sort(policy_files.begin(), policy_files.end());
   }
+  d->policy_files_total_ = policy_files.size();
 
   FgsServiceOptions opts;
   if (d->workloads_) {
@@ -206,6 +212,11 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
       return std::vector<tetragon::SensorStatus>{std::move(base)};
     };
   }
+  opts.startup_progress = [p = d.get()]() -> std::string {
+    size_t done = p->policy_files_done_.load();
+    if (done >= p->policy_files_total_) return "";
+    return absl::StrCat("loading --policy-dir: ", done, " of ", p->policy_files_total_, " files");
+  };
   opts.info = {{"loader", config.loader},
                {"bpf-dir", config.bpf_dir},
                {"node-name", d->config_.node_name},
@@ -237,6 +248,22 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
     LOG(INFO) << "metrics on http://" << config.metrics_address << "/metrics (port "
               << d->metrics_server_->port() << ")";
   }
+  if (!policy_files.empty()) {
+    d->policy_dir_loader_ = std::thread([p = d.get(), files = std::move(policy_files)] {
+      absl::Time start = absl::Now();
+      for (const auto& f : files) {
+        if (p->stop_loading_.load()) {
+          LOG(INFO) << "--policy-dir: loading stopped by shutdown after " << p->policy_files_done_.load()
+                    << " of " << files.size() << " files";
+          return;
+        }
+        p->LoadPolicyFile(f);
+        ++p->policy_files_done_;
+      }
+      LOG(INFO) << "--policy-dir: " << files.size() << " files read, " << p->policies_->size()
+                << " tracing policies loaded, in " << absl::FormatDuration(absl::Now() - start);
+    });
+  }
   if (d->exporter_) LOG(INFO) << "exporting events to " << config.export_file;
   LOG(INFO) << kProductName << " " << kVersion << " serving on " << config.server_address
             << " (node " << d->config_.node_name << ", loader " << config.loader << ", bpf dir "
@@ -244,15 +271,43 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
   return d;
 }
 
+namespace {
+
+// Reads a --policy-dir file: opened non-blocking (a FIFO there would
+// otherwise stall the loader, and shutdown with it), regular files only, at
+// most the policy size limit.
+absl::StatusOr<std::string> ReadPolicyFile(const std::filesystem::path& file) {
+  FileDescriptor fd(open(file.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
+  if (!fd.valid()) return absl::UnavailableError(absl::StrCat("cannot open: ", strerror(errno)));
+  struct stat sb;
+  if (fstat(fd.get(), &sb) != 0) return absl::UnavailableError(absl::StrCat("cannot stat: ", strerror(errno)));
+  if (!S_ISREG(sb.st_mode)) return absl::InvalidArgumentError("not a regular file");
+  if (static_cast<uint64_t>(sb.st_size) > kMaxPolicyBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("policy is ", sb.st_size, " bytes; the limit is ", kMaxPolicyBytes));
+  }
+  std::string text(static_cast<size_t>(sb.st_size), '\0');
+  size_t got = 0;
+  while (got < text.size()) {
+    ssize_t n = read(fd.get(), text.data() + got, text.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return absl::UnavailableError(absl::StrCat("cannot read: ", strerror(errno)));
+    if (n == 0) break;  // shrank meanwhile
+    got += static_cast<size_t>(n);
+  }
+  text.resize(got);
+  return text;
+}
+
+}  // namespace
+
 void Daemon::LoadPolicyFile(const std::filesystem::path& file) {
   absl::StatusOr<PolicyDocument> doc = absl::UnavailableError("cannot read");
-  std::ifstream in(file);
-  if (!in.is_open()) {
-    doc = absl::UnavailableError(absl::StrCat("cannot open: ", strerror(errno)));
+  absl::StatusOr<std::string> text = ReadPolicyFile(file);
+  if (!text.ok()) {
+    doc = text.status();
   } else {
-    std::stringstream text;
-    text << in.rdbuf();
-    if (!in.bad()) doc = ParsePolicyDocument(text.str());
+    doc = ParsePolicyDocument(*text);
   }
   if (!doc.ok()) {
     // No name to list it under but the file's: that one, so that
@@ -298,6 +353,10 @@ void Daemon::RunUntilSignal() {
 void Daemon::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
+  // The --policy-dir loader stops between two files (the one it is loading
+  // finishes); nothing else loads after this.
+  stop_loading_ = true;
+  if (policy_dir_loader_.joinable()) policy_dir_loader_.join();
   metrics_server_.reset();  // its collector reads the parts below
   process_sensor_running_ = false;
   process_sensor_.reset();  // detaches the base sensor, stops its reader

@@ -100,8 +100,12 @@ grpc::Status FgsService::GetHealth(grpc::ServerContext*, const tetragon::GetHeal
                                 loader.message()));
     return grpc::Status::OK;
   }
+  // Tetragon says RUNNING once it serves; so do we while --policy-dir is
+  // still loading in the background, and the details say how far it got.
   h->set_status(tetragon::HEALTH_STATUS_RUNNING);
-  h->set_details(absl::StrCat("running; ", opts_.policies->size(), " tracing policies loaded (loader ",
+  std::string progress = opts_.startup_progress ? opts_.startup_progress() : "";
+  h->set_details(absl::StrCat("running; ", progress.empty() ? "" : absl::StrCat(progress, "; "),
+                              opts_.policies->size(), " tracing policies loaded (loader ",
                               opts_.policies->loader_name(), ")"));
   return grpc::Status::OK;
 }
