@@ -111,7 +111,9 @@ class DispatchBackend::Policy : public LoadedPolicy {
         sensors_(std::move(sensors)) {}
   ~Policy() override {
     b_->RemoveEntries(ids_);
-    if (filter_id_ != 0 && b_->opts_.filter) {
+    // At shutdown our own policy filter maps go with the daemon; a Tetragon
+    // agent's stay, so our entries there are removed.
+    if (filter_id_ != 0 && b_->opts_.filter && (!b_->ShuttingDown() || b_->opts_.filter->tetragon_mode())) {
       absl::Status s = b_->opts_.filter->DelPolicy(filter_id_);
       if (!s.ok()) LOG(WARNING) << "policy filter: deleting policy " << filter_id_ << ": " << s;
     }
@@ -505,6 +507,7 @@ absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::Load(const Policy
   std::vector<std::string> sensors;
   {
     absl::MutexLock l(&mu_);
+    if (shutting_down_) return absl::UnavailableError("the daemon is shutting down");
     auto rollback = [&](absl::Status s) -> absl::Status {
       for (uint32_t id : ids) {
         auto it = entries_.find(id);
@@ -640,8 +643,35 @@ void DispatchBackend::DetachEntry(Entry& e) {
   }
 }
 
+bool DispatchBackend::ShuttingDown() const {
+  absl::MutexLock l(&mu_);
+  return shutting_down_;
+}
+
+void DispatchBackend::BeginShutdown() {
+  absl::MutexLock l(&mu_);
+  shutting_down_ = true;
+  // Closing the links detaches the programs: no event runs a policy after
+  // this. The maps and programs go with the backend.
+  for (auto& [key, h] : hooks_) h->link.reset();
+  for (auto& [id, e] : entries_) e->pp_link.reset();
+  LOG(INFO) << "shutting down: " << hooks_.size() << " dispatchers and " << entries_.size()
+            << " policy hooks detached at once";
+}
+
 void DispatchBackend::RemoveEntries(const std::vector<uint32_t>& ids) {
   absl::MutexLock l(&mu_);
+  if (shutting_down_) {
+    // Everything is detached and the maps go with the backend: no run list,
+    // config or value update (each would wait for RCU), only our state.
+    for (uint32_t id : ids) {
+      auto it = entries_.find(id);
+      if (it == entries_.end()) continue;
+      it->second->hook->entries.erase(id);
+      entries_.erase(it);
+    }
+    return;
+  }
   std::set<Hook*> touched;
   // Out of every run list first, so no event reaches them; then their
   // config and values go.

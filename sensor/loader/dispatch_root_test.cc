@@ -727,6 +727,26 @@ spec:
   EXPECT_EQ(backend_->Hooks()[0].key, "uprobe/" + libc + ":setlocale");
 }
 
+// Shutdown detaches every hook at once: no policy runs after BeginShutdown,
+// nothing loads, and dropping the policies afterwards touches no map.
+TEST_P(DispatchRootTest, BeginShutdownDetachesEverythingAtOnce) {
+  for (int i : {1, 2}) {
+    auto p = Load(Policy(absl::StrCat("down-", i), "a", "Post"), 1 + i);
+    ASSERT_TRUE(p.ok()) << p.status();
+    policies_.push_back(std::move(*p));
+  }
+  EXPECT_NE(RunCat(*cg_a_, prefix_ + "before"), -1);
+  EXPECT_EQ(Drain("down-1").size(), 1u);
+  backend_->BeginShutdown();
+  EXPECT_NE(RunCat(*cg_a_, prefix_ + "after"), -1);
+  EXPECT_TRUE(Drain("down-1").empty());
+  EXPECT_TRUE(Drain("down-2").empty());
+  auto late = Load(Policy("down-3", "a", "Post"), 4);
+  EXPECT_EQ(late.status().code(), absl::StatusCode::kUnavailable) << late.status();
+  policies_.clear();
+  EXPECT_EQ(backend_->Hooks().size(), 1u);  // its state goes with the backend
+}
+
 // A uprobe path that is not a regular ELF file is refused before anything
 // is opened for reading: a FIFO no longer blocks the add (it used to hang
 // in libbpf's open, inside the loader's lock), and a text file is named as
