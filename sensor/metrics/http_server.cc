@@ -5,9 +5,12 @@
 #include <glog/logging.h>
 #include <netdb.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <cstring>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -154,7 +157,13 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(const std::s
     unsigned error_code = 0;
     mg_error_data error{&error_code, error_text, sizeof(error_text)};
     s->ctx_ = mg_start2(&init, &error);
-    if (s->ctx_ != nullptr) break;
+    if (s->ctx_ != nullptr) {
+      // The numeric host it listens on ("" for every interface).
+      size_t colon = spec.rfind(':');
+      s->bound_host_ = colon == std::string::npos ? "" : spec.substr(0, colon);
+      if (absl::StartsWith(s->bound_host_, "[")) s->bound_host_ = s->bound_host_.substr(1, s->bound_host_.size() - 2);
+      break;
+    }
     last_error = error_text[0] ? error_text : "cannot start the HTTP server";
   }
   if (s->ctx_ == nullptr) {
@@ -167,12 +176,35 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(const std::s
     return absl::UnavailableError(absl::StrCat("--metrics-address \"", address, "\": no bound port"));
   }
   s->port_ = ports[0].port;
+  s->wake_host_ = s->bound_host_.empty() ? "127.0.0.1" : s->bound_host_;
   return s;
 }
 
 void MetricsServer::Stop() {
   if (ctx_ == nullptr) return;
+  // civetweb's accept loop sees the stop request only when its poll returns
+  // (up to ~2 s later): connections to the listener wake it at once.
+  std::atomic<bool> stopped{false};
+  std::thread waker([this, &stopped] {
+    while (!stopped.load()) {
+      addrinfo hints{};
+      hints.ai_socktype = SOCK_STREAM;
+      hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+      addrinfo* res = nullptr;
+      if (getaddrinfo(wake_host_.c_str(), absl::StrCat(port_).c_str(), &hints, &res) == 0) {
+        int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd >= 0) {
+          (void)connect(fd, res->ai_addr, res->ai_addrlen);
+          close(fd);
+        }
+        freeaddrinfo(res);
+      }
+      for (int i = 0; i < 10 && !stopped.load(); ++i) usleep(5000);
+    }
+  });
   mg_stop(ctx_);  // closes the listener, joins every worker
+  stopped = true;
+  waker.join();
   ctx_ = nullptr;
 }
 

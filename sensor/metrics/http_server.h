@@ -58,6 +58,8 @@ class MetricsServer {
   Registry* registry_;
   mg_context* ctx_ = nullptr;
   int port_ = 0;
+  std::string bound_host_;  // numeric listen host, "" = every interface
+  std::string wake_host_;   // where Stop() connects to wake the accept loop
 };
 
 }  // namespace tgd::metrics
