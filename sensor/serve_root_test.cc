@@ -109,6 +109,12 @@ class ServeRootTest : public ::testing::Test {
            "  tracepoints:\n  - subsystem: syscalls\n    event: sys_enter_nope\n";
   }
   void TearDown() override {
+    // The daemon's own shutdown timing, for the record.
+    std::string log = testing::ReadFileOrEmpty(log_);
+    if (size_t at = log.find("stopped in "); at != std::string::npos) {
+      std::cout << "daemon: " << log.substr(at, log.find('\n', at) - at) << "\n";
+    }
+    unlink(log_.c_str());
     std::filesystem::remove_all(policy_dir_);
     std::error_code ec;
     std::filesystem::remove_all(bpf_dir_, ec);  // pins a killed daemon left behind
