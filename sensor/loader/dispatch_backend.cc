@@ -226,9 +226,16 @@ DispatchBackend::~DispatchBackend() {
   if (reader_.joinable()) reader_.join();
   if (rb_) ProcessPending(true);  // what still waits goes out as it is
   absl::MutexLock l(&mu_);
-  for (auto& [key, h] : hooks_) h->link.reset();
+  std::vector<BpfLink> links;
+  for (auto& [key, h] : hooks_) {
+    if (h->link) links.push_back(std::move(h->link));
+  }
+  const absl::Time start = absl::Now();
+  CloseInParallel(std::move(links));
+  const size_t n_hooks = hooks_.size();
   hooks_.clear();
   entries_.clear();
+  VLOG(1) << n_hooks << " hooks closed in " << absl::FormatDuration(absl::Now() - start);
 }
 
 int DispatchBackend::MapFd(const std::string& name) const {
@@ -652,11 +659,34 @@ void DispatchBackend::BeginShutdown() {
   absl::MutexLock l(&mu_);
   shutting_down_ = true;
   // Closing the links detaches the programs: no event runs a policy after
-  // this. The maps and programs go with the backend.
-  for (auto& [key, h] : hooks_) h->link.reset();
-  for (auto& [id, e] : entries_) e->pp_link.reset();
+  // this. The maps and programs go with the backend. Each detach waits for
+  // the kernel's grace period (tracepoints: RCU tasks trace on 6.13+, tens
+  // of ms): closed from several threads at once, the waits overlap.
+  const absl::Time start = absl::Now();
+  std::vector<BpfLink> links;
+  for (auto& [key, h] : hooks_) {
+    if (h->link) links.push_back(std::move(h->link));
+  }
+  for (auto& [id, e] : entries_) {
+    if (e->pp_link) links.push_back(std::move(e->pp_link));
+  }
+  const size_t n_links = links.size();
+  CloseInParallel(std::move(links));
   LOG(INFO) << "shutting down: " << hooks_.size() << " dispatchers and " << entries_.size()
-            << " policy hooks detached at once";
+            << " policy hooks, " << n_links << " links detached in " << absl::FormatDuration(absl::Now() - start);
+}
+
+void DispatchBackend::CloseInParallel(std::vector<BpfLink> links) {
+  constexpr size_t kThreads = 32;
+  if (links.size() <= 1) return;  // destroyed on return
+  std::atomic<size_t> next{0};
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < std::min(kThreads, links.size()); ++t) {
+    threads.emplace_back([&] {
+      for (size_t i = next++; i < links.size(); i = next++) links[i].reset();
+    });
+  }
+  for (auto& t : threads) t.join();
 }
 
 void DispatchBackend::RemoveEntries(const std::vector<uint32_t>& ids) {

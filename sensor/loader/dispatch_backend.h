@@ -156,6 +156,9 @@ class DispatchBackend : public PolicyBackend {
   // held it (so no event reaches it any more).
   void DetachEntry(Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool ShuttingDown() const;
+  // Closes `links` from up to 32 threads (each detach waits for a grace
+  // period; concurrent ones share it).
+  static void CloseInParallel(std::vector<BpfLink> links);
   absl::Status SetEntryFlags(const std::vector<uint32_t>& ids, uint32_t flags);
   uint64_t EntryMemory(const std::vector<uint32_t>& ids) const;
   // The entries' counters, summed (entries being deleted count nothing).
