@@ -4,9 +4,7 @@
 
 #include <algorithm>
 #include <exception>
-#include <map>
 #include <set>
-#include <sstream>
 #include <utility>
 #include <vector>
 

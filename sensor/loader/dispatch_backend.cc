@@ -83,6 +83,18 @@ void SeedExecPaths(int map_fd) {
   closedir(d);
 }
 
+// An attach failure as a status. libbpf's own codes (4000-4099: the ELF of
+// a uprobe binary it could not read, ...) become INVALID_ARGUMENT with
+// libbpf's text, not strerror's "Unknown error 4001".
+absl::Status AttachError(int err, const std::string& what) {
+  if (err >= 4000 && err < 4100) {
+    char buf[128] = {0};
+    libbpf_strerror(err, buf, sizeof(buf));
+    return absl::InvalidArgumentError(absl::StrCat(what, ": ", buf, " (libbpf error ", err, ")"));
+  }
+  return ErrnoStatus(err, what);
+}
+
 // Attaches `prog` (a dispatcher or a per-policy program) to `c`'s hook.
 // Uprobes cover every process; libbpf resolves the symbol in the ELF.
 bpf_link* AttachToHook(bpf_program* prog, const CompiledHook& c) {
@@ -358,7 +370,7 @@ absl::StatusOr<DispatchBackend::Hook*> DispatchBackend::GetOrCreateHook(const Co
     int e = errno;
     bpf_map_delete_elem(bpf_map__fd(tail), &id);
     give_back();
-    return ErrnoStatus(e, "attaching the dispatcher to " + c.hook_key);
+    return AttachError(e, "attaching the dispatcher to " + c.hook_key);
   }
   h->link.reset(link);
   Hook* raw = h.get();
@@ -580,7 +592,7 @@ absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::Load(const Policy
               ": the kernel allows no more programs on this hook (64 per tracepoint); the dispatch loader "
               "attaches one program per hook whatever the number of policies"));
         } else if (!link) {
-          s = ErrnoStatus(errno, "attaching the per-policy program to " + ch.hook_key);
+          s = AttachError(errno, "attaching the per-policy program to " + ch.hook_key);
         }
         ref.pp_link.reset(link);
       }
