@@ -103,7 +103,14 @@ TEST(ParseLimitsTest, HostileShapesAreRefusedWithBoundedMemory) {
   ExpectRefused("nested {", Fill("", "{"), "more than 64 nested");
   ExpectRefused("nested {a: ", Fill("", "{a: "), "more than 64 nested");
   ExpectRefused("block - - -", Fill("", "- "), "more than 64 nested");
-  // Many small flow sequences side by side: shallow, but many nodes.
+  // Block mappings nested by indentation.
+  std::string block_map;
+  for (int i = 0; block_map.size() < kMiB - 2000; ++i) block_map += std::string(i, ' ') + "k:\n";
+  ExpectRefused("block mappings", block_map, "more than 64 nested");
+  // Brackets in a quoted scalar are not nesting: this parses as YAML (and is
+  // refused by the policy reader for what it is).
+  ExpectRefused("quoted brackets", absl::StrCat("a: \"", std::string(100000, '['), "\"\n"), "unknown field");
+    // Many small flow sequences side by side: shallow, but many nodes.
   ExpectRefused("wide [[]]", Fill("a: [", "[],", "]"), "more than 50000 nodes");
   ExpectRefused("many scalars", Fill("a: [", "1,", "1]"), "more than 50000 nodes");
   // Many anchors and aliases.
