@@ -477,7 +477,9 @@ void Daemon::CollectMetrics() {
   int64_t loaded = 0;
   metrics_.policy_kernel_memory_bytes->Clear();
   for (const auto& p : list) {
-    if (p.state() == tetragon::TP_STATE_LOAD_ERROR) continue;  // nothing loaded
+    if (p.state() == tetragon::TP_STATE_LOAD_ERROR || p.state() == tetragon::TP_STATE_LOADING) {
+      continue;  // nothing loaded (yet)
+    }
     ++loaded;
     std::string label = p.namespace_().empty() ? p.name() : absl::StrCat(p.namespace_(), "/", p.name());
     metrics_.policy_kernel_memory_bytes->With({label})->Set(static_cast<int64_t>(p.kernel_memory_bytes()));
