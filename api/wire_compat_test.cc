@@ -2,12 +2,17 @@
 // api/v1/tetragon protos (events.proto, sensors.proto at cilium/tetragon
 // main, tetragon.proto at a fork tracking main, enum values from Tetragon's
 // generated gRPC API reference). A renumbered or retyped field fails here.
+#include <cstring>
+#include <map>
+#include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "api/events.pb.h"
 #include "api/sensors.grpc.pb.h"
 #include "api/tetragon.pb.h"
+#include "api/upstream_facts.h"
 #include "google/protobuf/descriptor.h"
 #include "gtest/gtest.h"
 
@@ -268,6 +273,7 @@ TEST(WireCompatTest, ServiceMethodsMatchUpstream) {
       {"RuntimeHook", "RuntimeHookRequest", "RuntimeHookResponse", false},
       {"GetDebug", "GetDebugRequest", "GetDebugResponse", false},
       {"SetDebug", "SetDebugRequest", "SetDebugResponse", false},
+      {"ListDomains", "ListDomainsRequest", "ListDomainsResponse", false},
   };
   EXPECT_EQ(svc->method_count(), static_cast<int>(std::size(rpcs)));
   for (const Rpc& r : rpcs) {
@@ -278,6 +284,125 @@ TEST(WireCompatTest, ServiceMethodsMatchUpstream) {
     EXPECT_EQ(m->server_streaming(), r.server_streaming) << r.name;
     EXPECT_FALSE(m->client_streaming()) << r.name;
   }
+}
+
+// The whole API against the upstream facts table (api/upstream_facts.h):
+// every message, field, enum value and rpc declared here exists upstream
+// with the same number, type, label and type name. Anything upstream does
+// not have (an unmerged field) fails.
+void CollectDeclared(const google::protobuf::FileDescriptor* file, std::vector<const Descriptor*>* msgs,
+                     std::vector<const google::protobuf::EnumDescriptor*>* enums) {
+  std::vector<const Descriptor*> stack;
+  for (int i = 0; i < file->message_type_count(); ++i) stack.push_back(file->message_type(i));
+  for (int i = 0; i < file->enum_type_count(); ++i) enums->push_back(file->enum_type(i));
+  while (!stack.empty()) {
+    const Descriptor* d = stack.back();
+    stack.pop_back();
+    msgs->push_back(d);
+    for (int i = 0; i < d->nested_type_count(); ++i) stack.push_back(d->nested_type(i));
+    for (int i = 0; i < d->enum_type_count(); ++i) enums->push_back(d->enum_type(i));
+  }
+}
+
+std::vector<const google::protobuf::FileDescriptor*> ApiFiles() {
+  const DescriptorPool* pool = DescriptorPool::generated_pool();
+  std::vector<const google::protobuf::FileDescriptor*> files;
+  for (const char* name : {"api/tetragon.proto", "api/events.proto", "api/sensors.proto", "api/bpf.proto",
+                           "api/capabilities.proto"}) {
+    files.push_back(pool->FindFileByName(name));
+  }
+  return files;
+}
+
+std::string TypeName(const FieldDescriptor* fd) {
+  if (fd->message_type() != nullptr) return "." + fd->message_type()->full_name();
+  if (fd->enum_type() != nullptr) return "." + fd->enum_type()->full_name();
+  return "";
+}
+
+TEST(UpstreamFactsTest, EveryDeclaredFieldExistsUpstreamAsDeclared) {
+  std::map<std::pair<std::string, std::string>, const tgd::upstream::Field*> up;
+  std::set<std::string> up_messages;
+  for (const auto& f : tgd::upstream::kFields) {
+    up[{f.message, f.field}] = &f;
+    up_messages.insert(f.message);
+  }
+  std::vector<const Descriptor*> msgs;
+  std::vector<const google::protobuf::EnumDescriptor*> enums;
+  for (const auto* file : ApiFiles()) {
+    ASSERT_NE(file, nullptr);
+    CollectDeclared(file, &msgs, &enums);
+  }
+  ASSERT_GT(msgs.size(), 100u);
+  int fields = 0;
+  for (const Descriptor* d : msgs) {
+    const std::string name = d->full_name().substr(strlen("tetragon."));
+    // Messages with no fields upstream (requests, responses) are in the
+    // table only through their rpc.
+    if (d->field_count() > 0) {
+      EXPECT_TRUE(up_messages.count(name)) << "message not upstream: " << name;
+    }
+    for (int i = 0; i < d->field_count(); ++i) {
+      const FieldDescriptor* fd = d->field(i);
+      ++fields;
+      auto it = up.find({name, fd->name()});
+      if (it == up.end()) {
+        ADD_FAILURE() << "field not upstream: " << name << "." << fd->name() << " = " << fd->number();
+        continue;
+      }
+      EXPECT_EQ(fd->number(), it->second->number) << name << "." << fd->name();
+      EXPECT_EQ(fd->type(), it->second->type) << name << "." << fd->name();
+      EXPECT_EQ(fd->is_repeated(), it->second->repeated) << name << "." << fd->name();
+      EXPECT_EQ(TypeName(fd), it->second->type_name) << name << "." << fd->name();
+    }
+  }
+  EXPECT_GT(fields, 400);
+}
+
+TEST(UpstreamFactsTest, EveryDeclaredEnumValueExistsUpstream) {
+  std::map<std::pair<std::string, std::string>, int> up;
+  for (const auto& v : tgd::upstream::kEnumValues) up[{v.enum_name, v.value}] = v.number;
+  std::vector<const Descriptor*> msgs;
+  std::vector<const google::protobuf::EnumDescriptor*> enums;
+  for (const auto* file : ApiFiles()) CollectDeclared(file, &msgs, &enums);
+  for (const auto* e : enums) {
+    const std::string name = e->full_name().substr(strlen("tetragon."));
+    for (int i = 0; i < e->value_count(); ++i) {
+      auto it = up.find({name, e->value(i)->name()});
+      if (it == up.end()) {
+        ADD_FAILURE() << "enum value not upstream: " << name << "." << e->value(i)->name();
+        continue;
+      }
+      EXPECT_EQ(e->value(i)->number(), it->second) << name << "." << e->value(i)->name();
+    }
+  }
+}
+
+TEST(UpstreamFactsTest, RpcsMatchUpstreamAndOnlyKnownOnesAreLeftOut) {
+  const DescriptorPool* pool = DescriptorPool::generated_pool();
+  // Upstream rpcs this server does not declare, and why.
+  const std::set<std::pair<std::string, std::string>> not_served = {
+      // A second service: runtime changes to the event log's parameters.
+      {"EventLogService", "SetEventLogParams"},
+      {"EventLogService", "GetEventLogParams"},
+  };
+  int declared = 0;
+  for (const auto& r : tgd::upstream::kRpcs) {
+    const auto* svc = pool->FindServiceByName(std::string("tetragon.") + r.service);
+    const auto* m = svc ? svc->FindMethodByName(r.method) : nullptr;
+    if (m == nullptr) {
+      EXPECT_TRUE(not_served.count({r.service, r.method})) << "upstream rpc not declared: " << r.service << "."
+                                                           << r.method;
+      continue;
+    }
+    ++declared;
+    EXPECT_EQ("." + m->input_type()->full_name(), r.input) << r.method;
+    EXPECT_EQ("." + m->output_type()->full_name(), r.output) << r.method;
+    EXPECT_EQ(m->server_streaming(), r.server_streaming) << r.method;
+  }
+  const auto* fgs = pool->FindServiceByName("tetragon.FineGuidanceSensors");
+  ASSERT_NE(fgs, nullptr);
+  EXPECT_EQ(fgs->method_count(), declared) << "an rpc upstream does not have";
 }
 
 // Hand-encoded bytes: a renumbering changes the tag bytes.

@@ -6,14 +6,18 @@
 #include <glog/logging.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <iostream>
 #include <string>
 #include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "compat/policy/validate_cli.h"
 #include "sensor/base/version.h"
 #include "sensor/daemon/daemon.h"
@@ -22,7 +26,21 @@
 
 ABSL_FLAG(std::string, server_address, "localhost:54322",
           "gRPC listen address: host:port (loopback unless --allow-remote) or unix:///path");
-ABSL_FLAG(bool, allow_remote, false, "allow a non-loopback --server-address (the API is unauthenticated)");
+ABSL_FLAG(bool, allow_remote, false,
+          "allow a non-loopback --server-address (remote callers get only the read-only RPCs unless "
+          "--server-tls-require-client-cert)");
+ABSL_FLAG(std::string, server_group, "",
+          "group whose members may call the policy RPCs and GetEvents besides root; the unix socket is then "
+          "0660 with this group (default: root only, socket 0600)");
+ABSL_FLAG(std::string, server_tls_cert_file, "",
+          "PEM server certificate; when set, TLS is enabled on the TCP gRPC listener");
+ABSL_FLAG(std::string, server_tls_key_file, "",
+          "PEM private key matching --server-tls-cert-file (required with it)");
+ABSL_FLAG(std::vector<std::string>, server_tls_client_ca_files, {},
+          "PEM CA bundles verifying client certificates (comma-separated); required by "
+          "--server-tls-require-client-cert");
+ABSL_FLAG(bool, server_tls_require_client_cert, false,
+          "require and verify client certificates (mTLS); a verified client may call every RPC");
 ABSL_FLAG(std::string, bpf_dir, "/sys/fs/bpf/tgdispatch", "bpffs directory for tgdispatch's pinned state");
 ABSL_FLAG(std::string, policy_dir, "", "directory of TracingPolicy *.yaml files loaded at start");
 ABSL_FLAG(std::string, export_file, "",
@@ -42,6 +60,16 @@ ABSL_FLAG(std::string, tetragon_bpf_dir, "", "open a Tetragon agent's pinned pol
 ABSL_FLAG(std::string, metrics_address, "localhost:2113",
           "Prometheus metrics listen address host:port, /metrics (loopback unless --allow-remote; empty: off)");
 ABSL_FLAG(bool, process_events, true, "run the base process sensor (process_exec / process_exit events)");
+ABSL_FLAG(int, process_cache_size, 65536, "size of the process cache (processes; Tetragon's default)");
+ABSL_FLAG(absl::Duration, process_cache_gc_interval, absl::Seconds(30),
+          "an exited process nothing references any more is kept two of these intervals for late events "
+          "(Tetragon frees it on its second GC pass)");
+ABSL_FLAG(int, event_cache_retries, 15,
+          "times an event whose process or parent is not known yet is retried before it is sent without them");
+ABSL_FLAG(int, event_cache_retry_delay, 2, "seconds between event cache retries");
+ABSL_FLAG(std::string, enable_ancestors, "",
+          "comma-separated event types whose events carry ancestors: base (process_exec/exit, required by the "
+          "others), kprobe, tracepoint, uprobe, lsm; unknown types are ignored (Tetragon's flag)");
 ABSL_FLAG(std::string, log_level, "info", "log level: debug | info | warn | error");
 
 namespace {
@@ -76,6 +104,11 @@ int Serve() {
   tgd::DaemonConfig c;
   c.server_address = absl::GetFlag(FLAGS_server_address);
   c.allow_remote = absl::GetFlag(FLAGS_allow_remote);
+  c.server_group = absl::GetFlag(FLAGS_server_group);
+  c.server_tls.cert_file = absl::GetFlag(FLAGS_server_tls_cert_file);
+  c.server_tls.key_file = absl::GetFlag(FLAGS_server_tls_key_file);
+  c.server_tls.client_ca_files = absl::GetFlag(FLAGS_server_tls_client_ca_files);
+  c.server_tls.require_client_cert = absl::GetFlag(FLAGS_server_tls_require_client_cert);
   c.bpf_dir = absl::GetFlag(FLAGS_bpf_dir);
   c.policy_dir = absl::GetFlag(FLAGS_policy_dir);
   c.export_file = absl::GetFlag(FLAGS_export_file);
@@ -90,6 +123,17 @@ int Serve() {
   c.tetragon_bpf_dir = absl::GetFlag(FLAGS_tetragon_bpf_dir);
   c.metrics_address = absl::GetFlag(FLAGS_metrics_address);
   c.process_events = absl::GetFlag(FLAGS_process_events);
+  c.process_cache_size = static_cast<size_t>(std::max(absl::GetFlag(FLAGS_process_cache_size), 1));
+  c.process_cache_gc_interval = absl::GetFlag(FLAGS_process_cache_gc_interval);
+  c.event_cache_retries = absl::GetFlag(FLAGS_event_cache_retries);
+  c.enable_ancestors = absl::GetFlag(FLAGS_enable_ancestors);
+  c.event_cache_retry_delay = absl::Seconds(absl::GetFlag(FLAGS_event_cache_retry_delay));
+  if (c.process_cache_gc_interval <= absl::ZeroDuration() || c.event_cache_retries < 1 ||
+      absl::GetFlag(FLAGS_event_cache_retry_delay) < 1) {
+    std::cerr << "--process-cache-gc-interval, --event-cache-retries and --event-cache-retry-delay must be "
+                 "positive\n";
+    return 2;
+  }
   auto daemon = tgd::Daemon::Start(c);
   if (!daemon.ok()) {
     LOG(ERROR) << "cannot start: " << daemon.status();
@@ -119,6 +163,36 @@ std::vector<std::string> NormalizeFlagNames(int argc, char** argv) {
   return out;
 }
 
+constexpr char kUsage[] =
+    "tgdispatch serve [--flags]   run the sensor and its Tetragon-compatible gRPC API\n"
+    "  tgdispatch version           print the version\n"
+    "  tgdispatch policy validate [--json] [--loadable] FILE...\n"
+    "                               check TracingPolicy files (no root needed); --loadable: also\n"
+    "                               report what this build cannot load\n"
+    "  tgdispatch policyfilter dump [--bpf-dir=D | --tetragon-bpf-dir=D]\n"
+    "                               list cgroup id -> policy ids and policy id -> cgroup ids";
+
+bool IsHelp(const std::string& a) { return a == "--help" || a == "-h" || a == "-help" || a == "--helpshort"; }
+
+// `--help` (also after a command): the commands, then this binary's flags
+// with the dashed names they are documented under (absl's own --help lists
+// only flags of a file named after the program, and none are).
+void PrintHelp(std::ostream& out) {
+  out << "usage: " << kUsage << "\n\nflags (serve; policyfilter dump reads --bpf-dir and --tetragon-bpf-dir):\n";
+  std::vector<std::pair<std::string, const absl::CommandLineFlag*>> flags;
+  for (const auto& [name, flag] : absl::GetAllFlags()) {
+    if (!absl::EndsWith(flag->Filename(), "sensor/main.cc")) continue;
+    std::string dashed(name);
+    std::replace(dashed.begin(), dashed.end(), '_', '-');
+    flags.emplace_back(std::move(dashed), flag);
+  }
+  std::sort(flags.begin(), flags.end());
+  for (const auto& [name, flag] : flags) {
+    out << "  --" << name << " (default \"" << flag->DefaultValue() << "\")\n      " << flag->Help() << "\n";
+  }
+  out << "\nflags are also accepted with underscores (--server_address).\n";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -133,14 +207,14 @@ int main(int argc, char** argv) {
   for (std::string& s : normalized) norm_argv.push_back(s.data());
   norm_argv.push_back(nullptr);
   argv = norm_argv.data();
-  absl::SetProgramUsageMessage(
-      "tgdispatch serve [--flags]   run the sensor and its Tetragon-compatible gRPC API\n"
-      "  tgdispatch version           print the version\n"
-      "  tgdispatch policy validate [--json] [--loadable] FILE...\n"
-      "                               check TracingPolicy files (no root needed); --loadable: also\n"
-      "                               report what this build cannot load\n"
-      "  tgdispatch policyfilter dump [--bpf-dir=D | --tetragon-bpf-dir=D]\n"
-      "                               list cgroup id -> policy ids and policy id -> cgroup ids");
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) == "--") break;
+    if (IsHelp(argv[i])) {
+      PrintHelp(std::cout);
+      return 0;
+    }
+  }
+  absl::SetProgramUsageMessage(kUsage);
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   google::InitGoogleLogging(argv[0]);
   if (!ApplyLogLevel(absl::GetFlag(FLAGS_log_level))) {

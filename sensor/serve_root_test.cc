@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include <grpcpp/create_channel_posix.h>
 #include <grpcpp/grpcpp.h>
 
 #include "absl/strings/str_cat.h"
@@ -29,6 +30,7 @@
 #include "sensor/base/version.h"
 #include "sensor/policymgr/recording_backend.h"
 #include "sensor/testing/child_process.h"
+#include "sensor/testing/connect_as.h"
 
 namespace tgd {
 namespace {
@@ -126,16 +128,22 @@ class ServeRootTest : public ::testing::Test {
 
 TEST_F(ServeRootTest, ServesTheApiAndShutsDownCleanly) {
   const std::string export_file = absl::StrCat(::testing::TempDir(), "/", tag_, "-export/events.log");
+  // The socket's mode is set, not left to the umask.
+  const mode_t old_umask = umask(0);
   testing::ChildProcess daemon({kBinary, "serve", "--server-address=unix://" + socket_, "--bpf-dir=" + bpf_dir_,
                 "--policy-dir=" + policy_dir_, "--node-name=test-node", "--export-file=" + export_file,
                 "--export-allowlist={\"binary_regex\":[\"" + tag_ + "-true$\"]}",
                 "--metrics-address=127.0.0.1:0"},
                log_);
+  umask(old_umask);
   auto channel = grpc::CreateChannel("unix://" + socket_, grpc::InsecureChannelCredentials());
   ASSERT_TRUE(channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(20)))
       << testing::ReadFileOrEmpty(log_);
   auto stub = tetragon::FineGuidanceSensors::NewStub(channel);
   EXPECT_TRUE(std::filesystem::is_directory(bpf_dir_));
+  struct stat sock_stat;
+  ASSERT_EQ(lstat(socket_.c_str(), &sock_stat), 0);
+  EXPECT_EQ(sock_stat.st_mode & 07777, 0600u) << "root only, whatever the umask";
 
   {
     grpc::ClientContext ctx;
@@ -475,6 +483,124 @@ TEST_F(ServeRootTest, BadInvocationsFailWithAReason) {
             1);
   EXPECT_NE(out.find("--metrics-address"), std::string::npos) << out;
   EXPECT_FALSE(std::filesystem::exists(bpf_dir_));
+}
+
+// Root drives the API over loopback TCP as tetra does against the default
+// address: its policy RPCs are authorized by the owner of its socket. A
+// client whose socket `nobody` opened only reads.
+TEST_F(ServeRootTest, OnlyRootDrivesTheApiOverLoopbackTcp) {
+  int port = 0;
+  {
+    // A free port: bound, read, released.
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(sa);
+    ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&sa), len), 0);
+    ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len), 0);
+    port = ntohs(sa.sin_port);
+    close(fd);
+  }
+  const std::string address = absl::StrCat("localhost:", port);
+  testing::ChildProcess daemon({kBinary, "serve", "--server-address=" + address, "--bpf-dir=" + bpf_dir_,
+                                "--process-events=false", "--metrics-address="},
+                               log_);
+  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  ASSERT_TRUE(channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(20)))
+      << testing::ReadFileOrEmpty(log_);
+  auto stub = tetragon::FineGuidanceSensors::NewStub(channel);
+  {
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int fd = testing::ConnectAs(65534, 65534, reinterpret_cast<sockaddr*>(&sa), sizeof(sa));
+    ASSERT_GE(fd, 0);
+    auto nobody = tetragon::FineGuidanceSensors::NewStub(grpc::CreateInsecureChannelFromFd("api", fd));
+    grpc::ClientContext hctx;
+    tetragon::GetHealthStatusResponse health;
+    EXPECT_TRUE(nobody->GetHealth(&hctx, {}, &health).ok());
+    grpc::ClientContext actx;
+    tetragon::AddTracingPolicyRequest req;
+    req.set_yaml(testing::TestPolicyYaml(tag_ + "-nobody"));
+    tetragon::AddTracingPolicyResponse resp;
+    grpc::Status st = nobody->AddTracingPolicy(&actx, req, &resp);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::PERMISSION_DENIED) << st.error_message();
+    grpc::ClientContext ectx;
+    auto events = nobody->GetEvents(&ectx, {});
+    tetragon::GetEventsResponse ev;
+    EXPECT_FALSE(events->Read(&ev));
+    EXPECT_EQ(events->Finish().error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  }
+  {
+    grpc::ClientContext ctx;
+    tetragon::AddTracingPolicyRequest req;
+    req.set_yaml(testing::TestPolicyYaml(
+        tag_, "    selectors:\n    - matchBinaries:\n      - operator: In\n        values: [\"/nonexistent\"]\n"));
+    tetragon::AddTracingPolicyResponse resp;
+    grpc::Status st = stub->AddTracingPolicy(&ctx, req, &resp);
+    EXPECT_TRUE(st.ok()) << st.error_message() << testing::ReadFileOrEmpty(log_);
+  }
+  {
+    grpc::ClientContext ctx;
+    tetragon::DeleteTracingPolicyRequest req;
+    req.set_name(tag_);
+    tetragon::DeleteTracingPolicyResponse resp;
+    grpc::Status st = stub->DeleteTracingPolicy(&ctx, req, &resp);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+  }
+  ASSERT_EQ(kill(daemon.pid(), SIGTERM), 0);
+  int status = daemon.Wait();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << testing::ReadFileOrEmpty(log_);
+}
+
+// Files at the paths it is given that are not its own are never removed,
+// followed or made more open.
+TEST_F(ServeRootTest, LeavesOtherFilesAlone) {
+  const std::string dir = absl::StrCat(::testing::TempDir(), "/", tag_, "-files");
+  std::filesystem::create_directories(dir);
+  const std::string victim = dir + "/victim";
+  std::ofstream(victim) << "secret";
+  chmod(victim.c_str(), 0600);
+  auto expect_untouched = [&](const std::string& path) {
+    EXPECT_EQ(testing::ReadFileOrEmpty(path), "secret");
+    struct stat sb;
+    ASSERT_EQ(lstat(path.c_str(), &sb), 0);
+    EXPECT_TRUE(S_ISREG(sb.st_mode));
+    EXPECT_EQ(sb.st_mode & 07777, 0600u);
+  };
+  std::string out;
+  // A regular file at the socket path: the start fails and leaves it.
+  std::ofstream(socket_) << "secret";
+  chmod(socket_.c_str(), 0600);
+  EXPECT_EQ(RunToExit({kBinary, "serve", "--server-address=unix://" + socket_, "--bpf-dir=" + bpf_dir_,
+                       "--process-events=false", "--metrics-address="},
+                      &out),
+            1);
+  EXPECT_NE(out.find("not a socket"), std::string::npos) << out;
+  expect_untouched(socket_);
+  unlink(socket_.c_str());
+  // An export file that is a symlink: refused, its target untouched.
+  const std::string link = dir + "/events.log";
+  ASSERT_EQ(symlink(victim.c_str(), link.c_str()), 0);
+  EXPECT_EQ(RunToExit({kBinary, "serve", "--server-address=unix://" + socket_, "--bpf-dir=" + bpf_dir_,
+                       "--process-events=false", "--metrics-address=", "--export-file=" + link,
+                       "--export-file-perm=640"},
+                      &out),
+            1);
+  EXPECT_NE(out.find("symlink"), std::string::npos) << out;
+  expect_untouched(victim);
+  // An export file mode more open than 0640: refused before anything opens.
+  EXPECT_EQ(RunToExit({kBinary, "serve", "--server-address=unix://" + socket_, "--bpf-dir=" + bpf_dir_,
+                       "--process-events=false", "--metrics-address=", "--export-file=" + dir + "/e.log",
+                       "--export-file-perm=644"},
+                      &out),
+            1);
+  EXPECT_NE(out.find("--export-file-perm \"644\": more open than 0640"), std::string::npos) << out;
+  EXPECT_FALSE(std::filesystem::exists(dir + "/e.log"));
+  EXPECT_FALSE(std::filesystem::exists(bpf_dir_));
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

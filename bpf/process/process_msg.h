@@ -48,7 +48,7 @@ struct tgd_proc_msg {
   __u32 ppid;       /* real parent's tgid */
   __u32 exit_code;  /* exit: the kernel's wait status (code << 8 | signal) */
   __u32 uid, gid, euid, egid, auid;
-  __u32 pad1;
+  __u32 nspid;      /* tgid in the task's own (innermost) pid namespace */
   __u64 cgroup_id;
   __u64 cap_permitted, cap_effective, cap_inheritable;
   __u32 ns[TGD_PROC_NS_COUNT];

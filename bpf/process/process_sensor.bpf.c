@@ -36,8 +36,21 @@ static __always_inline struct tgd_proc_msg *reserve(void) {
   return m;
 }
 
+/* The task's pid in its innermost pid namespace (pid->numbers[pid->level].nr). */
+static __always_inline __u32 task_nspid(struct task_struct *task) {
+  struct pid *pid = BPF_CORE_READ(task, thread_pid);
+  if (!pid) return 0;
+  unsigned int level = BPF_CORE_READ(pid, level);
+  struct upid up = {};
+  bpf_probe_read_kernel(&up, sizeof(up),
+                        (void *)pid + bpf_core_field_offset(struct pid, numbers) +
+                            (__u64)(level & 0x3f) * bpf_core_type_size(struct upid));
+  return up.nr;
+}
+
 static __always_inline void fill_task(struct tgd_proc_msg *m, struct task_struct *task) {
   m->pid = BPF_CORE_READ(task, tgid);
+  m->nspid = task_nspid(task);
   m->tid = BPF_CORE_READ(task, pid);
   m->ppid = BPF_CORE_READ(task, real_parent, tgid);
   m->ktime = bpf_ktime_get_ns();

@@ -45,6 +45,10 @@ void Arg(YAML::Emitter& e, const ArgSpec& a) {
   e << YAML::Key << "maxData" << YAML::Value << a.max_data;
   Str(e, "label", a.label);
   Str(e, "resolve", a.resolve);
+  // Newer fields: written when set, so older canonical forms stay the same.
+  if (!a.source.empty()) Str(e, "source", a.source);
+  if (!a.btf_type.empty()) Str(e, "btfType", a.btf_type);
+  if (!a.btf_type_module.empty()) Str(e, "btfTypeModule", a.btf_type_module);
   e << YAML::EndMap;
 }
 
@@ -80,6 +84,10 @@ void Actions(YAML::Emitter& e, const char* key, const std::vector<MatchAction>& 
     // Written for every action: the parser accepts them on any (Set reads them).
     e << YAML::Key << "argIndex" << YAML::Value << a.arg_index;
     e << YAML::Key << "argValue" << YAML::Value << a.arg_value;
+    if (!a.arg_regs.empty()) StrList(e, "argRegs", a.arg_regs);
+    if (!a.arg_new_symbol.empty()) Str(e, "argNewSymbol", a.arg_new_symbol);
+    if (a.arg_new_addr != 0) e << YAML::Key << "argNewAddr" << YAML::Value << a.arg_new_addr;
+    if (a.arg_new_offset != 0) e << YAML::Key << "argNewOffset" << YAML::Value << a.arg_new_offset;
     Str(e, "argUrl", a.arg_url);
     Str(e, "argFqdn", a.arg_fqdn);
     if (a.action == "Post") {
@@ -123,6 +131,14 @@ void Caps(YAML::Emitter& e, const char* key, const std::vector<MatchCapabilities
 
 void SelectorYaml(YAML::Emitter& e, const Selector& s) {
   e << YAML::BeginMap;
+  if (!s.label.empty()) Str(e, "label", s.label);
+  if (s.match_workloads) {
+    e << YAML::Key << "matchWorkloads" << YAML::Value << YAML::BeginMap;
+    if (s.match_workloads->pod_selector) Labels(e, "podSelector", *s.match_workloads->pod_selector);
+    if (s.match_workloads->container_selector) Labels(e, "containerSelector", *s.match_workloads->container_selector);
+    if (s.match_workloads->host_selector) Labels(e, "hostSelector", *s.match_workloads->host_selector);
+    e << YAML::EndMap;
+  }
   if (!s.match_pids.empty()) {
     e << YAML::Key << "matchPIDs" << YAML::Value << YAML::BeginSeq;
     for (const MatchPIDs& p : s.match_pids) {
@@ -176,6 +192,11 @@ void HookBody(YAML::Emitter& e, const Hook& h) {
   e << YAML::Key << "args" << YAML::Value << YAML::BeginSeq;
   for (const ArgSpec& a : h.args) Arg(e, a);
   e << YAML::EndSeq;
+  if (!h.data.empty()) {
+    e << YAML::Key << "data" << YAML::Value << YAML::BeginSeq;
+    for (const ArgSpec& a : h.data) Arg(e, a);
+    e << YAML::EndSeq;
+  }
   e << YAML::Key << "selectors" << YAML::Value << YAML::BeginSeq;
   for (const Selector& s : h.selectors) SelectorYaml(e, s);
   e << YAML::EndSeq;
@@ -195,6 +216,7 @@ void Hooks(YAML::Emitter& e, const TracingPolicy& p, const char* key, std::initi
     e << YAML::BeginMap;
     switch (h.kind) {
       case HookKind::kKprobe:
+      case HookKind::kFentry:
         Str(e, "call", h.call);
         e << YAML::Key << "syscall" << YAML::Value << h.syscall;
         e << YAML::Key << "return" << YAML::Value << h.is_return;
@@ -220,17 +242,30 @@ void Hooks(YAML::Emitter& e, const TracingPolicy& p, const char* key, std::initi
       case HookKind::kUprobe:
         Str(e, "path", h.binary_path);
         StrList(e, "symbols", h.symbols);
-        for (const auto& [key2, list] : {std::pair{"offsets", &h.offsets}, std::pair{"refCtrOffsets", &h.ref_ctr_offsets}}) {
+        for (const auto& [key2, list] : {std::pair{"offsets", &h.offsets}, std::pair{"refCtrOffsets", &h.ref_ctr_offsets},
+                                         std::pair{"addrs", &h.addrs}}) {
           if (list->empty()) continue;
           e << YAML::Key << key2 << YAML::Value << YAML::BeginSeq;
           for (uint64_t o : *list) e << o;
           e << YAML::EndSeq;
+        }
+        if (!h.btf_path.empty()) Str(e, "btfPath", h.btf_path);
+        if (!h.binary_digests.empty()) StrList(e, "binaryDigests", h.binary_digests);
+        if (h.is_return) e << YAML::Key << "return" << YAML::Value << true;
+        if (h.return_arg) {
+          e << YAML::Key << "returnArg" << YAML::Value;
+          Arg(e, *h.return_arg);
+        }
+        if (h.ignore_digest_verification_failure) {
+          e << YAML::Key << "ignore" << YAML::Value << YAML::BeginMap << YAML::Key << "digestVerificationFailure"
+            << YAML::Value << true << YAML::EndMap;
         }
         break;
       case HookKind::kUsdt:
         Str(e, "path", h.binary_path);
         Str(e, "provider", h.provider);
         Str(e, "name", h.call);
+        if (!h.btf_path.empty()) Str(e, "btfPath", h.btf_path);
         break;
     }
     HookBody(e, h);
@@ -261,6 +296,7 @@ std::string ToCanonicalYaml(const TracingPolicy& p) {
   if (p.pod_selector) Labels(e, "podSelector", *p.pod_selector);
   if (p.container_selector) Labels(e, "containerSelector", *p.container_selector);
   if (p.host_selector) Labels(e, "hostSelector", *p.host_selector);
+  if (p.node_selector) Labels(e, "nodeSelector", *p.node_selector);
   if (!p.lists.empty()) {
     e << YAML::Key << "lists" << YAML::Value << YAML::BeginSeq;
     for (const ListSpec& l : p.lists) {
@@ -294,6 +330,7 @@ std::string ToCanonicalYaml(const TracingPolicy& p) {
     e << YAML::EndSeq;
   }
   Hooks(e, p, "kprobes", {HookKind::kKprobe});
+  Hooks(e, p, "fentries", {HookKind::kFentry});  // parsed right after kprobes
   Hooks(e, p, "tracepoints", {HookKind::kTracepoint, HookKind::kRawTracepoint});
   Hooks(e, p, "lsmhooks", {HookKind::kLsm});
   Hooks(e, p, "uprobes", {HookKind::kUprobe});

@@ -11,6 +11,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "compat/policy/internal/macros.h"
 #include "compat/policy/internal/reader.h"
 #include "compat/policy/internal/selector_parser.h"
 #include "compat/policy/internal/shape.h"
@@ -33,6 +34,7 @@ const char* HookKindName(HookKind kind) {
     case HookKind::kLsm: return "lsm";
     case HookKind::kUprobe: return "uprobe";
     case HookKind::kUsdt: return "usdt";
+    case HookKind::kFentry: return "fentry";
   }
   return "?";
 }
@@ -127,7 +129,8 @@ absl::Status ParseLabelSelector(Budget* budget, const MapReader& spec, const cha
 
 absl::Status ParseArg(Budget* budget, const YAML::Node& n, const std::string& path, HookKind kind, ArgSpec* out) {
   TGD_ASSIGN_OR_RETURN(MapReader m, MapReader::Open(budget, n, path, {"index", "type", "sizeArgIndex", "returnCopy",
-                                                                      "maxData", "label", "resolve"}));
+                                                                      "maxData", "label", "resolve", "source",
+                                                                      "btfType", "btfTypeModule"}));
   out->path = path;
   out->pos = m.pos();
   int64_t v = 0;
@@ -148,6 +151,9 @@ absl::Status ParseArg(Budget* budget, const YAML::Node& n, const std::string& pa
   TGD_RETURN_IF_ERROR(m.Bool("maxData", &out->max_data));
   TGD_RETURN_IF_ERROR(m.String("label", &out->label));
   TGD_RETURN_IF_ERROR(m.String("resolve", &out->resolve));
+  TGD_RETURN_IF_ERROR(m.String("source", &out->source));
+  TGD_RETURN_IF_ERROR(m.String("btfType", &out->btf_type));
+  TGD_RETURN_IF_ERROR(m.String("btfTypeModule", &out->btf_type_module));
   return absl::OkStatus();
 }
 
@@ -173,6 +179,15 @@ absl::Status ParseCommon(Budget* budget, const MapReader& m, Hook* hook) {
     ArgSpec a;
     TGD_RETURN_IF_ERROR(ParseArg(budget, n, p, hook->kind, &a));
     hook->args.push_back(std::move(a));
+  }
+  TGD_RETURN_IF_ERROR(m.List("data", &items));  // only kprobes/uprobes allow the key
+  if (items.size() > kMaxArgs) {
+    return m.Error("data", absl::StrCat("at most ", kMaxArgs, " data args (", items.size(), " given)"));
+  }
+  for (const auto& [n, p] : items) {
+    ArgSpec a;
+    TGD_RETURN_IF_ERROR(ParseArg(budget, n, p, HookKind::kUprobe, &a));
+    hook->data.push_back(std::move(a));
   }
   return absl::OkStatus();
 }
@@ -203,13 +218,14 @@ absl::Status CheckListRef(const MapReader& m, const char* key, const std::string
 
 absl::Status ParseHooks(Budget* budget, const MapReader& spec, TracingPolicy* policy) {
   Items items;
-  TGD_RETURN_IF_ERROR(spec.List("kprobes", &items));
+  for (HookKind kind : {HookKind::kKprobe, HookKind::kFentry}) {
+  TGD_RETURN_IF_ERROR(spec.List(kind == HookKind::kKprobe ? "kprobes" : "fentries", &items));
   for (const auto& [n, p] : items) {
     TGD_ASSIGN_OR_RETURN(MapReader m, MapReader::Open(budget, n, p, {"call", "syscall", "return", "message", "args",
                                                                     "returnArg", "returnArgAction", "selectors",
-                                                                    "tags", "ignore"}));
+                                                                    "tags", "ignore", "data"}));
     Hook h;
-    h.kind = HookKind::kKprobe;
+    h.kind = kind;
     h.path = p;
     h.pos = m.pos();
     h.syscall = true;  // CRD default
@@ -242,6 +258,7 @@ absl::Status ParseHooks(Budget* budget, const MapReader& spec, TracingPolicy* po
     }
     TGD_RETURN_IF_ERROR(ParseSelectors(budget, m, *policy, &h));
     policy->hooks.push_back(std::move(h));
+  }
   }
   TGD_RETURN_IF_ERROR(spec.List("tracepoints", &items));
   for (const auto& [n, p] : items) {
@@ -277,7 +294,9 @@ absl::Status ParseHooks(Budget* budget, const MapReader& spec, TracingPolicy* po
   TGD_RETURN_IF_ERROR(spec.List("uprobes", &items));
   for (const auto& [n, p] : items) {
     TGD_ASSIGN_OR_RETURN(MapReader m, MapReader::Open(budget, n, p, {"path", "symbols", "offsets", "refCtrOffsets",
-                                                                    "message", "args", "selectors", "tags"}));
+                                                                    "message", "args", "selectors", "tags",
+                                                                    "btfPath", "addrs", "data", "return",
+                                                                    "returnArg", "binaryDigests", "ignore"}));
     Hook h;
     h.kind = HookKind::kUprobe;
     h.path = p;
@@ -285,18 +304,42 @@ absl::Status ParseHooks(Budget* budget, const MapReader& spec, TracingPolicy* po
     TGD_RETURN_IF_ERROR(m.String("path", &h.binary_path, true));
     if (h.binary_path.empty()) return m.Error("path", "must not be empty");
     TGD_RETURN_IF_ERROR(m.StringList("symbols", &h.symbols));
-    for (const char* key : {"offsets", "refCtrOffsets"}) {
+    for (const char* key : {"offsets", "refCtrOffsets", "addrs"}) {
       Items offs;
       TGD_RETURN_IF_ERROR(m.List(key, &offs));
+      std::vector<uint64_t>& dst = std::string(key) == "offsets" ? h.offsets
+                                   : std::string(key) == "addrs" ? h.addrs
+                                                                 : h.ref_ctr_offsets;
       for (const auto& [on, op] : offs) {
         int64_t off;
         TGD_RETURN_IF_ERROR(internal::ScalarInt(budget, on, op, 0, INT64_MAX, &off));
-        (std::string(key) == "offsets" ? h.offsets : h.ref_ctr_offsets).push_back(static_cast<uint64_t>(off));
+        dst.push_back(static_cast<uint64_t>(off));
       }
     }
-    if (h.symbols.empty() && h.offsets.empty()) return m.Error("symbols", "a uprobe needs symbols or offsets");
-    if (!h.ref_ctr_offsets.empty() && h.ref_ctr_offsets.size() != std::max(h.symbols.size(), h.offsets.size())) {
-      return m.Error("refCtrOffsets", "needs one entry per symbol or offset");
+    // The CRD: at most one of symbols, addrs and offsets.
+    if ((!h.symbols.empty()) + (!h.offsets.empty()) + (!h.addrs.empty()) > 1) {
+      return m.Error(!h.addrs.empty() ? "addrs" : "offsets", "uprobe needs at most one of symbols, addrs or offsets");
+    }
+    if (h.symbols.empty() && h.offsets.empty() && h.addrs.empty()) {
+      return m.Error("symbols", "a uprobe needs symbols, offsets or addrs");
+    }
+    if (!h.ref_ctr_offsets.empty() &&
+        h.ref_ctr_offsets.size() != std::max({h.symbols.size(), h.offsets.size(), h.addrs.size()})) {
+      return m.Error("refCtrOffsets", "needs one entry per symbol, offset or address");
+    }
+    TGD_RETURN_IF_ERROR(m.String("btfPath", &h.btf_path));
+    TGD_RETURN_IF_ERROR(m.StringList("binaryDigests", &h.binary_digests));
+    TGD_RETURN_IF_ERROR(m.Bool("return", &h.is_return));
+    if (m.Has("returnArg")) {
+      ArgSpec ra;
+      TGD_RETURN_IF_ERROR(ParseArg(budget, m.Get("returnArg"), m.PathOf("returnArg"), HookKind::kUprobe, &ra));
+      h.return_arg = std::move(ra);
+    }
+    if (h.is_return && !h.return_arg) return m.Error("return", "true needs returnArg");
+    if (m.Has("ignore")) {
+      TGD_ASSIGN_OR_RETURN(MapReader ig, MapReader::Open(budget, m.Get("ignore"), m.PathOf("ignore"),
+                                                         {"digestVerificationFailure"}));
+      TGD_RETURN_IF_ERROR(ig.Bool("digestVerificationFailure", &h.ignore_digest_verification_failure));
     }
     if (!h.symbols.empty()) h.call = h.symbols[0];
     TGD_RETURN_IF_ERROR(ParseCommon(budget, m, &h));
@@ -306,7 +349,7 @@ absl::Status ParseHooks(Budget* budget, const MapReader& spec, TracingPolicy* po
   TGD_RETURN_IF_ERROR(spec.List("usdts", &items));
   for (const auto& [n, p] : items) {
     TGD_ASSIGN_OR_RETURN(MapReader m, MapReader::Open(budget, n, p, {"path", "provider", "name", "message", "args",
-                                                                    "selectors", "tags"}));
+                                                                    "selectors", "tags", "btfPath"}));
     Hook h;
     h.kind = HookKind::kUsdt;
     h.path = p;
@@ -314,6 +357,7 @@ absl::Status ParseHooks(Budget* budget, const MapReader& spec, TracingPolicy* po
     TGD_RETURN_IF_ERROR(m.String("path", &h.binary_path, true));
     TGD_RETURN_IF_ERROR(m.String("provider", &h.provider, true));
     TGD_RETURN_IF_ERROR(m.String("name", &h.call, true));
+    TGD_RETURN_IF_ERROR(m.String("btfPath", &h.btf_path));
     TGD_RETURN_IF_ERROR(ParseCommon(budget, m, &h));
     TGD_RETURN_IF_ERROR(ParseSelectors(budget, m, *policy, &h));
     policy->hooks.push_back(std::move(h));
@@ -326,7 +370,8 @@ absl::Status ParseSpec(Budget* budget, const YAML::Node& node, TracingPolicy* po
       MapReader spec,
       MapReader::Open(budget, node, "spec",
                       {"kprobes", "tracepoints", "lsmhooks", "uprobes", "usdts", "loader", "podSelector",
-                       "containerSelector", "hostSelector", "lists", "enforcers", "options"}));
+                       "containerSelector", "hostSelector", "lists", "enforcers", "options", "fentries",
+                       "nodeSelector", "selectorsMacros"}));
   TGD_RETURN_IF_ERROR(spec.Bool("loader", &policy->loader));
   TGD_RETURN_IF_ERROR(ParseLabelSelector(budget, spec, "podSelector", false, &policy->pod_selector));
   TGD_RETURN_IF_ERROR(ParseLabelSelector(budget, spec, "containerSelector", true, &policy->container_selector));
@@ -334,6 +379,7 @@ absl::Status ParseSpec(Budget* budget, const YAML::Node& node, TracingPolicy* po
     return spec.Error("hostSelector", "not allowed in a TracingPolicyNamespaced");
   }
   TGD_RETURN_IF_ERROR(ParseLabelSelector(budget, spec, "hostSelector", false, &policy->host_selector));
+  TGD_RETURN_IF_ERROR(ParseLabelSelector(budget, spec, "nodeSelector", false, &policy->node_selector));
 
   Items items;
   TGD_RETURN_IF_ERROR(spec.List("lists", &items));
@@ -381,6 +427,7 @@ absl::Status ParseSpec(Budget* budget, const YAML::Node& node, TracingPolicy* po
     }
     policy->options.emplace_back(name, value);
   }
+  TGD_RETURN_IF_ERROR(internal::ExpandSelectorsMacros(budget, spec));
   return ParseHooks(budget, spec, policy);
 }
 
@@ -483,6 +530,15 @@ absl::Status ParseRoot(const YAML::Node& root, TracingPolicy* policy) {
 }
 
 }  // namespace
+
+namespace internal {
+
+absl::Status ParseWorkloadSelector(Budget* budget, const MapReader& parent, const char* key, bool container,
+                                   std::optional<labels::LabelSelector>* out) {
+  return ParseLabelSelector(budget, parent, key, container, out);
+}
+
+}  // namespace internal
 
 absl::StatusOr<std::vector<TracingPolicy>> ParsePolicies(std::string_view yaml) {
   TGD_ASSIGN_OR_RETURN(std::vector<YAML::Node> docs, LoadDocuments(yaml));

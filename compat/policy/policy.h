@@ -51,6 +51,9 @@ struct ArgSpec {
   bool max_data = false;       // upstream: bool
   std::string label;
   std::string resolve;
+  std::string source;          // kprobes: where the value comes from ("" = the function argument)
+  std::string btf_type;        // resolve's initial type (kernel BTF; uprobes/usdts: the hook's btfPath)
+  std::string btf_type_module; // kernel module holding btf_type
   Pos pos;
   std::string path;            // "spec.kprobes[0].args[1]"
 
@@ -63,6 +66,7 @@ struct MatchArg {
   std::string op;                    // canonical operator name (e.g. "GT" for "GreaterThan")
   std::vector<std::string> values;
   std::vector<uint32_t> args;        // `args`: positions in the args list (CapabilitiesGained)
+  std::vector<uint32_t> list_ids;    // InMap/NotInMap: the "list:NAME" values' syscall ids (derived)
   Pos pos;
   std::string path;                  // "spec.tracepoints[0].selectors[1].matchArgs[0]"
 
@@ -129,6 +133,10 @@ struct MatchAction {
   uint32_t arg_sock = 0;
   uint32_t arg_index = 0;            // Set
   uint32_t arg_value = 0;            // Set
+  std::vector<std::string> arg_regs; // Override on uprobes: "reg=value" register assignments
+  std::string arg_new_symbol;        // Override on uprobes: jump to this symbol instead
+  uint64_t arg_new_addr = 0;         //   ... or this address
+  int64_t arg_new_offset = 0;        //   ... or this offset
   std::string arg_url, arg_fqdn;
   std::string rate_limit;            // as written ("5", "1m", "2h")
   uint32_t rate_limit_ms = 0;        // parsed, capped at 2^32-1 as upstream
@@ -140,7 +148,21 @@ struct MatchAction {
   bool operator==(const MatchAction&) const = default;
 };
 
+// matchWorkloads: the workloads one selector applies to (per-selector
+// podSelector / containerSelector / hostSelector).
+struct MatchWorkloads {
+  std::optional<labels::LabelSelector> pod_selector, container_selector, host_selector;
+  Pos pos;
+  std::string path;
+
+  bool operator==(const MatchWorkloads&) const = default;
+};
+
+// A selector after spec.selectorsMacros are expanded into it (as Tetragon
+// does before loading): the macro names are not kept.
 struct Selector {
+  std::string label;                 // status and metrics label
+  std::optional<MatchWorkloads> match_workloads;
   std::vector<MatchArg> match_args, match_return_args, match_data;
   std::vector<MatchPIDs> match_pids;
   std::vector<MatchBinaries> match_binaries, match_parent_binaries;
@@ -155,10 +177,11 @@ struct Selector {
   bool operator==(const Selector&) const = default;
 };
 
-enum class HookKind { kKprobe, kTracepoint, kRawTracepoint, kLsm, kUprobe, kUsdt };
+enum class HookKind { kKprobe, kTracepoint, kRawTracepoint, kLsm, kUprobe, kUsdt, kFentry };
 const char* HookKindName(HookKind kind);  // "kprobe", "tracepoint", ...
 
-// One entry of spec.kprobes / tracepoints / lsmhooks / uprobes / usdts.
+// One entry of spec.kprobes / tracepoints / lsmhooks / uprobes / usdts /
+// fentries (same fields as kprobes).
 struct Hook {
   HookKind kind = HookKind::kKprobe;
   std::string path;                  // "spec.tracepoints[0]"
@@ -169,6 +192,11 @@ struct Hook {
   std::string binary_path;           // uprobes/usdts
   std::vector<std::string> symbols;  // uprobes: all symbols
   std::vector<uint64_t> offsets, ref_ctr_offsets;  // uprobes
+  std::vector<uint64_t> addrs;       // uprobes: absolute addresses
+  std::string btf_path;              // uprobes/usdts: BTF file for args' btfType
+  std::vector<std::string> binary_digests;         // uprobes: attach only to a binary with one of these digests
+  bool ignore_digest_verification_failure = false; // uprobes: ignore.digestVerificationFailure
+  std::vector<ArgSpec> data;         // kprobes/uprobes: `data` (read by matchData)
   std::string provider;              // usdts
   std::vector<ArgSpec> args;
   std::optional<ArgSpec> return_arg;
@@ -206,7 +234,8 @@ struct TracingPolicy {
   std::vector<std::pair<std::string, std::string>> labels, annotations;  // metadata
   std::optional<labels::LabelSelector> pod_selector, host_selector;
   std::optional<labels::LabelSelector> container_selector;  // keys: "name" only (as upstream)
-  std::vector<Hook> hooks;           // kprobes, tracepoints, lsmhooks, uprobes, usdts, each in document order
+  std::optional<labels::LabelSelector> node_selector;       // nodes the policy loads on
+  std::vector<Hook> hooks;           // kprobes, tracepoints, lsmhooks, uprobes, usdts, fentries, each in document order
   std::vector<ListSpec> lists;
   std::vector<EnforcerSpec> enforcers;
   std::vector<std::pair<std::string, std::string>> options;

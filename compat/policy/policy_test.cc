@@ -42,6 +42,7 @@ std::vector<fs::path> Files(const std::string& dir, const std::string& ext) {
 // other field of the model must survive the round trip.
 void ClearPositions(Selector* s) {
   s->pos = {};
+  if (s->match_workloads) s->match_workloads->pos = {};
   for (auto* v : {&s->match_args, &s->match_return_args, &s->match_data}) {
     for (MatchArg& x : *v) x.pos = {};
   }
@@ -64,6 +65,7 @@ TracingPolicy WithoutPositions(TracingPolicy p) {
   for (Hook& h : p.hooks) {
     h.pos = {};
     for (ArgSpec& a : h.args) a.pos = {};
+    for (ArgSpec& a : h.data) a.pos = {};
     if (h.return_arg) h.return_arg->pos = {};
     for (Selector& s : h.selectors) ClearPositions(&s);
   }

@@ -59,7 +59,8 @@ absl::Status CheckServerAddress(const std::string& address, bool allow_remote) {
   if (!allow_remote && !IsLoopbackHost(host)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--server-address \"", address,
-        "\": not a loopback address; the API is unauthenticated, pass --allow-remote to expose it"));
+        "\": not a loopback address; a remote caller's user is unknown (only --server-tls-require-client-cert "
+        "authorizes one), pass --allow-remote to expose it"));
   }
   return absl::OkStatus();
 }
@@ -67,6 +68,10 @@ absl::Status CheckServerAddress(const std::string& address, bool allow_remote) {
 absl::Status ValidateDaemonConfig(const DaemonConfig& config) {
   absl::Status st = CheckServerAddress(config.server_address, config.allow_remote);
   if (!st.ok()) return st;
+  if (st = ValidateApiTls(config.server_tls, config.server_address); !st.ok()) return st;
+  if (!config.server_group.empty()) {
+    if (auto a = PeerAuthorizer::Create({config.server_group}); !a.ok()) return a.status();
+  }
   if (config.loader != "dispatch" && config.loader != "per-policy") {
     return absl::InvalidArgumentError(
         absl::StrCat("--loader \"", config.loader, "\": want dispatch or per-policy"));
@@ -140,7 +145,8 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
 
   if (config.process_events) {
     d->process_cache_ = std::make_unique<ProcessCache>(d->config_.node_name, config.process_cache_size,
-                                                       MonotonicToWallOffsetNs());
+                                                       MonotonicToWallOffsetNs(),
+                                                       2 * config.process_cache_gc_interval);
   }
   // The datapath (policy filter = workload registry) before the process
   // sensor: the sensor's pod enrichment reads the registry.
@@ -151,6 +157,8 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
     popts.bus = &d->bus_;
     popts.cache = d->process_cache_.get();
     popts.enrich = MakePodEnricher(d->filter_.get());
+    popts.event_cache_stats = &d->event_cache_stats_;
+    popts.ancestors = AncestorsConfig::Parse(config.enable_ancestors).base;
     if (d->filter_) {
       // Pod info is remembered per cgroup until the registry changes.
       popts.enrich_version = [f = d->filter_.get()] { return f->pod_version(); };
@@ -221,25 +229,23 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
                {"bpf-dir", config.bpf_dir},
                {"node-name", d->config_.node_name},
                {"server-address", config.server_address}};
+  PeerAuthOptions auth_opts;
+  auth_opts.group = config.server_group;
+  auth_opts.trust_client_certs = config.server_tls.require_client_cert;
+  auto auth = PeerAuthorizer::Create(auth_opts);
+  if (!auth.ok()) return auth.status();
+  d->auth_ = *std::move(auth);
+  opts.authorize = [a = d->auth_.get()](const grpc::ServerContext& ctx, absl::string_view rpc) {
+    return a->Authorize(ctx, rpc);
+  };
   d->service_ = std::make_unique<FgsService>(std::move(opts));
 
-  absl::string_view addr = config.server_address;
-  if (absl::ConsumePrefix(&addr, "unix://")) {
-    d->unix_socket_path_ = std::string(addr);
-    struct stat sb;
-    if (lstat(d->unix_socket_path_.c_str(), &sb) == 0 && S_ISSOCK(sb.st_mode)) {
-      unlink(d->unix_socket_path_.c_str());  // a stale socket from an earlier run
-    }
-  }
-  grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort(config.server_address, grpc::InsecureServerCredentials(), &port);
-  builder.RegisterService(d->service_.get());
-  d->server_ = builder.BuildAndStart();
-  if (d->server_ == nullptr || (d->unix_socket_path_.empty() && port == 0)) {
-    return absl::UnavailableError(
-        absl::StrCat("--server-address \"", config.server_address, "\": cannot listen there"));
-  }
+  ApiServerOptions api_opts;
+  api_opts.address = config.server_address;
+  api_opts.tls = config.server_tls;
+  auto api = ApiServer::Start(api_opts, d->service_.get(), d->auth_.get());
+  if (!api.ok()) return api.status();
+  d->api_ = *std::move(api);
   if (!config.metrics_address.empty()) {
     d->registry_.AddCollector([p = d.get()] { p->CollectMetrics(); });
     auto ms = metrics::MetricsServer::Start(config.metrics_address, config.allow_remote, &d->registry_);
@@ -369,7 +375,7 @@ void Daemon::Shutdown() {
   // gRPC waits out its whole deadline while any client is connected, even
   // idle (4 s of a 5 s deadline, seen with one idle channel): calls still
   // open after 1 s are cancelled (their handlers still run to the end).
-  if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  if (api_) api_->Shutdown(std::chrono::seconds(1));  // also removes the unix socket if it still is ours
   const absl::Duration grpc_stop = absl::Now() - grpc_start;
   // Everything is detached at once, then every policy is dropped without
   // its per-policy map updates (RCU waits): shutdown does not grow with the
@@ -382,7 +388,6 @@ void Daemon::Shutdown() {
   const absl::Duration unload = absl::Now() - unload_start;
   workloads_.reset(); // stops polling, removes the demo cgroups it created (when empty)
   filter_.reset();
-  if (!unix_socket_path_.empty()) unlink(unix_socket_path_.c_str());
   // Nothing of ours survives a restart: the only pins (policy_filter_maps,
   // policy_filter_cgroup_maps, tg_cgtracker_map) were unpinned by filter_
   // above, and the next start builds them again. The dir goes only if this
@@ -409,6 +414,14 @@ absl::StatusOr<JsonExporterOptions> ExportOptionsFromConfig(const DaemonConfig& 
       (perm = std::stoul(p, nullptr, 8)) > 0777) {
     return absl::InvalidArgumentError(
         absl::StrCat("--export-file-perm \"", p, "\": want octal permissions such as 600 or 0640"));
+  }
+  if (perm & 037) {
+    // Every process's command line is in these files: group write or any
+    // access for others is refused at start rather than warned about, so a
+    // daemon never runs leaking them.
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--export-file-perm \"", p,
+        "\": more open than 0640 (the events hold every process's command line); want e.g. 600 or 640"));
   }
   o.file.mode = perm;
   o.allowlist = config.export_allowlist;
@@ -444,6 +457,10 @@ absl::Status Daemon::StartDatapath() {
   DispatchOptions o;
   o.bus = &bus_;
   o.processes = process_cache_.get();
+  o.event_cache.retries = config_.event_cache_retries;
+  o.event_cache.retry_delay = config_.event_cache_retry_delay;
+  o.event_cache_stats = &event_cache_stats_;
+  o.ancestors = AncestorsConfig::Parse(config_.enable_ancestors);
   o.filter = filter_.get();
   o.node_name = config_.node_name;
   o.enrich = MakePodEnricher(filter_.get());
@@ -485,6 +502,11 @@ void Daemon::CollectMetrics() {
     metrics_.policy_kernel_memory_bytes->With({label})->Set(static_cast<int64_t>(p.kernel_memory_bytes()));
   }
   metrics_.policies_loaded->Get()->Set(loaded);
+  metrics_.event_cache_entries->Get()->Set(static_cast<int64_t>(event_cache_stats_.held()));
+  metrics_.event_cache_inserts_total->Get()->Set(event_cache_stats_.inserts());
+  for (const auto& [key, n] : event_cache_stats_.failures()) {
+    metrics_.event_cache_fetch_failures_total->With({key.first, key.second})->Set(n);
+  }
 }
 
 }  // namespace tgd

@@ -14,6 +14,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "sensor/eventbus/event_bus.h"
 #include "sensor/export/json_exporter.h"
 #include "sensor/loader/dispatch_backend.h"
@@ -23,21 +24,36 @@
 #include "sensor/metrics/registry.h"
 #include "sensor/metrics/sensor_metrics.h"
 #include "sensor/policymgr/policy_manager.h"
+#include "sensor/process/event_cache.h"
 #include "sensor/process/process_cache.h"
 #include "sensor/process/process_sensor.h"
+#include "sensor/server/api_server.h"
 #include "sensor/server/fgs_service.h"
+#include "sensor/server/peer_auth.h"
 
 namespace tgd {
 
 struct DaemonConfig {
   std::string server_address = "localhost:54322";  // host:port or unix:///path
   bool allow_remote = false;  // allow a non-loopback TCP address
+  // Members of this group may call the privileged RPCs too (root always
+  // may); the unix socket is then 0660 with this group instead of 0600.
+  std::string server_group;
+  ApiTlsOptions server_tls;  // --server-tls-*: TLS / mTLS on a TCP address
   std::string bpf_dir = "/sys/fs/bpf/tgdispatch";
   std::string policy_dir;     // *.yaml loaded at start
   std::string node_name;      // default: hostname
   std::string loader = "dispatch";  // dispatch | per-policy
   bool process_events = true;       // run the base process sensor (process_exec/exit)
   size_t process_cache_size = 65536;
+  // Tetragon's --process-cache-gc-interval: an exited process nothing
+  // references any more is kept two intervals for late events.
+  absl::Duration process_cache_gc_interval = absl::Seconds(30);
+  // Tetragon's --event-cache-retries / --event-cache-retry-delay.
+  int event_cache_retries = 15;
+  absl::Duration event_cache_retry_delay = absl::Seconds(2);
+  // Tetragon's --enable-ancestors (AncestorsConfig::Parse).
+  std::string enable_ancestors;
   // JSON export file (Tetragon's --export-filename family); empty disables.
   std::string export_file;
   uint64_t export_file_max_size_mb = 10;  // rotate past this; 0 = 100 MB (lumberjack)
@@ -69,7 +85,8 @@ absl::Status CheckServerAddress(const std::string& address, bool allow_remote);
 // reads and parses (and a cgroup v2 mount exists for it). Daemon::Start runs
 // them before it touches bpffs, so a bad config never unpins or replaces
 // anything. Errors: INVALID_ARGUMENT or the file's errno (NOT_FOUND, ...),
-// the message starting with the flag's name.
+// the message starting with the flag's name. Also the --server-tls-* flag
+// combinations Tetragon refuses and that --server-group names a group.
 absl::Status ValidateDaemonConfig(const DaemonConfig& config);
 
 class Daemon {
@@ -87,7 +104,8 @@ class Daemon {
   // with the workload registry), then shuts down cleanly.
   void RunUntilSignal();
   // Stops streams and the server, unloads every policy, removes the unix
-  // socket and the (empty) state dir. Idempotent.
+  // socket (only if it still is the one this process created) and the
+  // (empty) state dir. Idempotent.
   void Shutdown();
 
   EventBus& bus() { return bus_; }
@@ -120,6 +138,7 @@ class Daemon {
   metrics::KeyedCounterTotal hook_runs_, hook_tail_call_fails_, hook_rate_limited_, hook_truncated_;
   std::unique_ptr<JsonExporter> exporter_;
   std::unique_ptr<ProcessCache> process_cache_;
+  EventCacheStats event_cache_stats_;
   std::unique_ptr<ProcessSensor> process_sensor_;
   // Whether the base process sensor is attached (read by ListSensors while
   // Shutdown may be detaching it).
@@ -129,15 +148,15 @@ class Daemon {
   std::unique_ptr<PolicyBackend> backend_;
   DispatchBackend* dispatch_ = nullptr;  // backend_ when it is the dispatch loader
   std::unique_ptr<PolicyManager> policies_;
+  std::unique_ptr<PeerAuthorizer> auth_;
   std::unique_ptr<FgsService> service_;
-  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<ApiServer> api_;
   std::unique_ptr<metrics::MetricsServer> metrics_server_;
   // --policy-dir, loaded in the background after the API is up.
   std::thread policy_dir_loader_;
   std::atomic<bool> stop_loading_{false};
   size_t policy_files_total_ = 0;  // set before the API serves
   std::atomic<size_t> policy_files_done_{0};
-  std::string unix_socket_path_;
   bool created_bpf_dir_ = false;
   bool shut_down_ = false;
 };

@@ -150,6 +150,20 @@ TEST(ValidateDaemonConfigTest, ChecksDirectoriesAndFiles) {
   EXPECT_FALSE(dir.touched());
 }
 
+TEST(ValidateDaemonConfigTest, ServerTlsAndGroup) {
+  DaemonConfig c;
+  c.server_tls.cert_file = "/etc/tgd/server.crt";
+  EXPECT_THAT(std::string(ValidateDaemonConfig(c).message()), HasSubstr("--server-tls-key-file"));
+  c.server_tls.key_file = "/etc/tgd/server.key";
+  c.server_address = "unix:///run/tgd.sock";
+  EXPECT_THAT(std::string(ValidateDaemonConfig(c).message()), HasSubstr("TCP address"));
+  DaemonConfig g;
+  g.server_group = "tgd-no-such-group-xyz";
+  absl::Status st = ValidateDaemonConfig(g);
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(st.message()), HasSubstr("--server-group"));
+}
+
 TEST(ExportOptionsTest, FromConfig) {
   DaemonConfig c;
   c.export_file = "/var/log/tgdispatch/events.log";
@@ -168,6 +182,18 @@ TEST(ExportOptionsTest, FromConfig) {
   for (const char* bad : {"", "999", "12345", "-1", "0x1ff"}) {
     c.export_file_perm = bad;
     EXPECT_FALSE(ExportOptionsFromConfig(c).ok()) << bad;
+  }
+  // More open than 0640: refused, naming the flag.
+  for (const char* open : {"644", "0660", "0604", "0650", "777"}) {
+    c.export_file_perm = open;
+    auto st = ExportOptionsFromConfig(c);
+    ASSERT_FALSE(st.ok()) << open;
+    EXPECT_THAT(std::string(st.status().message()), HasSubstr("more open than 0640")) << open;
+    EXPECT_THAT(std::string(st.status().message()), HasSubstr("--export-file-perm")) << open;
+  }
+  for (const char* fine : {"400", "600", "640", "700", "0440"}) {
+    c.export_file_perm = fine;
+    EXPECT_TRUE(ExportOptionsFromConfig(c).ok()) << fine;
   }
   c.export_file_perm = "600";
   c.export_file_max_backups = -1;

@@ -30,7 +30,8 @@ class CompiledFilter {
                        [&](const std::unique_ptr<RE2>& re) { return RE2::PartialMatch(s, *re); });
   }
 
-  Regexes binary_, pod_, arguments_, parent_binary_, parent_arguments_, container_id_, ancestor_binary_;
+  Regexes binary_, pod_, arguments_, parent_binary_, parent_arguments_, container_id_, ancestor_binary_,
+      container_name_, namespace_re_;
   std::vector<std::string> namespaces_;
   bool has_namespace_ = false;
   std::optional<bool> health_check_, in_init_tree_;
@@ -110,6 +111,8 @@ absl::StatusOr<std::unique_ptr<CompiledFilter>> CompiledFilter::Compile(const te
   if (!(st = CompileRegexes(f.parent_arguments_regex(), w + ".parent_arguments_regex", &c->parent_arguments_)).ok()) return st;
   if (!(st = CompileRegexes(f.container_id(), w + ".container_id", &c->container_id_)).ok()) return st;
   if (!(st = CompileRegexes(f.ancestor_binary_regex(), w + ".ancestor_binary_regex", &c->ancestor_binary_)).ok()) return st;
+  if (!(st = CompileRegexes(f.container_name_regex(), w + ".container_name_regex", &c->container_name_)).ok()) return st;
+  if (!(st = CompileRegexes(f.namespace_regex(), w + ".namespace_regex", &c->namespace_re_)).ok()) return st;
   c->has_namespace_ = !f.namespace_().empty();
   c->namespaces_.assign(f.namespace_().begin(), f.namespace_().end());
   if (f.has_health_check()) c->health_check_ = f.health_check().value();
@@ -155,6 +158,15 @@ bool CompiledFilter::Matches(const tetragon::GetEventsResponse& ev) const {
   if (!parent_arguments_.empty() && (!parent || !AnyMatch(parent_arguments_, par.arguments()))) return false;
   if (!container_id_.empty() && (!p || !AnyMatch(container_id_, proc.docker()))) return false;
   if (!pod_.empty() && (!p || !proc.has_pod() || !AnyMatch(pod_, proc.pod().name()))) return false;
+  // As Tetragon: a process without a pod (or a pod without a container)
+  // never matches these.
+  if (!container_name_.empty() &&
+      (!p || !proc.has_pod() || !proc.pod().has_container() || !AnyMatch(container_name_, proc.pod().container().name()))) {
+    return false;
+  }
+  if (!namespace_re_.empty() && (!p || !proc.has_pod() || !AnyMatch(namespace_re_, proc.pod().namespace_()))) {
+    return false;
+  }
   if (has_namespace_) {
     // "" selects processes outside any pod (host processes).
     const std::string ns = (p && proc.has_pod()) ? proc.pod().namespace_() : "";

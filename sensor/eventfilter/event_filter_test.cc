@@ -26,7 +26,10 @@ const char* kExecInPod = R"pb(
     process {
       pid { value: 42 } binary: "/usr/bin/curl" arguments: "-s http://x"
       docker: "abc123"
-      pod { namespace: "default" name: "web-1" pod_labels { key: "app" value: "web" } }
+      pod {
+        namespace: "default" name: "web-1" pod_labels { key: "app" value: "web" }
+        container { name: "curl-sidecar" id: "abc123def" }
+      }
       cap { effective: CAP_NET_RAW effective: CAP_CHOWN }
       in_init_tree { value: true }
     }
@@ -74,6 +77,16 @@ TEST(EventFilterTest, AllowListFields) {
   EXPECT_TRUE(Allows("allow_list { parent_binary_regex: 'sh$' }", exec));
   EXPECT_TRUE(Allows("allow_list { parent_arguments_regex: 'curl' }", exec));
   EXPECT_TRUE(Allows("allow_list { container_id: '^abc' }", exec));
+  // Tetragon's newer filters: container name and namespace by RE2; a process
+  // outside a pod never matches them.
+  EXPECT_TRUE(Allows("allow_list { container_name_regex: '^curl-' }", exec));
+  EXPECT_FALSE(Allows("allow_list { container_name_regex: '^main$' }", exec));
+  EXPECT_FALSE(Allows("allow_list { container_name_regex: '.*' }", tp));
+  EXPECT_TRUE(Allows("allow_list { container_name_regex: ['nope', 'sidecar$'] }", exec));
+  EXPECT_TRUE(Allows("allow_list { namespace_regex: '^def' }", exec));
+  EXPECT_FALSE(Allows("allow_list { namespace_regex: '^kube-' }", exec));
+  EXPECT_FALSE(Allows("allow_list { namespace_regex: '.*' }", tp));
+  EXPECT_FALSE(Allows("deny_list { namespace_regex: 'default' }", exec));
   EXPECT_TRUE(Allows("allow_list { ancestor_binary_regex: 'init' }", exec));
   EXPECT_TRUE(Allows("allow_list { in_init_tree { value: true } }", exec));
   EXPECT_FALSE(Allows("allow_list { in_init_tree { value: true } }", tp));
@@ -105,6 +118,8 @@ TEST(EventFilterTest, BadFiltersNameTheField) {
       {"deny_list {} deny_list { cel_expression: 'true' }", "deny_list[1].cel_expression"},
       {"allow_list { labels: 'a in (b' }", "allow_list[0].labels[0]"},
       {"allow_list { event_set: UNDEF }", "allow_list[0].event_set[0]"},
+      {"allow_list { container_name_regex: ['ok', '['] }", "allow_list[0].container_name_regex[1]"},
+      {"deny_list { namespace_regex: '(' }", "deny_list[0].namespace_regex[0]"},
       {"allow_list { capabilities { permitted { any: CAP_BPF all: CAP_BPF } } }",
        "allow_list[0].capabilities.permitted"},
   };

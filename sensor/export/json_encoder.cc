@@ -143,7 +143,6 @@ class Writer : public json_internal::JsonReflectionWriter {
           out_->push_back(']');
         }
         Procs(x, "ancestors", e.ancestors());
-        Reflected(x, e, "envs", e.envs_size() > 0);
         break;
       }
       case tetragon::GetEventsResponse::EVENT_NOT_SET:

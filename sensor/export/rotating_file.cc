@@ -107,12 +107,37 @@ absl::StatusOr<std::unique_ptr<RotatingFile>> RotatingFile::Open(RotatingFileOpt
 }
 
 absl::Status RotatingFile::OpenCurrent() {
-  int fd = open(opts_.path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, opts_.mode);
-  if (fd < 0) return ErrnoStatus(errno, absl::StrCat("open export file ", opts_.path));
-  fd_.Reset(fd);
-  fchmod(fd, opts_.mode);  // exact permissions, whatever the umask
+  // O_NOFOLLOW: a symlink planted at the path (now or before a rotation)
+  // never redirects the events, or the chmod below, to its target.
+  // O_NONBLOCK: a FIFO there cannot block the open.
+  int fd = open(opts_.path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
+                opts_.mode);
+  if (fd < 0) {
+    if (errno == ELOOP) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("export file ", opts_.path, " is a symlink: refusing to follow it"));
+    }
+    if (errno == ENXIO) {  // a FIFO or socket nobody reads
+      return absl::FailedPreconditionError(absl::StrCat("export file ", opts_.path, " is not a regular file"));
+    }
+    return ErrnoStatus(errno, absl::StrCat("open export file ", opts_.path));
+  }
+  FileDescriptor owner(fd);
   struct stat sb;
-  size_ = fstat(fd, &sb) == 0 ? static_cast<uint64_t>(sb.st_size) : 0;
+  if (fstat(fd, &sb) != 0) return ErrnoStatus(errno, absl::StrCat("fstat export file ", opts_.path));
+  if (!S_ISREG(sb.st_mode)) {
+    return absl::FailedPreconditionError(absl::StrCat("export file ", opts_.path, " is not a regular file"));
+  }
+  if (sb.st_nlink > 1) {
+    // Another name for someone else's file: appending and chmod would reach it.
+    return absl::FailedPreconditionError(
+        absl::StrCat("export file ", opts_.path, " has ", sb.st_nlink, " hard links: refusing to write to it"));
+  }
+  int flags = fcntl(fd, F_GETFL);
+  if (flags >= 0) fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+  fchmod(fd, opts_.mode);  // exact permissions, whatever the umask
+  size_ = static_cast<uint64_t>(sb.st_size);
+  fd_ = std::move(owner);
   return absl::OkStatus();
 }
 
@@ -125,7 +150,8 @@ absl::Status RotatingFile::Rotate() {
   absl::Time t = std::max(absl::FromUnixMillis(absl::ToUnixMillis(absl::Now())),
                           last_backup_ + absl::Milliseconds(1));
   std::string backup = BackupName(opts_.path, t);
-  for (int i = 0; i < 1000 && access(backup.c_str(), F_OK) == 0; ++i) {
+  struct stat sb;
+  for (int i = 0; i < 1000 && lstat(backup.c_str(), &sb) == 0; ++i) {
     t += absl::Milliseconds(1);
     backup = BackupName(opts_.path, t);
   }

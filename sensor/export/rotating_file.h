@@ -37,9 +37,11 @@ struct RotatingFileOptions {
 
 class RotatingFile {
  public:
-  // Creates the parent directory (0755) and opens `path` for append.
-  // Errors: INVALID_ARGUMENT (empty path, path is a directory), or the
-  // errno of mkdir/open.
+  // Creates the parent directory (0755) and opens `path` for append, never
+  // through a symlink (O_NOFOLLOW, also when reopening after a rotation).
+  // Errors: INVALID_ARGUMENT (empty path, path is a directory),
+  // FAILED_PRECONDITION (path is a symlink, not a regular file, or has
+  // other hard links), or the errno of mkdir/open.
   static absl::StatusOr<std::unique_ptr<RotatingFile>> Open(RotatingFileOptions opts);
   ~RotatingFile();  // flushes
 

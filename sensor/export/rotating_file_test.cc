@@ -1,8 +1,10 @@
 // Tests of RotatingFile: lumberjack-style backup names, rotation by size with
-// whole lines, the bounded number of backups, permissions.
+// whole lines, the bounded number of backups, permissions, and never writing
+// through a symlink, a FIFO or a hard link planted at the path.
 #include "sensor/export/rotating_file.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -118,6 +120,78 @@ TEST_F(RotatingFileTest, BadPaths) {
   std::ofstream(dir_ + "/file") << "x";
   o.path = dir_ + "/file/under-a-file.log";
   EXPECT_FALSE(RotatingFile::Open(o).ok());
+}
+
+// A file the export must never touch: its content and mode are checked.
+std::string MakeVictim(const std::string& dir) {
+  std::filesystem::create_directories(dir);
+  std::string victim = dir + "/victim";
+  std::ofstream(victim) << "secret\n";
+  chmod(victim.c_str(), 0600);
+  return victim;
+}
+
+void ExpectUntouched(const std::string& victim) {
+  EXPECT_EQ(ReadFile(victim), "secret\n");
+  struct stat sb;
+  ASSERT_EQ(stat(victim.c_str(), &sb), 0);
+  EXPECT_EQ(sb.st_mode & 07777, 0600u);
+}
+
+TEST_F(RotatingFileTest, ASymlinkAtThePathIsRefused) {
+  std::string victim = MakeVictim(dir_);
+  RotatingFileOptions o;
+  o.path = dir_ + "/events.log";
+  o.mode = 0644;
+  ASSERT_EQ(symlink(victim.c_str(), o.path.c_str()), 0);
+  auto f = RotatingFile::Open(o);
+  ASSERT_FALSE(f.ok());
+  EXPECT_EQ(f.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(f.status().message().find("symlink"), std::string::npos) << f.status();
+  ExpectUntouched(victim);
+}
+
+TEST_F(RotatingFileTest, ASymlinkPlantedBeforeARotationIsNotFollowed) {
+  std::string victim = MakeVictim(dir_);
+  RotatingFileOptions o;
+  o.path = dir_ + "/events.log";
+  o.max_size_bytes = 64;
+  o.mode = 0644;
+  auto f = RotatingFile::Open(o);
+  ASSERT_TRUE(f.ok()) << f.status();
+  ASSERT_TRUE((*f)->AppendLine(std::string(40, 'a')).ok());
+  ASSERT_TRUE((*f)->Flush().ok());
+  // The current file goes; a symlink takes its name. The next rotation
+  // renames the symlink away and must create a fresh file, not open the
+  // victim; if the symlink stays at the path, opening is refused.
+  ASSERT_EQ(unlink(o.path.c_str()), 0);
+  ASSERT_EQ(symlink(victim.c_str(), o.path.c_str()), 0);
+  for (int i = 0; i < 4; ++i) (*f)->AppendLine(std::string(40, 'b')).IgnoreError();
+  (*f)->Flush().IgnoreError();
+  ExpectUntouched(victim);
+  struct stat sb;
+  ASSERT_EQ(lstat(o.path.c_str(), &sb), 0);
+  EXPECT_TRUE(S_ISREG(sb.st_mode));
+  EXPECT_EQ(ReadFile(o.path).find("secret"), std::string::npos);
+}
+
+TEST_F(RotatingFileTest, AFifoOrAHardLinkAtThePathIsRefused) {
+  std::filesystem::create_directories(dir_);
+  RotatingFileOptions o;
+  o.path = dir_ + "/fifo.log";
+  ASSERT_EQ(mkfifo(o.path.c_str(), 0600), 0);
+  auto f = RotatingFile::Open(o);  // must not block
+  ASSERT_FALSE(f.ok());
+  EXPECT_NE(f.status().message().find("not a regular file"), std::string::npos) << f.status();
+
+  std::string victim = MakeVictim(dir_);
+  o.path = dir_ + "/linked.log";
+  ASSERT_EQ(link(victim.c_str(), o.path.c_str()), 0);
+  o.mode = 0644;
+  f = RotatingFile::Open(o);
+  ASSERT_FALSE(f.ok());
+  EXPECT_NE(f.status().message().find("hard link"), std::string::npos) << f.status();
+  ExpectUntouched(victim);
 }
 
 }  // namespace

@@ -15,11 +15,32 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "bpf/process/process_msg.h"
+#include "compat/policy/arg_index.h"
 #include "compat/policy/capabilities.h"
 #include "sensor/base/status_macros.h"
+#include "sensor/loader/in_map.h"
+#include "sensor/loader/pid_sets.h"
+#include "sensor/loader/schema_refusals.h"
 
 namespace tgd {
 namespace {
+
+// Tetragon's name for a `syscall: true` kprobe's function: "sys_write" is
+// the arch's wrapper "__x64_sys_write" (its AddSyscallPrefix, applied when
+// the name as given is not a kernel function: syscalls are not, under their
+// sys_ name, on the architectures that have a prefix). The name attached to
+// and reported as process_kprobe.function_name.
+std::string SyscallSymbol(const std::string& call) {
+#if defined(__x86_64__)
+  constexpr absl::string_view kPrefix = "__x64_";
+#elif defined(__aarch64__)
+  constexpr absl::string_view kPrefix = "__arm64_";
+#else
+  constexpr absl::string_view kPrefix = "";
+#endif
+  if (kPrefix.empty() || !absl::StartsWith(call, "sys_")) return call;
+  return absl::StrCat(kPrefix, call);
+}
 
 absl::Status Unimplemented(const std::string& path, absl::string_view what) {
   return absl::UnimplementedError(absl::StrCat(path, ": ", what, " is not supported by tgdispatch yet"));
@@ -264,14 +285,6 @@ absl::Status CompileArgs(const policy::Hook& hook, const TracepointFormatReader&
   return absl::OkStatus();
 }
 
-// Position of the arg with spec index `index`, or -1.
-int ArgPosition(const policy::Hook& hook, int index) {
-  for (size_t i = 0; i < hook.args.size(); ++i) {
-    if (hook.args[i].index == index) return static_cast<int>(i);
-  }
-  return -1;
-}
-
 absl::Status AddString(CompiledHook* out, uint8_t op, uint32_t tag, const std::string& value,
                        const std::string& path) {
   if (value.size() >= TGD_STR_MAX) {
@@ -301,6 +314,7 @@ absl::Status CompileSelector(const policy::Hook& hook, const policy::Selector& s
     if (present) return Unimplemented(absl::StrCat(s.path, ".", field), field);
     return absl::OkStatus();
   };
+  TGD_RETURN_IF_ERROR(RefuseNewerSelectorFields(s));
   TGD_RETURN_IF_ERROR(unsupported(!s.match_return_args.empty(), "matchReturnArgs"));
   TGD_RETURN_IF_ERROR(unsupported(!s.match_data.empty(), "matchData"));
   TGD_RETURN_IF_ERROR(unsupported(!s.match_parent_binaries.empty(), "matchParentBinaries"));
@@ -323,17 +337,12 @@ absl::Status CompileSelector(const policy::Hook& hook, const policy::Selector& s
       TGD_RETURN_IF_ERROR(AddString(out, op, tag, b.values[i], absl::StrCat(b.path, ".values[", i, "]")));
     }
   }
-  // matchPIDs
-  if (s.match_pids.size() > 1) return Unimplemented(s.match_pids[1].path, "more than one matchPIDs per selector");
-  for (const policy::MatchPIDs& p : s.match_pids) {
-    if (p.follow_forks) return Unimplemented(p.path + ".followForks", "followForks");
-    uint8_t op = OpCode(p.op);
-    if (op != TGD_OP_EQ && op != TGD_OP_NEQ) {
-      return Invalid(p.path + ".operator", absl::StrCat("operator \"", p.op, "\" is not In or NotIn"));
-    }
-    sel.pid_op = op;
-    sel.flags |= TGD_SEL_PIDS | (p.is_namespace_pid ? TGD_SEL_PIDS_NS : 0);
-    for (uint32_t v : p.values) out->ints.push_back({0, TGD_TAG(0, sel_idx, TGD_TAG_PID, 0), v});
+  // matchPIDs: several are ANDed, as one equivalent set (pid_sets.h)
+  if (!s.match_pids.empty()) {
+    TGD_ASSIGN_OR_RETURN(PidSet pids, CombinePidSelectors(s.match_pids));
+    sel.pid_op = pids.in ? TGD_OP_EQ : TGD_OP_NEQ;
+    sel.flags |= TGD_SEL_PIDS | (pids.is_namespace_pid ? TGD_SEL_PIDS_NS : 0);
+    for (uint32_t v : pids.values) out->ints.push_back({0, TGD_TAG(0, sel_idx, TGD_TAG_PID, 0), v});
   }
   // matchNamespaces
   if (s.match_namespaces.size() > TGD_MAX_NS_CLAUSES) {
@@ -373,7 +382,23 @@ absl::Status CompileSelector(const policy::Hook& hook, const policy::Selector& s
     return Unimplemented(s.match_capabilities[1].path, "more than one matchCapabilities per selector");
   }
   for (const policy::MatchCapabilities& c : s.match_capabilities) {
-    if (c.is_namespace_capability) return Unimplemented(c.path + ".isNamespaceCapability", "isNamespaceCapability");
+    if (c.is_namespace_capability) {
+      // Tetragon rejects the selector when the task is in the host's user
+      // namespace (process_filter_capabilities): exactly an ANDed
+      // "User NotIn [host_ns]" clause.
+      if (sel.n_ns >= TGD_MAX_NS_CLAUSES) {
+        return Unimplemented(c.path + ".isNamespaceCapability",
+                             absl::StrCat("isNamespaceCapability with ", TGD_MAX_NS_CLAUSES, " matchNamespaces"));
+      }
+      absl::StatusOr<uint64_t> host = host_ns("user");
+      if (!host.ok()) {
+        return absl::Status(host.status().code(), absl::StrCat(c.path, ".isNamespaceCapability: cannot read the host "
+                                                                       "user namespace: ", host.status().message()));
+      }
+      const int i = sel.n_ns++;
+      sel.ns[i] = {TGD_OP_NEQ, TGD_NS_USER, {0, 0}};
+      out->ints.push_back({0, TGD_TAG(0, sel_idx, TGD_TAG_NS, i), *host});
+    }
     uint8_t op = OpCode(c.op);
     if (op != TGD_OP_EQ && op != TGD_OP_NEQ) {
       return Invalid(c.path + ".operator", absl::StrCat("operator \"", c.op, "\" is not In or NotIn"));
@@ -394,12 +419,12 @@ absl::Status CompileSelector(const policy::Hook& hook, const policy::Selector& s
   for (size_t i = 0; i < s.match_args.size(); ++i) {
     const policy::MatchArg& m = s.match_args[i];
     if (!m.args.empty()) return Unimplemented(m.path + ".args", "matchArgs.args");
-    int pos = ArgPosition(hook, m.index);
+    int pos = policy::MatchArgPosition(hook, m.index);
     if (pos < 0) {
       return Invalid(m.path + ".index", absl::StrCat("argument index ", m.index, " is not declared in ", hook.path,
                                                      ".args"));
     }
-    uint8_t op = OpCode(m.op);
+    uint8_t op = IsInMapOperator(m) ? (m.op == "InMap" ? TGD_OP_EQ : TGD_OP_NEQ) : OpCode(m.op);
     if (op == TGD_OP_NONE) return Unimplemented(m.path + ".operator", absl::StrCat("operator \"", m.op, "\""));
     bool is_string = out->args[pos].render == ArgRender::kString;
     if (is_string) {
@@ -434,6 +459,11 @@ absl::Status CompileSelector(const policy::Hook& hook, const policy::Selector& s
       return Invalid(m.path + ".values", absl::StrCat("operator ", m.op, " takes exactly one value"));
     }
     uint32_t tag = TGD_TAG(0, sel_idx, TGD_TAG_INT, idx);
+    if (IsInMapOperator(m)) {  // Equal/NotEqual over a value set of any size
+      TGD_ASSIGN_OR_RETURN(std::vector<uint64_t> values, InMapValues(m, is_signed));
+      for (uint64_t v : values) out->ints.push_back({0, tag, v});
+      continue;
+    }
     for (size_t j = 0; j < m.values.size(); ++j) {
       uint64_t v;
       if (!ParseInteger(m.values[j], is_signed, &v)) {
@@ -520,7 +550,6 @@ absl::StatusOr<uint64_t> ReadHostNamespace(const std::string& name) {
 
 std::vector<absl::Status> SpecRefusals(const policy::TracingPolicy& tp) {
   std::vector<absl::Status> out;
-  if (!tp.lists.empty()) out.push_back(absl::UnimplementedError("spec.lists: lists are not supported by tgdispatch yet"));
   if (!tp.enforcers.empty()) {
     out.push_back(absl::UnimplementedError("spec.enforcers: enforcers are not supported by tgdispatch yet"));
   }
@@ -528,6 +557,7 @@ std::vector<absl::Status> SpecRefusals(const policy::TracingPolicy& tp) {
     out.push_back(Unimplemented("spec.options", absl::StrCat("option \"", tp.options[0].first, "\"")));
   }
   if (tp.loader) out.push_back(Unimplemented("spec.loader", "the loader sensor (loader: true)"));
+  AppendNewerSpecRefusals(tp, &out);
   if (tp.hooks.empty()) out.push_back(absl::InvalidArgumentError("spec: the policy has no hooks"));
   return out;
 }
@@ -540,6 +570,7 @@ absl::Status CheckSpecLoadable(const policy::TracingPolicy& tp) {
 absl::StatusOr<CompiledHook> CompileHook(const policy::Hook& hook, const TracepointFormatReader& formats,
                                          const HostNamespaceReader& host_ns) {
   CompiledHook out;
+  TGD_RETURN_IF_ERROR(RefuseNewerHookFields(hook));
   switch (hook.kind) {
     case policy::HookKind::kTracepoint:
       out.kind = TGD_HOOK_TRACEPOINT;
@@ -556,8 +587,8 @@ absl::StatusOr<CompiledHook> CompileHook(const policy::Hook& hook, const Tracepo
     case policy::HookKind::kKprobe:
       if (hook.is_return || hook.return_arg) return Unimplemented(hook.path + ".return", "kretprobes (return: true)");
       out.kind = TGD_HOOK_KPROBE;
-      out.call = hook.call;
-      out.hook_key = absl::StrCat("kprobe/", hook.call);
+      out.call = hook.syscall ? SyscallSymbol(hook.call) : hook.call;
+      out.hook_key = absl::StrCat("kprobe/", out.call);
       break;
     case policy::HookKind::kLsm:
       out.kind = TGD_HOOK_LSM;
@@ -565,9 +596,12 @@ absl::StatusOr<CompiledHook> CompileHook(const policy::Hook& hook, const Tracepo
       out.hook_key = absl::StrCat("lsm/", hook.call);
       break;
     case policy::HookKind::kUprobe:
-      if (hook.symbols.size() != 1 || !hook.offsets.empty() || !hook.ref_ctr_offsets.empty()) {
-        return Unimplemented(hook.path + ".symbols", "uprobes other than exactly one symbol (offsets, several symbols)");
+      // Several symbols are one uprobe each (policy::ExpandHookLists).
+      if (!hook.offsets.empty()) return Unimplemented(hook.path + ".offsets", "uprobes at offsets");
+      if (!hook.ref_ctr_offsets.empty()) {
+        return Unimplemented(hook.path + ".refCtrOffsets", "refCtrOffsets (uprobe reference counters)");
       }
+      if (hook.symbols.size() != 1) return Unimplemented(hook.path + ".symbols", "a uprobe without one symbol");
       out.kind = TGD_HOOK_UPROBE;
       out.call = hook.symbols[0];
       out.binary_path = hook.binary_path;

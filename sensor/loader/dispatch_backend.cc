@@ -6,6 +6,9 @@
 // dispatch_events.cc.
 #include "sensor/loader/dispatch_backend.h"
 
+#include "compat/policy/lists.h"
+#include "sensor/loader/ftrace_list.h"
+
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <dirent.h>
@@ -161,6 +164,7 @@ class DispatchBackend::Policy : public LoadedPolicy {
 
 DispatchBackend::DispatchBackend(DispatchOptions options) : opts_(std::move(options)) {
   if (!opts_.formats) opts_.formats = ReadTracepointFormat;
+  if (!opts_.host_ns) opts_.host_ns = ReadHostNamespace;
 }
 
 absl::StatusOr<std::unique_ptr<DispatchBackend>> DispatchBackend::Create(DispatchOptions options) {
@@ -508,10 +512,11 @@ absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::Load(const Policy
   // Compile every hook first: nothing touches the kernel for a bad policy.
   std::vector<CompiledHook> compiled;
   std::vector<FileDescriptor> uprobe_targets;  // open until attached
-  for (const policy::Hook& hook : tp.hooks) {
+  TGD_ASSIGN_OR_RETURN(std::vector<policy::Hook> hooks, policy::ExpandHookLists(tp, ReadFtraceList));  // list: calls
+  for (const policy::Hook& hook : hooks) {
     std::string kind = hook.kind == policy::HookKind::kRawTracepoint ? "raw_tp" : policy::HookKindName(hook.kind);
     TGD_RETURN_IF_ERROR(CheckHookSupported(features_, kind, hook.path));
-    TGD_ASSIGN_OR_RETURN(CompiledHook c, CompileHook(hook, opts_.formats));
+    TGD_ASSIGN_OR_RETURN(CompiledHook c, CompileHook(hook, opts_.formats, opts_.host_ns));
     if (c.kind == TGD_HOOK_UPROBE) {
       // Opened here, before any lock, without blocking; attached through
       // this descriptor, so a path swapped for a FIFO meanwhile is not read.

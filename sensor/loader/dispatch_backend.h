@@ -34,6 +34,7 @@
 #include "sensor/loader/features.h"
 #include "sensor/policyfilter/policy_filter_state.h"
 #include "sensor/policymgr/policy_backend.h"
+#include "sensor/process/event_cache.h"
 #include "sensor/process/process_cache.h"
 
 struct dispatch;  // the bpftool skeleton
@@ -43,9 +44,17 @@ namespace tgd {
 struct DispatchOptions {
   EventBus* bus = nullptr;               // policy events go here (optional)
   ProcessCache* processes = nullptr;     // process info for events (optional)
+  // With `processes`: events whose process or parent is not known yet are
+  // held back and retried (Tetragon's event cache); counted in the stats.
+  EventCacheConfig event_cache;
+  EventCacheStats* event_cache_stats = nullptr;  // optional
+  // Tetragon's --enable-ancestors for policy events (kprobe, tracepoint,
+  // uprobe, lsm): they carry `ancestors`, and wait for them as for the parent.
+  AncestorsConfig ancestors;
   PolicyFilterState* filter = nullptr;   // required for scoped policies
   std::string node_name;
   TracepointFormatReader formats;        // default: ReadTracepointFormat
+  HostNamespaceReader host_ns = ReadHostNamespace;  // host_ns values, isNamespaceCapability
   uint32_t max_policies = 16384;         // config entries (policy x hook)
   uint32_t max_run_lists = 65536;        // (hook, cgroup) lists
   bool seed_exec_paths = true;           // fill the exec tracker from /proc at start
@@ -164,23 +173,35 @@ class DispatchBackend : public PolicyBackend {
   // The entries' counters, summed (entries being deleted count nothing).
   PolicyCounters EntryCounters(const std::vector<uint32_t>& ids) const;
   void ReaderLoop();
-  // Ring buffer records whose process is not in the cache yet wait (in
-  // order, at most kPendingWait) for its exec event. Reader thread only.
+  // Ring buffer records whose process or parent is not in the cache yet are
+  // held back and retried (opts_.event_cache), as Tetragon's event cache
+  // does; complete events go out at once. Reader thread only.
   void HandleRecord(const tgd_policy_event& ev);
   void ProcessPending(bool flush);
-  // The event's process once its exec is in the cache (running or just
-  // exited), else nullopt.
-  std::optional<tetragon::Process> ReadyProcess(uint32_t pid) const;
-  // `known`: the process already looked up for this event (none: look it up).
-  void Publish(const tgd_policy_event& ev, std::optional<tetragon::Process> known);
+  // Whether `found` completes an event held for `age`: the process is known
+  // (a fork's exec may still come: waited for up to kCloneWait) and so is
+  // its parent when it names one.
+  bool Complete(const tgd_policy_event& ev, const ProcessCache::ForEvent& found, absl::Duration age) const;
+  // Whether events of this policy entry's hook kind carry ancestors.
+  bool WantsAncestors(uint32_t policy_id) const;
+  bool WantsAncestorsOfKind(int kind) const;
+  // `found`: the process already looked up for this event (null: look it
+  // up). `final`: sent after holding; what it lacks is counted.
+  void Publish(const tgd_policy_event& ev, const ProcessCache::ForEvent* found, bool final = false);
   std::optional<tetragon::GetEventsResponse> DecodeWith(const tgd_policy_event& ev,
-                                                        std::optional<tetragon::Process> known);
+                                                        const ProcessCache::ForEvent* found);
   struct Pending {
     tgd_policy_event ev;
-    absl::Time deadline;
+    absl::Time added;
+    absl::Time next_tick;  // the next retry_delay tick: one more failed retry
+    int failed = 0;
   };
-  static constexpr absl::Duration kPendingWait = absl::Milliseconds(500);
+  static constexpr absl::Duration kCloneWait = absl::Milliseconds(500);
   std::deque<Pending> pending_;
+  // Held events are looked at again when the process cache changed or at
+  // this time (a tick or a fork's wait ends).
+  uint64_t pending_seen_generation_ = 0;
+  absl::Time pending_next_check_ = absl::InfiniteFuture();
 
   DispatchOptions opts_;
   KernelFeatures features_;

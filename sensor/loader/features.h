@@ -15,11 +15,13 @@ struct KernelFeatures {
   bool uprobes = false;   // the uprobe PMU
   bool bpf_lsm = false;   // "bpf" in the active LSM list
   bool tracepoints = false;
+  bool fentry = false;      // an fentry program loads and attaches (BPF trampolines)
+  std::string fentry_error; // the kernel's reason when not
 
   static KernelFeatures Probe();
 };
 
-// OK when `hook_kind` ("kprobe", "tracepoint", "raw_tp", "lsm", "uprobe")
+// OK when `hook_kind` ("kprobe", "tracepoint", "raw_tp", "lsm", "uprobe", "fentry")
 // can attach here; FAILED_PRECONDITION otherwise, naming `path` and the feature.
 absl::Status CheckHookSupported(const KernelFeatures& f, const std::string& hook_kind, const std::string& path);
 

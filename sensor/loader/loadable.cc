@@ -10,6 +10,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "compat/policy/arg_index.h"
+#include "compat/policy/lists.h"
+#include "sensor/loader/ftrace_list.h"
 #include "sensor/loader/tracefs_format.h"
 
 namespace tgd {
@@ -30,12 +33,13 @@ bool LooksLikeInteger(absl::string_view v) {
                                                                 (hex && absl::ascii_isxdigit(c)); });
 }
 
-// Whether the selectors treat argument `index` as a string: a string-only
-// operator, or an Equal/NotEqual value that is not an integer.
-bool UsedAsString(const policy::Hook& hook, int index) {
+// Whether the selectors treat the argument at position `pos` of args as a
+// string: a string-only operator, or an Equal/NotEqual value that is not an
+// integer.
+bool UsedAsString(const policy::Hook& hook, int pos) {
   for (const policy::Selector& s : hook.selectors) {
     for (const policy::MatchArg& m : s.match_args) {
-      if (m.index != index) continue;
+      if (policy::MatchArgPosition(hook, m.index) != pos) continue;
       if (IsStringOperator(m.op)) return true;
       if (m.op == "Equal" || m.op == "NotEqual") {
         for (const std::string& v : m.values) {
@@ -58,10 +62,11 @@ TracepointFormat DeclaredLayout(const policy::Hook& hook) {
   for (int i = 0; i <= last; ++i) {
     f.fields.push_back({"long", absl::StrCat("field", i), static_cast<uint32_t>(8 * i), 8, true});
   }
-  for (const policy::ArgSpec& a : hook.args) {
+  for (size_t pos = 0; pos < hook.args.size(); ++pos) {
+    const policy::ArgSpec& a = hook.args[pos];
     if (a.index < 0) continue;
     TracepointField& field = f.fields[a.index];
-    bool is_string = a.type == "string" || (a.type == "auto" && UsedAsString(hook, a.index));
+    bool is_string = a.type == "string" || (a.type == "auto" && UsedAsString(hook, static_cast<int>(pos)));
     if (a.type == "data_loc") {
       field.type = "__data_loc char[]";
       field.size = 4;
@@ -85,7 +90,23 @@ policy::LoadReport CheckLoadable(const policy::TracingPolicy& policy, const Trac
                                  const HostNamespaceReader& host_ns) {
   policy::LoadReport report;
   report.problems = SpecRefusals(policy);
-  for (const policy::Hook& hook : policy.hooks) {
+  // Hooks over a list (call: "list:NAME"), expanded as the loader does; a
+  // generated_ftrace list this process cannot read is a note.
+  std::vector<std::string> list_notes;
+  policy::FtraceListReader ftrace = [&](const policy::ListSpec& l) -> absl::StatusOr<std::vector<std::string>> {
+    absl::StatusOr<std::vector<std::string>> funcs = ReadFtraceList(l);
+    if (funcs.ok() || funcs.status().code() != absl::StatusCode::kUnavailable) return funcs;
+    list_notes.push_back(absl::StrCat(l.path, ": the functions of generated_ftrace list \"", l.name,
+                                      "\" were not read (", funcs.status().message(), ")"));
+    return std::vector<std::string>{};
+  };
+  absl::StatusOr<std::vector<policy::Hook>> hooks = policy::ExpandHookLists(policy, ftrace);
+  for (std::string& n : list_notes) report.notes.push_back(std::move(n));
+  if (!hooks.ok()) {
+    report.problems.push_back(hooks.status());
+    return report;
+  }
+  for (const policy::Hook& hook : *hooks) {
     std::vector<std::string> notes;
     TracepointFormatReader layout = [&](const std::string& subsystem,
                                         const std::string& event) -> absl::StatusOr<TracepointFormat> {
@@ -105,7 +126,13 @@ policy::LoadReport CheckLoadable(const policy::TracingPolicy& policy, const Trac
       return 0;
     };
     absl::StatusOr<CompiledHook> c = CompileHook(hook, layout, ns);
-    if (!c.ok()) report.problems.push_back(AtHook(hook, c.status()));
+    if (!c.ok()) {
+      absl::Status problem = AtHook(hook, c.status());
+      // Hooks expanded from one list share their path: report a problem once.
+      if (std::find(report.problems.begin(), report.problems.end(), problem) == report.problems.end()) {
+        report.problems.push_back(std::move(problem));
+      }
+    }
     for (std::string& n : notes) report.notes.push_back(std::move(n));
   }
   return report;

@@ -30,7 +30,16 @@ SensorMetrics::SensorMetrics(Registry* r)
           "Events whose run list was cut at 64 policies (more apply to the workload), per hook.", {"hook"})),
       policy_kernel_memory_bytes(r->AddGauge("tgdispatch_policy_kernel_memory_bytes",
                                              "Kernel memory attributed to a tracing policy, in bytes.",
-                                             {"policy"})) {
+                                             {"policy"})),
+      event_cache_entries(r->AddGauge("tgdispatch_event_cache_entries",
+                                      "Events held back now: their process or parent is not known yet.")),
+      event_cache_inserts_total(r->AddCounter("tgdispatch_event_cache_inserts_total",
+                                              "Events held back until their process and parent are known.")),
+      event_cache_fetch_failures_total(r->AddCounter(
+          "tgdispatch_event_cache_fetch_failures_total",
+          "Events sent without their process (entry_type process_info) or parent (parent_info) after "
+          "the event cache's retries ran out, by event type.",
+          {"event_type", "entry_type"})) {
   // Every source always shows, even at zero.
   events_lost_total->With({kLostRingbuf});
   events_lost_total->With({kLostPolicyRingbuf});

@@ -18,6 +18,13 @@
 //   tgdispatch_truncated_events_total{hook}       counter  events whose run list was cut at 64
 //                                                          policies (workload changes), per hook
 //   tgdispatch_policy_kernel_memory_bytes{policy} gauge    kernel memory attributed to each policy
+//   tgdispatch_event_cache_entries                gauge    events held back now (process or
+//                                                          parent not known yet)
+//   tgdispatch_event_cache_inserts_total          counter  events that were held back
+//   tgdispatch_event_cache_fetch_failures_total{event_type,entry_type}
+//                                                 counter  events finally sent without their
+//                                                          process (process_info) or parent
+//                                                          (parent_info), Tetragon's labels
 #ifndef TGDISPATCH_SENSOR_METRICS_SENSOR_METRICS_H_
 #define TGDISPATCH_SENSOR_METRICS_SENSOR_METRICS_H_
 
@@ -78,6 +85,9 @@ struct SensorMetrics {
   CounterFamily* rate_limited_events_total;  // {hook}
   CounterFamily* truncated_events_total;     // {hook}
   GaugeFamily* policy_kernel_memory_bytes;   // {policy}
+  GaugeFamily* event_cache_entries;          // no labels
+  CounterFamily* event_cache_inserts_total;  // no labels
+  CounterFamily* event_cache_fetch_failures_total;  // {event_type, entry_type}
 };
 
 // Tetragon's EventType name of an event ("PROCESS_EXEC", ...; "UNDEF" when

@@ -27,7 +27,9 @@ ProcessEnricher MakePodEnricher(const PolicyFilterState* state) {
   return [state](uint64_t cgroup_id, tetragon::Process* process) {
     if (cgroup_id == 0 || process == nullptr) return;
     std::optional<PodContainer> pc = state->PodOfCgroup(cgroup_id);
-    if (pc.has_value()) FillPod(*pc, process->mutable_pod());
+    if (!pc.has_value()) return;
+    FillPod(*pc, process->mutable_pod());
+    process->set_docker(pc->container.id.substr(0, kDockerIdLength));
   };
 }
 

@@ -35,8 +35,13 @@ void FillPod(const PodContainer& pc, tetragon::Pod* out);
 
 using ProcessEnricher = std::function<void(uint64_t cgroup_id, tetragon::Process* process)>;
 
+// Tetragon's process.docker: the first 31 characters of the container id
+// (what its BPF side reads from the cgroup name).
+inline constexpr size_t kDockerIdLength = 31;
+
 // For ProcessSensorOptions::enrich and DispatchOptions::enrich: sets
-// process->pod when `cgroup_id` is a pod container's cgroup (or a sub-cgroup
+// process->pod and process->docker (the container id, kDockerIdLength
+// characters) when `cgroup_id` is a pod container's cgroup (or a sub-cgroup
 // of one) and leaves the process untouched otherwise. `state` must outlive
 // the callback; a null state gives an empty (unset) callback.
 ProcessEnricher MakePodEnricher(const PolicyFilterState* state);

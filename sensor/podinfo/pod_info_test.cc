@@ -85,6 +85,19 @@ TEST(PodInfoTest, EnricherSetsPodOnlyForPodCgroups) {
   EXPECT_EQ(in_pod.pod().container().name(), "nginx");
   EXPECT_EQ(in_pod.pod().pod_labels().at("app"), "web");
   EXPECT_EQ(in_pod.binary(), "/usr/sbin/nginx");
+  EXPECT_EQ(in_pod.docker(), "ctr-1");  // short ids whole
+
+  // A 64-character container id: Tetragon's docker field has its first 31.
+  PodContainer long_id = WebPod();
+  long_id.pod.uid = "uid-long";
+  long_id.container.id = std::string(64, 'a');
+  long_id.container.id.replace(0, 8, "0123abcd");
+  long_id.container.cgroup_id = 4343;
+  ASSERT_TRUE((*state)->AddPodContainer(long_id.pod, long_id.container).ok());
+  tetragon::Process in_long;
+  enrich(4343, &in_long);
+  EXPECT_EQ(in_long.docker(), long_id.container.id.substr(0, 31));
+  EXPECT_EQ(in_long.pod().container().id(), long_id.container.id);  // whole in the pod
 
   tetragon::Process host;
   host.set_binary("/bin/sh");

@@ -27,6 +27,7 @@ absl::StatusOr<PolicyDocument> ParsePolicyDocument(absl::string_view yaml) {
       case policy::HookKind::kLsm: ++doc.hooks["lsmhooks"]; break;
       case policy::HookKind::kUprobe: ++doc.hooks["uprobes"]; break;
       case policy::HookKind::kUsdt: ++doc.hooks["usdts"]; break;
+      case policy::HookKind::kFentry: ++doc.hooks["fentries"]; break;
     }
   }
   doc.yaml = std::string(yaml);

@@ -108,6 +108,8 @@ std::optional<ExecRecord> ReadProcProcess(const std::string& root, uint32_t pid)
     } else if (kv[0] == "Gid" && v.size() >= 2) {
       absl::SimpleAtoi(v[0], &r.gid);
       absl::SimpleAtoi(v[1], &r.egid);
+    } else if (kv[0] == "NSpid" && !v.empty()) {
+      absl::SimpleAtoi(v.back(), &r.nspid);  // the innermost pid namespace's
     } else if (kv[0] == "CapPrm") {
       r.cap_permitted = Hex(kv[1]);
     } else if (kv[0] == "CapEff") {

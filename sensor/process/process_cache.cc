@@ -1,4 +1,5 @@
-// ProcessCache implementation.
+// ProcessCache implementation: exec, clone and exit records, enrichment and
+// lookups (the lives of exited entries: process_cache_lifetime.cc).
 #include "sensor/process/process_cache.h"
 
 #include "absl/time/clock.h"
@@ -73,9 +74,10 @@ std::string MakeExecId(const std::string& node, uint64_t ktime, uint32_t pid) {
   return absl::Base64Escape(absl::StrCat(node, ":", ktime, ":", pid));
 }
 
-ProcessCache::ProcessCache(std::string node_name, size_t max_entries, int64_t boot_wall_ns)
+ProcessCache::ProcessCache(std::string node_name, size_t max_entries, int64_t boot_wall_ns,
+                           absl::Duration exited_keep)
     : node_(std::move(node_name)), max_entries_(std::max<size_t>(max_entries, 16)),
-      boot_wall_ns_(boot_wall_ns) {}
+      boot_wall_ns_(boot_wall_ns), keep_ns_(std::max<int64_t>(0, absl::ToInt64Nanoseconds(exited_keep))) {}
 
 void ProcessCache::SetStartTime(tetragon::Process* p, uint64_t ktime) const {
   int64_t wall = boot_wall_ns_ + static_cast<int64_t>(ktime);
@@ -210,9 +212,28 @@ void ProcessCache::SetExecParent(const ExecRecord& r, tetragon::Process* p) cons
   }
 }
 
+bool ProcessCache::ExecInInitTree(uint32_t pid, uint32_t ppid, uint32_t nspid, bool from_proc) const {
+  if (from_proc) return false;
+  if (nspid == 1) return true;
+  // What the fork this exec follows (or the image it replaces) had, else
+  // the parent's.
+  for (uint32_t tgid : {pid, ppid}) {
+    auto it = running_.find(tgid);
+    if (it == running_.end()) continue;
+    auto e = by_exec_id_.find(it->second);
+    if (e != by_exec_id_.end()) return e->second.any().in_init_tree().value();
+  }
+  return false;
+}
+
+void ProcessCache::SetContainerPid(uint32_t nspid, tetragon::Process* p) {
+  if (nspid == 0 || !p->has_pod() || !p->pod().has_container()) return;
+  p->mutable_pod()->mutable_container()->mutable_pid()->set_value(nspid);
+}
+
 ProcessPtr ProcessCache::AddExecShared(ExecRecord r) {
   SharedProcessBuilder b;
-  const uint32_t pid = r.pid, ppid = r.ppid;
+  const uint32_t pid = r.pid, ppid = r.ppid, nspid = r.nspid;
   const uint64_t ktime = r.ktime, observed_ns = r.observed_ns;
   ExecRecord ids;
   ids.pid = pid;
@@ -220,6 +241,7 @@ ProcessPtr ProcessCache::AddExecShared(ExecRecord r) {
   const SubValues subs = SubsOf(r);
   BuildExec(std::move(r), b.process());
   absl::MutexLock lock(&mu_);
+  b.process()->mutable_in_init_tree()->set_value(ExecInInitTree(pid, ppid, nspid, observed_ns != 0));
   if (std::string seen = SeenByWalk(pid, ktime); !seen.empty()) b.process()->set_exec_id(std::move(seen));
   SetExecParent(ids, b.process());
   AttachSubs(subs, &b);
@@ -228,6 +250,8 @@ ProcessPtr ProcessCache::AddExecShared(ExecRecord r) {
     e.walk_ktime = ktime;
     e.walk_observed_ns = observed_ns;
   }
+  e.ktime = ktime;
+  e.nspid = nspid;
   e.proc = std::move(b).Share();
   e.anchor = e.proc;
   ProcessPtr out = e.proc;
@@ -245,10 +269,13 @@ ProcessCache::Shown ProcessCache::AddExecEnriched(ExecRecord r, uint64_t cgroup_
   ids.pid = r.pid;
   ids.ppid = r.ppid;
   const uint64_t ktime = r.ktime;
+  const uint32_t nspid = r.nspid;
+  const bool from_proc = r.observed_ns != 0;
   const SubValues subs = SubsOf(r);
   BuildExec(std::move(r), b.process());
   Shown out;
   absl::MutexLock lock(&mu_);
+  b.process()->mutable_in_init_tree()->set_value(ExecInInitTree(ids.pid, ids.ppid, nspid, from_proc));
   if (std::string seen = SeenByWalk(ids.pid, ktime); !seen.empty()) b.process()->set_exec_id(std::move(seen));
   if (flag_clone) {
     if (auto it = running_.find(ids.pid); it != running_.end()) {
@@ -275,20 +302,27 @@ ProcessCache::Shown ProcessCache::AddExecEnriched(ExecRecord r, uint64_t cgroup_
       // copies, as enriching a copy of the process would.
       BuildSubs(subs, b.process());
       b.process()->MergeFrom(d);
+      SetContainerPid(nspid, b.process());
     } else {
-      if (hold != nullptr && delta.shared_pod() != nullptr) {
+      // A pod container's process gets its own pod (container.pid is its
+      // own); others point at the remembered one.
+      const bool own_pod = nspid != 0 && d.has_pod() && d.pod().has_container();
+      if (hold != nullptr && delta.shared_pod() != nullptr && !own_pod) {
         // The remembered pod, pointed at instead of copied.
         if (!delta.rest_empty()) b.process()->MergeFrom(delta.rest());
         b.process()->unsafe_arena_set_allocated_pod(const_cast<tetragon::Pod*>(delta.shared_pod()));
         b.Keep(hold);
       } else {
         b.process()->MergeFrom(d);
+        SetContainerPid(nspid, b.process());
       }
       AttachSubs(subs, &b);
     }
     e.enriched = std::move(b).Share();
   }
   e.enrich_key = delta.key();
+  e.ktime = ktime;
+  e.nspid = nspid;
   e.anchor = e.enriched;
   out.process = e.enriched;
   Insert(std::move(e));
@@ -343,10 +377,10 @@ std::optional<ProcessCache::Shown> ProcessCache::ExitEnriched(uint32_t pid, uint
   // an older process that had the same pid.
   if (ktime != 0 && entry.walk_observed_ns != 0 && ktime < entry.walk_ktime) return std::nullopt;
   Shown out = ShowLocked(entry, delta);
-  RememberExited(pid, out.process);  // already built: no extra process per exit
   // As ExitShared.
   absl::string_view id = it->second;
   ProcessPtr anchor = entry.anchor;  // keeps `id` valid through Release
+  NoteExited(pid, id);
   running_.erase(it);
   entry.running = false;
   MarkExited(id);
@@ -354,7 +388,7 @@ std::optional<ProcessCache::Shown> ProcessCache::ExitEnriched(uint32_t pid, uint
   return out;
 }
 
-bool ProcessCache::AddCloneLazy(uint32_t pid, uint32_t ppid, uint64_t ktime, ProcessPtr* out) {
+bool ProcessCache::AddCloneLazy(uint32_t pid, uint32_t ppid, uint64_t ktime, ProcessPtr* out, uint32_t nspid) {
   absl::MutexLock lock(&mu_);
   auto it = running_.find(ppid);
   if (it == running_.end()) return false;
@@ -372,10 +406,13 @@ bool ProcessCache::AddCloneLazy(uint32_t pid, uint32_t ppid, uint64_t ktime, Pro
   p.mutable_pid()->set_value(pid);
   p.set_parent_exec_id(parent->second.any().exec_id());
   p.set_flags("clone");
+  p.mutable_in_init_tree()->set_value(parent->second.any().in_init_tree().value() || nspid == 1);
   Entry e;
   e.anchor = std::move(b).ShareUnregistered();  // an identity, never in an event (Base() copies)
   e.clone_of = Base(parent->second);
   e.clone_ktime = ktime;
+  e.ktime = ktime;
+  e.nspid = nspid;
   if (out != nullptr) *out = Base(e);
   Insert(std::move(e));
   return true;
@@ -415,6 +452,7 @@ std::string ProcessCache::SeenByWalk(uint32_t pid, uint64_t ktime) const {
 }
 
 void ProcessCache::Insert(Entry e) {
+  generation_.fetch_add(1, std::memory_order_acq_rel);
   uint32_t pid = e.anchor->pid().value();
   const absl::string_view id = e.anchor->exec_id();
   const absl::string_view parent = e.anchor->parent_exec_id();
@@ -444,6 +482,7 @@ void ProcessCache::Insert(Entry e) {
   // The image this exec replaces (same tgid) is no longer running.
   if (auto old = running_.find(pid); old != running_.end()) {
     absl::string_view old_id = old->second;
+    NoteExited(pid, old_id);
     running_.erase(old);
     if (auto oe = by_exec_id_.find(old_id); oe != by_exec_id_.end()) {
       oe->second.running = false;
@@ -462,49 +501,8 @@ void ProcessCache::Insert(Entry e) {
   }
   running_[pid] = id;
   by_exec_id_.emplace(id, std::move(e));
+  if (!released_.empty()) SweepReleased(absl::GetCurrentTimeNanos(), /*force_one=*/false);
   EvictIfNeeded();
-}
-
-void ProcessCache::Release(absl::string_view exec_id) {
-  absl::string_view id = exec_id;
-  ProcessPtr keep;  // keeps the freed entry's message (and `id`) alive
-  while (!id.empty()) {
-    auto it = by_exec_id_.find(id);
-    if (it == by_exec_id_.end()) return;
-    if (--it->second.refs > 0) return;
-    ProcessPtr self = it->second.anchor;
-    Unlist(id);
-    by_exec_id_.erase(it);
-    // `id` may view the previous `keep`: not used past this point.
-    keep = std::move(self);
-    id = keep->parent_exec_id();  // the freed entry no longer references its parent
-  }
-}
-
-void ProcessCache::EvictIfNeeded() {
-  while (by_exec_id_.size() > max_entries_ && !exited_order_.empty()) {
-    absl::string_view victim = exited_order_.front();
-    Unlist(victim);
-    auto it = by_exec_id_.find(victim);
-    if (it == by_exec_id_.end()) continue;
-    ProcessPtr keep = it->second.anchor;
-    by_exec_id_.erase(it);
-    ++evicted_;
-    if (!keep->parent_exec_id().empty()) Release(keep->parent_exec_id());
-  }
-}
-
-void ProcessCache::MarkExited(absl::string_view exec_id) {
-  if (exited_pos_.contains(exec_id)) return;
-  exited_order_.push_back(exec_id);
-  exited_pos_[exec_id] = std::prev(exited_order_.end());
-}
-
-void ProcessCache::Unlist(absl::string_view exec_id) {
-  auto it = exited_pos_.find(exec_id);
-  if (it == exited_pos_.end()) return;
-  exited_order_.erase(it->second);
-  exited_pos_.erase(it);
 }
 
 ProcessPtr ProcessCache::ExitShared(uint32_t pid) {
@@ -517,7 +515,7 @@ ProcessPtr ProcessCache::ExitShared(uint32_t pid) {
   if (e == by_exec_id_.end()) return nullptr;
   ProcessPtr anchor = e->second.anchor;  // keeps `id` valid through Release
   ProcessPtr out = Base(e->second);
-  RememberExited(pid, out);
+  NoteExited(pid, id);
   e->second.running = false;
   MarkExited(id);
   Release(id);
@@ -528,29 +526,6 @@ std::optional<tetragon::Process> ProcessCache::Exit(uint32_t pid) {
   ProcessPtr p = ExitShared(pid);
   if (p == nullptr) return std::nullopt;
   return *p;
-}
-
-void ProcessCache::RememberExited(uint32_t pid, ProcessPtr p) {
-  Exited& slot = exited_ring_[exited_next_];
-  if (slot.process) {
-    auto it = exited_slot_.find(slot.pid);
-    if (it != exited_slot_.end() && it->second == exited_next_) exited_slot_.erase(it);
-  }
-  slot.pid = pid;
-  slot.process = std::move(p);
-  slot.until_ns = absl::GetCurrentTimeNanos() + kExitedGraceNs;
-  exited_slot_[pid] = exited_next_;
-  exited_next_ = (exited_next_ + 1) % kExitedSlots;
-}
-
-std::optional<tetragon::Process> ProcessCache::GetForEvent(uint32_t tgid) const {
-  if (ProcessPtr p = GetSharedByTgid(tgid)) return *p;
-  absl::MutexLock lock(&mu_);
-  auto it = exited_slot_.find(tgid);
-  if (it == exited_slot_.end()) return std::nullopt;
-  const Exited& e = exited_ring_[it->second];
-  if (e.until_ns < absl::GetCurrentTimeNanos()) return std::nullopt;
-  return *e.process;
 }
 
 ProcessPtr ProcessCache::GetSharedByTgid(uint32_t tgid) const {
@@ -665,6 +640,7 @@ ProcessPtr ProcessCache::Base(const Entry& e) const {
     p.mutable_tid()->set_value(e.anchor->pid().value());
     p.set_parent_exec_id(e.anchor->parent_exec_id());
     p.set_flags("clone");
+    p.mutable_in_init_tree()->set_value(e.anchor->in_init_tree().value());
     SetStartTime(&p, e.clone_ktime);
     e.proc = std::move(b).Share();
     return e.proc;
@@ -695,6 +671,7 @@ ProcessPtr ProcessCache::EnrichLocked(Entry& e, const Delta& delta) {
     SharedProcessBuilder b;
     b.process()->CopyFrom(*base);
     b.process()->MergeFrom(delta.process());
+    SetContainerPid(e.nspid, b.process());
     e.enriched = std::move(b).Share();
   }
   e.enrich_key = delta.key();

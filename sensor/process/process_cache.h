@@ -5,8 +5,13 @@
 // Lifetime: an entry is referenced by its own (running) process and by each
 // cached child whose parent it is. An exited process stays while a child
 // still names it as parent, so later events of that child carry a complete
-// parent; when the last reference goes, the entry is freed. The cache is
-// bounded: past max_entries the oldest exited entries are evicted (counted).
+// parent. When the last reference goes, the entry is kept `exited_keep`
+// longer (Tetragon frees such an entry on the second pass of its process
+// cache GC, 30-60 s with its default --process-cache-gc-interval=30s; the
+// daemon keeps it two intervals), so events decoded late (another ring
+// buffer, held back) still find the process and its parent. The cache is
+// bounded: past max_entries the entries kept that way go first, then the
+// oldest exited entries (counted as evicted).
 //
 // Entries hold immutable shared processes (ProcessPtr): each is built once
 // on an arena of its own and registered with the JSON encoder, so events can
@@ -28,6 +33,7 @@
 #define TGDISPATCH_SENSOR_PROCESS_PROCESS_CACHE_H_
 
 #include <array>
+#include <deque>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -43,6 +49,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "api/tetragon.pb.h"
 #include "google/protobuf/arena.h"
 
@@ -63,6 +70,7 @@ struct ExecRecord {
   uint64_t cap_permitted = 0, cap_effective = 0, cap_inheritable = 0;
   std::vector<uint32_t> ns;  // tgd_proc_ns order, may be empty
   uint64_t cgroup_id = 0;
+  uint32_t nspid = 0;  // pid in its innermost pid namespace (0: unknown)
   // /proc reads: CLOCK_MONOTONIC ns just before /proc/<pid> was read (the
   // entry then holds what the process was at that time); 0 for exec records.
   uint64_t observed_ns = 0;
@@ -102,26 +110,55 @@ class ProcessCache {
     uint64_t entries = 0;
     uint64_t evicted = 0;
   };
+  // How long an exited entry nothing references any more stays: two of
+  // Tetragon's default 30 s process cache GC intervals.
+  static constexpr absl::Duration kDefaultExitedKeep = absl::Seconds(60);
+
   // `boot_wall_ns`: wall-clock ns at CLOCK_MONOTONIC zero (start_time = it + ktime).
-  ProcessCache(std::string node_name, size_t max_entries, int64_t boot_wall_ns);
+  ProcessCache(std::string node_name, size_t max_entries, int64_t boot_wall_ns,
+               absl::Duration exited_keep = kDefaultExitedKeep);
 
   // Records an exec; returns the new process (with parent_exec_id).
   tetragon::Process AddExec(const ExecRecord& rec);
   // Records a forked process: it inherits the parent's binary, arguments
   // and cwd (flag "clone") under its own exec id.
+  //
+  // in_init_tree, as Tetragon sets it: a fork is in its container's init
+  // tree when its parent is or its own pid in its pid namespace (`nspid`)
+  // is 1; an exec keeps what its fork had, or is when its nspid is 1. A
+  // process read from /proc is not (Tetragon's /proc reader does not set it).
   std::optional<tetragon::Process> AddClone(uint32_t pid, uint32_t ppid, uint64_t ktime);
   // The same without building the copy until something asks for the
   // process (*out, when not null, asks at once). False when `ppid` is not a
   // cached running process.
-  bool AddCloneLazy(uint32_t pid, uint32_t ppid, uint64_t ktime, ProcessPtr* out = nullptr);
+  bool AddCloneLazy(uint32_t pid, uint32_t ppid, uint64_t ktime, ProcessPtr* out = nullptr, uint32_t nspid = 0);
   // Records the exit of tgid `pid`; returns the process as it was, and drops
   // the running process's reference.
   std::optional<tetragon::Process> Exit(uint32_t pid);
 
   std::optional<tetragon::Process> GetByTgid(uint32_t tgid) const;
   // For events decoded from another ring buffer than the process's own
-  // records: the running process, or the one that exited within the last
-  // 2 s (its exit may have been decoded first).
+  // records: what tgid `tgid` was at `ktime` (CLOCK_MONOTONIC ns of the
+  // event; 0: now), the running process or the last one of that tgid that
+  // exited (or was replaced by an exec) and is still kept, and its parent by
+  // the process's parent_exec_id.
+  struct ForEvent {
+    ProcessPtr process;  // null: unknown
+    ProcessPtr parent;   // null: unknown, or the process names none
+    // The process is a running fork not yet exec'd ("clone"): its exec may
+    // not be decoded yet.
+    bool exec_may_follow = false;
+    uint32_t nspid = 0;  // the process's pid in its pid namespace (0: unknown)
+  };
+  ForEvent LookupForEvent(uint32_t tgid, uint64_t ktime) const;
+
+  // Tetragon's ancestors of a process whose parent is `parent`: the
+  // parent's parent, its parent, ... up to and including the first with pid
+  // <= 2 (none when the process or the parent has pid <= 2). *complete is
+  // false when the chain stops at a process not cached (any longer).
+  std::vector<ProcessPtr> Ancestors(const tetragon::Process& process, const tetragon::Process* parent,
+                                    bool* complete) const;
+  // LookupForEvent(tgid, 0).process, copied.
   std::optional<tetragon::Process> GetForEvent(uint32_t tgid) const;
   std::optional<tetragon::Process> GetByExecId(const std::string& exec_id) const;
   // The parent of the process with `exec_id`, if still cached.
@@ -133,6 +170,10 @@ class ProcessCache {
   ProcessPtr ExitShared(uint32_t pid);
   // The cached parent of `child` (by its parent_exec_id), null if none.
   ProcessPtr GetSharedParent(const tetragon::Process& child) const;
+  // Tetragon's pod.container.pid: the process's pid in its pid namespace,
+  // set on a process in a pod container when known (nspid != 0).
+  static void SetContainerPid(uint32_t nspid, tetragon::Process* p);
+
   // `base` as enrich(cgroup_id, <copy of base>) makes it (base itself when
   // `enrich` is empty), computed as base merged with what enrich sets on an
   // empty process. The result is remembered in base's entry and reused while
@@ -173,6 +214,9 @@ class ProcessCache {
   void SetEnrichVersion(std::function<uint64_t()> version);
 
   Stats stats() const;
+  // Changes whenever a process is added (exec, fork, /proc read): held
+  // events need a new look only then.
+  uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
   const std::string& node_name() const { return node_; }
 
  private:
@@ -194,6 +238,9 @@ class ProcessCache {
     uint64_t walk_observed_ns = 0;
     int refs = 0;        // running process + cached children naming it
     bool running = true;
+    uint64_t ktime = 0;       // the exec (or fork, or /proc start) CLOCK_MONOTONIC ns
+    uint32_t nspid = 0;       // pid in its pid namespace: pod.container.pid
+    int64_t released_ns = 0;  // when refs went to 0 (kept until + exited_keep)
     const tetragon::Process& any() const { return *anchor; }
   };
   // What an enricher sets on an empty process, and its serialization.
@@ -241,6 +288,9 @@ class ProcessCache {
   void BuildExec(ExecRecord r, tetragon::Process* out) const;
   void SetExecId(uint64_t ktime, uint32_t pid, tetragon::Process* p) const;
   void SetExecParent(const ExecRecord& r, tetragon::Process* p) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // in_init_tree of an exec of `pid` (forked from `ppid`), see AddClone.
+  bool ExecInInitTree(uint32_t pid, uint32_t ppid, uint32_t nspid, bool from_proc) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   ProcessPtr Base(const Entry& e) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The entry enriched with `delta`, and its parent (plain) when cached.
   Shown ShowLocked(Entry& entry, const Delta& delta) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -251,6 +301,16 @@ class ProcessCache {
   std::string SeenByWalk(uint32_t pid, uint64_t ktime) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Insert(Entry e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Release(absl::string_view exec_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Removes the entry (and its tgid's exited mapping); returns its anchor,
+  // which keeps the entry's exec id text alive. The parent is not released.
+  ProcessPtr Erase(absl::flat_hash_map<absl::string_view, Entry>::iterator it)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Frees the released entries kept longer than exited_keep, and with
+  // `force_one` the oldest released entry whatever its age (eviction).
+  // Returns whether `force_one` freed one.
+  bool SweepReleased(int64_t now_ns, bool force_one) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Remembers that tgid `pid`'s process `exec_id` ended (exit or exec).
+  void NoteExited(uint32_t pid, absl::string_view exec_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void EvictIfNeeded() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MarkExited(absl::string_view exec_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Unlist(absl::string_view exec_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -259,26 +319,20 @@ class ProcessCache {
   const std::string node_;
   const size_t max_entries_;
   const int64_t boot_wall_ns_;
+  const int64_t keep_ns_;
+  std::atomic<uint64_t> generation_{0};
   mutable absl::Mutex mu_;
   // Exec ids are views of the entries' own (immutable) process messages:
   // valid while the entry exists, so an entry leaves running_ and the
   // exited list before it is erased.
   absl::flat_hash_map<absl::string_view, Entry> by_exec_id_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<uint32_t, absl::string_view> running_ ABSL_GUARDED_BY(mu_);  // tgid -> exec id
-  // The last kExitedSlots processes that exited (within kExitedGraceNs), by
-  // tgid: events decoded from another ring buffer after the exit still find
-  // their process. A ring: each exit replaces the oldest slot.
-  struct Exited {
-    uint32_t pid = 0;
-    ProcessPtr process;
-    int64_t until_ns = 0;
-  };
-  static constexpr int64_t kExitedGraceNs = 2'000'000'000;
-  static constexpr size_t kExitedSlots = 1024;
-  void RememberExited(uint32_t pid, ProcessPtr p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  std::vector<Exited> exited_ring_ ABSL_GUARDED_BY(mu_) = std::vector<Exited>(kExitedSlots);
-  size_t exited_next_ ABSL_GUARDED_BY(mu_) = 0;
-  absl::flat_hash_map<uint32_t, size_t> exited_slot_ ABSL_GUARDED_BY(mu_);  // tgid -> ring slot
+  // tgid -> exec id of the last process of that tgid that ended (exit or
+  // exec) while its entry is kept: events decoded after the exit find it.
+  absl::flat_hash_map<uint32_t, std::string> exited_by_tgid_ ABSL_GUARDED_BY(mu_);
+  // Entries whose last reference went, oldest first: (exec id, released_ns).
+  std::deque<std::pair<std::string, int64_t>> released_ ABSL_GUARDED_BY(mu_);
+  bool sweeping_ ABSL_GUARDED_BY(mu_) = false;
   std::list<absl::string_view> exited_order_ ABSL_GUARDED_BY(mu_);  // eviction candidates, oldest first
   absl::flat_hash_map<absl::string_view, std::list<absl::string_view>::iterator> exited_pos_
       ABSL_GUARDED_BY(mu_);

@@ -9,6 +9,7 @@
 #include <map>
 
 #include "absl/strings/escaping.h"
+#include "absl/time/clock.h"
 #include "api/events.pb.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
@@ -56,7 +57,7 @@ TEST(ProcessCacheTest, ExecLinksToParentAndSetsFields) {
 }
 
 TEST(ProcessCacheTest, CloneInheritsAndExecReplaces) {
-  ProcessCache cache("n", 1000, 0);
+  ProcessCache cache("n", 1000, 0, absl::ZeroDuration());
   tetragon::Process sh = cache.AddExec(Exec(10, 1, 100, "/bin/sh"));
   auto child = cache.AddClone(20, 10, 200);
   ASSERT_TRUE(child.has_value());
@@ -72,7 +73,7 @@ TEST(ProcessCacheTest, CloneInheritsAndExecReplaces) {
 }
 
 TEST(ProcessCacheTest, ExitedParentStaysWhileAChildNamesIt) {
-  ProcessCache cache("n", 1000, 0);
+  ProcessCache cache("n", 1000, 0, absl::ZeroDuration());
   tetragon::Process sh = cache.AddExec(Exec(10, 1, 100, "/bin/sh"));
   tetragon::Process sleep = cache.AddExec(Exec(11, 10, 200, "/bin/sleep"));
   ASSERT_TRUE(cache.Exit(10).has_value());
@@ -86,6 +87,141 @@ TEST(ProcessCacheTest, ExitedParentStaysWhileAChildNamesIt) {
   EXPECT_FALSE(cache.GetByExecId(sh.exec_id()).has_value());  // freed with its last child
   EXPECT_EQ(cache.stats().entries, 0u);
   EXPECT_FALSE(cache.Exit(11).has_value());
+}
+
+// Events decoded after both a process and its parent exited (another ring
+// buffer, or held back) still find both, by the process's parent_exec_id,
+// for exited_keep; then they are freed.
+TEST(ProcessCacheTest, ExitedEntriesAreKeptForLateEvents) {
+  ProcessCache cache("n", 1000, 0, absl::Milliseconds(50));
+  tetragon::Process sh = cache.AddExec(Exec(10, 1, 100, "/bin/sh"));
+  tetragon::Process cat = cache.AddExec(Exec(11, 10, 200, "/bin/cat"));
+  ASSERT_TRUE(cache.Exit(11).has_value());
+  ASSERT_TRUE(cache.Exit(10).has_value());
+  ProcessCache::ForEvent f = cache.LookupForEvent(11, 250);
+  ASSERT_NE(f.process, nullptr);
+  EXPECT_EQ(f.process->exec_id(), cat.exec_id());
+  ASSERT_NE(f.parent, nullptr);
+  EXPECT_EQ(f.parent->exec_id(), sh.exec_id());
+  EXPECT_EQ(cache.GetParent(cat.exec_id())->exec_id(), sh.exec_id());
+  EXPECT_EQ(cache.stats().entries, 2u);
+  // Past exited_keep, the next change frees them (the child first, then the
+  // parent it released).
+  absl::SleepFor(absl::Milliseconds(120));
+  cache.AddExec(Exec(20, 1, 300, "/bin/true"));
+  cache.Exit(20);
+  absl::SleepFor(absl::Milliseconds(120));
+  cache.AddExec(Exec(21, 1, 400, "/bin/true"));
+  EXPECT_EQ(cache.LookupForEvent(11, 250).process, nullptr);
+  EXPECT_FALSE(cache.GetByExecId(sh.exec_id()).has_value());
+  EXPECT_EQ(cache.stats().entries, 1u);  // pid 21
+}
+
+// The process a pid was at the event's time: an exec (or a new process with
+// the pid) decoded before an older event does not take the event.
+TEST(ProcessCacheTest, LookupForEventPicksTheProcessOfTheEventsTime) {
+  ProcessCache cache("n", 1000, 0);
+  tetragon::Process sh = cache.AddExec(Exec(10, 1, 100, "/bin/sh"));
+  ASSERT_TRUE(cache.AddCloneLazy(11, 10, 200));
+  ProcessCache::ForEvent f = cache.LookupForEvent(11, 250);
+  ASSERT_NE(f.process, nullptr);
+  EXPECT_TRUE(f.exec_may_follow);  // a fork whose exec may still come
+  tetragon::Process ls = cache.AddExec(Exec(11, 10, 300, "/bin/ls"));
+  EXPECT_EQ(cache.LookupForEvent(11, 350).process->exec_id(), ls.exec_id());
+  EXPECT_FALSE(cache.LookupForEvent(11, 350).exec_may_follow);
+  f = cache.LookupForEvent(11, 250);  // before the exec: the fork
+  ASSERT_NE(f.process, nullptr);
+  EXPECT_EQ(f.process->flags(), "clone");
+  EXPECT_EQ(f.parent->exec_id(), sh.exec_id());
+  EXPECT_FALSE(f.exec_may_follow);
+  EXPECT_EQ(cache.LookupForEvent(12345, 1).process, nullptr);
+}
+
+// in_init_tree as Tetragon's BPF sets it: a fork whose pid in its pid
+// namespace is 1 (a container's first process) and everything it forks and
+// execs; not the host, not what an exec into the container starts, not
+// processes read from /proc.
+TEST(ProcessCacheTest, InInitTreeFollowsTheContainersFirstProcess) {
+  ProcessCache cache("n", 1000, 0);
+  ExecRecord walked = Exec(50, 1, 10, "/usr/bin/containerd-shim");
+  walked.observed_ns = 20;
+  walked.nspid = 50;
+  EXPECT_FALSE(cache.AddExec(walked).in_init_tree().value());
+  ASSERT_TRUE(cache.AddCloneLazy(60, 50, 100, nullptr, /*nspid=*/1));  // runc's child in a new pid ns
+  EXPECT_TRUE(cache.GetByTgid(60)->in_init_tree().value());
+  ExecRecord entry = Exec(60, 50, 110, "/docker-entrypoint.sh");
+  entry.nspid = 1;
+  EXPECT_TRUE(cache.AddExec(entry).in_init_tree().value());
+  ASSERT_TRUE(cache.AddCloneLazy(61, 60, 120, nullptr, /*nspid=*/2));
+  ExecRecord sleep = Exec(61, 60, 130, "/bin/sleep");
+  sleep.nspid = 2;
+  EXPECT_TRUE(cache.AddExec(sleep).in_init_tree().value());  // inherited through the fork
+  // `docker exec`: forked by the shim (host), nspid 7 in the container.
+  ASSERT_TRUE(cache.AddCloneLazy(70, 50, 140, nullptr, /*nspid=*/7));
+  ExecRecord ls = Exec(70, 50, 150, "/bin/ls");
+  ls.nspid = 7;
+  EXPECT_FALSE(cache.AddExec(ls).in_init_tree().value());
+  ProcessCache::Shown shown = cache.AddExecEnriched(Exec(61, 60, 160, "/bin/true"), 0, nullptr);
+  EXPECT_TRUE(shown.process->in_init_tree().value());
+  ASSERT_NE(shown.parent, nullptr);
+  EXPECT_TRUE(shown.parent->in_init_tree().value());  // the entrypoint
+  EXPECT_TRUE(shown.process->has_in_init_tree());    // always set, as Tetragon does
+}
+
+// Tetragon's ancestors: from the parent's parent up to the first with pid
+// <= 2; none for a process or parent with pid <= 2; incomplete when the
+// chain reaches a process no longer cached.
+TEST(ProcessCacheTest, AncestorsUpToPidTwo) {
+  ProcessCache cache("n", 1000, 0, absl::ZeroDuration());
+  tetragon::Process init = cache.AddExec(Exec(1, 0, 1, "/sbin/init"));
+  tetragon::Process a = cache.AddExec(Exec(100, 1, 10, "/bin/a"));
+  tetragon::Process b = cache.AddExec(Exec(200, 100, 20, "/bin/b"));
+  tetragon::Process c = cache.AddExec(Exec(300, 200, 30, "/bin/c"));
+  bool complete = false;
+  std::vector<ProcessPtr> anc = cache.Ancestors(c, &b, &complete);
+  EXPECT_TRUE(complete);
+  ASSERT_EQ(anc.size(), 2u);
+  EXPECT_EQ(anc[0]->exec_id(), a.exec_id());
+  EXPECT_EQ(anc[1]->exec_id(), init.exec_id());
+  EXPECT_TRUE(cache.Ancestors(b, &a, &complete).size() == 1 && complete);
+  EXPECT_TRUE(cache.Ancestors(a, &init, &complete).empty() && complete);  // parent is pid 1
+  tetragon::Process orphan = b;
+  orphan.set_parent_exec_id("gone");
+  EXPECT_TRUE(cache.Ancestors(c, &orphan, &complete).empty());
+  EXPECT_FALSE(complete);
+}
+
+// Tetragon's pod.container.pid: the process's pid in its pid namespace, on
+// exec, exit and policy-event processes of a pod container.
+TEST(ProcessCacheTest, ContainerPidIsThePidInTheContainer) {
+  ProcessCache cache("n", 1000, 0);
+  cache.SetEnrichVersion([] { return uint64_t{1}; });  // the daemon's shared-pod path
+  ProcessCache::Enricher enrich = [](uint64_t cgroup, tetragon::Process* p) {
+    if (cgroup != 77) return;
+    p->mutable_pod()->set_name("web-0");
+    p->mutable_pod()->mutable_container()->set_name("nginx");
+  };
+  ExecRecord r = Exec(500, 1, 10, "/usr/sbin/nginx");
+  r.nspid = 7;
+  ProcessCache::Shown shown = cache.AddExecEnriched(r, 77, enrich);
+  EXPECT_EQ(shown.process->pod().container().pid().value(), 7u);
+  ExecRecord r2 = Exec(501, 1, 11, "/usr/sbin/nginx");
+  r2.nspid = 8;
+  EXPECT_EQ(cache.AddExecEnriched(r2, 77, enrich).process->pod().container().pid().value(), 8u);
+  ExecRecord host = Exec(502, 1, 12, "/bin/sh");
+  host.nspid = 502;
+  EXPECT_FALSE(cache.AddExecEnriched(host, 5, enrich).process->has_pod());
+  ProcessCache::ForEvent f = cache.LookupForEvent(500, 20);
+  EXPECT_EQ(f.nspid, 7u);
+  tetragon::Process copy = *f.process;
+  enrich(77, &copy);
+  ProcessCache::SetContainerPid(f.nspid, &copy);
+  EXPECT_EQ(copy.pod().container().pid().value(), 7u);
+  auto exited = cache.ExitEnriched(500, 77, enrich, 30);
+  ASSERT_TRUE(exited.has_value());
+  EXPECT_EQ(exited->process->pod().container().pid().value(), 7u);
+  // Unknown (0): no pid, as Tetragon.
+  EXPECT_FALSE(cache.AddExecEnriched(Exec(503, 1, 13, "/bin/x"), 77, enrich).process->pod().container().has_pid());
 }
 
 TEST(ProcessCacheTest, ForkStormStaysBounded) {
@@ -287,7 +423,7 @@ ExecRecord Walked(uint32_t pid, uint32_t ppid, uint64_t ktime, uint64_t observed
 // The sensor attaches, then walks /proc, then decodes what queued in the
 // ring: an exec both saw is one process, under the walk's exec id.
 TEST(WalkAndRingTest, AnExecSeenByBothIsOneProcess) {
-  ProcessCache cache("n", 1000, 0);
+  ProcessCache cache("n", 1000, 0, absl::ZeroDuration());
   cache.AddExec(Walked(1, 0, 10, 5000, "/sbin/init"));
   tetragon::Process walked = cache.AddExec(Walked(100, 1, 1000, 5001, "/bin/app"));
   tetragon::Process child = cache.AddExec(Walked(101, 100, 2000, 5002, "/bin/worker"));

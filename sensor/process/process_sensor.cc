@@ -29,6 +29,15 @@ void SetTime(int64_t wall_ns, google::protobuf::Timestamp* ts) {
   ts->set_nanos(static_cast<int32_t>(wall_ns % 1000000000));
 }
 
+// Points `out` at the cached ancestors of `process` (see
+// ProcessCache::Ancestors); false when the chain is incomplete.
+bool AddAncestors(const ProcessCache& cache, const tetragon::Process& process, const tetragon::Process* parent,
+                  EventBuilder* b, google::protobuf::RepeatedPtrField<tetragon::Process>* out) {
+  bool complete = true;
+  for (ProcessPtr& a : cache.Ancestors(process, parent, &complete)) out->UnsafeArenaAddAllocated(b->Keep(std::move(a)));
+  return complete;
+}
+
 int OnRecord(void* ctx, void* data, size_t size) {
   if (size < sizeof(tgd_proc_msg)) return 0;
   static_cast<ProcessSensor*>(ctx)->Handle(*static_cast<const tgd_proc_msg*>(data));
@@ -116,6 +125,7 @@ void ProcessSensor::Handle(const tgd_proc_msg& m) {
       r.egid = m.egid;
       r.auid = m.auid;
       r.cgroup_id = m.cgroup_id;
+      r.nspid = m.nspid;
       r.cap_permitted = m.cap_permitted;
       r.cap_effective = m.cap_effective;
       r.cap_inheritable = m.cap_inheritable;
@@ -135,6 +145,10 @@ void ProcessSensor::Handle(const tgd_proc_msg& m) {
       EventBuilder b;
       tetragon::GetEventsResponse& ev = *b.event();
       auto* exec = ev.mutable_process_exec();
+      if (opts_.ancestors && !AddAncestors(cache, *shown.process, shown.parent.get(), &b, exec->mutable_ancestors()) &&
+          opts_.event_cache_stats) {
+        opts_.event_cache_stats->Failed("PROCESS_EXEC", kEventCacheAncestorsInfo);
+      }
       exec->unsafe_arena_set_allocated_process(b.Keep(std::move(shown.process)));
       if (shown.parent != nullptr) exec->unsafe_arena_set_allocated_parent(b.Keep(std::move(shown.parent)));
       ev.set_node_name(cache.node_name());
@@ -148,7 +162,17 @@ void ProcessSensor::Handle(const tgd_proc_msg& m) {
       tetragon::GetEventsResponse& ev = *b.event();
       auto* exit = ev.mutable_process_exit();
       if (auto shown = cache.ExitEnriched(m.pid, m.cgroup_id, opts_.enrich, m.ktime); shown.has_value()) {
-        if (shown->parent != nullptr) exit->unsafe_arena_set_allocated_parent(b.Keep(std::move(shown->parent)));
+        if (shown->parent != nullptr) {
+          exit->unsafe_arena_set_allocated_parent(b.Keep(std::move(shown->parent)));
+        } else if (opts_.event_cache_stats && !shown->process->parent_exec_id().empty()) {
+          opts_.event_cache_stats->Failed("PROCESS_EXIT", kEventCacheParentInfo);
+        }
+        if (opts_.ancestors &&
+            !AddAncestors(cache, *shown->process, exit->has_parent() ? &exit->parent() : nullptr, &b,
+                          exit->mutable_ancestors()) &&
+            opts_.event_cache_stats) {
+          opts_.event_cache_stats->Failed("PROCESS_EXIT", kEventCacheAncestorsInfo);
+        }
         exit->unsafe_arena_set_allocated_process(b.Keep(std::move(shown->process)));
       } else {
         // Not in the cache (started and exec'd before we saw it), or an
@@ -156,6 +180,7 @@ void ProcessSensor::Handle(const tgd_proc_msg& m) {
         exit->mutable_process()->mutable_pid()->set_value(m.pid);
         exit->mutable_process()->set_flags("unknown");
         if (opts_.enrich) opts_.enrich(m.cgroup_id, exit->mutable_process());
+        if (opts_.event_cache_stats) opts_.event_cache_stats->Failed("PROCESS_EXIT", kEventCacheProcessInfo);
       }
       int sig = m.exit_code & 0x7f;
       if (sig != 0) exit->set_signal(SignalName(sig));
@@ -168,7 +193,7 @@ void ProcessSensor::Handle(const tgd_proc_msg& m) {
       break;
     }
     case TGD_PROC_MSG_CLONE:
-      cache.AddCloneLazy(m.pid, m.ppid, m.ktime);
+      cache.AddCloneLazy(m.pid, m.ppid, m.ktime, nullptr, m.nspid);
       break;
     default:
       VLOG(1) << "process sensor: unknown record op " << int{m.op};

@@ -14,6 +14,7 @@
 #include "bpf/process/process_msg.h"
 #include "sensor/bpfcore/bpf_owners.h"
 #include "sensor/eventbus/event_bus.h"
+#include "sensor/process/event_cache.h"
 #include "sensor/process/process_cache.h"
 
 struct process_sensor;  // the bpftool skeleton
@@ -33,6 +34,14 @@ struct ProcessSensorOptions {
   // Optional, with `enrich`: a number that changes whenever `enrich` may
   // give a different result for some cgroup (ProcessCache::SetEnrichVersion).
   std::function<uint64_t()> enrich_version;
+  // Optional: counts process_exit events sent without their process or
+  // parent (an exit comes after its exec on the same ring, so nothing that
+  // is missing then can arrive later: they are not held back).
+  EventCacheStats* event_cache_stats = nullptr;
+  // Tetragon's --enable-ancestors=base: process_exec and process_exit carry
+  // `ancestors` (ProcessCache::Ancestors); one incomplete is counted as
+  // ancestors_info.
+  bool ancestors = false;
   // Tests: runs after the programs attach, before the /proc walk.
   std::function<void()> after_attach;
 };

@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <map>
+#include <string>
 #include <vector>
 
 #include "absl/cleanup/cleanup.h"
@@ -104,6 +106,45 @@ TEST_F(ProcessSensorRootTest, ShellRunningABinaryGivesExactEvents) {
   EXPECT_EQ(x_sh.process().exec_id(), e_sh.process().exec_id());
   EXPECT_EQ(x_sh.status(), 3u);
   EXPECT_GE(exits[1].time().seconds(), execs[0].time().seconds());
+}
+
+// in_init_tree from the kernel's pid namespaces: `unshare --pid --fork`
+// forks a child that is pid 1 of a new pid namespace (a container's first
+// process); it and what it starts are in the init tree, unshare is not.
+TEST_F(ProcessSensorRootTest, InInitTreeFromANewPidNamespace) {
+  if (!std::filesystem::exists("/usr/bin/unshare")) GTEST_SKIP() << "no /usr/bin/unshare";
+  auto pid = cgroup_->SpawnFn([] {
+    execl("/usr/bin/unshare", "/usr/bin/unshare", "--pid", "--fork", "/bin/sh", "-c", "/bin/true; exit 0",
+          (char*)nullptr);
+    return 91;
+  });
+  ASSERT_TRUE(pid.ok());
+  const uint32_t unshare_pid = *pid;
+  auto status = testing::WaitChild(*pid);
+  ASSERT_TRUE(status.ok());
+  ASSERT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << *status;
+  const std::string sh = std::filesystem::canonical("/bin/sh");
+  const std::string true_bin = std::filesystem::canonical("/bin/true");
+  std::map<std::string, tetragon::Process> by_binary;  // execs of unshare, its sh, and true
+  uint32_t sh_pid = 0;
+  absl::Time deadline = absl::Now() + absl::Seconds(10);
+  EventBus::Event ev;
+  while (by_binary.size() < 3 && sub_->Next(&ev, deadline)) {
+    if (!ev->has_process_exec()) continue;
+    const auto& p = ev->process_exec().process();
+    const uint32_t parent = ev->process_exec().parent().pid().value();
+    if (p.pid().value() == unshare_pid && p.binary() == "/usr/bin/unshare") by_binary["unshare"] = p;
+    if (parent == unshare_pid && p.binary() == sh) {
+      by_binary["sh"] = p;
+      sh_pid = p.pid().value();
+    }
+    if (sh_pid != 0 && parent == sh_pid && p.binary() == true_bin) by_binary["true"] = p;
+  }
+  ASSERT_EQ(by_binary.size(), 3u);
+  ASSERT_TRUE(by_binary["unshare"].has_in_init_tree());
+  EXPECT_FALSE(by_binary["unshare"].in_init_tree().value());
+  EXPECT_TRUE(by_binary["sh"].in_init_tree().value());    // pid 1 of its pid namespace
+  EXPECT_TRUE(by_binary["true"].in_init_tree().value());  // forked by it
 }
 
 // A process that forks and execs after the programs attach but before the

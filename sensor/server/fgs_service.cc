@@ -48,8 +48,14 @@ tetragon::LogLevel CurrentLogLevel() {
 
 }  // namespace
 
+grpc::Status FgsService::Authorize(const grpc::ServerContext* ctx, absl::string_view rpc) const {
+  if (!opts_.authorize) return grpc::Status::OK;
+  return opts_.authorize(*ctx, rpc);
+}
+
 grpc::Status FgsService::GetEvents(grpc::ServerContext* ctx, const tetragon::GetEventsRequest* req,
                                    grpc::ServerWriter<tetragon::GetEventsResponse>* writer) {
+  if (grpc::Status a = Authorize(ctx, "GetEvents"); !a.ok()) return a;
   if (req->has_aggregation_options()) {
     return Unimplemented("aggregation_options: event aggregation is not supported by tgdispatch");
   }
@@ -84,8 +90,9 @@ grpc::Status FgsService::GetEvents(grpc::ServerContext* ctx, const tetragon::Get
   return grpc::Status::OK;
 }
 
-grpc::Status FgsService::GetHealth(grpc::ServerContext*, const tetragon::GetHealthStatusRequest*,
+grpc::Status FgsService::GetHealth(grpc::ServerContext* ctx, const tetragon::GetHealthStatusRequest*,
                                    tetragon::GetHealthStatusResponse* resp) {
+  if (grpc::Status a = Authorize(ctx, "GetHealth"); !a.ok()) return a;
   // One HEALTH_STATUS_TYPE_STATUS entry, as Tetragon answers. Tetragon says
   // RUNNING once its sensors are up; a daemon whose datapath did not start
   // serves the API and process events but cannot load any tracing policy,
@@ -110,34 +117,53 @@ grpc::Status FgsService::GetHealth(grpc::ServerContext*, const tetragon::GetHeal
   return grpc::Status::OK;
 }
 
-grpc::Status FgsService::AddTracingPolicy(grpc::ServerContext*,
+namespace {
+
+// Policy domains: every policy here is in Tetragon's default domain ("").
+grpc::Status CheckDomain(const std::string& domain) {
+  if (domain.empty()) return grpc::Status::OK;
+  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                      "domain: \"" + domain + "\": tgdispatch has only the default policy domain (\"\")");
+}
+
+}  // namespace
+
+grpc::Status FgsService::AddTracingPolicy(grpc::ServerContext* ctx,
                                           const tetragon::AddTracingPolicyRequest* req,
                                           tetragon::AddTracingPolicyResponse*) {
+  if (grpc::Status a = Authorize(ctx, "AddTracingPolicy"); !a.ok()) return a;
+  if (grpc::Status st = CheckDomain(req->domain()); !st.ok()) return st;
   return ToGrpcStatus(opts_.policies->Add(req->yaml()));
 }
 
-grpc::Status FgsService::DeleteTracingPolicy(grpc::ServerContext*,
+grpc::Status FgsService::DeleteTracingPolicy(grpc::ServerContext* ctx,
                                              const tetragon::DeleteTracingPolicyRequest* req,
                                              tetragon::DeleteTracingPolicyResponse*) {
+  if (grpc::Status a = Authorize(ctx, "DeleteTracingPolicy"); !a.ok()) return a;
   if (req->name().empty()) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "name: required");
   }
+  if (grpc::Status st = CheckDomain(req->domain()); !st.ok()) return st;
   return ToGrpcStatus(opts_.policies->Delete(req->name(), req->namespace_()));
 }
 
-grpc::Status FgsService::ListTracingPolicies(grpc::ServerContext*,
-                                             const tetragon::ListTracingPoliciesRequest*,
+grpc::Status FgsService::ListTracingPolicies(grpc::ServerContext* ctx,
+                                             const tetragon::ListTracingPoliciesRequest* req,
                                              tetragon::ListTracingPoliciesResponse* resp) {
+  if (grpc::Status a = Authorize(ctx, "ListTracingPolicies"); !a.ok()) return a;
+  if (!req->domain().empty()) return grpc::Status::OK;  // no policy is in another domain
   for (auto& p : opts_.policies->List()) *resp->add_policies() = std::move(p);
   return grpc::Status::OK;
 }
 
-grpc::Status FgsService::ConfigureTracingPolicy(grpc::ServerContext*,
+grpc::Status FgsService::ConfigureTracingPolicy(grpc::ServerContext* ctx,
                                                 const tetragon::ConfigureTracingPolicyRequest* req,
                                                 tetragon::ConfigureTracingPolicyResponse*) {
+  if (grpc::Status a = Authorize(ctx, "ConfigureTracingPolicy"); !a.ok()) return a;
   if (req->name().empty()) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "name: required");
   }
+  if (grpc::Status st = CheckDomain(req->domain()); !st.ok()) return st;
   std::optional<bool> enable;
   if (req->has_enable()) enable = req->enable();
   std::optional<tetragon::TracingPolicyMode> mode;
@@ -145,20 +171,33 @@ grpc::Status FgsService::ConfigureTracingPolicy(grpc::ServerContext*,
   return ToGrpcStatus(opts_.policies->Configure(req->name(), req->namespace_(), enable, mode));
 }
 
-grpc::Status FgsService::EnableTracingPolicy(grpc::ServerContext*,
+grpc::Status FgsService::EnableTracingPolicy(grpc::ServerContext* ctx,
                                              const tetragon::EnableTracingPolicyRequest* req,
                                              tetragon::EnableTracingPolicyResponse*) {
+  if (grpc::Status a = Authorize(ctx, "EnableTracingPolicy"); !a.ok()) return a;
+  if (grpc::Status st = CheckDomain(req->domain()); !st.ok()) return st;
   return ToGrpcStatus(opts_.policies->Configure(req->name(), req->namespace_(), true, std::nullopt));
 }
 
-grpc::Status FgsService::DisableTracingPolicy(grpc::ServerContext*,
+grpc::Status FgsService::DisableTracingPolicy(grpc::ServerContext* ctx,
                                               const tetragon::DisableTracingPolicyRequest* req,
                                               tetragon::DisableTracingPolicyResponse*) {
+  if (grpc::Status a = Authorize(ctx, "DisableTracingPolicy"); !a.ok()) return a;
+  if (grpc::Status st = CheckDomain(req->domain()); !st.ok()) return st;
   return ToGrpcStatus(opts_.policies->Configure(req->name(), req->namespace_(), false, std::nullopt));
 }
 
-grpc::Status FgsService::ListSensors(grpc::ServerContext*, const tetragon::ListSensorsRequest*,
+grpc::Status FgsService::ListDomains(grpc::ServerContext* ctx, const tetragon::ListDomainsRequest*,
+                                     tetragon::ListDomainsResponse* resp) {
+  if (grpc::Status a = Authorize(ctx, "ListDomains"); !a.ok()) return a;
+  // As Tetragon: the domains that hold policies, sorted; here only "".
+  if (!opts_.policies->List().empty()) resp->add_domains("");
+  return grpc::Status::OK;
+}
+
+grpc::Status FgsService::ListSensors(grpc::ServerContext* ctx, const tetragon::ListSensorsRequest*,
                                      tetragon::ListSensorsResponse* resp) {
+  if (grpc::Status a = Authorize(ctx, "ListSensors"); !a.ok()) return a;
   if (opts_.daemon_sensors) {
     for (auto& s : opts_.daemon_sensors()) *resp->add_sensors() = std::move(s);
   }
@@ -166,32 +205,37 @@ grpc::Status FgsService::ListSensors(grpc::ServerContext*, const tetragon::ListS
   return grpc::Status::OK;
 }
 
-grpc::Status FgsService::EnableSensor(grpc::ServerContext*, const tetragon::EnableSensorRequest*,
+grpc::Status FgsService::EnableSensor(grpc::ServerContext* ctx, const tetragon::EnableSensorRequest*,
                                       tetragon::EnableSensorResponse*) {
+  if (grpc::Status a = Authorize(ctx, "EnableSensor"); !a.ok()) return a;
   return Unimplemented(
       "EnableSensor: sensors belong to tracing policies in tgdispatch; use ConfigureTracingPolicy");
 }
 
-grpc::Status FgsService::DisableSensor(grpc::ServerContext*, const tetragon::DisableSensorRequest*,
+grpc::Status FgsService::DisableSensor(grpc::ServerContext* ctx, const tetragon::DisableSensorRequest*,
                                        tetragon::DisableSensorResponse*) {
+  if (grpc::Status a = Authorize(ctx, "DisableSensor"); !a.ok()) return a;
   return Unimplemented(
       "DisableSensor: sensors belong to tracing policies in tgdispatch; use ConfigureTracingPolicy");
 }
 
-grpc::Status FgsService::RemoveSensor(grpc::ServerContext*, const tetragon::RemoveSensorRequest*,
+grpc::Status FgsService::RemoveSensor(grpc::ServerContext* ctx, const tetragon::RemoveSensorRequest*,
                                       tetragon::RemoveSensorResponse*) {
+  if (grpc::Status a = Authorize(ctx, "RemoveSensor"); !a.ok()) return a;
   return Unimplemented(
       "RemoveSensor: sensors belong to tracing policies in tgdispatch; use DeleteTracingPolicy");
 }
 
-grpc::Status FgsService::GetVersion(grpc::ServerContext*, const tetragon::GetVersionRequest*,
+grpc::Status FgsService::GetVersion(grpc::ServerContext* ctx, const tetragon::GetVersionRequest*,
                                     tetragon::GetVersionResponse* resp) {
+  if (grpc::Status a = Authorize(ctx, "GetVersion"); !a.ok()) return a;
   resp->set_version(kVersion);
   return grpc::Status::OK;
 }
 
-grpc::Status FgsService::GetInfo(grpc::ServerContext*, const tetragon::GetInfoRequest*,
+grpc::Status FgsService::GetInfo(grpc::ServerContext* ctx, const tetragon::GetInfoRequest*,
                                  tetragon::GetInfoResponse* resp) {
+  if (grpc::Status a = Authorize(ctx, "GetInfo"); !a.ok()) return a;
   resp->set_version(kVersion);
   resp->set_name(kProductName);
   for (const auto& [key, value] : opts_.info) {
@@ -204,8 +248,9 @@ grpc::Status FgsService::GetInfo(grpc::ServerContext*, const tetragon::GetInfoRe
   return grpc::Status::OK;
 }
 
-grpc::Status FgsService::RuntimeHook(grpc::ServerContext*, const tetragon::RuntimeHookRequest* req,
+grpc::Status FgsService::RuntimeHook(grpc::ServerContext* ctx, const tetragon::RuntimeHookRequest* req,
                                      tetragon::RuntimeHookResponse*) {
+  if (grpc::Status a = Authorize(ctx, "RuntimeHook"); !a.ok()) return a;
   if (!opts_.runtime_hook) {
     return Unimplemented("RuntimeHook: this daemon runs without a workload registry");
   }
@@ -215,8 +260,9 @@ grpc::Status FgsService::RuntimeHook(grpc::ServerContext*, const tetragon::Runti
   return ToGrpcStatus(opts_.runtime_hook(*req));
 }
 
-grpc::Status FgsService::GetDebug(grpc::ServerContext*, const tetragon::GetDebugRequest* req,
+grpc::Status FgsService::GetDebug(grpc::ServerContext* ctx, const tetragon::GetDebugRequest* req,
                                   tetragon::GetDebugResponse* resp) {
+  if (grpc::Status a = Authorize(ctx, "GetDebug"); !a.ok()) return a;
   resp->set_flag(req->flag());
   switch (req->flag()) {
     case tetragon::CONFIG_FLAG_LOG_LEVEL:
@@ -229,8 +275,9 @@ grpc::Status FgsService::GetDebug(grpc::ServerContext*, const tetragon::GetDebug
   }
 }
 
-grpc::Status FgsService::SetDebug(grpc::ServerContext*, const tetragon::SetDebugRequest* req,
+grpc::Status FgsService::SetDebug(grpc::ServerContext* ctx, const tetragon::SetDebugRequest* req,
                                   tetragon::SetDebugResponse* resp) {
+  if (grpc::Status a = Authorize(ctx, "SetDebug"); !a.ok()) return a;
   if (req->flag() != tetragon::CONFIG_FLAG_LOG_LEVEL) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                         "flag: only CONFIG_FLAG_LOG_LEVEL can be set");

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "api/sensors.grpc.pb.h"
 #include "sensor/eventbus/event_bus.h"
 #include "sensor/policymgr/policy_manager.h"
@@ -34,6 +35,10 @@ struct FgsServiceOptions {
   std::function<std::string()> startup_progress;
   // Extra configuration reported by GetInfo (key -> value).
   std::vector<std::pair<std::string, std::string>> info;
+  // Asked first by every RPC with its method name ("AddTracingPolicy"); a
+  // non-OK answer is the RPC's answer (PeerAuthorizer::Authorize). Unset:
+  // every caller may call everything (tests over in-process channels).
+  std::function<grpc::Status(const grpc::ServerContext&, absl::string_view rpc)> authorize;
 };
 
 class FgsService final : public tetragon::FineGuidanceSensors::Service {
@@ -50,6 +55,11 @@ class FgsService final : public tetragon::FineGuidanceSensors::Service {
                                    tetragon::DeleteTracingPolicyResponse*) override;
   grpc::Status ListTracingPolicies(grpc::ServerContext*, const tetragon::ListTracingPoliciesRequest*,
                                    tetragon::ListTracingPoliciesResponse*) override;
+  // Policy domains: only Tetragon's default domain ("") exists here. A
+  // request naming another domain is refused (UNIMPLEMENTED, naming
+  // `domain`), or lists nothing (ListTracingPolicies).
+  grpc::Status ListDomains(grpc::ServerContext*, const tetragon::ListDomainsRequest*,
+                           tetragon::ListDomainsResponse*) override;
   grpc::Status ConfigureTracingPolicy(grpc::ServerContext*,
                                       const tetragon::ConfigureTracingPolicyRequest*,
                                       tetragon::ConfigureTracingPolicyResponse*) override;
@@ -77,6 +87,8 @@ class FgsService final : public tetragon::FineGuidanceSensors::Service {
                         tetragon::SetDebugResponse*) override;
 
  private:
+  grpc::Status Authorize(const grpc::ServerContext* ctx, absl::string_view rpc) const;
+
   FgsServiceOptions opts_;
 };
 

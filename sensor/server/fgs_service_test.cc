@@ -6,6 +6,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <memory>
+#include <mutex>
 #include <thread>
 
 #include "api/sensors.grpc.pb.h"
@@ -258,6 +259,48 @@ TEST_F(FgsServiceTest, PolicyLifecycle) {
   EXPECT_EQ(List().policies_size(), 1);
 }
 
+// Policy domains (Tetragon's ListDomains and `domain` request fields): every
+// policy here is in the default domain "".
+TEST_F(FgsServiceTest, OnlyTheDefaultPolicyDomain) {
+  auto domains = [this] {
+    grpc::ClientContext ctx;
+    tetragon::ListDomainsResponse resp;
+    EXPECT_TRUE(stub_->ListDomains(&ctx, {}, &resp).ok());
+    return std::vector<std::string>(resp.domains().begin(), resp.domains().end());
+  };
+  EXPECT_TRUE(domains().empty());  // no policies: no domain
+  ASSERT_TRUE(Add(TestPolicyYaml("p1")).ok());
+  EXPECT_EQ(domains(), std::vector<std::string>{""});
+  {
+    grpc::ClientContext ctx;
+    tetragon::AddTracingPolicyRequest req;
+    tetragon::AddTracingPolicyResponse resp;
+    req.set_yaml(TestPolicyYaml("p2"));
+    req.set_domain("tenant-a");
+    grpc::Status st = stub_->AddTracingPolicy(&ctx, req, &resp);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+    EXPECT_EQ(st.error_message().rfind("domain: \"tenant-a\"", 0), 0u) << st.error_message();
+  }
+  {
+    grpc::ClientContext ctx;
+    tetragon::ListTracingPoliciesRequest req;
+    tetragon::ListTracingPoliciesResponse resp;
+    req.set_domain("tenant-a");
+    ASSERT_TRUE(stub_->ListTracingPolicies(&ctx, req, &resp).ok());
+    EXPECT_EQ(resp.policies_size(), 0);
+  }
+  {
+    grpc::ClientContext ctx;
+    tetragon::DeleteTracingPolicyRequest req;
+    tetragon::DeleteTracingPolicyResponse resp;
+    req.set_name("p1");
+    req.set_domain("tenant-a");
+    EXPECT_EQ(stub_->DeleteTracingPolicy(&ctx, req, &resp).error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  }
+  ASSERT_EQ(List().policies_size(), 1);  // p1 untouched, p2 never added
+  EXPECT_EQ(List().policies(0).domain(), "");
+}
+
 TEST_F(FgsServiceTest, UnimplementedMethodsSaySo) {
   grpc::ClientContext c1, c2, c3, c4;
   tetragon::EnableSensorResponse r1;
@@ -385,6 +428,78 @@ TEST_F(FgsServiceTest, GetEventsRejectsBadRequests) {
     EXPECT_EQ(st.error_code(), c.code) << c.req;
     EXPECT_NE(st.error_message().find(c.want), std::string::npos) << st.error_message();
   }
+}
+
+// Every RPC asks the authorizer first, under its own method name, and a
+// refusal is its answer: no RPC bypasses the check.
+TEST(FgsServiceAuthorizeTest, EveryRpcAsksFirst) {
+  BackendLog log;
+  RecordingBackend backend{&log};
+  PolicyManager mgr{&backend};
+  EventBus bus;
+  std::vector<std::string> asked;
+  std::mutex mu;
+  FgsServiceOptions opts;
+  opts.policies = &mgr;
+  opts.bus = &bus;
+  opts.runtime_hook = [](const tetragon::RuntimeHookRequest&) { return absl::OkStatus(); };
+  opts.authorize = [&](const grpc::ServerContext&, absl::string_view rpc) {
+    std::lock_guard<std::mutex> l(mu);
+    asked.emplace_back(rpc);
+    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, std::string(rpc));
+  };
+  FgsService service(std::move(opts));
+  grpc::ServerBuilder builder;
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  auto stub = tetragon::FineGuidanceSensors::NewStub(server->InProcessChannel(grpc::ChannelArguments()));
+
+  std::vector<grpc::Status> got;
+#define TGD_CALL(Method, Req, Resp)                    \
+  {                                                    \
+    grpc::ClientContext ctx;                           \
+    tetragon::Req req;                                 \
+    tetragon::Resp resp;                               \
+    got.push_back(stub->Method(&ctx, req, &resp));     \
+  }
+  TGD_CALL(GetHealth, GetHealthStatusRequest, GetHealthStatusResponse);
+  TGD_CALL(AddTracingPolicy, AddTracingPolicyRequest, AddTracingPolicyResponse);
+  TGD_CALL(DeleteTracingPolicy, DeleteTracingPolicyRequest, DeleteTracingPolicyResponse);
+  TGD_CALL(ListTracingPolicies, ListTracingPoliciesRequest, ListTracingPoliciesResponse);
+  TGD_CALL(ConfigureTracingPolicy, ConfigureTracingPolicyRequest, ConfigureTracingPolicyResponse);
+  TGD_CALL(EnableTracingPolicy, EnableTracingPolicyRequest, EnableTracingPolicyResponse);
+  TGD_CALL(DisableTracingPolicy, DisableTracingPolicyRequest, DisableTracingPolicyResponse);
+  TGD_CALL(ListDomains, ListDomainsRequest, ListDomainsResponse);
+  TGD_CALL(ListSensors, ListSensorsRequest, ListSensorsResponse);
+  TGD_CALL(EnableSensor, EnableSensorRequest, EnableSensorResponse);
+  TGD_CALL(DisableSensor, DisableSensorRequest, DisableSensorResponse);
+  TGD_CALL(RemoveSensor, RemoveSensorRequest, RemoveSensorResponse);
+  TGD_CALL(GetVersion, GetVersionRequest, GetVersionResponse);
+  TGD_CALL(GetInfo, GetInfoRequest, GetInfoResponse);
+  TGD_CALL(RuntimeHook, RuntimeHookRequest, RuntimeHookResponse);
+  TGD_CALL(GetDebug, GetDebugRequest, GetDebugResponse);
+  TGD_CALL(SetDebug, SetDebugRequest, SetDebugResponse);
+#undef TGD_CALL
+  {
+    grpc::ClientContext ctx;
+    auto reader = stub->GetEvents(&ctx, {});
+    tetragon::GetEventsResponse ev;
+    EXPECT_FALSE(reader->Read(&ev));
+    got.push_back(reader->Finish());
+  }
+  const std::vector<std::string> want = {
+      "GetHealth",   "AddTracingPolicy", "DeleteTracingPolicy", "ListTracingPolicies", "ConfigureTracingPolicy",
+      "EnableTracingPolicy", "DisableTracingPolicy", "ListDomains", "ListSensors", "EnableSensor", "DisableSensor",
+      "RemoveSensor", "GetVersion", "GetInfo", "RuntimeHook", "GetDebug", "SetDebug", "GetEvents"};
+  EXPECT_EQ(asked, want);
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(got[i].error_code(), grpc::StatusCode::PERMISSION_DENIED) << want[i];
+    EXPECT_EQ(got[i].error_message(), want[i]);
+  }
+  EXPECT_TRUE(mgr.List().empty());
+  bus.Close();
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
 }
 
 }  // namespace

@@ -12,7 +12,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "compat/policy/arg_index.h"
 #include "compat/policy/capabilities.h"
+#include "compat/policy/lists.h"
 #include "compat/policy/internal/vocab.h"
 #include "sensor/base/status_macros.h"
 
@@ -64,7 +66,8 @@ absl::Status ParseAction(const SelectorContext& ctx, const YAML::Node& node, con
                                        {"action", "argError", "argFd", "argFqdn", "argName", "argSig",
                                         "argSock", "argUrl", "argIndex", "argValue", "imaHash",
                                         "kernelStackTrace", "rateLimit", "rateLimitScope",
-                                        "userStackTrace"}));
+                                        "userStackTrace", "argRegs", "argNewSymbol", "argNewAddr",
+                                        "argNewOffset"}));
   out->path = path;
   out->pos = m.pos();
   std::string action;
@@ -98,6 +101,19 @@ absl::Status ParseAction(const SelectorContext& ctx, const YAML::Node& node, con
   v = 0;
   TGD_RETURN_IF_ERROR(m.Int("argValue", 0, UINT32_MAX, &v));
   out->arg_value = static_cast<uint32_t>(v);
+  TGD_RETURN_IF_ERROR(m.StringList("argRegs", &out->arg_regs));
+  TGD_RETURN_IF_ERROR(m.String("argNewSymbol", &out->arg_new_symbol));
+  v = 0;
+  TGD_RETURN_IF_ERROR(m.Int("argNewAddr", 0, INT64_MAX, &v));
+  out->arg_new_addr = static_cast<uint64_t>(v);
+  v = 0;
+  TGD_RETURN_IF_ERROR(m.Int("argNewOffset", INT64_MIN, INT64_MAX, &v));
+  out->arg_new_offset = v;
+  for (const char* key : {"argRegs", "argNewSymbol", "argNewAddr", "argNewOffset"}) {
+    if (m.Has(key) && (a != "Override" || ctx.hook->kind != HookKind::kUprobe)) {
+      return m.Error(key, "only valid with the Override action on uprobes");
+    }
+  }
   TGD_RETURN_IF_ERROR(m.String("argUrl", &out->arg_url));
   TGD_RETURN_IF_ERROR(m.String("argFqdn", &out->arg_fqdn));
   TGD_RETURN_IF_ERROR(m.String("rateLimit", &out->rate_limit));
@@ -152,6 +168,7 @@ absl::Status ParseAction(const SelectorContext& ctx, const YAML::Node& node, con
   } else if (a == "Override") {
     if (at_return) return m.Error("action", "Override cannot run at function return (use matchActions)");
     switch (kind) {
+      case HookKind::kFentry:
       case HookKind::kKprobe:   // non-syscall calls are checked against the kernel's error injection list at load
       case HookKind::kLsm:
       case HookKind::kUprobe:
@@ -366,8 +383,29 @@ absl::Status CheckArgValues(const SelectorContext& ctx, const MapReader& m, cons
   return absl::OkStatus();  // CapabilitiesGained is checked by the caller
 }
 
+// InMap/NotInMap "list:NAME" values: syscall lists over a syscall64
+// argument, resolved to ids (as Tetragon's listReader).
+absl::Status ResolveListValues(const SelectorContext& ctx, const MapReader& m, const std::string& type,
+                               MatchArg* out) {
+  if (out->op != "InMap" && out->op != "NotInMap") return absl::OkStatus();
+  for (size_t i = 0; i < out->values.size(); ++i) {
+    const ListSpec* list = FindList(*ctx.policy, out->values[i]);
+    if (list == nullptr) continue;  // not a list value (a missing list is reported by CheckArgValues)
+    if (!IsSyscallListType(list->type)) {
+      return m.ElementError("values", i, absl::StrCat("list '", list->name, "' is not syscall type"));
+    }
+    if (type != "syscall64") {
+      return m.ElementError("values", i, absl::StrCat("list '", list->name, "' argument type is not syscall64"));
+    }
+    absl::StatusOr<std::vector<uint32_t>> ids = SyscallListIds(*list);
+    if (!ids.ok()) return m.ElementError("values", i, ids.status().message());
+    out->list_ids.insert(out->list_ids.end(), ids->begin(), ids->end());
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ParseMatchArg(const SelectorContext& ctx, const YAML::Node& node, const std::string& path,
-                           bool is_return, MatchArg* out) {
+                           bool is_return, MatchArg* out, bool is_data = false) {
   TGD_ASSIGN_OR_RETURN(MapReader m, MapReader::Open(ctx.budget, node, path, {"index", "operator", "values", "args"}));
   out->path = path;
   out->pos = m.pos();
@@ -393,7 +431,20 @@ absl::Status ParseMatchArg(const SelectorContext& ctx, const YAML::Node& node, c
   // The argument this filter reads.
   const Hook& hook = *ctx.hook;
   std::string type;
-  if (is_return) {
+  if (is_data) {
+    // matchData: the index is a position in `data` (selectors.dataIndexType).
+    const std::vector<ArgSpec>& data = hook.data;
+    uint32_t idx = out->args.empty() ? static_cast<uint32_t>(out->index) : out->args[0];
+    if (idx >= data.size()) {
+      return m.Error(out->args.empty() ? "index" : "args",
+                     absl::StrCat("matchData index ", idx, " is out of bounds (", data.size(), " data args declared)"));
+    }
+    type = data[idx].type;
+    if (ClassOf(type) == ArgClass::kOther && type != "auto") {
+      return m.Error("operator", absl::StrCat("data argument ", idx, " of type ", type, " cannot be filtered"));
+    }
+    return CheckArgValues(ctx, m, *out, type);
+  } else if (is_return) {
     if (!hook.return_arg) return m.Error("operator", "matchReturnArgs needs the hook's returnArg");
     type = hook.return_arg->type;
   } else if (!out->args.empty()) {
@@ -404,12 +455,15 @@ absl::Status ParseMatchArg(const SelectorContext& ctx, const YAML::Node& node, c
     }
     type = hook.args[out->args[0]].type;
   } else {
-    const ArgSpec* a = FindArg(hook, out->index);
-    if (a == nullptr) {
+    int pos = MatchArgPosition(hook, out->index);
+    if (pos < 0) {
+      const bool tp = hook.kind == HookKind::kTracepoint || hook.kind == HookKind::kRawTracepoint;
       return m.Error("index", absl::StrCat("argument index ", out->index, " is not declared in args (",
-                                           DeclaredIndices(hook.args), ")"));
+                                           DeclaredIndices(hook.args),
+                                           tp ? absl::StrCat("; or a position below ", hook.args.size()) : "",
+                                           ")"));
     }
-    type = a->type;
+    type = hook.args[pos].type;
   }
   if (out->op == "CapabilitiesGained") {
     if (is_return || out->args.size() != 2) {
@@ -428,7 +482,8 @@ absl::Status ParseMatchArg(const SelectorContext& ctx, const YAML::Node& node, c
     return m.Error("operator", absl::StrCat("argument ", out->index, " of type ", type,
                                             " cannot be filtered with matchArgs"));
   }
-  return CheckArgValues(ctx, m, *out, type);
+  TGD_RETURN_IF_ERROR(CheckArgValues(ctx, m, *out, type));
+  return ResolveListValues(ctx, m, type, out);
 }
 
 absl::Status ParseMatchArgs(const SelectorContext& ctx, const MapReader& sel, const char* key, bool is_return,
@@ -437,7 +492,7 @@ absl::Status ParseMatchArgs(const SelectorContext& ctx, const MapReader& sel, co
   TGD_RETURN_IF_ERROR(sel.List(key, &items));
   for (const auto& [n, p] : items) {
     MatchArg a;
-    TGD_RETURN_IF_ERROR(ParseMatchArg(ctx, n, p, is_return, &a));
+    TGD_RETURN_IF_ERROR(ParseMatchArg(ctx, n, p, is_return, &a, std::string_view(key) == "matchData"));
     out->push_back(std::move(a));
   }
   return absl::OkStatus();
@@ -520,9 +575,24 @@ absl::Status ParseSelector(const SelectorContext& ctx, const YAML::Node& node, c
       MapReader::Open(ctx.budget, node, path,
                       {"matchPIDs", "matchArgs", "matchActions", "matchReturnArgs", "matchReturnActions",
                        "matchBinaries", "matchParentBinaries", "matchNamespaces", "matchNamespaceChanges",
-                       "matchCapabilities", "matchCapabilityChanges", "matchData"}));
+                       "matchCapabilities", "matchCapabilityChanges", "matchData", "label", "matchWorkloads"}));
   out->path = path;
   out->pos = sel.pos();
+  TGD_RETURN_IF_ERROR(sel.String("label", &out->label));
+  if (sel.Has("matchWorkloads")) {
+    TGD_ASSIGN_OR_RETURN(MapReader w, MapReader::Open(ctx.budget, sel.Get("matchWorkloads"), sel.PathOf("matchWorkloads"),
+                                                      {"podSelector", "containerSelector", "hostSelector"}));
+    MatchWorkloads mw;
+    mw.path = w.path();
+    mw.pos = w.pos();
+    TGD_RETURN_IF_ERROR(ParseWorkloadSelector(ctx.budget, w, "podSelector", false, &mw.pod_selector));
+    TGD_RETURN_IF_ERROR(ParseWorkloadSelector(ctx.budget, w, "containerSelector", true, &mw.container_selector));
+    TGD_RETURN_IF_ERROR(ParseWorkloadSelector(ctx.budget, w, "hostSelector", false, &mw.host_selector));
+    if (mw.host_selector && (!mw.host_selector->match_labels.empty() || !mw.host_selector->match_expressions.empty())) {
+      return w.Error("hostSelector", "must be null or {} (all hosts); labels are not supported, as upstream");
+    }
+    out->match_workloads = std::move(mw);
+  }
 
   // matchPIDs
   Items items;
@@ -546,9 +616,7 @@ absl::Status ParseSelector(const SelectorContext& ctx, const YAML::Node& node, c
   }
 
   TGD_RETURN_IF_ERROR(ParseMatchArgs(ctx, sel, "matchArgs", false, &out->match_args));
-  if (sel.Has("matchData")) {
-    return sel.Error("matchData", "matchData reads the hook's data fields, which tgdispatch does not model yet");
-  }
+  TGD_RETURN_IF_ERROR(ParseMatchArgs(ctx, sel, "matchData", false, &out->match_data));
   if (out->match_args.size() + out->match_data.size() > kMaxMatchArgs) {
     return sel.Error("matchArgs", absl::StrCat("at most ", kMaxMatchArgs, " matchArgs per selector (",
                                                out->match_args.size() + out->match_data.size(), " given)"));

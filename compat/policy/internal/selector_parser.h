@@ -6,6 +6,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -19,6 +20,11 @@ struct SelectorContext {
   const Hook* hook = nullptr;              // kind, args, return_arg, syscall are set
   const TracingPolicy* policy = nullptr;   // lists and enforcers are set
 };
+
+// A label selector field of `parent` (parse.cc's reader; matchWorkloads uses
+// it). Errors: INVALID_ARGUMENT naming the field.
+absl::Status ParseWorkloadSelector(Budget* budget, const MapReader& parent, const char* key, bool container,
+                                   std::optional<labels::LabelSelector>* out);
 
 // Errors: INVALID_ARGUMENT "line L col C: <path>: <reason>".
 absl::Status ParseSelector(const SelectorContext& ctx, const YAML::Node& node, const std::string& path,

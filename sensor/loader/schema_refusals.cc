@@ -1,0 +1,73 @@
+// Refusals of the TracingPolicy fields the loader has no datapath for yet
+// (see schema_refusals.h).
+#include "sensor/loader/schema_refusals.h"
+
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+
+namespace tgd {
+namespace {
+
+absl::Status Unimplemented(const std::string& path, absl::string_view what) {
+  return absl::UnimplementedError(absl::StrCat(path, ": ", what, " is not supported by tgdispatch yet"));
+}
+
+absl::Status RefuseArg(const policy::ArgSpec& a) {
+  if (!a.source.empty()) return Unimplemented(a.path + ".source", "args' source");
+  if (!a.btf_type.empty()) return Unimplemented(a.path + ".btfType", "btfType (resolve from a named BTF type)");
+  if (!a.btf_type_module.empty()) return Unimplemented(a.path + ".btfTypeModule", "btfTypeModule");
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status RefuseNewerHookFields(const policy::Hook& hook) {
+  if (hook.kind == policy::HookKind::kFentry) {
+    return Unimplemented(hook.path, "fentries (BPF trampoline programs)");
+  }
+  if (hook.kind == policy::HookKind::kUprobe && (hook.is_return || hook.return_arg)) {
+    return Unimplemented(hook.path + ".return", "uretprobes (return: true)");
+  }
+  for (const policy::ArgSpec& a : hook.args) {
+    if (absl::Status s = RefuseArg(a); !s.ok()) return s;
+  }
+  if (hook.return_arg) {
+    if (absl::Status s = RefuseArg(*hook.return_arg); !s.ok()) return s;
+  }
+  if (!hook.data.empty()) return Unimplemented(hook.path + ".data", "data (values read for matchData)");
+  if (!hook.addrs.empty()) return Unimplemented(hook.path + ".addrs", "uprobes at absolute addresses (addrs)");
+  if (!hook.btf_path.empty()) return Unimplemented(hook.path + ".btfPath", "btfPath");
+  if (!hook.binary_digests.empty()) {
+    return Unimplemented(hook.path + ".binaryDigests", "binaryDigests (attach only to binaries with these digests)");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RefuseNewerSelectorFields(const policy::Selector& s) {
+  if (s.match_workloads) {
+    return Unimplemented(s.match_workloads->path.empty() ? s.path + ".matchWorkloads" : s.match_workloads->path,
+                         "matchWorkloads (per-selector workload scoping)");
+  }
+  if (!s.match_data.empty()) return Unimplemented(s.path + ".matchData", "matchData");
+  for (const auto* actions : {&s.match_actions, &s.match_return_actions}) {
+    for (const policy::MatchAction& a : *actions) {
+      if (!a.arg_regs.empty() || !a.arg_new_symbol.empty() || a.arg_new_addr != 0 || a.arg_new_offset != 0) {
+        return Unimplemented(a.path, "Override on uprobes (argRegs, argNewSymbol, argNewAddr, argNewOffset)");
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+void AppendNewerSpecRefusals(const policy::TracingPolicy& p, std::vector<absl::Status>* out) {
+
+  if (p.node_selector && (!p.node_selector->match_labels.empty() || !p.node_selector->match_expressions.empty())) {
+    out->push_back(Unimplemented("spec.nodeSelector",
+                                 "nodeSelector with labels (this sensor does not know its node's labels; an empty "
+                                 "nodeSelector loads)"));
+  }
+}
+
+}  // namespace tgd

@@ -1,0 +1,128 @@
+// The loader refuses every field of Tetragon's current schema it has no
+// datapath for, naming the field; an empty nodeSelector and selector labels
+// load.
+#include "sensor/loader/schema_refusals.h"
+
+#include <string>
+
+#include "gtest/gtest.h"
+#include "sensor/loader/compile.h"
+#include "sensor/loader/fake_tracefs.h"
+#include "sensor/loader/pid_sets.h"
+
+namespace tgd {
+namespace {
+
+absl::StatusOr<policy::TracingPolicy> Parse(const std::string& spec) {
+  return policy::ParsePolicy("apiVersion: cilium.io/v1alpha1\nkind: TracingPolicy\nmetadata:\n  name: t\nspec:\n" +
+                             spec);
+}
+
+// The first refusal of the whole policy, as AddTracingPolicy reports it.
+absl::Status FirstRefusal(const std::string& spec) {
+  auto p = Parse(spec);
+  if (!p.ok()) return p.status();
+  if (absl::Status s = CheckSpecLoadable(*p); !s.ok()) return s;
+  for (const policy::Hook& h : p->hooks) {
+    auto c = CompileHook(h, testing::FakeTracefs);
+    if (!c.ok()) return c.status();
+  }
+  return absl::OkStatus();
+}
+
+void ExpectRefused(const std::string& spec, const std::string& path) {
+  absl::Status s = FirstRefusal(spec);
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnimplemented) << s;
+  EXPECT_EQ(s.message().substr(0, path.size() + 1), path + ":") << s;
+}
+
+constexpr char kOpenat[] = "  tracepoints:\n  - subsystem: syscalls\n    event: sys_enter_openat\n";
+
+TEST(SchemaRefusalsTest, EachNewerFieldIsNamed) {
+  ExpectRefused("  nodeSelector:\n    matchLabels:\n      a: b\n" + std::string(kOpenat), "spec.nodeSelector");
+  ExpectRefused("  fentries:\n  - call: vfs_read\n    syscall: false\n", "spec.fentries[0]");
+  ExpectRefused(std::string(kOpenat) + "    selectors:\n    - matchWorkloads:\n        podSelector:\n"
+                "          matchLabels:\n            app: a\n",
+                "spec.tracepoints[0].selectors[0].matchWorkloads");
+  ExpectRefused("  kprobes:\n  - call: vfs_read\n    syscall: false\n    data:\n    - index: 0\n      type: int\n",
+                "spec.kprobes[0].data");
+  ExpectRefused("  uprobes:\n  - path: /bin/true\n    addrs: [4096]\n", "spec.uprobes[0].addrs");
+  ExpectRefused("  uprobes:\n  - path: /bin/true\n    symbols: [main]\n    binaryDigests: [x]\n",
+                "spec.uprobes[0].binaryDigests");
+  ExpectRefused("  uprobes:\n  - path: /bin/true\n    symbols: [main]\n    btfPath: /b\n", "spec.uprobes[0].btfPath");
+  ExpectRefused("  uprobes:\n  - path: /bin/true\n    symbols: [main]\n    return: true\n    returnArg:\n"
+                "      index: 0\n      type: int\n",
+                "spec.uprobes[0].return");
+  ExpectRefused("  usdts:\n  - path: /bin/true\n    provider: p\n    name: n\n    btfPath: /b\n", "spec.usdts[0].btfPath");
+  ExpectRefused("  uprobes:\n  - path: /bin/true\n    symbols: [main]\n    selectors:\n    - matchActions:\n"
+                "      - action: Override\n        argRegs: [\"rax=1\"]\n",
+                "spec.uprobes[0].selectors[0].matchActions[0]");
+  ExpectRefused("  kprobes:\n  - call: vfs_read\n    syscall: false\n    args:\n    - index: 0\n      type: int\n"
+                "      source: current_task\n",
+                "spec.kprobes[0].args[0].source");
+}
+
+TEST(SchemaRefusalsTest, EmptyNodeSelectorLabelsAndMacrosLoad) {
+  std::string spec = "  nodeSelector: {}\n  selectorsMacros:\n    mine:\n      label: from-macro\n"
+                     "      matchBinaries:\n      - operator: In\n        values: [/bin/cat]\n" +
+                     std::string(kOpenat) + "    selectors:\n    - macros: [mine]\n";
+  EXPECT_TRUE(FirstRefusal(spec).ok()) << FirstRefusal(spec);
+  auto p = Parse(spec);
+  ASSERT_TRUE(p.ok());
+  const policy::Selector& s = p->hooks[0].selectors[0];
+  EXPECT_EQ(s.label, "from-macro");  // the macro's label, as upstream
+  ASSERT_EQ(s.match_binaries.size(), 1u);
+  EXPECT_EQ(s.match_binaries[0].values[0], "/bin/cat");
+  auto c = CompileHook(p->hooks[0], testing::FakeTracefs);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_NE(c->cfg.sel[0].flags & TGD_SEL_BINARIES, 0u);  // the macro's matchBinaries is enforced
+}
+
+// InMap / NotInMap: integers, ranges and syscall lists become one value set
+// of Equal / NotEqual (no limit of 4 values).
+TEST(InMapTest, ValuesRangesAndListsFillTheValueSet) {
+  auto p = Parse("  lists:\n  - name: dups\n    type: syscalls\n    values: [sys_dup, sys_dup2]\n"
+                 "  tracepoints:\n  - subsystem: raw_syscalls\n    event: sys_enter\n    raw: true\n    args:\n    - index: 1\n"
+                 "      type: syscall64\n    selectors:\n    - matchArgs:\n      - index: 0\n"
+                 "        operator: NotInMap\n        values: [\"list:dups\", \"0\", \"10:12\"]\n");
+  ASSERT_TRUE(p.ok()) << p.status();
+  auto c = CompileHook(p->hooks[0], testing::FakeTracefs);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->cfg.sel[0].n_int, 1);
+  EXPECT_EQ(c->cfg.sel[0].ints[0].op, TGD_OP_NEQ);
+  std::vector<uint64_t> got;
+  for (const auto& k : c->ints) got.push_back(k.value);
+  EXPECT_EQ(got, (std::vector<uint64_t>{32, 33, 0, 10, 11, 12}));  // x64 dup = 32, dup2 = 33
+}
+
+// Several matchPIDs in a selector are ANDed; the loader holds the one
+// equivalent set.
+TEST(PidSetsTest, SeveralMatchPidsBecomeOneEquivalentSet) {
+  auto pids = [](const std::string& entries) {
+    auto p = Parse(std::string(kOpenat) + "    selectors:\n    - matchPIDs:\n" + entries);
+    EXPECT_TRUE(p.ok()) << p.status();
+    return CombinePidSelectors(p->hooks[0].selectors[0].match_pids);
+  };
+  auto s = pids("      - operator: NotIn\n        values: [1]\n      - operator: NotIn\n        values: [0, 1]\n");
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_FALSE(s->in);
+  EXPECT_EQ(s->values, (std::set<uint32_t>{0, 1}));
+  s = pids("      - operator: In\n        values: [1, 2, 3]\n      - operator: In\n        values: [2, 3, 4]\n"
+           "      - operator: NotIn\n        values: [3]\n");
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_TRUE(s->in);
+  EXPECT_EQ(s->values, (std::set<uint32_t>{2}));
+  s = pids("      - operator: NotIn\n        values: [1]\n      - operator: In\n        values: [1, 5]\n");
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_TRUE(s->in);
+  EXPECT_EQ(s->values, (std::set<uint32_t>{5}));
+  s = pids("      - operator: In\n        values: [1]\n      - operator: In\n        isNamespacePID: true\n"
+           "        values: [1]\n");
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kUnimplemented);
+  s = pids("      - operator: In\n        followForks: true\n        values: [1]\n");
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kUnimplemented);
+  EXPECT_NE(s.status().message().find("matchPIDs[0].followForks"), std::string::npos) << s.status();
+}
+
+}  // namespace
+}  // namespace tgd
