@@ -228,9 +228,15 @@ TEST_P(ShortLivedEventsRootTest, EveryPolicyAndExitEventHasProcessAndParent) {
       << testing::ReadFileOrEmpty(dir_ + "/daemon.log");
   auto stub = tetragon::FineGuidanceSensors::NewStub(channel);
   {
-    grpc::ClientContext ctx;
+    // --policy-dir loads in the background once the API serves: wait (a
+    // bound, not an expectation) until its one policy is no longer loading.
     tetragon::ListTracingPoliciesResponse list;
-    ASSERT_TRUE(stub->ListTracingPolicies(&ctx, {}, &list).ok());
+    for (absl::Time end = absl::Now() + absl::Minutes(2); absl::Now() < end; absl::SleepFor(absl::Milliseconds(50))) {
+      grpc::ClientContext ctx;
+      list.Clear();
+      ASSERT_TRUE(stub->ListTracingPolicies(&ctx, {}, &list).ok());
+      if (list.policies_size() == 1 && list.policies(0).state() != tetragon::TP_STATE_LOADING) break;
+    }
     ASSERT_EQ(list.policies_size(), 1) << testing::ReadFileOrEmpty(dir_ + "/daemon.log");
     ASSERT_EQ(list.policies(0).state(), tetragon::TP_STATE_ENABLED) << list.policies(0).error();
   }

@@ -7,7 +7,7 @@ PACKAGES=(
   bazel-bootstrap clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev linux-libc-dev
   protobuf-compiler libprotobuf-dev libgrpc++-dev protobuf-compiler-grpc
   libabsl-dev libyaml-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev
-  libgoogle-glog-dev libgflags-dev libre2-dev gnuplot-nox
+  libgoogle-glog-dev libgflags-dev libre2-dev libcivetweb-dev gnuplot-nox
   openssl  # the TLS tests make their certificates with it
 )
 

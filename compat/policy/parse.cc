@@ -1,13 +1,12 @@
 // TracingPolicy parsing: documents, metadata, spec, hooks and their args.
 // Selectors are in internal/selector_parser.cc.
-#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <exception>
 #include <set>
-#include <sstream>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -15,6 +14,7 @@
 #include "compat/policy/internal/macros.h"
 #include "compat/policy/internal/reader.h"
 #include "compat/policy/internal/selector_parser.h"
+#include "compat/policy/internal/shape.h"
 #include "compat/policy/internal/vocab.h"
 #include "compat/policy/policy.h"
 #include "sensor/base/status_macros.h"
@@ -467,36 +467,6 @@ absl::Status ParseDocument(const YAML::Node& root, TracingPolicy* policy) {
   return ParseSpec(&budget, doc.Get("spec"), policy);
 }
 
-// Discards parser events: used to count documents without building nodes.
-class NullHandler : public YAML::EventHandler {
- public:
-  void OnDocumentStart(const YAML::Mark&) override {}
-  void OnDocumentEnd() override {}
-  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
-  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
-  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
-  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
-  void OnSequenceEnd() override {}
-  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
-  void OnMapEnd() override {}
-};
-
-// yaml-cpp 0.7 never stops on a document that starts with a stray ',' (it
-// yields empty documents forever). A stream cannot hold more documents than
-// it has lines, so a first pass that counts them catches the loop.
-// Throws what yaml-cpp throws.
-bool DocumentCountIsSane(std::string_view yaml) {
-  size_t limit = 2 + static_cast<size_t>(std::count(yaml.begin(), yaml.end(), '\n'));
-  std::stringstream in{std::string(yaml)};
-  YAML::Parser parser(in);
-  NullHandler handler;
-  size_t docs = 0;
-  while (parser.HandleNextDocument(handler)) {
-    if (++docs > limit) return false;
-  }
-  return true;
-}
-
 // Offset of the first byte that is not part of well-formed UTF-8, or npos.
 size_t FirstInvalidUtf8(std::string_view s) {
   size_t i = 0;
@@ -531,10 +501,9 @@ absl::StatusOr<std::vector<YAML::Node>> LoadDocuments(std::string_view yaml) {
   if (size_t bad = FirstInvalidUtf8(yaml); bad != std::string_view::npos) {
     return absl::InvalidArgumentError(absl::StrCat("yaml: not valid UTF-8 at byte offset ", bad));
   }
+  // Shape limits first: no node is built for an input that exceeds them.
+  TGD_RETURN_IF_ERROR(internal::CheckYamlShape(yaml));
   try {
-    if (!DocumentCountIsSane(yaml)) {
-      return absl::InvalidArgumentError("yaml: malformed stream (a document starts with a stray ',')");
-    }
     std::vector<YAML::Node> docs = YAML::LoadAll(std::string(yaml));
     docs.erase(std::remove_if(docs.begin(), docs.end(), [](const YAML::Node& n) { return n.IsNull(); }),
                docs.end());

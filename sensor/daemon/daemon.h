@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -91,7 +92,9 @@ absl::Status ValidateDaemonConfig(const DaemonConfig& config);
 class Daemon {
  public:
   // Validates the config (ValidateDaemonConfig), then prepares the bpffs
-  // state dir, loads --policy-dir and starts serving. Errors:
+  // state dir and starts serving; --policy-dir is loaded in the background
+  // from then on (GetHealth's details say how far it got, ListTracingPolicies
+  // lists what is loaded so far). Errors:
   // INVALID_ARGUMENT (config), FAILED_PRECONDITION (bpffs), UNAVAILABLE
   // (cannot listen).
   static absl::StatusOr<std::unique_ptr<Daemon>> Start(const DaemonConfig& config);
@@ -149,6 +152,11 @@ class Daemon {
   std::unique_ptr<FgsService> service_;
   std::unique_ptr<ApiServer> api_;
   std::unique_ptr<metrics::MetricsServer> metrics_server_;
+  // --policy-dir, loaded in the background after the API is up.
+  std::thread policy_dir_loader_;
+  std::atomic<bool> stop_loading_{false};
+  size_t policy_files_total_ = 0;  // set before the API serves
+  std::atomic<size_t> policy_files_done_{0};
   bool created_bpf_dir_ = false;
   bool shut_down_ = false;
 };

@@ -35,6 +35,9 @@ struct CompiledHook {
   int kind = 0;          // TGD_HOOK_*
   std::string subsystem, event, call;
   std::string binary_path;  // uprobes (call is the symbol)
+  // Uprobes: what to attach to, "/proc/self/fd/N" of the binary opened and
+  // checked by the loader (OpenUprobeTarget); empty: binary_path.
+  std::string attach_path;
   std::string spec_path;    // "spec.tracepoints[0]": the policy field, for errors
   std::string message;
   std::vector<std::string> tags;

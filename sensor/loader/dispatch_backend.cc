@@ -31,6 +31,7 @@
 #include "sensor/base/status_macros.h"
 #include "sensor/loader/dispatch_backend_internal.h"
 #include "sensor/loader/tracefs_format.h"
+#include "sensor/loader/uprobe_target.h"
 #include "sensor/process/process_sensor.h"
 
 namespace tgd {
@@ -99,6 +100,18 @@ HookFeature HookFeatureOf(const policy::Hook& hook) {
   return hook.is_return ? HookFeature::kKretprobe : HookFeature::kKprobe;
 }
 
+// An attach failure as a status. libbpf's own codes (4000-4099: the ELF of
+// a uprobe binary it could not read, ...) become INVALID_ARGUMENT with
+// libbpf's text, not strerror's "Unknown error 4001".
+absl::Status AttachError(int err, const std::string& what) {
+  if (err >= 4000 && err < 4100) {
+    char buf[128] = {0};
+    libbpf_strerror(err, buf, sizeof(buf));
+    return absl::InvalidArgumentError(absl::StrCat(what, ": ", buf, " (libbpf error ", err, ")"));
+  }
+  return ErrnoStatus(err, what);
+}
+
 // Attaches `prog` (a dispatcher or a per-policy program) to `c`'s hook.
 // Uprobes cover every process; libbpf resolves the symbol in the ELF.
 bpf_link* AttachToHook(bpf_program* prog, const CompiledHook& c) {
@@ -107,7 +120,8 @@ bpf_link* AttachToHook(bpf_program* prog, const CompiledHook& c) {
     case TGD_HOOK_RAW_TP: return bpf_program__attach_raw_tracepoint(prog, c.event.c_str());
     case TGD_HOOK_UPROBE: {
       LIBBPF_OPTS(bpf_uprobe_opts, o, .func_name = c.call.c_str());
-      return bpf_program__attach_uprobe_opts(prog, -1, c.binary_path.c_str(), 0, &o);
+      const std::string& path = c.attach_path.empty() ? c.binary_path : c.attach_path;
+      return bpf_program__attach_uprobe_opts(prog, -1, path.c_str(), 0, &o);
     }
     case TGD_HOOK_LSM: return bpf_program__attach_lsm(prog);
     default: return bpf_program__attach_kprobe(prog, false, c.call.c_str());
@@ -126,7 +140,9 @@ class DispatchBackend::Policy : public LoadedPolicy {
         sensors_(std::move(sensors)) {}
   ~Policy() override {
     b_->RemoveEntries(ids_);
-    if (filter_id_ != 0 && b_->opts_.filter) {
+    // At shutdown our own policy filter maps go with the daemon; a Tetragon
+    // agent's stay, so our entries there are removed.
+    if (filter_id_ != 0 && b_->opts_.filter && (!b_->ShuttingDown() || b_->opts_.filter->tetragon_mode())) {
       absl::Status s = b_->opts_.filter->DelPolicy(filter_id_);
       if (!s.ok()) LOG(WARNING) << "policy filter: deleting policy " << filter_id_ << ": " << s;
     }
@@ -240,9 +256,16 @@ DispatchBackend::~DispatchBackend() {
   if (reader_.joinable()) reader_.join();
   if (rb_) ProcessPending(true);  // what still waits goes out as it is
   absl::MutexLock l(&mu_);
-  for (auto& [key, h] : hooks_) h->link.reset();
+  std::vector<BpfLink> links;
+  for (auto& [key, h] : hooks_) {
+    if (h->link) links.push_back(std::move(h->link));
+  }
+  const absl::Time start = absl::Now();
+  CloseInParallel(std::move(links));
+  const size_t n_hooks = hooks_.size();
   hooks_.clear();
   entries_.clear();
+  VLOG(1) << n_hooks << " hooks closed in " << absl::FormatDuration(absl::Now() - start);
 }
 
 int DispatchBackend::MapFd(const std::string& name) const {
@@ -365,7 +388,7 @@ absl::StatusOr<DispatchBackend::Hook*> DispatchBackend::GetOrCreateHook(const Co
     int e = errno;
     bpf_map_delete_elem(bpf_map__fd(tail), &id);
     give_back();
-    return ErrnoStatus(e, "attaching the dispatcher to " + c.hook_key);
+    return AttachError(e, "attaching the dispatcher to " + c.hook_key);
   }
   h->link.reset(link);
   Hook* raw = h.get();
@@ -502,10 +525,18 @@ absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::Load(const Policy
   }
   // Compile every hook first: nothing touches the kernel for a bad policy.
   std::vector<CompiledHook> compiled;
+  std::vector<FileDescriptor> uprobe_targets;  // open until attached
   TGD_ASSIGN_OR_RETURN(std::vector<policy::Hook> hooks, policy::ExpandHookLists(tp, ReadFtraceList));  // list: calls
   for (const policy::Hook& hook : hooks) {
     TGD_RETURN_IF_ERROR(CheckHookSupported(*features_, HookFeatureOf(hook), hook.path));
     TGD_ASSIGN_OR_RETURN(CompiledHook c, CompileHook(hook, opts_.formats, opts_.host_ns));
+    if (c.kind == TGD_HOOK_UPROBE) {
+      // Opened here, before any lock, without blocking; attached through
+      // this descriptor, so a path swapped for a FIFO meanwhile is not read.
+      TGD_ASSIGN_OR_RETURN(FileDescriptor target, OpenUprobeTarget(c.binary_path, hook.path + ".path"));
+      c.attach_path = absl::StrCat("/proc/self/fd/", target.get());
+      uprobe_targets.push_back(std::move(target));
+    }
     compiled.push_back(std::move(c));
   }
   const uint32_t flags = Policy::Flags(true, mode);
@@ -513,6 +544,7 @@ absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::Load(const Policy
   std::vector<std::string> sensors;
   {
     absl::MutexLock l(&mu_);
+    if (shutting_down_) return absl::UnavailableError("the daemon is shutting down");
     auto rollback = [&](absl::Status s) -> absl::Status {
       for (uint32_t id : ids) {
         auto it = entries_.find(id);
@@ -578,7 +610,7 @@ absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::Load(const Policy
               ": the kernel allows no more programs on this hook (64 per tracepoint); the dispatch loader "
               "attaches one program per hook whatever the number of policies"));
         } else if (!link) {
-          s = ErrnoStatus(errno, "attaching the per-policy program to " + ch.hook_key);
+          s = AttachError(errno, "attaching the per-policy program to " + ch.hook_key);
         }
         ref.pp_link.reset(link);
       }
@@ -648,8 +680,58 @@ void DispatchBackend::DetachEntry(Entry& e) {
   }
 }
 
+bool DispatchBackend::ShuttingDown() const {
+  absl::MutexLock l(&mu_);
+  return shutting_down_;
+}
+
+void DispatchBackend::BeginShutdown() {
+  absl::MutexLock l(&mu_);
+  shutting_down_ = true;
+  // Closing the links detaches the programs: no event runs a policy after
+  // this. The maps and programs go with the backend. Each detach waits for
+  // the kernel's grace period (tracepoints: RCU tasks trace on 6.13+, tens
+  // of ms): closed from several threads at once, the waits overlap.
+  const absl::Time start = absl::Now();
+  std::vector<BpfLink> links;
+  for (auto& [key, h] : hooks_) {
+    if (h->link) links.push_back(std::move(h->link));
+  }
+  for (auto& [id, e] : entries_) {
+    if (e->pp_link) links.push_back(std::move(e->pp_link));
+  }
+  const size_t n_links = links.size();
+  CloseInParallel(std::move(links));
+  LOG(INFO) << "shutting down: " << hooks_.size() << " dispatchers and " << entries_.size()
+            << " policy hooks, " << n_links << " links detached in " << absl::FormatDuration(absl::Now() - start);
+}
+
+void DispatchBackend::CloseInParallel(std::vector<BpfLink> links) {
+  constexpr size_t kThreads = 32;
+  if (links.size() <= 1) return;  // destroyed on return
+  std::atomic<size_t> next{0};
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < std::min(kThreads, links.size()); ++t) {
+    threads.emplace_back([&] {
+      for (size_t i = next++; i < links.size(); i = next++) links[i].reset();
+    });
+  }
+  for (auto& t : threads) t.join();
+}
+
 void DispatchBackend::RemoveEntries(const std::vector<uint32_t>& ids) {
   absl::MutexLock l(&mu_);
+  if (shutting_down_) {
+    // Everything is detached and the maps go with the backend: no run list,
+    // config or value update (each would wait for RCU), only our state.
+    for (uint32_t id : ids) {
+      auto it = entries_.find(id);
+      if (it == entries_.end()) continue;
+      it->second->hook->entries.erase(id);
+      entries_.erase(it);
+    }
+    return;
+  }
   std::set<Hook*> touched;
   // Out of every run list first, so no event reaches them; then their
   // config and values go.

@@ -86,6 +86,12 @@ class DispatchBackend : public PolicyBackend {
   absl::StatusOr<std::unique_ptr<LoadedPolicy>> Load(const PolicyDocument& policy, uint32_t filter_id,
                                                      PolicyMode mode) override;
 
+  // Detaches every dispatcher (and per-policy program) at once; the
+  // policies' destructors then only drop their state, and remove their
+  // filter ids from the policy filter maps only when those are a Tetragon
+  // agent's (our own go with the daemon).
+  void BeginShutdown() override;
+
   std::vector<HookStatus> Hooks() const;
   uint64_t events_posted() const { return posted_.load(); }
   // Decodes one ring buffer record into an event (exposed for tests/bench).
@@ -158,6 +164,10 @@ class DispatchBackend : public PolicyBackend {
   // Removes `e` from its hook's indexes and rewrites the run lists that
   // held it (so no event reaches it any more).
   void DetachEntry(Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool ShuttingDown() const;
+  // Closes `links` from up to 32 threads (each detach waits for a grace
+  // period; concurrent ones share it).
+  static void CloseInParallel(std::vector<BpfLink> links);
   absl::Status SetEntryFlags(const std::vector<uint32_t>& ids, uint32_t flags);
   uint64_t EntryMemory(const std::vector<uint32_t>& ids) const;
   // The entries' counters, summed (entries being deleted count nothing).
@@ -212,6 +222,8 @@ class DispatchBackend : public PolicyBackend {
   std::set<uint32_t> free_hook_ids_ ABSL_GUARDED_BY(mu_);
   uint32_t next_hook_id_ ABSL_GUARDED_BY(mu_) = 1;
   uint32_t next_entry_id_ ABSL_GUARDED_BY(mu_) = 1;
+  // BeginShutdown was called: no loads, no per-entry map updates.
+  bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace tgd

@@ -732,6 +732,70 @@ spec:
   EXPECT_EQ(backend_->Hooks()[0].key, "uprobe/" + libc + ":setlocale");
 }
 
+// Shutdown detaches every hook at once: no policy runs after BeginShutdown,
+// nothing loads, and dropping the policies afterwards touches no map.
+TEST_P(DispatchRootTest, BeginShutdownDetachesEverythingAtOnce) {
+  for (int i : {1, 2}) {
+    auto p = Load(Policy(absl::StrCat("down-", i), "a", "Post"), 1 + i);
+    ASSERT_TRUE(p.ok()) << p.status();
+    policies_.push_back(std::move(*p));
+  }
+  EXPECT_NE(RunCat(*cg_a_, prefix_ + "before"), -1);
+  EXPECT_EQ(Drain("down-1").size(), 1u);
+  backend_->BeginShutdown();
+  EXPECT_NE(RunCat(*cg_a_, prefix_ + "after"), -1);
+  EXPECT_TRUE(Drain("down-1").empty());
+  EXPECT_TRUE(Drain("down-2").empty());
+  auto late = Load(Policy("down-3", "a", "Post"), 4);
+  EXPECT_EQ(late.status().code(), absl::StatusCode::kUnavailable) << late.status();
+  policies_.clear();
+  EXPECT_EQ(backend_->Hooks().size(), 1u);  // its state goes with the backend
+}
+
+// A uprobe path that is not a regular ELF file is refused before anything
+// is opened for reading: a FIFO no longer blocks the add (it used to hang
+// in libbpf's open, inside the loader's lock), and a text file is named as
+// such instead of libbpf's "Unknown error 4001".
+TEST_P(DispatchRootTest, UprobeTargetsThatAreNotRegularElfFilesAreRefused) {
+  if (!KernelFeatures::Get().Has(HookFeature::kUprobe)) {
+    GTEST_SKIP() << KernelFeatures::Get().Of(HookFeature::kUprobe).reason;
+  }
+  const std::string dir = absl::StrCat("/tmp/tgd-disp-uptargets-", getpid());
+  std::filesystem::remove_all(dir);
+  ASSERT_TRUE(std::filesystem::create_directory(dir));
+  struct Cleanup {
+    std::string dir;
+    ~Cleanup() { std::filesystem::remove_all(dir); }
+  } cleanup{dir};
+  const std::string fifo = dir + "/fifo", text = dir + "/text", link = dir + "/link-to-fifo";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  std::ofstream(text) << "#!/bin/sh\necho not an ELF\n";
+  std::filesystem::create_symlink(fifo, link);
+  const std::map<std::string, std::string> cases = {
+      {fifo, "a FIFO"}, {link, "a FIFO"}, {dir, "a directory"}, {"/dev/null", "a character device"},
+      {text, "not an ELF file"}, {dir + "/missing", "No such file"}};
+  for (const auto& [path, why] : cases) {
+    const std::string yaml = absl::StrReplaceAll(R"(apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: up-target
+spec:
+  uprobes:
+  - path: PATH
+    symbols: [main]
+)", {{"PATH", path}});
+    auto p = Load(yaml, 0);
+    ASSERT_FALSE(p.ok()) << path;
+    if (why != "No such file") {
+      EXPECT_EQ(p.status().code(), absl::StatusCode::kInvalidArgument) << p.status();
+    }
+    EXPECT_NE(p.status().message().find("spec.uprobes[0].path: "), std::string::npos) << p.status();
+    EXPECT_NE(p.status().message().find(why), std::string::npos) << p.status();
+    EXPECT_EQ(p.status().message().find("Unknown error"), std::string::npos) << p.status();
+  }
+  EXPECT_TRUE(backend_->Hooks().empty());
+}
+
 INSTANTIATE_TEST_SUITE_P(Loaders, DispatchRootTest, ::testing::Values("dispatch", "per-policy"),
                          [](const ::testing::TestParamInfo<std::string>& i) {
                            return i.param == "dispatch" ? std::string("Dispatch") : std::string("PerPolicy");

@@ -106,6 +106,7 @@ absl::Status DispatchBackend::SyncRunList(Hook* h, uint64_t cgroup, OverMax over
 
 void DispatchBackend::OnCgroupsChanged(const std::vector<uint64_t>& cgroups) {
   absl::MutexLock l(&mu_);
+  if (shutting_down_) return;  // nothing runs any more
   if (opts_.per_policy) {
     for (auto& [id, e] : entries_) {
       if (e->filter_id == 0) continue;

@@ -114,9 +114,15 @@ TEST_F(PodEventsRootTest, ProcessesInAPodCgroupCarryThePod) {
       << testing::ReadFileOrEmpty(log);
   auto stub = tetragon::FineGuidanceSensors::NewStub(channel);
   {
-    grpc::ClientContext ctx;
+    // --policy-dir loads in the background once the API serves: wait (a
+    // bound, not an expectation) until its one policy is no longer loading.
     tetragon::ListTracingPoliciesResponse list;
-    ASSERT_TRUE(stub->ListTracingPolicies(&ctx, {}, &list).ok());
+    for (absl::Time end = absl::Now() + absl::Minutes(2); absl::Now() < end; absl::SleepFor(absl::Milliseconds(50))) {
+      grpc::ClientContext ctx;
+      list.Clear();
+      ASSERT_TRUE(stub->ListTracingPolicies(&ctx, {}, &list).ok());
+      if (list.policies_size() == 1 && list.policies(0).state() != tetragon::TP_STATE_LOADING) break;
+    }
     ASSERT_EQ(list.policies_size(), 1) << testing::ReadFileOrEmpty(log);
     EXPECT_EQ(list.policies(0).state(), tetragon::TP_STATE_ENABLED) << list.DebugString();
   }

@@ -55,6 +55,12 @@ class PolicyBackend {
   virtual absl::StatusOr<std::unique_ptr<LoadedPolicy>> Load(const PolicyDocument& policy,
                                                              uint32_t filter_id,
                                                              PolicyMode mode) = 0;
+  // Every policy is about to be unloaded and the backend destroyed (daemon
+  // shutdown): stop running policies now, all at once, and let each
+  // LoadedPolicy's destructor skip the per-policy map updates that only
+  // matter to a datapath that goes on (each costs RCU grace periods).
+  // Nothing can be loaded afterwards. Default: nothing to do.
+  virtual void BeginShutdown() {}
 };
 
 // A backend for a loader that is not available (not built, or its datapath

@@ -38,11 +38,33 @@ std::unique_ptr<PolicyBackend> MakeUnavailableBackend(std::string loader, std::s
 }
 
 PolicyManager::~PolicyManager() {
-  absl::MutexLock lock(&mu_);
-  policies_.clear();  // unloads every policy
+  std::map<Key, Entry> doomed;
+  {
+    absl::MutexLock lock(&mu_);
+    doomed.swap(policies_);
+  }
+  doomed.clear();  // unloads every policy, outside the lock
+}
+
+PolicyManager::RequestSlot::RequestSlot(PolicyManager* m) : m_(m) {
+  auto free_slot = [m] {
+    m->slots_mu_.AssertHeld();
+    return m->slots_in_use_ < m->max_concurrent_requests_;
+  };
+  absl::MutexLock lock(&m->slots_mu_);
+  m->slots_mu_.Await(absl::Condition(&free_slot));
+  ++m->slots_in_use_;
+}
+
+PolicyManager::RequestSlot::~RequestSlot() {
+  absl::MutexLock lock(&m_->slots_mu_);
+  --m_->slots_in_use_;
 }
 
 absl::Status PolicyManager::Add(absl::string_view yaml) {
+  // Parsing costs memory in proportion to the input (bounded, a few MB per
+  // 1 MiB document): a few at a time, whatever the number of clients.
+  RequestSlot slot(this);
   absl::StatusOr<PolicyDocument> doc = ParsePolicyDocument(yaml);
   if (!doc.ok()) return doc.status();  // no name to list it under: no trace
   return AddParsed(*std::move(doc));
@@ -51,57 +73,88 @@ absl::Status PolicyManager::Add(absl::string_view yaml) {
 absl::Status PolicyManager::AddParsed(PolicyDocument doc, OnFailure on_failure) {
   Key key{doc.namespace_, doc.name};
   const std::string what = Describe(key.first, key.second);
+  uint64_t id = 0;
+  uint32_t filter_id = 0;
+  absl::Status st;
+  // Replaced by this add (a policy that failed to load): put back if this
+  // add fails and leaves no trace.
+  std::optional<Entry> replaced;
+  {
+    absl::MutexLock lock(&mu_);
+    if (auto it = policies_.find(key); it != policies_.end()) {
+      if (it->second.loading) return absl::AlreadyExistsError(absl::StrCat(what, " is being added"));
+      if (it->second.loaded != nullptr) return absl::AlreadyExistsError(absl::StrCat(what, " already exists"));
+      // There in TP_STATE_LOAD_ERROR: as Tetragon does, a policy that failed
+      // to load may be added again and the new attempt replaces it.
+      replaced = std::move(it->second);
+      policies_.erase(it);
+    }
+    Entry e;
+    e.id = id = next_id_++;
+    // Listed by identity only until it has loaded.
+    e.doc.kind = doc.kind;
+    e.doc.name = doc.name;
+    e.doc.namespace_ = doc.namespace_;
+    if (backend_ == nullptr) {
+      st = absl::FailedPreconditionError("no policy loader configured");
+    } else if (doc.scoped()) {
+      // Spent whatever happens below: an id that failed (say, it collided
+      // with an entry someone else made meanwhile) is not tried again.
+      absl::StatusOr<uint32_t> fid = filter_ids_.Next();
+      if (fid.ok()) {
+        e.filter_id = filter_id = *fid;
+      } else {
+        st = fid.status();
+      }
+    }
+    e.loading = st.ok();
+    policies_.emplace(key, std::move(e));  // TP_STATE_LOADING
+  }
+  // The load (compiling, verifying, attaching, RCU waits) runs without the
+  // lock: list, health, delete and other adds go on meanwhile.
+  std::unique_ptr<LoadedPolicy> loaded;
+  if (st.ok()) {
+    absl::StatusOr<std::unique_ptr<LoadedPolicy>> l = backend_->Load(doc, filter_id, PolicyMode::kEnforce);
+    if (l.ok()) {
+      loaded = *std::move(l);
+    } else {
+      st = l.status();
+    }
+  }
+  std::unique_ptr<LoadedPolicy> discard;  // unloaded after the lock is released
   absl::MutexLock lock(&mu_);
-  if (auto it = policies_.find(key); it != policies_.end() && it->second.loaded != nullptr) {
-    return absl::AlreadyExistsError(absl::StrCat(what, " already exists"));
+  auto it = policies_.find(key);
+  if (it == policies_.end() || it->second.id != id) {
+    // Deleted while it was loading (and perhaps added again since).
+    discard = std::move(loaded);
+    return absl::AbortedError(absl::StrCat(what, " was deleted while it was loading"));
   }
-  // Not there, or there in TP_STATE_LOAD_ERROR: as Tetragon does, a policy
-  // that failed to load may be added again and the new attempt replaces it.
-  Entry e;
-  e.id = next_id_++;
-  absl::Status st = LoadLocked(doc, &e);
+  Entry& e = it->second;
+  e.loading = false;
   if (st.ok()) {
+    e.loaded = std::move(loaded);
     e.doc = std::move(doc);
-  } else {
-    // Listed by identity only: the text and model are not kept.
-    e.doc.kind = std::move(doc.kind);
-    e.doc.name = std::move(doc.name);
-    e.doc.namespace_ = std::move(doc.namespace_);
-  }
-  if (st.ok()) {
     LOG(INFO) << "added " << what << " (id " << e.id << ", filter id " << e.filter_id << ", loader "
               << loader_name_ << ")";
-  } else {
-    e.error = std::string(st.message());
-    st = absl::Status(st.code(), absl::StrCat(what, ": ", st.message()));
-    if (on_failure == OnFailure::kForget) return st;  // the list is as it was
-    LOG(WARNING) << what << " failed to load, listed as TP_STATE_LOAD_ERROR: " << e.error;
+    return st;
   }
-  policies_.insert_or_assign(std::move(key), std::move(e));
+  e.error = std::string(st.message());
+  st = absl::Status(st.code(), absl::StrCat(what, ": ", st.message()));
+  if (on_failure == OnFailure::kForget) {
+    policies_.erase(it);  // the list is as it was
+    if (replaced.has_value()) policies_.emplace(key, *std::move(replaced));
+    return st;
+  }
+  LOG(WARNING) << what << " failed to load, listed as TP_STATE_LOAD_ERROR: " << e.error;
   return st;
-}
-
-absl::Status PolicyManager::LoadLocked(const PolicyDocument& doc, Entry* e) {
-  if (backend_ == nullptr) return absl::FailedPreconditionError("no policy loader configured");
-  if (doc.scoped()) {
-    // Spent whatever happens below: an id that failed (say, it collided
-    // with an entry someone else made meanwhile) is not tried again.
-    absl::StatusOr<uint32_t> id = filter_ids_.Next();
-    if (!id.ok()) return id.status();
-    e->filter_id = *id;
-  }
-  absl::StatusOr<std::unique_ptr<LoadedPolicy>> loaded =
-      backend_->Load(doc, e->filter_id, PolicyMode::kEnforce);
-  if (!loaded.ok()) return loaded.status();
-  e->loaded = *std::move(loaded);
-  return absl::OkStatus();
 }
 
 absl::Status PolicyManager::AddLoadError(const std::string& name, const std::string& ns,
                                          std::string error) {
   Key key{ns, name};
   absl::MutexLock lock(&mu_);
-  if (auto it = policies_.find(key); it != policies_.end() && it->second.loaded != nullptr) {
+  if (auto it = policies_.find(key);
+      it != policies_.end() && (it->second.loaded != nullptr || it->second.loading)) {
     return absl::AlreadyExistsError(absl::StrCat(Describe(ns, name), " already exists"));
   }
   Entry e;
@@ -114,10 +167,16 @@ absl::Status PolicyManager::AddLoadError(const std::string& name, const std::str
 }
 
 absl::Status PolicyManager::Delete(const std::string& name, const std::string& ns) {
-  absl::MutexLock lock(&mu_);
-  auto it = policies_.find({ns, name});
-  if (it == policies_.end()) return absl::NotFoundError(absl::StrCat(Describe(ns, name), " not found"));
-  policies_.erase(it);  // the LoadedPolicy destructor unloads it
+  std::unique_ptr<LoadedPolicy> doomed;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = policies_.find({ns, name});
+    if (it == policies_.end()) return absl::NotFoundError(absl::StrCat(Describe(ns, name), " not found"));
+    // One still loading is dropped here; its add unloads it when it ends.
+    doomed = std::move(it->second.loaded);
+    policies_.erase(it);
+  }
+  doomed.reset();  // unloads it (RCU waits) without holding the lock
   LOG(INFO) << "deleted " << Describe(ns, name);
   return absl::OkStatus();
 }
@@ -139,6 +198,9 @@ absl::Status PolicyManager::Configure(const std::string& name, const std::string
   auto it = policies_.find({ns, name});
   if (it == policies_.end()) return absl::NotFoundError(absl::StrCat(Describe(ns, name), " not found"));
   Entry& e = it->second;
+  if (e.loading) {
+    return absl::FailedPreconditionError(absl::StrCat(Describe(ns, name), " is still loading"));
+  }
   if (e.loaded == nullptr) {
     return absl::FailedPreconditionError(absl::StrCat(Describe(ns, name), " failed to load (", e.error,
                                                       "): delete it or add it again"));
@@ -166,6 +228,11 @@ std::vector<tetragon::TracingPolicyStatus> PolicyManager::List() const {
     st.set_namespace_(e.doc.namespace_);
     st.set_filter_id(e.filter_id);
     st.set_info(absl::StrCat("loader=", loader_name_));
+    if (e.loading) {
+      st.set_state(tetragon::TP_STATE_LOADING);  // as Tetragon lists one being loaded
+      out.push_back(std::move(st));
+      continue;
+    }
     if (e.loaded == nullptr) {
       // As Tetragon lists a policy whose load failed: its error, nothing
       // loaded, no mode in effect (TP_MODE_UNKNOWN), no stats.
@@ -214,6 +281,13 @@ std::vector<tetragon::SensorStatus> PolicyManager::Sensors() const {
 absl::Status PolicyManager::LoaderStatus() const {
   if (backend_ == nullptr) return absl::FailedPreconditionError("no policy loader configured");
   return backend_->Availability();
+}
+
+size_t PolicyManager::loading() const {
+  absl::MutexLock lock(&mu_);
+  size_t n = 0;
+  for (const auto& [key, e] : policies_) n += e.loading;
+  return n;
 }
 
 size_t PolicyManager::size() const {

@@ -34,9 +34,12 @@ class PolicyManager {
   explicit PolicyManager(PolicyBackend* backend,
                          FilterIdAllocator filter_ids = FilterIdAllocator::Own())
       : backend_(backend), filter_ids_(std::move(filter_ids)) {}
+  // Unloads every policy (outside the lock).
   ~PolicyManager();
 
-  // Parses `yaml` (ParsePolicyDocument) and adds it (AddParsed). Errors:
+  // Parses `yaml` (ParsePolicyDocument) and adds it (AddParsed). At most
+  // max_concurrent_requests() run at once (parsing costs memory in
+  // proportion to the input); the others wait their turn. Errors:
   // INVALID_ARGUMENT (bad YAML, naming line/column/field; nothing is kept),
   // and AddParsed's.
   absl::Status Add(absl::string_view yaml);
@@ -47,8 +50,11 @@ class PolicyManager {
   // would see the error).
   enum class OnFailure { kForget, kListAsLoadError };
   // Loads a parsed policy. A policy of that name and namespace that failed
-  // to load is replaced. Errors: ALREADY_EXISTS (a loaded policy has the
-  // same name in the same namespace; the original is kept),
+  // to load is replaced. The load runs outside the manager's lock: while it
+  // does, the policy is listed in TP_STATE_LOADING and every other call goes
+  // on. Errors: ALREADY_EXISTS (a policy of the same name in the same
+  // namespace is loaded or loading; the original is kept), ABORTED (deleted
+  // while it was loading; nothing stays loaded),
   // RESOURCE_EXHAUSTED (no filter id left) and whatever the backend's Load
   // returns (FAILED_PRECONDITION, UNIMPLEMENTED, ...). A scoped policy's
   // filter id is spent even when its load fails (see filter_ids.h).
@@ -57,19 +63,27 @@ class PolicyManager {
   // not be parsed (a --policy-dir file), replacing one that failed to load.
   // Errors: ALREADY_EXISTS (a loaded policy has that name).
   absl::Status AddLoadError(const std::string& name, const std::string& ns, std::string error);
-  // Unloads and forgets a policy, also one that failed to load. Errors:
-  // NOT_FOUND.
+  // Unloads and forgets a policy, also one that failed to load or is still
+  // loading (its add then unloads it and returns ABORTED). The unload runs
+  // outside the lock. Errors: NOT_FOUND.
   absl::Status Delete(const std::string& name, const std::string& ns);
   // Changes enablement and/or mode. Errors: NOT_FOUND, INVALID_ARGUMENT
   // (TP_MODE_UNKNOWN / MONITOR_ONLY), FAILED_PRECONDITION (the policy failed
-  // to load), and the backend's errors.
+  // to load or is still loading), and the backend's errors.
   absl::Status Configure(const std::string& name, const std::string& ns,
                          std::optional<bool> enable, std::optional<tetragon::TracingPolicyMode> mode);
 
   std::vector<tetragon::TracingPolicyStatus> List() const;
   std::vector<tetragon::SensorStatus> Sensors() const;
-  // Policies loaded (those in TP_STATE_LOAD_ERROR not counted).
+  // Policies loaded (those in TP_STATE_LOAD_ERROR or loading not counted).
   size_t size() const;
+  // Policies being loaded now.
+  size_t loading() const;
+  // How many Add calls may parse and load at once (default 4).
+  void set_max_concurrent_requests(int n) {
+    absl::MutexLock lock(&slots_mu_);
+    max_concurrent_requests_ = n;
+  }
   // OK when the backend can load policies; otherwise FAILED_PRECONDITION
   // saying why (no backend, or the loader's datapath is unavailable).
   absl::Status LoaderStatus() const;
@@ -82,13 +96,20 @@ class PolicyManager {
     PolicyDocument doc;
     bool enabled = true;
     PolicyMode mode = PolicyMode::kEnforce;
-    std::unique_ptr<LoadedPolicy> loaded;  // null: TP_STATE_LOAD_ERROR
+    std::unique_ptr<LoadedPolicy> loaded;  // null: loading or TP_STATE_LOAD_ERROR
+    bool loading = false;                  // TP_STATE_LOADING: its AddParsed is running
     std::string error;                     // why it failed to load
   };
-  using Key = std::pair<std::string, std::string>;  // (namespace, name)
+  // One of max_concurrent_requests_ slots, held for the life of the object.
+  class RequestSlot {
+   public:
+    explicit RequestSlot(PolicyManager* m);
+    ~RequestSlot();
 
-  // Spends a filter id for a scoped policy and loads it into e->loaded.
-  absl::Status LoadLocked(const PolicyDocument& doc, Entry* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+   private:
+    PolicyManager* m_;
+  };
+  using Key = std::pair<std::string, std::string>;  // (namespace, name)
 
   PolicyBackend* const backend_;
   const std::string loader_name_ = backend_ ? backend_->Name() : "";
@@ -96,6 +117,9 @@ class PolicyManager {
   std::map<Key, Entry> policies_ ABSL_GUARDED_BY(mu_);
   uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
   FilterIdAllocator filter_ids_ ABSL_GUARDED_BY(mu_);
+  absl::Mutex slots_mu_;
+  int slots_in_use_ ABSL_GUARDED_BY(slots_mu_) = 0;
+  int max_concurrent_requests_ ABSL_GUARDED_BY(slots_mu_) = 4;
 };
 
 }  // namespace tgd

@@ -108,8 +108,12 @@ grpc::Status FgsService::GetHealth(grpc::ServerContext* ctx, const tetragon::Get
                                 loader.message()));
     return grpc::Status::OK;
   }
+  // Tetragon says RUNNING once it serves; so do we while --policy-dir is
+  // still loading in the background, and the details say how far it got.
   h->set_status(tetragon::HEALTH_STATUS_RUNNING);
-  std::string details = absl::StrCat("running; ", opts_.policies->size(), " tracing policies loaded (loader ",
+  std::string progress = opts_.startup_progress ? opts_.startup_progress() : "";
+  std::string details = absl::StrCat("running; ", progress.empty() ? "" : absl::StrCat(progress, "; "),
+                                     opts_.policies->size(), " tracing policies loaded (loader ",
                                      opts_.policies->loader_name(), ")");
   if (!opts_.unavailable_hooks.empty()) {
     absl::StrAppend(&details, "; hook kinds this kernel cannot run: ", absl::StrJoin(opts_.unavailable_hooks, "; "));

@@ -30,6 +30,9 @@ struct FgsServiceOptions {
   // sensor), listed by ListSensors before the policies' sensors, with their
   // state at the time of the call. Unset: none.
   std::function<std::vector<tetragon::SensorStatus>()> daemon_sensors;
+  // What the daemon is still doing at start ("loading --policy-dir: 12 of
+  // 300 files"), added to GetHealth's details; empty once done. Unset: nothing.
+  std::function<std::string()> startup_progress;
   // Extra configuration reported by GetInfo (key -> value).
   std::vector<std::pair<std::string, std::string>> info;
   // Asked first by every RPC with its method name ("AddTracingPolicy"); a

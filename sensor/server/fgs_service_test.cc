@@ -163,6 +163,37 @@ TEST(FgsServiceHealthTest, ListsTheHookKindsThisKernelCannotRun) {
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
 }
 
+// While the daemon still loads --policy-dir, GetHealth answers RUNNING (as
+// Tetragon does once it serves) and its details say how far loading got.
+TEST(FgsServiceHealthTest, StartupProgressIsInTheDetails) {
+  testing::BackendLog log;
+  testing::RecordingBackend backend(&log);
+  PolicyManager mgr(&backend);
+  EventBus bus;
+  std::string progress = "loading --policy-dir: 3 of 300 files";
+  FgsServiceOptions opts;
+  opts.policies = &mgr;
+  opts.bus = &bus;
+  opts.startup_progress = [&progress] { return progress; };
+  FgsService service(std::move(opts));
+  grpc::ServerBuilder builder;
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  auto stub = tetragon::FineGuidanceSensors::NewStub(server->InProcessChannel(grpc::ChannelArguments()));
+  auto health = [&] {
+    grpc::ClientContext ctx;
+    tetragon::GetHealthStatusResponse resp;
+    EXPECT_TRUE(stub->GetHealth(&ctx, {}, &resp).ok());
+    EXPECT_EQ(resp.health_status(0).status(), tetragon::HEALTH_STATUS_RUNNING);
+    return resp.health_status(0).details();
+  };
+  EXPECT_EQ(health(), "running; loading --policy-dir: 3 of 300 files; 0 tracing policies loaded (loader dispatch)");
+  progress.clear();
+  EXPECT_EQ(health(), "running; 0 tracing policies loaded (loader dispatch)");
+  bus.Close();
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+}
+
 TEST_F(FgsServiceTest, PolicyLifecycle) {
   ASSERT_TRUE(Add(TestPolicyYaml("p1")).ok());
   ASSERT_TRUE(Add(TestPolicyYaml("p2", "  podSelector: {matchLabels: {app: a}}\n")).ok());

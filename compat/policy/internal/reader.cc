@@ -30,8 +30,22 @@ Pos PosOf(const YAML::Node& n) {
   return Pos{m.line + 1, m.column + 1};
 }
 
-absl::Status ErrorAt(Pos pos, absl::string_view path, absl::string_view reason) {
-  std::string where = path.empty() ? std::string("document") : std::string(path);
+std::string BoundQuote(absl::string_view text, size_t max) {
+  if (text.size() <= max) return std::string(text);
+  // Cut at character boundaries (never inside a UTF-8 sequence).
+  auto boundary = [&](size_t i) {
+    while (i > 0 && i < text.size() && (static_cast<unsigned char>(text[i]) & 0xc0) == 0x80) --i;
+    return i;
+  };
+  size_t head = boundary(max / 2);
+  size_t tail = boundary(text.size() - max / 2);
+  return absl::StrCat(text.substr(0, head), "...(", tail - head, " bytes omitted)...", text.substr(tail));
+}
+
+absl::Status ErrorAt(Pos pos, absl::string_view path, absl::string_view reason_in) {
+  // The input may be anything: what an error quotes of it is bounded.
+  std::string where = path.empty() ? std::string("document") : BoundQuote(path, kMaxQuotedBytes);
+  std::string reason = BoundQuote(reason_in, kMaxQuotedBytes);
   if (pos.line <= 0) return absl::InvalidArgumentError(absl::StrCat(where, ": ", reason));
   return absl::InvalidArgumentError(
       absl::StrCat("line ", pos.line, " col ", pos.column, ": ", where, ": ", reason));

@@ -22,6 +22,12 @@ namespace tgd::policy::internal {
 // Nodes visited per document, aliases counted each time they are reached.
 inline constexpr int64_t kNodeBudget = 200000;
 
+// The most an error message quotes of a field path or a reason (which may
+// quote the input): longer ones keep their start and end.
+inline constexpr size_t kMaxQuotedBytes = 512;
+// `text`, or its first and last max/2 bytes around "...(N bytes omitted)...".
+std::string BoundQuote(absl::string_view text, size_t max);
+
 Pos PosOf(const YAML::Node& n);
 // INVALID_ARGUMENT "line L col C: <path>: <reason>" (no position if unknown).
 absl::Status ErrorAt(Pos pos, absl::string_view path, absl::string_view reason);
