@@ -411,7 +411,7 @@ absl::Status CompileSelector(const policy::Hook& hook, const policy::Selector& s
         return Unimplemented(m.path, absl::StrCat("more than ", TGD_MAX_STR_CLAUSES, " string matchArgs per selector"));
       }
       int idx = sel.n_str++;
-      sel.strs[idx] = {op, static_cast<uint8_t>(pos), {0, 0}};
+      sel.strs[idx] = {op, static_cast<uint8_t>(pos), TGD_FIELD_VALUE, 0};
       uint32_t tag = TGD_TAG(0, sel_idx, TGD_TAG_STR, idx);
       for (size_t j = 0; j < m.values.size(); ++j) {
         TGD_RETURN_IF_ERROR(AddString(out, op, tag, m.values[j], absl::StrCat(m.path, ".values[", j, "]")));
