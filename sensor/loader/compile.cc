@@ -16,6 +16,7 @@
 #include "absl/strings/strip.h"
 #include "bpf/process/process_msg.h"
 #include "compat/policy/capabilities.h"
+#include "sensor/loader/arg_types.h"
 #include "sensor/base/status_macros.h"
 
 namespace tgd {
@@ -126,9 +127,11 @@ std::optional<IntType> ExplicitIntType(absl::string_view t) {
   if (t == "uint8") return IntType{1, false, ArgRender::kUint};
   if (t == "uint16") return IntType{2, false, ArgRender::kUint};
   if (t == "uint32") return IntType{4, false, ArgRender::kUint};
-  if (t == "int64" || t == "syscall64") return IntType{8, true, ArgRender::kLong};
-  if (t == "uint64" || t == "size_t") return IntType{8, false, ArgRender::kSize};
-  if (t == "fd") return IntType{4, true, ArgRender::kInt};
+  if (t == "sint8") return IntType{1, true, ArgRender::kInt};
+  if (t == "sint16") return IntType{2, true, ArgRender::kInt};
+  if (t == "sint32") return IntType{4, true, ArgRender::kInt};
+  if (t == "int64" || t == "sint64" || t == "long") return IntType{8, true, ArgRender::kLong};
+  if (t == "uint64" || t == "ulong" || t == "size_t") return IntType{8, false, ArgRender::kSize};
   return std::nullopt;
 }
 
@@ -195,10 +198,11 @@ absl::Status CompileArgs(const policy::Hook& hook, const TracepointFormatReader&
     CompiledArg ca;
     ca.label = a.label;
     d.spec_index = a.index;
-    if (a.size_arg_index != 0) return Unimplemented(path + ".sizeArgIndex", "sizeArgIndex");
-    if (a.return_copy) return Unimplemented(path + ".returnCopy", "returnCopy");
-    if (a.max_data) return Unimplemented(path + ".maxData", "maxData");
-    if (!a.resolve.empty()) return Unimplemented(path + ".resolve", "resolve");
+    const bool object = IsObjectArgType(a.type);  // kernel objects and buffers: arg_types.cc
+    if (a.size_arg_index != 0 && !object) return Unimplemented(path + ".sizeArgIndex", "sizeArgIndex");
+    if (a.return_copy && !object) return Unimplemented(path + ".returnCopy", "returnCopy");
+    if (a.max_data && !object) return Unimplemented(path + ".maxData", "maxData");
+    if (!a.resolve.empty() && !object) return Unimplemented(path + ".resolve", "resolve");
     if (a.index < 0) return Invalid(path + ".index", "must not be negative");
     std::optional<IntType> it = ExplicitIntType(a.type);
     if (hook.kind == policy::HookKind::kTracepoint) {
@@ -210,7 +214,9 @@ absl::Status CompileArgs(const policy::Hook& hook, const TracepointFormatReader&
       const TracepointField& f = format->fields[a.index];
       d.src = TGD_SRC_TP_FIELD;
       d.offset = f.offset;
-      if (a.type == "auto") {
+      if (object) {
+        TGD_RETURN_IF_ERROR(CompileObjectArg(hook, a, path, &f, &*format, &d, &ca));
+      } else if (a.type == "auto") {
         TGD_RETURN_IF_ERROR(AutoTracepointArg(f, hook.subsystem == "syscalls", &d, &ca, path + ".type"));
       } else if (it) {
         if (f.size != 1 && f.size != 2 && f.size != 4 && f.size != 8) {
@@ -245,7 +251,9 @@ absl::Status CompileArgs(const policy::Hook& hook, const TracepointFormatReader&
       if (a.type == "auto" && hook.kind == policy::HookKind::kRawTracepoint) {
         it = IntType{8, false, ArgRender::kSize};
       }
-      if (it) {
+      if (object) {
+        TGD_RETURN_IF_ERROR(CompileObjectArg(hook, a, path, nullptr, nullptr, &d, &ca));
+      } else if (it) {
         d.type = TGD_ARG_INT;
         d.size = it->size;
         d.is_signed = it->is_signed;
@@ -398,6 +406,10 @@ absl::Status CompileSelector(const policy::Hook& hook, const policy::Selector& s
     if (pos < 0) {
       return Invalid(m.path + ".index", absl::StrCat("argument index ", m.index, " is not declared in ", hook.path,
                                                      ".args"));
+    }
+    if (std::optional<absl::Status> s = CompileObjectMatch(m, pos, sel_idx, out)) {  // arg_types.cc
+      TGD_RETURN_IF_ERROR(*s);
+      continue;
     }
     uint8_t op = OpCode(m.op);
     if (op == TGD_OP_NONE) return Unimplemented(m.path + ".operator", absl::StrCat("operator \"", m.op, "\""));
