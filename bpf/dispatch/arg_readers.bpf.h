@@ -127,6 +127,30 @@ static __noinline void tgd_read_skb(struct sk_buff *skb, struct tgd_arg_val *v) 
   }
 }
 
+/* struct sockaddr: family, then for AF_INET/AF_INET6 the address (saddr)
+ * and port (sport, host order). */
+static __noinline void tgd_read_sockaddr(void *sa, __u32 user, struct tgd_arg_val *v) {
+  if (!v || !sa) return;
+  struct tgd_net_val *n = &v->net;
+  struct sockaddr_in6 in6 = {};
+  long err = user ? bpf_probe_read_user(&in6, sizeof(in6), sa) : bpf_probe_read_kernel(&in6, sizeof(in6), sa);
+  if (err) { /* a sockaddr_in is shorter: read that much */
+    err = user ? bpf_probe_read_user(&in6, sizeof(struct sockaddr_in), sa)
+               : bpf_probe_read_kernel(&in6, sizeof(struct sockaddr_in), sa);
+    if (err) return;
+  }
+  n->family = in6.sin6_family;
+  n->sport = bpf_ntohs(in6.sin6_port);
+  if (n->family == TGD_AF_INET) {
+    struct sockaddr_in *in4 = (struct sockaddr_in *)&in6;
+    __builtin_memcpy(n->saddr, &in4->sin_addr, 4);
+  } else if (n->family == TGD_AF_INET6) {
+    __builtin_memcpy(n->saddr, &in6.sin6_addr, 16);
+  } else {
+    n->sport = 0;
+  }
+}
+
 static __always_inline void tgd_read_userns(struct user_namespace *ns, struct tgd_userns_val *u) {
   if (!ns) return;
   u->level = BPF_CORE_READ(ns, level);
@@ -155,9 +179,10 @@ static __noinline void tgd_read_cred(struct cred *c, struct tgd_arg_val *v) {
 
 /* Reads a kernel object or buffer argument (type >= TGD_ARG_FILE) whose
  * pointer (or fd) is `raw`; `size_raw` is the value of its length argument
- * (buffers), `fixed` the fixed length (size_loc 0xffff). A global function:
+ * (buffers); `aux` the fixed length of a buffer (0: from size_raw), or 1
+ * for a sockaddr in user memory. A global function:
  * the verifier checks it once, not once per path of each evaluator. */
-__noinline int tgd_read_object(__u32 type, __u64 raw, __u64 size_raw, __u32 fixed, struct tgd_arg_val *v) {
+__noinline int tgd_read_object(__u32 type, __u64 raw, __u64 size_raw, __u32 aux, struct tgd_arg_val *v) {
   if (!v) return 0;
   v->type = type;
   v->len = 0;
@@ -206,6 +231,9 @@ __noinline int tgd_read_object(__u32 type, __u64 raw, __u64 size_raw, __u32 fixe
       v->len = n > 0 ? (__u32)(n - 1) : 0;
       break;
     }
+    case TGD_ARG_SOCKADDR:
+      tgd_read_sockaddr((void *)raw, aux, v);
+      break;
     case TGD_ARG_CRED:
       tgd_read_cred((struct cred *)raw, v);
       break;
@@ -217,7 +245,7 @@ __noinline int tgd_read_object(__u32 type, __u64 raw, __u64 size_raw, __u32 fixe
       break;
     case TGD_ARG_USER_BUF:
     case TGD_ARG_KERNEL_BUF: {
-      __u64 want = fixed ? fixed : size_raw;
+      __u64 want = aux ? aux : size_raw;
       if ((__s64)want < 0) want = 0;
       v->flags = want > 0xffffffffULL ? 0xffffffffU : (__u32)want;
       __u32 n = want > TGD_STR_MAX ? TGD_STR_MAX : (__u32)want;
@@ -255,7 +283,7 @@ static __always_inline int tgd_arg_is_string(__u32 type) {
 
 /* Whether an argument holds a tgd_net_val. */
 static __always_inline int tgd_arg_is_net(__u32 type) {
-  return type == TGD_ARG_SOCK || type == TGD_ARG_SOCKET || type == TGD_ARG_SKB;
+  return type == TGD_ARG_SOCK || type == TGD_ARG_SOCKET || type == TGD_ARG_SKB || type == TGD_ARG_SOCKADDR;
 }
 
 #endif /* TGDISPATCH_BPF_DISPATCH_ARG_READERS_BPF_H_ */

@@ -59,6 +59,7 @@
 #define TGD_ARG_KERNEL_BUF 19 /* kernel buffer of fixed length */
 #define TGD_ARG_FILENAME 20  /* struct filename *: its name (kernel string) */
 #define TGD_ARG_KIOCB 21     /* struct kiocb *: its file */
+#define TGD_ARG_SOCKADDR 22  /* struct sockaddr * (family, address and port in saddr/sport); is_signed: user memory */
 
 /* Path flags of a path-like argument (Tetragon's). */
 #define TGD_PATHF_UNRESOLVED 0x2 /* the walk stopped before the root */

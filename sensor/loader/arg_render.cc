@@ -190,6 +190,16 @@ bool RenderArg(const CompiledArg& a, const tgd_arg_val& v, int hook_kind, tetrag
       s->set_state(TcpState(n.state));
       break;
     }
+    case ArgRender::kSockaddr: {
+      // Tetragon sets no label on a sockaddr argument.
+      out->clear_label();
+      const tgd_net_val& n = v.net;
+      tetragon::KprobeSockaddr* s = out->mutable_sockaddr_arg();
+      s->set_family(tracepoint ? FamilyString(n.family) : InetFamily(n.family));
+      s->set_addr(NetAddressString(n.family, n.saddr));
+      s->set_port(n.sport);
+      break;
+    }
     case ArgRender::kSkb: {
       const tgd_net_val& n = v.net;
       tetragon::KprobeSkb* s = out->mutable_skb_arg();

@@ -121,6 +121,16 @@ TEST(ArgRenderGolden, Sockets) {
             R"({"process_tracepoint":{"args":[{"skb_arg":{"saddr":"invalid IP","daddr":"invalid IP","protocol":"IPPROTO_IP"}}]}})");
 }
 
+TEST(ArgRenderGolden, Sockaddr) {
+  tgd_arg_val v{};
+  v.type = TGD_ARG_SOCKADDR;
+  v.net.family = 10;
+  v.net.sport = 443;
+  inet_pton(AF_INET6, "2001:db8::1", v.net.saddr);
+  EXPECT_EQ(Json(ArgRender::kSockaddr, v, TGD_HOOK_KPROBE, "ignored"),
+            R"({"process_kprobe":{"args":[{"sockaddr_arg":{"family":"AF_INET6","addr":"2001:db8::1","port":443}}]}})");
+}
+
 TEST(ArgRenderGolden, CredentialsAndCapabilities) {
   tgd_arg_val c{};
   c.type = TGD_ARG_CRED;

@@ -61,7 +61,7 @@ constexpr ObjectType kObjectTypes[] = {
     {"char_iovec", 0, ArgRender::kBytes, "reading iovec arrays"},
     {"iov_iter", 0, ArgRender::kBytes, "reading iov_iter buffers"},
     {"const_buf", 0, ArgRender::kBytes, "fixed-size buffers from BTF array types"},
-    {"sockaddr", 0, ArgRender::kSock, "the sockaddr reader"},
+    {"sockaddr", TGD_ARG_SOCKADDR, ArgRender::kSockaddr},
     {"sockaddr_un", 0, ArgRender::kString, "the sockaddr_un reader"},
     {"bpf_attr", 0, ArgRender::kNop, "the bpf_attr reader"},
     {"bpf_map", 0, ArgRender::kNop, "the bpf_map reader"},
@@ -102,7 +102,9 @@ bool IsStringLike(uint8_t type) {
   return false;
 }
 
-bool IsNet(uint8_t type) { return type == TGD_ARG_SOCK || type == TGD_ARG_SOCKET || type == TGD_ARG_SKB; }
+bool IsNet(uint8_t type) {
+  return type == TGD_ARG_SOCK || type == TGD_ARG_SOCKET || type == TGD_ARG_SKB || type == TGD_ARG_SOCKADDR;
+}
 
 // Decimal, 0x hex or 0 octal unsigned integer.
 bool ParseU64(absl::string_view v, uint64_t* out) {
@@ -316,6 +318,7 @@ absl::Status CompileObjectArg(const policy::Hook& hook, const policy::ArgSpec& a
     }
     if (o->code == TGD_ARG_INT) d->size = std::min<uint32_t>(d->size, field->size);
   }
+  if (o->code == TGD_ARG_SOCKADDR) d->is_signed = UserMemory(hook);
   if (o->code == TGD_ARG_USER_BUF) {
     if (!UserMemory(hook)) d->type = TGD_ARG_KERNEL_BUF;
     if (a.size_arg_index <= 0) {

@@ -379,5 +379,41 @@ TEST_F(ArgTypesRootTest, CredUserNamespaceAndCapabilityOnCapCapable) {
   EXPECT_EQ(Events("cap-chown").size(), 0u);
 }
 
+TEST_F(ArgTypesRootTest, SockaddrOnSysEnterConnect) {
+  const std::string head = "  - subsystem: syscalls\n    event: sys_enter_connect\n";
+  const std::string args = "    - index: 5\n      type: fd\n    - index: 6\n      type: sockaddr\n";
+  const int port = 9;  // discard: the UDP connect() needs no listener
+  ASSERT_TRUE(Load("sa-saddr", Hook(head, args, 6, "SAddr", "[\"127.0.0.0/8\"]") +
+                                   absl::StrCat("      - index: 6\n        operator: SPort\n        values: [\"", port, "\"]\n") +
+                                   "      - index: 6\n        operator: Family\n        values: [\"AF_INET\"]\n")
+                  .ok());
+  ASSERT_TRUE(Load("sa-priv", Hook(head, args, 6, "SPortPriv", "") +
+                                  "      - index: 6\n        operator: SAddr\n        values: [\"127.0.0.1\"]\n")
+                  .ok());
+  ASSERT_TRUE(Load("sa-v6", Hook(head, args, 6, "SAddr", "[\"::1/128\"]")).ok());
+  ASSERT_TRUE(Load("sa-not-lo", Hook(head, args, 6, "NotSAddr", "[\"127.0.0.0/8\"]") +
+                                    "      - index: 6\n        operator: Family\n        values: [\"AF_INET\"]\n")
+                  .ok());
+  Run([port] {
+    int s = socket(AF_INET, SOCK_DGRAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(port);
+    int r = connect(s, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+    close(s);
+    return r == 0 ? 0 : 2;
+  });
+  const auto& ev = Events("sa-saddr");
+  ASSERT_EQ(ev.size(), 1u);
+  ASSERT_EQ(ev[0].size(), 2u);
+  EXPECT_EQ(ev[0][1].sockaddr_arg().family(), "AF_INET");
+  EXPECT_EQ(ev[0][1].sockaddr_arg().addr(), "127.0.0.1");
+  EXPECT_EQ(ev[0][1].sockaddr_arg().port(), static_cast<uint32_t>(port));
+  EXPECT_EQ(Events("sa-priv").size(), 1u);
+  EXPECT_EQ(Events("sa-v6").size(), 0u);
+  EXPECT_EQ(Events("sa-not-lo").size(), 0u);
+}
+
 }  // namespace
 }  // namespace tgd

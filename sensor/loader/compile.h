@@ -26,7 +26,7 @@ namespace tgd {
 enum class ArgRender {
   kInt, kUint, kLong, kSize, kString,
   kFile, kPath, kLinuxBinprm, kSock, kSkb, kCred, kUserNs, kCapability, kBpfCmd,
-  kKernelCapT, kCapInheritable, kCapPermitted, kCapEffective, kBytes, kNop, kSyscall64,
+  kKernelCapT, kCapInheritable, kCapPermitted, kCapEffective, kBytes, kNop, kSyscall64, kSockaddr,
 };
 
 struct CompiledArg {
