@@ -151,6 +151,59 @@ static __noinline void tgd_read_sockaddr(void *sa, __u32 user, struct tgd_arg_va
   }
 }
 
+/* load_info is private to kernel/module; its BTF may be missing (no
+ * module support): every read is guarded by bpf_core_type_exists. */
+struct load_info___tgd {
+  const char *name;
+  struct module *mod;
+  bool sig_ok;
+} __attribute__((preserve_access_index));
+
+static __noinline void tgd_read_kobj(__u32 type, void *p, struct tgd_arg_val *v) {
+  if (!v || !p) return;
+  struct tgd_kobj_val *k = &v->kobj;
+  if (type == TGD_ARG_BPF_ATTR) {
+    union bpf_attr *a = p;
+    bpf_core_read(&k->type, 4, &a->prog_type);
+    bpf_core_read(&k->count, 4, &a->insn_cnt);
+    bpf_core_read(k->name, 16, &a->prog_name);
+  } else if (type == TGD_ARG_BPF_PROG) {
+    struct bpf_prog *bp = p;
+    k->type = BPF_CORE_READ(bp, type);
+    k->count = BPF_CORE_READ(bp, len);
+    struct bpf_prog_aux *aux = BPF_CORE_READ(bp, aux);
+    bpf_core_read_str(k->name, 16, &aux->name);
+  } else if (type == TGD_ARG_BPF_MAP) {
+    struct bpf_map *m = p;
+    k->type = BPF_CORE_READ(m, map_type);
+    k->key_size = BPF_CORE_READ(m, key_size);
+    k->value_size = BPF_CORE_READ(m, value_size);
+    k->max_entries = BPF_CORE_READ(m, max_entries);
+    bpf_core_read_str(k->name, 16, &m->name);
+  } else if (type == TGD_ARG_PERF_EVENT) {
+    struct perf_event *e = p;
+    __u64 func = BPF_CORE_READ(e, attr.kprobe_func);
+    if (bpf_probe_read_user_str(k->name, TGD_KOBJ_NAME, (void *)func) < 0)
+      bpf_probe_read_kernel_str(k->name, TGD_KOBJ_NAME, (void *)func);
+    k->type = BPF_CORE_READ(e, attr.type);
+    k->config = BPF_CORE_READ(e, attr.config);
+    k->probe_offset = BPF_CORE_READ(e, attr.probe_offset);
+  } else if (type == TGD_ARG_MODULE) {
+    struct module *m = p;
+    bpf_core_read_str(k->name, 56, &m->name);
+    k->taints = BPF_CORE_READ(m, taints);
+    k->sig_ok = 2;
+  } else if (type == TGD_ARG_LOAD_INFO) {
+    k->sig_ok = 2;
+    if (!bpf_core_type_exists(struct load_info___tgd)) return;
+    struct load_info___tgd *li = p;
+    const char *name = BPF_CORE_READ(li, name);
+    bpf_probe_read_kernel_str(k->name, 56, name);
+    k->taints = BPF_CORE_READ(li, mod, taints);
+    if (bpf_core_field_exists(li->sig_ok)) k->sig_ok = BPF_CORE_READ(li, sig_ok);
+  }
+}
+
 static __always_inline void tgd_read_userns(struct user_namespace *ns, struct tgd_userns_val *u) {
   if (!ns) return;
   u->level = BPF_CORE_READ(ns, level);
@@ -233,6 +286,14 @@ __noinline int tgd_read_object(__u32 type, __u64 raw, __u64 size_raw, __u32 aux,
     }
     case TGD_ARG_SOCKADDR:
       tgd_read_sockaddr((void *)raw, aux, v);
+      break;
+    case TGD_ARG_BPF_ATTR:
+    case TGD_ARG_BPF_PROG:
+    case TGD_ARG_BPF_MAP:
+    case TGD_ARG_PERF_EVENT:
+    case TGD_ARG_MODULE:
+    case TGD_ARG_LOAD_INFO:
+      tgd_read_kobj(type, (void *)raw, v);
       break;
     case TGD_ARG_CRED:
       tgd_read_cred((struct cred *)raw, v);

@@ -59,6 +59,12 @@
 #define TGD_ARG_KERNEL_BUF 19 /* kernel buffer of fixed length */
 #define TGD_ARG_FILENAME 20  /* struct filename *: its name (kernel string) */
 #define TGD_ARG_KIOCB 21     /* struct kiocb *: its file */
+#define TGD_ARG_BPF_ATTR 23   /* union bpf_attr *: prog type, insn count, prog name */
+#define TGD_ARG_BPF_PROG 24   /* struct bpf_prog * */
+#define TGD_ARG_BPF_MAP 25    /* struct bpf_map *: type, key/value sizes, max entries, name */
+#define TGD_ARG_PERF_EVENT 26 /* struct perf_event *: kprobe function, type, config, probe offset */
+#define TGD_ARG_MODULE 27     /* struct module *: name, taints */
+#define TGD_ARG_LOAD_INFO 28  /* struct load_info *: name, taints, signature */
 #define TGD_ARG_SOCKADDR 22  /* struct sockaddr * (family, address and port in saddr/sport); is_signed: user memory */
 
 /* Path flags of a path-like argument (Tetragon's). */
@@ -336,6 +342,18 @@ struct tgd_cred_val {
   struct tgd_userns_val userns;
 };
 
+/* bpf_attr, bpf_prog, bpf_map, perf_event, module, load_info. */
+#define TGD_KOBJ_NAME 128
+struct tgd_kobj_val {
+  __u32 type;        /* prog, map or perf event type */
+  __u32 count;       /* instructions */
+  __u32 key_size, value_size, max_entries;
+  __u32 sig_ok;      /* load_info: 1 signature ok, 0 not, 2 unknown */
+  __u64 config, probe_offset;
+  __u64 taints;
+  char name[TGD_KOBJ_NAME]; /* prog/map/module name, perf event kprobe function */
+};
+
 struct tgd_arg_val {
   __u32 type;  /* TGD_ARG_* (0: not read) */
   __u32 len;   /* strings, paths, buffers: bytes copied (strings without the NUL); read error as 0 */
@@ -349,6 +367,7 @@ struct tgd_arg_val {
     struct tgd_net_val net;
     struct tgd_cred_val cred;
     struct tgd_userns_val userns;
+    struct tgd_kobj_val kobj;
   };
 };
 

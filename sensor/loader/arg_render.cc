@@ -111,6 +111,38 @@ void FillUserNs(const tgd_userns_val& u, tetragon::UserNamespace* ns) {
   if (u.level == 0) ns->mutable_ns()->set_is_host(true);
 }
 
+std::string KobjName(const tgd_kobj_val& k, size_t max) {
+  return std::string(k.name, strnlen(k.name, std::min<size_t>(max, TGD_KOBJ_NAME)));
+}
+
+std::string ProgType(uint32_t t) {
+  static const char* const kTypes[] = {
+      "UNSPEC", "SOCKET_FILTER", "KPROBE", "SCHED_CLS", "SCHED_ACT", "TRACEPOINT", "XDP", "PERF_EVENT",
+      "CGROUP_SKB", "CGROUP_SOCK", "LWT_IN", "LWT_OUT", "LWT_XMIT", "SOCK_OPS", "SK_SKB", "CGROUP_DEVICE",
+      "SK_MSG", "RAW_TRACEPOINT", "CGROUP_SOCK_ADDR", "LWT_SEG6LOCAL", "LIRC_MODE2", "SK_REUSEPORT",
+      "FLOW_DISSECTOR", "CGROUP_SYSCTL", "RAW_TRACEPOINT_WRITABLE", "CGROUP_SOCKOPT", "TRACING", "STRUCT_OPS",
+      "EXT", "LSM", "SK_LOOKUP", "SYSCALL"};
+  if (t < std::size(kTypes)) return absl::StrCat("BPF_PROG_TYPE_", kTypes[t]);
+  return absl::StrCat(t);
+}
+
+std::string MapType(uint32_t t) {
+  static const char* const kTypes[] = {
+      "UNSPEC", "HASH", "ARRAY", "PROG_ARRAY", "PERF_EVENT_ARRAY", "PERCPU_HASH", "PERCPU_ARRAY", "STACK_TRACE",
+      "CGROUP_ARRAY", "LRU_HASH", "LRU_PERCPU_HASH", "LPM_TRIE", "ARRAY_OF_MAPS", "HASH_OF_MAPS", "DEVMAP",
+      "SOCKMAP", "CPUMAP", "XSKMAP", "SOCKHASH", "CGROUP_STORAGE", "REUSEPORT_SOCKARRAY",
+      "PERCPU_CGROUP_STORAGE", "QUEUE", "STACK", "SK_STORAGE", "DEVMAP_HASH", "STRUCT_OPS", "RINGBUF",
+      "INODE_STORAGE", "TASK_STORAGE", "BLOOM_FILTER"};
+  if (t < std::size(kTypes)) return absl::StrCat("BPF_MAP_TYPE_", kTypes[t]);
+  return absl::StrCat(t);
+}
+
+std::string PerfEventType(uint32_t t) {
+  static const char* const kTypes[] = {"HARDWARE", "SOFTWARE", "TRACEPOINT", "HW_CACHE", "RAW", "BREAKPOINT", "MAX"};
+  if (t < std::size(kTypes)) return absl::StrCat("PERF_TYPE_", kTypes[t]);
+  return absl::StrCat(t);
+}
+
 }  // namespace
 
 std::string FilePermissionString(uint16_t mode) {
@@ -198,6 +230,54 @@ bool RenderArg(const CompiledArg& a, const tgd_arg_val& v, int hook_kind, tetrag
       s->set_family(tracepoint ? FamilyString(n.family) : InetFamily(n.family));
       s->set_addr(NetAddressString(n.family, n.saddr));
       s->set_port(n.sport);
+      break;
+    }
+    case ArgRender::kBpfAttr:
+    case ArgRender::kBpfProg: {
+      const tgd_kobj_val& k = v.kobj;
+      tetragon::KprobeBpfAttr attr;
+      attr.set_progtype(ProgType(k.type));
+      attr.set_insncnt(k.count);
+      attr.set_progname(KobjName(k, 16));
+      if (a.render == ArgRender::kBpfAttr) {
+        *out->mutable_bpf_attr_arg() = std::move(attr);
+      } else {
+        tetragon::KprobeBpfProg* p = out->mutable_bpf_prog_arg();
+        p->set_progtype(attr.progtype());
+        p->set_insncnt(attr.insncnt());
+        p->set_progname(attr.progname());
+      }
+      break;
+    }
+    case ArgRender::kBpfMap: {
+      const tgd_kobj_val& k = v.kobj;
+      tetragon::KprobeBpfMap* m = out->mutable_bpf_map_arg();
+      m->set_maptype(MapType(k.type));
+      m->set_keysize(k.key_size);
+      m->set_valuesize(k.value_size);
+      m->set_maxentries(k.max_entries);
+      m->set_mapname(KobjName(k, 16));
+      break;
+    }
+    case ArgRender::kPerfEvent: {
+      const tgd_kobj_val& k = v.kobj;
+      tetragon::KprobePerfEvent* p = out->mutable_perf_event_arg();
+      p->set_kprobefunc(KobjName(k, TGD_KOBJ_NAME));
+      p->set_type(PerfEventType(k.type));
+      p->set_config(k.config);
+      p->set_probeoffset(k.probe_offset);
+      break;
+    }
+    case ArgRender::kModule:
+    case ArgRender::kLoadInfo: {
+      const tgd_kobj_val& k = v.kobj;
+      tetragon::KernelModule* m = out->mutable_module_arg();
+      m->set_name(KobjName(k, 56));
+      if (a.render == ArgRender::kLoadInfo && k.sig_ok != 2) m->mutable_signature_ok()->set_value(k.sig_ok != 0);
+      static constexpr uint64_t kTaints[] = {1, 2, 4, 1024, 4096, 8192, 32768, 262144};
+      for (uint64_t t : kTaints) {
+        if (k.taints & t) m->add_tainted(static_cast<tetragon::TaintedBitsType>(t));
+      }
       break;
     }
     case ArgRender::kSkb: {

@@ -131,6 +131,47 @@ TEST(ArgRenderGolden, Sockaddr) {
             R"({"process_kprobe":{"args":[{"sockaddr_arg":{"family":"AF_INET6","addr":"2001:db8::1","port":443}}]}})");
 }
 
+TEST(ArgRenderGolden, BpfPerfEventAndModules) {
+  tgd_arg_val v{};
+  v.type = TGD_ARG_BPF_ATTR;
+  v.kobj.type = 2;
+  v.kobj.count = 12;
+  strcpy(v.kobj.name, "tgd_prog");
+  EXPECT_EQ(Json(ArgRender::kBpfAttr, v),
+            R"({"process_kprobe":{"args":[{"bpf_attr_arg":{"ProgType":"BPF_PROG_TYPE_KPROBE","InsnCnt":12,"ProgName":"tgd_prog"}}]}})");
+  v.kobj.type = 99;
+  EXPECT_EQ(Json(ArgRender::kBpfProg, v),
+            R"({"process_kprobe":{"args":[{"bpf_prog_arg":{"ProgType":"99","InsnCnt":12,"ProgName":"tgd_prog"}}]}})");
+  tgd_arg_val m{};
+  m.type = TGD_ARG_BPF_MAP;
+  m.kobj = {};
+  m.kobj.type = 27;
+  m.kobj.key_size = 4;
+  m.kobj.value_size = 8;
+  m.kobj.max_entries = 1024;
+  strcpy(m.kobj.name, "events");
+  EXPECT_EQ(Json(ArgRender::kBpfMap, m),
+            R"({"process_kprobe":{"args":[{"bpf_map_arg":{"MapType":"BPF_MAP_TYPE_RINGBUF","KeySize":4,"ValueSize":8,"MaxEntries":1024,"MapName":"events"}}]}})");
+  tgd_arg_val p{};
+  p.type = TGD_ARG_PERF_EVENT;
+  p.kobj.type = 6;
+  p.kobj.config = 1;
+  p.kobj.probe_offset = 16;
+  strcpy(p.kobj.name, "do_sys_open");
+  EXPECT_EQ(Json(ArgRender::kPerfEvent, p),
+            R"({"process_kprobe":{"args":[{"perf_event_arg":{"KprobeFunc":"do_sys_open","Type":"PERF_TYPE_MAX","Config":"1","ProbeOffset":"16"}}]}})");
+  tgd_arg_val mod{};
+  mod.type = TGD_ARG_LOAD_INFO;
+  mod.kobj.sig_ok = 0;
+  mod.kobj.taints = 4096 | 8192;
+  strcpy(mod.kobj.name, "dummy");
+  EXPECT_EQ(Json(ArgRender::kLoadInfo, mod),
+            R"({"process_kprobe":{"args":[{"module_arg":{"name":"dummy","signature_ok":false,"tainted":["TAINT_OUT_OF_TREE_MODULE","TAINT_UNSIGNED_MODULE"]}}]}})");
+  mod.kobj.sig_ok = 2;
+  mod.kobj.taints = 0;
+  EXPECT_EQ(Json(ArgRender::kModule, mod), R"({"process_kprobe":{"args":[{"module_arg":{"name":"dummy"}}]}})");
+}
+
 TEST(ArgRenderGolden, CredentialsAndCapabilities) {
   tgd_arg_val c{};
   c.type = TGD_ARG_CRED;

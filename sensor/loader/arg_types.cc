@@ -63,12 +63,12 @@ constexpr ObjectType kObjectTypes[] = {
     {"const_buf", 0, ArgRender::kBytes, "fixed-size buffers from BTF array types"},
     {"sockaddr", TGD_ARG_SOCKADDR, ArgRender::kSockaddr},
     {"sockaddr_un", 0, ArgRender::kString, "the sockaddr_un reader"},
-    {"bpf_attr", 0, ArgRender::kNop, "the bpf_attr reader"},
-    {"bpf_map", 0, ArgRender::kNop, "the bpf_map reader"},
-    {"bpf_prog", 0, ArgRender::kNop, "the bpf_prog reader"},
-    {"perf_event", 0, ArgRender::kNop, "the perf_event reader"},
-    {"load_info", 0, ArgRender::kNop, "the load_info (module) reader"},
-    {"module", 0, ArgRender::kNop, "the module reader"},
+    {"bpf_attr", TGD_ARG_BPF_ATTR, ArgRender::kBpfAttr},
+    {"bpf_map", TGD_ARG_BPF_MAP, ArgRender::kBpfMap},
+    {"bpf_prog", TGD_ARG_BPF_PROG, ArgRender::kBpfProg},
+    {"perf_event", TGD_ARG_PERF_EVENT, ArgRender::kPerfEvent},
+    {"load_info", TGD_ARG_LOAD_INFO, ArgRender::kLoadInfo},
+    {"module", TGD_ARG_MODULE, ArgRender::kModule},
 };
 
 const ObjectType* FindObjectType(const std::string& t) {
