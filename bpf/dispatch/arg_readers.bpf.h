@@ -204,6 +204,26 @@ static __noinline void tgd_read_kobj(__u32 type, void *p, struct tgd_arg_val *v)
   }
 }
 
+/* struct sockaddr_un: the path, or "@" and the name of an abstract socket
+ * (up to its first NUL); the family goes in v->mode. */
+static __noinline void tgd_read_sockaddr_un(char *sa, __u32 user, struct tgd_arg_val *v) {
+  if (!v || !sa) return;
+  __u16 family = 0;
+  char first = 0;
+  if ((user ? bpf_probe_read_user(&family, 2, sa) : bpf_probe_read_kernel(&family, 2, sa)) != 0) return;
+  v->mode = family;
+  if ((user ? bpf_probe_read_user(&first, 1, sa + 2) : bpf_probe_read_kernel(&first, 1, sa + 2)) != 0) return;
+  long n;
+  if (first == 0) { /* abstract */
+    v->str[0] = '@';
+    n = user ? bpf_probe_read_user_str(&v->str[1], 107, sa + 3) : bpf_probe_read_kernel_str(&v->str[1], 107, sa + 3);
+    v->len = n > 1 ? (__u32)n : 0; /* '@' + name, without the NUL */
+  } else {
+    n = user ? bpf_probe_read_user_str(v->str, 108, sa + 2) : bpf_probe_read_kernel_str(v->str, 108, sa + 2);
+    v->len = n > 0 ? (__u32)(n - 1) : 0;
+  }
+}
+
 static __always_inline void tgd_read_userns(struct user_namespace *ns, struct tgd_userns_val *u) {
   if (!ns) return;
   u->level = BPF_CORE_READ(ns, level);
@@ -287,6 +307,9 @@ __noinline int tgd_read_object(__u32 type, __u64 raw, __u64 size_raw, __u32 aux,
     case TGD_ARG_SOCKADDR:
       tgd_read_sockaddr((void *)raw, aux, v);
       break;
+    case TGD_ARG_SOCKADDR_UN:
+      tgd_read_sockaddr_un((char *)raw, aux, v);
+      break;
     case TGD_ARG_BPF_ATTR:
     case TGD_ARG_BPF_PROG:
     case TGD_ARG_BPF_MAP:
@@ -339,7 +362,7 @@ static __always_inline int tgd_arg_is_string(__u32 type) {
   return type == TGD_ARG_STR_USER || type == TGD_ARG_STR_KERNEL || type == TGD_ARG_DATA_LOC_STR ||
          type == TGD_ARG_INLINE_STR || type == TGD_ARG_FILE || type == TGD_ARG_PATH ||
          type == TGD_ARG_DENTRY || type == TGD_ARG_BINPRM || type == TGD_ARG_FD || type == TGD_ARG_NETDEV ||
-         type == TGD_ARG_FILENAME || type == TGD_ARG_KIOCB || type == TGD_ARG_USER_BUF || type == TGD_ARG_KERNEL_BUF;
+         type == TGD_ARG_FILENAME || type == TGD_ARG_KIOCB || type == TGD_ARG_SOCKADDR_UN || type == TGD_ARG_USER_BUF || type == TGD_ARG_KERNEL_BUF;
 }
 
 /* Whether an argument holds a tgd_net_val. */

@@ -280,6 +280,13 @@ bool RenderArg(const CompiledArg& a, const tgd_arg_val& v, int hook_kind, tetrag
       }
       break;
     }
+    case ArgRender::kSockaddrUn: {
+      out->clear_label();  // as sockaddr: Tetragon sets none
+      tetragon::KprobeSockaddrUn* u = out->mutable_sockaddrun_arg();
+      u->set_family(FamilyString(v.mode));
+      u->set_path(std::string(v.str, strnlen(v.str, std::min<uint32_t>(v.len, TGD_STR_MAX))));
+      break;
+    }
     case ArgRender::kSkb: {
       const tgd_net_val& n = v.net;
       tetragon::KprobeSkb* s = out->mutable_skb_arg();

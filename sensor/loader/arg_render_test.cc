@@ -172,6 +172,13 @@ TEST(ArgRenderGolden, BpfPerfEventAndModules) {
   EXPECT_EQ(Json(ArgRender::kModule, mod), R"({"process_kprobe":{"args":[{"module_arg":{"name":"dummy"}}]}})");
 }
 
+TEST(ArgRenderGolden, SockaddrUn) {
+  tgd_arg_val v = Str(TGD_ARG_SOCKADDR_UN, "@tgd-abstract");
+  v.mode = 1;
+  EXPECT_EQ(Json(ArgRender::kSockaddrUn, v, TGD_HOOK_TRACEPOINT),
+            R"({"process_tracepoint":{"args":[{"sockaddrun_arg":{"family":"AF_UNIX","path":"@tgd-abstract"}}]}})");
+}
+
 TEST(ArgRenderGolden, CredentialsAndCapabilities) {
   tgd_arg_val c{};
   c.type = TGD_ARG_CRED;

@@ -62,7 +62,7 @@ constexpr ObjectType kObjectTypes[] = {
     {"iov_iter", 0, ArgRender::kBytes, "reading iov_iter buffers"},
     {"const_buf", 0, ArgRender::kBytes, "fixed-size buffers from BTF array types"},
     {"sockaddr", TGD_ARG_SOCKADDR, ArgRender::kSockaddr},
-    {"sockaddr_un", 0, ArgRender::kString, "the sockaddr_un reader"},
+    {"sockaddr_un", TGD_ARG_SOCKADDR_UN, ArgRender::kSockaddrUn},
     {"bpf_attr", TGD_ARG_BPF_ATTR, ArgRender::kBpfAttr},
     {"bpf_map", TGD_ARG_BPF_MAP, ArgRender::kBpfMap},
     {"bpf_prog", TGD_ARG_BPF_PROG, ArgRender::kBpfProg},
@@ -95,7 +95,7 @@ bool IsStringLike(uint8_t type) {
   switch (type) {
     case TGD_ARG_STR_USER: case TGD_ARG_STR_KERNEL: case TGD_ARG_DATA_LOC_STR: case TGD_ARG_INLINE_STR:
     case TGD_ARG_FILE: case TGD_ARG_PATH: case TGD_ARG_DENTRY: case TGD_ARG_BINPRM: case TGD_ARG_FD:
-    case TGD_ARG_KIOCB: case TGD_ARG_NETDEV: case TGD_ARG_FILENAME: case TGD_ARG_USER_BUF:
+    case TGD_ARG_KIOCB: case TGD_ARG_NETDEV: case TGD_ARG_SOCKADDR_UN: case TGD_ARG_FILENAME: case TGD_ARG_USER_BUF:
     case TGD_ARG_KERNEL_BUF:
       return true;
   }
@@ -318,7 +318,7 @@ absl::Status CompileObjectArg(const policy::Hook& hook, const policy::ArgSpec& a
     }
     if (o->code == TGD_ARG_INT) d->size = std::min<uint32_t>(d->size, field->size);
   }
-  if (o->code == TGD_ARG_SOCKADDR) d->is_signed = UserMemory(hook);
+  if (o->code == TGD_ARG_SOCKADDR || o->code == TGD_ARG_SOCKADDR_UN) d->is_signed = UserMemory(hook);
   if (o->code == TGD_ARG_USER_BUF) {
     if (!UserMemory(hook)) d->type = TGD_ARG_KERNEL_BUF;
     if (a.size_arg_index <= 0) {

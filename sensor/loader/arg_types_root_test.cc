@@ -14,6 +14,7 @@
 #include <linux/magic.h>
 #include <sched.h>
 #include <sys/statfs.h>
+#include <sys/un.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -413,6 +414,52 @@ TEST_F(ArgTypesRootTest, SockaddrOnSysEnterConnect) {
   EXPECT_EQ(Events("sa-priv").size(), 1u);
   EXPECT_EQ(Events("sa-v6").size(), 0u);
   EXPECT_EQ(Events("sa-not-lo").size(), 0u);
+}
+
+TEST_F(ArgTypesRootTest, SockaddrUnOnSysEnterConnect) {
+  // Two listeners of the test: a file-system socket and an abstract one.
+  const std::string path = dir_ + "/sock";
+  const std::string abstract = absl::StrCat("tgd-argt-", getpid());
+  auto listen_on = [](const sockaddr_un& a, socklen_t len) {
+    int s = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (s < 0 || bind(s, reinterpret_cast<const sockaddr*>(&a), len) != 0 || listen(s, 2) != 0) return -1;
+    return s;
+  };
+  sockaddr_un fs{};
+  fs.sun_family = AF_UNIX;
+  strncpy(fs.sun_path, path.c_str(), sizeof(fs.sun_path) - 1);
+  sockaddr_un ab{};
+  ab.sun_family = AF_UNIX;
+  memcpy(ab.sun_path + 1, abstract.data(), abstract.size());
+  const socklen_t ab_len = offsetof(sockaddr_un, sun_path) + 1 + abstract.size();
+  int l1 = listen_on(fs, sizeof(fs));
+  int l2 = listen_on(ab, ab_len);
+  ASSERT_GE(l1, 0);
+  ASSERT_GE(l2, 0);
+  const std::string head = "  - subsystem: syscalls\n    event: sys_enter_connect\n";
+  const std::string args = "    - index: 6\n      type: sockaddr_un\n";
+  ASSERT_TRUE(Load("un-path", Hook(head, args, 6, "Equal", absl::StrCat("[\"", path, "\"]"))).ok());
+  ASSERT_TRUE(Load("un-abstract", Hook(head, args, 6, "Prefix", "[\"@tgd-argt-\"]")).ok());
+  ASSERT_TRUE(Load("un-other", Hook(head, args, 6, "Postfix", "[\"/not-this\"]")).ok());
+  Run([fs, ab, ab_len] {
+    int c1 = socket(AF_UNIX, SOCK_STREAM, 0);
+    int c2 = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (connect(c1, reinterpret_cast<const sockaddr*>(&fs), sizeof(fs)) != 0) return 2;
+    if (connect(c2, reinterpret_cast<const sockaddr*>(&ab), ab_len) != 0) return 3;
+    close(c1);
+    close(c2);
+    return 0;
+  });
+  close(l1);
+  close(l2);
+  const auto& ev = Events("un-path");
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0][0].sockaddrun_arg().family(), "AF_UNIX");
+  EXPECT_EQ(ev[0][0].sockaddrun_arg().path(), path);
+  const auto& ab_ev = Events("un-abstract");
+  ASSERT_EQ(ab_ev.size(), 1u);
+  EXPECT_EQ(ab_ev[0][0].sockaddrun_arg().path(), "@" + abstract);
+  EXPECT_EQ(Events("un-other").size(), 0u);
 }
 
 }  // namespace

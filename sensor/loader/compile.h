@@ -27,7 +27,7 @@ enum class ArgRender {
   kInt, kUint, kLong, kSize, kString,
   kFile, kPath, kLinuxBinprm, kSock, kSkb, kCred, kUserNs, kCapability, kBpfCmd,
   kKernelCapT, kCapInheritable, kCapPermitted, kCapEffective, kBytes, kNop, kSyscall64, kSockaddr,
-  kBpfAttr, kBpfProg, kBpfMap, kPerfEvent, kModule, kLoadInfo,
+  kBpfAttr, kBpfProg, kBpfMap, kPerfEvent, kModule, kLoadInfo, kSockaddrUn,
 };
 
 struct CompiledArg {
