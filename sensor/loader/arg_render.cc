@@ -176,7 +176,8 @@ std::string NetAddressString(uint16_t family, const uint8_t addr[16]) {
 
 bool RenderArg(const CompiledArg& a, const tgd_arg_val& v, int hook_kind, tetragon::KprobeArgument* out) {
   const bool tracepoint = hook_kind == TGD_HOOK_TRACEPOINT || hook_kind == TGD_HOOK_RAW_TP;
-  if (!a.label.empty()) out->set_label(a.label);
+  // Tetragon's tracepoint events (raw ones included) carry no labels.
+  if (!a.label.empty() && !tracepoint) out->set_label(a.label);
   switch (a.render) {
     case ArgRender::kInt: out->set_int_arg(static_cast<int32_t>(v.s64)); break;
     case ArgRender::kUint: out->set_uint_arg(static_cast<uint32_t>(v.u64)); break;

@@ -1,7 +1,8 @@
 // Renders one policy-event argument (tgd_arg_val, compiled as CompiledArg)
 // into tetragon.KprobeArgument exactly as Tetragon renders that type: the
 // oneof member, field formats (addresses, family/type/protocol/state names,
-// file permission strings, capability names and hex sets) and the label.
+// file permission strings, capability names and hex sets) and the label
+// (not on tracepoints: Tetragon's tracepoint events carry none).
 // Used for process_kprobe, process_tracepoint, process_lsm and
 // process_uprobe alike (tracepoints name socket families as Tetragon's
 // tracepoint events do).

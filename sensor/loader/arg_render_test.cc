@@ -72,6 +72,8 @@ tgd_arg_val Sock(uint16_t family, const char* saddr, const char* daddr) {
 TEST(ArgRenderGolden, IntegersAndStrings) {
   EXPECT_EQ(Json(ArgRender::kInt, Num(TGD_ARG_INT, static_cast<uint64_t>(-2)), TGD_HOOK_KPROBE, "flags"),
             R"({"process_kprobe":{"args":[{"int_arg":-2,"label":"flags"}]}})");
+  EXPECT_EQ(Json(ArgRender::kInt, Num(TGD_ARG_INT, 7), TGD_HOOK_TRACEPOINT, "flags"),
+            R"({"process_tracepoint":{"args":[{"int_arg":7}]}})");  // no labels on tracepoints
   EXPECT_EQ(Json(ArgRender::kSize, Num(TGD_ARG_INT, 1ULL << 40)),
             R"({"process_kprobe":{"args":[{"size_arg":"1099511627776"}]}})");
   EXPECT_EQ(Json(ArgRender::kString, Str(TGD_ARG_NETDEV, "lo")),

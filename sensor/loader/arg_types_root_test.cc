@@ -147,7 +147,7 @@ TEST_F(ArgTypesRootTest, LinuxBinprmOnSchedProcessExec) {
   const auto& eq = Events("bprm-eq");
   ASSERT_EQ(eq.size(), 1u);
   ASSERT_EQ(eq[0].size(), 1u);
-  EXPECT_EQ(eq[0][0].label(), "bprm");
+  EXPECT_EQ(eq[0][0].label(), "");  // Tetragon's tracepoint events carry no labels
   EXPECT_EQ(eq[0][0].linux_binprm_arg().path(), bin_);
   EXPECT_EQ(eq[0][0].linux_binprm_arg().permission(), "-rwxr-xr-x");
   EXPECT_EQ(eq[0][0].linux_binprm_arg().flags(), "");
