@@ -96,6 +96,8 @@
 #define TGD_OP_MASK 9
 #define TGD_OP_IN_RANGE 10     /* in the value set or in [value, value2] */
 #define TGD_OP_NOT_IN_RANGE 11 /* in neither */
+#define TGD_OP_SUBSTRING 12        /* a value occurs in the string: values are stored as prefixes and looked up */
+#define TGD_OP_SUBSTRING_NOCASE 13 /*   at every position; NOCASE: values lower-cased, the string lowered first */
 
 /* Actions (user space maps them to tetragon.KprobeAction). */
 #define TGD_ACT_POST 1

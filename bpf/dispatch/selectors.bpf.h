@@ -40,6 +40,46 @@ static long rev_step(__u32 i, void *data) {
   return 0;
 }
 
+/* Substring search: whether a value of the clause (stored as a prefix) is a
+ * prefix of src[i..] for some i: one LPM lookup per position. */
+struct substr_ctx {
+  struct tgd_lpm_key *key;
+  const char *src;
+  __u32 len;
+  int found;
+};
+
+static long substr_step(__u32 i, void *data) {
+  struct substr_ctx *c = data;
+  __u32 len = c->len;
+  if (i >= len || len > TGD_STR_MAX) return 1;
+  struct tgd_lpm_key *key = c->key;
+  bpf_probe_read_kernel(key->s, TGD_STR_MAX, c->src + i);
+  key->prefixlen = 64 + 8 * (len - i);
+  if (bpf_map_lookup_elem(&tgd_str_prefix, key)) {
+    c->found = 1;
+    return 1;
+  }
+  return 0;
+}
+
+struct lower_ctx {
+  char *dst;
+  const char *src;
+  __u32 len;
+};
+
+static long lower_step(__u32 i, void *data) {
+  struct lower_ctx *l = data;
+  if (i >= l->len) return 1;
+  __u64 at = i;
+  TGD_CLAMP(at, 240);
+  char ch = l->src[at];
+  if (ch >= 'A' && ch <= 'Z') ch += 'a' - 'A';
+  l->dst[at] = ch;
+  return 0;
+}
+
 /* Looks up string `s` (length len, zero padded to TGD_STR_MAX) in the value
  * set of clause (policy, tag) with operator `op`; returns whether the clause
  * matches. Uses ev->key and ev->rev as scratch. */
@@ -58,6 +98,16 @@ static __always_inline int str_match(struct tgd_policy_event *ev, __u32 policy, 
     __builtin_memcpy(key->s, s, TGD_STR_MAX);
     key->prefixlen = 64 + 8 * len;
     found = bpf_map_lookup_elem(&tgd_str_prefix, key) != 0;
+  } else if (op == TGD_OP_SUBSTRING || op == TGD_OP_SUBSTRING_NOCASE) {
+    const char *src = s;
+    if (op == TGD_OP_SUBSTRING_NOCASE) {
+      struct lower_ctx l = {.dst = ev->rev, .src = s, .len = len};
+      bpf_loop(TGD_STR_MAX, lower_step, &l, 0);
+      src = ev->rev;
+    }
+    struct substr_ctx c = {.key = key, .src = src, .len = len};
+    bpf_loop(TGD_STR_MAX, substr_step, &c, 0);
+    found = c.found;
   } else if (op == TGD_OP_POSTFIX || op == TGD_OP_NOT_POSTFIX) {
     struct rev_ctx r = {.dst = key->s, .src = s, .len = len};
     bpf_loop(TGD_STR_MAX, rev_step, &r, 0);

@@ -478,7 +478,22 @@ std::optional<absl::Status> CompileObjectMatch(const policy::MatchArg& m, int po
     }
     return absl::OkStatus();
   }
-  if (op == "SubString" || op == "SubStringIgnCase" || op == "CapabilitiesGained") {
+  if (op == "SubString" || op == "SubStringIgnCase") {
+    if (!IsStringLike(d.type)) return bad("not a string, path or buffer");
+    if (sel.n_str >= TGD_MAX_STR_CLAUSES) return too_many("string", TGD_MAX_STR_CLAUSES);
+    int idx = sel.n_str++;
+    const bool nocase = op == "SubStringIgnCase";
+    sel.strs[idx] = {static_cast<uint8_t>(nocase ? TGD_OP_SUBSTRING_NOCASE : TGD_OP_SUBSTRING),
+                     static_cast<uint8_t>(pos), TGD_FIELD_VALUE, 0};
+    uint32_t tag = TGD_TAG(0, sel_idx, TGD_TAG_STR, idx);
+    for (size_t j = 0; j < m.values.size(); ++j) {
+      std::string v = nocase ? absl::AsciiStrToLower(m.values[j]) : m.values[j];
+      absl::Status s = AddString(out, TGD_OP_PREFIX, tag, v, absl::StrCat(m.path, ".values[", j, "]"));
+      if (!s.ok()) return s;
+    }
+    return absl::OkStatus();
+  }
+  if (op == "CapabilitiesGained") {
     return Unimplemented(m.path + ".operator", absl::StrCat("operator \"", op, "\""));
   }
   if (is_plain) return std::nullopt;

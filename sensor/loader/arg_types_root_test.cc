@@ -319,6 +319,16 @@ TEST_F(ArgTypesRootTest, FdAndCharBufOnSysEnterWrite) {
                                      absl::StrCat("      - index: 5\n        operator: Postfix\n        values: [\"/written\"]\n"))
                   .ok());
   ASSERT_TRUE(Load("fd-other", Hook(head, args, 5, "Equal", absl::StrCat("[\"", dir_, "/other\"]"))).ok());
+  ASSERT_TRUE(Load("buf-substr", Hook(head, args, 6, "SubString", "[\"nothere\", \"-payl\"]") +
+                                     "      - index: 5\n        operator: Postfix\n        values: [\"/written\"]\n")
+                  .ok());
+  ASSERT_TRUE(Load("buf-substr-nocase", Hook(head, args, 6, "SubStringIgnCase", "[\"DISPATCH-PAY\"]") +
+                                            "      - index: 5\n        operator: Postfix\n        values: [\"/written\"]\n")
+                  .ok());
+  ASSERT_TRUE(Load("buf-substr-case", Hook(head, args, 6, "SubString", "[\"DISPATCH\"]") +
+                                          "      - index: 5\n        operator: Postfix\n        values: [\"/written\"]\n")
+                  .ok());
+  ASSERT_TRUE(Load("fd-substr", Hook(head, args, 5, "SubString", absl::StrCat("[\"argt-", getpid(), "/writ\"]"))).ok());
   std::string big(1000, 'z');
   Run([file, big] {
     int fd = open(file.c_str(), O_CREAT | O_WRONLY, 0600);
@@ -339,6 +349,10 @@ TEST_F(ArgTypesRootTest, FdAndCharBufOnSysEnterWrite) {
   EXPECT_EQ(ev[1][1].truncated_bytes_arg().bytes_arg(), std::string(TGD_STR_MAX, 'z'));
   EXPECT_EQ(Events("buf-prefix").size(), 1u);
   EXPECT_EQ(Events("fd-other").size(), 0u);
+  EXPECT_EQ(Events("buf-substr").size(), 1u);
+  EXPECT_EQ(Events("buf-substr-nocase").size(), 1u);
+  EXPECT_EQ(Events("buf-substr-case").size(), 0u);
+  EXPECT_EQ(Events("fd-substr").size(), 2u);
 }
 
 TEST_F(ArgTypesRootTest, CredUserNamespaceAndCapabilityOnCapCapable) {
