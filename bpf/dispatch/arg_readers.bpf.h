@@ -224,6 +224,53 @@ static __noinline void tgd_read_sockaddr_un(char *sa, __u32 user, struct tgd_arg
   }
 }
 
+/* char_iovec: the buffers of `cnt` iovecs (at most TGD_IOVEC_MAX), joined
+ * in the path scratch buffer (offsets and lengths masked so the verifier
+ * sees every write in bounds), the first TGD_STR_MAX bytes kept; flags: the
+ * total length. */
+#define TGD_IOVEC_MAX 16
+struct iovec_walk {
+  struct tgd_path_scratch *s;
+  const struct iovec *iov;
+  __u32 user;
+  __u32 off;
+  __u64 total;
+};
+
+static long tgd_iovec_step(__u32 i, void *data) {
+  struct iovec_walk *w = data;
+  struct tgd_path_scratch *s = w->s;
+  if (!s) return 1;
+  struct iovec io = {};
+  const struct iovec *at = w->iov + i;
+  if ((w->user ? bpf_probe_read_user(&io, sizeof(io), at) : bpf_probe_read_kernel(&io, sizeof(io), at)) != 0)
+    return 1;
+  w->total += io.iov_len;
+  __u32 off = w->off;
+  if (off >= TGD_STR_MAX) return 0; /* full: keep counting */
+  __u64 n = io.iov_len;
+  if (n > TGD_STR_MAX - off) n = TGD_STR_MAX - off;
+  off &= 0xff;
+  n &= 0xff;
+  if (n == 0) return 0;
+  long err = w->user ? bpf_probe_read_user(&s->buf[off], n, io.iov_base) : bpf_probe_read_kernel(&s->buf[off], n, io.iov_base);
+  if (err == 0) w->off = off + n;
+  return 0;
+}
+
+static __noinline void tgd_read_iovec(const struct iovec *iov, __u64 cnt, __u32 user, struct tgd_arg_val *v) {
+  if (!v || !iov) return;
+  __u32 zero = 0;
+  struct tgd_path_scratch *s = bpf_map_lookup_elem(&tgd_path_scratch_map, &zero);
+  if (!s) return;
+  struct iovec_walk w = {.s = s, .iov = iov, .user = user};
+  bpf_loop(cnt > TGD_IOVEC_MAX ? TGD_IOVEC_MAX : cnt, tgd_iovec_step, &w, 0);
+  __u32 n = w.off > TGD_STR_MAX ? TGD_STR_MAX : w.off;
+  __builtin_memcpy(v->str, s->buf, TGD_STR_MAX);
+  v->len = n;
+  v->flags = w.total > 0xffffffffULL ? 0xffffffffU : (__u32)w.total;
+}
+
 static __always_inline void tgd_read_userns(struct user_namespace *ns, struct tgd_userns_val *u) {
   if (!ns) return;
   u->level = BPF_CORE_READ(ns, level);
@@ -307,6 +354,9 @@ __noinline int tgd_read_object(__u32 type, __u64 raw, __u64 size_raw, __u32 aux,
     case TGD_ARG_SOCKADDR:
       tgd_read_sockaddr((void *)raw, aux, v);
       break;
+    case TGD_ARG_IOVEC:
+      tgd_read_iovec((const struct iovec *)raw, size_raw, aux, v);
+      break;
     case TGD_ARG_SOCKADDR_UN:
       tgd_read_sockaddr_un((char *)raw, aux, v);
       break;
@@ -362,7 +412,7 @@ static __always_inline int tgd_arg_is_string(__u32 type) {
   return type == TGD_ARG_STR_USER || type == TGD_ARG_STR_KERNEL || type == TGD_ARG_DATA_LOC_STR ||
          type == TGD_ARG_INLINE_STR || type == TGD_ARG_FILE || type == TGD_ARG_PATH ||
          type == TGD_ARG_DENTRY || type == TGD_ARG_BINPRM || type == TGD_ARG_FD || type == TGD_ARG_NETDEV ||
-         type == TGD_ARG_FILENAME || type == TGD_ARG_KIOCB || type == TGD_ARG_SOCKADDR_UN || type == TGD_ARG_USER_BUF || type == TGD_ARG_KERNEL_BUF;
+         type == TGD_ARG_FILENAME || type == TGD_ARG_KIOCB || type == TGD_ARG_SOCKADDR_UN || type == TGD_ARG_IOVEC || type == TGD_ARG_USER_BUF || type == TGD_ARG_KERNEL_BUF;
 }
 
 /* Whether an argument holds a tgd_net_val. */

@@ -75,8 +75,10 @@ static __always_inline void read_arg(void *ctx, int kind, struct tgd_arg_desc *d
     __u64 size_raw = 0;
     if ((type == TGD_ARG_USER_BUF || type == TGD_ARG_KERNEL_BUF) && d->size_loc != 0xffff) {
       size_raw = read_slot(ctx, kind, d->src, d->size_loc, d->is_signed);
+    } else if (type == TGD_ARG_IOVEC) {
+      size_raw = read_slot(ctx, kind, d->src, d->size_loc, d->size);
     }
-    __u32 aux = type == TGD_ARG_SOCKADDR || type == TGD_ARG_SOCKADDR_UN ? d->is_signed : (d->size_loc == 0xffff ? d->size : 0);
+    __u32 aux = type == TGD_ARG_SOCKADDR || type == TGD_ARG_SOCKADDR_UN || type == TGD_ARG_IOVEC ? d->is_signed : (d->size_loc == 0xffff ? d->size : 0);
     tgd_read_object(type, raw, size_raw, aux, v);
     return;
   }

@@ -58,7 +58,7 @@ constexpr ObjectType kObjectTypes[] = {
     {"char_buf", TGD_ARG_USER_BUF, ArgRender::kBytes},
     {"nop", TGD_ARG_INT, ArgRender::kNop},
     {"syscall64", TGD_ARG_INT, ArgRender::kSyscall64},
-    {"char_iovec", 0, ArgRender::kBytes, "reading iovec arrays"},
+    {"char_iovec", TGD_ARG_IOVEC, ArgRender::kBytes},
     {"iov_iter", 0, ArgRender::kBytes, "reading iov_iter buffers"},
     {"const_buf", 0, ArgRender::kBytes, "fixed-size buffers from BTF array types"},
     {"sockaddr", TGD_ARG_SOCKADDR, ArgRender::kSockaddr},
@@ -95,7 +95,7 @@ bool IsStringLike(uint8_t type) {
   switch (type) {
     case TGD_ARG_STR_USER: case TGD_ARG_STR_KERNEL: case TGD_ARG_DATA_LOC_STR: case TGD_ARG_INLINE_STR:
     case TGD_ARG_FILE: case TGD_ARG_PATH: case TGD_ARG_DENTRY: case TGD_ARG_BINPRM: case TGD_ARG_FD:
-    case TGD_ARG_KIOCB: case TGD_ARG_NETDEV: case TGD_ARG_SOCKADDR_UN: case TGD_ARG_FILENAME: case TGD_ARG_USER_BUF:
+    case TGD_ARG_KIOCB: case TGD_ARG_NETDEV: case TGD_ARG_SOCKADDR_UN: case TGD_ARG_IOVEC: case TGD_ARG_FILENAME: case TGD_ARG_USER_BUF:
     case TGD_ARG_KERNEL_BUF:
       return true;
   }
@@ -319,10 +319,10 @@ absl::Status CompileObjectArg(const policy::Hook& hook, const policy::ArgSpec& a
     if (o->code == TGD_ARG_INT) d->size = std::min<uint32_t>(d->size, field->size);
   }
   if (o->code == TGD_ARG_SOCKADDR || o->code == TGD_ARG_SOCKADDR_UN) d->is_signed = UserMemory(hook);
-  if (o->code == TGD_ARG_USER_BUF) {
-    if (!UserMemory(hook)) d->type = TGD_ARG_KERNEL_BUF;
+  if (o->code == TGD_ARG_USER_BUF || o->code == TGD_ARG_IOVEC) {
+    if (o->code == TGD_ARG_USER_BUF && !UserMemory(hook)) d->type = TGD_ARG_KERNEL_BUF;
     if (a.size_arg_index <= 0) {
-      return Unimplemented(path + ".sizeArgIndex", "char_buf without sizeArgIndex (returnCopy)");
+      return Unimplemented(path + ".sizeArgIndex", absl::StrCat(a.type, " without sizeArgIndex (returnCopy)"));
     }
     const size_t n = static_cast<size_t>(a.size_arg_index - 1);
     if (format) {
@@ -342,6 +342,10 @@ absl::Status CompileObjectArg(const policy::Hook& hook, const policy::ArgSpec& a
       }
       d->size_loc = n;
       d->is_signed = 8;
+    }
+    if (o->code == TGD_ARG_IOVEC) {  // size: bytes of the count field; is_signed: user memory
+      d->size = d->is_signed;
+      d->is_signed = UserMemory(hook);
     }
   } else if (a.size_arg_index != 0) {
     return Invalid(path + ".sizeArgIndex", absl::StrCat("sizeArgIndex applies to char_buf, not ", a.type));

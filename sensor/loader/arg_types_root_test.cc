@@ -14,6 +14,7 @@
 #include <linux/magic.h>
 #include <sched.h>
 #include <sys/statfs.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -474,6 +475,28 @@ TEST_F(ArgTypesRootTest, SockaddrUnOnSysEnterConnect) {
   ASSERT_EQ(ab_ev.size(), 1u);
   EXPECT_EQ(ab_ev[0][0].sockaddrun_arg().path(), "@" + abstract);
   EXPECT_EQ(Events("un-other").size(), 0u);
+}
+
+TEST_F(ArgTypesRootTest, CharIovecOnSysEnterWritev) {
+  const std::string head = "  - subsystem: syscalls\n    event: sys_enter_writev\n";
+  const std::string args = "    - index: 5\n      type: fd\n    - index: 6\n      type: char_iovec\n      sizeArgIndex: 8\n";
+  const std::string file = dir_ + "/vectored";
+  // Tetragon takes no matchArgs operator on char_iovec: the fd selects.
+  ASSERT_TRUE(Load("iov-fd", Hook(head, args, 5, "Equal", absl::StrCat("[\"", file, "\"]"))).ok());
+  ASSERT_TRUE(Load("iov-other", Hook(head, args, 5, "Equal", absl::StrCat("[\"", dir_, "/other\"]"))).ok());
+  Run([file] {
+    int fd = open(file.c_str(), O_CREAT | O_WRONLY, 0600);
+    char a[] = "first-", b[] = "second";
+    iovec iov[2] = {{a, 6}, {b, 6}};
+    if (fd < 0 || writev(fd, iov, 2) != 12) return 2;
+    close(fd);
+    return 0;
+  });
+  const auto& ev = Events("iov-fd");
+  ASSERT_EQ(ev.size(), 1u);
+  ASSERT_EQ(ev[0].size(), 2u);
+  EXPECT_EQ(ev[0][1].bytes_arg(), "first-second");
+  EXPECT_EQ(Events("iov-other").size(), 0u);
 }
 
 }  // namespace
