@@ -57,8 +57,51 @@ static __always_inline __u64 read_slot(void *ctx, int kind, __u8 src, __u32 loc,
   return raw;
 }
 
+/* Follows an args[].resolve path from p (see struct tgd_resolve). */
+struct resolve_walk {
+  struct tgd_resolve *r;
+  __u64 p;
+};
+
+static long resolve_step(__u32 i, void *data) {
+  struct resolve_walk *w = data;
+  struct tgd_resolve *r = w->r;
+  if (!r || i >= r->n || i >= TGD_RESOLVE_MAX) return 1;
+  __u32 at = i & (TGD_RESOLVE_MAX - 1);
+  w->p += r->off[at];
+  if (r->load_mask & (1u << at)) {
+    __u64 next = 0;
+    if (bpf_probe_read_kernel(&next, sizeof(next), (void *)w->p) != 0 || next == 0) {
+      w->p = 0;
+      return 1;
+    }
+    w->p = next;
+  }
+  return 0;
+}
+
+/* Follows res from p; returns the address (or pointer) it ends on, or the
+ * integer of `size` bytes stored there (res->int_at). A global function:
+ * verified once, not once per path of each evaluator. */
+__noinline __u64 tgd_resolve(struct tgd_resolve *res, __u64 p, __u32 size) {
+  if (!res) return 0;
+  struct resolve_walk w = {.r = res, .p = p};
+  bpf_loop(TGD_RESOLVE_MAX, resolve_step, &w, 0);
+  __u64 raw = w.p;
+  if (res->int_at && raw) {
+    __u64 x = 0;
+    if (size == 1) bpf_probe_read_kernel(&x, 1, (void *)raw);
+    else if (size == 2) bpf_probe_read_kernel(&x, 2, (void *)raw);
+    else if (size == 4) bpf_probe_read_kernel(&x, 4, (void *)raw);
+    else bpf_probe_read_kernel(&x, 8, (void *)raw);
+    raw = x;
+  }
+  return raw;
+}
+
 /* Reads argument `d` of the hook into `v`. `kind` is a compile-time constant. */
-static __always_inline void read_arg(void *ctx, int kind, struct tgd_arg_desc *d, struct tgd_arg_val *v) {
+static __always_inline void read_arg(void *ctx, int kind, struct tgd_arg_desc *d, struct tgd_arg_val *v,
+                                     struct tgd_resolve *res) {
   __u64 raw = 0;
   __u8 type = d->type;
   __u32 loc = kind == TGD_HOOK_TRACEPOINT ? d->offset : d->index;
@@ -69,7 +112,8 @@ static __always_inline void read_arg(void *ctx, int kind, struct tgd_arg_desc *d
   } else if (kind == TGD_HOOK_TRACEPOINT && type == TGD_ARG_INLINE_STR) {
     raw = (__u64)((char *)ctx + (d->offset & 0xfff));
   } else {
-    raw = read_slot(ctx, kind, d->src, loc, type == TGD_ARG_INT ? d->size : 8);
+    raw = read_slot(ctx, kind, d->src, loc, type == TGD_ARG_INT && !(res && res->n) ? d->size : 8);
+    if (res && res->n) raw = tgd_resolve(res, raw, d->size);
   }
   if (type >= TGD_ARG_FILE) {
     __u64 size_raw = 0;
@@ -123,7 +167,7 @@ struct args_ctx {
     struct args_ctx *ac = data;                                           \
     TGD_MASK(a, 7);                                                       \
     if (a >= TGD_MAX_ARGS || !ac->cfg || !ac->ev) return 1;               \
-    read_arg(ac->ctx, kind, &ac->cfg->args[a], &ac->ev->args[a]);         \
+    read_arg(ac->ctx, kind, &ac->cfg->args[a], &ac->ev->args[a], &ac->cfg->res[a]); \
     return 0;                                                             \
   }
 

@@ -205,6 +205,19 @@ struct tgd_selector {
 
 /* One policy's compiled form on one hook: the value of the (one-element)
  * inner array behind tgd_policy_cfgs[policy id]. Replaced as a whole. */
+/* args[].resolve: a BTF field path from the argument, compiled to member
+ * offsets. Start from the argument's value p; for each step p += off[i],
+ * then p = *(u64 *)p when bit i of load_mask is set (a pointer member).
+ * The argument's type then reads at p (int_at: an integer stored at p). */
+#define TGD_RESOLVE_MAX 8
+struct tgd_resolve {
+  __u16 off[TGD_RESOLVE_MAX];
+  __u8 n;          /* 0: no resolve */
+  __u8 load_mask;
+  __u8 int_at;     /* integers: read d->size bytes at p */
+  __u8 pad;
+};
+
 struct tgd_policy_cfg {
   __u32 policy_id;
   __u32 gen;
@@ -215,6 +228,7 @@ struct tgd_policy_cfg {
   __u8 pad[6];
   struct tgd_arg_desc args[TGD_MAX_ARGS];
   struct tgd_selector sel[TGD_MAX_SELECTORS];
+  struct tgd_resolve res[TGD_MAX_ARGS];
 };
 
 /* Key of tgd_run_lists: one list per (hook, cgroup); cgroup 0 holds the
@@ -399,6 +413,7 @@ struct tgd_policy_event {
 #ifdef __cplusplus
 static_assert(offsetof(struct tgd_policy_event, key) == TGD_EVENT_WIRE_SIZE, "wire size");
 static_assert(sizeof(struct tgd_arg_desc) == 12, "tgd_arg_desc");
+static_assert(sizeof(struct tgd_resolve) == 20, "tgd_resolve");
 static_assert(sizeof(struct tgd_selector) == 24 + 24 * TGD_MAX_INT_CLAUSES + 4 * TGD_MAX_STR_CLAUSES +
                                                  4 * TGD_MAX_NS_CLAUSES + 16 * TGD_MAX_ACTIONS,
               "tgd_selector");

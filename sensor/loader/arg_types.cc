@@ -291,6 +291,31 @@ absl::Status AddSetOrRange(const policy::MatchArg& m, tgd_int_clause& c, uint32_
 
 bool IsObjectArgType(const std::string& type) { return FindObjectType(type) != nullptr; }
 
+absl::Status ApplyResolvedPath(const ResolvedPath& r, const policy::ArgSpec& a, const std::string& path,
+                               tgd_arg_desc* d) {
+  auto mismatch = [&](absl::string_view what) {
+    return Invalid(path + ".resolve", absl::StrCat("\"", a.resolve, "\" ends on ", what, ", which a ", a.type,
+                                                   " argument cannot read"));
+  };
+  switch (r.kind) {
+    case ResolvedKind::kCharArray:
+    case ResolvedKind::kCharPointer:
+      if (a.type != "string") return mismatch("a string");
+      d->type = TGD_ARG_STR_KERNEL;
+      return absl::OkStatus();
+    case ResolvedKind::kInteger:
+      if (d->type != TGD_ARG_INT) return mismatch("an integer");
+      d->size = std::min<int>(d->size, r.int_size);
+      return absl::OkStatus();
+    case ResolvedKind::kPointer:
+      if (d->type == TGD_ARG_INT || d->type <= TGD_ARG_INLINE_STR || d->type == TGD_ARG_FD) {
+        return mismatch("a pointer to a struct");
+      }
+      return absl::OkStatus();
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CompileObjectArg(const policy::Hook& hook, const policy::ArgSpec& a, const std::string& path,
                               const TracepointField* field, const TracepointFormat* format, tgd_arg_desc* d,
                               CompiledArg* ca) {
@@ -301,7 +326,6 @@ absl::Status CompileObjectArg(const policy::Hook& hook, const policy::ArgSpec& a
   }
   if (a.return_copy) return Unimplemented(path + ".returnCopy", "returnCopy (return probes)");
   if (a.max_data) return Unimplemented(path + ".maxData", "maxData");
-  if (!a.resolve.empty()) return Unimplemented(path + ".resolve", "resolve (BTF field paths)");
   ca->render = o->render;
   d->type = o->code;
   d->size_loc = 0xffff;

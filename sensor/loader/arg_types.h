@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "bpf/dispatch/dispatch_abi.h"
 #include "compat/policy/policy.h"
+#include "sensor/loader/arg_resolve.h"
 #include "sensor/loader/compile.h"
 #include "sensor/loader/tracefs_format.h"
 
@@ -32,6 +33,13 @@ bool IsObjectArgType(const std::string& type);
 absl::Status CompileObjectArg(const policy::Hook& hook, const policy::ArgSpec& a, const std::string& path,
                               const TracepointField* field, const TracepointFormat* format, tgd_arg_desc* d,
                               CompiledArg* ca);
+
+// Checks that what args[].resolve ends on can be read as the argument's
+// declared (already compiled) type and adapts `d` to it: strings are then
+// kernel strings, integers are read at the resolved address. Errors:
+// INVALID_ARGUMENT naming `<path>.resolve`.
+absl::Status ApplyResolvedPath(const ResolvedPath& r, const policy::ArgSpec& a, const std::string& path,
+                               tgd_arg_desc* d);
 
 // Compiles matchArgs entry `m` (on the argument at position `pos`, already
 // compiled into out->cfg.args / out->args) of selector `sel_idx` when its

@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
@@ -154,6 +155,35 @@ TEST_F(ArgTypesRootTest, LinuxBinprmOnSchedProcessExec) {
   EXPECT_EQ(eq[0][0].linux_binprm_arg().flags(), "");
   EXPECT_EQ(Events("bprm-postfix").size(), 1u);
   EXPECT_EQ(Events("bprm-other").size(), 0u);
+}
+
+TEST_F(ArgTypesRootTest, ResolveFollowsBtfPathsFromTheArgument) {
+  const std::string head = "  - subsystem: sched\n    event: sched_process_exec\n    raw: true\n";
+  // linux_binprm -> file -> f_path.dentry -> d_name.name (a char *), and an int member.
+  const std::string args =
+      "    - index: 2\n      type: string\n      resolve: file.f_path.dentry.d_name.name\n"
+      "    - index: 2\n      type: int\n      resolve: argc\n"
+      "    - index: 0\n      type: string\n      resolve: comm\n";
+  ASSERT_TRUE(Load("res-name", Hook(head, args, 2, "Equal", "[\"true\"]") +
+                                   "      - index: 2\n        operator: Prefix\n        values: [\"true\"]\n")
+                  .ok());
+  ASSERT_TRUE(Load("res-other", Hook(head, args, 2, "Equal", "[\"false\"]")).ok());
+  auto bad = Load("res-bad", Hook(head, "    - index: 2\n      type: string\n      resolve: file.no_such_member\n", 2,
+                                  "Equal", "[\"x\"]"));
+  EXPECT_FALSE(bad.ok());
+  EXPECT_TRUE(absl::StrContains(bad.message(), "spec.tracepoints[0].args[0].resolve")) << bad;
+  std::string bin = bin_;
+  Run([bin] {
+    execl(bin.c_str(), bin.c_str(), "one-arg", nullptr);
+    return 127;
+  });
+  const auto& ev = Events("res-name");
+  ASSERT_EQ(ev.size(), 1u);
+  ASSERT_EQ(ev[0].size(), 3u);
+  EXPECT_EQ(ev[0][0].string_arg(), "true");
+  EXPECT_EQ(ev[0][1].int_arg(), 2);  // argv[0] and one argument
+  EXPECT_EQ(ev[0][2].string_arg(), "true");  // the task's comm after exec
+  EXPECT_EQ(Events("res-other").size(), 0u);
 }
 
 TEST_F(ArgTypesRootTest, SockOnInetSockSetStateOverLoopbackTcp) {

@@ -5,6 +5,8 @@
 
 #include <arpa/inet.h>
 
+#include <unistd.h>
+
 #include <cstring>
 
 #include "absl/strings/match.h"
@@ -111,6 +113,30 @@ TEST(ArgTypesTest, SubStringValuesArePrefixesLowerCasedWhenIgnoringCase) {
   EXPECT_EQ(c->cfg.sel[0].strs[0].op, TGD_OP_SUBSTRING_NOCASE);
   ASSERT_EQ(c->prefixes.size(), 1u);
   EXPECT_EQ(std::string(c->prefixes[0].s), "abc");
+}
+
+TEST(ArgTypesTest, ResolveCompilesBtfPathsToOffsetsAndLoads) {
+  if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) GTEST_SKIP() << "no kernel BTF (/sys/kernel/btf/vmlinux)";
+  // tcp_connect(struct sock *sk): sk->__sk_common.skc_dport (an integer in
+  // an embedded struct), and sk->sk_socket->file->f_path.dentry (pointers).
+  auto c = Compile("    - index: 0\n      type: uint16\n      resolve: __sk_common.skc_dport\n"
+                   "    - index: 0\n      type: dentry\n      resolve: sk_socket.file.f_path.dentry\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  const tgd_resolve& r0 = c->cfg.res[0];
+  EXPECT_EQ(r0.n, 2);
+  EXPECT_EQ(r0.load_mask, 0);  // embedded struct, then the integer in place
+  EXPECT_EQ(r0.int_at, 1);
+  EXPECT_EQ(c->cfg.args[0].size, 2);
+  const tgd_resolve& r1 = c->cfg.res[1];
+  EXPECT_EQ(r1.n, 4);
+  EXPECT_EQ(r1.load_mask, 0b1011);  // sk_socket, file, (f_path embedded), dentry
+  EXPECT_EQ(r1.int_at, 0);
+  auto missing = Compile("    - index: 0\n      type: int\n      resolve: __sk_common.no_such\n");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_TRUE(absl::StrContains(missing.status().message(), "spec.kprobes[0].args[0].resolve")) << missing.status();
+  auto wrong = Compile("    - index: 0\n      type: string\n      resolve: __sk_common.skc_dport\n");
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_EQ(wrong.status().code(), absl::StatusCode::kInvalidArgument) << wrong.status();
 }
 
 }  // namespace

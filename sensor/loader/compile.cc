@@ -16,6 +16,7 @@
 #include "absl/strings/strip.h"
 #include "bpf/process/process_msg.h"
 #include "compat/policy/capabilities.h"
+#include "sensor/loader/arg_resolve.h"
 #include "sensor/loader/arg_types.h"
 #include "sensor/base/status_macros.h"
 
@@ -202,7 +203,7 @@ absl::Status CompileArgs(const policy::Hook& hook, const TracepointFormatReader&
     if (a.size_arg_index != 0 && !object) return Unimplemented(path + ".sizeArgIndex", "sizeArgIndex");
     if (a.return_copy && !object) return Unimplemented(path + ".returnCopy", "returnCopy");
     if (a.max_data && !object) return Unimplemented(path + ".maxData", "maxData");
-    if (!a.resolve.empty() && !object) return Unimplemented(path + ".resolve", "resolve");
+
     if (a.index < 0) return Invalid(path + ".index", "must not be negative");
     std::optional<IntType> it = ExplicitIntType(a.type);
     if (hook.kind == policy::HookKind::kTracepoint) {
@@ -226,6 +227,9 @@ absl::Status CompileArgs(const policy::Hook& hook, const TracepointFormatReader&
         d.size = std::min<uint32_t>(it->size, f.size);
         d.is_signed = it->is_signed;
         ca.render = it->render;
+      } else if (IsStringType(a.type) && !a.resolve.empty()) {
+        d.type = TGD_ARG_STR_KERNEL;  // a string member behind the field's pointer
+        ca.render = ArgRender::kString;
       } else if (IsStringType(a.type)) {
         TGD_RETURN_IF_ERROR(AutoTracepointArg(f, hook.subsystem == "syscalls", &d, &ca, path + ".type"));
         if (ca.render != ArgRender::kString) {
@@ -265,6 +269,13 @@ absl::Status CompileArgs(const policy::Hook& hook, const TracepointFormatReader&
         return Unimplemented(path + ".type",
                              absl::StrCat("argument type \"", a.type, "\" on ", policy::HookKindName(hook.kind)));
       }
+    }
+    if (!a.resolve.empty()) {  // arg_resolve.cc
+      const TracepointField* field =
+          hook.kind == policy::HookKind::kTracepoint ? &format->fields[a.index] : nullptr;
+      TGD_ASSIGN_OR_RETURN(ResolvedPath r, ResolveArgPath(hook, a, path, field));
+      TGD_RETURN_IF_ERROR(ApplyResolvedPath(r, a, path, &d));
+      out->cfg.res[i] = r.res;
     }
     out->args.push_back(std::move(ca));
   }
