@@ -155,6 +155,10 @@ const FieldFact kFacts[] = {
     {"KprobeArgument", "process_credentials_arg", 19, kMsg, false},
     {"KprobeArgument", "bpf_cmd_arg", 28, kEnum, false},
     {"KprobeArgument", "sockaddr_arg", 30, kMsg, false},
+    {"KprobeArgument", "bpf_prog_arg", 31, kMsg, false},
+    {"KprobeArgument", "error_arg", 32, kMsg, false},
+    {"KprobeArgument", "sockaddrun_arg", 33, kMsg, false},
+    {"KprobeSockaddrUn", "path", 2, kStr, false},
     // Policy lifecycle.
     {"AddTracingPolicyRequest", "yaml", 1, kStr, false},
     {"DeleteTracingPolicyRequest", "name", 1, kStr, false},

@@ -11,37 +11,33 @@
 #include <bpf/bpf_tracing.h>
 
 #include "bpf/dispatch/dispatch_abi.h"
+#include "bpf/dispatch/arg_readers.bpf.h"
 #include "bpf/dispatch/hook.bpf.h"
 
-/* Reads argument `d` of the hook into `v`. `kind` is a compile-time constant. */
-static __always_inline void read_arg(void *ctx, int kind, struct tgd_arg_desc *d, struct tgd_arg_val *v) {
+/* The raw 8-byte slot at `loc` of the hook's context: a tracepoint field at
+ * offset `loc` (`size` bytes), a raw tracepoint / LSM argument or a kprobe
+ * function argument of index `loc`. `kind` is a compile-time constant. */
+static __always_inline __u64 read_slot(void *ctx, int kind, __u8 src, __u32 loc, __u8 size) {
   __u64 raw = 0;
-  __u8 type = d->type;
   if (kind == TGD_HOOK_TRACEPOINT) {
-    __u32 off = d->offset & 0xfff;
-    if (type == TGD_ARG_DATA_LOC_STR) {
-      __u32 loc = 0;
-      bpf_probe_read_kernel(&loc, sizeof(loc), (char *)ctx + off);
-      raw = (__u64)((char *)ctx + (loc & 0xffff));
-    } else if (type == TGD_ARG_INLINE_STR) {
-      raw = (__u64)((char *)ctx + off);
-    } else if (type == TGD_ARG_INT && d->size == 1) {
+    __u32 off = loc & 0xfff;
+    if (size == 1) {
       bpf_probe_read_kernel(&raw, 1, (char *)ctx + off);
-    } else if (type == TGD_ARG_INT && d->size == 2) {
+    } else if (size == 2) {
       bpf_probe_read_kernel(&raw, 2, (char *)ctx + off);
-    } else if (type == TGD_ARG_INT && d->size == 4) {
+    } else if (size == 4) {
       bpf_probe_read_kernel(&raw, 4, (char *)ctx + off);
     } else {
       bpf_probe_read_kernel(&raw, 8, (char *)ctx + off);
     }
   } else if (kind == TGD_HOOK_RAW_TP || kind == TGD_HOOK_LSM) {
-    __u32 idx = d->index & 15;
+    __u32 idx = loc & 15;
     bpf_probe_read_kernel(&raw, 8, (char *)ctx + 8 * idx);
   } else {
     struct pt_regs *regs = ctx;
-    if (d->src == TGD_SRC_REG + 1) { /* syscall wrapper: arguments in the inner pt_regs */
+    if (src == TGD_SRC_REG + 1) { /* syscall wrapper: arguments in the inner pt_regs */
       regs = (struct pt_regs *)PT_REGS_PARM1(regs);
-      switch (d->index) {
+      switch (loc) {
         case 0: raw = PT_REGS_PARM1_CORE_SYSCALL(regs); break;
         case 1: raw = PT_REGS_PARM2_CORE_SYSCALL(regs); break;
         case 2: raw = PT_REGS_PARM3_CORE_SYSCALL(regs); break;
@@ -49,7 +45,7 @@ static __always_inline void read_arg(void *ctx, int kind, struct tgd_arg_desc *d
         case 4: raw = PT_REGS_PARM5_CORE_SYSCALL(regs); break;
       }
     } else {
-      switch (d->index) {
+      switch (loc) {
         case 0: raw = PT_REGS_PARM1(regs); break;
         case 1: raw = PT_REGS_PARM2(regs); break;
         case 2: raw = PT_REGS_PARM3(regs); break;
@@ -58,8 +54,82 @@ static __always_inline void read_arg(void *ctx, int kind, struct tgd_arg_desc *d
       }
     }
   }
+  return raw;
+}
+
+/* Follows an args[].resolve path from p (see struct tgd_resolve). */
+struct resolve_walk {
+  struct tgd_resolve *r;
+  __u64 p;
+};
+
+static long resolve_step(__u32 i, void *data) {
+  struct resolve_walk *w = data;
+  struct tgd_resolve *r = w->r;
+  if (!r || i >= r->n || i >= TGD_RESOLVE_MAX) return 1;
+  __u32 at = i & (TGD_RESOLVE_MAX - 1);
+  w->p += r->off[at];
+  if (r->load_mask & (1u << at)) {
+    __u64 next = 0;
+    if (bpf_probe_read_kernel(&next, sizeof(next), (void *)w->p) != 0 || next == 0) {
+      w->p = 0;
+      return 1;
+    }
+    w->p = next;
+  }
+  return 0;
+}
+
+/* Follows res from p; returns the address (or pointer) it ends on, or the
+ * integer of `size` bytes stored there (res->int_at). A global function:
+ * verified once, not once per path of each evaluator. */
+__noinline __u64 tgd_resolve(struct tgd_resolve *res, __u64 p, __u32 size) {
+  if (!res) return 0;
+  struct resolve_walk w = {.r = res, .p = p};
+  bpf_loop(TGD_RESOLVE_MAX, resolve_step, &w, 0);
+  __u64 raw = w.p;
+  if (res->int_at && raw) {
+    __u64 x = 0;
+    if (size == 1) bpf_probe_read_kernel(&x, 1, (void *)raw);
+    else if (size == 2) bpf_probe_read_kernel(&x, 2, (void *)raw);
+    else if (size == 4) bpf_probe_read_kernel(&x, 4, (void *)raw);
+    else bpf_probe_read_kernel(&x, 8, (void *)raw);
+    raw = x;
+  }
+  return raw;
+}
+
+/* Reads argument `d` of the hook into `v`. `kind` is a compile-time constant. */
+static __always_inline void read_arg(void *ctx, int kind, struct tgd_arg_desc *d, struct tgd_arg_val *v,
+                                     struct tgd_resolve *res) {
+  __u64 raw = 0;
+  __u8 type = d->type;
+  __u32 loc = kind == TGD_HOOK_TRACEPOINT ? d->offset : d->index;
+  if (kind == TGD_HOOK_TRACEPOINT && type == TGD_ARG_DATA_LOC_STR) {
+    __u32 dl = 0;
+    bpf_probe_read_kernel(&dl, sizeof(dl), (char *)ctx + (d->offset & 0xfff));
+    raw = (__u64)((char *)ctx + (dl & 0xffff));
+  } else if (kind == TGD_HOOK_TRACEPOINT && type == TGD_ARG_INLINE_STR) {
+    raw = (__u64)((char *)ctx + (d->offset & 0xfff));
+  } else {
+    raw = read_slot(ctx, kind, d->src, loc, type == TGD_ARG_INT && !(res && res->n) ? d->size : 8);
+    if (res && res->n) raw = tgd_resolve(res, raw, d->size);
+  }
+  if (type >= TGD_ARG_FILE) {
+    __u64 size_raw = 0;
+    if ((type == TGD_ARG_USER_BUF || type == TGD_ARG_KERNEL_BUF) && d->size_loc != 0xffff) {
+      size_raw = read_slot(ctx, kind, d->src, d->size_loc, d->is_signed);
+    } else if (type == TGD_ARG_IOVEC) {
+      size_raw = read_slot(ctx, kind, d->src, d->size_loc, d->size);
+    }
+    __u32 aux = type == TGD_ARG_SOCKADDR || type == TGD_ARG_SOCKADDR_UN || type == TGD_ARG_IOVEC ? d->is_signed : (d->size_loc == 0xffff ? d->size : 0);
+    tgd_read_object(type, raw, size_raw, aux, v);
+    return;
+  }
   v->type = type;
   v->len = 0;
+  v->flags = 0;
+  v->mode = 0;
   if (type == TGD_ARG_INT) {
     __u8 size = d->size;
     if (d->is_signed) {
@@ -97,7 +167,7 @@ struct args_ctx {
     struct args_ctx *ac = data;                                           \
     TGD_MASK(a, 7);                                                       \
     if (a >= TGD_MAX_ARGS || !ac->cfg || !ac->ev) return 1;               \
-    read_arg(ac->ctx, kind, &ac->cfg->args[a], &ac->ev->args[a]);         \
+    read_arg(ac->ctx, kind, &ac->cfg->args[a], &ac->ev->args[a], &ac->cfg->res[a]); \
     return 0;                                                             \
   }
 

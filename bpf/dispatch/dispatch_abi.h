@@ -41,6 +41,48 @@
 #define TGD_ARG_STR_KERNEL 3   /* pointer to a kernel string */
 #define TGD_ARG_DATA_LOC_STR 4 /* tracepoint __data_loc char[] */
 #define TGD_ARG_INLINE_STR 5   /* tracepoint char[N] field */
+/* Kernel objects and buffers (bpf/dispatch/arg_readers.bpf.h reads them;
+ * sensor/loader/arg_types.cc picks them; arg_render.cc renders them). */
+#define TGD_ARG_FILE 6       /* struct file *: path, mode, path flags */
+#define TGD_ARG_PATH 7       /* struct path * */
+#define TGD_ARG_DENTRY 8     /* struct dentry *: path inside its file system */
+#define TGD_ARG_BINPRM 9     /* struct linux_binprm *: its file */
+#define TGD_ARG_FD 10        /* fd of the current task: its file */
+#define TGD_ARG_SOCK 11      /* struct sock * */
+#define TGD_ARG_SOCKET 12    /* struct socket *: its sock */
+#define TGD_ARG_SKB 13       /* struct sk_buff *: IP/TCP/UDP headers */
+#define TGD_ARG_NETDEV 14    /* struct net_device *: its name */
+#define TGD_ARG_CRED 15      /* struct cred * */
+#define TGD_ARG_USER_NS 16   /* struct user_namespace * */
+#define TGD_ARG_CAP_SET 17   /* kernel_cap_t *: the 64-bit set */
+#define TGD_ARG_USER_BUF 18  /* user buffer; length in another argument (size_loc) or fixed (size_loc 0xffff: size) */
+#define TGD_ARG_KERNEL_BUF 19 /* kernel buffer of fixed length */
+#define TGD_ARG_FILENAME 20  /* struct filename *: its name (kernel string) */
+#define TGD_ARG_KIOCB 21     /* struct kiocb *: its file */
+#define TGD_ARG_BPF_ATTR 23   /* union bpf_attr *: prog type, insn count, prog name */
+#define TGD_ARG_BPF_PROG 24   /* struct bpf_prog * */
+#define TGD_ARG_BPF_MAP 25    /* struct bpf_map *: type, key/value sizes, max entries, name */
+#define TGD_ARG_PERF_EVENT 26 /* struct perf_event *: kprobe function, type, config, probe offset */
+#define TGD_ARG_MODULE 27     /* struct module *: name, taints */
+#define TGD_ARG_LOAD_INFO 28  /* struct load_info *: name, taints, signature */
+#define TGD_ARG_SOCKADDR_UN 29 /* struct sockaddr * of AF_UNIX: path ("@name" when abstract), family in mode; is_signed: user memory */
+#define TGD_ARG_IOVEC 30        /* const struct iovec *: the first TGD_STR_MAX bytes of its buffers; count from size_loc; is_signed: user memory */
+#define TGD_ARG_SOCKADDR 22  /* struct sockaddr * (family, address and port in saddr/sport); is_signed: user memory */
+
+/* Path flags of a path-like argument (Tetragon's). */
+#define TGD_PATHF_UNRESOLVED 0x2 /* the walk stopped before the root */
+
+/* Fields of an argument a clause can look at (tgd_int_clause.field,
+ * tgd_str_clause.field). 0: the argument itself. */
+#define TGD_FIELD_VALUE 0
+#define TGD_FIELD_FAMILY 1
+#define TGD_FIELD_PROTOCOL 2
+#define TGD_FIELD_STATE 3
+#define TGD_FIELD_SPORT 4
+#define TGD_FIELD_DPORT 5
+#define TGD_FIELD_FILE_TYPE 6 /* mode & S_IFMT */
+#define TGD_FIELD_SADDR 7     /* string clauses: LPM on (family, address) */
+#define TGD_FIELD_DADDR 8
 
 /* Operators (integers, strings, binaries, pids, namespaces, capabilities). */
 #define TGD_OP_NONE 0
@@ -53,6 +95,10 @@
 #define TGD_OP_GT 7
 #define TGD_OP_LT 8
 #define TGD_OP_MASK 9
+#define TGD_OP_IN_RANGE 10     /* in the value set or in [value, value2] */
+#define TGD_OP_NOT_IN_RANGE 11 /* in neither */
+#define TGD_OP_SUBSTRING 12        /* a value occurs in the string: values are stored as prefixes and looked up */
+#define TGD_OP_SUBSTRING_NOCASE 13 /*   at every position; NOCASE: values lower-cased, the string lowered first */
 
 /* Actions (user space maps them to tetragon.KprobeAction). */
 #define TGD_ACT_POST 1
@@ -97,24 +143,30 @@
 struct tgd_arg_desc {
   __u8 src;       /* TGD_SRC_* (0: unused slot) */
   __u8 type;      /* TGD_ARG_* */
-  __u8 size;      /* integers: 1, 2, 4, 8 */
-  __u8 is_signed;
+  __u8 size;      /* integers: 1, 2, 4, 8; fixed-length buffers: bytes (<= TGD_STR_MAX) */
+  __u8 is_signed; /* integers; TGD_ARG_USER_BUF with size_loc: bytes of the size field */
   __u16 offset;   /* TGD_SRC_TP_FIELD */
   __u16 index;    /* TGD_SRC_RAW_ARG / TGD_SRC_REG */
-  __u32 spec_index; /* the policy's `index` (what matchArgs refer to) */
+  __u16 spec_index; /* the policy's `index` (what matchArgs refer to) */
+  __u16 size_loc; /* TGD_ARG_USER_BUF: where its length is (offset or index as above); 0xffff: fixed */
 };
 
 struct tgd_int_clause {
-  __u8 op;   /* TGD_OP_EQ/NEQ (values in tgd_int_values), GT/LT/MASK (value) */
-  __u8 arg;  /* position in tgd_policy_cfg.args */
-  __u8 pad[6];
+  __u8 op;    /* TGD_OP_EQ/NEQ (values in tgd_int_values), GT/LT/MASK (value),
+                 IN_RANGE/NOT_IN_RANGE (values in tgd_int_values, and [value, value2] when has_range) */
+  __u8 arg;   /* position in tgd_policy_cfg.args */
+  __u8 field; /* TGD_FIELD_* of the argument */
+  __u8 has_range;
+  __u8 pad[4];
   __u64 value;
+  __u64 value2;
 };
 
 struct tgd_str_clause {
   __u8 op;   /* TGD_OP_EQ/NEQ/PREFIX/NOT_PREFIX/POSTFIX/NOT_POSTFIX */
   __u8 arg;
-  __u8 pad[2];
+  __u8 field; /* TGD_FIELD_VALUE, or SADDR/DADDR (op PREFIX: in a CIDR, NOT_PREFIX: in none) */
+  __u8 pad;
 };
 
 struct tgd_ns_clause {
@@ -153,6 +205,19 @@ struct tgd_selector {
 
 /* One policy's compiled form on one hook: the value of the (one-element)
  * inner array behind tgd_policy_cfgs[policy id]. Replaced as a whole. */
+/* args[].resolve: a BTF field path from the argument, compiled to member
+ * offsets. Start from the argument's value p; for each step p += off[i],
+ * then p = *(u64 *)p when bit i of load_mask is set (a pointer member).
+ * The argument's type then reads at p (int_at: an integer stored at p). */
+#define TGD_RESOLVE_MAX 8
+struct tgd_resolve {
+  __u16 off[TGD_RESOLVE_MAX];
+  __u8 n;          /* 0: no resolve */
+  __u8 load_mask;
+  __u8 int_at;     /* integers: read d->size bytes at p */
+  __u8 pad;
+};
+
 struct tgd_policy_cfg {
   __u32 policy_id;
   __u32 gen;
@@ -163,6 +228,7 @@ struct tgd_policy_cfg {
   __u8 pad[6];
   struct tgd_arg_desc args[TGD_MAX_ARGS];
   struct tgd_selector sel[TGD_MAX_SELECTORS];
+  struct tgd_resolve res[TGD_MAX_ARGS];
 };
 
 /* Key of tgd_run_lists: one list per (hook, cgroup); cgroup 0 holds the
@@ -257,13 +323,69 @@ struct tgd_policy_counters {
 #define TGD_EVF_MONITOR (1u << 0)   /* the action was not enforced (monitor mode) */
 #define TGD_EVF_SIGNAL_FAILED (1u << 1)
 
+/* sock, socket, skb: Tetragon's tuple and the fields it reports. Addresses
+ * in network order (IPv4 in the first 4 bytes), ports in host order. */
+struct tgd_net_val {
+  __u16 family;
+  __u16 type;
+  __u16 protocol;
+  __u8 state;
+  __u8 pad0;
+  __u16 sport;
+  __u16 dport;
+  __u32 mark;
+  __u32 priority;
+  __u32 hash;   /* skb */
+  __u32 len;    /* skb */
+  __u32 secpath_len;
+  __u32 secpath_olen;
+  __u32 pad1;
+  __u64 cookie; /* sock: its kernel address, as Tetragon's */
+  __u8 saddr[16];
+  __u8 daddr[16];
+};
+
+struct tgd_userns_val {
+  __s32 level;
+  __u32 uid;  /* owner */
+  __u32 gid;  /* group */
+  __u32 inum;
+};
+
+struct tgd_cred_val {
+  __u32 uid, gid, suid, sgid, euid, egid, fsuid, fsgid;
+  __u32 securebits;
+  __u32 pad;
+  __u64 cap_permitted, cap_effective, cap_inheritable;
+  struct tgd_userns_val userns;
+};
+
+/* bpf_attr, bpf_prog, bpf_map, perf_event, module, load_info. */
+#define TGD_KOBJ_NAME 128
+struct tgd_kobj_val {
+  __u32 type;        /* prog, map or perf event type */
+  __u32 count;       /* instructions */
+  __u32 key_size, value_size, max_entries;
+  __u32 sig_ok;      /* load_info: 1 signature ok, 0 not, 2 unknown */
+  __u64 config, probe_offset;
+  __u64 taints;
+  char name[TGD_KOBJ_NAME]; /* prog/map/module name, perf event kprobe function */
+};
+
 struct tgd_arg_val {
   __u32 type;  /* TGD_ARG_* (0: not read) */
-  __u32 len;   /* strings: bytes without the NUL; negative read error as 0 */
+  __u32 len;   /* strings, paths, buffers: bytes copied (strings without the NUL); read error as 0 */
+  __u32 flags; /* path-like: TGD_PATHF_*; buffers: original length */
+  __u16 mode;  /* path-like: the inode's i_mode */
+  __u16 pad;
   union {
     __s64 s64;
     __u64 u64;
     char str[TGD_STR_MAX];
+    struct tgd_net_val net;
+    struct tgd_cred_val cred;
+    struct tgd_userns_val userns;
+    struct tgd_kobj_val kobj;
   };
 };
 
@@ -286,12 +408,13 @@ struct tgd_policy_event {
 };
 
 /* Bytes of a tgd_policy_event that reach user space. */
-#define TGD_EVENT_WIRE_SIZE (48 + TGD_MAX_ARGS * (8 + TGD_STR_MAX))
+#define TGD_EVENT_WIRE_SIZE (48 + TGD_MAX_ARGS * (16 + TGD_STR_MAX))
 
 #ifdef __cplusplus
 static_assert(offsetof(struct tgd_policy_event, key) == TGD_EVENT_WIRE_SIZE, "wire size");
 static_assert(sizeof(struct tgd_arg_desc) == 12, "tgd_arg_desc");
-static_assert(sizeof(struct tgd_selector) == 24 + 16 * TGD_MAX_INT_CLAUSES + 4 * TGD_MAX_STR_CLAUSES +
+static_assert(sizeof(struct tgd_resolve) == 20, "tgd_resolve");
+static_assert(sizeof(struct tgd_selector) == 24 + 24 * TGD_MAX_INT_CLAUSES + 4 * TGD_MAX_STR_CLAUSES +
                                                  4 * TGD_MAX_NS_CLAUSES + 16 * TGD_MAX_ACTIONS,
               "tgd_selector");
 static_assert(sizeof(struct tgd_run_key) == 16, "tgd_run_key");
@@ -299,9 +422,14 @@ static_assert(sizeof(struct tgd_lpm_key) == 252, "tgd_lpm_key");
 static_assert(sizeof(struct tgd_action) == 16, "tgd_action");
 static_assert(sizeof(struct tgd_policy_counters) == 48, "tgd_policy_counters");
 static_assert(sizeof(struct tgd_rate_key) == 16 + TGD_MAX_ARGS * TGD_RATE_BYTES_PER_ARG, "tgd_rate_key");
-static_assert(sizeof(struct tgd_arg_val) == 8 + TGD_STR_MAX, "tgd_arg_val");
+static_assert(sizeof(struct tgd_arg_val) == 16 + TGD_STR_MAX, "tgd_arg_val");
+static_assert(sizeof(struct tgd_net_val) == 80, "tgd_net_val");
+static_assert(sizeof(struct tgd_cred_val) == 80, "tgd_cred_val");
+static_assert(offsetof(struct tgd_arg_val, str) == 16, "tgd_arg_val header");
 #else
 _Static_assert(sizeof(struct tgd_arg_desc) == 12, "tgd_arg_desc");
+_Static_assert(sizeof(struct tgd_arg_val) == 16 + TGD_STR_MAX, "tgd_arg_val");
+_Static_assert(sizeof(struct tgd_net_val) == 80, "tgd_net_val");
 _Static_assert(sizeof(struct tgd_run_key) == 16, "tgd_run_key");
 _Static_assert(sizeof(struct tgd_lpm_key) == 252, "tgd_lpm_key");
 _Static_assert(sizeof(struct tgd_action) == 16, "tgd_action");

@@ -10,6 +10,7 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
 
+#include "bpf/dispatch/arg_readers.bpf.h"
 #include "bpf/dispatch/dispatch_abi.h"
 #include "bpf/dispatch/eval_maps.bpf.h"
 #include "bpf/dispatch/hook.bpf.h"
@@ -39,6 +40,46 @@ static long rev_step(__u32 i, void *data) {
   return 0;
 }
 
+/* Substring search: whether a value of the clause (stored as a prefix) is a
+ * prefix of src[i..] for some i: one LPM lookup per position. */
+struct substr_ctx {
+  struct tgd_lpm_key *key;
+  const char *src;
+  __u32 len;
+  int found;
+};
+
+static long substr_step(__u32 i, void *data) {
+  struct substr_ctx *c = data;
+  __u32 len = c->len;
+  if (i >= len || len > TGD_STR_MAX) return 1;
+  struct tgd_lpm_key *key = c->key;
+  bpf_probe_read_kernel(key->s, TGD_STR_MAX, c->src + i);
+  key->prefixlen = 64 + 8 * (len - i);
+  if (bpf_map_lookup_elem(&tgd_str_prefix, key)) {
+    c->found = 1;
+    return 1;
+  }
+  return 0;
+}
+
+struct lower_ctx {
+  char *dst;
+  const char *src;
+  __u32 len;
+};
+
+static long lower_step(__u32 i, void *data) {
+  struct lower_ctx *l = data;
+  if (i >= l->len) return 1;
+  __u64 at = i;
+  TGD_CLAMP(at, 240);
+  char ch = l->src[at];
+  if (ch >= 'A' && ch <= 'Z') ch += 'a' - 'A';
+  l->dst[at] = ch;
+  return 0;
+}
+
 /* Looks up string `s` (length len, zero padded to TGD_STR_MAX) in the value
  * set of clause (policy, tag) with operator `op`; returns whether the clause
  * matches. Uses ev->key and ev->rev as scratch. */
@@ -57,6 +98,16 @@ static __always_inline int str_match(struct tgd_policy_event *ev, __u32 policy, 
     __builtin_memcpy(key->s, s, TGD_STR_MAX);
     key->prefixlen = 64 + 8 * len;
     found = bpf_map_lookup_elem(&tgd_str_prefix, key) != 0;
+  } else if (op == TGD_OP_SUBSTRING || op == TGD_OP_SUBSTRING_NOCASE) {
+    const char *src = s;
+    if (op == TGD_OP_SUBSTRING_NOCASE) {
+      struct lower_ctx l = {.dst = ev->rev, .src = s, .len = len};
+      bpf_loop(TGD_STR_MAX, lower_step, &l, 0);
+      src = ev->rev;
+    }
+    struct substr_ctx c = {.key = key, .src = src, .len = len};
+    bpf_loop(TGD_STR_MAX, substr_step, &c, 0);
+    found = c.found;
   } else if (op == TGD_OP_POSTFIX || op == TGD_OP_NOT_POSTFIX) {
     struct rev_ctx r = {.dst = key->s, .src = s, .len = len};
     bpf_loop(TGD_STR_MAX, rev_step, &r, 0);
@@ -104,17 +155,48 @@ static __always_inline int int_clause_match(struct tgd_policy_cfg *cfg, struct t
   TGD_MASK(pos, 7);
   if (pos >= TGD_MAX_ARGS) return 0;
   struct tgd_arg_val *v = &ev->args[pos];
-  if (v->type != TGD_ARG_INT) return 0;
-  int is_signed = cfg->args[pos].is_signed;
-  __u64 x = v->u64;
+  __u8 field = c->field;
+  if (field == TGD_FIELD_VALUE ? (v->type != TGD_ARG_INT && v->type != TGD_ARG_CAP_SET)
+                               : (field == TGD_FIELD_FILE_TYPE ? !tgd_arg_is_string(v->type) : !tgd_arg_is_net(v->type)))
+    return 0;
+  int is_signed = field == TGD_FIELD_VALUE && cfg->args[pos].is_signed;
+  __u64 x = tgd_arg_field(v, field);
+  __u32 tag = TGD_TAG(cfg->gen, sel, TGD_TAG_INT, i);
   switch (c->op) {
-    case TGD_OP_EQ: return int_in_set(cfg->policy_id, TGD_TAG(cfg->gen, sel, TGD_TAG_INT, i), x);
-    case TGD_OP_NEQ: return !int_in_set(cfg->policy_id, TGD_TAG(cfg->gen, sel, TGD_TAG_INT, i), x);
+    case TGD_OP_EQ: return int_in_set(cfg->policy_id, tag, x);
+    case TGD_OP_NEQ: return !int_in_set(cfg->policy_id, tag, x);
     case TGD_OP_GT: return is_signed ? (__s64)x > (__s64)c->value : x > c->value;
     case TGD_OP_LT: return is_signed ? (__s64)x < (__s64)c->value : x < c->value;
     case TGD_OP_MASK: return (x & c->value) != 0;
+    case TGD_OP_IN_RANGE:
+    case TGD_OP_NOT_IN_RANGE: {
+      int in = c->has_range && (is_signed ? ((__s64)x >= (__s64)c->value && (__s64)x <= (__s64)c->value2)
+                                          : (x >= c->value && x <= c->value2));
+      if (!in) in = int_in_set(cfg->policy_id, tag, x);
+      return c->op == TGD_OP_IN_RANGE ? in : !in;
+    }
   }
   return 0;
+}
+
+/* Whether the source or destination address of a sock/skb argument is in
+ * the clause's CIDRs (LPM keys: family byte, then the address). */
+static __always_inline int addr_match(struct tgd_policy_event *ev, __u32 policy, __u32 tag, __u8 op,
+                                      struct tgd_arg_val *v, __u8 field) {
+  struct tgd_lpm_key *key = &ev->key;
+  __builtin_memset(key->s, 0, TGD_STR_MAX);
+  key->policy_id = policy;
+  key->tag = tag;
+  __u16 family = v->net.family;
+  const __u8 *a = field == TGD_FIELD_SADDR ? v->net.saddr : v->net.daddr;
+  int found = 0;
+  if (family == TGD_AF_INET || family == TGD_AF_INET6) {
+    key->s[0] = family == TGD_AF_INET ? 4 : 6;
+    __builtin_memcpy(&key->s[1], a, 16);
+    key->prefixlen = 64 + 8 + (family == TGD_AF_INET ? 32 : 128);
+    found = bpf_map_lookup_elem(&tgd_str_prefix, key) != 0;
+  }
+  return op == TGD_OP_PREFIX ? found : !found;
 }
 
 static __always_inline int str_clause_match(struct tgd_policy_cfg *cfg, struct tgd_policy_event *ev,
@@ -126,9 +208,11 @@ static __always_inline int str_clause_match(struct tgd_policy_cfg *cfg, struct t
   TGD_MASK(pos, 7);
   if (pos >= TGD_MAX_ARGS) return 0;
   struct tgd_arg_val *v = &ev->args[pos];
-  if (v->type != TGD_ARG_STR_USER && v->type != TGD_ARG_STR_KERNEL && v->type != TGD_ARG_DATA_LOC_STR &&
-      v->type != TGD_ARG_INLINE_STR)
-    return 0;
+  if (c->field == TGD_FIELD_SADDR || c->field == TGD_FIELD_DADDR) {
+    if (!tgd_arg_is_net(v->type)) return 0;
+    return addr_match(ev, cfg->policy_id, TGD_TAG(cfg->gen, sel, TGD_TAG_STR, i), c->op, v, c->field);
+  }
+  if (!tgd_arg_is_string(v->type)) return 0;
   return str_match(ev, cfg->policy_id, TGD_TAG(cfg->gen, sel, TGD_TAG_STR, i), c->op, v->str, v->len);
 }
 

@@ -17,6 +17,8 @@
 #include "bpf/process/process_msg.h"
 #include "compat/policy/arg_index.h"
 #include "compat/policy/capabilities.h"
+#include "sensor/loader/arg_resolve.h"
+#include "sensor/loader/arg_types.h"
 #include "sensor/base/status_macros.h"
 #include "sensor/loader/in_map.h"
 #include "sensor/loader/pid_sets.h"
@@ -147,9 +149,11 @@ std::optional<IntType> ExplicitIntType(absl::string_view t) {
   if (t == "uint8") return IntType{1, false, ArgRender::kUint};
   if (t == "uint16") return IntType{2, false, ArgRender::kUint};
   if (t == "uint32") return IntType{4, false, ArgRender::kUint};
-  if (t == "int64" || t == "syscall64") return IntType{8, true, ArgRender::kLong};
-  if (t == "uint64" || t == "size_t") return IntType{8, false, ArgRender::kSize};
-  if (t == "fd") return IntType{4, true, ArgRender::kInt};
+  if (t == "sint8") return IntType{1, true, ArgRender::kInt};
+  if (t == "sint16") return IntType{2, true, ArgRender::kInt};
+  if (t == "sint32") return IntType{4, true, ArgRender::kInt};
+  if (t == "int64" || t == "sint64" || t == "long") return IntType{8, true, ArgRender::kLong};
+  if (t == "uint64" || t == "ulong" || t == "size_t") return IntType{8, false, ArgRender::kSize};
   return std::nullopt;
 }
 
@@ -216,10 +220,11 @@ absl::Status CompileArgs(const policy::Hook& hook, const TracepointFormatReader&
     CompiledArg ca;
     ca.label = a.label;
     d.spec_index = a.index;
-    if (a.size_arg_index != 0) return Unimplemented(path + ".sizeArgIndex", "sizeArgIndex");
-    if (a.return_copy) return Unimplemented(path + ".returnCopy", "returnCopy");
-    if (a.max_data) return Unimplemented(path + ".maxData", "maxData");
-    if (!a.resolve.empty()) return Unimplemented(path + ".resolve", "resolve");
+    const bool object = IsObjectArgType(a.type);  // kernel objects and buffers: arg_types.cc
+    if (a.size_arg_index != 0 && !object) return Unimplemented(path + ".sizeArgIndex", "sizeArgIndex");
+    if (a.return_copy && !object) return Unimplemented(path + ".returnCopy", "returnCopy");
+    if (a.max_data && !object) return Unimplemented(path + ".maxData", "maxData");
+
     if (a.index < 0) return Invalid(path + ".index", "must not be negative");
     std::optional<IntType> it = ExplicitIntType(a.type);
     if (hook.kind == policy::HookKind::kTracepoint) {
@@ -231,7 +236,9 @@ absl::Status CompileArgs(const policy::Hook& hook, const TracepointFormatReader&
       const TracepointField& f = format->fields[a.index];
       d.src = TGD_SRC_TP_FIELD;
       d.offset = f.offset;
-      if (a.type == "auto") {
+      if (object) {
+        TGD_RETURN_IF_ERROR(CompileObjectArg(hook, a, path, &f, &*format, &d, &ca));
+      } else if (a.type == "auto") {
         TGD_RETURN_IF_ERROR(AutoTracepointArg(f, hook.subsystem == "syscalls", &d, &ca, path + ".type"));
       } else if (it) {
         if (f.size != 1 && f.size != 2 && f.size != 4 && f.size != 8) {
@@ -241,6 +248,9 @@ absl::Status CompileArgs(const policy::Hook& hook, const TracepointFormatReader&
         d.size = std::min<uint32_t>(it->size, f.size);
         d.is_signed = it->is_signed;
         ca.render = it->render;
+      } else if (IsStringType(a.type) && !a.resolve.empty()) {
+        d.type = TGD_ARG_STR_KERNEL;  // a string member behind the field's pointer
+        ca.render = ArgRender::kString;
       } else if (IsStringType(a.type)) {
         TGD_RETURN_IF_ERROR(AutoTracepointArg(f, hook.subsystem == "syscalls", &d, &ca, path + ".type"));
         if (ca.render != ArgRender::kString) {
@@ -266,7 +276,9 @@ absl::Status CompileArgs(const policy::Hook& hook, const TracepointFormatReader&
       if (a.type == "auto" && hook.kind == policy::HookKind::kRawTracepoint) {
         it = IntType{8, false, ArgRender::kSize};
       }
-      if (it) {
+      if (object) {
+        TGD_RETURN_IF_ERROR(CompileObjectArg(hook, a, path, nullptr, nullptr, &d, &ca));
+      } else if (it) {
         d.type = TGD_ARG_INT;
         d.size = it->size;
         d.is_signed = it->is_signed;
@@ -278,6 +290,13 @@ absl::Status CompileArgs(const policy::Hook& hook, const TracepointFormatReader&
         return Unimplemented(path + ".type",
                              absl::StrCat("argument type \"", a.type, "\" on ", policy::HookKindName(hook.kind)));
       }
+    }
+    if (!a.resolve.empty()) {  // arg_resolve.cc
+      const TracepointField* field =
+          hook.kind == policy::HookKind::kTracepoint ? &format->fields[a.index] : nullptr;
+      TGD_ASSIGN_OR_RETURN(ResolvedPath r, ResolveArgPath(hook, a, path, field));
+      TGD_RETURN_IF_ERROR(ApplyResolvedPath(r, a, path, &d));
+      out->cfg.res[i] = r.res;
     }
     out->args.push_back(std::move(ca));
   }
@@ -424,6 +443,10 @@ absl::Status CompileSelector(const policy::Hook& hook, const policy::Selector& s
       return Invalid(m.path + ".index", absl::StrCat("argument index ", m.index, " is not declared in ", hook.path,
                                                      ".args"));
     }
+    if (std::optional<absl::Status> s = CompileObjectMatch(m, pos, sel_idx, out)) {  // arg_types.cc
+      TGD_RETURN_IF_ERROR(*s);
+      continue;
+    }
     uint8_t op = IsInMapOperator(m) ? (m.op == "InMap" ? TGD_OP_EQ : TGD_OP_NEQ) : OpCode(m.op);
     if (op == TGD_OP_NONE) return Unimplemented(m.path + ".operator", absl::StrCat("operator \"", m.op, "\""));
     bool is_string = out->args[pos].render == ArgRender::kString;
@@ -436,7 +459,7 @@ absl::Status CompileSelector(const policy::Hook& hook, const policy::Selector& s
         return Unimplemented(m.path, absl::StrCat("more than ", TGD_MAX_STR_CLAUSES, " string matchArgs per selector"));
       }
       int idx = sel.n_str++;
-      sel.strs[idx] = {op, static_cast<uint8_t>(pos), {0, 0}};
+      sel.strs[idx] = {op, static_cast<uint8_t>(pos), TGD_FIELD_VALUE, 0};
       uint32_t tag = TGD_TAG(0, sel_idx, TGD_TAG_STR, idx);
       for (size_t j = 0; j < m.values.size(); ++j) {
         TGD_RETURN_IF_ERROR(AddString(out, op, tag, m.values[j], absl::StrCat(m.path, ".values[", j, "]")));

@@ -21,7 +21,14 @@
 namespace tgd {
 
 // How user space renders an argument into tetragon.KprobeArgument.
-enum class ArgRender { kInt, kUint, kLong, kSize, kString };
+// kFile .. kNop: kernel objects and buffers (sensor/loader/arg_types.cc,
+// rendered by arg_render.cc); kNop is read and not rendered (as Tetragon).
+enum class ArgRender {
+  kInt, kUint, kLong, kSize, kString,
+  kFile, kPath, kLinuxBinprm, kSock, kSkb, kCred, kUserNs, kCapability, kBpfCmd,
+  kKernelCapT, kCapInheritable, kCapPermitted, kCapEffective, kBytes, kNop, kSyscall64, kSockaddr,
+  kBpfAttr, kBpfProg, kBpfMap, kPerfEvent, kModule, kLoadInfo, kSockaddrUn,
+};
 
 struct CompiledArg {
   ArgRender render = ArgRender::kLong;

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "sensor/loader/arg_render.h"
 #include "sensor/loader/dispatch_backend.h"
 #include "sensor/process/proc_walk.h"
 
@@ -249,17 +250,8 @@ std::optional<tetragon::GetEventsResponse> DispatchBackend::DecodeWith(const tgd
   uint32_t n = std::min<uint32_t>(ev.n_args, TGD_MAX_ARGS);
   for (uint32_t i = 0; i < n && i < args.size(); ++i) {
     const tgd_arg_val& v = ev.args[i];
-    tetragon::KprobeArgument* a = pargs.Add();
-    if (!args[i].label.empty()) a->set_label(args[i].label);
-    switch (args[i].render) {
-      case ArgRender::kInt: a->set_int_arg(static_cast<int32_t>(v.s64)); break;
-      case ArgRender::kUint: a->set_uint_arg(static_cast<uint32_t>(v.u64)); break;
-      case ArgRender::kLong: a->set_long_arg(v.s64); break;
-      case ArgRender::kSize: a->set_size_arg(v.u64); break;
-      case ArgRender::kString:
-        a->set_string_arg(std::string(v.str, strnlen(v.str, std::min<uint32_t>(v.len, TGD_STR_MAX))));
-        break;
-    }
+    tetragon::KprobeArgument a;
+    if (RenderArg(args[i], v, kind, &a)) *pargs.Add() = std::move(a);  // arg_render.cc
   }
   if (kind == TGD_HOOK_LSM) {
     tetragon::ProcessLsm* m = out.mutable_process_lsm();

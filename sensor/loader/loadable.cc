@@ -56,7 +56,7 @@ bool UsedAsString(const policy::Hook& hook, int pos) {
 // a string when the selectors use it as one, else a 64-bit integer).
 TracepointFormat DeclaredLayout(const policy::Hook& hook) {
   int last = -1;
-  for (const policy::ArgSpec& a : hook.args) last = std::max(last, a.index);
+  for (const policy::ArgSpec& a : hook.args) last = std::max({last, a.index, a.size_arg_index - 1});
   TracepointFormat f;
   f.name = hook.event;
   for (int i = 0; i <= last; ++i) {

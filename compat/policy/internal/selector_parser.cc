@@ -272,7 +272,11 @@ absl::Status CheckArgValues(const SelectorContext& ctx, const MapReader& m, cons
     return absl::OkStatus();
   }
   if (op == "SubString" || op == "SubStringIgnCase") {
-    if (type != "string" && type != "char_buf") return bad_type("it takes string or char_buf arguments");
+    static constexpr const char* kSubstringTypes[] = {"fd", "file", "path", "dentry", "string", "char_buf",
+                                                       "linux_binprm", "data_loc", "net_device", "sockaddr_un"};
+    if (std::find(std::begin(kSubstringTypes), std::end(kSubstringTypes), type) == std::end(kSubstringTypes)) {
+      return bad_type("it takes string-like, path and char_buf arguments");
+    }
     for (size_t i = 0; i < arg.values.size(); ++i) {
       if (arg.values[i].size() > kMaxSubstringLen) {
         return value_error(i, absl::InvalidArgumentError(absl::StrCat("longer than ", kMaxSubstringLen, " bytes")));

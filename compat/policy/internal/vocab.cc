@@ -48,7 +48,13 @@ constexpr TypeInfo kTypes[] = {
     {"cap_permitted", ArgClass::kCaps, 0}, {"cap_effective", ArgClass::kCaps, 0},
     {"linux_binprm", ArgClass::kString, 0}, {"data_loc", ArgClass::kString, 0},
     {"net_device", ArgClass::kString, 0}, {"bpf_cmd", ArgClass::kOther, 0},
-    {"dentry", ArgClass::kPathLike, 0},
+    {"dentry", ArgClass::kString, 0},
+    // The CRD's other spellings and the remaining generic types.
+    {"sint8", ArgClass::kSigned, 8},      {"sint16", ArgClass::kSigned, 16},
+    {"sint32", ArgClass::kSigned, 32},    {"sint64", ArgClass::kSigned, 64},
+    {"long", ArgClass::kSigned, 64},      {"ulong", ArgClass::kUnsigned, 64},
+    {"const_buf", ArgClass::kOther, 0},   {"sockaddr_un", ArgClass::kString, 0},
+    {"bpf_prog", ArgClass::kOther, 0},
 };
 
 const TypeInfo* FindType(absl::string_view t) {

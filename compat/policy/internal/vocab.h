@@ -18,8 +18,8 @@ namespace tgd::policy::internal {
 enum class ArgClass {
   kSigned,    // int int8 int16 int32 int64 size_t syscall64
   kUnsigned,  // uint8 uint16 uint32 uint64
-  kString,    // string char_buf fd file path linux_binprm data_loc net_device (string maps)
-  kPathLike,  // filename dentry: Prefix/Postfix only
+  kString,    // string char_buf fd file path dentry linux_binprm data_loc net_device sockaddr_un
+  kPathLike,  // filename: Prefix/Postfix only
   kSock,      // sock skb socket
   kSockaddr,  // sockaddr
   kCaps,      // kernel_cap_t cap_inheritable cap_permitted cap_effective

@@ -1,0 +1,198 @@
+// args[].resolve against the kernel's BTF (see arg_resolve.h), through
+// libbpf's BTF API.
+#include "sensor/loader/arg_resolve.h"
+
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/synchronization/mutex.h"
+
+namespace tgd {
+namespace {
+
+// The running kernel's BTF, loaded once (nullptr when the kernel has none).
+const btf* VmlinuxBtf() {
+  static absl::Mutex mu;
+  static const btf* loaded = nullptr;
+  static bool tried = false;
+  absl::MutexLock l(&mu);
+  if (!tried) {
+    tried = true;
+    btf* b = btf__load_vmlinux_btf();
+    if (libbpf_get_error(b) == 0) loaded = b;
+  }
+  return loaded;
+}
+
+int SkipMods(const btf* b, int id) {
+  for (int i = 0; i < 32 && id > 0; ++i) {
+    const btf_type* t = btf__type_by_id(b, id);
+    if (!t) return -1;
+    switch (btf_kind(t)) {
+      case BTF_KIND_TYPEDEF:
+      case BTF_KIND_VOLATILE:
+      case BTF_KIND_CONST:
+      case BTF_KIND_RESTRICT:
+      case BTF_KIND_TYPE_TAG:
+        id = t->type;
+        break;
+      default:
+        return id;
+    }
+  }
+  return id;
+}
+
+// Member `name` of struct/union `id`, searching anonymous members too.
+bool FindMember(const btf* b, int id, const std::string& name, uint32_t* bit_off, int* type) {
+  const btf_type* t = btf__type_by_id(b, id);
+  if (!t || (btf_kind(t) != BTF_KIND_STRUCT && btf_kind(t) != BTF_KIND_UNION)) return false;
+  const btf_member* m = btf_members(t);
+  for (int i = 0; i < btf_vlen(t); ++i, ++m) {
+    const char* mname = btf__name_by_offset(b, m->name_off);
+    uint32_t off = btf_member_bit_offset(t, i);
+    if (mname && name == mname) {
+      *bit_off = off;
+      *type = m->type;
+      return true;
+    }
+    if (!mname || !*mname) {  // anonymous struct or union: look inside
+      uint32_t inner = 0;
+      if (FindMember(b, SkipMods(b, m->type), name, &inner, type)) {
+        *bit_off = off + inner;
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+// The type id of parameter `index` of function prototype `proto`, or -1.
+int ParamType(const btf* b, int proto, int index) {
+  const btf_type* t = btf__type_by_id(b, proto);
+  if (!t || btf_kind(t) != BTF_KIND_FUNC_PROTO || index < 0 || index >= btf_vlen(t)) return -1;
+  return btf_params(t)[index].type;
+}
+
+int FuncProto(const btf* b, const std::string& fn) {
+  int id = btf__find_by_name_kind(b, fn.c_str(), BTF_KIND_FUNC);
+  if (id < 0) return -1;
+  return btf__type_by_id(b, id)->type;
+}
+
+bool IsChar(const btf* b, int id) {
+  const btf_type* t = btf__type_by_id(b, SkipMods(b, id));
+  return t && btf_kind(t) == BTF_KIND_INT && t->size == 1;
+}
+
+}  // namespace
+
+absl::StatusOr<ResolvedPath> ResolveArgPath(const policy::Hook& hook, const policy::ArgSpec& a,
+                                            const std::string& path, const TracepointField* field) {
+  const std::string where = path + ".resolve";
+  auto invalid = [&](absl::string_view why) { return absl::InvalidArgumentError(absl::StrCat(where, ": ", why)); };
+  const btf* b = VmlinuxBtf();
+  if (!b) return absl::NotFoundError(absl::StrCat(where, ": the kernel's BTF (/sys/kernel/btf/vmlinux) is not readable"));
+  int root = -1;
+  int struct_root = 0;  // tracepoints: the struct the field points to
+  switch (hook.kind) {
+    case policy::HookKind::kRawTracepoint: {
+      int td = btf__find_by_name_kind(b, ("btf_trace_" + hook.event).c_str(), BTF_KIND_TYPEDEF);
+      if (td < 0) return absl::NotFoundError(absl::StrCat(where, ": no BTF prototype for raw tracepoint ", hook.event));
+      int ptr = SkipMods(b, td);
+      const btf_type* pt = btf__type_by_id(b, ptr);
+      if (!pt || btf_kind(pt) != BTF_KIND_PTR) return invalid("unexpected raw tracepoint prototype");
+      root = ParamType(b, SkipMods(b, pt->type), a.index + 1);  // the first parameter is the context
+      break;
+    }
+    case policy::HookKind::kLsm:
+      root = ParamType(b, FuncProto(b, "bpf_lsm_" + hook.call), a.index);
+      break;
+    case policy::HookKind::kKprobe:
+      if (hook.syscall) {
+        return absl::UnimplementedError(absl::StrCat(where, ": resolve on syscall kprobes is not supported by tgdispatch yet"));
+      }
+      root = ParamType(b, FuncProto(b, hook.call), a.index);
+      break;
+    case policy::HookKind::kTracepoint: {
+      if (!field) return invalid("the tracepoint field is unknown");
+      absl::string_view t = field->type;
+      absl::ConsumePrefix(&t, "const ");
+      if (!absl::ConsumePrefix(&t, "struct ") || !absl::ConsumeSuffix(&t, " *")) {
+        return invalid(absl::StrCat("field ", field->name, " (", field->type, ") is not a struct pointer"));
+      }
+      int s = btf__find_by_name_kind(b, std::string(t).c_str(), BTF_KIND_STRUCT);
+      if (s < 0) return absl::NotFoundError(absl::StrCat(where, ": struct ", t, " is not in the kernel's BTF"));
+      struct_root = s;
+      break;
+    }
+    default:
+      return absl::UnimplementedError(
+          absl::StrCat(where, ": resolve on ", policy::HookKindName(hook.kind), " is not supported by tgdispatch yet"));
+  }
+  int cur;
+  if (struct_root > 0) {
+    cur = struct_root;
+  } else {
+    if (root <= 0) return absl::NotFoundError(absl::StrCat(where, ": no BTF type for argument ", a.index));
+    const btf_type* rt = btf__type_by_id(b, SkipMods(b, root));
+    if (!rt || btf_kind(rt) != BTF_KIND_PTR) return invalid("the argument is not a pointer to a struct or union");
+    cur = SkipMods(b, rt->type);
+  }
+  std::vector<std::string> comps = absl::StrSplit(a.resolve, '.');
+  if (comps.size() > TGD_RESOLVE_MAX) {
+    return invalid(absl::StrCat(comps.size(), " components; at most ", TGD_RESOLVE_MAX, " are supported"));
+  }
+  ResolvedPath out;
+  for (size_t i = 0; i < comps.size(); ++i) {
+    const std::string& c = comps[i];
+    const btf_type* st = btf__type_by_id(b, cur);
+    if (!st || (btf_kind(st) != BTF_KIND_STRUCT && btf_kind(st) != BTF_KIND_UNION)) {
+      return invalid(absl::StrCat("\"", c, "\" follows a component that is not a struct or union"));
+    }
+    uint32_t bit_off = 0;
+    int mtype = 0;
+    if (!FindMember(b, cur, c, &bit_off, &mtype)) {
+      const char* sname = btf__name_by_offset(b, st->name_off);
+      return absl::NotFoundError(absl::StrCat(where, ": ", sname && *sname ? sname : "the struct", " has no member \"", c, "\""));
+    }
+    if (bit_off % 8 != 0 || bit_off / 8 > 0xffff) return invalid(absl::StrCat("member \"", c, "\" is a bit field or too far"));
+    out.res.off[i] = bit_off / 8;
+    int mt = SkipMods(b, mtype);
+    const btf_type* m = btf__type_by_id(b, mt);
+    const bool last = i + 1 == comps.size();
+    if (!last) {
+      if (btf_kind(m) == BTF_KIND_PTR) {
+        out.res.load_mask |= 1u << i;
+        cur = SkipMods(b, m->type);
+      } else {
+        cur = mt;
+      }
+      continue;
+    }
+    if (btf_kind(m) == BTF_KIND_ARRAY && IsChar(b, btf_array(m)->type)) {
+      out.kind = ResolvedKind::kCharArray;
+    } else if (btf_kind(m) == BTF_KIND_PTR) {
+      out.res.load_mask |= 1u << i;
+      out.kind = IsChar(b, m->type) ? ResolvedKind::kCharPointer : ResolvedKind::kPointer;
+    } else if (btf_kind(m) == BTF_KIND_INT || btf_kind(m) == BTF_KIND_ENUM || btf_kind(m) == BTF_KIND_ENUM64) {
+      out.kind = ResolvedKind::kInteger;
+      out.int_size = m->size;
+      out.res.int_at = 1;
+    } else {
+      return invalid(absl::StrCat("\"", c, "\" is a struct or union: name one of its members"));
+    }
+  }
+  out.res.n = comps.size();
+  return out;
+}
+
+}  // namespace tgd
