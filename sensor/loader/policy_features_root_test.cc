@@ -159,7 +159,7 @@ spec:
   ASSERT_GE(events.size(), 1u);
   EXPECT_EQ(events[0].process_tracepoint().action(), tetragon::KPROBE_ACTION_SIGKILL);
   ASSERT_EQ(events[0].process_tracepoint().args_size(), 1);
-  EXPECT_EQ(events[0].process_tracepoint().args(0).long_arg(), SYS_openat);
+  EXPECT_EQ(events[0].process_tracepoint().args(0).syscall_id().id(), SYS_openat);  // syscall64: syscall_id, as Tetragon
 }
 
 // Both forms in one hook: index 6 is filename's field index, index 1 is a
@@ -256,7 +256,7 @@ spec:
   EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "status " << st;
   auto events = Drain("kill-dups");
   ASSERT_EQ(events.size(), 1u);
-  EXPECT_EQ(events[0].process_tracepoint().args(0).long_arg(), SYS_dup);
+  EXPECT_EQ(events[0].process_tracepoint().args(0).syscall_id().id(), SYS_dup);  // syscall64: syscall_id, as Tetragon
 }
 
 // Several matchPIDs in one selector are ANDed (Tetragon's semantics):
