@@ -27,7 +27,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+double Seconds(Clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
 
 double CpuSeconds() {
   rusage ru{};
@@ -45,17 +47,23 @@ constexpr uint64_t kStartCgroupBase = 0x7d00000000000000ull;
 // sys_enter_getpid.
 std::string StartPolicyYaml(int i, int pod) {
   std::string paths;
-  for (int j = 0; j < 8; ++j) absl::StrAppend(&paths, j ? ", " : "", "\"/opt/start", i, "/bin/tool", j, "\"");
-  return absl::StrCat("apiVersion: cilium.io/v1alpha1\nkind: TracingPolicy\nmetadata:\n  name: start-", i,
-                      "\nspec:\n  podSelector:\n    matchLabels:\n      app: start", pod,
-                      "\n  tracepoints:\n  - subsystem: syscalls\n    event: sys_enter_getpid\n    selectors:\n"
-                      "    - matchBinaries:\n      - operator: In\n        values: [",
-                      paths, "]\n");
+  for (int j = 0; j < 8; ++j)
+    absl::StrAppend(&paths, j ? ", " : "", "\"/opt/start", i, "/bin/tool", j,
+                    "\"");
+  return absl::StrCat(
+      "apiVersion: cilium.io/v1alpha1\nkind: TracingPolicy\nmetadata:\n  name: "
+      "start-",
+      i, "\nspec:\n  podSelector:\n    matchLabels:\n      app: start", pod,
+      "\n  tracepoints:\n  - subsystem: syscalls\n    event: "
+      "sys_enter_getpid\n    selectors:\n"
+      "    - matchBinaries:\n      - operator: In\n        values: [",
+      paths, "]\n");
 }
 
 }  // namespace
 
-StartReport MeasurePolicyDirStart(const std::string& mode, int policies, bool bpf_filter, double budget_s) {
+StartReport MeasurePolicyDirStart(const std::string& mode, int policies,
+                                  bool bpf_filter, double budget_s) {
   StartReport r;
   r.bpf_filter = bpf_filter;
   r.policies = policies;
@@ -67,9 +75,11 @@ StartReport MeasurePolicyDirStart(const std::string& mode, int policies, bool bp
   }
   const std::filesystem::path dir = tmpl;
   for (int i = 0; i < policies; ++i) {
-    std::ofstream(dir / absl::StrFormat("policy-%05d.yaml", i)) << StartPolicyYaml(i, i % r.pods);
+    std::ofstream(dir / absl::StrFormat("policy-%05d.yaml", i))
+        << StartPolicyYaml(i, i % r.pods);
   }
-  const std::string bpf_dir = absl::StrCat("/sys/fs/bpf/tgd-bench-start-", getpid());
+  const std::string bpf_dir =
+      absl::StrCat("/sys/fs/bpf/tgd-bench-start-", getpid());
   {
     // --- start: what the daemon does before it serves.
     Clock::time_point t0 = Clock::now();
@@ -85,15 +95,17 @@ StartReport MeasurePolicyDirStart(const std::string& mode, int policies, bool bp
         return r;
       }
     }
-    absl::StatusOr<std::unique_ptr<PolicyFilterState>> filter = PolicyFilterState::Create(fo);
+    absl::StatusOr<std::unique_ptr<PolicyFilterState>> filter =
+        PolicyFilterState::Create(fo);
     if (!filter.ok()) {
       r.first_error = filter.status().ToString();
       return r;
     }
     for (int p = 0; p < r.pods; ++p) {
       std::string app = absl::StrCat("start", p);
-      absl::Status s = (*filter)->AddPodContainer({app, app, "default", {{"app", app}}},
-                                                  {app, "main", "", kStartCgroupBase + p, ""});
+      absl::Status s = (*filter)->AddPodContainer(
+          {app, app, "default", {{"app", app}}},
+          {app, "main", "", kStartCgroupBase + p, ""});
       if (!s.ok() && r.first_error.empty()) r.first_error = s.ToString();
     }
     r.pods_s = Seconds(Clock::now() - t0);
@@ -102,7 +114,8 @@ StartReport MeasurePolicyDirStart(const std::string& mode, int policies, bool bp
     o.node_name = "bench";
     o.start_reader = false;
     o.seed_exec_paths = false;
-    absl::StatusOr<std::unique_ptr<PolicyBackend>> backend = CreateBackend(mode, o);
+    absl::StatusOr<std::unique_ptr<PolicyBackend>> backend =
+        CreateBackend(mode, o);
     if (!backend.ok()) {
       r.first_error = backend.status().ToString();
       return r;
@@ -111,7 +124,8 @@ StartReport MeasurePolicyDirStart(const std::string& mode, int policies, bool bp
     uint64_t gp0 = dispatch ? dispatch->ReclaimGracePeriods() : 0;
     auto manager = std::make_unique<PolicyManager>(backend->get());
     std::vector<std::filesystem::path> files;
-    for (const auto& e : std::filesystem::directory_iterator(dir)) files.push_back(e.path());
+    for (const auto& e : std::filesystem::directory_iterator(dir))
+      files.push_back(e.path());
     std::sort(files.begin(), files.end());
     int refused_in_a_row = 0;
     for (const auto& f : files) {
@@ -123,8 +137,11 @@ StartReport MeasurePolicyDirStart(const std::string& mode, int policies, bool bp
       std::stringstream text;
       text << in.rdbuf();
       absl::StatusOr<PolicyDocument> doc = ParsePolicyDocument(text.str());
-      absl::Status s = doc.ok() ? manager->AddParsed(*std::move(doc), PolicyManager::OnFailure::kListAsLoadError)
-                                : doc.status();
+      absl::Status s =
+          doc.ok()
+              ? manager->AddParsed(*std::move(doc),
+                                   PolicyManager::OnFailure::kListAsLoadError)
+              : doc.status();
       if (s.ok()) {
         ++r.loaded;
         refused_in_a_row = 0;

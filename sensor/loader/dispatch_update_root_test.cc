@@ -60,7 +60,8 @@ spec:
 class DispatchUpdateRootTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    if (std::string why = testing::RootTestSkipReason(); !why.empty()) GTEST_SKIP() << why;
+    if (std::string why = testing::RootTestSkipReason(); !why.empty())
+      GTEST_SKIP() << why;
     PolicyFilterOptions fo;
     fo.use_bpf = false;  // the run lists are what matters here
     auto f = PolicyFilterState::Create(fo);
@@ -69,8 +70,10 @@ class DispatchUpdateRootTest : public ::testing::TestWithParam<std::string> {
     auto cg = TestCgroup::Create("disp-upd");
     ASSERT_TRUE(cg.ok()) << cg.status();
     cg_ = std::move(*cg);
-    ASSERT_TRUE(filter_->AddPodContainer({"uid-upd", "pod-upd", "default", {{"app", "upd"}}},
-                                         {"cont-upd", "main", "", cg_->id(), cg_->path()})
+    ASSERT_TRUE(filter_
+                    ->AddPodContainer(
+                        {"uid-upd", "pod-upd", "default", {{"app", "upd"}}},
+                        {"cont-upd", "main", "", cg_->id(), cg_->path()})
                     .ok());
     sub_ = bus_.Subscribe(100000);
     DispatchOptions o;
@@ -78,12 +81,14 @@ class DispatchUpdateRootTest : public ::testing::TestWithParam<std::string> {
     o.filter = filter_.get();
     o.node_name = "test-node";
     o.start_reader = false;
-    auto be = GetParam() == "dispatch" ? DispatchBackend::Create(o) : PerPolicyBackend::Create(o);
+    auto be = GetParam() == "dispatch" ? DispatchBackend::Create(o)
+                                       : PerPolicyBackend::Create(o);
     ASSERT_TRUE(be.ok()) << be.status();
     backend_ = std::move(*be);
     // A private copy of cat: matchBinaries selects only this test's runs.
     bin_ = absl::StrCat("/tmp/tgd-upd-cat-", getpid());
-    std::filesystem::copy_file("/bin/cat", bin_, std::filesystem::copy_options::overwrite_existing);
+    std::filesystem::copy_file(
+        "/bin/cat", bin_, std::filesystem::copy_options::overwrite_existing);
     chmod(bin_.c_str(), 0755);
     prefix_ = absl::StrCat("/tmp/tgd-upd-marker-", getpid(), "-");
   }
@@ -97,16 +102,20 @@ class DispatchUpdateRootTest : public ::testing::TestWithParam<std::string> {
     if (!bin_.empty()) unlink(bin_.c_str());
   }
 
-  absl::StatusOr<std::unique_ptr<LoadedPolicy>> Load(const std::string& name, const std::string& action,
+  absl::StatusOr<std::unique_ptr<LoadedPolicy>> Load(const std::string& name,
+                                                     const std::string& action,
                                                      uint32_t filter_id = 7) {
-    std::string yaml = absl::StrReplaceAll(
-        kPolicy, {{"NAME", name}, {"BINARY", bin_}, {"PREFIX", prefix_}, {"ACTION", action}});
+    std::string yaml = absl::StrReplaceAll(kPolicy, {{"NAME", name},
+                                                     {"BINARY", bin_},
+                                                     {"PREFIX", prefix_},
+                                                     {"ACTION", action}});
     TGD_ASSIGN_OR_RETURN(PolicyDocument doc, ParsePolicyDocument(yaml));
     return backend_->Load(doc, filter_id, PolicyMode::kEnforce);
   }
 
   // Reads the ring buffer and the bus for `d`; events by policy name.
-  void DrainFor(absl::Duration d, std::vector<tetragon::GetEventsResponse>* out) {
+  void DrainFor(absl::Duration d,
+                std::vector<tetragon::GetEventsResponse>* out) {
     absl::Time end = absl::Now() + d;
     do {
       backend_->PollOnce(10);
@@ -138,7 +147,8 @@ TEST_P(DispatchUpdateRootTest, ModeChangesWhileEventsFireSeeOneWholeConfig) {
     bool monitor = false;
     while (!stop.load()) {
       monitor = !monitor;
-      absl::Status s = (*p)->SetMode(monitor ? PolicyMode::kMonitor : PolicyMode::kEnforce);
+      absl::Status s =
+          (*p)->SetMode(monitor ? PolicyMode::kMonitor : PolicyMode::kEnforce);
       if (!s.ok()) {
         switch_error = s;
         return;
@@ -162,7 +172,8 @@ TEST_P(DispatchUpdateRootTest, ModeChangesWhileEventsFireSeeOneWholeConfig) {
   stop.store(true);
   toggler.join();
   ASSERT_TRUE(switch_error.ok()) << switch_error;
-  std::printf("%d runs during %d mode switches: %d killed, %d monitored\n", kRuns, switches.load(), killed, survived);
+  std::printf("%d runs during %d mode switches: %d killed, %d monitored\n",
+              kRuns, switches.load(), killed, survived);
   EXPECT_GT(switches.load(), 1);
   std::vector<tetragon::GetEventsResponse> events;
   DrainFor(absl::Seconds(1), &events);
@@ -172,10 +183,12 @@ TEST_P(DispatchUpdateRootTest, ModeChangesWhileEventsFireSeeOneWholeConfig) {
     ++mine;
     EXPECT_EQ(e.process_tracepoint().action(), tetragon::KPROBE_ACTION_SIGKILL);
   }
-  EXPECT_EQ(mine, kRuns) << "an event was lost or doubled while the mode switched";
+  EXPECT_EQ(mine, kRuns)
+      << "an event was lost or doubled while the mode switched";
   PolicyCounters c = (*p)->Counters();
   EXPECT_EQ(c.events, static_cast<uint64_t>(kRuns));
-  EXPECT_EQ(c.signals, static_cast<uint64_t>(killed)) << "a kill and its counter came from different configs";
+  EXPECT_EQ(c.signals, static_cast<uint64_t>(killed))
+      << "a kill and its counter came from different configs";
   EXPECT_EQ(c.monitor_signals, static_cast<uint64_t>(survived));
 }
 
@@ -184,7 +197,9 @@ TEST_P(DispatchUpdateRootTest, ModeChangesWhileEventsFireSeeOneWholeConfig) {
 // next delete, and no event of a deleted policy arrives after its delete
 // returned.
 TEST_P(DispatchUpdateRootTest, DeleteAndAddWhileEventsFire) {
-  auto loop = cg_->Spawn({"/bin/sh", "-c", absl::StrCat("while :; do ", bin_, " ", prefix_, "busy; done")});
+  auto loop = cg_->Spawn(
+      {"/bin/sh", "-c",
+       absl::StrCat("while :; do ", bin_, " ", prefix_, "busy; done")});
   ASSERT_TRUE(loop.ok()) << loop.status();
   loop_ = *loop;
   constexpr int kRounds = 20;
@@ -199,7 +214,8 @@ TEST_P(DispatchUpdateRootTest, DeleteAndAddWhileEventsFire) {
     ASSERT_TRUE(next.ok()) << next.status();
     // Both are loaded: let events of the old one arrive, then delete it.
     DrainFor(absl::Milliseconds(50), &events);
-    for (const auto& e : events) ++per_policy[e.process_tracepoint().policy_name()];
+    for (const auto& e : events)
+      ++per_policy[e.process_tracepoint().policy_name()];
     events.clear();
     current->reset();
     deleted.insert(absl::StrCat("upd-", round - 1));
@@ -207,28 +223,36 @@ TEST_P(DispatchUpdateRootTest, DeleteAndAddWhileEventsFire) {
     DrainFor(absl::Milliseconds(100), &events);
     for (const auto& e : events) {
       const std::string& n = e.process_tracepoint().policy_name();
-      EXPECT_EQ(deleted.count(n), 0u) << "round " << round << ": an event of " << n << " after its delete returned";
+      EXPECT_EQ(deleted.count(n), 0u) << "round " << round << ": an event of "
+                                      << n << " after its delete returned";
       ++per_policy[n];
     }
     events.clear();
     current = std::move(next);
   }
   int with_events = 0;
-  for (int round = 0; round < kRounds; ++round) with_events += per_policy[absl::StrCat("upd-", round)] > 0;
-  EXPECT_GT(with_events, kRounds / 2) << "the loop's events did not reach the policies";
+  for (int round = 0; round < kRounds; ++round)
+    with_events += per_policy[absl::StrCat("upd-", round)] > 0;
+  EXPECT_GT(with_events, kRounds / 2)
+      << "the loop's events did not reach the policies";
   current->reset();
   backend_->WaitReclaimed();
-  for (const char* map : {"tgd_policy_cfgs", "tgd_run_lists", "tgd_policy_counters"}) {
+  for (const char* map :
+       {"tgd_policy_cfgs", "tgd_run_lists", "tgd_policy_counters"}) {
     int fd = backend_->MapFd(map);
     ASSERT_GE(fd, 0) << map;
     char first[16];
-    EXPECT_NE(bpf_map_get_next_key(fd, nullptr, first), 0) << map << " keeps an entry after every delete";
+    EXPECT_NE(bpf_map_get_next_key(fd, nullptr, first), 0)
+        << map << " keeps an entry after every delete";
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Loaders, DispatchUpdateRootTest, ::testing::Values("dispatch", "per-policy"),
+INSTANTIATE_TEST_SUITE_P(Loaders, DispatchUpdateRootTest,
+                         ::testing::Values("dispatch", "per-policy"),
                          [](const ::testing::TestParamInfo<std::string>& i) {
-                           return i.param == "dispatch" ? std::string("Dispatch") : std::string("PerPolicy");
+                           return i.param == "dispatch"
+                                      ? std::string("Dispatch")
+                                      : std::string("PerPolicy");
                          });
 
 }  // namespace

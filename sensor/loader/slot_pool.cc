@@ -19,11 +19,14 @@ namespace tgd {
 
 absl::StatusOr<GracePeriod> GracePeriod::Create() {
   GracePeriod g;
-  int inner = bpf_map_create(BPF_MAP_TYPE_ARRAY, "tgd_gp_inner", 4, 4, 1, nullptr);
+  int inner =
+      bpf_map_create(BPF_MAP_TYPE_ARRAY, "tgd_gp_inner", 4, 4, 1, nullptr);
   if (inner < 0) return ErrnoStatus(errno, "bpf_map_create(tgd_gp_inner)");
   g.inner_.Reset(inner);
-  LIBBPF_OPTS(bpf_map_create_opts, opts, .inner_map_fd = static_cast<__u32>(inner));
-  int outer = bpf_map_create(BPF_MAP_TYPE_ARRAY_OF_MAPS, "tgd_gp", 4, 4, 1, &opts);
+  LIBBPF_OPTS(bpf_map_create_opts, opts,
+              .inner_map_fd = static_cast<__u32>(inner));
+  int outer =
+      bpf_map_create(BPF_MAP_TYPE_ARRAY_OF_MAPS, "tgd_gp", 4, 4, 1, &opts);
   if (outer < 0) return ErrnoStatus(errno, "bpf_map_create(tgd_gp)");
   g.outer_.Reset(outer);
   return g;
@@ -40,20 +43,30 @@ absl::Status GracePeriod::Wait() const {
 
 // ---------------------------------------------------------------- SlotPool
 
-SlotPool::SlotPool(std::string name, int outer_fd, uint32_t value_size, uint32_t chunk_shift, uint32_t max_chunks)
-    : name_(std::move(name)), outer_fd_(outer_fd), value_size_(value_size), chunk_shift_(chunk_shift),
+SlotPool::SlotPool(std::string name, int outer_fd, uint32_t value_size,
+                   uint32_t chunk_shift, uint32_t max_chunks)
+    : name_(std::move(name)),
+      outer_fd_(outer_fd),
+      value_size_(value_size),
+      chunk_shift_(chunk_shift),
       max_chunks_(max_chunks) {}
 
 absl::Status SlotPool::AddChunk() {
   uint32_t index = 0;
-  while (index < chunk_fds_.size() && (chunk_fds_[index].valid() || removing_[index])) ++index;
+  while (index < chunk_fds_.size() &&
+         (chunk_fds_[index].valid() || removing_[index]))
+    ++index;
   if (index >= max_chunks_) {
-    return absl::ResourceExhaustedError(absl::StrCat(name_, ": all ", max_chunks_, " chunks of ", chunk_slots(),
-                                                     " slots are in use"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat(name_, ": all ", max_chunks_, " chunks of ", chunk_slots(),
+                     " slots are in use"));
   }
-  int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, absl::StrCat(name_, "_chunk").c_str(), sizeof(uint32_t), value_size_,
-                          chunk_slots(), nullptr);
-  if (fd < 0) return ErrnoStatus(errno, absl::StrCat("bpf_map_create(", name_, " chunk)"));
+  int fd =
+      bpf_map_create(BPF_MAP_TYPE_ARRAY, absl::StrCat(name_, "_chunk").c_str(),
+                     sizeof(uint32_t), value_size_, chunk_slots(), nullptr);
+  if (fd < 0)
+    return ErrnoStatus(errno,
+                       absl::StrCat("bpf_map_create(", name_, " chunk)"));
   FileDescriptor owned(fd);
   // The one map-in-map write: programs see the chunk from here on.
   if (bpf_map_update_elem(outer_fd_, &index, &fd, BPF_ANY) != 0) {
@@ -68,7 +81,8 @@ absl::Status SlotPool::AddChunk() {
   chunk_fds_[index] = std::move(owned);
   used_in_chunk_[index] = 0;
   // Lowest slots last, so they are taken first.
-  for (uint32_t i = chunk_slots(); i-- > 0;) free_.push_back((index << chunk_shift_) | i);
+  for (uint32_t i = chunk_slots(); i-- > 0;)
+    free_.push_back((index << chunk_shift_) | i);
   return absl::OkStatus();
 }
 
@@ -105,7 +119,8 @@ absl::Status SlotPool::Write(uint32_t slot, const void* value) {
     absl::MutexLock l(&mu_);
     uint32_t chunk = slot >> chunk_shift_;
     if (chunk >= chunk_fds_.size() || !chunk_fds_[chunk].valid()) {
-      return absl::InternalError(absl::StrCat(name_, ": slot ", slot, " has no chunk"));
+      return absl::InternalError(
+          absl::StrCat(name_, ": slot ", slot, " has no chunk"));
     }
     fd = chunk_fds_[chunk].get();
   }
@@ -159,8 +174,10 @@ int SlotPool::DetachEmptyChunk(uint32_t* index) {
     if (!chunk_fds_[c].valid() || used_in_chunk_[c] != 0) continue;
     size_t free_elsewhere = free_.size() - chunk_slots();
     if (free_elsewhere < chunk_slots() / 2) return -1;
-    free_.erase(std::remove_if(free_.begin(), free_.end(), [&](uint32_t s) { return (s >> chunk_shift_) == c; }),
-                free_.end());
+    free_.erase(
+        std::remove_if(free_.begin(), free_.end(),
+                       [&](uint32_t s) { return (s >> chunk_shift_) == c; }),
+        free_.end());
     *index = c;
     removing_[c] = true;  // until the caller deleted it from the outer map
     return chunk_fds_[c].Release();
@@ -177,12 +194,14 @@ size_t SlotPool::used() const {
 
 size_t SlotPool::chunks() const {
   absl::MutexLock l(&mu_);
-  return std::count_if(chunk_fds_.begin(), chunk_fds_.end(), [](const FileDescriptor& f) { return f.valid(); });
+  return std::count_if(chunk_fds_.begin(), chunk_fds_.end(),
+                       [](const FileDescriptor& f) { return f.valid(); });
 }
 
 // ---------------------------------------------------------------- Reclaimer
 
-Reclaimer::Reclaimer(GracePeriod gp, std::vector<SlotPool*> pools) : gp_(std::move(gp)), pools_(std::move(pools)) {
+Reclaimer::Reclaimer(GracePeriod gp, std::vector<SlotPool*> pools)
+    : gp_(std::move(gp)), pools_(std::move(pools)) {
   for (SlotPool* p : pools_) p->reclaimer_ = this;
   thread_ = std::thread([this] { Loop(); });
 }
@@ -211,7 +230,9 @@ void Reclaimer::Kick() {
 void Reclaimer::Drain() {
   absl::MutexLock l(&mu_);
   const uint64_t target = requested_;
-  auto done = [&]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return done_ >= target || stop_; };
+  auto done = [&]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    return done_ >= target || stop_;
+  };
   mu_.Await(absl::Condition(&done));
 }
 
@@ -226,7 +247,9 @@ void Reclaimer::Loop() {
     std::vector<std::function<void()>> fns;
     {
       absl::MutexLock l(&mu_);
-      auto work = [&]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stop_ || requested_ > done_; };
+      auto work = [&]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+        return stop_ || requested_ > done_;
+      };
       if (!mu_.AwaitWithTimeout(absl::Condition(&work), kTrimIdle)) {
         // Idle: give empty chunks back to the kernel (one grace period
         // each, here, off every add and delete path).
@@ -236,7 +259,8 @@ void Reclaimer::Loop() {
           int fd = p->DetachEmptyChunk(&index);
           if (fd < 0) continue;
           if (bpf_map_delete_elem(p->outer_fd_, &index) != 0) {
-            LOG(WARNING) << p->name_ << ": removing chunk " << index << ": " << strerror(errno);
+            LOG(WARNING) << p->name_ << ": removing chunk " << index << ": "
+                         << strerror(errno);
           }
           FileDescriptor closed(fd);
           absl::MutexLock pl(&p->mu_);
@@ -259,10 +283,12 @@ void Reclaimer::Loop() {
       LOG(ERROR) << "slot reclaimer: " << s << " (retrying)";
       for (size_t i = 0; i < pools_.size(); ++i) {
         absl::MutexLock pl(&pools_[i]->mu_);
-        pools_[i]->retired_.insert(pools_[i]->retired_.end(), batches[i].begin(), batches[i].end());
+        pools_[i]->retired_.insert(pools_[i]->retired_.end(),
+                                   batches[i].begin(), batches[i].end());
       }
       absl::MutexLock l(&mu_);
-      deferred_.insert(deferred_.begin(), std::make_move_iterator(fns.begin()), std::make_move_iterator(fns.end()));
+      deferred_.insert(deferred_.begin(), std::make_move_iterator(fns.begin()),
+                       std::make_move_iterator(fns.end()));
       mu_.AwaitWithTimeout(absl::Condition(&stop_), absl::Milliseconds(100));
       continue;
     }

@@ -47,7 +47,8 @@ class Reclaimer;
 // entries), added when no slot is free. Thread-safe.
 class SlotPool {
  public:
-  SlotPool(std::string name, int outer_fd, uint32_t value_size, uint32_t chunk_shift, uint32_t max_chunks);
+  SlotPool(std::string name, int outer_fd, uint32_t value_size,
+           uint32_t chunk_shift, uint32_t max_chunks);
   SlotPool(const SlotPool&) = delete;
   SlotPool& operator=(const SlotPool&) = delete;
 
@@ -92,9 +93,12 @@ class SlotPool {
   Reclaimer* reclaimer_ = nullptr;  // set by the Reclaimer
 
   mutable absl::Mutex mu_;
-  std::vector<FileDescriptor> chunk_fds_ ABSL_GUARDED_BY(mu_);  // by index; empty fd: none
-  std::vector<uint32_t> used_in_chunk_ ABSL_GUARDED_BY(mu_);    // allocated + retired
-  std::vector<bool> removing_ ABSL_GUARDED_BY(mu_);              // being removed by the reclaimer
+  std::vector<FileDescriptor> chunk_fds_
+      ABSL_GUARDED_BY(mu_);  // by index; empty fd: none
+  std::vector<uint32_t> used_in_chunk_
+      ABSL_GUARDED_BY(mu_);  // allocated + retired
+  std::vector<bool> removing_
+      ABSL_GUARDED_BY(mu_);  // being removed by the reclaimer
   std::vector<uint32_t> free_ ABSL_GUARDED_BY(mu_);
   std::vector<uint32_t> retired_ ABSL_GUARDED_BY(mu_);
   uint32_t seq_ ABSL_GUARDED_BY(mu_) = 0;
