@@ -110,6 +110,9 @@ absl::StatusOr<uint32_t> SlotPool::Allocate() {
   uint32_t slot = free_.back();
   free_.pop_back();
   ++used_in_chunk_[slot >> chunk_shift_];
+  // Running low: the reclaimer adds a chunk ahead (lock order pool ->
+  // reclaimer; the reclaimer thread never holds its lock while taking ours).
+  if (free_.size() < chunk_slots() / 4 && reclaimer_ != nullptr) reclaimer_->Kick();
   return slot;
 }
 
@@ -164,6 +167,34 @@ void SlotPool::Release(const std::vector<uint32_t>& slots) {
     free_.push_back(s);
     --used_in_chunk_[s >> chunk_shift_];
   }
+}
+
+bool SlotPool::GrowAhead() {
+  uint32_t index = 0;
+  {
+    absl::MutexLock l(&mu_);
+    if (free_.size() >= chunk_slots() / 4) return false;
+    while (index < chunk_fds_.size() && (chunk_fds_[index].valid() || removing_[index])) ++index;
+    if (index >= max_chunks_) return false;
+    if (chunk_fds_.size() <= index) {
+      chunk_fds_.resize(index + 1);
+      used_in_chunk_.resize(index + 1, 0);
+      removing_.resize(index + 1, false);
+    }
+    removing_[index] = true;  // reserved while the map-in-map write waits
+  }
+  int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, absl::StrCat(name_, "_chunk").c_str(), sizeof(uint32_t), value_size_,
+                          chunk_slots(), nullptr);
+  FileDescriptor owned(fd);
+  bool ok = fd >= 0 && bpf_map_update_elem(outer_fd_, &index, &fd, BPF_ANY) == 0;
+  if (!ok) LOG(WARNING) << name_ << ": adding a chunk ahead: " << strerror(errno);
+  absl::MutexLock l(&mu_);
+  removing_[index] = false;
+  if (!ok) return false;
+  chunk_fds_[index] = std::move(owned);
+  used_in_chunk_[index] = 0;
+  for (uint32_t i = chunk_slots(); i-- > 0;) free_.push_back((index << chunk_shift_) | i);
+  return true;
 }
 
 int SlotPool::DetachEmptyChunk(uint32_t* index) {
@@ -256,15 +287,15 @@ void Reclaimer::Loop() {
         mu_.Unlock();
         for (SlotPool* p : pools_) {
           uint32_t index = 0;
-          int fd = p->DetachEmptyChunk(&index);
-          if (fd < 0) continue;
-          if (bpf_map_delete_elem(p->outer_fd_, &index) != 0) {
-            LOG(WARNING) << p->name_ << ": removing chunk " << index << ": "
-                         << strerror(errno);
+          for (int fd; (fd = p->DetachEmptyChunk(&index)) >= 0;) {
+            if (bpf_map_delete_elem(p->outer_fd_, &index) != 0) {
+              LOG(WARNING) << p->name_ << ": removing chunk " << index << ": "
+                           << strerror(errno);
+            }
+            FileDescriptor closed(fd);
+            absl::MutexLock pl(&p->mu_);
+            p->removing_[index] = false;
           }
-          FileDescriptor closed(fd);
-          absl::MutexLock pl(&p->mu_);
-          p->removing_[index] = false;
         }
         mu_.Lock();
         continue;
@@ -294,6 +325,11 @@ void Reclaimer::Loop() {
     }
     for (size_t i = 0; i < pools_.size(); ++i) pools_[i]->Release(batches[i]);
     for (auto& fn : fns) fn();
+    // A pool running low gets its next chunk here, not on an add.
+    for (SlotPool* p : pools_) {
+      while (p->GrowAhead()) {
+      }
+    }
     absl::MutexLock l(&mu_);
     ++grace_periods_;
     done_ = std::max(done_, target);

@@ -83,6 +83,9 @@ class SlotPool {
   // Removes one chunk whose slots are all free (not the first): returns its
   // fd (to be deleted from the outer map by the caller), or -1.
   int DetachEmptyChunk(uint32_t* index);
+  // Adds a chunk when fewer than a quarter chunk of slots are free, without
+  // holding the pool's lock during the map-in-map write. Whether it added one.
+  bool GrowAhead();
 
   const std::string name_;
   const int outer_fd_;
