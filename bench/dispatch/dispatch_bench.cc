@@ -17,6 +17,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -24,6 +25,7 @@
 #include "bench/dispatch/backends.h"
 #include "bench/dispatch/empty.skel.h"
 #include "bench/dispatch/measure_loop.h"
+#include "bench/dispatch/policy_dir_start.h"
 #include "sensor/base/errno_status.h"
 #include "sensor/base/file_descriptor.h"
 #include "sensor/base/status_macros.h"
@@ -236,6 +238,9 @@ class ModeRunner {
       TGD_ASSIGN_OR_RETURN(report_.after_delete_all, MeasureFootprint());
       report_.fds_after_delete_all = CountOpenFds();
     } else {
+      // Frees wait for a grace period off the delete path: measured after
+      // the second the target allows.
+      std::this_thread::sleep_for(std::chrono::seconds(1));
       TGD_ASSIGN_OR_RETURN(report_.after_delete_all, MeasureFootprint());
       report_.fds_after_delete_all = CountOpenFds();
     }
@@ -492,6 +497,7 @@ class ModeRunner {
     }
     TGD_ASSIGN_OR_RETURN(std::vector<double> mim, TimeMapInMapUpdates(50));
     L.map_in_map_update_ms = Summarize(mim);
+    std::this_thread::sleep_for(std::chrono::seconds(1));  // as after the N sweep
     TGD_ASSIGN_OR_RETURN(L.after, MeasureFootprint());
     L.fds_after = CountOpenFds();
     return absl::OkStatus();
@@ -586,6 +592,14 @@ absl::StatusOr<BenchReport> RunBench(const BenchOptions& o) {
     ModeRunner runner(o, cpu);
     r.modes.push_back(runner.Run(mode));
     if (!r.modes.back().error.empty()) Progress(o, mode + ": " + r.modes.back().error);
+    if (o.start_policies > 0 && r.modes.back().error.empty()) {
+      for (bool bpf_filter : {false, true}) {
+        Progress(o, absl::StrCat(mode, ": start with ", o.start_policies, " policies in a --policy-dir, filter maps ",
+                                 bpf_filter ? "in BPF" : "in memory"));
+        StartReport s = MeasurePolicyDirStart(mode, o.start_policies, bpf_filter, o.start_budget_s);
+        (bpf_filter ? r.modes.back().start_bpf : r.modes.back().start_memory) = s;
+      }
+    }
   }
   return r;
 }

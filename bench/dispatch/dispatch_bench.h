@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "bench/dispatch/bpf_accounting.h"
+#include "bench/dispatch/policy_dir_start.h"
 
 namespace tgd::bench {
 
@@ -27,6 +28,8 @@ struct BenchOptions {
   int latency_adds = 1000;                 // adds (then deletes) of a known shape
   int new_hook_adds = 1000;                // adds (then deletes) of a first policy on a hook
   double delete_budget_s = 60;             // time for deleting the N-sweep policies one by one
+  int start_policies = 10000;              // scoped policies in the --policy-dir start measurement (0: none)
+  double start_budget_s = 60;              // time for one start
   int cpu = -1;                            // pin the loop to this CPU (-1: last CPU)
   int extrapolate_cpus = 96;
   std::string command;                     // recorded in the results
@@ -92,7 +95,8 @@ struct ModeReport {
   int fds_baseline = 0;
   std::vector<MemoryRow> memory;
   double slope = 0, intercept = 0, percpu_slope = 0;  // bytes per policy (linear fit)
-  BpfFootprint after_delete_all;
+  BpfFootprint after_delete_all;  // 1 s after the last delete
+  StartReport start_memory, start_bpf;  // --policy-dir start, filter maps in memory / in BPF
   int fds_after_delete_all = 0;
   // Deleting the N-sweep policies one by one (largest N first), timed, until
   // the budget runs out; the rest go with the backend.

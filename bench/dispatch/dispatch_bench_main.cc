@@ -32,6 +32,8 @@ ABSL_FLAG(int, repeats, 5, "measured loops per (mode, N, k)");
 ABSL_FLAG(int, latency_adds, 1000, "adds/deletes of a known shape");
 ABSL_FLAG(int, new_hook_adds, 1000, "adds/deletes of a first policy on a hook");
 ABSL_FLAG(double, delete_budget_s, 60, "seconds for deleting the N-sweep policies one by one");
+ABSL_FLAG(int, start_policies, 10000, "scoped policies in the --policy-dir start measurement (0: skip it)");
+ABSL_FLAG(double, start_budget_s, 60, "seconds for one --policy-dir start");
 ABSL_FLAG(int, cpu, -1, "CPU for the loop (-1: the last online CPU)");
 ABSL_FLAG(std::string, results, "", "RESULTS.md to update (default: <workspace>/bench/RESULTS.md; 'none': stdout)");
 ABSL_FLAG(std::string, svg, "", "plot (default: <workspace>/bench/dispatch_ns_per_event.svg; 'none': no plot)");
@@ -135,6 +137,8 @@ int main(int argc, char** argv) {
   o.new_hook_adds = absl::GetFlag(FLAGS_new_hook_adds);
   o.cpu = absl::GetFlag(FLAGS_cpu);
   o.delete_budget_s = absl::GetFlag(FLAGS_delete_budget_s);
+  o.start_policies = absl::GetFlag(FLAGS_start_policies);
+  o.start_budget_s = absl::GetFlag(FLAGS_start_budget_s);
   if (o.syscalls <= 0 || o.repeats <= 0 || o.latency_adds < 0 || o.new_hook_adds < 0) {
     std::cerr << "--syscalls and --repeats must be > 0, --latency_adds and --new_hook_adds >= 0\n";
     return 2;

@@ -40,6 +40,7 @@ TEST(DispatchBenchSmokeTest, RunsOnceAtTinyNAndCleansUp) {
   o.repeats = 1;
   o.latency_adds = 5;
   o.new_hook_adds = 2;
+  o.start_policies = 3;  // per-policy: each one runs the verifier
   o.command = "dispatch_bench_smoke_test";
   o.git_commit = "test";
   o.verbose = false;
@@ -74,6 +75,9 @@ TEST(DispatchBenchSmokeTest, RunsOnceAtTinyNAndCleansUp) {
   EXPECT_GT(d.memory[1].footprint.total(), d.memory[0].footprint.total());
   EXPECT_GT(d.slope, 0);
   EXPECT_EQ(d.latency.add_known_ms.n, 5u);
+  EXPECT_EQ(d.start_memory.loaded, 3) << d.start_memory.first_error;
+  EXPECT_EQ(d.start_bpf.loaded, 3) << d.start_bpf.first_error;
+  EXPECT_GT(d.start_bpf.total_s, 0);
   EXPECT_EQ(d.latency.add_new_ms.n, 2u);
   EXPECT_EQ(d.latency.known_failures + d.latency.new_failures, 0) << d.latency.first_error;
   // Deleting everything gives every byte and fd back.

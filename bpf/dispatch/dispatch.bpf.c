@@ -10,9 +10,12 @@
 // actions. Policies of a known hook therefore cost no verifier run and no
 // per-CPU memory: only their config, run-list and value entries.
 //
-// Replacement safety: configs and run lists live in one-element inner arrays
-// of map-in-maps and are replaced whole by swapping the inner map; the kernel
-// frees the old inner map only after every program that could see it is done.
+// Replacement safety: configs and run lists live in array slots that are
+// written only while free; an update writes a free slot and switches one
+// u64 reference to it (no map-in-map write, no grace period on the update
+// path), the reader checks that the slot carries the reference it followed,
+// and user space frees a replaced slot only after an RCU grace period
+// (dispatch_abi.h "Slots", sensor/loader/slot_pool.h).
 // Value sets are keyed by (policy, generation-tagged clause, value) and only
 // ever read for presence. Scratch memory is the event's own ring buffer
 // reservation, so a preempted program never shares it with another task.

@@ -203,8 +203,6 @@ struct tgd_selector {
   struct tgd_action actions[TGD_MAX_ACTIONS];
 };
 
-/* One policy's compiled form on one hook: the value of the (one-element)
- * inner array behind tgd_policy_cfgs[policy id]. Replaced as a whole. */
 /* args[].resolve: a BTF field path from the argument, compiled to member
  * offsets. Start from the argument's value p; for each step p += off[i],
  * then p = *(u64 *)p when bit i of load_mask is set (a pointer member).
@@ -218,6 +216,9 @@ struct tgd_resolve {
   __u8 pad;
 };
 
+/* One policy's compiled form on one hook: held by a config slot
+ * (struct tgd_cfg_slot) that tgd_policy_cfgs[policy id] refers to. Replaced
+ * as a whole: a new slot is written and the reference switched. */
 struct tgd_policy_cfg {
   __u32 policy_id;
   __u32 gen;
@@ -239,13 +240,41 @@ struct tgd_run_key {
   __u64 cgroup_id;
 };
 
-/* Value of the one-element inner array behind a run list. */
+/* A run list: held by a run-list slot (struct tgd_run_slot). */
 #define TGD_RUNF_TRUNCATED (1u << 0) /* more policies apply than the list holds */
 
 struct tgd_run_list {
   __u32 n;
   __u32 flags; /* TGD_RUNF_* */
   __u32 policy[TGD_RUN_MAX];
+};
+
+/* Slots: configs and run lists live in ARRAY chunks (inner maps of
+ * tgd_cfg_chunks / tgd_run_chunks, added as needed, never removed while the
+ * daemon runs). A slot is written only while free; a published reference
+ * (tgd_policy_cfgs / tgd_run_lists value, struct tgd_slot_ref packed in one
+ * u64: slot | seq << 32) names it with the sequence number it was written
+ * with. A reader accepts a slot only if it carries the reference's seq and
+ * its owner key (a hash element can be reused under a reader); a slot whose
+ * reference was switched away returns to the free pool only after an RCU
+ * grace period. Chunk sizes are powers of two. */
+#define TGD_CFG_CHUNK_SHIFT 8  /* 256 config slots a chunk */
+#define TGD_RUN_CHUNK_SHIFT 10 /* 1,024 run-list slots a chunk */
+#define TGD_CFG_CHUNK (1u << TGD_CFG_CHUNK_SHIFT)
+#define TGD_RUN_CHUNK (1u << TGD_RUN_CHUNK_SHIFT)
+#define TGD_SLOT_REF(slot, seq) ((__u64)(slot) | ((__u64)(seq) << 32))
+
+struct tgd_cfg_slot {
+  __u32 owner; /* policy id */
+  __u32 seq;   /* never 0 for a written slot */
+  struct tgd_policy_cfg cfg;
+};
+
+struct tgd_run_slot {
+  struct tgd_run_key owner;
+  __u32 seq; /* never 0 for a written slot */
+  __u32 pad;
+  struct tgd_run_list list;
 };
 
 /* Value-set entries. */
@@ -418,6 +447,8 @@ static_assert(sizeof(struct tgd_selector) == 24 + 24 * TGD_MAX_INT_CLAUSES + 4 *
                                                  4 * TGD_MAX_NS_CLAUSES + 16 * TGD_MAX_ACTIONS,
               "tgd_selector");
 static_assert(sizeof(struct tgd_run_key) == 16, "tgd_run_key");
+static_assert(offsetof(struct tgd_cfg_slot, cfg) == 8, "tgd_cfg_slot");
+static_assert(offsetof(struct tgd_run_slot, list) == 24, "tgd_run_slot");
 static_assert(sizeof(struct tgd_lpm_key) == 252, "tgd_lpm_key");
 static_assert(sizeof(struct tgd_action) == 16, "tgd_action");
 static_assert(sizeof(struct tgd_policy_counters) == 48, "tgd_policy_counters");
@@ -431,6 +462,8 @@ _Static_assert(sizeof(struct tgd_arg_desc) == 12, "tgd_arg_desc");
 _Static_assert(sizeof(struct tgd_arg_val) == 16 + TGD_STR_MAX, "tgd_arg_val");
 _Static_assert(sizeof(struct tgd_net_val) == 80, "tgd_net_val");
 _Static_assert(sizeof(struct tgd_run_key) == 16, "tgd_run_key");
+_Static_assert(__builtin_offsetof(struct tgd_cfg_slot, cfg) == 8, "tgd_cfg_slot");
+_Static_assert(__builtin_offsetof(struct tgd_run_slot, list) == 24, "tgd_run_slot");
 _Static_assert(sizeof(struct tgd_lpm_key) == 252, "tgd_lpm_key");
 _Static_assert(sizeof(struct tgd_action) == 16, "tgd_action");
 _Static_assert(sizeof(struct tgd_rate_key) == 16 + TGD_MAX_ARGS * TGD_RATE_BYTES_PER_ARG, "tgd_rate_key");

@@ -74,10 +74,7 @@ struct eval_ctx {
 /* Evaluates policy `id` for this event: reads its arguments into a ring
  * buffer reservation, runs its selectors, acts and posts or discards. */
 static __always_inline void eval_one(struct eval_ctx *ec, __u32 id, int kind) {
-  void *inner = bpf_map_lookup_elem(&tgd_policy_cfgs, &id);
-  if (!inner) return;
-  __u32 zero = 0;
-  struct tgd_policy_cfg *cfg = bpf_map_lookup_elem(inner, &zero);
+  struct tgd_policy_cfg *cfg = policy_cfg(id);
   if (!cfg || !(cfg->flags & TGD_POLICY_ENABLED)) return;
   struct tgd_hook_stats *st = ec->st;
   if (st) st->evaluated++;

@@ -13,40 +13,88 @@
 /* Set per hook instance before load. */
 const volatile __u32 tgd_hook_id = 0;
 
-struct tgd_cfg_inner {
+/* Config and run-list slots (dispatch_abi.h: "Slots"): ARRAY chunks behind
+ * an ARRAY_OF_MAPS. User space adds a chunk when its free slots run out (the
+ * only map-in-map write; chunks are kept until the daemon exits) and sizes
+ * the outer arrays before load. */
+struct tgd_cfg_chunk {
   __uint(type, BPF_MAP_TYPE_ARRAY);
-  __uint(max_entries, 1);
+  __uint(max_entries, TGD_CFG_CHUNK);
   __type(key, __u32);
-  __type(value, struct tgd_policy_cfg);
+  __type(value, struct tgd_cfg_slot);
 };
 
-struct tgd_run_inner {
+struct tgd_run_chunk {
   __uint(type, BPF_MAP_TYPE_ARRAY);
-  __uint(max_entries, 1);
+  __uint(max_entries, TGD_RUN_CHUNK);
   __type(key, __u32);
-  __type(value, struct tgd_run_list);
+  __type(value, struct tgd_run_slot);
 };
 
-/* The inner map templates, also declared as maps so that the compiler emits
- * the full value types into BTF (libbpf needs their sizes). */
-struct tgd_cfg_inner tgd_cfg_template SEC(".maps");
-struct tgd_run_inner tgd_run_template SEC(".maps");
+/* The chunk templates, also declared as maps so that the compiler emits the
+ * full value types into BTF (libbpf needs their sizes); user space sizes
+ * them to one entry. */
+struct tgd_cfg_chunk tgd_cfg_template SEC(".maps");
+struct tgd_run_chunk tgd_run_template SEC(".maps");
 
-/* policy id -> its compiled config (one-element inner array). */
+/* Chunk index -> config chunk. */
 struct {
-  __uint(type, BPF_MAP_TYPE_HASH_OF_MAPS);
-  __uint(max_entries, 16384);
+  __uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+  __uint(max_entries, 128);
   __type(key, __u32);
-  __array(values, struct tgd_cfg_inner);
+  __array(values, struct tgd_cfg_chunk);
+} tgd_cfg_chunks SEC(".maps");
+
+/* Chunk index -> run-list chunk. */
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+  __uint(max_entries, 128);
+  __type(key, __u32);
+  __array(values, struct tgd_run_chunk);
+} tgd_run_chunks SEC(".maps");
+
+/* policy id -> reference (TGD_SLOT_REF) to its config slot. A u64 switched
+ * by one update; deleted with the policy. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 16384);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, __u32);
+  __type(value, __u64);
 } tgd_policy_cfgs SEC(".maps");
 
-/* (hook, cgroup) -> policies to run (one-element inner array). */
+/* (hook, cgroup) -> reference (TGD_SLOT_REF) to the slot of the policies to
+ * run. */
 struct {
-  __uint(type, BPF_MAP_TYPE_HASH_OF_MAPS);
+  __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, 65536);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
   __type(key, struct tgd_run_key);
-  __array(values, struct tgd_run_inner);
+  __type(value, __u64);
 } tgd_run_lists SEC(".maps");
+
+/* Reads a published slot reference once (one 64-bit load). */
+static __always_inline __u64 tgd_read_ref(__u64 *ref) { return *(volatile __u64 *)ref; }
+
+/* The config of policy `id`, or 0. A reference whose slot does not carry it
+ * (its hash element was reused under us) is looked up again. */
+static __always_inline struct tgd_policy_cfg *policy_cfg(__u32 id) {
+#pragma unroll
+  for (int attempt = 0; attempt < 3; attempt++) {
+    __u64 *ref = bpf_map_lookup_elem(&tgd_policy_cfgs, &id);
+    if (!ref) return 0;
+    __u64 r = tgd_read_ref(ref);
+    __u32 slot = (__u32)r, seq = (__u32)(r >> 32);
+    __u32 chunk = slot >> TGD_CFG_CHUNK_SHIFT;
+    void *inner = bpf_map_lookup_elem(&tgd_cfg_chunks, &chunk);
+    if (!inner) return 0;
+    __u32 idx = slot & (TGD_CFG_CHUNK - 1);
+    struct tgd_cfg_slot *s = bpf_map_lookup_elem(inner, &idx);
+    if (!s) return 0;
+    if (s->seq == seq && s->owner == id) return &s->cfg;
+  }
+  return 0;
+}
 
 /* Value sets: integers (matchArgs Equal/NotEqual, matchPIDs, matchNamespaces),
  * exact strings, string prefixes, reversed string postfixes. Elements are

@@ -35,12 +35,24 @@ static __always_inline __u64 current_cgroup(int *is_pod) {
   return tracked ? *tracked : cgid;
 }
 
+/* The run list of (this hook, cgroup), or 0; as policy_cfg(). */
 static __always_inline struct tgd_run_list *run_list(__u64 cgid) {
   struct tgd_run_key k = {.hook_id = tgd_hook_id, .cgroup_id = cgid};
-  void *inner = bpf_map_lookup_elem(&tgd_run_lists, &k);
-  if (!inner) return 0;
-  __u32 zero = 0;
-  return bpf_map_lookup_elem(inner, &zero);
+#pragma unroll
+  for (int attempt = 0; attempt < 3; attempt++) {
+    __u64 *ref = bpf_map_lookup_elem(&tgd_run_lists, &k);
+    if (!ref) return 0;
+    __u64 r = tgd_read_ref(ref);
+    __u32 slot = (__u32)r, seq = (__u32)(r >> 32);
+    __u32 chunk = slot >> TGD_RUN_CHUNK_SHIFT;
+    void *inner = bpf_map_lookup_elem(&tgd_run_chunks, &chunk);
+    if (!inner) return 0;
+    __u32 idx = slot & (TGD_RUN_CHUNK - 1);
+    struct tgd_run_slot *s = bpf_map_lookup_elem(inner, &idx);
+    if (!s) return 0;
+    if (s->seq == seq && s->owner.hook_id == k.hook_id && s->owner.cgroup_id == cgid) return &s->list;
+  }
+  return 0;
 }
 
 static __always_inline int has_run_list(__u64 cgid) {

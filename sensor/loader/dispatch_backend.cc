@@ -50,23 +50,18 @@ uint64_t FdMemlock(int fd) {
   return 0;
 }
 
-absl::StatusOr<FileDescriptor> CreateOneElementArray(const char* name, uint32_t value_size, const void* value) {
-  int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, name, sizeof(uint32_t), value_size, 1, nullptr);
-  if (fd < 0) return ErrnoStatus(errno, absl::StrCat("bpf_map_create(", name, ")"));
-  FileDescriptor owned(fd);
-  uint32_t zero = 0;
-  if (bpf_map_update_elem(fd, &zero, value, BPF_ANY) != 0) {
-    return ErrnoStatus(errno, absl::StrCat("bpf_map_update_elem(", name, ")"));
-  }
-  return owned;
-}
-
 }  // namespace dispatch_internal
 
 namespace {
 
-using dispatch_internal::CreateOneElementArray;
 using dispatch_internal::FdMemlock;
+
+// Chunks for `slots` live slots plus half as many replaced ones waiting for
+// their grace period (the reclaimer frees them within milliseconds).
+uint32_t ChunksFor(uint32_t slots, uint32_t shift) {
+  uint64_t chunk = 1u << shift;
+  return static_cast<uint32_t>((slots + slots / 2 + chunk - 1) / chunk + 1);
+}
 
 // Writes the exec tracker entry of every running process (its /proc/PID/exe).
 void SeedExecPaths(int map_fd) {
@@ -206,6 +201,16 @@ absl::Status DispatchBackend::Init() {
                                    "sizing tgd_run_lists"));
   TGD_RETURN_IF_ERROR(LibbpfStatus(
       bpf_map__set_max_entries(shared_->maps.tgd_policy_counters, opts_.max_policies), "sizing tgd_policy_counters"));
+  TGD_RETURN_IF_ERROR(LibbpfStatus(
+      bpf_map__set_max_entries(shared_->maps.tgd_cfg_chunks, ChunksFor(opts_.max_policies, TGD_CFG_CHUNK_SHIFT)),
+      "sizing tgd_cfg_chunks"));
+  TGD_RETURN_IF_ERROR(LibbpfStatus(
+      bpf_map__set_max_entries(shared_->maps.tgd_run_chunks, ChunksFor(opts_.max_run_lists, TGD_RUN_CHUNK_SHIFT)),
+      "sizing tgd_run_chunks"));
+  // The chunk templates only describe the value types.
+  for (bpf_map* tmpl : {shared_->maps.tgd_cfg_template, shared_->maps.tgd_run_template}) {
+    TGD_RETURN_IF_ERROR(LibbpfStatus(bpf_map__set_max_entries(tmpl, 1), "sizing a slot template"));
+  }
   if (opts_.filter && opts_.filter->cgtracker_fd() >= 0) {
     TGD_RETURN_IF_ERROR(LibbpfStatus(bpf_map__reuse_fd(shared_->maps.tg_cgtracker_map, opts_.filter->cgtracker_fd()),
                                      "sharing tg_cgtracker_map"));
@@ -226,10 +231,18 @@ absl::Status DispatchBackend::Init() {
   }
   if (opts_.seed_exec_paths) SeedExecPaths(bpf_map__fd(shared_->maps.tgd_exec_paths));
 
-  // The memory of one run-list inner map, for the per-policy accounting.
-  tgd_run_list probe{};
-  TGD_ASSIGN_OR_RETURN(FileDescriptor probe_fd, CreateOneElementArray("tgd_run", sizeof(probe), &probe));
-  run_list_map_bytes_ = FdMemlock(probe_fd.get());
+  // Config and run-list slots, one chunk each up front (the first adds
+  // wait for no grace period), and their reclaimer.
+  cfg_pool_ = std::make_unique<SlotPool>("tgd_cfg", bpf_map__fd(shared_->maps.tgd_cfg_chunks), sizeof(tgd_cfg_slot),
+                                         TGD_CFG_CHUNK_SHIFT, bpf_map__max_entries(shared_->maps.tgd_cfg_chunks));
+  run_pool_ = std::make_unique<SlotPool>("tgd_run", bpf_map__fd(shared_->maps.tgd_run_chunks), sizeof(tgd_run_slot),
+                                         TGD_RUN_CHUNK_SHIFT, bpf_map__max_entries(shared_->maps.tgd_run_chunks));
+  for (SlotPool* pool : {cfg_pool_.get(), run_pool_.get()}) {
+    TGD_ASSIGN_OR_RETURN(uint32_t first, pool->Allocate());
+    pool->Unallocate(first);
+  }
+  TGD_ASSIGN_OR_RETURN(GracePeriod gp, GracePeriod::Create());
+  reclaimer_ = std::make_unique<Reclaimer>(std::move(gp), std::vector<SlotPool*>{cfg_pool_.get(), run_pool_.get()});
 
   rb_.reset(ring_buffer__new(
       bpf_map__fd(shared_->maps.tgd_events),
@@ -456,21 +469,30 @@ absl::Status DispatchBackend::WriteConfig(Entry& e, uint32_t flags) {
   cfg.gen = e.gen;
   cfg.flags = flags;
   cfg.hook_id = e.hook->id;
-  TGD_ASSIGN_OR_RETURN(FileDescriptor fd, CreateOneElementArray("tgd_cfg", sizeof(cfg), &cfg));
-  int outer = e.maps.cfgs;
-  int inner = fd.get();
-  if (bpf_map_update_elem(outer, &e.id, &inner, BPF_ANY) != 0) {
+  // A free slot written whole, then the policy's reference switched to it
+  // (one u64 hash update, no grace period): an event sees the old config or
+  // the new one. The replaced slot is reused after a grace period.
+  tgd_cfg_slot v{};
+  v.owner = e.id;
+  v.cfg = cfg;
+  TGD_ASSIGN_OR_RETURN(uint32_t slot, cfg_pool_->Allocate());
+  v.seq = cfg_pool_->NextSeq();
+  if (absl::Status s = cfg_pool_->Write(slot, &v); !s.ok()) {
+    cfg_pool_->Unallocate(slot);
+    return s;
+  }
+  uint64_t ref = TGD_SLOT_REF(slot, v.seq);
+  if (bpf_map_update_elem(e.maps.cfgs, &e.id, &ref, BPF_ANY) != 0) {
     int err = errno;
+    cfg_pool_->Unallocate(slot);
     if (err == E2BIG) {
       return absl::ResourceExhaustedError(
           absl::StrCat("tgd_policy_cfgs is full (", opts_.max_policies, " policy hooks)"));
     }
     return ErrnoStatus(err, "publishing a policy config");
   }
-  // The outer map holds the inner map now (the old one is freed by the
-  // kernel once no program can see it); our fd closes here, so a policy
-  // costs no file descriptor. All config maps have the size of the first.
-  if (cfg_map_bytes_ == 0) cfg_map_bytes_ = FdMemlock(fd.get());
+  if (e.cfg_slot != kNoSlot) cfg_pool_->Retire(e.cfg_slot);
+  e.cfg_slot = slot;
   return absl::OkStatus();
 }
 
@@ -550,13 +572,9 @@ absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::Load(const Policy
         auto it = entries_.find(id);
         if (it == entries_.end()) continue;
         Entry& e = *it->second;
-        uint32_t key = e.id;
-        bpf_map_delete_elem(e.maps.cfgs, &key);
-        (void)WriteValues(e, false);
-        ForgetRateLimits(e);
-        bpf_map_delete_elem(bpf_map__fd(shared_->maps.tgd_policy_counters), &key);
         Hook* h = e.hook;
         DetachEntry(e);
+        ForgetEntry(e);
         entries_.erase(it);
         ReleaseHook(h);
       }
@@ -646,24 +664,55 @@ absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::Load(const Policy
   return std::make_unique<Policy>(this, ids, filter_id, true, mode, sensors);
 }
 
-void DispatchBackend::ForgetRateLimits(const Entry& e) {
+void DispatchBackend::ForgetEntry(Entry& e) {
+  uint32_t id = e.id;
+  bpf_map_delete_elem(e.maps.cfgs, &id);  // no new evaluation finds it
+  if (e.cfg_slot != kNoSlot) cfg_pool_->Retire(e.cfg_slot);
+  e.cfg_slot = kNoSlot;
   bool limited = false;
   for (const tgd_selector& sel : e.compiled.cfg.sel) {
     for (const tgd_action& a : sel.actions) limited |= a.rate_limit_ms != 0;
   }
-  if (!limited) return;
-  // The LRU map holds every policy's keys: collect this entry's, then delete.
-  int fd = bpf_map__fd(shared_->maps.tgd_rate_limits);
-  std::vector<tgd_rate_key> mine;
-  tgd_rate_key key{}, next{};
-  void* prev = nullptr;
-  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-    if (next.policy_id == e.id) mine.push_back(next);
-    key = next;
-    prev = &key;
+  if (limited) {
+    // Now: an evaluation still running can at worst post once more (its
+    // event is dropped: the entry is gone) or leave one key the LRU evicts.
+    // The LRU map holds every policy's keys: collect this entry's, then delete.
+    int rate = bpf_map__fd(shared_->maps.tgd_rate_limits);
+    std::vector<tgd_rate_key> mine;
+    tgd_rate_key key{}, next{};
+    void* prev = nullptr;
+    while (bpf_map_get_next_key(rate, prev, &next) == 0) {
+      if (next.policy_id == id) mine.push_back(next);
+      key = next;
+      prev = &key;
+    }
+    for (const tgd_rate_key& k : mine) bpf_map_delete_elem(rate, &k);
   }
-  for (const tgd_rate_key& k : mine) bpf_map_delete_elem(fd, &k);
+  // Evaluations that started before the delete may still read the values
+  // and add to the counters: those go after a grace period (a value set
+  // emptied under an evaluation would mix the policy with no policy). A
+  // per-policy object's own value maps go with the object.
+  std::function<void()> values;
+  if (!e.pp_obj) {
+    values = [maps = e.maps, ints = e.compiled.ints, strs = e.compiled.strs, prefixes = e.compiled.prefixes,
+              postfixes = e.compiled.postfixes] {
+      for (const auto& k : ints) bpf_map_delete_elem(maps.ints, &k);
+      for (const auto& k : strs) bpf_map_delete_elem(maps.strs, &k);
+      for (const auto& k : prefixes) bpf_map_delete_elem(maps.prefixes, &k);
+      for (const auto& k : postfixes) bpf_map_delete_elem(maps.postfixes, &k);
+    };
+  }
+  reclaimer_->Defer([id, values = std::move(values), counters = bpf_map__fd(shared_->maps.tgd_policy_counters)] {
+    if (values) values();
+    bpf_map_delete_elem(counters, &id);
+  });
 }
+
+void DispatchBackend::WaitReclaimed() {
+  if (reclaimer_) reclaimer_->Drain();
+}
+
+uint64_t DispatchBackend::ReclaimGracePeriods() const { return reclaimer_ ? reclaimer_->grace_periods() : 0; }
 
 void DispatchBackend::DetachEntry(Entry& e) {
   Hook* h = e.hook;
@@ -744,13 +793,9 @@ void DispatchBackend::RemoveEntries(const std::vector<uint32_t>& ids) {
   for (uint32_t id : ids) {
     auto it = entries_.find(id);
     if (it == entries_.end()) continue;
-    uint32_t key = id;
     Entry& e = *it->second;
     e.pp_link.reset();  // per-policy: detach first
-    bpf_map_delete_elem(e.maps.cfgs, &key);
-    (void)WriteValues(e, false);
-    ForgetRateLimits(e);
-    bpf_map_delete_elem(bpf_map__fd(shared_->maps.tgd_policy_counters), &key);
+    ForgetEntry(e);
     entries_.erase(it);
   }
   for (Hook* h : touched) ReleaseHook(h);
@@ -792,7 +837,7 @@ uint64_t DispatchBackend::EntryMemory(const std::vector<uint32_t>& ids) const {
     auto it = entries_.find(id);
     if (it == entries_.end()) continue;
     const Entry& e = *it->second;
-    total += cfg_map_bytes_;
+    total += cfg_pool_->chunk_bytes() / cfg_pool_->chunk_slots();  // its config slot
     if (e.pp_obj) {  // its own maps hold its values: measured, not estimated
       bpf_map* m;
       bpf_object__for_each_map(m, e.pp_obj.get()) {
@@ -802,13 +847,16 @@ uint64_t DispatchBackend::EntryMemory(const std::vector<uint32_t>& ids) const {
     }
     const CompiledHook& c = e.compiled;
     total += sizeof(tgd_policy_counters) + 8 + 48;  // its counters element
+    total += sizeof(uint32_t) + sizeof(uint64_t) + 48;  // its config reference
     total += c.ints.size() * (sizeof(tgd_int_key) + 8 + 48);
     total += c.strs.size() * (sizeof(tgd_str_key) + 8 + 48);
     total += (c.prefixes.size() + c.postfixes.size()) * (sizeof(tgd_lpm_key) + 8 + 48);
     // Its share of the run lists it is in.
     for (uint64_t cg : e.lists) {
       auto rl = run_lists_.find({e.hook->id, cg});
-      if (rl != run_lists_.end() && !rl->second.empty()) total += run_list_map_bytes_ / rl->second.size();
+      if (rl != run_lists_.end() && !rl->second.empty()) {
+        total += run_pool_->chunk_bytes() / run_pool_->chunk_slots() / rl->second.size();
+      }
     }
   }
   return total;

@@ -32,6 +32,7 @@
 #include "sensor/eventbus/event_bus.h"
 #include "sensor/loader/compile.h"
 #include "sensor/loader/features.h"
+#include "sensor/loader/slot_pool.h"
 #include "sensor/policyfilter/policy_filter_state.h"
 #include "sensor/policymgr/policy_backend.h"
 #include "sensor/process/event_cache.h"
@@ -100,6 +101,12 @@ class DispatchBackend : public PolicyBackend {
   int MapFd(const std::string& name) const;
   // Reads the ring buffer once (tests without the reader thread).
   int PollOnce(int timeout_ms);
+  // Returns once every slot, value and counter entry of deleted or replaced
+  // policies is freed (the reclaimer's grace period passed): benchmarks and
+  // tests that measure the memory after deletes.
+  void WaitReclaimed();
+  // Grace periods the reclaimer waited for so far (one per batch of frees).
+  uint64_t ReclaimGracePeriods() const;
 
  private:
   class Policy;
@@ -135,8 +142,11 @@ class DispatchBackend : public PolicyBackend {
     BpfObject pp_obj;
     BpfLink pp_link;
     ValueMaps maps;
+    uint32_t cfg_slot = kNoSlot;  // its published config slot
     std::set<uint64_t> lists;  // cgroups whose run list (on its hook) holds it
   };
+
+  static constexpr uint32_t kNoSlot = ~0u;
 
   explicit DispatchBackend(DispatchOptions options);
   friend class PerPolicyBackend;
@@ -159,8 +169,10 @@ class DispatchBackend : public PolicyBackend {
   void SetHookFlag(Hook* h, uint64_t cgroup, bool present) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnCgroupsChanged(const std::vector<uint64_t>& cgroups);
   void RemoveEntries(const std::vector<uint32_t>& ids);
-  // Deletes the rate-limit keys of a policy entry that has rate-limited Posts.
-  void ForgetRateLimits(const Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Unpublishes an entry's config (reference deleted at once, slot retired)
+  // and defers the deletion of its values, rate-limit keys and counters past
+  // a grace period (a program still evaluating it keeps seeing them whole).
+  void ForgetEntry(Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Removes `e` from its hook's indexes and rewrites the run lists that
   // held it (so no event reaches it any more).
   void DetachEntry(Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -212,13 +224,16 @@ class DispatchBackend : public PolicyBackend {
   std::thread reader_;
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> posted_{0};
-  uint64_t run_list_map_bytes_ = 0;
-  uint64_t cfg_map_bytes_ = 0;  // memlock of one config inner map
+  // Config and run-list slots and their reclaimer (slot_pool.h); declared
+  // after shared_ (the maps): destroyed first, the reclaimer before them.
+  std::unique_ptr<SlotPool> cfg_pool_, run_pool_;
+  std::unique_ptr<Reclaimer> reclaimer_;
 
   mutable absl::Mutex mu_;
   std::map<std::string, std::unique_ptr<Hook>> hooks_ ABSL_GUARDED_BY(mu_);
   std::map<uint32_t, std::unique_ptr<Entry>> entries_ ABSL_GUARDED_BY(mu_);
   std::map<std::pair<uint32_t, uint64_t>, std::vector<uint32_t>> run_lists_ ABSL_GUARDED_BY(mu_);
+  std::map<std::pair<uint32_t, uint64_t>, uint32_t> run_slots_ ABSL_GUARDED_BY(mu_);  // their published slots
   std::set<uint32_t> free_hook_ids_ ABSL_GUARDED_BY(mu_);
   uint32_t next_hook_id_ ABSL_GUARDED_BY(mu_) = 1;
   uint32_t next_entry_id_ ABSL_GUARDED_BY(mu_) = 1;

@@ -1,6 +1,6 @@
 // Helpers shared by the .cc files of the dispatch_backend library
 // (dispatch_backend.cc, dispatch_run_lists.cc, dispatch_per_policy.cc,
-// dispatch_events.cc). Private to that library: not in its hdrs.
+// dispatch_events.cc, slot_pool.cc). Private to that library: not in its hdrs.
 #ifndef TGDISPATCH_SENSOR_LOADER_DISPATCH_BACKEND_INTERNAL_H_
 #define TGDISPATCH_SENSOR_LOADER_DISPATCH_BACKEND_INTERNAL_H_
 
@@ -16,11 +16,6 @@ namespace dispatch_internal {
 // The "memlock:" line of /proc/self/fdinfo/FD (a map's kernel memory), 0 if
 // it cannot be read.
 uint64_t FdMemlock(int fd);
-
-// A new one-element BPF array (key 0) holding `value`: an inner map of the
-// config and run-list map-in-maps. Errors: bpf_map_create's or
-// bpf_map_update_elem's errno as a status.
-absl::StatusOr<FileDescriptor> CreateOneElementArray(const char* name, uint32_t value_size, const void* value);
 
 }  // namespace dispatch_internal
 

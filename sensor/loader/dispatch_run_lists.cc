@@ -19,8 +19,6 @@
 namespace tgd {
 namespace {
 
-using dispatch_internal::CreateOneElementArray;
-
 constexpr uint64_t kHostCgroupKey = ~0ULL;
 
 }  // namespace
@@ -65,15 +63,22 @@ absl::Status DispatchBackend::SyncRunList(Hook* h, uint64_t cgroup, OverMax over
   tgd_run_key rk{};
   rk.hook_id = h->id;
   rk.cgroup_id = cgroup;
-  int outer = bpf_map__fd(shared_->maps.tgd_run_lists);
+  int refs = bpf_map__fd(shared_->maps.tgd_run_lists);
+  auto old_slot = run_slots_.find(key);
   if (want.empty()) {
     SetHookFlag(h, cgroup, false);  // before the list goes: no event looks for it
-    bpf_map_delete_elem(outer, &rk);
+    bpf_map_delete_elem(refs, &rk);
+    if (old_slot != run_slots_.end()) {
+      run_pool_->Retire(old_slot->second);  // reused after a grace period
+      run_slots_.erase(old_slot);
+    }
     run_lists_.erase(key);
     reindex(old_ids, {});
     return absl::OkStatus();
   }
-  tgd_run_list list{};
+  tgd_run_slot v{};
+  v.owner = rk;
+  tgd_run_list& list = v.list;
   if (want.size() > TGD_RUN_MAX) {
     if (over_max == OverMax::kRefuse) {
       return absl::ResourceExhaustedError(absl::StrCat("more than ", TGD_RUN_MAX, " policies on ", h->key,
@@ -89,17 +94,31 @@ absl::Status DispatchBackend::SyncRunList(Hook* h, uint64_t cgroup, OverMax over
   }
   list.n = want.size();
   for (size_t i = 0; i < want.size(); ++i) list.policy[i] = want[i];
-  TGD_ASSIGN_OR_RETURN(FileDescriptor fd, CreateOneElementArray("tgd_run", sizeof(list), &list));
-  int inner = fd.get();
-  if (bpf_map_update_elem(outer, &rk, &inner, BPF_ANY) != 0) {
+  // A free slot written whole, then one reference switched to it: an event
+  // sees the old list or the new one.
+  TGD_ASSIGN_OR_RETURN(uint32_t slot, run_pool_->Allocate());
+  v.seq = run_pool_->NextSeq();
+  if (absl::Status s = run_pool_->Write(slot, &v); !s.ok()) {
+    run_pool_->Unallocate(slot);
+    return s;
+  }
+  uint64_t ref = TGD_SLOT_REF(slot, v.seq);
+  if (bpf_map_update_elem(refs, &rk, &ref, BPF_ANY) != 0) {
     int err = errno;
+    run_pool_->Unallocate(slot);
     if (err == E2BIG) {
       return absl::ResourceExhaustedError(absl::StrCat("tgd_run_lists is full (", opts_.max_run_lists, ")"));
     }
     return ErrnoStatus(err, "publishing a run list");
   }
+  if (old_slot != run_slots_.end()) {
+    run_pool_->Retire(old_slot->second);
+    old_slot->second = slot;
+  } else {
+    run_slots_[key] = slot;
+  }
   reindex(old_ids, want);
-  run_lists_[key] = std::move(want);  // the map holds the inner map; our fd closes here
+  run_lists_[key] = std::move(want);
   SetHookFlag(h, cgroup, true);
   return absl::OkStatus();
 }
