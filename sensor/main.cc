@@ -2,11 +2,13 @@
 //   tgdispatch serve [flags]   run the sensor and its gRPC API
 //   tgdispatch version         print the version
 //   tgdispatch policy validate [--json] [--loadable] FILE...
-//   tgdispatch policyfilter dump   list the pinned policy filter maps
+//   tgdispatch policyfilter dump   list the pinned policy filter maps (ours, a
+//                                  Tetragon agent's) with owners and disagreements
 #include <glog/logging.h>
 #include <signal.h>
 
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,6 +20,7 @@
 #include "sensor/base/version.h"
 #include "sensor/daemon/daemon.h"
 #include "sensor/loader/loadable.h"
+#include "sensor/policyfilter/filter_dump.h"
 #include "sensor/policyfilter/filter_maps.h"
 
 ABSL_FLAG(std::string, server_address, "localhost:54322",
@@ -38,13 +41,39 @@ ABSL_FLAG(std::string, loader, "dispatch", "policy loader: dispatch | per-policy
 ABSL_FLAG(std::string, workloads, "",
           "workloads file (pods, labels, container cgroup paths); \"demo\" = the embedded default "
           "(pods default/pod-a app=a and default/pod-b app=b in cgroups it creates)");
-ABSL_FLAG(std::string, tetragon_bpf_dir, "", "open a Tetragon agent's pinned policy filter maps here");
+ABSL_FLAG(std::string, tetragon_bpf_dir, "",
+          "run beside the Tetragon agent whose pins are here (e.g. /sys/fs/bpf/tetragon): its policy "
+          "filter maps are read, never written; its tg_cgtracker_map is shared");
 ABSL_FLAG(std::string, metrics_address, "localhost:2113",
           "Prometheus metrics listen address host:port, /metrics (loopback unless --allow-remote; empty: off)");
 ABSL_FLAG(bool, process_events, true, "run the base process sensor (process_exec / process_exit events)");
 ABSL_FLAG(std::string, log_level, "info", "log level: debug | info | warn | error");
 
 namespace {
+
+// `tgdispatch policyfilter dump`: our pinned maps, and beside a Tetragon
+// agent its maps too, each entry tagged with its owner, then what disagrees.
+int PolicyFilterDump(const std::string& bpf_dir, const std::string& tetragon_dir) {
+  std::vector<tgd::OwnedMaps> maps;
+  auto read = [&](const std::string& owner, const std::string& dir, bool must) -> bool {
+    tgd::OwnedMaps m{owner, dir, std::nullopt, true};
+    auto content = tgd::ReadPinnedPolicyFilterMaps(dir, &m.has_cgroup_map);
+    if (content.ok()) {
+      m.content = *std::move(content);
+    } else if (must || !absl::IsNotFound(content.status())) {
+      std::cerr << "policyfilter dump: " << owner << ": " << content.status() << "\n";
+      return false;
+    }
+    maps.push_back(std::move(m));
+    return true;
+  };
+  if (!tetragon_dir.empty() && !read("tetragon", tetragon_dir, true)) return 1;
+  // Beside an agent our maps may be absent (tgdispatch not running).
+  if (!read("tgdispatch", bpf_dir, tetragon_dir.empty())) return 1;
+  int problems = 0;
+  std::cout << tgd::FormatOwnedDump(maps, &problems);
+  return problems == 0 ? 0 : 1;
+}
 
 bool ApplyLogLevel(const std::string& level) {
   FLAGS_logtostderr = true;
@@ -139,8 +168,10 @@ int main(int argc, char** argv) {
       "  tgdispatch policy validate [--json] [--loadable] FILE...\n"
       "                               check TracingPolicy files (no root needed); --loadable: also\n"
       "                               report what this build cannot load\n"
-      "  tgdispatch policyfilter dump [--bpf-dir=D | --tetragon-bpf-dir=D]\n"
-      "                               list cgroup id -> policy ids and policy id -> cgroup ids");
+      "  tgdispatch policyfilter dump [--bpf-dir=D] [--tetragon-bpf-dir=T]\n"
+      "                               list cgroup id -> policy ids and policy id -> cgroup ids of\n"
+      "                               tgdispatch's maps (and a Tetragon agent's), with the owner\n"
+      "                               of each entry; exit 1 when the maps disagree");
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   google::InitGoogleLogging(argv[0]);
   if (!ApplyLogLevel(absl::GetFlag(FLAGS_log_level))) {
@@ -151,19 +182,7 @@ int main(int argc, char** argv) {
   std::string cmd = args.size() > 1 ? args[1] : "";
   if (cmd == "serve" && args.size() == 2) return Serve();
   if (cmd == "policyfilter" && args.size() == 3 && std::string(args[2]) == "dump") {
-    std::string dir = absl::GetFlag(FLAGS_tetragon_bpf_dir);
-    if (dir.empty()) dir = absl::GetFlag(FLAGS_bpf_dir);
-    bool has_cgroup_map = false;
-    auto content = tgd::ReadPinnedPolicyFilterMaps(dir, &has_cgroup_map);
-    if (!content.ok()) {
-      std::cerr << "policyfilter dump: " << content.status() << "\n";
-      return 1;
-    }
-    if (!has_cgroup_map) std::cout << "(" << dir << "/policy_filter_cgroup_maps is not pinned)\n";
-    std::cout << tgd::FormatPolicyFilterContent(
-        *content, absl::GetFlag(FLAGS_tetragon_bpf_dir).empty() ? tgd::kAllPodsPolicyId
-                                                                 : tgd::kTetragonAllPodsPolicyId);
-    return 0;
+    return PolicyFilterDump(absl::GetFlag(FLAGS_bpf_dir), absl::GetFlag(FLAGS_tetragon_bpf_dir));
   }
   if (cmd == "version" && args.size() == 2) {
     std::cout << tgd::kProductName << " " << tgd::kVersion << "\n";
