@@ -35,6 +35,9 @@ ABSL_FLAG(double, delete_budget_s, 60, "seconds for deleting the N-sweep policie
 ABSL_FLAG(int, cpu, -1, "CPU for the loop (-1: the last online CPU)");
 ABSL_FLAG(std::string, results, "", "RESULTS.md to update (default: <workspace>/bench/RESULTS.md; 'none': stdout)");
 ABSL_FLAG(std::string, svg, "", "plot (default: <workspace>/bench/dispatch_ns_per_event.svg; 'none': no plot)");
+ABSL_FLAG(bool, beside_tetragon, false,
+          "run beside a stand-in Tetragon agent (its pinned policy filter maps with upstream's sizes); "
+          "the policy filter runs on BPF maps, as the daemon with --tetragon-bpf-dir");
 ABSL_FLAG(std::string, command, "", "the command to record (default: this invocation)");
 
 namespace {
@@ -135,6 +138,7 @@ int main(int argc, char** argv) {
   o.new_hook_adds = absl::GetFlag(FLAGS_new_hook_adds);
   o.cpu = absl::GetFlag(FLAGS_cpu);
   o.delete_budget_s = absl::GetFlag(FLAGS_delete_budget_s);
+  o.beside_tetragon = absl::GetFlag(FLAGS_beside_tetragon);
   if (o.syscalls <= 0 || o.repeats <= 0 || o.latency_adds < 0 || o.new_hook_adds < 0) {
     std::cerr << "--syscalls and --repeats must be > 0, --latency_adds and --new_hook_adds >= 0\n";
     return 2;
