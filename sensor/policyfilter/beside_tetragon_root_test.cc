@@ -421,6 +421,35 @@ TEST_F(BesideTetragonTest, RandomInterleavingsKeepBothOwnersRight) {
   }
 }
 
+// The agent's tg_cgtracker_map is shared: we only add absent entries, never
+// change or delete one of the agent's, also when we untrack.
+TEST_F(BesideTetragonTest, SharedCgroupTrackerOnlyAddsAbsentEntries) {
+  int fd = agent_->cgtracker_fd();
+  ASSERT_GE(fd, 0);
+  uint64_t sub = 9101, container = 9100, other = 9200;
+  ASSERT_EQ(bpf_map_update_elem(fd, &sub, &other, BPF_ANY), 0);  // the agent: 9101 -> 9200
+  ASSERT_EQ(bpf_map_update_elem(fd, &other, &other, BPF_ANY), 0);
+  CgroupTrackerOptions o;
+  o.tetragon_bpf_dir = tg_.path();
+  o.pin_dir = own_.path();
+  o.load_program = false;
+  auto t = CgroupTracker::Create(o);
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_TRUE((*t)->shared());
+  ASSERT_TRUE((*t)->Track(container, "").ok());
+  ASSERT_TRUE((*t)->Track(sub, "").ok());  // present: stays the agent's
+  EXPECT_EQ((*t)->ContainerOf(container), container);
+  EXPECT_EQ((*t)->ContainerOf(sub), other);
+  ASSERT_TRUE((*t)->Untrack(other).ok());
+  ASSERT_TRUE((*t)->Untrack(container).ok());
+  EXPECT_EQ((*t)->ContainerOf(sub), other);
+  EXPECT_EQ((*t)->ContainerOf(other), other);
+  // Our own entry stays too (the kernel's release program removes it when
+  // the cgroup goes): the agent may track the same container.
+  EXPECT_EQ((*t)->ContainerOf(container), container);
+  EXPECT_FALSE(std::filesystem::exists(own_.path() + "/tg_cgtracker_map"));
+}
+
 // An agent run without --enable-policy-filter-cgroup-map has no reverse map:
 // accepted (we read nothing from it that we need).
 TEST(BesideTetragonNoCgroupMapTest, AgentWithoutTheCgroupMapIsAccepted) {
