@@ -9,6 +9,7 @@
 
 #include <iostream>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "compat/policy/validate_cli.h"
 #include "sensor/base/version.h"
 #include "sensor/daemon/daemon.h"
@@ -53,25 +55,44 @@ namespace {
 
 // `tgdispatch policyfilter dump`: our pinned maps, and beside a Tetragon
 // agent its maps too, each entry tagged with its owner, then what disagrees.
+// A writer changes the two maps of a pair one after the other, so a read can
+// catch a change half done: a disagreement is reported when it is seen in
+// every one of up to 5 reads 100 ms apart.
 int PolicyFilterDump(const std::string& bpf_dir, const std::string& tetragon_dir) {
-  std::vector<tgd::OwnedMaps> maps;
-  auto read = [&](const std::string& owner, const std::string& dir, bool must) -> bool {
-    tgd::OwnedMaps m{owner, dir, std::nullopt, true};
-    auto content = tgd::ReadPinnedPolicyFilterMaps(dir, &m.has_cgroup_map);
-    if (content.ok()) {
-      m.content = *std::move(content);
-    } else if (must || !absl::IsNotFound(content.status())) {
-      std::cerr << "policyfilter dump: " << owner << ": " << content.status() << "\n";
-      return false;
-    }
-    maps.push_back(std::move(m));
-    return true;
+  auto read_all = [&](std::vector<tgd::OwnedMaps>* maps) -> bool {
+    maps->clear();
+    auto read = [&](const std::string& owner, const std::string& dir, bool must) -> bool {
+      tgd::OwnedMaps m{owner, dir, std::nullopt, true};
+      auto content = tgd::ReadPinnedPolicyFilterMaps(dir, &m.has_cgroup_map);
+      if (content.ok()) {
+        m.content = *std::move(content);
+      } else if (must || !absl::IsNotFound(content.status())) {
+        std::cerr << "policyfilter dump: " << owner << ": " << content.status() << "\n";
+        return false;
+      }
+      maps->push_back(std::move(m));
+      return true;
+    };
+    if (!tetragon_dir.empty() && !read("tetragon", tetragon_dir, true)) return false;
+    // Beside an agent our maps may be absent (tgdispatch not running).
+    return read("tgdispatch", bpf_dir, tetragon_dir.empty());
   };
-  if (!tetragon_dir.empty() && !read("tetragon", tetragon_dir, true)) return 1;
-  // Beside an agent our maps may be absent (tgdispatch not running).
-  if (!read("tgdispatch", bpf_dir, tetragon_dir.empty())) return 1;
+  std::vector<tgd::OwnedMaps> maps;
+  if (!read_all(&maps)) return 1;
+  std::vector<std::string> first = tgd::OwnedDumpIssues(maps);
+  std::set<std::string> seen(first.begin(), first.end());
+  for (int i = 1; i < 5 && !seen.empty(); ++i) {
+    absl::SleepFor(absl::Milliseconds(100));
+    if (!read_all(&maps)) return 1;
+    std::vector<std::string> again = tgd::OwnedDumpIssues(maps);
+    std::set<std::string> both;
+    for (const std::string& s : again) {
+      if (seen.count(s)) both.insert(s);
+    }
+    seen = std::move(both);
+  }
   int problems = 0;
-  std::cout << tgd::FormatOwnedDump(maps, &problems);
+  std::cout << tgd::FormatOwnedDump(maps, &problems, &seen);
   return problems == 0 ? 0 : 1;
 }
 

@@ -58,29 +58,12 @@ std::vector<std::string> PolicyFilterInconsistencies(const PolicyFilterContent& 
   return out;
 }
 
-std::string FormatOwnedDump(const std::vector<OwnedMaps>& maps, int* problems) {
-  std::string out;
+std::vector<std::string> OwnedDumpIssues(const std::vector<OwnedMaps>& maps) {
   std::vector<std::string> issues;
   std::map<uint32_t, std::vector<std::string>> owners_of_id;
   for (const OwnedMaps& m : maps) {
-    absl::StrAppend(&out, m.owner, ": ", m.dir, "\n");
-    if (!m.content) {
-      out += "  (not pinned)\n";
-      continue;
-    }
-    const std::string tag = absl::StrCat("  [", m.owner, "] ");
-    out += " cgroup id -> policy ids (policy_filter_cgroup_maps)\n";
-    if (!m.has_cgroup_map) out += "  (not pinned)\n";
-    for (const auto& [cg, pols] : m.content->cgroups) {
-      absl::StrAppend(&out, tag, CgroupName(cg), ":");
-      for (uint32_t p : pols) absl::StrAppend(&out, " ", PolicyName(p));
-      out += "\n";
-    }
-    out += " policy id -> cgroup ids (policy_filter_maps)\n";
+    if (!m.content) continue;
     for (const auto& [p, cgs] : m.content->policies) {
-      absl::StrAppend(&out, tag, PolicyName(p), ":");
-      for (uint64_t cg : cgs) absl::StrAppend(&out, " ", CgroupName(cg));
-      out += "\n";
       if (p != POLICY_FILTER_ID_ALL_PODS) owners_of_id[p].push_back(m.owner);
       if (m.owner == "tetragon" && p >= kTgdBesideTetragonFirstId && p != 0xffffffffU) {
         issues.push_back(absl::StrCat(
@@ -101,6 +84,37 @@ std::string FormatOwnedDump(const std::vector<OwnedMaps>& maps, int* problems) {
     if (owners.size() > 1) {
       issues.push_back(absl::StrCat("policy id ", id, " is a key of both owners' maps"));
     }
+  }
+  return issues;
+}
+
+std::string FormatOwnedDump(const std::vector<OwnedMaps>& maps, int* problems,
+                            const std::set<std::string>* only) {
+  std::string out;
+  for (const OwnedMaps& m : maps) {
+    absl::StrAppend(&out, m.owner, ": ", m.dir, "\n");
+    if (!m.content) {
+      out += "  (not pinned)\n";
+      continue;
+    }
+    const std::string tag = absl::StrCat("  [", m.owner, "] ");
+    out += " cgroup id -> policy ids (policy_filter_cgroup_maps)\n";
+    if (!m.has_cgroup_map) out += "  (not pinned)\n";
+    for (const auto& [cg, pols] : m.content->cgroups) {
+      absl::StrAppend(&out, tag, CgroupName(cg), ":");
+      for (uint32_t p : pols) absl::StrAppend(&out, " ", PolicyName(p));
+      out += "\n";
+    }
+    out += " policy id -> cgroup ids (policy_filter_maps)\n";
+    for (const auto& [p, cgs] : m.content->policies) {
+      absl::StrAppend(&out, tag, PolicyName(p), ":");
+      for (uint64_t cg : cgs) absl::StrAppend(&out, " ", CgroupName(cg));
+      out += "\n";
+    }
+  }
+  std::vector<std::string> issues;
+  for (std::string& s : OwnedDumpIssues(maps)) {
+    if (!only || only->count(s)) issues.push_back(std::move(s));
   }
   if (issues.empty()) {
     out += "inconsistencies: none\n";

@@ -6,6 +6,7 @@
 #define TGDISPATCH_SENSOR_POLICYFILTER_FILTER_DUMP_H_
 
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -31,12 +32,18 @@ struct OwnedMaps {
   bool has_cgroup_map = true;
 };
 
+// The inconsistencies: within each owner's pair of maps (each line prefixed
+// with the owner), agent keys in tgdispatch's id range (left by a tgdispatch
+// that wrote into the agent's maps), and policy ids that are keys of both
+// owners' maps.
+std::vector<std::string> OwnedDumpIssues(const std::vector<OwnedMaps>& maps);
+
 // Every entry of every owner's maps, each line tagged with its owner, then
-// the inconsistencies: within each owner's pair of maps, agent keys in
-// tgdispatch's id range (left by a tgdispatch that wrote into the agent's
-// maps), and policy ids that are keys of both owners' maps. *problems (if
-// set) receives their number.
-std::string FormatOwnedDump(const std::vector<OwnedMaps>& maps, int* problems = nullptr);
+// the inconsistencies (OwnedDumpIssues; only those in *only when set: the
+// ones seen in several reads, as a writer changes the two maps one after the
+// other). *problems (if set) receives their number.
+std::string FormatOwnedDump(const std::vector<OwnedMaps>& maps, int* problems = nullptr,
+                            const std::set<std::string>* only = nullptr);
 
 }  // namespace tgd
 
