@@ -186,12 +186,19 @@ class ModeRunner {
     PolicyFilterOptions fo;
     fo.use_bpf = false;
     next_filter_id_ = 2;
+    if (o_.beside_tetragon || o_.bpf_filter) {
+      if (own_dir_.empty()) {
+        own_dir_ = absl::StrCat("/sys/fs/bpf/tgd-bench-own-", getpid());
+        TGD_RETURN_IF_ERROR(EnsureBpffsDir(own_dir_));
+      }
+      fo.use_bpf = true;
+      fo.bpf_dir = own_dir_;
+      fo.cgtracker_program = false;
+    }
     if (o_.beside_tetragon) {
       if (!agent_) {
         agent_dir_ = absl::StrCat("/sys/fs/bpf/tgd-bench-agent-", getpid());
-        own_dir_ = absl::StrCat("/sys/fs/bpf/tgd-bench-own-", getpid());
         TGD_RETURN_IF_ERROR(EnsureBpffsDir(agent_dir_));
-        TGD_RETURN_IF_ERROR(EnsureBpffsDir(own_dir_));
         testing::FakeAgentOptions ao;
         ao.dir = agent_dir_;
         TGD_ASSIGN_OR_RETURN(agent_, testing::FakeTetragonAgent::Create(ao));
@@ -203,10 +210,7 @@ class ModeRunner {
           TGD_RETURN_IF_ERROR(agent_->AddPolicy(2 + i, absl::StrCat("app", i % 10), i % 20 == 0));
         }
       }
-      fo.use_bpf = true;
-      fo.bpf_dir = own_dir_;
       fo.tetragon_bpf_dir = agent_dir_;
-      fo.cgtracker_program = false;
       next_filter_id_ = kTetragonSideFirstFilterId;
     }
     filter_.reset();

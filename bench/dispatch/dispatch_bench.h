@@ -37,6 +37,9 @@ struct BenchOptions {
   // policies and kAgentPods pods): the policy filter runs on BPF maps
   // (--tetragon-bpf-dir, as the daemon) instead of in memory.
   bool beside_tetragon = false;
+  // The policy filter on BPF maps without an agent (as the daemon alone):
+  // the same filter costs as beside_tetragon, for comparing the two.
+  bool bpf_filter = false;
 };
 
 inline constexpr int kAgentPolicies = 100;  // of the agent's 128

@@ -38,6 +38,8 @@ ABSL_FLAG(std::string, svg, "", "plot (default: <workspace>/bench/dispatch_ns_pe
 ABSL_FLAG(bool, beside_tetragon, false,
           "run beside a stand-in Tetragon agent (its pinned policy filter maps with upstream's sizes); "
           "the policy filter runs on BPF maps, as the daemon with --tetragon-bpf-dir");
+ABSL_FLAG(bool, bpf_filter, false,
+          "the policy filter on BPF maps without an agent (as the daemon alone), to compare with --beside_tetragon");
 ABSL_FLAG(std::string, command, "", "the command to record (default: this invocation)");
 
 namespace {
@@ -139,6 +141,7 @@ int main(int argc, char** argv) {
   o.cpu = absl::GetFlag(FLAGS_cpu);
   o.delete_budget_s = absl::GetFlag(FLAGS_delete_budget_s);
   o.beside_tetragon = absl::GetFlag(FLAGS_beside_tetragon);
+  o.bpf_filter = absl::GetFlag(FLAGS_bpf_filter);
   if (o.syscalls <= 0 || o.repeats <= 0 || o.latency_adds < 0 || o.new_hook_adds < 0) {
     std::cerr << "--syscalls and --repeats must be > 0, --latency_adds and --new_hook_adds >= 0\n";
     return 2;

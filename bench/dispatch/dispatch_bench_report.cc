@@ -60,6 +60,9 @@ std::string RenderMarkdown(const BenchReport& r, const BenchOptions& o, const st
     md << "Beside a stand-in Tetragon agent (`--beside_tetragon`: its maps with upstream's sizes, " << kAgentPolicies
        << " agent policies, " << kAgentPods << " agent pods): the policy filter runs on BPF maps as in the daemon "
        << "(`--tetragon-bpf-dir`), and its maps are part of the memory figures.\n\n";
+  } else if (o.bpf_filter) {
+    md << "The policy filter runs on BPF maps as in the daemon (`--bpf_filter`), and its maps are part of the "
+       << "memory figures.\n\n";
   } else {
     md << "The policy filter runs in memory (`use_bpf=false`): its BPF maps are not part of the memory figures.\n\n";
   }

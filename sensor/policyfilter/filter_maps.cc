@@ -368,7 +368,7 @@ absl::Status FilterMaps::ResizePolicy(uint32_t policy_id, uint32_t capacity) {
   if (bpf_map_update_elem(policy_map_.get(), &policy_id, &v, BPF_EXIST) != 0) {
     return MapError(errno, absl::StrCat("swap inner map of policy ", policy_id));
   }
-  policy_inner_[policy_id] = Inner{std::move(fd), capacity};
+  policy_inner_[policy_id] = Inner{capacity};  // the outer map holds it; our fd closes
   return absl::OkStatus();
 }
 
@@ -384,7 +384,7 @@ absl::Status FilterMaps::ResizeCgroup(uint64_t cgroup_id, uint32_t capacity) {
   if (bpf_map_update_elem(cgroup_map_.get(), &cgroup_id, &v, BPF_EXIST) != 0) {
     return MapError(errno, absl::StrCat("swap inner map of cgroup ", cgroup_id));
   }
-  cgroup_inner_[cgroup_id] = Inner{std::move(fd), capacity};
+  cgroup_inner_[cgroup_id] = Inner{capacity};
   return absl::OkStatus();
 }
 
@@ -417,7 +417,7 @@ absl::Status FilterMaps::CreatePolicy(uint32_t policy_id) {
       }
       return MapError(err, absl::StrCat("insert policy ", policy_id, " in policy_filter_maps"));
     }
-    policy_inner_[policy_id] = Inner{std::move(fd), cap};
+    policy_inner_[policy_id] = Inner{cap};
   }
   content_.policies[policy_id];
   return absl::OkStatus();
@@ -469,7 +469,10 @@ absl::Status FilterMaps::AddPair(uint32_t policy_id, uint64_t cgroup_id) {
           policy_id, GrowTo(pin.capacity, pit->second.size() + 1, max_cgroups_per_policy_,
                             kInitialPolicyInner)));
     }
-    int pfd = policy_inner_[policy_id].fd.get();
+    // Inner maps are opened when used, never held: 10,000 policies and
+    // their cgroups would otherwise hold 20,000 fds.
+    TGD_ASSIGN_OR_RETURN(FileDescriptor policy_inner, InnerOf(policy_map_.get(), &policy_id));
+    int pfd = policy_inner.get();
     if (bpf_map_update_elem(pfd, &cgroup_id, &zero, BPF_ANY) != 0) {
       return MapError(errno, absl::StrCat("add cgroup ", cgroup_id, " to policy ", policy_id));
     }
@@ -487,7 +490,7 @@ absl::Status FilterMaps::AddPair(uint32_t policy_id, uint64_t cgroup_id) {
           st = MapError(errno, absl::StrCat("insert cgroup ", cgroup_id,
                                             " in policy_filter_cgroup_maps"));
         } else {
-          cgroup_inner_[cgroup_id] = Inner{std::move(*fd), cap};
+          cgroup_inner_[cgroup_id] = Inner{cap};
         }
       }
     } else {
@@ -496,9 +499,13 @@ absl::Status FilterMaps::AddPair(uint32_t policy_id, uint64_t cgroup_id) {
         st = ResizeCgroup(cgroup_id, GrowTo(cin.capacity, row_size + 1, max_policies_per_cgroup_,
                                             kInitialCgroupInner));
       }
-      if (st.ok() &&
-          bpf_map_update_elem(cgroup_inner_[cgroup_id].fd.get(), &policy_id, &zero, BPF_ANY) != 0) {
-        st = MapError(errno, absl::StrCat("add policy ", policy_id, " to cgroup ", cgroup_id));
+      if (st.ok()) {
+        auto row_fd = InnerOf(cgroup_map_.get(), &cgroup_id);
+        if (!row_fd.ok()) {
+          st = row_fd.status();
+        } else if (bpf_map_update_elem(row_fd->get(), &policy_id, &zero, BPF_ANY) != 0) {
+          st = MapError(errno, absl::StrCat("add policy ", policy_id, " to cgroup ", cgroup_id));
+        }
       }
     }
     if (!st.ok()) {
@@ -516,16 +523,22 @@ absl::Status FilterMaps::DelPair(uint32_t policy_id, uint64_t cgroup_id) {
   if (pit == content_.policies.end() || !pit->second.count(cgroup_id)) return absl::OkStatus();
   std::set<uint32_t>& row = content_.cgroups[cgroup_id];
   if (use_bpf_) {
-    int pfd = policy_inner_[policy_id].fd.get();
+    TGD_ASSIGN_OR_RETURN(FileDescriptor policy_inner, InnerOf(policy_map_.get(), &policy_id));
+    int pfd = policy_inner.get();
     if (bpf_map_delete_elem(pfd, &cgroup_id) != 0 && errno != ENOENT) {
       return MapError(errno, absl::StrCat("delete cgroup ", cgroup_id, " from policy ", policy_id));
     }
     int err = 0;
     if (row.size() == 1) {
       if (bpf_map_delete_elem(cgroup_map_.get(), &cgroup_id) != 0 && errno != ENOENT) err = errno;
-    } else if (bpf_map_delete_elem(cgroup_inner_[cgroup_id].fd.get(), &policy_id) != 0 &&
-               errno != ENOENT) {
-      err = errno;
+    } else {
+      auto row_fd = InnerOf(cgroup_map_.get(), &cgroup_id);
+      if (!row_fd.ok()) {
+        err = EIO;
+        LOG(ERROR) << "policy filter: cgroup " << cgroup_id << " row: " << row_fd.status();
+      } else if (bpf_map_delete_elem(row_fd->get(), &policy_id) != 0 && errno != ENOENT) {
+        err = errno;
+      }
     }
     if (err != 0) {
       uint8_t zero = 0;

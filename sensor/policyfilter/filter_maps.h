@@ -125,8 +125,9 @@ class FilterMaps {
   uint32_t CgroupInnerCapacity(uint64_t cgroup_id) const;
 
  private:
+  // An inner map's capacity. Its fd is not kept: it is opened from the
+  // outer map when used (the outer map holds the inner map).
   struct Inner {
-    FileDescriptor fd;
     uint32_t capacity = 0;
   };
   FilterMaps() = default;
