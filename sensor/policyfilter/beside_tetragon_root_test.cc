@@ -25,10 +25,10 @@
 namespace tgd {
 namespace {
 
-using ::testing::HasSubstr;
-using ::testing::IsEmpty;
 using testing::FakeAgentOptions;
 using testing::FakeTetragonAgent;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
 constexpr uint64_t kHost = kHostSelectorCgroupKey;
 constexpr uint32_t kOurFirst = 0x40000000;  // tgdispatch's ids beside an agent
 
@@ -36,7 +36,8 @@ class TempBpfDir {
  public:
   explicit TempBpfDir(const char* what) {
     static int n = 0;
-    path_ = absl::StrCat("/sys/fs/bpf/tgd-test-tg-", what, "-", getpid(), "-", n++);
+    path_ =
+        absl::StrCat("/sys/fs/bpf/tgd-test-tg-", what, "-", getpid(), "-", n++);
     ok_ = EnsureBpffsDir(path_).ok();
   }
   ~TempBpfDir() {
@@ -51,13 +52,15 @@ class TempBpfDir {
   bool ok_ = false;
 };
 
-#define SKIP_UNLESS_ROOT()                                              \
-  do {                                                                  \
-    std::string why = ::tgd::testing::RootTestSkipReason();             \
-    if (!why.empty()) GTEST_SKIP() << why;                              \
+#define SKIP_UNLESS_ROOT()                                  \
+  do {                                                      \
+    std::string why = ::tgd::testing::RootTestSkipReason(); \
+    if (!why.empty()) GTEST_SKIP() << why;                  \
   } while (0)
 
-LabelSelector App(const std::string& app) { return LabelSelector{{{"app", app}}, {}}; }
+LabelSelector App(const std::string& app) {
+  return LabelSelector{{{"app", app}}, {}};
+}
 
 // tgdispatch's side of the world, as a model the checks compare against.
 struct OurPolicy {
@@ -96,7 +99,8 @@ class BesideTetragonTest : public ::testing::Test {
     state_.reset();
     StartDaemon();
     for (const auto& [id, p] : policies_) ASSERT_TRUE(AddOurs(id, p).ok());
-    for (const auto& [name, pod] : pods_) ASSERT_TRUE(PutOurPod(name, pod).ok());
+    for (const auto& [name, pod] : pods_)
+      ASSERT_TRUE(PutOurPod(name, pod).ok());
   }
 
   absl::Status AddOurs(uint32_t id, const OurPolicy& p) {
@@ -106,7 +110,8 @@ class BesideTetragonTest : public ::testing::Test {
     if (p.host) host = LabelSelector{};
     return state_->AddPolicy(id, "", sel, std::nullopt, host);
   }
-  absl::Status AddOurPolicy(uint32_t id, std::optional<std::string> app, bool host = false) {
+  absl::Status AddOurPolicy(uint32_t id, std::optional<std::string> app,
+                            bool host = false) {
     OurPolicy p{std::move(app), host};
     absl::Status st = AddOurs(id, p);
     if (st.ok()) policies_[id] = p;
@@ -117,10 +122,12 @@ class BesideTetragonTest : public ::testing::Test {
     return state_->DelPolicy(id);
   }
   absl::Status PutOurPod(const std::string& name, const OurPod& pod) {
-    return state_->UpdatePod(PodInfo{name, name, "default", {{"app", pod.app}}},
-                             {ContainerInfo{name + "-c", "main", "", pod.cgroup, ""}});
+    return state_->UpdatePod(
+        PodInfo{name, name, "default", {{"app", pod.app}}},
+        {ContainerInfo{name + "-c", "main", "", pod.cgroup, ""}});
   }
-  absl::Status AddOurPod(const std::string& name, const std::string& app, uint64_t cgroup) {
+  absl::Status AddOurPod(const std::string& name, const std::string& app,
+                         uint64_t cgroup) {
     OurPod pod{app, cgroup};
     absl::Status st = PutOurPod(name, pod);
     if (st.ok()) pods_[name] = pod;
@@ -137,8 +144,10 @@ class BesideTetragonTest : public ::testing::Test {
     auto now = agent_->Read();
     ASSERT_TRUE(now.ok()) << now.status();
     PolicyFilterContent want = agent_->Expected();
-    EXPECT_EQ(now->policies, want.policies) << "the agent's policy_filter_maps changed";
-    EXPECT_EQ(now->cgroups, want.cgroups) << "the agent's policy_filter_cgroup_maps changed";
+    EXPECT_EQ(now->policies, want.policies)
+        << "the agent's policy_filter_maps changed";
+    EXPECT_EQ(now->cgroups, want.cgroups)
+        << "the agent's policy_filter_cgroup_maps changed";
     EXPECT_THAT(PolicyFilterInconsistencies(*now, true), IsEmpty());
     for (uint64_t cg : want.policies[kTetragonAllPodsPolicyId]) {
       uint64_t v = 0;
@@ -152,8 +161,8 @@ class BesideTetragonTest : public ::testing::Test {
   // from (PoliciesOfCgroup).
   void CheckOurs() {
     if (!state_) return;
-    auto kernel =
-        ReadPolicyFilterMaps(state_->policy_filter_maps_fd(), state_->policy_filter_cgroup_maps_fd());
+    auto kernel = ReadPolicyFilterMaps(state_->policy_filter_maps_fd(),
+                                       state_->policy_filter_cgroup_maps_fd());
     ASSERT_TRUE(kernel.ok()) << kernel.status();
     EXPECT_EQ(*kernel, state_->Content());
     EXPECT_THAT(PolicyFilterInconsistencies(*kernel, true), IsEmpty());
@@ -172,10 +181,12 @@ class BesideTetragonTest : public ::testing::Test {
     }
     for (const auto& [cg, ids] : want) {
       std::vector<uint32_t> got = state_->PoliciesOfCgroup(cg);
-      EXPECT_EQ(std::set<uint32_t>(got.begin(), got.end()), ids) << "cgroup " << cg;
+      EXPECT_EQ(std::set<uint32_t>(got.begin(), got.end()), ids)
+          << "cgroup " << cg;
     }
     for (const auto& [cg, ids] : kernel->cgroups) {
-      EXPECT_TRUE(want.count(cg)) << "cgroup " << cg << " has policies it should not have";
+      EXPECT_TRUE(want.count(cg))
+          << "cgroup " << cg << " has policies it should not have";
     }
   }
 
@@ -213,8 +224,9 @@ TEST_F(BesideTetragonTest, PodTheAgentRegisteredAfterOurStartIsAccepted) {
   ASSERT_TRUE(AddOurPod("p", "a", 7002).ok());
   CheckAll();
   // A failing change (another namespace for a known pod) leaves all as is.
-  EXPECT_FALSE(state_->AddPodContainer(PodInfo{"p", "p", "other", {}},
-                                       ContainerInfo{"x", "x", "", 7003, ""})
+  EXPECT_FALSE(state_
+                   ->AddPodContainer(PodInfo{"p", "p", "other", {}},
+                                     ContainerInfo{"x", "x", "", 7003, ""})
                    .ok());
   CheckAll();
   ASSERT_TRUE(DelOurPod("p").ok());
@@ -262,7 +274,8 @@ TEST_F(BesideTetragonTest, ShutdownLeavesTheAgentsEntries) {
   state_.reset();
   CheckAgent();
   EXPECT_FALSE(std::filesystem::exists(own_.path() + "/policy_filter_maps"));
-  EXPECT_FALSE(std::filesystem::exists(own_.path() + "/policy_filter_cgroup_maps"));
+  EXPECT_FALSE(
+      std::filesystem::exists(own_.path() + "/policy_filter_cgroup_maps"));
   // The agent's pins are still there.
   EXPECT_TRUE(std::filesystem::exists(tg_.path() + "/policy_filter_maps"));
 }
@@ -270,7 +283,8 @@ TEST_F(BesideTetragonTest, ShutdownLeavesTheAgentsEntries) {
 // Scoped policies beside the agent are not bounded by its 128-entry outer
 // map (nor one pod by its 128 policies per cgroup).
 TEST_F(BesideTetragonTest, ScopedPoliciesAreNotBoundByTheAgentsMapSizes) {
-  for (uint32_t i = 0; i < 20; ++i) ASSERT_TRUE(agent_->AddPolicy(2 + i, "a").ok());
+  for (uint32_t i = 0; i < 20; ++i)
+    ASSERT_TRUE(agent_->AddPolicy(2 + i, "a").ok());
   ASSERT_TRUE(agent_->AddPod("p", "a", 7007).ok());
   StartDaemon();
   ASSERT_TRUE(AddOurPod("p", "a", 7007).ok());
@@ -280,7 +294,9 @@ TEST_F(BesideTetragonTest, ScopedPoliciesAreNotBoundByTheAgentsMapSizes) {
   constexpr int kN = 300;
   auto open_fds = [] {
     int n = 0;
-    for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
+    for ([[maybe_unused]] const auto& e :
+         std::filesystem::directory_iterator("/proc/self/fd"))
+      ++n;
     return n;
   };
   const int fds_before = open_fds();
@@ -306,12 +322,14 @@ TEST_F(BesideTetragonTest, DumpShowsOwnersAndFlagsInconsistencies) {
   auto agent_now = state_->AgentContent();
   ASSERT_TRUE(agent_now.ok()) << agent_now.status();
   int problems = -1;
-  std::string out = FormatOwnedDump(
-      {{"tetragon", tg_.path(), *agent_now, true}, {"tgdispatch", own_.path(), state_->Content(), true}},
-      &problems);
+  std::string out =
+      FormatOwnedDump({{"tetragon", tg_.path(), *agent_now, true},
+                       {"tgdispatch", own_.path(), state_->Content(), true}},
+                      &problems);
   EXPECT_THAT(out, HasSubstr("[tetragon] 2: 7009"));
   EXPECT_THAT(out, HasSubstr("[tetragon] 7009: 1(all-pods) 2"));
-  EXPECT_THAT(out, HasSubstr(absl::StrCat("[tgdispatch] 7009: 1(all-pods) ", kOurFirst)));
+  EXPECT_THAT(out, HasSubstr(absl::StrCat("[tgdispatch] 7009: 1(all-pods) ",
+                                          kOurFirst)));
   EXPECT_EQ(problems, 0) << out;
 
   // A stale entry of ours in the agent's policy map (as an older tgdispatch
@@ -322,14 +340,17 @@ TEST_F(BesideTetragonTest, DumpShowsOwnersAndFlagsInconsistencies) {
   uint8_t zero = 0;
   ASSERT_EQ(bpf_map_update_elem(inner, &cg, &zero, BPF_ANY), 0);
   uint32_t stale = kOurFirst + 5, fd = inner;
-  ASSERT_EQ(bpf_map_update_elem(agent_->policy_map_fd(), &stale, &fd, BPF_ANY), 0);
+  ASSERT_EQ(bpf_map_update_elem(agent_->policy_map_fd(), &stale, &fd, BPF_ANY),
+            0);
   close(inner);
   agent_now = state_->AgentContent();
   ASSERT_TRUE(agent_now.ok());
-  out = FormatOwnedDump({{"tetragon", tg_.path(), *agent_now, true}}, &problems);
+  out =
+      FormatOwnedDump({{"tetragon", tg_.path(), *agent_now, true}}, &problems);
   EXPECT_EQ(problems, 2) << out;
   EXPECT_THAT(out, HasSubstr("policy 1073741829 is in tgdispatch's id range"));
-  EXPECT_THAT(out, HasSubstr("policy 1073741829 lists cgroup 7009, whose policy_filter_cgroup_maps row lacks"));
+  EXPECT_THAT(out, HasSubstr("policy 1073741829 lists cgroup 7009, whose "
+                             "policy_filter_cgroup_maps row lacks"));
   // Our id allocation skips it.
   EXPECT_TRUE(state_->PolicyIdInUse(stale));
   ASSERT_EQ(bpf_map_delete_elem(agent_->policy_map_fd(), &stale), 0);
@@ -340,7 +361,8 @@ TEST_F(BesideTetragonTest, DumpShowsOwnersAndFlagsInconsistencies) {
 // daemon restarted), checked after every step. TGD_BESIDE_SEED=N replays one.
 TEST_F(BesideTetragonTest, RandomInterleavingsKeepBothOwnersRight) {
   uint64_t seed = std::random_device{}();
-  if (const char* s = getenv("TGD_BESIDE_SEED")) seed = strtoull(s, nullptr, 10);
+  if (const char* s = getenv("TGD_BESIDE_SEED"))
+    seed = strtoull(s, nullptr, 10);
   constexpr int kSteps = 300;
   std::mt19937_64 rng(seed);
   auto pick = [&](int n) { return static_cast<int>(rng() % n); };
@@ -355,7 +377,8 @@ TEST_F(BesideTetragonTest, RandomInterleavingsKeepBothOwnersRight) {
   StartDaemon();
   uint32_t agent_next = 2, ours_next = kOurFirst;
   for (int step = 0; step < kSteps; ++step) {
-    SCOPED_TRACE(absl::StrCat("seed ", seed, " (TGD_BESIDE_SEED=", seed, " replays it), step ", step));
+    SCOPED_TRACE(absl::StrCat("seed ", seed, " (TGD_BESIDE_SEED=", seed,
+                              " replays it), step ", step));
     int op = pick(11);
     std::string pod = absl::StrCat("pod", pick(kCgroups));
     uint64_t cg = kCgroupBase + (pod.back() - '0');  // one cgroup per pod name
@@ -435,7 +458,8 @@ TEST_F(BesideTetragonTest, SharedCgroupTrackerOnlyAddsAbsentEntries) {
   int fd = agent_->cgtracker_fd();
   ASSERT_GE(fd, 0);
   uint64_t sub = 9101, container = 9100, other = 9200;
-  ASSERT_EQ(bpf_map_update_elem(fd, &sub, &other, BPF_ANY), 0);  // the agent: 9101 -> 9200
+  ASSERT_EQ(bpf_map_update_elem(fd, &sub, &other, BPF_ANY),
+            0);  // the agent: 9101 -> 9200
   ASSERT_EQ(bpf_map_update_elem(fd, &other, &other, BPF_ANY), 0);
   CgroupTrackerOptions o;
   o.tetragon_bpf_dir = tg_.path();
@@ -475,7 +499,9 @@ TEST(BesideTetragonNoCgroupMapTest, AgentWithoutTheCgroupMapIsAccepted) {
   auto s = PolicyFilterState::Create(o);
   ASSERT_TRUE(s.ok()) << s.status();
   EXPECT_TRUE((*s)->tetragon_mode());
-  ASSERT_TRUE((*s)->AddPolicy(kOurFirst, "", App("a"), std::nullopt, std::nullopt).ok());
+  ASSERT_TRUE(
+      (*s)->AddPolicy(kOurFirst, "", App("a"), std::nullopt, std::nullopt)
+          .ok());
   auto now = (*agent)->Read();
   ASSERT_TRUE(now.ok());
   EXPECT_EQ(*now, (*agent)->Expected());

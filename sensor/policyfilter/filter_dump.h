@@ -21,8 +21,8 @@ namespace tgd {
 // The hostSelector key (UINT64_MAX) is only ever in policy_filter_maps (as
 // upstream) and is not a disagreement. Nothing is checked without the
 // reverse map (has_cgroup_map false).
-std::vector<std::string> PolicyFilterInconsistencies(const PolicyFilterContent& c,
-                                                     bool has_cgroup_map);
+std::vector<std::string> PolicyFilterInconsistencies(
+    const PolicyFilterContent& c, bool has_cgroup_map);
 
 // One owner's maps as read from its pins.
 struct OwnedMaps {
@@ -42,7 +42,8 @@ std::vector<std::string> OwnedDumpIssues(const std::vector<OwnedMaps>& maps);
 // the inconsistencies (OwnedDumpIssues; only those in *only when set: the
 // ones seen in several reads, as a writer changes the two maps one after the
 // other). *problems (if set) receives their number.
-std::string FormatOwnedDump(const std::vector<OwnedMaps>& maps, int* problems = nullptr,
+std::string FormatOwnedDump(const std::vector<OwnedMaps>& maps,
+                            int* problems = nullptr,
                             const std::set<std::string>* only = nullptr);
 
 }  // namespace tgd

@@ -26,20 +26,25 @@ TEST(FilterDumpTest, FlagsBothDirections) {
   PolicyFilterContent c;
   c.policies = {{1, {10}}, {2, {10, 11}}};
   c.cgroups = {{10, {1}}, {12, {3}}, {13, {}}};
-  EXPECT_THAT(PolicyFilterInconsistencies(c, true),
-              ElementsAre(HasSubstr("policy 2 lists cgroup 10, whose policy_filter_cgroup_maps row"),
-                          HasSubstr("policy 2 lists cgroup 11, which has no row"),
-                          HasSubstr("cgroup 12 lists policy 3, which has no entry"),
-                          HasSubstr("row 13 is empty")));
+  EXPECT_THAT(
+      PolicyFilterInconsistencies(c, true),
+      ElementsAre(
+          HasSubstr(
+              "policy 2 lists cgroup 10, whose policy_filter_cgroup_maps row"),
+          HasSubstr("policy 2 lists cgroup 11, which has no row"),
+          HasSubstr("cgroup 12 lists policy 3, which has no entry"),
+          HasSubstr("row 13 is empty")));
   // Without the reverse map there is nothing to compare.
   EXPECT_THAT(PolicyFilterInconsistencies(c, false), IsEmpty());
 }
 
 TEST(FilterDumpTest, TagsOwnersAndFlagsIdsInTheWrongMaps) {
-  OwnedMaps agent{"tetragon", "/sys/fs/bpf/tetragon", PolicyFilterContent{}, true};
+  OwnedMaps agent{"tetragon", "/sys/fs/bpf/tetragon", PolicyFilterContent{},
+                  true};
   agent.content->policies = {{1, {10}}, {2, {10}}, {0x40000001, {}}};
   agent.content->cgroups = {{10, {1, 2}}};
-  OwnedMaps ours{"tgdispatch", "/sys/fs/bpf/tgdispatch", PolicyFilterContent{}, true};
+  OwnedMaps ours{"tgdispatch", "/sys/fs/bpf/tgdispatch", PolicyFilterContent{},
+                 true};
   ours.content->policies = {{1, {10}}, {2, {}}};
   ours.content->cgroups = {{10, {1}}};
   int problems = -1;

@@ -16,22 +16,29 @@
 namespace tgd::testing {
 namespace {
 
-constexpr uint32_t kAllPods = 1;  // upstream's ALL_PODS_POLICY_ID / AllPodsPolicyID
+constexpr uint32_t kAllPods =
+    1;  // upstream's ALL_PODS_POLICY_ID / AllPodsPolicyID
 constexpr uint64_t kHost = POLICY_FILTER_HOST_CGROUP_KEY;
 
 // An inner HASH as upstream makes them: no flags (preallocated).
-absl::StatusOr<FileDescriptor> NewHash(const std::string& name, uint32_t key, uint32_t max) {
-  int fd = bpf_map_create(BPF_MAP_TYPE_HASH, name.substr(0, 15).c_str(), key, 1, max, nullptr);
+absl::StatusOr<FileDescriptor> NewHash(const std::string& name, uint32_t key,
+                                       uint32_t max) {
+  int fd = bpf_map_create(BPF_MAP_TYPE_HASH, name.substr(0, 15).c_str(), key, 1,
+                          max, nullptr);
   if (fd < 0) return ErrnoStatus(errno, "create " + name);
   return FileDescriptor(fd);
 }
 
-absl::StatusOr<FileDescriptor> NewOuter(const char* name, uint32_t key, uint32_t inner_key,
-                                        uint32_t inner_max, uint32_t max) {
-  TGD_ASSIGN_OR_RETURN(FileDescriptor tmpl, NewHash("tmpl", inner_key, inner_max));
-  LIBBPF_OPTS(bpf_map_create_opts, o, .inner_map_fd = static_cast<__u32>(tmpl.get()));
+absl::StatusOr<FileDescriptor> NewOuter(const char* name, uint32_t key,
+                                        uint32_t inner_key, uint32_t inner_max,
+                                        uint32_t max) {
+  TGD_ASSIGN_OR_RETURN(FileDescriptor tmpl,
+                       NewHash("tmpl", inner_key, inner_max));
+  LIBBPF_OPTS(bpf_map_create_opts, o,
+              .inner_map_fd = static_cast<__u32>(tmpl.get()));
   std::string short_name = std::string(name).substr(0, 15);
-  int fd = bpf_map_create(BPF_MAP_TYPE_HASH_OF_MAPS, short_name.c_str(), key, 4, max, &o);
+  int fd = bpf_map_create(BPF_MAP_TYPE_HASH_OF_MAPS, short_name.c_str(), key, 4,
+                          max, &o);
   if (fd < 0) return ErrnoStatus(errno, absl::StrCat("create ", name));
   return FileDescriptor(fd);
 }
@@ -39,7 +46,8 @@ absl::StatusOr<FileDescriptor> NewOuter(const char* name, uint32_t key, uint32_t
 // The inner map of `key` in `outer`, opened now; NOT_FOUND when absent.
 absl::StatusOr<FileDescriptor> OpenInner(int outer, const void* key) {
   uint32_t id = 0;
-  if (bpf_map_lookup_elem(outer, key, &id) != 0) return ErrnoStatus(errno, "outer lookup");
+  if (bpf_map_lookup_elem(outer, key, &id) != 0)
+    return ErrnoStatus(errno, "outer lookup");
   int fd = bpf_map_get_fd_by_id(id);
   if (fd < 0) return ErrnoStatus(errno, "open inner map");
   return FileDescriptor(fd);
@@ -58,11 +66,13 @@ absl::StatusOr<std::unique_ptr<FakeTetragonAgent>> FakeTetragonAgent::Create(
   a->dir_ = o.dir;
   a->all_pods_ = o.all_pods;
   TGD_ASSIGN_OR_RETURN(a->policy_map_,
-                       NewOuter(kPolicyFilterMapName, 4, 8, TG_POLICY_FILTER_MAX_CGROUPS_PER_POLICY,
+                       NewOuter(kPolicyFilterMapName, 4, 8,
+                                TG_POLICY_FILTER_MAX_CGROUPS_PER_POLICY,
                                 TG_POLICY_FILTER_MAX_POLICIES));
   std::string pin = o.dir + "/" + kPolicyFilterMapName;
   unlink(pin.c_str());
-  if (bpf_obj_pin(a->policy_map_.get(), pin.c_str()) != 0) return ErrnoStatus(errno, "pin " + pin);
+  if (bpf_obj_pin(a->policy_map_.get(), pin.c_str()) != 0)
+    return ErrnoStatus(errno, "pin " + pin);
   if (o.cgroup_map) {
     TGD_ASSIGN_OR_RETURN(a->cgroup_map_,
                          NewOuter(kPolicyFilterCgroupMapName, 8, 4,
@@ -75,34 +85,39 @@ absl::StatusOr<std::unique_ptr<FakeTetragonAgent>> FakeTetragonAgent::Create(
     }
   }
   if (o.cgtracker) {
-    int fd = bpf_map_create(BPF_MAP_TYPE_HASH, kCgtrackerMapName, 8, 8, TG_CGTRACKER_MAX_ENTRIES,
-                            nullptr);
+    int fd = bpf_map_create(BPF_MAP_TYPE_HASH, kCgtrackerMapName, 8, 8,
+                            TG_CGTRACKER_MAX_ENTRIES, nullptr);
     if (fd < 0) return ErrnoStatus(errno, "create tg_cgtracker_map");
     a->cgtracker_.Reset(fd);
     pin = o.dir + "/" + kCgtrackerMapName;
     unlink(pin.c_str());
-    if (bpf_obj_pin(fd, pin.c_str()) != 0) return ErrnoStatus(errno, "pin " + pin);
+    if (bpf_obj_pin(fd, pin.c_str()) != 0)
+      return ErrnoStatus(errno, "pin " + pin);
   }
   if (a->all_pods_) TGD_RETURN_IF_ERROR(a->NewPolicyMap(kAllPods, {}));
   return a;
 }
 
 FakeTetragonAgent::~FakeTetragonAgent() {
-  for (const char* name : {kPolicyFilterMapName, kPolicyFilterCgroupMapName, kCgtrackerMapName}) {
+  for (const char* name :
+       {kPolicyFilterMapName, kPolicyFilterCgroupMapName, kCgtrackerMapName}) {
     unlink((dir_ + "/" + name).c_str());
   }
 }
 
 bool FakeTetragonAgent::Matches(const Policy& p, const Pod& pod) const {
-  if (p.host && !p.app) return false;  // hostSelector without podSelector: no pod
+  if (p.host && !p.app)
+    return false;  // hostSelector without podSelector: no pod
   return !p.app || *p.app == pod.app;
 }
 
 // newPolicyMap: a fresh inner map with the cgroups, inserted if absent (an
 // existing id is an error), then the reverse rows.
-absl::Status FakeTetragonAgent::NewPolicyMap(uint32_t id, const std::set<uint64_t>& cgroups) {
-  TGD_ASSIGN_OR_RETURN(FileDescriptor inner, NewHash(absl::StrCat("policy_", id, "_map"), 8,
-                                                     TG_POLICY_FILTER_MAX_CGROUPS_PER_POLICY));
+absl::Status FakeTetragonAgent::NewPolicyMap(
+    uint32_t id, const std::set<uint64_t>& cgroups) {
+  TGD_ASSIGN_OR_RETURN(FileDescriptor inner,
+                       NewHash(absl::StrCat("policy_", id, "_map"), 8,
+                               TG_POLICY_FILTER_MAX_CGROUPS_PER_POLICY));
   uint8_t zero = 0;
   for (uint64_t cg : cgroups) {
     if (bpf_map_update_elem(inner.get(), &cg, &zero, BPF_ANY) != 0) {
@@ -129,8 +144,9 @@ absl::Status FakeTetragonAgent::AddPolicyIdMapping(uint32_t id, uint64_t cg) {
     }
     return absl::OkStatus();
   }
-  TGD_ASSIGN_OR_RETURN(FileDescriptor inner, NewHash(absl::StrCat("cgroup_", cg, "_map"), 4,
-                                                     TG_POLICY_FILTER_MAX_POLICIES_PER_CGROUP));
+  TGD_ASSIGN_OR_RETURN(FileDescriptor inner,
+                       NewHash(absl::StrCat("cgroup_", cg, "_map"), 4,
+                               TG_POLICY_FILTER_MAX_POLICIES_PER_CGROUP));
   if (bpf_map_update_elem(inner.get(), &id, &zero, BPF_ANY) != 0) {
     return ErrnoStatus(errno, "cgroup row update");
   }
@@ -141,7 +157,8 @@ absl::Status FakeTetragonAgent::AddPolicyIdMapping(uint32_t id, uint64_t cg) {
   return absl::OkStatus();
 }
 
-absl::Status FakeTetragonAgent::AddCgroupsToPolicy(uint32_t id, const std::set<uint64_t>& cgroups) {
+absl::Status FakeTetragonAgent::AddCgroupsToPolicy(
+    uint32_t id, const std::set<uint64_t>& cgroups) {
   TGD_ASSIGN_OR_RETURN(FileDescriptor inner, OpenInner(policy_map_.get(), &id));
   uint8_t zero = 0;
   for (uint64_t cg : cgroups) {
@@ -155,12 +172,13 @@ absl::Status FakeTetragonAgent::AddCgroupsToPolicy(uint32_t id, const std::set<u
 
 // delCgroupIDs: out of the policy's inner map, then out of each row found in
 // the kernel, deleting a row whose inner map is then empty.
-absl::Status FakeTetragonAgent::DelCgroupsFromPolicy(uint32_t id,
-                                                     const std::set<uint64_t>& cgroups) {
+absl::Status FakeTetragonAgent::DelCgroupsFromPolicy(
+    uint32_t id, const std::set<uint64_t>& cgroups) {
   TGD_ASSIGN_OR_RETURN(FileDescriptor inner, OpenInner(policy_map_.get(), &id));
   for (uint64_t cg : cgroups) {
     if (bpf_map_delete_elem(inner.get(), &cg) != 0) {
-      return ErrnoStatus(errno, absl::StrCat("delete cgroup ", cg, " from policy ", id));
+      return ErrnoStatus(
+          errno, absl::StrCat("delete cgroup ", cg, " from policy ", id));
     }
   }
   if (!cgroup_map_.valid()) return absl::OkStatus();
@@ -194,9 +212,12 @@ absl::Status FakeTetragonAgent::DeletePolicyIdInCgroupMap(uint32_t id) {
   return absl::OkStatus();
 }
 
-absl::Status FakeTetragonAgent::AddPolicy(uint32_t id, std::optional<std::string> app, bool host) {
+absl::Status FakeTetragonAgent::AddPolicy(uint32_t id,
+                                          std::optional<std::string> app,
+                                          bool host) {
   if (id < 2 || policies_.count(id)) {
-    return absl::InvalidArgumentError(absl::StrCat("fake agent: policy id ", id));
+    return absl::InvalidArgumentError(
+        absl::StrCat("fake agent: policy id ", id));
   }
   Policy p{std::move(app), host};
   std::set<uint64_t> cgs;
@@ -205,7 +226,8 @@ absl::Status FakeTetragonAgent::AddPolicy(uint32_t id, std::optional<std::string
   }
   TGD_RETURN_IF_ERROR(NewPolicyMap(id, cgs));
   if (host) {
-    TGD_ASSIGN_OR_RETURN(FileDescriptor inner, OpenInner(policy_map_.get(), &id));
+    TGD_ASSIGN_OR_RETURN(FileDescriptor inner,
+                         OpenInner(policy_map_.get(), &id));
     uint8_t zero = 0;
     if (bpf_map_update_elem(inner.get(), &kHost, &zero, BPF_ANY) != 0) {
       return ErrnoStatus(errno, "hostSelector key");
@@ -221,15 +243,18 @@ absl::Status FakeTetragonAgent::DelPolicy(uint32_t id) {
   return DeletePolicyIdInCgroupMap(id);
 }
 
-absl::Status FakeTetragonAgent::AddPod(const std::string& name, const std::string& app,
+absl::Status FakeTetragonAgent::AddPod(const std::string& name,
+                                       const std::string& app,
                                        uint64_t cgroup) {
-  if (pods_.count(name)) return absl::InvalidArgumentError("fake agent: pod " + name);
+  if (pods_.count(name))
+    return absl::InvalidArgumentError("fake agent: pod " + name);
   Pod pod{app, cgroup};
   if (all_pods_) TGD_RETURN_IF_ERROR(AddCgroupsToPolicy(kAllPods, {cgroup}));
   for (const auto& [id, p] : policies_) {
     if (Matches(p, pod)) TGD_RETURN_IF_ERROR(AddCgroupsToPolicy(id, {cgroup}));
   }
-  if (cgtracker_.valid()) bpf_map_update_elem(cgtracker_.get(), &cgroup, &cgroup, BPF_ANY);
+  if (cgtracker_.valid())
+    bpf_map_update_elem(cgtracker_.get(), &cgroup, &cgroup, BPF_ANY);
   pods_[name] = pod;
   return absl::OkStatus();
 }
@@ -239,9 +264,11 @@ absl::Status FakeTetragonAgent::DelPod(const std::string& name) {
   if (it == pods_.end()) return absl::OkStatus();
   Pod pod = it->second;
   pods_.erase(it);
-  if (all_pods_) TGD_RETURN_IF_ERROR(DelCgroupsFromPolicy(kAllPods, {pod.cgroup}));
+  if (all_pods_)
+    TGD_RETURN_IF_ERROR(DelCgroupsFromPolicy(kAllPods, {pod.cgroup}));
   for (const auto& [id, p] : policies_) {
-    if (Matches(p, pod)) TGD_RETURN_IF_ERROR(DelCgroupsFromPolicy(id, {pod.cgroup}));
+    if (Matches(p, pod))
+      TGD_RETURN_IF_ERROR(DelCgroupsFromPolicy(id, {pod.cgroup}));
   }
   return absl::OkStatus();
 }

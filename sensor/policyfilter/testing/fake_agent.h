@@ -29,23 +29,27 @@
 namespace tgd::testing {
 
 struct FakeAgentOptions {
-  std::string dir;        // bpffs directory for the pins (must exist)
+  std::string dir;         // bpffs directory for the pins (must exist)
   bool cgroup_map = true;  // --enable-policy-filter-cgroup-map
   bool cgtracker = true;   // pin tg_cgtracker_map
-  bool all_pods = true;    // current agents; false: agents before hostSelector support
+  bool all_pods =
+      true;  // current agents; false: agents before hostSelector support
 };
 
 class FakeTetragonAgent {
  public:
-  static absl::StatusOr<std::unique_ptr<FakeTetragonAgent>> Create(const FakeAgentOptions& o);
+  static absl::StatusOr<std::unique_ptr<FakeTetragonAgent>> Create(
+      const FakeAgentOptions& o);
   ~FakeTetragonAgent();  // unpins (as the agent's release)
 
   // A policy selects the pods whose label "app" equals `app` (nullopt: every
   // pod); host adds the hostSelector key. Ids must be >= 2 (1 is all-pods).
-  absl::Status AddPolicy(uint32_t id, std::optional<std::string> app, bool host = false);
+  absl::Status AddPolicy(uint32_t id, std::optional<std::string> app,
+                         bool host = false);
   absl::Status DelPolicy(uint32_t id);
   // A pod with one container cgroup (the agent's pod informer / OCI hook).
-  absl::Status AddPod(const std::string& pod, const std::string& app, uint64_t cgroup);
+  absl::Status AddPod(const std::string& pod, const std::string& app,
+                      uint64_t cgroup);
   absl::Status DelPod(const std::string& pod);
 
   // What the agent's maps must hold: its model.
@@ -54,8 +58,12 @@ class FakeTetragonAgent {
   absl::StatusOr<PolicyFilterContent> Read() const;
 
   int policy_map_fd() const { return policy_map_.get(); }
-  int cgroup_map_fd() const { return cgroup_map_.valid() ? cgroup_map_.get() : -1; }
-  int cgtracker_fd() const { return cgtracker_.valid() ? cgtracker_.get() : -1; }
+  int cgroup_map_fd() const {
+    return cgroup_map_.valid() ? cgroup_map_.get() : -1;
+  }
+  int cgtracker_fd() const {
+    return cgtracker_.valid() ? cgtracker_.get() : -1;
+  }
   const std::string& dir() const { return dir_; }
   bool has_policy(uint32_t id) const { return policies_.count(id) > 0; }
   bool has_pod(const std::string& pod) const { return pods_.count(pod) > 0; }
@@ -73,8 +81,10 @@ class FakeTetragonAgent {
   bool Matches(const Policy& p, const Pod& pod) const;
   // Upstream's primitives.
   absl::Status NewPolicyMap(uint32_t id, const std::set<uint64_t>& cgroups);
-  absl::Status AddCgroupsToPolicy(uint32_t id, const std::set<uint64_t>& cgroups);
-  absl::Status DelCgroupsFromPolicy(uint32_t id, const std::set<uint64_t>& cgroups);
+  absl::Status AddCgroupsToPolicy(uint32_t id,
+                                  const std::set<uint64_t>& cgroups);
+  absl::Status DelCgroupsFromPolicy(uint32_t id,
+                                    const std::set<uint64_t>& cgroups);
   absl::Status AddPolicyIdMapping(uint32_t id, uint64_t cgroup);
   absl::Status DeletePolicyIdInCgroupMap(uint32_t id);
 
