@@ -3,13 +3,16 @@
 //   tgdispatch version         print the version
 //   tgdispatch features [--json]   probe and print the hook kinds this kernel runs
 //   tgdispatch policy validate [--json] [--loadable] FILE...
-//   tgdispatch policyfilter dump   list the pinned policy filter maps
+//   tgdispatch policyfilter dump   list the pinned policy filter maps (ours, a
+//                                  Tetragon agent's) with owners and disagreements
 #include <glog/logging.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <iostream>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -20,11 +23,13 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "absl/time/clock.h"
 #include "compat/policy/validate_cli.h"
 #include "sensor/base/version.h"
 #include "sensor/daemon/daemon.h"
 #include "sensor/loader/features.h"
 #include "sensor/loader/loadable.h"
+#include "sensor/policyfilter/filter_dump.h"
 #include "sensor/policyfilter/filter_maps.h"
 
 ABSL_FLAG(std::string, server_address, "localhost:54322",
@@ -59,7 +64,9 @@ ABSL_FLAG(std::string, loader, "dispatch", "policy loader: dispatch | per-policy
 ABSL_FLAG(std::string, workloads, "",
           "workloads file (pods, labels, container cgroup paths); \"demo\" = the embedded default "
           "(pods default/pod-a app=a and default/pod-b app=b in cgroups it creates)");
-ABSL_FLAG(std::string, tetragon_bpf_dir, "", "open a Tetragon agent's pinned policy filter maps here");
+ABSL_FLAG(std::string, tetragon_bpf_dir, "",
+          "run beside the Tetragon agent whose pins are here (e.g. /sys/fs/bpf/tetragon): its policy "
+          "filter maps are read, never written; its tg_cgtracker_map is shared");
 ABSL_FLAG(std::string, metrics_address, "localhost:2113",
           "Prometheus metrics listen address host:port, /metrics (loopback unless --allow-remote; empty: off)");
 ABSL_FLAG(bool, process_events, true, "run the base process sensor (process_exec / process_exit events)");
@@ -77,6 +84,49 @@ ABSL_FLAG(std::string, log_level, "info", "log level: debug | info | warn | erro
 ABSL_FLAG(bool, json, false, "features: print JSON instead of a table");
 
 namespace {
+
+// `tgdispatch policyfilter dump`: our pinned maps, and beside a Tetragon
+// agent its maps too, each entry tagged with its owner, then what disagrees.
+// A writer changes the two maps of a pair one after the other, so a read can
+// catch a change half done: a disagreement is reported when it is seen in
+// every one of up to 5 reads 100 ms apart.
+int PolicyFilterDump(const std::string& bpf_dir, const std::string& tetragon_dir) {
+  auto read_all = [&](std::vector<tgd::OwnedMaps>* maps) -> bool {
+    maps->clear();
+    auto read = [&](const std::string& owner, const std::string& dir, bool must) -> bool {
+      tgd::OwnedMaps m{owner, dir, std::nullopt, true};
+      auto content = tgd::ReadPinnedPolicyFilterMaps(dir, &m.has_cgroup_map);
+      if (content.ok()) {
+        m.content = *std::move(content);
+      } else if (must || !absl::IsNotFound(content.status())) {
+        std::cerr << "policyfilter dump: " << owner << ": " << content.status() << "\n";
+        return false;
+      }
+      maps->push_back(std::move(m));
+      return true;
+    };
+    if (!tetragon_dir.empty() && !read("tetragon", tetragon_dir, true)) return false;
+    // Beside an agent our maps may be absent (tgdispatch not running).
+    return read("tgdispatch", bpf_dir, tetragon_dir.empty());
+  };
+  std::vector<tgd::OwnedMaps> maps;
+  if (!read_all(&maps)) return 1;
+  std::vector<std::string> first = tgd::OwnedDumpIssues(maps);
+  std::set<std::string> seen(first.begin(), first.end());
+  for (int i = 1; i < 5 && !seen.empty(); ++i) {
+    absl::SleepFor(absl::Milliseconds(100));
+    if (!read_all(&maps)) return 1;
+    std::vector<std::string> again = tgd::OwnedDumpIssues(maps);
+    std::set<std::string> both;
+    for (const std::string& s : again) {
+      if (seen.count(s)) both.insert(s);
+    }
+    seen = std::move(both);
+  }
+  int problems = 0;
+  std::cout << tgd::FormatOwnedDump(maps, &problems, &seen);
+  return problems == 0 ? 0 : 1;
+}
 
 bool ApplyLogLevel(const std::string& level) {
   FLAGS_logtostderr = true;
@@ -175,8 +225,10 @@ constexpr char kUsage[] =
     "  tgdispatch policy validate [--json] [--loadable] FILE...\n"
     "                               check TracingPolicy files (no root needed); --loadable: also\n"
     "                               report what this build cannot load\n"
-    "  tgdispatch policyfilter dump [--bpf-dir=D | --tetragon-bpf-dir=D]\n"
-    "                               list cgroup id -> policy ids and policy id -> cgroup ids";
+    "  tgdispatch policyfilter dump [--bpf-dir=D] [--tetragon-bpf-dir=T]\n"
+    "                               list cgroup id -> policy ids and policy id -> cgroup ids of\n"
+    "                               tgdispatch's maps (and a Tetragon agent's), with the owner\n"
+    "                               of each entry; exit 1 when the maps disagree";
 
 bool IsHelp(const std::string& a) { return a == "--help" || a == "-h" || a == "-help" || a == "--helpshort"; }
 
@@ -231,19 +283,7 @@ int main(int argc, char** argv) {
   std::string cmd = args.size() > 1 ? args[1] : "";
   if (cmd == "serve" && args.size() == 2) return Serve();
   if (cmd == "policyfilter" && args.size() == 3 && std::string(args[2]) == "dump") {
-    std::string dir = absl::GetFlag(FLAGS_tetragon_bpf_dir);
-    if (dir.empty()) dir = absl::GetFlag(FLAGS_bpf_dir);
-    bool has_cgroup_map = false;
-    auto content = tgd::ReadPinnedPolicyFilterMaps(dir, &has_cgroup_map);
-    if (!content.ok()) {
-      std::cerr << "policyfilter dump: " << content.status() << "\n";
-      return 1;
-    }
-    if (!has_cgroup_map) std::cout << "(" << dir << "/policy_filter_cgroup_maps is not pinned)\n";
-    std::cout << tgd::FormatPolicyFilterContent(
-        *content, absl::GetFlag(FLAGS_tetragon_bpf_dir).empty() ? tgd::kAllPodsPolicyId
-                                                                 : tgd::kTetragonAllPodsPolicyId);
-    return 0;
+    return PolicyFilterDump(absl::GetFlag(FLAGS_bpf_dir), absl::GetFlag(FLAGS_tetragon_bpf_dir));
   }
   if (cmd == "features" && args.size() == 2) {
     if (geteuid() != 0) {

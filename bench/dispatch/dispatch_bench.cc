@@ -31,7 +31,10 @@
 #include "sensor/base/status_macros.h"
 #include "sensor/bpfcore/bpf_owners.h"
 #include "sensor/loader/dispatch_backend.h"
+#include "sensor/bpfcore/fs.h"
 #include "sensor/policyfilter/policy_filter_state.h"
+#include "sensor/policyfilter/testing/fake_agent.h"
+#include "sensor/policymgr/filter_ids.h"
 #include "sensor/policymgr/policy_document.h"
 #include "sensor/testing/cgroup.h"
 
@@ -159,19 +162,66 @@ class ModeRunner {
     report_.mode = mode;
     absl::Status s = RunImpl(mode);
     if (!s.ok() && report_.error.empty()) report_.error = std::string(s.message());
-    // Teardown order: policies, backend, filter, cgroups.
+    // Teardown order: policies, backend, filter, agent, cgroups.
     policies_.clear();
     backend_.reset();
     filter_.reset();
+    if (agent_) {
+      auto now = agent_->Read();
+      bool intact = now.ok() && *now == agent_->Expected();
+      Progress(o_, absl::StrCat(mode, ": the stand-in agent's maps ",
+                                intact ? "hold exactly what it wrote" : "CHANGED"));
+      if (!intact && report_.error.empty()) report_.error = "the stand-in agent's maps changed";
+      agent_.reset();
+    }
+    for (const std::string& d : {own_dir_, agent_dir_}) {
+      if (!d.empty()) rmdir(d.c_str());
+    }
     cgroups_.clear();
     return std::move(report_);
   }
 
  private:
-  absl::Status RunImpl(const std::string& mode) {
+  // The policy filter: in memory (run lists come from it), or beside a
+  // stand-in Tetragon agent on BPF maps, as the daemon runs there.
+  absl::Status MakeFilter() {
     PolicyFilterOptions fo;
-    fo.use_bpf = false;  // run lists come from the in-memory filter state
+    fo.use_bpf = false;
+    next_filter_id_ = 2;
+    if (o_.beside_tetragon || o_.bpf_filter) {
+      if (own_dir_.empty()) {
+        own_dir_ = absl::StrCat("/sys/fs/bpf/tgd-bench-own-", getpid());
+        TGD_RETURN_IF_ERROR(EnsureBpffsDir(own_dir_));
+      }
+      fo.use_bpf = true;
+      fo.bpf_dir = own_dir_;
+      fo.cgtracker_program = false;
+    }
+    if (o_.beside_tetragon) {
+      if (!agent_) {
+        agent_dir_ = absl::StrCat("/sys/fs/bpf/tgd-bench-agent-", getpid());
+        TGD_RETURN_IF_ERROR(EnsureBpffsDir(agent_dir_));
+        testing::FakeAgentOptions ao;
+        ao.dir = agent_dir_;
+        TGD_ASSIGN_OR_RETURN(agent_, testing::FakeTetragonAgent::Create(ao));
+        for (int i = 0; i < kAgentPods; ++i) {
+          TGD_RETURN_IF_ERROR(agent_->AddPod(absl::StrCat("agent-pod-", i), absl::StrCat("app", i % 10),
+                                             900000000 + i));
+        }
+        for (int i = 0; i < kAgentPolicies; ++i) {
+          TGD_RETURN_IF_ERROR(agent_->AddPolicy(2 + i, absl::StrCat("app", i % 10), i % 20 == 0));
+        }
+      }
+      fo.tetragon_bpf_dir = agent_dir_;
+      next_filter_id_ = kTetragonSideFirstFilterId;
+    }
+    filter_.reset();
     TGD_ASSIGN_OR_RETURN(filter_, PolicyFilterState::Create(fo));
+    return absl::OkStatus();
+  }
+
+  absl::Status RunImpl(const std::string& mode) {
+    TGD_RETURN_IF_ERROR(MakeFilter());
     for (int k : o_.ks) {
       TGD_ASSIGN_OR_RETURN(std::unique_ptr<TestCgroup> cg, TestCgroup::Create(absl::StrCat("bench-k", k)));
       std::string app = absl::StrCat("bench-k", k);
@@ -249,9 +299,7 @@ class ModeRunner {
 
   // A fresh filter (with the benchmark's pods) and backend.
   absl::Status Setup(const std::string& mode) {
-    PolicyFilterOptions fo;
-    fo.use_bpf = false;
-    TGD_ASSIGN_OR_RETURN(filter_, PolicyFilterState::Create(fo));
+    TGD_RETURN_IF_ERROR(MakeFilter());
     for (const auto& [k, cg] : cgroups_) {
       std::string app = absl::StrCat("bench-k", k);
       TGD_RETURN_IF_ERROR(filter_->AddPodContainer({app, app, "default", {{"app", app}}},
@@ -264,7 +312,6 @@ class ModeRunner {
     d.max_policies = std::max<uint32_t>(16384, 2 * MaxN() + 16);
     TGD_ASSIGN_OR_RETURN(backend_, CreateBackend(mode, d));
     dispatch_ = dynamic_cast<DispatchBackend*>(backend_.get());
-    next_filter_id_ = 2;
     return absl::OkStatus();
   }
 
@@ -506,6 +553,8 @@ class ModeRunner {
   const BenchOptions& o_;
   const int cpu_;
   ModeReport report_;
+  std::unique_ptr<testing::FakeTetragonAgent> agent_;  // --beside_tetragon
+  std::string agent_dir_, own_dir_;
   std::unique_ptr<PolicyFilterState> filter_;
   std::map<int, std::unique_ptr<TestCgroup>> cgroups_;
   std::unique_ptr<PolicyBackend> backend_;

@@ -35,7 +35,18 @@ struct BenchOptions {
   std::string command;                     // recorded in the results
   std::string git_commit;                  // recorded in the results
   bool verbose = true;                     // progress on stderr
+  // Beside a stand-in Tetragon agent (sensor/policyfilter/testing/fake_agent:
+  // upstream's maps, sizes and write semantics, holding kAgentPolicies
+  // policies and kAgentPods pods): the policy filter runs on BPF maps
+  // (--tetragon-bpf-dir, as the daemon) instead of in memory.
+  bool beside_tetragon = false;
+  // The policy filter on BPF maps without an agent (as the daemon alone):
+  // the same filter costs as beside_tetragon, for comparing the two.
+  bool bpf_filter = false;
 };
+
+inline constexpr int kAgentPolicies = 100;  // of the agent's 128
+inline constexpr int kAgentPods = 50;
 
 struct Spread {
   double median = 0, min = 0, max = 0, p99 = 0;

@@ -37,6 +37,11 @@ ABSL_FLAG(double, start_budget_s, 60, "seconds for one --policy-dir start");
 ABSL_FLAG(int, cpu, -1, "CPU for the loop (-1: the last online CPU)");
 ABSL_FLAG(std::string, results, "", "RESULTS.md to update (default: <workspace>/bench/RESULTS.md; 'none': stdout)");
 ABSL_FLAG(std::string, svg, "", "plot (default: <workspace>/bench/dispatch_ns_per_event.svg; 'none': no plot)");
+ABSL_FLAG(bool, beside_tetragon, false,
+          "run beside a stand-in Tetragon agent (its pinned policy filter maps with upstream's sizes); "
+          "the policy filter runs on BPF maps, as the daemon with --tetragon-bpf-dir");
+ABSL_FLAG(bool, bpf_filter, false,
+          "the policy filter on BPF maps without an agent (as the daemon alone), to compare with --beside_tetragon");
 ABSL_FLAG(std::string, command, "", "the command to record (default: this invocation)");
 
 namespace {
@@ -139,6 +144,8 @@ int main(int argc, char** argv) {
   o.delete_budget_s = absl::GetFlag(FLAGS_delete_budget_s);
   o.start_policies = absl::GetFlag(FLAGS_start_policies);
   o.start_budget_s = absl::GetFlag(FLAGS_start_budget_s);
+  o.beside_tetragon = absl::GetFlag(FLAGS_beside_tetragon);
+  o.bpf_filter = absl::GetFlag(FLAGS_bpf_filter);
   if (o.syscalls <= 0 || o.repeats <= 0 || o.latency_adds < 0 || o.new_hook_adds < 0) {
     std::cerr << "--syscalls and --repeats must be > 0, --latency_adds and --new_hook_adds >= 0\n";
     return 2;

@@ -55,8 +55,17 @@ std::string RenderMarkdown(const BenchReport& r, const BenchOptions& o, const st
      << o.syscalls << " × `syscall(SYS_getpid)`; BPF time per event is the sum of `run_time_ns` over every "
      << "program the process holds (attached, tail-called, in prog arrays) divided by the events (the largest "
         "`run_cnt` delta), read just before and after the loop; statistics on through "
-     << r.stats_method << ". Each figure: median (min–max) of " << o.repeats << " runs. The policy filter runs "
-     << "in memory (`use_bpf=false`): its BPF maps are not part of the memory figures.\n\n";
+     << r.stats_method << ". Each figure: median (min–max) of " << o.repeats << " runs. ";
+  if (o.beside_tetragon) {
+    md << "Beside a stand-in Tetragon agent (`--beside_tetragon`: its maps with upstream's sizes, " << kAgentPolicies
+       << " agent policies, " << kAgentPods << " agent pods): the policy filter runs on BPF maps as in the daemon "
+       << "(`--tetragon-bpf-dir`), and its maps are part of the memory figures.\n\n";
+  } else if (o.bpf_filter) {
+    md << "The policy filter runs on BPF maps as in the daemon (`--bpf_filter`), and its maps are part of the "
+       << "memory figures.\n\n";
+  } else {
+    md << "The policy filter runs in memory (`use_bpf=false`): its BPF maps are not part of the memory figures.\n\n";
+  }
 
   // 1. time per event.
   md << "### BPF time per event vs policies loaded\n\n";

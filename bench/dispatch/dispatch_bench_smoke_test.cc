@@ -118,6 +118,45 @@ TEST(DispatchBenchSmokeTest, RunsOnceAtTinyNAndCleansUp) {
   EXPECT_EQ(CountOpenFds(), fds_before);
 }
 
+// --beside_tetragon: more scoped policies than the agent's 128-entry map
+// holds load beside a stand-in agent, whose maps stay exactly as it wrote
+// them (RunBench reports a change as the mode's error), and nothing is left.
+TEST(DispatchBenchSmokeTest, BesideAStandInTetragonAgent) {
+  if (std::string why = tgd::testing::RootTestSkipReason(); !why.empty()) GTEST_SKIP() << why;
+  absl::StatusOr<BpfFootprint> fp_before = MeasureFootprint();
+  ASSERT_TRUE(fp_before.ok());
+  int fds_before = CountOpenFds();
+  BenchOptions o;
+  o.modes = {"dispatch"};
+  o.policy_counts = {1, 130};
+  o.ks = {1};
+  o.syscalls = 10000;
+  o.repeats = 1;
+  o.latency_adds = 2;
+  o.new_hook_adds = 1;
+  o.command = "dispatch_bench_smoke_test";
+  o.git_commit = "test";
+  o.verbose = false;
+  o.beside_tetragon = true;
+  absl::StatusOr<BenchReport> r = RunBench(o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->modes.size(), 1u);
+  const ModeReport& d = r->modes[0];
+  EXPECT_EQ(d.error, "");
+  EXPECT_EQ(d.sweep_stop, "");
+  ASSERT_EQ(d.cost.size(), 2u);
+  for (const EventCostRow& row : d.cost) {
+    EXPECT_EQ(row.evaluated, 10000u) << "N=" << row.n;
+  }
+  EXPECT_EQ(d.latency.known_failures + d.latency.new_failures, 0) << d.latency.first_error;
+  EXPECT_NE(RenderMarkdown(*r, o, "plot.svg").find("Beside a stand-in Tetragon agent"), std::string::npos);
+  absl::StatusOr<BpfFootprint> fp_after = MeasureFootprint();
+  ASSERT_TRUE(fp_after.ok());
+  EXPECT_EQ(fp_after->maps, fp_before->maps);
+  EXPECT_EQ(fp_after->progs, fp_before->progs);
+  EXPECT_EQ(CountOpenFds(), fds_before);
+}
+
 TEST(DispatchBenchSmokeTest, ReplaceSectionAppendsThenReplaces) {
   const std::string path = ::testing::TempDir() + "/sections.md";
   unlink(path.c_str());

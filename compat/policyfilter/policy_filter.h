@@ -22,11 +22,12 @@
 
 /* Reserved policy ids (as upstream). */
 #define POLICY_FILTER_ID_UNFILTERED 0 /* policy applies to every cgroup */
-#define POLICY_FILTER_ID_ALL_PODS 1   /* policy applies to every pod cgroup (own maps) */
-/* Beside a Tetragon agent its ids count up from 1 (its first tracing policy
- * is id 1); recent agents keep their all-pods policy under MaxUint32
- * (pkg/policyfilter AllPodsPolicyID), and so does tgdispatch in their maps. */
-#define TG_POLICY_FILTER_ID_ALL_PODS 0xffffffffU
+#define POLICY_FILTER_ID_ALL_PODS 1   /* policy applies to every pod cgroup */
+/* A Tetragon agent's all-pods id: 1 as well (ALL_PODS_POLICY_ID in its
+ * bpf/process/policy_filter.h, AllPodsPolicyID in pkg/policyfilter; its
+ * tracing policies count from 2). Agents before the hostSelector support have
+ * no all-pods entry and count their policies from 1. */
+#define TG_POLICY_FILTER_ID_ALL_PODS 1U
 /* Inner key of policy_filter_maps marking hostSelector (non-pod) mode. */
 #define POLICY_FILTER_HOST_CGROUP_KEY 0xffffffffffffffffULL
 

@@ -179,7 +179,9 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
   }
 
   if (d->filter_ && d->filter_->tetragon_mode()) {
-    // Tetragon's own policy ids count up from 1 in the same maps.
+    // Our policies are in our own maps, but ListTracingPolicies' filter_id
+    // and tetra's policyfilter tooling must never see one id for two
+    // policies: ours come from a range far above the agent's counter.
     d->policies_ = std::make_unique<PolicyManager>(
         d->backend_.get(), FilterIdAllocator::BesideTetragon(
                                [f = d->filter_.get()](uint32_t id) { return f->PolicyIdInUse(id); }));

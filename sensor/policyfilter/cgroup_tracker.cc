@@ -32,6 +32,7 @@ absl::StatusOr<std::unique_ptr<CgroupTracker>> CgroupTracker::Create(
     int fd = bpf_obj_get(pin.c_str());
     if (fd >= 0) {
       t->map_.Reset(fd);
+      t->shared_ = true;
       TGD_RETURN_IF_ERROR(CheckMapLayout(fd, pin, BPF_MAP_TYPE_HASH, 8, 8));
     }
   }
@@ -80,8 +81,10 @@ CgroupTracker::~CgroupTracker() {
 
 absl::Status CgroupTracker::ScanInto(uint64_t id, const std::string& path) {
   auto put = [&](uint64_t key) -> absl::Status {
-    if (bpf_map_update_elem(map_.get(), &key, &id, BPF_ANY) != 0) {
+    // In the agent's map an entry that is there stays as the agent wrote it.
+    if (bpf_map_update_elem(map_.get(), &key, &id, shared_ ? BPF_NOEXIST : BPF_ANY) != 0) {
       int err = errno;
+      if (shared_ && err == EEXIST) return absl::OkStatus();
       if (err == E2BIG || err == ENOSPC) {
         return absl::ResourceExhaustedError("tg_cgtracker_map is full");
       }
@@ -111,6 +114,11 @@ absl::Status CgroupTracker::Track(uint64_t id, const std::string& path) {
 
 absl::Status CgroupTracker::Untrack(uint64_t id) {
   tracked_.erase(id);
+  // The agent's map: whether the agent tracks these cgroups too cannot be
+  // told (it writes the same pairs), and removing one of its entries would
+  // take its policies off the container's sub-cgroups. The release programs
+  // (ours and the agent's) delete an entry when its cgroup goes.
+  if (shared_) return absl::OkStatus();
   std::vector<uint64_t> drop;
   uint64_t key = 0, next = 0;
   uint64_t* prev = nullptr;

@@ -5,6 +5,11 @@
 // cgroup_mkdir / cgroup_release) follows later mkdirs. When that program does
 // not attach on this kernel, the tracker logs it and relies on user-space
 // scans only (Track, Rescan).
+//
+// Beside a Tetragon agent that pins tg_cgtracker_map, that map is used (so the
+// dispatcher sees the agent's tracked containers live, per event) and shared:
+// tgdispatch only adds entries that are absent and never changes or deletes
+// one from user space.
 #ifndef TGDISPATCH_SENSOR_POLICYFILTER_CGROUP_TRACKER_H_
 #define TGDISPATCH_SENSOR_POLICYFILTER_CGROUP_TRACKER_H_
 
@@ -40,7 +45,8 @@ class CgroupTracker {
   // (may be empty: then only `id`) to `id`.
   // Errors: RESOURCE_EXHAUSTED when the map is full, errno.
   absl::Status Track(uint64_t id, const std::string& path);
-  // Removes every entry that maps to `id`.
+  // Removes every entry that maps to `id` (own map only: in the agent's
+  // shared map the kernel's release programs remove entries).
   absl::Status Untrack(uint64_t id);
   // Re-scans the descendants of every tracked cgroup (the fallback when the
   // BPF program is not attached).
@@ -51,6 +57,8 @@ class CgroupTracker {
   std::optional<uint64_t> ContainerOf(uint64_t cgroup_id) const;
 
   bool program_attached() const { return program_ != nullptr; }
+  // Whether the map is a Tetragon agent's (shared).
+  bool shared() const { return shared_; }
   int map_fd() const { return map_.get(); }
 
  private:
@@ -59,6 +67,7 @@ class CgroupTracker {
   absl::Status ScanInto(uint64_t id, const std::string& path);
 
   FileDescriptor map_;
+  bool shared_ = false;
   std::string pin_path_;  // own map's pin (removed on close), else empty
   std::unique_ptr<Program> program_;
   std::map<uint64_t, std::string> tracked_;  // id -> directory

@@ -223,14 +223,14 @@ absl::StatusOr<std::unique_ptr<FilterMaps>> FilterMaps::Create(const FilterMapsO
   m->max_cgroups_per_policy_ =
       o.max_cgroups_per_policy ? o.max_cgroups_per_policy : o.max_cgroups + 1;
   if (o.use_bpf) {
-    if (!o.tetragon_bpf_dir.empty()) {
-      TGD_RETURN_IF_ERROR(m->InitTetragon(o));
-    } else {
-      if (o.bpf_dir.empty()) return absl::InvalidArgumentError("bpf_dir: empty");
-      TGD_RETURN_IF_ERROR(m->InitOwned(o));
-    }
+    if (o.bpf_dir.empty()) return absl::InvalidArgumentError("bpf_dir: empty");
+    // Beside a Tetragon agent the agent's pins are checked first, so that a
+    // wrong --tetragon-bpf-dir leaves our own pins alone.
+    if (!o.tetragon_bpf_dir.empty()) TGD_RETURN_IF_ERROR(m->OpenAgent(o.tetragon_bpf_dir));
+    TGD_RETURN_IF_ERROR(m->InitOwned(o));
+  } else if (!o.tetragon_bpf_dir.empty()) {
+    m->tetragon_mode_ = true;
   }
-  if (!o.tetragon_bpf_dir.empty()) m->all_pods_id_ = TG_POLICY_FILTER_ID_ALL_PODS;
   if (!m->content_.policies.count(m->all_pods_id_)) {
     TGD_RETURN_IF_ERROR(m->CreatePolicy(m->all_pods_id_));
   }
@@ -275,48 +275,44 @@ absl::Status FilterMaps::InitOwned(const FilterMapsOptions& o) {
   return absl::OkStatus();
 }
 
-absl::Status FilterMaps::InitTetragon(const FilterMapsOptions& o) {
+absl::Status FilterMaps::OpenAgent(const std::string& dir) {
   tetragon_mode_ = true;
-  fixed_inner_size_ = true;
-  const std::string& dir = o.tetragon_bpf_dir;
-  TGD_ASSIGN_OR_RETURN(policy_map_, OpenPin(dir + "/" + kPolicyFilterMapName));
-  TGD_RETURN_IF_ERROR(CheckOuterAndInner(policy_map_.get(), dir + "/" + kPolicyFilterMapName,
-                                         kPolicyKeySize, kCgroupKeySize, &policy_inner_flags_));
-  auto cg = OpenPin(dir + "/" + kPolicyFilterCgroupMapName);
-  if (absl::IsNotFound(cg.status())) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        dir, "/", kPolicyFilterCgroupMapName,
-        ": not pinned; run the Tetragon agent with --enable-policy-filter-cgroup-map"));
-  }
-  if (!cg.ok()) return cg.status();
-  cgroup_map_ = std::move(*cg);
-  TGD_RETURN_IF_ERROR(CheckOuterAndInner(cgroup_map_.get(),
-                                         dir + "/" + kPolicyFilterCgroupMapName, kCgroupKeySize,
-                                         kPolicyKeySize, &cgroup_inner_flags_));
-  TGD_ASSIGN_OR_RETURN(bpf_map_info pinfo, MapInfo(policy_map_.get()));
-  TGD_ASSIGN_OR_RETURN(bpf_map_info cinfo, MapInfo(cgroup_map_.get()));
-  max_policies_ = pinfo.max_entries;
-  max_cgroups_ = cinfo.max_entries;
-  max_cgroups_per_policy_ = TG_POLICY_FILTER_MAX_CGROUPS_PER_POLICY;
-  max_policies_per_cgroup_ = TG_POLICY_FILTER_MAX_POLICIES_PER_CGROUP;
-  TGD_ASSIGN_OR_RETURN(content_, ReadPolicyFilterMaps(policy_map_.get(), cgroup_map_.get()));
-  initial_ = content_;
-  // Keep handles on the inner maps that are there.
-  for (const auto& [pid, cgs] : content_.policies) {
-    TGD_ASSIGN_OR_RETURN(FileDescriptor fd, InnerOf(policy_map_.get(), &pid));
-    TGD_ASSIGN_OR_RETURN(bpf_map_info info, MapInfo(fd.get()));
-    policy_inner_[pid] = Inner{std::move(fd), info.max_entries};
-  }
-  for (const auto& [cgid, pids] : content_.cgroups) {
-    TGD_ASSIGN_OR_RETURN(FileDescriptor fd, InnerOf(cgroup_map_.get(), &cgid));
-    TGD_ASSIGN_OR_RETURN(bpf_map_info info, MapInfo(fd.get()));
-    cgroup_inner_[cgid] = Inner{std::move(fd), info.max_entries};
+  agent_dir_ = dir;
+  // Read-only: tgdispatch never writes into the agent's policy filter maps
+  // (the kernel refuses it on these fds).
+  auto open_ro = [](const std::string& path) -> absl::StatusOr<FileDescriptor> {
+    LIBBPF_OPTS(bpf_obj_get_opts, opts, .file_flags = BPF_F_RDONLY);
+    int fd = bpf_obj_get_opts(path.c_str(), &opts);
+    if (fd < 0) {
+      int err = errno;
+      if (err == ENOENT) return absl::NotFoundError(absl::StrCat(path, ": no such pinned map"));
+      return ErrnoStatus(err, absl::StrCat("open pinned map ", path));
+    }
+    return FileDescriptor(fd);
+  };
+  TGD_ASSIGN_OR_RETURN(agent_policy_map_, open_ro(dir + "/" + kPolicyFilterMapName));
+  TGD_RETURN_IF_ERROR(CheckOuterAndInner(agent_policy_map_.get(), dir + "/" + kPolicyFilterMapName,
+                                         kPolicyKeySize, kCgroupKeySize, nullptr));
+  auto cg = open_ro(dir + "/" + kPolicyFilterCgroupMapName);
+  if (cg.ok()) {
+    agent_cgroup_map_ = std::move(*cg);
+    TGD_RETURN_IF_ERROR(CheckOuterAndInner(agent_cgroup_map_.get(),
+                                           dir + "/" + kPolicyFilterCgroupMapName, kCgroupKeySize,
+                                           kPolicyKeySize, nullptr));
+  } else if (!absl::IsNotFound(cg.status())) {
+    return cg.status();  // absent: an agent without --enable-policy-filter-cgroup-map
   }
   return absl::OkStatus();
 }
 
+absl::StatusOr<PolicyFilterContent> FilterMaps::ReadAgent() const {
+  if (!agent_policy_map_.valid()) return PolicyFilterContent{};
+  return ReadPolicyFilterMaps(agent_policy_map_.get(),
+                              agent_cgroup_map_.valid() ? agent_cgroup_map_.get() : -1);
+}
+
 FilterMaps::~FilterMaps() {
-  if (use_bpf_ && !tetragon_mode_ && unpin_) {
+  if (use_bpf_ && unpin_) {
     unlink((pin_dir_ + "/" + kPolicyFilterMapName).c_str());
     unlink((pin_dir_ + "/" + kPolicyFilterCgroupMapName).c_str());
   }
@@ -326,7 +322,9 @@ bool FilterMaps::PolicyPresent(uint32_t policy_id) const {
   if (content_.policies.count(policy_id)) return true;
   if (!use_bpf_) return false;
   uint32_t inner_id = 0;
-  return bpf_map_lookup_elem(policy_map_.get(), &policy_id, &inner_id) == 0;
+  if (bpf_map_lookup_elem(policy_map_.get(), &policy_id, &inner_id) == 0) return true;
+  return agent_policy_map_.valid() &&
+         bpf_map_lookup_elem(agent_policy_map_.get(), &policy_id, &inner_id) == 0;
 }
 
 uint32_t FilterMaps::PolicyInnerCapacity(uint32_t policy_id) const {
@@ -370,7 +368,7 @@ absl::Status FilterMaps::ResizePolicy(uint32_t policy_id, uint32_t capacity) {
   if (bpf_map_update_elem(policy_map_.get(), &policy_id, &v, BPF_EXIST) != 0) {
     return MapError(errno, absl::StrCat("swap inner map of policy ", policy_id));
   }
-  policy_inner_[policy_id] = Inner{std::move(fd), capacity};
+  policy_inner_[policy_id] = Inner{capacity};  // the outer map holds it; our fd closes
   return absl::OkStatus();
 }
 
@@ -386,7 +384,7 @@ absl::Status FilterMaps::ResizeCgroup(uint64_t cgroup_id, uint32_t capacity) {
   if (bpf_map_update_elem(cgroup_map_.get(), &cgroup_id, &v, BPF_EXIST) != 0) {
     return MapError(errno, absl::StrCat("swap inner map of cgroup ", cgroup_id));
   }
-  cgroup_inner_[cgroup_id] = Inner{std::move(fd), capacity};
+  cgroup_inner_[cgroup_id] = Inner{capacity};
   return absl::OkStatus();
 }
 
@@ -395,24 +393,31 @@ absl::Status FilterMaps::CreatePolicy(uint32_t policy_id) {
     return absl::AlreadyExistsError(
         absl::StrCat("policy id ", policy_id, " already has an entry in policy_filter_maps"));
   }
+  if (policy_id != all_pods_id_ && agent_policy_map_.valid()) {
+    uint32_t inner_id = 0;
+    if (bpf_map_lookup_elem(agent_policy_map_.get(), &policy_id, &inner_id) == 0) {
+      return absl::AlreadyExistsError(absl::StrCat(
+          "policy id ", policy_id, " is a Tetragon agent's (a key of ", agent_dir_, "/",
+          kPolicyFilterMapName, ")"));
+    }
+  }
   if (use_bpf_) {
-    if (content_.policies.size() >= max_policies_ + (tetragon_mode_ ? 0u : 1u)) {
+    if (content_.policies.size() >= max_policies_ + 1) {
       return absl::ResourceExhaustedError(absl::StrCat(
           "policy_filter_maps is full (", content_.policies.size(), " policies)"));
     }
-    uint32_t cap = fixed_inner_size_ ? max_cgroups_per_policy_
-                                     : std::min(kInitialPolicyInner, max_cgroups_per_policy_);
+    uint32_t cap = std::min(kInitialPolicyInner, max_cgroups_per_policy_);
     TGD_ASSIGN_OR_RETURN(FileDescriptor fd, NewInner(true, policy_id, cap));
     uint32_t v = fd.get();
     if (bpf_map_update_elem(policy_map_.get(), &policy_id, &v, BPF_NOEXIST) != 0) {
       int err = errno;
       if (err == EEXIST) {
         return absl::AlreadyExistsError(absl::StrCat(
-            "policy id ", policy_id, " already exists in policy_filter_maps (another agent's?)"));
+            "policy id ", policy_id, " already exists in policy_filter_maps"));
       }
       return MapError(err, absl::StrCat("insert policy ", policy_id, " in policy_filter_maps"));
     }
-    policy_inner_[policy_id] = Inner{std::move(fd), cap};
+    policy_inner_[policy_id] = Inner{cap};
   }
   content_.policies[policy_id];
   return absl::OkStatus();
@@ -452,26 +457,28 @@ absl::Status FilterMaps::AddPair(uint32_t policy_id, uint64_t cgroup_id) {
                                                      " policies (max_policies_per_cgroup)"));
   }
   if (row_size == 0 && cgroup_id != POLICY_FILTER_HOST_CGROUP_KEY &&
-      content_.cgroups.size() >= max_cgroups_ + (tetragon_mode_ ? 0u : 1u)) {
+      content_.cgroups.size() >= max_cgroups_ + 1) {
     return absl::ResourceExhaustedError(absl::StrCat(
         "policy_filter_cgroup_maps is full (", content_.cgroups.size(), " cgroups)"));
   }
   if (use_bpf_) {
     uint8_t zero = 0;
     Inner& pin = policy_inner_[policy_id];
-    if (!fixed_inner_size_ && pit->second.size() + 1 > pin.capacity) {
+    if (pit->second.size() + 1 > pin.capacity) {
       TGD_RETURN_IF_ERROR(ResizePolicy(
           policy_id, GrowTo(pin.capacity, pit->second.size() + 1, max_cgroups_per_policy_,
                             kInitialPolicyInner)));
     }
-    int pfd = policy_inner_[policy_id].fd.get();
+    // Inner maps are opened when used, never held: 10,000 policies and
+    // their cgroups would otherwise hold 20,000 fds.
+    TGD_ASSIGN_OR_RETURN(FileDescriptor policy_inner, InnerOf(policy_map_.get(), &policy_id));
+    int pfd = policy_inner.get();
     if (bpf_map_update_elem(pfd, &cgroup_id, &zero, BPF_ANY) != 0) {
       return MapError(errno, absl::StrCat("add cgroup ", cgroup_id, " to policy ", policy_id));
     }
     absl::Status st;
     if (row_size == 0) {
-      uint32_t cap = fixed_inner_size_ ? max_policies_per_cgroup_
-                                       : std::min(kInitialCgroupInner, max_policies_per_cgroup_);
+      uint32_t cap = std::min(kInitialCgroupInner, max_policies_per_cgroup_);
       auto fd = NewInner(false, cgroup_id, cap);
       if (!fd.ok()) {
         st = fd.status();
@@ -483,18 +490,22 @@ absl::Status FilterMaps::AddPair(uint32_t policy_id, uint64_t cgroup_id) {
           st = MapError(errno, absl::StrCat("insert cgroup ", cgroup_id,
                                             " in policy_filter_cgroup_maps"));
         } else {
-          cgroup_inner_[cgroup_id] = Inner{std::move(*fd), cap};
+          cgroup_inner_[cgroup_id] = Inner{cap};
         }
       }
     } else {
       Inner& cin = cgroup_inner_[cgroup_id];
-      if (!fixed_inner_size_ && row_size + 1 > cin.capacity) {
+      if (row_size + 1 > cin.capacity) {
         st = ResizeCgroup(cgroup_id, GrowTo(cin.capacity, row_size + 1, max_policies_per_cgroup_,
                                             kInitialCgroupInner));
       }
-      if (st.ok() &&
-          bpf_map_update_elem(cgroup_inner_[cgroup_id].fd.get(), &policy_id, &zero, BPF_ANY) != 0) {
-        st = MapError(errno, absl::StrCat("add policy ", policy_id, " to cgroup ", cgroup_id));
+      if (st.ok()) {
+        auto row_fd = InnerOf(cgroup_map_.get(), &cgroup_id);
+        if (!row_fd.ok()) {
+          st = row_fd.status();
+        } else if (bpf_map_update_elem(row_fd->get(), &policy_id, &zero, BPF_ANY) != 0) {
+          st = MapError(errno, absl::StrCat("add policy ", policy_id, " to cgroup ", cgroup_id));
+        }
       }
     }
     if (!st.ok()) {
@@ -512,16 +523,22 @@ absl::Status FilterMaps::DelPair(uint32_t policy_id, uint64_t cgroup_id) {
   if (pit == content_.policies.end() || !pit->second.count(cgroup_id)) return absl::OkStatus();
   std::set<uint32_t>& row = content_.cgroups[cgroup_id];
   if (use_bpf_) {
-    int pfd = policy_inner_[policy_id].fd.get();
+    TGD_ASSIGN_OR_RETURN(FileDescriptor policy_inner, InnerOf(policy_map_.get(), &policy_id));
+    int pfd = policy_inner.get();
     if (bpf_map_delete_elem(pfd, &cgroup_id) != 0 && errno != ENOENT) {
       return MapError(errno, absl::StrCat("delete cgroup ", cgroup_id, " from policy ", policy_id));
     }
     int err = 0;
     if (row.size() == 1) {
       if (bpf_map_delete_elem(cgroup_map_.get(), &cgroup_id) != 0 && errno != ENOENT) err = errno;
-    } else if (bpf_map_delete_elem(cgroup_inner_[cgroup_id].fd.get(), &policy_id) != 0 &&
-               errno != ENOENT) {
-      err = errno;
+    } else {
+      auto row_fd = InnerOf(cgroup_map_.get(), &cgroup_id);
+      if (!row_fd.ok()) {
+        err = EIO;
+        LOG(ERROR) << "policy filter: cgroup " << cgroup_id << " row: " << row_fd.status();
+      } else if (bpf_map_delete_elem(row_fd->get(), &policy_id) != 0 && errno != ENOENT) {
+        err = errno;
+      }
     }
     if (err != 0) {
       uint8_t zero = 0;
@@ -535,7 +552,7 @@ absl::Status FilterMaps::DelPair(uint32_t policy_id, uint64_t cgroup_id) {
     content_.cgroups.erase(cgroup_id);
     cgroup_inner_.erase(cgroup_id);
   }
-  if (use_bpf_ && !fixed_inner_size_) {
+  if (use_bpf_) {
     // Shrink with hysteresis so that walks over the inner maps stay cheap.
     // A failed shrink leaves a correct, larger map: only log it.
     Inner& pin = policy_inner_[policy_id];

@@ -1,9 +1,15 @@
-// FilterMaps: the content of Tetragon's two policy filter maps
+// FilterMaps: tgdispatch's two policy filter maps, in Tetragon's layout
 //   policy_filter_maps:        policy id -> { cgroup id }
 //   policy_filter_cgroup_maps: cgroup id -> { policy id }   (the exact reverse)
 // as an in-memory mirror, optionally backed by the real BPF maps (created and
-// pinned by tgdispatch, or opened from a Tetragon agent's pins). Every
-// primitive change updates the mirror and both BPF maps, or nothing.
+// pinned by tgdispatch). Every primitive change updates the mirror and both
+// BPF maps, or nothing.
+//
+// Beside a Tetragon agent (tetragon_bpf_dir) the agent's pinned maps are
+// opened read-only, for their layout, for ids in use and for dumps: tgdispatch
+// never writes into them. Its policies stay in its own maps, which are not
+// bounded by the agent's 128 policies / 1,024 cgroups and cannot corrupt or
+// starve the agent's entries (README "Running beside Tetragon").
 //
 // Used by PolicyFilterState (policy_filter_state.h); not thread-safe.
 #ifndef TGDISPATCH_SENSOR_POLICYFILTER_FILTER_MAPS_H_
@@ -49,8 +55,8 @@ absl::StatusOr<PolicyFilterContent> ReadPinnedPolicyFilterMaps(const std::string
                                                                bool* has_cgroup_map = nullptr);
 
 // Human-readable listing, like `tetra policyfilter listpolicies`; the
-// all-pods id (1 in our maps, TG_POLICY_FILTER_ID_ALL_PODS in a Tetragon
-// agent's) is marked "(all-pods)".
+// all-pods id (1, in our maps and in a current Tetragon agent's) is marked
+// "(all-pods)".
 std::string FormatPolicyFilterContent(const PolicyFilterContent& content,
                                       uint32_t all_pods_id = 1);
 
@@ -61,7 +67,7 @@ absl::Status CheckMapLayout(int fd, const std::string& name, uint32_t type, uint
 
 struct FilterMapsOptions {
   std::string bpf_dir;           // own mode: pin here
-  std::string tetragon_bpf_dir;  // Tetragon mode: open the pins here
+  std::string tetragon_bpf_dir;  // beside Tetragon: open the agent's pins here, read-only
   uint32_t max_policies = 16384;
   uint32_t max_cgroups = 16384;
   uint32_t max_policies_per_cgroup = 0;  // 0: max_policies + 1
@@ -72,12 +78,13 @@ struct FilterMapsOptions {
 
 class FilterMaps {
  public:
-  // Own mode (tetragon_bpf_dir empty): creates both maps with BPF_F_NO_PREALLOC
-  // inner templates and pins them in bpf_dir (replacing stale pins), and the
-  // reserved all-pods entry (policy 1). Tetragon mode: opens the pins, checks
-  // their layout and reads their content into the mirror; the all-pods entry
-  // is Tetragon's (TG_POLICY_FILTER_ID_ALL_PODS), made if missing.
-  // Errors: INVALID_ARGUMENT (options), FAILED_PRECONDITION (layout), errno.
+  // Creates both maps with BPF_F_NO_PREALLOC inner templates and pins them
+  // in bpf_dir (replacing stale pins), and the reserved all-pods entry
+  // (policy 1). With tetragon_bpf_dir it first opens the agent's pins
+  // read-only and checks their layout (policy_filter_cgroup_maps may be
+  // absent: an agent without --enable-policy-filter-cgroup-map).
+  // Errors: INVALID_ARGUMENT (options), NOT_FOUND (no agent pin),
+  // FAILED_PRECONDITION (layout), errno.
   static absl::StatusOr<std::unique_ptr<FilterMaps>> Create(const FilterMapsOptions& options);
   ~FilterMaps();
 
@@ -85,8 +92,8 @@ class FilterMaps {
   FilterMaps& operator=(const FilterMaps&) = delete;
 
   // Primitive changes. Each leaves mirror and maps unchanged when it fails.
-  // CreatePolicy: ALREADY_EXISTS if present (also when present in Tetragon's
-  // map), RESOURCE_EXHAUSTED when the outer map is full.
+  // CreatePolicy: ALREADY_EXISTS if present, RESOURCE_EXHAUSTED when the
+  // outer map is full.
   absl::Status CreatePolicy(uint32_t policy_id);
   // DeletePolicy: the policy's pairs must have been removed first.
   absl::Status DeletePolicy(uint32_t policy_id);
@@ -95,34 +102,38 @@ class FilterMaps {
   absl::Status DelPair(uint32_t policy_id, uint64_t cgroup_id);
 
   const PolicyFilterContent& content() const { return content_; }
-  // What the maps held when opened (Tetragon mode), else empty.
-  const PolicyFilterContent& initial_content() const { return initial_; }
+  // The agent's maps as the kernel holds them now (empty when not beside
+  // Tetragon).
+  absl::StatusOr<PolicyFilterContent> ReadAgent() const;
 
-  // Whether policy_filter_maps has an entry for `policy_id`: in the mirror,
-  // or (with BPF) in the kernel map now, which a Tetragon agent may have
-  // changed since it was opened.
+  // Whether `policy_id` is a key of our policy_filter_maps or (beside
+  // Tetragon) of the agent's, looked up in the kernel now.
   bool PolicyPresent(uint32_t policy_id) const;
 
   bool bpf() const { return use_bpf_; }
-  // The key of the all-pods policy: 1, or TG_POLICY_FILTER_ID_ALL_PODS in
-  // Tetragon mode (there 1 is the agent's first tracing policy).
+  // The key of the all-pods policy in our maps: 1.
   uint32_t all_pods_id() const { return all_pods_id_; }
   bool tetragon_mode() const { return tetragon_mode_; }
   int policy_map_fd() const { return policy_map_.get(); }
   int cgroup_map_fd() const { return cgroup_map_.get(); }
+  // The agent's maps (read-only fds), -1 when absent.
+  int agent_policy_map_fd() const { return agent_policy_map_.valid() ? agent_policy_map_.get() : -1; }
+  int agent_cgroup_map_fd() const { return agent_cgroup_map_.valid() ? agent_cgroup_map_.get() : -1; }
+  const std::string& agent_dir() const { return agent_dir_; }
   // Capacity of the inner map of a policy / cgroup (0 when absent): tests.
   uint32_t PolicyInnerCapacity(uint32_t policy_id) const;
   uint32_t CgroupInnerCapacity(uint64_t cgroup_id) const;
 
  private:
+  // An inner map's capacity. Its fd is not kept: it is opened from the
+  // outer map when used (the outer map holds the inner map).
   struct Inner {
-    FileDescriptor fd;
     uint32_t capacity = 0;
   };
   FilterMaps() = default;
 
   absl::Status InitOwned(const FilterMapsOptions& o);
-  absl::Status InitTetragon(const FilterMapsOptions& o);
+  absl::Status OpenAgent(const std::string& dir);
   absl::StatusOr<FileDescriptor> NewInner(bool policy_side, uint64_t owner, uint32_t capacity);
   absl::StatusOr<Inner*> EnsureCgroupRow(uint64_t cgroup_id, size_t need);
   absl::Status ResizePolicy(uint32_t policy_id, uint32_t capacity);
@@ -136,13 +147,13 @@ class FilterMaps {
   std::string pin_dir_;
   uint32_t max_policies_ = 0, max_cgroups_ = 0;
   uint32_t max_policies_per_cgroup_ = 0, max_cgroups_per_policy_ = 0;
-  bool fixed_inner_size_ = false;  // Tetragon mode: Tetragon's inner sizes
   uint32_t policy_inner_flags_ = 0, cgroup_inner_flags_ = 0;
   FileDescriptor policy_map_, cgroup_map_;
+  FileDescriptor agent_policy_map_, agent_cgroup_map_;  // read-only
+  std::string agent_dir_;
   std::map<uint32_t, Inner> policy_inner_;
   std::map<uint64_t, Inner> cgroup_inner_;
   PolicyFilterContent content_;
-  PolicyFilterContent initial_;
 };
 
 }  // namespace tgd

@@ -527,11 +527,11 @@ struct FakeTetragon {
       cg = bpf_map_create(BPF_MAP_TYPE_HASH_OF_MAPS, "policy_filter_c", 8, 4, 1024, &o2);
       bpf_obj_pin(cg, (dir + "/policy_filter_cgroup_maps").c_str());
     }
-    // Tetragon's own content: all-pods {999}, its first tracing policy (1)
-    // and policy 5, both {999}.
+    // Tetragon's own content: all-pods (1) {999}, its first tracing policy
+    // (2) and policy 5, both {999}.
     uint8_t zero = 0;
     uint64_t cg999 = 999;
-    for (uint32_t p : {kTetragonAllPodsPolicyId, 1u, 5u}) {
+    for (uint32_t p : {kTetragonAllPodsPolicyId, 2u, 5u}) {
       int in = bpf_map_create(BPF_MAP_TYPE_HASH, "in", 8, inner_value, 32768, nullptr);
       std::vector<uint8_t> v(inner_value, 0);
       bpf_map_update_elem(in, &cg999, v.data(), BPF_ANY);
@@ -543,7 +543,7 @@ struct FakeTetragon {
     }
     if (cg >= 0) {
       int in = bpf_map_create(BPF_MAP_TYPE_HASH, "in", 4, 1, 128, nullptr);
-      for (uint32_t p : {kTetragonAllPodsPolicyId, 1u, 5u}) bpf_map_update_elem(in, &p, &zero, BPF_ANY);
+      for (uint32_t p : {kTetragonAllPodsPolicyId, 2u, 5u}) bpf_map_update_elem(in, &p, &zero, BPF_ANY);
       uint32_t fd = in;
       bpf_map_update_elem(cg, &cg999, &fd, BPF_ANY);
       close(in);
@@ -572,35 +572,48 @@ TEST(PolicyFilterRootTest, OpensTetragonPinsAndLeavesTheirEntriesAlone) {
     auto created = PolicyFilterState::Create(o);
     ASSERT_TRUE(created.ok()) << created.status();
     PolicyFilterState& s = **created;
-    EXPECT_EQ(s.all_pods_id(), kTetragonAllPodsPolicyId);
+    EXPECT_EQ(s.all_pods_id(), kAllPodsPolicyId);
+    // The agent's ids are refused, so that an id never means two policies.
     EXPECT_EQ(s.AddPolicy(5, "", {}, {}, {}).code(), absl::StatusCode::kAlreadyExists);
-    EXPECT_EQ(s.AddPolicy(1, "", {}, {}, {}).code(), absl::StatusCode::kAlreadyExists);
-    EXPECT_EQ(s.AddPolicy(kTetragonAllPodsPolicyId, "", {}, {}, {}).code(),
+    EXPECT_EQ(s.AddPolicy(2, "", {}, {}, {}).code(), absl::StatusCode::kAlreadyExists);
+    EXPECT_EQ(s.AddPolicy(kAllPodsPolicyId, "", {}, {}, {}).code(),
               absl::StatusCode::kInvalidArgument);
     ASSERT_TRUE(s.AddPolicy(11, "default", {}, {}, {}).ok());
     ASSERT_TRUE(
         s.AddPodContainer(PodInfo{"u", "pod", "default", {}}, ContainerInfo{"c", "m", "", 4242, ""})
             .ok());
+    // Nothing of ours in the agent's maps; ours hold our pod and policy.
     auto now = ReadPinnedPolicyFilterMaps(tg.path());
     ASSERT_TRUE(now.ok());
-    // Our pod is in Tetragon's all-pods policy, not in its policy 1.
-    std::map<uint32_t, std::set<uint64_t>> want = {
-        {kTetragonAllPodsPolicyId, {999, 4242}}, {1, {999}}, {5, {999}}, {11, {4242}}};
-    EXPECT_EQ(now->policies, want);
-    EXPECT_EQ(now->cgroups, ReverseOf(want));
-    // Tetragon's sizes for the inner maps we add to its maps.
-    uint32_t p = 11, inner_id = 0;
-    ASSERT_EQ(bpf_map_lookup_elem(fake.pol, &p, &inner_id), 0);
-    int inner = bpf_map_get_fd_by_id(inner_id);
-    EXPECT_EQ(MapInfoField(inner, &bpf_map_info::max_entries), 32768u);
-    EXPECT_EQ(MapInfoField(inner, &bpf_map_info::map_flags), 0u);
+    EXPECT_EQ(*now, *initial);
+    std::map<uint32_t, std::set<uint64_t>> want = {{kAllPodsPolicyId, {4242}}, {11, {4242}}};
+    auto ours = ReadPinnedPolicyFilterMaps(own.path());
+    ASSERT_TRUE(ours.ok()) << ours.status();
+    EXPECT_EQ(ours->policies, want);
+    EXPECT_EQ(ours->cgroups, ReverseOf(want));
+  }
+  {
+    // The agent's maps are open read-only: the kernel refuses writes.
+    FilterMapsOptions mo;
+    mo.bpf_dir = own.path();
+    mo.tetragon_bpf_dir = tg.path();
+    auto maps = FilterMaps::Create(mo);
+    ASSERT_TRUE(maps.ok()) << maps.status();
+    ASSERT_GE((*maps)->agent_policy_map_fd(), 0);
+    ASSERT_GE((*maps)->agent_cgroup_map_fd(), 0);
+    int inner = bpf_map_create(BPF_MAP_TYPE_HASH, "in", 8, 1, 16, nullptr);
+    ASSERT_GE(inner, 0);
+    uint32_t p = 77, fd = inner;
+    EXPECT_NE(bpf_map_update_elem((*maps)->agent_policy_map_fd(), &p, &fd, BPF_ANY), 0);
+    EXPECT_EQ(errno, EPERM);
+    uint64_t cg = 999;
+    EXPECT_NE(bpf_map_delete_elem((*maps)->agent_cgroup_map_fd(), &cg), 0);
     close(inner);
   }
-  // Closing takes our entries out again.
   auto after = ReadPinnedPolicyFilterMaps(tg.path());
   ASSERT_TRUE(after.ok());
   EXPECT_EQ(*after, *initial);
-  EXPECT_NE(FormatPolicyFilterContent(*after, kTetragonAllPodsPolicyId).find("4294967295(all-pods): 999"),
+  EXPECT_NE(FormatPolicyFilterContent(*after, kTetragonAllPodsPolicyId).find("1(all-pods): 999"),
             std::string::npos);
 }
 
@@ -620,6 +633,7 @@ TEST(PolicyFilterRootTest, FilterIdsBesideTetragonSkipIdsInItsMap) {
   PolicyFilterState& s = **created;
   ASSERT_TRUE(s.tetragon_mode());
   EXPECT_TRUE(s.PolicyIdInUse(5));  // the agent's policy
+  EXPECT_TRUE(s.PolicyIdInUse(kAllPodsPolicyId));
   EXPECT_FALSE(s.PolicyIdInUse(kTetragonSideFirstFilterId));
   // The agent (or an earlier tgdispatch) adds an entry in our range.
   int in = bpf_map_create(BPF_MAP_TYPE_HASH, "in", 8, 1, 32768, nullptr);
@@ -650,7 +664,6 @@ TEST(PolicyFilterRootTest, RefusesTetragonPinsWithAnotherLayout) {
   } cases[] = {
       {8, 1, true, "key size is 8 bytes, expected 4"},
       {4, 8, true, "(inner map): value size is 8 bytes, expected 1"},
-      {4, 1, false, "--enable-policy-filter-cgroup-map"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.want);

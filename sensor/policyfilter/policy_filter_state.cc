@@ -107,7 +107,7 @@ absl::StatusOr<std::unique_ptr<PolicyFilterState>> PolicyFilterState::Create(
   }
   if (o.use_bpf && o.cgroup_tracker) {
     CgroupTrackerOptions to;
-    to.pin_dir = o.tetragon_bpf_dir.empty() ? o.bpf_dir : "";
+    to.pin_dir = o.bpf_dir;
     to.tetragon_bpf_dir = o.tetragon_bpf_dir;
     to.max_entries = std::max<uint32_t>(4 * o.max_cgroups, TG_CGTRACKER_MAX_ENTRIES);
     to.load_program = o.cgtracker_program;
@@ -116,28 +116,9 @@ absl::StatusOr<std::unique_ptr<PolicyFilterState>> PolicyFilterState::Create(
   return s;
 }
 
-PolicyFilterState::~PolicyFilterState() {
-  bool tetragon;
-  {
-    absl::MutexLock l(&mu_);
-    tetragon = maps_ != nullptr && maps_->tetragon_mode();
-  }
-  if (!tetragon) return;
-  // Beside a Tetragon agent: take our entries out of its maps.
-  std::vector<uint32_t> pols;
-  std::vector<std::string> pods;
-  {
-    absl::MutexLock l(&mu_);
-    for (const auto& [id, p] : policies_) pols.push_back(id);
-    for (const auto& [uid, p] : pods_) pods.push_back(uid);
-  }
-  for (uint32_t id : pols) {
-    if (auto st = DelPolicy(id); !st.ok()) LOG(WARNING) << st;
-  }
-  for (const std::string& uid : pods) {
-    if (auto st = DelPod(uid); !st.ok()) LOG(WARNING) << st;
-  }
-}
+// Beside a Tetragon agent nothing of ours is in the agent's maps: closing
+// our maps (unpinned by FilterMaps) is all there is to take away.
+PolicyFilterState::~PolicyFilterState() = default;
 
 bool PolicyFilterState::PodMatches(const Policy& p, const PodInfo& pod) const {
   if (!p.ns.empty() && pod.ns != p.ns) return false;
@@ -166,11 +147,6 @@ std::set<uint64_t> PolicyFilterState::DesiredCgroupsOf(uint32_t policy_id, const
 
 std::set<uint32_t> PolicyFilterState::DesiredPoliciesOf(uint64_t cgroup_id) const {
   std::set<uint32_t> out;
-  const PolicyFilterContent& initial = maps_->initial_content();
-  if (auto it = initial.policies.find(all_pods_id_);
-      it != initial.policies.end() && it->second.count(cgroup_id)) {
-    out.insert(all_pods_id_);
-  }
   for (const auto& [uid, pod] : pods_) {
     for (const ContainerInfo& c : pod.containers) {
       if (c.cgroup_id != cgroup_id) continue;
@@ -562,6 +538,16 @@ void PolicyFilterState::Notify(std::vector<uint64_t> changed) {
   if (changed.empty()) return;
   absl::MutexLock l(&notify_mu_);
   for (const auto& fn : observers_) fn(changed);
+}
+
+absl::StatusOr<PolicyFilterContent> PolicyFilterState::AgentContent() const {
+  absl::MutexLock l(&mu_);
+  return maps_->ReadAgent();
+}
+
+std::string PolicyFilterState::agent_dir() const {
+  absl::MutexLock l(&mu_);
+  return maps_->agent_dir();
 }
 
 bool PolicyFilterState::tetragon_mode() const {

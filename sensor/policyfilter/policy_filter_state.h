@@ -1,7 +1,7 @@
 // PolicyFilterState: which tracing policies apply to which pod container
-// cgroups, kept in Tetragon's policy filter maps (policy_filter_maps and its
-// reverse policy_filter_cgroup_maps) with Tetragon's operations and semantics
-// (pkg/policyfilter):
+// cgroups, kept in policy filter maps of Tetragon's layout (policy_filter_maps
+// and its reverse policy_filter_cgroup_maps, tgdispatch's own, pinned under
+// its bpf dir) with Tetragon's operations and semantics (pkg/policyfilter):
 //   - a policy selects pods by namespace (TracingPolicyNamespaced), pod labels
 //     (podSelector; the pod's namespace is also visible as the label
 //     "k8s:io.kubernetes.pod.namespace") and containers by containerSelector
@@ -10,12 +10,14 @@
 //     hostSelector an absent podSelector or containerSelector selects no pod;
 //   - hostSelector {} (the only form upstream supports) adds the inner key
 //     UINT64_MAX to the policy, meaning "also every non-pod cgroup";
-//   - the all-pods policy always holds every pod container cgroup: id 1 in
-//     our own maps, TG_POLICY_FILTER_ID_ALL_PODS (MaxUint32, as recent
-//     agents) in a Tetragon agent's, where 1 is the agent's first tracing
-//     policy; 0 is "unfiltered" and never has an entry.
+//   - the all-pods policy (id 1, as upstream) always holds every pod
+//     container cgroup; 0 is "unfiltered" and never has an entry.
 // Every change updates both maps consistently; when one step fails the ones
 // before it are undone and the error is returned.
+//
+// Beside a Tetragon agent (tetragon_bpf_dir) the agent's maps are opened
+// read-only and never written (filter_maps.h says why); its cgroup tracker
+// map is shared (cgroup_tracker.h: entries are only added, never changed).
 #ifndef TGDISPATCH_SENSOR_POLICYFILTER_POLICY_FILTER_STATE_H_
 #define TGDISPATCH_SENSOR_POLICYFILTER_POLICY_FILTER_STATE_H_
 
@@ -40,15 +42,16 @@ namespace tgd {
 using labels::LabelSelector;
 
 inline constexpr uint32_t kUnfilteredPolicyId = 0;
-inline constexpr uint32_t kAllPodsPolicyId = 1;  // own maps; see all_pods_id()
-inline constexpr uint32_t kTetragonAllPodsPolicyId = 0xffffffff;
+inline constexpr uint32_t kAllPodsPolicyId = 1;
+// A current Tetragon agent's all-pods id in its own maps (the same number).
+inline constexpr uint32_t kTetragonAllPodsPolicyId = 1;
 inline constexpr uint64_t kHostSelectorCgroupKey = ~0ULL;
 // Label through which a podSelector sees the pod's namespace (as upstream).
 inline constexpr char kPodNamespaceLabel[] = "k8s:io.kubernetes.pod.namespace";
 
 struct PolicyFilterOptions {
   std::string bpf_dir;           // own maps: pinned here, e.g. /sys/fs/bpf/tgdispatch
-  std::string tetragon_bpf_dir;  // if set: open a Tetragon agent's pins instead
+  std::string tetragon_bpf_dir;  // if set: beside this Tetragon agent (its pins, read-only)
   uint32_t max_policies = 16384;
   uint32_t max_cgroups = 16384;
   uint32_t max_policies_per_cgroup = 0;  // 0: max_policies + 1
@@ -138,12 +141,17 @@ class PolicyFilterState {
   // removed: what PodOfCgroup answers may differ from before.
   uint64_t pod_version() const { return pod_version_.load(std::memory_order_acquire); }
 
-  // Whether the maps are a Tetragon agent's (PolicyFilterOptions::tetragon_bpf_dir).
+  // Whether we run beside a Tetragon agent (PolicyFilterOptions::tetragon_bpf_dir).
   bool tetragon_mode() const;
-  // kAllPodsPolicyId, or kTetragonAllPodsPolicyId in Tetragon mode.
+  // The agent's pin directory (empty when not beside Tetragon) and its two
+  // maps as the kernel holds them now (read live; empty when not beside it).
+  std::string agent_dir() const;
+  absl::StatusOr<PolicyFilterContent> AgentContent() const;
+  // kAllPodsPolicyId.
   uint32_t all_pods_id() const { return all_pods_id_; }
-  // Whether `policy_id` is a key of policy_filter_maps (ours, or someone
-  // else's entry in a Tetragon agent's map, looked up in the kernel now).
+  // Whether `policy_id` is a key of our policy_filter_maps or of a Tetragon
+  // agent's (looked up in the kernel now), so that ids never mean two
+  // policies in tooling.
   bool PolicyIdInUse(uint32_t policy_id) const;
 
   int policy_filter_maps_fd() const;

@@ -7,16 +7,18 @@
 // FirstValidFilterPolicyID = 1 and only counts up (an id is spent even when
 // the policy then fails to load, and never reused while the agent runs); a
 // policy that needs filtering uses that same id as its key in
-// policy_filter_maps. 0 (NoFilterPolicyID) means "not filtered". Recent
-// versions also keep a synthetic "all pods" policy under
-// AllPodsPolicyID = PolicyID(MaxUint32); older ones have none.
+// policy_filter_maps. 0 (NoFilterPolicyID) means "not filtered". Current
+// versions keep a synthetic "all pods" policy under AllPodsPolicyID = 1 and
+// count tracing policies from FirstValidFilterPolicyID = 2; versions before
+// the hostSelector support have none and count from 1.
 //
-// So beside a Tetragon agent (--tetragon-bpf-dir) the small ids are the
-// agent's: tgdispatch takes its ids from a range of its own,
-// [kTetragonSideFirstFilterId, kLastFilterId], far above anything the agent's
-// counter reaches and below its all-pods id, and skips ids already present in
-// the maps (left by an earlier tgdispatch that did not shut down cleanly).
-// With its own maps tgdispatch counts from 2 (1 is its all-pods id).
+// Beside a Tetragon agent (--tetragon-bpf-dir) tgdispatch's policies live in
+// its own maps, but an id should still name one policy in tooling (the
+// filter_id of ListTracingPolicies, `tetra policyfilter`): tgdispatch takes
+// its ids from a range of its own, [kTetragonSideFirstFilterId,
+// kLastFilterId], far above anything the agent's counter reaches, and skips
+// ids present in either owner's maps.
+// With its own maps alone tgdispatch counts from 2 (1 is its all-pods id).
 //
 // Ids only move forward: one handed out is never handed out again by the
 // same allocator, also when the policy it was for failed to load, so a
@@ -33,7 +35,7 @@ namespace tgd {
 
 inline constexpr uint32_t kOwnFirstFilterId = 2;  // 0: unfiltered, 1: all pods
 inline constexpr uint32_t kTetragonSideFirstFilterId = 0x40000000;
-inline constexpr uint32_t kLastFilterId = 0xfffffffe;  // 0xffffffff: Tetragon's all-pods id
+inline constexpr uint32_t kLastFilterId = 0xfffffffe;  // 0xffffffff: kept free
 
 class FilterIdAllocator {
  public:
