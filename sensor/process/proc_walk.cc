@@ -10,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -136,6 +137,30 @@ std::vector<ExecRecord> ReadProcProcesses(const std::string& root) {
   std::sort(out.begin(), out.end(), [](const ExecRecord& a, const ExecRecord& b) {
     return a.ktime != b.ktime ? a.ktime < b.ktime : a.pid < b.pid;
   });
+  return ParentsFirst(std::move(out));
+}
+
+std::vector<ExecRecord> ParentsFirst(std::vector<ExecRecord> records) {
+  // A child forked in the same clock tick as its parent has the same
+  // starttime, and the ktimes derived from it can sort either way: move each
+  // record's listed ancestors before it, keeping the order otherwise.
+  absl::flat_hash_map<uint32_t, size_t> index;
+  for (size_t i = 0; i < records.size(); ++i) index.emplace(records[i].pid, i);
+  std::vector<bool> placed(records.size(), false);
+  std::vector<ExecRecord> out;
+  out.reserve(records.size());
+  std::vector<size_t> chain;
+  for (size_t i = 0; i < records.size(); ++i) {
+    chain.clear();
+    for (size_t j = i; !placed[j];) {
+      placed[j] = true;
+      chain.push_back(j);
+      auto parent = index.find(records[j].ppid);
+      if (parent == index.end()) break;
+      j = parent->second;
+    }
+    for (auto k = chain.rbegin(); k != chain.rend(); ++k) out.push_back(std::move(records[*k]));
+  }
   return out;
 }
 

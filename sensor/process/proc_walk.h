@@ -21,6 +21,11 @@ std::optional<ExecRecord> ReadProcProcess(const std::string& proc_root, uint32_t
 // (ordered by start time).
 std::vector<ExecRecord> ReadProcProcesses(const std::string& proc_root = "/proc");
 
+// `records` (ordered by start time) with every record's listed ancestors
+// moved before it; the order is kept otherwise. A parent and a child forked
+// in the same clock tick have equal /proc start times.
+std::vector<ExecRecord> ParentsFirst(std::vector<ExecRecord> records);
+
 // Formats a NUL-separated argv buffer as Tetragon's `arguments`: argv[1..]
 // joined by single spaces.
 std::string JoinArguments(const char* argv, size_t len);
