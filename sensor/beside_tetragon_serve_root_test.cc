@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "api/sensors.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "sensor/bpfcore/fs.h"
@@ -22,6 +23,7 @@
 #include "sensor/policymgr/recording_backend.h"
 #include "sensor/testing/cgroup.h"
 #include "sensor/testing/child_process.h"
+#include "sensor/testing/policy_wait.h"
 
 namespace tgd {
 namespace {
@@ -93,6 +95,9 @@ TEST(BesideTetragonServeRootTest,
                                           std::chrono::seconds(120)))
         << testing::ReadFileOrEmpty(log);
     auto stub = tetragon::FineGuidanceSensors::NewStub(channel);
+    // --policy-dir loads in the background once the API answers.
+    ASSERT_TRUE(testing::WaitForPoliciesSettled(stub.get(), kPolicies, absl::Minutes(2)))
+        << testing::ReadFileOrEmpty(log);
     grpc::ClientContext ctx;
     tetragon::ListTracingPoliciesResponse resp;
     ASSERT_TRUE(stub->ListTracingPolicies(&ctx, {}, &resp).ok());

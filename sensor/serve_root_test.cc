@@ -34,6 +34,7 @@
 #include "sensor/policymgr/recording_backend.h"
 #include "sensor/testing/child_process.h"
 #include "sensor/testing/connect_as.h"
+#include "sensor/testing/policy_wait.h"
 
 namespace tgd {
 namespace {
@@ -89,26 +90,6 @@ int RunToExit(const std::vector<std::string>& args, std::string* output) {
   int status = c.Wait();
   *output = testing::ReadFileOrEmpty(log);
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-// True once ListTracingPolicies lists the three --policy-dir policies of
-// the fixture, none of them still loading; false after `bound`.
-bool WaitForPolicyDirLoaded(tetragon::FineGuidanceSensors::Stub* stub, absl::Duration bound) {
-  const absl::Time deadline = absl::Now() + bound;
-  while (absl::Now() < deadline) {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-    tetragon::ListTracingPoliciesResponse list;
-    if (stub->ListTracingPolicies(&ctx, {}, &list).ok() && list.policies_size() == 3) {
-      bool settled = true;
-      for (const auto& p : list.policies()) {
-        settled = settled && p.state() != tetragon::TP_STATE_LOADING && p.state() != tetragon::TP_STATE_UNKNOWN;
-      }
-      if (settled) return true;
-    }
-    absl::SleepFor(absl::Milliseconds(50));
-  }
-  return false;
 }
 
 class ServeRootTest : public ::testing::Test {
@@ -169,7 +150,7 @@ TEST_F(ServeRootTest, ServesTheApiAndShutsDownCleanly) {
   EXPECT_EQ(sock_stat.st_mode & 07777, 0600u) << "root only, whatever the umask";
   // The API may answer before the --policy-dir files are loaded: wait (with a
   // bound) until all three are listed in their final state.
-  ASSERT_TRUE(WaitForPolicyDirLoaded(stub.get(), absl::Seconds(60))) << testing::ReadFileOrEmpty(log_);
+  ASSERT_TRUE(testing::WaitForPoliciesSettled(stub.get(), 3, absl::Seconds(60))) << testing::ReadFileOrEmpty(log_);
 
   {
     grpc::ClientContext ctx;
@@ -177,8 +158,6 @@ TEST_F(ServeRootTest, ServesTheApiAndShutsDownCleanly) {
     ASSERT_TRUE(stub->GetVersion(&ctx, {}, &resp).ok());
     EXPECT_EQ(resp.version(), kVersion);
   }
-  // --policy-dir loads in the background: wait for it (its three files).
-  AwaitPolicyDirLoaded(stub.get());
   {
     grpc::ClientContext ctx;
     tetragon::GetHealthStatusResponse resp;
