@@ -200,28 +200,6 @@ std::optional<uint64_t> CapabilityMask(absl::string_view v) {
   return mask;
 }
 
-absl::Status AddString(CompiledHook* out, uint8_t op, uint32_t tag, const std::string& value,
-                       const std::string& path) {
-  if (value.size() >= TGD_STR_MAX) {
-    return Invalid(path, absl::StrCat("value of ", value.size(), " bytes is longer than the ", TGD_STR_MAX - 1,
-                                      " bytes the dispatch loader matches"));
-  }
-  if (op == TGD_OP_EQ || op == TGD_OP_NEQ) {
-    tgd_str_key k{};
-    k.tag = tag;
-    memcpy(k.s, value.data(), value.size());
-    out->strs.push_back(k);
-  } else {
-    tgd_lpm_key k{};
-    k.tag = tag;
-    k.prefixlen = 64 + 8 * value.size();
-    bool rev = op == TGD_OP_POSTFIX || op == TGD_OP_NOT_POSTFIX;
-    for (size_t i = 0; i < value.size(); ++i) k.s[i] = rev ? value[value.size() - 1 - i] : value[i];
-    (rev ? out->postfixes : out->prefixes).push_back(k);
-  }
-  return absl::OkStatus();
-}
-
 // An address or CIDR as an LPM key: family byte (4 or 6), then the address.
 absl::Status AddCidr(CompiledHook* out, uint32_t tag, const std::string& value, const std::string& path) {
   std::string addr = value;
@@ -415,7 +393,7 @@ std::optional<absl::Status> CompileObjectMatch(const policy::MatchArg& m, int po
       sel.strs[idx] = {code, static_cast<uint8_t>(pos), TGD_FIELD_VALUE, 0};
       uint32_t tag = TGD_TAG(0, sel_idx, TGD_TAG_STR, idx);
       for (size_t j = 0; j < m.values.size(); ++j) {
-        absl::Status s = AddString(out, code, tag, m.values[j], absl::StrCat(m.path, ".values[", j, "]"));
+        absl::Status s = AddStringValue(out, code, tag, m.values[j], absl::StrCat(m.path, ".values[", j, "]"));
         if (!s.ok()) return s;
       }
       return absl::OkStatus();
@@ -523,7 +501,7 @@ std::optional<absl::Status> CompileObjectMatch(const policy::MatchArg& m, int po
     uint32_t tag = TGD_TAG(0, sel_idx, TGD_TAG_STR, idx);
     for (size_t j = 0; j < m.values.size(); ++j) {
       std::string v = nocase ? absl::AsciiStrToLower(m.values[j]) : m.values[j];
-      absl::Status s = AddString(out, TGD_OP_PREFIX, tag, v, absl::StrCat(m.path, ".values[", j, "]"));
+      absl::Status s = AddStringValue(out, TGD_OP_PREFIX, tag, v, absl::StrCat(m.path, ".values[", j, "]"));
       if (!s.ok()) return s;
     }
     return absl::OkStatus();
@@ -533,6 +511,28 @@ std::optional<absl::Status> CompileObjectMatch(const policy::MatchArg& m, int po
   }
   if (is_plain) return std::nullopt;
   return bad("not supported on this type");
+}
+
+absl::Status AddStringValue(CompiledHook* out, uint8_t op, uint32_t tag, const std::string& value,
+                            const std::string& path) {
+  if (value.size() >= TGD_STR_MAX) {
+    return Invalid(path, absl::StrCat("value of ", value.size(), " bytes is longer than the ", TGD_STR_MAX - 1,
+                                      " bytes the dispatch loader matches"));
+  }
+  if (op == TGD_OP_EQ || op == TGD_OP_NEQ) {
+    tgd_str_key k{};
+    k.tag = tag;
+    memcpy(k.s, value.data(), value.size());
+    out->strs.push_back(k);
+  } else {
+    tgd_lpm_key k{};
+    k.tag = tag;
+    k.prefixlen = 64 + 8 * value.size();
+    bool rev = op == TGD_OP_POSTFIX || op == TGD_OP_NOT_POSTFIX;
+    for (size_t i = 0; i < value.size(); ++i) k.s[i] = rev ? value[value.size() - 1 - i] : value[i];
+    (rev ? out->postfixes : out->prefixes).push_back(k);
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace tgd

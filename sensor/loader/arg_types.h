@@ -50,6 +50,12 @@ absl::Status ApplyResolvedPath(const ResolvedPath& r, const policy::ArgSpec& a, 
 std::optional<absl::Status> CompileObjectMatch(const policy::MatchArg& m, int pos, int sel_idx,
                                                CompiledHook* out);
 
+// Adds `value` to the string value sets of clause `tag`: exact strings for
+// Equal/NotEqual, prefixes (Prefix) or reversed strings (Postfix) otherwise.
+// INVALID_ARGUMENT naming `path` when it is longer than the datapath matches.
+absl::Status AddStringValue(CompiledHook* out, uint8_t op, uint32_t tag, const std::string& value,
+                            const std::string& path);
+
 }  // namespace tgd
 
 #endif  // TGDISPATCH_SENSOR_LOADER_ARG_TYPES_H_

@@ -304,28 +304,6 @@ absl::Status CompileArgs(const policy::Hook& hook, const TracepointFormatReader&
   return absl::OkStatus();
 }
 
-absl::Status AddString(CompiledHook* out, uint8_t op, uint32_t tag, const std::string& value,
-                       const std::string& path) {
-  if (value.size() >= TGD_STR_MAX) {
-    return Invalid(path, absl::StrCat("value of ", value.size(), " bytes is longer than the ", TGD_STR_MAX - 1,
-                                      " bytes the dispatch loader matches"));
-  }
-  if (op == TGD_OP_EQ || op == TGD_OP_NEQ) {
-    tgd_str_key k{};
-    k.tag = tag;
-    memcpy(k.s, value.data(), value.size());
-    out->strs.push_back(k);
-  } else {
-    tgd_lpm_key k{};
-    k.tag = tag;
-    k.prefixlen = 64 + 8 * value.size();
-    bool rev = op == TGD_OP_POSTFIX || op == TGD_OP_NOT_POSTFIX;
-    for (size_t i = 0; i < value.size(); ++i) k.s[i] = rev ? value[value.size() - 1 - i] : value[i];
-    (rev ? out->postfixes : out->prefixes).push_back(k);
-  }
-  return absl::OkStatus();
-}
-
 absl::Status CompileSelector(const policy::Hook& hook, const policy::Selector& s, int sel_idx,
                              const HostNamespaceReader& host_ns, CompiledHook* out) {
   tgd_selector& sel = out->cfg.sel[sel_idx];
@@ -353,7 +331,7 @@ absl::Status CompileSelector(const policy::Hook& hook, const policy::Selector& s
     sel.flags |= TGD_SEL_BINARIES;
     uint32_t tag = TGD_TAG(0, sel_idx, TGD_TAG_BIN, 0);
     for (size_t i = 0; i < b.values.size(); ++i) {
-      TGD_RETURN_IF_ERROR(AddString(out, op, tag, b.values[i], absl::StrCat(b.path, ".values[", i, "]")));
+      TGD_RETURN_IF_ERROR(AddStringValue(out, op, tag, b.values[i], absl::StrCat(b.path, ".values[", i, "]")));
     }
   }
   // matchPIDs: several are ANDed, as one equivalent set (pid_sets.h)
@@ -462,7 +440,7 @@ absl::Status CompileSelector(const policy::Hook& hook, const policy::Selector& s
       sel.strs[idx] = {op, static_cast<uint8_t>(pos), TGD_FIELD_VALUE, 0};
       uint32_t tag = TGD_TAG(0, sel_idx, TGD_TAG_STR, idx);
       for (size_t j = 0; j < m.values.size(); ++j) {
-        TGD_RETURN_IF_ERROR(AddString(out, op, tag, m.values[j], absl::StrCat(m.path, ".values[", j, "]")));
+        TGD_RETURN_IF_ERROR(AddStringValue(out, op, tag, m.values[j], absl::StrCat(m.path, ".values[", j, "]")));
       }
       continue;
     }
