@@ -5,6 +5,7 @@
 #define TGDISPATCH_SENSOR_POLICYMGR_RECORDING_BACKEND_H_
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -13,21 +14,28 @@
 namespace tgd::testing {
 
 struct BackendLog {
+  // Called by the backend and its policies, which the manager may drive from
+  // several threads at once (loads run outside its lock).
+  void Add(std::string event) {
+    std::lock_guard<std::mutex> l(mu);
+    events.push_back(std::move(event));
+  }
+  std::mutex mu;
   // "load <name> <filter id>", "unload <name>", "enable <name> 0|1",
-  // "mode <name> monitor|enforce"
+  // "mode <name> monitor|enforce". Tests read it once the calls are done.
   std::vector<std::string> events;
 };
 
 class RecordingPolicy final : public LoadedPolicy {
  public:
   RecordingPolicy(BackendLog* log, std::string name) : log_(log), name_(std::move(name)) {}
-  ~RecordingPolicy() override { log_->events.push_back("unload " + name_); }
+  ~RecordingPolicy() override { log_->Add("unload " + name_); }
   absl::Status SetEnabled(bool on) override {
-    log_->events.push_back("enable " + name_ + " " + std::to_string(on));
+    log_->Add("enable " + name_ + " " + std::to_string(on));
     return absl::OkStatus();
   }
   absl::Status SetMode(PolicyMode m) override {
-    log_->events.push_back("mode " + name_ + " " + (m == PolicyMode::kMonitor ? "monitor" : "enforce"));
+    log_->Add("mode " + name_ + " " + (m == PolicyMode::kMonitor ? "monitor" : "enforce"));
     return absl::OkStatus();
   }
   uint64_t KernelMemoryBytes() const override { return 4096; }
@@ -55,7 +63,7 @@ class RecordingBackend final : public PolicyBackend {
   absl::StatusOr<std::unique_ptr<LoadedPolicy>> Load(const PolicyDocument& doc, uint32_t fid,
                                                      PolicyMode) override {
     if (doc.name == "unloadable") return absl::FailedPreconditionError("kernel lacks kprobe attach");
-    log_->events.push_back("load " + doc.name + " " + std::to_string(fid));
+    log_->Add("load " + doc.name + " " + std::to_string(fid));
     return std::make_unique<RecordingPolicy>(log_, doc.name);
   }
 
