@@ -502,7 +502,21 @@ TEST(ProcWalkTest, ReadsThisProcess) {
   EXPECT_LE(me->observed_ns, now);
   auto all = ReadProcProcesses();
   ASSERT_FALSE(all.empty());
-  for (size_t i = 1; i < all.size(); ++i) EXPECT_LE(all[i - 1].ktime, all[i].ktime);
+  // Parents first; otherwise by start time, to within one /proc clock tick
+  // (a parent forked in the child's tick may be moved before it).
+  const uint64_t tick_ns = 1000000000ull / static_cast<uint64_t>(sysconf(_SC_CLK_TCK));
+  std::map<uint32_t, size_t> pos;
+  for (size_t i = 0; i < all.size(); ++i) {
+    if (i > 0) {
+      EXPECT_LE(all[i - 1].ktime, all[i].ktime + tick_ns) << all[i - 1].pid << " before " << all[i].pid;
+    }
+    if (pos.find(all[i].ppid) == pos.end()) {
+      for (size_t j = i + 1; j < all.size(); ++j) {
+        EXPECT_NE(all[j].pid, all[i].ppid) << "parent after child " << all[i].pid;
+      }
+    }
+    pos[all[i].pid] = i;
+  }
 }
 
 }  // namespace
