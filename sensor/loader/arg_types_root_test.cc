@@ -33,6 +33,7 @@
 #include "gtest/gtest.h"
 #include "sensor/base/status_macros.h"
 #include "sensor/loader/dispatch_backend.h"
+#include "sensor/loader/loader_test_rig.h"
 #include "sensor/policymgr/policy_document.h"
 #include "sensor/testing/cgroup.h"
 
@@ -49,24 +50,14 @@ class ArgTypesRootTest : public ::testing::Test {
         access("/sys/kernel/debug/tracing/events/syscalls", F_OK) != 0) {
       GTEST_SKIP() << "tracefs is not mounted (mount -t tracefs tracefs /sys/kernel/tracing)";
     }
-    PolicyFilterOptions fo;
-    fo.use_bpf = false;
-    auto f = PolicyFilterState::Create(fo);
+    auto f = testing::InMemoryPolicyFilter();
     ASSERT_TRUE(f.ok()) << f.status();
     filter_ = std::move(*f);
-    auto cg = TestCgroup::Create("argt");
+    auto cg = testing::AddTestPod(filter_.get(), "argt", "argt");
     ASSERT_TRUE(cg.ok()) << cg.status();
     cg_ = std::move(*cg);
-    ASSERT_TRUE(filter_->AddPodContainer({"uid-argt", "pod-argt", "default", {{"app", "argt"}}},
-                                         {"cont-argt", "main", "", cg_->id(), cg_->path()})
-                    .ok());
     sub_ = bus_.Subscribe(100000);
-    DispatchOptions o;
-    o.bus = &bus_;
-    o.filter = filter_.get();
-    o.node_name = "test-node";
-    o.start_reader = false;
-    auto be = DispatchBackend::Create(o);
+    auto be = testing::CreateTestBackend("dispatch", &bus_, filter_.get());
     ASSERT_TRUE(be.ok()) << be.status();
     backend_ = std::move(*be);
     dir_ = absl::StrCat("/tmp/tgd-argt-", getpid());

@@ -25,6 +25,7 @@
 #include "absl/strings/match.h"
 #include "sensor/base/status_macros.h"
 #include "sensor/loader/dispatch_backend.h"
+#include "sensor/loader/loader_test_rig.h"
 #include "sensor/loader/features.h"
 #include "sensor/loader/per_policy_backend.h"
 #include "sensor/policymgr/policy_document.h"
@@ -104,30 +105,17 @@ class DispatchRootTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     if (std::string why = testing::RootTestSkipReason(); !why.empty()) GTEST_SKIP() << why;
-    PolicyFilterOptions fo;
-    fo.use_bpf = false;  // the filter maps have their own tests; here the run lists matter
-    auto f = PolicyFilterState::Create(fo);
+    auto f = testing::InMemoryPolicyFilter();
     ASSERT_TRUE(f.ok()) << f.status();
     filter_ = std::move(*f);
-    auto a = TestCgroup::Create("disp-a");
+    auto a = testing::AddTestPod(filter_.get(), "a", "disp-a");
     ASSERT_TRUE(a.ok()) << a.status();
     cg_a_ = std::move(*a);
-    auto b = TestCgroup::Create("disp-b");
+    auto b = testing::AddTestPod(filter_.get(), "b", "disp-b");
     ASSERT_TRUE(b.ok()) << b.status();
     cg_b_ = std::move(*b);
-    ASSERT_TRUE(filter_->AddPodContainer({"uid-a", "pod-a", "default", {{"app", "a"}}},
-                                         {"cont-a", "main", "", cg_a_->id(), cg_a_->path()})
-                    .ok());
-    ASSERT_TRUE(filter_->AddPodContainer({"uid-b", "pod-b", "default", {{"app", "b"}}},
-                                         {"cont-b", "main", "", cg_b_->id(), cg_b_->path()})
-                    .ok());
     sub_ = bus_.Subscribe(100000);
-    DispatchOptions o;
-    o.bus = &bus_;
-    o.filter = filter_.get();
-    o.node_name = "test-node";
-    o.start_reader = false;
-    auto be = GetParam() == "dispatch" ? DispatchBackend::Create(o) : PerPolicyBackend::Create(o);
+    auto be = testing::CreateTestBackend(GetParam(), &bus_, filter_.get());
     ASSERT_TRUE(be.ok()) << be.status();
     backend_ = std::move(*be);
     // A private copy of cat: matchBinaries then selects only this test's runs.
@@ -672,22 +660,11 @@ spec:
   EXPECT_EQ(backend_->Hooks()[0].stats.scratch_busy, 0u);
 }
 
-// The C library this test runs with (uprobes attach to its inode).
-std::string LibcPath() {
-  std::ifstream maps("/proc/self/maps");
-  std::string line;
-  while (std::getline(maps, line)) {
-    size_t at = line.find('/');
-    if (at != std::string::npos && line.find("/libc.so.6") != std::string::npos) return line.substr(at);
-  }
-  return "";
-}
-
 TEST_P(DispatchRootTest, UprobeOnALibraryFunctionForTheSelectedPodOnly) {
   if (!KernelFeatures::Get().Has(HookFeature::kUprobe)) {
     GTEST_SKIP() << KernelFeatures::Get().Of(HookFeature::kUprobe).reason;
   }
-  const std::string libc = LibcPath();
+  const std::string libc = testing::LibcPath();
   ASSERT_FALSE(libc.empty());
   // cat calls setlocale(LC_ALL, "") first thing.
   const std::string yaml = absl::StrReplaceAll(R"(apiVersion: cilium.io/v1alpha1

@@ -22,6 +22,7 @@
 #include "gtest/gtest.h"
 #include "sensor/base/status_macros.h"
 #include "sensor/loader/dispatch_backend.h"
+#include "sensor/loader/loader_test_rig.h"
 #include "sensor/loader/per_policy_backend.h"
 #include "sensor/policymgr/policy_document.h"
 #include "sensor/testing/cgroup.h"
@@ -62,27 +63,14 @@ class DispatchUpdateRootTest : public ::testing::TestWithParam<std::string> {
   void SetUp() override {
     if (std::string why = testing::RootTestSkipReason(); !why.empty())
       GTEST_SKIP() << why;
-    PolicyFilterOptions fo;
-    fo.use_bpf = false;  // the run lists are what matters here
-    auto f = PolicyFilterState::Create(fo);
+    auto f = testing::InMemoryPolicyFilter();
     ASSERT_TRUE(f.ok()) << f.status();
     filter_ = std::move(*f);
-    auto cg = TestCgroup::Create("disp-upd");
+    auto cg = testing::AddTestPod(filter_.get(), "upd", "disp-upd");
     ASSERT_TRUE(cg.ok()) << cg.status();
     cg_ = std::move(*cg);
-    ASSERT_TRUE(filter_
-                    ->AddPodContainer(
-                        {"uid-upd", "pod-upd", "default", {{"app", "upd"}}},
-                        {"cont-upd", "main", "", cg_->id(), cg_->path()})
-                    .ok());
     sub_ = bus_.Subscribe(100000);
-    DispatchOptions o;
-    o.bus = &bus_;
-    o.filter = filter_.get();
-    o.node_name = "test-node";
-    o.start_reader = false;
-    auto be = GetParam() == "dispatch" ? DispatchBackend::Create(o)
-                                       : PerPolicyBackend::Create(o);
+    auto be = testing::CreateTestBackend(GetParam(), &bus_, filter_.get());
     ASSERT_TRUE(be.ok()) << be.status();
     backend_ = std::move(*be);
     // A private copy of cat: matchBinaries selects only this test's runs.

@@ -21,6 +21,7 @@
 #include "gtest/gtest.h"
 #include "sensor/base/status_macros.h"
 #include "sensor/loader/dispatch_backend.h"
+#include "sensor/loader/loader_test_rig.h"
 #include "sensor/loader/features.h"
 #include "sensor/loader/per_policy_backend.h"
 #include "sensor/policymgr/policy_document.h"
@@ -36,29 +37,17 @@ class PolicyFeaturesRootTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     if (std::string why = testing::RootTestSkipReason(); !why.empty()) GTEST_SKIP() << why;
-    PolicyFilterOptions fo;
-    fo.use_bpf = false;
-    auto f = PolicyFilterState::Create(fo);
+    auto f = testing::InMemoryPolicyFilter();
     ASSERT_TRUE(f.ok()) << f.status();
     filter_ = std::move(*f);
-    auto a = TestCgroup::Create("feat-a");
+    auto a = testing::AddTestPod(filter_.get(), "a", "feat-a");
     ASSERT_TRUE(a.ok()) << a.status();
     cg_a_ = std::move(*a);
-    auto b = TestCgroup::Create("feat-b");
+    auto b = testing::AddTestPod(filter_.get(), "b", "feat-b");
     ASSERT_TRUE(b.ok()) << b.status();
     cg_b_ = std::move(*b);
-    ASSERT_TRUE(filter_->AddPodContainer({"uid-fa", "pod-a", "default", {{"app", "a"}}},
-                                         {"cont-a", "main", "", cg_a_->id(), cg_a_->path()})
-                    .ok());
-    ASSERT_TRUE(filter_->AddPodContainer({"uid-fb", "pod-b", "default", {{"app", "b"}}},
-                                         {"cont-b", "main", "", cg_b_->id(), cg_b_->path()})
-                    .ok());
     sub_ = bus_.Subscribe(100000);
     DispatchOptions o;
-    o.bus = &bus_;
-    o.filter = filter_.get();
-    o.node_name = "test-node";
-    o.start_reader = false;
     // "The host" is this test's namespaces (/proc/1 may not be readable here).
     o.host_ns = [](const std::string& name) -> absl::StatusOr<uint64_t> {
       struct stat st;
@@ -66,7 +55,7 @@ class PolicyFeaturesRootTest : public ::testing::TestWithParam<std::string> {
       if (stat(file.c_str(), &st) != 0) return absl::FailedPreconditionError(file + " is not readable");
       return static_cast<uint64_t>(st.st_ino);
     };
-    auto be = GetParam() == "dispatch" ? DispatchBackend::Create(o) : PerPolicyBackend::Create(o);
+    auto be = testing::CreateTestBackend(GetParam(), &bus_, filter_.get(), std::move(o));
     ASSERT_TRUE(be.ok()) << be.status();
     backend_ = std::move(*be);
     // A private copy of cat: matchBinaries selects only this test's runs.
@@ -350,23 +339,13 @@ spec:
   EXPECT_EQ(Drain("ns-caps").size(), 1u);
 }
 
-std::string LibcPath() {
-  std::ifstream maps("/proc/self/maps");
-  std::string line;
-  while (std::getline(maps, line)) {
-    size_t at = line.find('/');
-    if (at != std::string::npos && line.find("/libc.so.6") != std::string::npos) return line.substr(at);
-  }
-  return "";
-}
-
 // A uprobe with several symbols attaches one uprobe per symbol, each event
 // naming its symbol.
 TEST_P(PolicyFeaturesRootTest, UprobeWithSeveralSymbols) {
   if (!KernelFeatures::Get().Has(HookFeature::kUprobe)) {
     GTEST_SKIP() << KernelFeatures::Get().Of(HookFeature::kUprobe).reason;
   }
-  const std::string libc = LibcPath();
+  const std::string libc = testing::LibcPath();
   ASSERT_FALSE(libc.empty());
   ASSERT_TRUE(LoadForPodA(absl::StrReplaceAll(R"(apiVersion: cilium.io/v1alpha1
 kind: TracingPolicy

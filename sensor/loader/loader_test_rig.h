@@ -1,0 +1,40 @@
+// Shared setup of the loader root tests (tests only): an in-memory policy
+// filter with pods in real cgroups, the loader under test on an event bus,
+// and the C library's path for uprobe tests.
+#ifndef TGDISPATCH_SENSOR_LOADER_LOADER_TEST_RIG_H_
+#define TGDISPATCH_SENSOR_LOADER_LOADER_TEST_RIG_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "sensor/eventbus/event_bus.h"
+#include "sensor/loader/dispatch_backend.h"
+#include "sensor/policyfilter/policy_filter_state.h"
+#include "sensor/testing/cgroup.h"
+
+namespace tgd::testing {
+
+// A policy filter without BPF maps (they have their own tests; here the run
+// lists derived from it are what matters).
+absl::StatusOr<std::unique_ptr<PolicyFilterState>> InMemoryPolicyFilter();
+
+// Registers pod "default/pod-<app>" (uid "uid-<app>", label app=<app>) with
+// one container "cont-<app>" in a new test cgroup named `cgroup`.
+absl::StatusOr<std::unique_ptr<TestCgroup>> AddTestPod(PolicyFilterState* filter, const std::string& app,
+                                                       const std::string& cgroup);
+
+// The loader under test, "dispatch" or "per-policy", on `bus` and `filter`
+// (node "test-node", ring buffer reader not started: tests poll); the other
+// fields of `o` are kept.
+absl::StatusOr<std::unique_ptr<DispatchBackend>> CreateTestBackend(const std::string& loader, EventBus* bus,
+                                                                   PolicyFilterState* filter,
+                                                                   DispatchOptions o = {});
+
+// The C library this process runs with (uprobes attach to its inode); ""
+// when none is mapped.
+std::string LibcPath();
+
+}  // namespace tgd::testing
+
+#endif  // TGDISPATCH_SENSOR_LOADER_LOADER_TEST_RIG_H_
