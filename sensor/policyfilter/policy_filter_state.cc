@@ -120,12 +120,18 @@ absl::StatusOr<std::unique_ptr<PolicyFilterState>> PolicyFilterState::Create(
 // our maps (unpinned by FilterMaps) is all there is to take away.
 PolicyFilterState::~PolicyFilterState() = default;
 
-bool PolicyFilterState::PodMatches(const Policy& p, const PodInfo& pod) const {
-  if (!p.ns.empty() && pod.ns != p.ns) return false;
+PolicyFilterState::Pod PolicyFilterState::NewPod(const PodInfo& info) {
+  Pod p;
+  p.info = info;
+  p.match_labels = info.labels;
+  p.match_labels.emplace(kPodNamespaceLabel, info.ns);  // keeps an explicit label
+  return p;
+}
+
+bool PolicyFilterState::PodMatches(const Policy& p, const Pod& pod) const {
+  if (!p.ns.empty() && pod.info.ns != p.ns) return false;
   if (!p.pod_selector) return !p.host;
-  labels::Labels l = pod.labels;
-  l.emplace(kPodNamespaceLabel, pod.ns);  // keeps an explicit label
-  return labels::Matches(*p.pod_selector, l);
+  return labels::Matches(*p.pod_selector, pod.match_labels);
 }
 
 bool PolicyFilterState::ContainerMatches(const Policy& p, const ContainerInfo& c) const {
@@ -133,13 +139,84 @@ bool PolicyFilterState::ContainerMatches(const Policy& p, const ContainerInfo& c
   return labels::Matches(*p.container_selector, {{"name", c.name}, {"repo", c.repo}});
 }
 
+namespace {
+
+std::string NamespaceIndexKey(const std::string& ns) { return absl::StrCat("ns\n", ns); }
+std::string LabelIndexKey(const std::string& key, const std::string& value) {
+  return absl::StrCat("label\n", key, "\n", value);
+}
+
+}  // namespace
+
+void PolicyFilterState::IndexPod(const std::string& uid, const Pod& pod, bool add) {
+  auto apply = [&](std::string key) {
+    if (add) {
+      pod_index_[key].insert(uid);
+      return;
+    }
+    auto it = pod_index_.find(key);
+    if (it == pod_index_.end()) return;
+    it->second.erase(uid);
+    if (it->second.empty()) pod_index_.erase(it);
+  };
+  apply(NamespaceIndexKey(pod.info.ns));
+  for (const auto& [k, v] : pod.match_labels) apply(LabelIndexKey(k, v));
+}
+
+void PolicyFilterState::SetPodInfo(const std::string& uid, Pod& pod, const PodInfo& info) {
+  IndexPod(uid, pod, false);
+  Pod fresh = NewPod(info);
+  pod.info = std::move(fresh.info);
+  pod.match_labels = std::move(fresh.match_labels);
+  IndexPod(uid, pod, true);
+}
+
+const absl::flat_hash_set<std::string>* PolicyFilterState::CandidatePods(
+    const Policy& p, absl::flat_hash_set<std::string>* scratch) const {
+  static const absl::flat_hash_set<std::string>* const kNone = new absl::flat_hash_set<std::string>();
+  const absl::flat_hash_set<std::string>* best = nullptr;
+  auto consider = [&](const absl::flat_hash_set<std::string>* set) {
+    if (best == nullptr || set->size() < best->size()) best = set;
+  };
+  auto lookup = [&](const std::string& key) {
+    auto it = pod_index_.find(key);
+    return it == pod_index_.end() ? kNone : &it->second;
+  };
+  if (!p.ns.empty()) consider(lookup(NamespaceIndexKey(p.ns)));
+  if (!p.pod_selector) return best;
+  for (const auto& [k, v] : p.pod_selector->match_labels) consider(lookup(LabelIndexKey(k, v)));
+  // One `In` requirement (the smallest union) narrows further when nothing
+  // above did already.
+  for (const labels::Requirement& r : p.pod_selector->match_expressions) {
+    if (r.op != labels::Operator::kIn) continue;
+    size_t n = 0;
+    for (const std::string& v : r.values) n += lookup(LabelIndexKey(r.key, v))->size();
+    if (best != nullptr && n >= best->size()) continue;
+    scratch->clear();
+    for (const std::string& v : r.values) {
+      const auto* s = lookup(LabelIndexKey(r.key, v));
+      scratch->insert(s->begin(), s->end());
+    }
+    best = scratch;
+  }
+  return best;
+}
+
 std::set<uint64_t> PolicyFilterState::DesiredCgroupsOf(uint32_t policy_id, const Policy& p) const {
   std::set<uint64_t> out;
-  for (const auto& [uid, pod] : pods_) {
-    if (!PodMatches(p, pod.info)) continue;
+  auto visit = [&](const Pod& pod) {
+    if (!PodMatches(p, pod)) return;
     for (const ContainerInfo& c : pod.containers) {
       if (ContainerMatches(p, c)) out.insert(c.cgroup_id);
     }
+  };
+  absl::flat_hash_set<std::string> scratch;
+  if (const absl::flat_hash_set<std::string>* uids = CandidatePods(p, &scratch)) {
+    for (const std::string& uid : *uids) {
+      if (auto it = pods_.find(uid); it != pods_.end()) visit(it->second);
+    }
+  } else {
+    for (const auto& [uid, pod] : pods_) visit(pod);
   }
   if (p.host) out.insert(kHostSelectorCgroupKey);
   return out;
@@ -147,12 +224,18 @@ std::set<uint64_t> PolicyFilterState::DesiredCgroupsOf(uint32_t policy_id, const
 
 std::set<uint32_t> PolicyFilterState::DesiredPoliciesOf(uint64_t cgroup_id) const {
   std::set<uint32_t> out;
-  for (const auto& [uid, pod] : pods_) {
-    for (const ContainerInfo& c : pod.containers) {
+  auto uids = cgroup_pods_.find(cgroup_id);
+  if (uids == cgroup_pods_.end()) return out;
+  std::set<std::string> seen;
+  for (const std::string& uid : uids->second) {
+    if (!seen.insert(uid).second) continue;
+    auto pod = pods_.find(uid);
+    if (pod == pods_.end()) continue;
+    for (const ContainerInfo& c : pod->second.containers) {
       if (c.cgroup_id != cgroup_id) continue;
       out.insert(all_pods_id_);
       for (const auto& [id, p] : policies_) {
-        if (PodMatches(p, pod.info) && ContainerMatches(p, c)) out.insert(id);
+        if (PodMatches(p, pod->second) && ContainerMatches(p, c)) out.insert(id);
       }
     }
   }
@@ -282,7 +365,8 @@ absl::Status PolicyFilterState::AddPodContainer(const PodInfo& pod, const Contai
     auto it = pods_.find(pod.uid);
     bool created = it == pods_.end();
     if (created) {
-      it = pods_.emplace(pod.uid, Pod{pod, {}}).first;
+      it = pods_.emplace(pod.uid, NewPod(pod)).first;
+      IndexPod(pod.uid, it->second, true);
     } else if (it->second.info.ns != pod.ns) {
       return absl::FailedPreconditionError(absl::StrCat("pod ", pod.uid, ": namespace \"", pod.ns,
                                                         "\" conflicts with known namespace \"",
@@ -305,7 +389,10 @@ absl::Status PolicyFilterState::AddPodContainer(const PodInfo& pod, const Contai
       txn.Rollback();
       p.containers.pop_back();
       IndexContainer(c.cgroup_id, pod.uid, -1);
-      if (created) pods_.erase(it);
+      if (created) {
+        IndexPod(pod.uid, it->second, false);
+        pods_.erase(it);
+      }
       return st;
     }
     track = cgroup_refs_[c.cgroup_id] == 1;
@@ -341,7 +428,8 @@ absl::Status PolicyFilterState::UpdatePod(const PodInfo& pod,
     bool created = it == pods_.end();
     Pod old;
     if (created) {
-      it = pods_.emplace(pod.uid, Pod{pod, {}}).first;
+      it = pods_.emplace(pod.uid, NewPod(pod)).first;
+      IndexPod(pod.uid, it->second, true);
     } else if (it->second.info.ns != pod.ns) {
       return absl::FailedPreconditionError(absl::StrCat("pod ", pod.uid, ": namespace \"", pod.ns,
                                                         "\" conflicts with known namespace \"",
@@ -358,7 +446,7 @@ absl::Status PolicyFilterState::UpdatePod(const PodInfo& pod,
       affected.insert(c.cgroup_id);
       IndexContainer(c.cgroup_id, pod.uid, +1);
     }
-    it->second.info = pod;
+    SetPodInfo(pod.uid, it->second, pod);
     it->second.containers = containers;
     Txn txn(maps_.get());
     absl::Status st;
@@ -370,10 +458,12 @@ absl::Status PolicyFilterState::UpdatePod(const PodInfo& pod,
       txn.Rollback();
       for (const ContainerInfo& c : containers) IndexContainer(c.cgroup_id, pod.uid, -1);
       for (const ContainerInfo& c : old.containers) IndexContainer(c.cgroup_id, pod.uid, +1);
+      IndexPod(pod.uid, it->second, false);
       if (created) {
         pods_.erase(it);
       } else {
         it->second = std::move(old);
+        IndexPod(pod.uid, it->second, true);
       }
       return st;
     }
@@ -452,6 +542,7 @@ absl::Status PolicyFilterState::DelPod(const std::string& pod_uid) {
     absl::MutexLock l(&mu_);
     auto it = pods_.find(pod_uid);
     if (it == pods_.end()) return absl::OkStatus();
+    IndexPod(pod_uid, it->second, false);
     Pod old = std::move(it->second);
     pods_.erase(it);
     std::set<uint64_t> affected;
@@ -465,7 +556,7 @@ absl::Status PolicyFilterState::DelPod(const std::string& pod_uid) {
       if (!st.ok()) {
         txn.Rollback();
         for (const ContainerInfo& c : old.containers) IndexContainer(c.cgroup_id, pod_uid, +1);
-        pods_.emplace(pod_uid, std::move(old));
+        IndexPod(pod_uid, pods_.emplace(pod_uid, std::move(old)).first->second, true);
         return st;
       }
     }

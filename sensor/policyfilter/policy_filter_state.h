@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -170,6 +171,9 @@ class PolicyFilterState {
   struct Pod {
     PodInfo info;
     std::vector<ContainerInfo> containers;
+    // What a podSelector sees: the labels plus the namespace label (an
+    // explicit label of that name is kept). Set with `info` (NewPod, SetPodInfo).
+    labels::Labels match_labels;
   };
   struct Op {
     enum Kind { kCreatePolicy, kDeletePolicy, kAddPair, kDelPair } kind;
@@ -179,7 +183,8 @@ class PolicyFilterState {
   class Txn;
 
   PolicyFilterState() = default;
-  bool PodMatches(const Policy& p, const PodInfo& pod) const;
+  static Pod NewPod(const PodInfo& info);
+  bool PodMatches(const Policy& p, const Pod& pod) const;
   bool ContainerMatches(const Policy& p, const ContainerInfo& c) const;
   std::set<uint64_t> DesiredCgroupsOf(uint32_t policy_id, const Policy& p) const;
   std::set<uint32_t> DesiredPoliciesOf(uint64_t cgroup_id) const;
@@ -191,6 +196,19 @@ class PolicyFilterState {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::optional<PodContainer> PodOfContainerCgroupLocked(uint64_t cgroup_id) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // The pod index (pod_index_): a pod's namespace and match labels, added
+  // (add = true) or removed. Called whenever pods_ gains or loses a pod or a
+  // pod's info changes (SetPodInfo).
+  void IndexPod(const std::string& uid, const Pod& pod, bool add) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void SetPodInfo(const std::string& uid, Pod& pod, const PodInfo& info)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The pods a policy can select: a subset of pods_ that holds every pod
+  // PodMatches accepts, from the index (its namespace, its matchLabels pairs
+  // and `In` requirements; the smallest of them), or nullptr for every pod.
+  // `scratch` holds a set built for an `In` requirement.
+  const absl::flat_hash_set<std::string>* CandidatePods(const Policy& p,
+                                                        absl::flat_hash_set<std::string>* scratch) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
 
   std::atomic<uint64_t> pod_version_{1};
   uint32_t all_pods_id_ = kAllPodsPolicyId;  // set once in Create
@@ -199,6 +217,10 @@ class PolicyFilterState {
   std::unique_ptr<CgroupTracker> tracker_;
   std::map<uint32_t, Policy> policies_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, Pod> pods_ ABSL_GUARDED_BY(mu_);
+  // Pod index, so that an AddPolicy costs O(pods it can select), not
+  // O(pods): "ns\n<namespace>" and "label\n<key>\n<value>" (every match
+  // label) -> pod uids.
+  absl::flat_hash_map<std::string, absl::flat_hash_set<std::string>> pod_index_ ABSL_GUARDED_BY(mu_);
   // cgroup id -> number of containers (over all pods) with that cgroup.
   std::map<uint64_t, int> cgroup_refs_ ABSL_GUARDED_BY(mu_);
   // cgroup id -> uids of the pods with a container in it (one per container).

@@ -3,10 +3,12 @@
 #include "sensor/policyfilter/policy_filter_state.h"
 
 #include <map>
+#include <random>
 #include <set>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "absl/strings/str_cat.h"
 
 namespace tgd {
 namespace {
@@ -367,4 +369,87 @@ TEST(PolicyFilterStateTest, PodOfCgroupIsUnchangedByARefusedChange) {
 }
 
 }  // namespace
+// The pod index (AddPolicy looks only at the pods a policy can select) gives
+// what matching every pod gives: random pods, relabels and deletes, and
+// policies with namespaces, matchLabels, In/NotIn/Exists/DoesNotExist and the
+// namespace label, checked against a brute-force matcher.
+TEST(PolicyFilterStateTest, PodIndexAgreesWithMatchingEveryPod) {
+  auto s = NewState();
+  std::mt19937 rng(14);
+  auto pick = [&](int n) { return static_cast<int>(rng() % n); };
+  const std::vector<std::string> nss = {"ns0", "ns1", "ns2"};
+  auto random_labels = [&] {
+    labels::Labels l;
+    for (const char* k : {"app", "tier", "team"}) {
+      if (pick(3) != 0) l[k] = absl::StrCat(k, pick(4));
+    }
+    if (pick(10) == 0) l[kPodNamespaceLabel] = "explicit";
+    return l;
+  };
+  std::map<std::string, PodInfo> pods;  // uid -> info (container "c" in cgroup 5000 + i)
+  std::map<std::string, uint64_t> cgroup_of;
+  auto random_selector = [&]() -> std::optional<LabelSelector> {
+    if (pick(4) == 0) return std::nullopt;
+    LabelSelector sel;
+    if (pick(2)) sel.match_labels["app"] = absl::StrCat("app", pick(4));
+    if (pick(3) == 0) sel.match_labels[kPodNamespaceLabel] = nss[pick(3)];
+    if (pick(2)) {
+      Requirement r;
+      r.key = pick(2) ? "tier" : "team";
+      r.op = static_cast<Operator>(pick(4));
+      if (r.op == Operator::kIn || r.op == Operator::kNotIn) {
+        for (int i = 0, n = 1 + pick(3); i < n; ++i) r.values.push_back(absl::StrCat(r.key, pick(4)));
+      }
+      sel.match_expressions.push_back(r);
+    }
+    return sel;
+  };
+  struct P {
+    std::string ns;
+    std::optional<LabelSelector> sel;
+  };
+  std::map<uint32_t, P> policies;
+  auto expected = [&](const P& p) {
+    std::set<uint64_t> out;
+    for (const auto& [uid, info] : pods) {
+      if (!p.ns.empty() && info.ns != p.ns) continue;
+      labels::Labels l = info.labels;
+      l.emplace(kPodNamespaceLabel, info.ns);
+      if (p.sel && !labels::Matches(*p.sel, l)) continue;
+      out.insert(cgroup_of[uid]);
+    }
+    return out;
+  };
+  uint32_t next_policy = 100;
+  for (int step = 0; step < 600; ++step) {
+    int op = pick(6);
+    std::string uid = absl::StrCat("pod", pick(40));
+    if (op <= 1) {
+      PodInfo info = Pod(uid, pods.count(uid) ? pods[uid].ns : nss[pick(3)], random_labels());
+      cgroup_of[uid] = 5000 + std::stoi(uid.substr(3));
+      ASSERT_TRUE(s->UpdatePod(info, {Cont("c", cgroup_of[uid])}).ok());
+      pods[uid] = info;
+    } else if (op == 2) {
+      ASSERT_TRUE(s->DelPod(uid).ok());
+      pods.erase(uid);
+    } else if (op == 3 || policies.empty()) {
+      P p{pick(3) == 0 ? nss[pick(3)] : "", random_selector()};
+      uint32_t id = next_policy++;
+      ASSERT_TRUE(s->AddPolicy(id, p.ns, p.sel, std::nullopt, std::nullopt).ok());
+      policies[id] = p;
+    } else if (op == 4) {
+      auto it = std::next(policies.begin(), pick(policies.size()));
+      ASSERT_TRUE(s->DelPolicy(it->first).ok());
+      policies.erase(it);
+    }
+    if (op == 3 || op == 5) {
+      for (const auto& [id, p] : policies) {
+        std::vector<uint64_t> got = s->CgroupsOfPolicy(id);
+        std::set<uint64_t> want = expected(p);
+        ASSERT_EQ(std::set<uint64_t>(got.begin(), got.end()), want) << "policy " << id << " at step " << step;
+      }
+    }
+  }
+}
+
 }  // namespace tgd
