@@ -9,6 +9,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <ctime>
+#include <type_traits>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -364,10 +366,8 @@ absl::Status FilterMaps::ResizePolicy(uint32_t policy_id, uint32_t capacity) {
       return MapError(errno, "fill resized policy inner map");
     }
   }
-  uint32_t v = fd.get();
-  if (bpf_map_update_elem(policy_map_.get(), &policy_id, &v, BPF_EXIST) != 0) {
-    return MapError(errno, absl::StrCat("swap inner map of policy ", policy_id));
-  }
+  TGD_RETURN_IF_ERROR(PutInner(policy_map_.get(), &pending_policy_, policy_id, std::move(fd), BPF_EXIST,
+                               absl::StrCat("swap inner map of policy ", policy_id)));
   policy_inner_[policy_id] = Inner{capacity};  // the outer map holds it; our fd closes
   return absl::OkStatus();
 }
@@ -380,12 +380,109 @@ absl::Status FilterMaps::ResizeCgroup(uint64_t cgroup_id, uint32_t capacity) {
       return MapError(errno, "fill resized cgroup inner map");
     }
   }
-  uint32_t v = fd.get();
-  if (bpf_map_update_elem(cgroup_map_.get(), &cgroup_id, &v, BPF_EXIST) != 0) {
-    return MapError(errno, absl::StrCat("swap inner map of cgroup ", cgroup_id));
-  }
+  TGD_RETURN_IF_ERROR(PutInner(cgroup_map_.get(), &pending_cgroup_, cgroup_id, std::move(fd), BPF_EXIST,
+                               absl::StrCat("swap inner map of cgroup ", cgroup_id)));
   cgroup_inner_[cgroup_id] = Inner{capacity};
   return absl::OkStatus();
+}
+
+namespace {
+
+double MonotonicSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+}  // namespace
+
+absl::StatusOr<int> FilterMaps::PolicyInnerFd(uint32_t policy_id, FileDescriptor* holder) {
+  if (auto it = pending_policy_.find(policy_id); it != pending_policy_.end()) return it->second.get();
+  TGD_ASSIGN_OR_RETURN(*holder, InnerOf(policy_map_.get(), &policy_id));
+  return holder->get();
+}
+
+absl::StatusOr<int> FilterMaps::CgroupInnerFd(uint64_t cgroup_id, FileDescriptor* holder) {
+  if (auto it = pending_cgroup_.find(cgroup_id); it != pending_cgroup_.end()) return it->second.get();
+  TGD_ASSIGN_OR_RETURN(*holder, InnerOf(cgroup_map_.get(), &cgroup_id));
+  return holder->get();
+}
+
+template <typename K>
+absl::Status FilterMaps::PutInner(int outer_fd, std::map<K, FileDescriptor>* pending, K key,
+                                  FileDescriptor fd, uint64_t flags, const std::string& what) {
+  if (bulk()) {
+    if (this->pending() == 0) pending_since_ = MonotonicSeconds();
+    (*pending)[key] = std::move(fd);  // replaces one held back before (a resize)
+    return absl::OkStatus();
+  }
+  uint32_t v = fd.get();
+  int rc = bpf_map_update_elem(outer_fd, &key, &v, flags);
+  ++outer_writes_;
+  if (rc != 0) {
+    int err = errno;
+    if (err == EEXIST) return absl::AlreadyExistsError(absl::StrCat(what, ": the key exists already"));
+    return MapError(err, what);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status FilterMaps::MaybeFlush() {
+  if (pending() == 0) return absl::OkStatus();
+  if (pending() < kMaxPending && MonotonicSeconds() - pending_since_ < kMaxPendingAgeS) {
+    return absl::OkStatus();
+  }
+  if (absl::Status st = Flush(); !st.ok()) {
+    // The held-back entries that failed are logged by Flush; the change at
+    // hand is a different one.
+    LOG(ERROR) << "policy filter maps: bulk flush: " << st;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status FilterMaps::EndBulk() {
+  if (bulk_depth_ > 0) --bulk_depth_;
+  if (bulk_depth_ > 0) return absl::OkStatus();
+  return Flush();
+}
+
+absl::Status FilterMaps::Flush() {
+  absl::Status first;
+  auto flush = [&](int outer_fd, auto* pending, const char* name) {
+    if (pending->empty()) return;
+    using K = typename std::remove_reference_t<decltype(*pending)>::key_type;
+    std::vector<K> keys;
+    std::vector<uint32_t> fds;
+    keys.reserve(pending->size());
+    fds.reserve(pending->size());
+    for (const auto& [k, fd] : *pending) {
+      keys.push_back(k);
+      fds.push_back(static_cast<uint32_t>(fd.get()));
+    }
+    uint32_t count = keys.size();
+    LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = BPF_ANY);
+    int rc = bpf_map_update_batch(outer_fd, keys.data(), fds.data(), &count, &opts);
+    ++outer_writes_;
+    if (rc != 0) {
+      // A kernel without batch updates on this map type (count stays 0), or
+      // an element that failed: the rest one by one, each failure logged.
+      int err = errno;
+      VLOG(1) << name << ": batch update stopped after " << count << " of " << keys.size() << ": "
+              << strerror(err);
+      for (size_t i = std::min<size_t>(count, keys.size()); i < keys.size(); ++i) {
+        ++outer_writes_;
+        if (bpf_map_update_elem(outer_fd, &keys[i], &fds[i], BPF_ANY) != 0) {
+          absl::Status st = MapError(errno, absl::StrCat("insert key ", keys[i], " in ", name));
+          LOG(ERROR) << "policy filter maps: " << st << " (the in-memory filter keeps it)";
+          if (first.ok()) first = st;
+        }
+      }
+    }
+    pending->clear();  // the outer map holds the inner maps now; our fds close
+  };
+  flush(policy_map_.get(), &pending_policy_, kPolicyFilterMapName);
+  flush(cgroup_map_.get(), &pending_cgroup_, kPolicyFilterCgroupMapName);
+  return first;
 }
 
 absl::Status FilterMaps::CreatePolicy(uint32_t policy_id) {
@@ -406,17 +503,11 @@ absl::Status FilterMaps::CreatePolicy(uint32_t policy_id) {
       return absl::ResourceExhaustedError(absl::StrCat(
           "policy_filter_maps is full (", content_.policies.size(), " policies)"));
     }
+    TGD_RETURN_IF_ERROR(MaybeFlush());
     uint32_t cap = std::min(kInitialPolicyInner, max_cgroups_per_policy_);
     TGD_ASSIGN_OR_RETURN(FileDescriptor fd, NewInner(true, policy_id, cap));
-    uint32_t v = fd.get();
-    if (bpf_map_update_elem(policy_map_.get(), &policy_id, &v, BPF_NOEXIST) != 0) {
-      int err = errno;
-      if (err == EEXIST) {
-        return absl::AlreadyExistsError(absl::StrCat(
-            "policy id ", policy_id, " already exists in policy_filter_maps"));
-      }
-      return MapError(err, absl::StrCat("insert policy ", policy_id, " in policy_filter_maps"));
-    }
+    TGD_RETURN_IF_ERROR(PutInner(policy_map_.get(), &pending_policy_, policy_id, std::move(fd), BPF_NOEXIST,
+                                 absl::StrCat("insert policy ", policy_id, " in policy_filter_maps")));
     policy_inner_[policy_id] = Inner{cap};
   }
   content_.policies[policy_id];
@@ -430,6 +521,7 @@ absl::Status FilterMaps::DeletePolicy(uint32_t policy_id) {
     return absl::FailedPreconditionError(
         absl::StrCat("policy ", policy_id, " still has ", it->second.size(), " cgroups"));
   }
+  if (pending() > 0) TGD_RETURN_IF_ERROR(Flush());
   if (use_bpf_ && bpf_map_delete_elem(policy_map_.get(), &policy_id) != 0 && errno != ENOENT) {
     return MapError(errno, absl::StrCat("delete policy ", policy_id, " from policy_filter_maps"));
   }
@@ -462,6 +554,7 @@ absl::Status FilterMaps::AddPair(uint32_t policy_id, uint64_t cgroup_id) {
         "policy_filter_cgroup_maps is full (", content_.cgroups.size(), " cgroups)"));
   }
   if (use_bpf_) {
+    TGD_RETURN_IF_ERROR(MaybeFlush());
     uint8_t zero = 0;
     Inner& pin = policy_inner_[policy_id];
     if (pit->second.size() + 1 > pin.capacity) {
@@ -471,8 +564,8 @@ absl::Status FilterMaps::AddPair(uint32_t policy_id, uint64_t cgroup_id) {
     }
     // Inner maps are opened when used, never held: 10,000 policies and
     // their cgroups would otherwise hold 20,000 fds.
-    TGD_ASSIGN_OR_RETURN(FileDescriptor policy_inner, InnerOf(policy_map_.get(), &policy_id));
-    int pfd = policy_inner.get();
+    FileDescriptor policy_inner;
+    TGD_ASSIGN_OR_RETURN(int pfd, PolicyInnerFd(policy_id, &policy_inner));
     if (bpf_map_update_elem(pfd, &cgroup_id, &zero, BPF_ANY) != 0) {
       return MapError(errno, absl::StrCat("add cgroup ", cgroup_id, " to policy ", policy_id));
     }
@@ -485,13 +578,9 @@ absl::Status FilterMaps::AddPair(uint32_t policy_id, uint64_t cgroup_id) {
       } else if (bpf_map_update_elem(fd->get(), &policy_id, &zero, BPF_ANY) != 0) {
         st = MapError(errno, "fill cgroup inner map");
       } else {
-        uint32_t v = fd->get();
-        if (bpf_map_update_elem(cgroup_map_.get(), &cgroup_id, &v, BPF_NOEXIST) != 0) {
-          st = MapError(errno, absl::StrCat("insert cgroup ", cgroup_id,
-                                            " in policy_filter_cgroup_maps"));
-        } else {
-          cgroup_inner_[cgroup_id] = Inner{cap};
-        }
+        st = PutInner(cgroup_map_.get(), &pending_cgroup_, cgroup_id, *std::move(fd), BPF_NOEXIST,
+                      absl::StrCat("insert cgroup ", cgroup_id, " in policy_filter_cgroup_maps"));
+        if (st.ok()) cgroup_inner_[cgroup_id] = Inner{cap};
       }
     } else {
       Inner& cin = cgroup_inner_[cgroup_id];
@@ -500,10 +589,11 @@ absl::Status FilterMaps::AddPair(uint32_t policy_id, uint64_t cgroup_id) {
                                             kInitialCgroupInner));
       }
       if (st.ok()) {
-        auto row_fd = InnerOf(cgroup_map_.get(), &cgroup_id);
+        FileDescriptor holder;
+        auto row_fd = CgroupInnerFd(cgroup_id, &holder);
         if (!row_fd.ok()) {
           st = row_fd.status();
-        } else if (bpf_map_update_elem(row_fd->get(), &policy_id, &zero, BPF_ANY) != 0) {
+        } else if (bpf_map_update_elem(*row_fd, &policy_id, &zero, BPF_ANY) != 0) {
           st = MapError(errno, absl::StrCat("add policy ", policy_id, " to cgroup ", cgroup_id));
         }
       }
@@ -521,6 +611,7 @@ absl::Status FilterMaps::AddPair(uint32_t policy_id, uint64_t cgroup_id) {
 absl::Status FilterMaps::DelPair(uint32_t policy_id, uint64_t cgroup_id) {
   auto pit = content_.policies.find(policy_id);
   if (pit == content_.policies.end() || !pit->second.count(cgroup_id)) return absl::OkStatus();
+  if (pending() > 0) TGD_RETURN_IF_ERROR(Flush());
   std::set<uint32_t>& row = content_.cgroups[cgroup_id];
   if (use_bpf_) {
     TGD_ASSIGN_OR_RETURN(FileDescriptor policy_inner, InnerOf(policy_map_.get(), &policy_id));

@@ -101,6 +101,33 @@ class FilterMaps {
   absl::Status AddPair(uint32_t policy_id, uint64_t cgroup_id);
   absl::Status DelPair(uint32_t policy_id, uint64_t cgroup_id);
 
+  // Bulk mode (a bulk load: start-up, --policy-dir): every insert into or
+  // replacement in an outer map (a map-in-map write: the kernel waits for an
+  // RCU grace period each time) is held back; the new inner map is filled
+  // meanwhile, and Flush writes the held-back entries with one
+  // BPF_MAP_UPDATE_BATCH per outer map: one grace period per map per flush
+  // instead of one per policy and per cgroup row. The mirror (content())
+  // and the error checks (capacities, ids) stay synchronous; only the
+  // kernel's outer maps lag, until the next Flush. Our datapath never reads
+  // these maps (run lists are derived from the mirror). Deletes flush first.
+  // Nested: EndBulk flushes when the outermost bulk ends. Flushes also run
+  // by themselves once kMaxPending inner maps wait (each holds an fd) or the
+  // oldest has waited kMaxPendingAge.
+  void BeginBulk() { ++bulk_depth_; }
+  // Errors: those of Flush.
+  absl::Status EndBulk();
+  // Writes the held-back entries. Errors: errno of the outer updates (the
+  // entries that failed are logged and stay out of the kernel maps; the
+  // mirror keeps them).
+  absl::Status Flush();
+  size_t pending() const { return pending_policy_.size() + pending_cgroup_.size(); }
+  // Map-in-map writes made so far (each waited for a grace period; a batch
+  // counts once): benchmarks.
+  uint64_t outer_writes() const { return outer_writes_; }
+
+  static constexpr size_t kMaxPending = 2048;
+  static constexpr double kMaxPendingAgeS = 0.5;
+
   const PolicyFilterContent& content() const { return content_; }
   // The agent's maps as the kernel holds them now (empty when not beside
   // Tetragon).
@@ -139,6 +166,17 @@ class FilterMaps {
   absl::Status ResizePolicy(uint32_t policy_id, uint32_t capacity);
   absl::Status ResizeCgroup(uint64_t cgroup_id, uint32_t capacity);
   uint32_t GrowTo(uint32_t current, size_t need, uint32_t cap, uint32_t initial) const;
+  // The inner map of a policy / cgroup row: the held-back one in bulk mode,
+  // else the outer map's (opened into *holder).
+  absl::StatusOr<int> PolicyInnerFd(uint32_t policy_id, FileDescriptor* holder);
+  absl::StatusOr<int> CgroupInnerFd(uint64_t cgroup_id, FileDescriptor* holder);
+  // Puts `fd` under `key` in an outer map: held back in bulk mode, else
+  // written now (flags: BPF_NOEXIST for a new key, BPF_EXIST for a swap).
+  template <typename K>
+  absl::Status PutInner(int outer_fd, std::map<K, FileDescriptor>* pending, K key, FileDescriptor fd,
+                        uint64_t flags, const std::string& what);
+  bool bulk() const { return bulk_depth_ > 0; }
+  absl::Status MaybeFlush();
 
   bool use_bpf_ = false;
   bool tetragon_mode_ = false;
@@ -154,6 +192,11 @@ class FilterMaps {
   std::map<uint32_t, Inner> policy_inner_;
   std::map<uint64_t, Inner> cgroup_inner_;
   PolicyFilterContent content_;
+  int bulk_depth_ = 0;
+  std::map<uint32_t, FileDescriptor> pending_policy_;
+  std::map<uint64_t, FileDescriptor> pending_cgroup_;
+  double pending_since_ = 0;  // monotonic seconds of the oldest held-back entry
+  uint64_t outer_writes_ = 0;
 };
 
 }  // namespace tgd

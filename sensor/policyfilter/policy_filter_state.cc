@@ -614,6 +614,27 @@ std::optional<PodContainer> PolicyFilterState::PodOfCgroup(uint64_t cgroup_id) c
   return PodOfContainerCgroupLocked(*container);
 }
 
+void PolicyFilterState::BeginBulk() {
+  absl::MutexLock l(&mu_);
+  maps_->BeginBulk();
+}
+
+absl::Status PolicyFilterState::EndBulk() {
+  absl::MutexLock l(&mu_);
+  return maps_->EndBulk();
+}
+
+PolicyFilterState::Bulk::Bulk(PolicyFilterState* s) : s_(s) { s_->BeginBulk(); }
+
+PolicyFilterState::Bulk::~Bulk() {
+  if (absl::Status st = s_->EndBulk(); !st.ok()) LOG(ERROR) << "policy filter maps: end of bulk load: " << st;
+}
+
+uint64_t PolicyFilterState::outer_map_writes() const {
+  absl::MutexLock l(&mu_);
+  return maps_->outer_writes();
+}
+
 PolicyFilterContent PolicyFilterState::Content() const {
   absl::MutexLock l(&mu_);
   return maps_->content();

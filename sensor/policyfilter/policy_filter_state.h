@@ -133,6 +133,30 @@ class PolicyFilterState {
   // not a container's own while containers are known).
   std::optional<PodContainer> PodOfCgroup(uint64_t cgroup_id) const;
 
+  // A bulk load (start-up, a --policy-dir): until the matching EndBulk the
+  // map-in-map writes of every change are batched (FilterMaps::BeginBulk),
+  // so that thousands of policies pay a handful of RCU grace periods instead
+  // of one or more each. Everything else is as outside a bulk: the in-memory
+  // content, the errors, the notifications (the run lists, hence
+  // enforcement, follow each change at once); only the kernel's outer maps
+  // lag, by at most FilterMaps::kMaxPendingAgeS or kMaxPending entries.
+  // Nested bulks end with the outermost. EndBulk's errors: FilterMaps::Flush's.
+  void BeginBulk();
+  absl::Status EndBulk();
+  // BeginBulk / EndBulk for a scope; EndBulk's error is logged.
+  class Bulk {
+   public:
+    explicit Bulk(PolicyFilterState* s);
+    ~Bulk();
+    Bulk(const Bulk&) = delete;
+    Bulk& operator=(const Bulk&) = delete;
+
+   private:
+    PolicyFilterState* s_;
+  };
+  // Map-in-map writes made in the kernel so far (a batch counts once).
+  uint64_t outer_map_writes() const;
+
   // `fn` runs after every successful change with the cgroup ids (possibly
   // kHostSelectorCgroupKey) whose policy set changed, without the state's
   // lock held, serialized with other notifications.
