@@ -57,13 +57,19 @@ absl::StatusOr<bpf_map_info> MapInfo(int fd) {
   return info;
 }
 
-absl::Status MapError(int err, const std::string& what) {
+}  // namespace
+
+absl::Status FilterMapError(int err, const std::string& what) {
   err = err < 0 ? -err : err;
   if (err == E2BIG || err == ENOSPC) {
     return absl::ResourceExhaustedError(absl::StrCat(what, ": map is full"));
   }
   return ErrnoStatus(err, what);
 }
+
+namespace {
+
+absl::Status MapError(int err, const std::string& what) { return FilterMapError(err, what); }
 
 // Iterates the keys of `fd` (key of type K) calling fn(key).
 template <typename K, typename Fn>
@@ -79,13 +85,19 @@ absl::Status ForEachKey(int fd, Fn fn) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<FileDescriptor> InnerOf(int outer_fd, const void* key) {
+}  // namespace
+
+absl::StatusOr<FileDescriptor> FilterMapInnerOf(int outer_fd, const void* key) {
   uint32_t id = 0;
   if (bpf_map_lookup_elem(outer_fd, key, &id) != 0) return ErrnoStatus(errno, "outer lookup");
   int fd = bpf_map_get_fd_by_id(id);
   if (fd < 0) return ErrnoStatus(errno, absl::StrCat("open inner map id ", id));
   return FileDescriptor(fd);
 }
+
+namespace {
+
+absl::StatusOr<FileDescriptor> InnerOf(int outer_fd, const void* key) { return FilterMapInnerOf(outer_fd, key); }
 
 template <typename K, typename V>
 absl::Status ReadOuter(int outer_fd, std::map<K, std::set<V>>* out) {
@@ -218,6 +230,7 @@ absl::StatusOr<std::unique_ptr<FilterMaps>> FilterMaps::Create(const FilterMapsO
   }
   std::unique_ptr<FilterMaps> m(new FilterMaps());
   m->use_bpf_ = o.use_bpf;
+  m->deferred_ = o.use_bpf && o.defer_outer_writes;
   m->max_policies_ = o.max_policies;
   m->max_cgroups_ = o.max_cgroups;
   m->max_policies_per_cgroup_ =
@@ -386,105 +399,6 @@ absl::Status FilterMaps::ResizeCgroup(uint64_t cgroup_id, uint32_t capacity) {
   return absl::OkStatus();
 }
 
-namespace {
-
-double MonotonicSeconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-}  // namespace
-
-absl::StatusOr<int> FilterMaps::PolicyInnerFd(uint32_t policy_id, FileDescriptor* holder) {
-  if (auto it = pending_policy_.find(policy_id); it != pending_policy_.end()) return it->second.get();
-  TGD_ASSIGN_OR_RETURN(*holder, InnerOf(policy_map_.get(), &policy_id));
-  return holder->get();
-}
-
-absl::StatusOr<int> FilterMaps::CgroupInnerFd(uint64_t cgroup_id, FileDescriptor* holder) {
-  if (auto it = pending_cgroup_.find(cgroup_id); it != pending_cgroup_.end()) return it->second.get();
-  TGD_ASSIGN_OR_RETURN(*holder, InnerOf(cgroup_map_.get(), &cgroup_id));
-  return holder->get();
-}
-
-template <typename K>
-absl::Status FilterMaps::PutInner(int outer_fd, std::map<K, FileDescriptor>* pending, K key,
-                                  FileDescriptor fd, uint64_t flags, const std::string& what) {
-  if (bulk()) {
-    if (this->pending() == 0) pending_since_ = MonotonicSeconds();
-    (*pending)[key] = std::move(fd);  // replaces one held back before (a resize)
-    return absl::OkStatus();
-  }
-  uint32_t v = fd.get();
-  int rc = bpf_map_update_elem(outer_fd, &key, &v, flags);
-  ++outer_writes_;
-  if (rc != 0) {
-    int err = errno;
-    if (err == EEXIST) return absl::AlreadyExistsError(absl::StrCat(what, ": the key exists already"));
-    return MapError(err, what);
-  }
-  return absl::OkStatus();
-}
-
-absl::Status FilterMaps::MaybeFlush() {
-  if (pending() == 0) return absl::OkStatus();
-  if (pending() < kMaxPending && MonotonicSeconds() - pending_since_ < kMaxPendingAgeS) {
-    return absl::OkStatus();
-  }
-  if (absl::Status st = Flush(); !st.ok()) {
-    // The held-back entries that failed are logged by Flush; the change at
-    // hand is a different one.
-    LOG(ERROR) << "policy filter maps: bulk flush: " << st;
-  }
-  return absl::OkStatus();
-}
-
-absl::Status FilterMaps::EndBulk() {
-  if (bulk_depth_ > 0) --bulk_depth_;
-  if (bulk_depth_ > 0) return absl::OkStatus();
-  return Flush();
-}
-
-absl::Status FilterMaps::Flush() {
-  absl::Status first;
-  auto flush = [&](int outer_fd, auto* pending, const char* name) {
-    if (pending->empty()) return;
-    using K = typename std::remove_reference_t<decltype(*pending)>::key_type;
-    std::vector<K> keys;
-    std::vector<uint32_t> fds;
-    keys.reserve(pending->size());
-    fds.reserve(pending->size());
-    for (const auto& [k, fd] : *pending) {
-      keys.push_back(k);
-      fds.push_back(static_cast<uint32_t>(fd.get()));
-    }
-    uint32_t count = keys.size();
-    LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = BPF_ANY);
-    int rc = bpf_map_update_batch(outer_fd, keys.data(), fds.data(), &count, &opts);
-    ++outer_writes_;
-    if (rc != 0) {
-      // A kernel without batch updates on this map type (count stays 0), or
-      // an element that failed: the rest one by one, each failure logged.
-      int err = errno;
-      VLOG(1) << name << ": batch update stopped after " << count << " of " << keys.size() << ": "
-              << strerror(err);
-      for (size_t i = std::min<size_t>(count, keys.size()); i < keys.size(); ++i) {
-        ++outer_writes_;
-        if (bpf_map_update_elem(outer_fd, &keys[i], &fds[i], BPF_ANY) != 0) {
-          absl::Status st = MapError(errno, absl::StrCat("insert key ", keys[i], " in ", name));
-          LOG(ERROR) << "policy filter maps: " << st << " (the in-memory filter keeps it)";
-          if (first.ok()) first = st;
-        }
-      }
-    }
-    pending->clear();  // the outer map holds the inner maps now; our fds close
-  };
-  flush(policy_map_.get(), &pending_policy_, kPolicyFilterMapName);
-  flush(cgroup_map_.get(), &pending_cgroup_, kPolicyFilterCgroupMapName);
-  return first;
-}
-
 absl::Status FilterMaps::CreatePolicy(uint32_t policy_id) {
   if (content_.policies.count(policy_id)) {
     return absl::AlreadyExistsError(
@@ -521,9 +435,9 @@ absl::Status FilterMaps::DeletePolicy(uint32_t policy_id) {
     return absl::FailedPreconditionError(
         absl::StrCat("policy ", policy_id, " still has ", it->second.size(), " cgroups"));
   }
-  if (pending() > 0) TGD_RETURN_IF_ERROR(Flush());
-  if (use_bpf_ && bpf_map_delete_elem(policy_map_.get(), &policy_id) != 0 && errno != ENOENT) {
-    return MapError(errno, absl::StrCat("delete policy ", policy_id, " from policy_filter_maps"));
+  if (use_bpf_) {
+    TGD_RETURN_IF_ERROR(DeleteOuter(policy_map_.get(), &pending_policy_, policy_id,
+                                    absl::StrCat("delete policy ", policy_id, " from policy_filter_maps")));
   }
   policy_inner_.erase(policy_id);
   content_.policies.erase(it);
@@ -611,23 +525,29 @@ absl::Status FilterMaps::AddPair(uint32_t policy_id, uint64_t cgroup_id) {
 absl::Status FilterMaps::DelPair(uint32_t policy_id, uint64_t cgroup_id) {
   auto pit = content_.policies.find(policy_id);
   if (pit == content_.policies.end() || !pit->second.count(cgroup_id)) return absl::OkStatus();
-  if (pending() > 0) TGD_RETURN_IF_ERROR(Flush());
   std::set<uint32_t>& row = content_.cgroups[cgroup_id];
   if (use_bpf_) {
-    TGD_ASSIGN_OR_RETURN(FileDescriptor policy_inner, InnerOf(policy_map_.get(), &policy_id));
-    int pfd = policy_inner.get();
+    TGD_RETURN_IF_ERROR(MaybeFlush());
+    FileDescriptor policy_inner;
+    TGD_ASSIGN_OR_RETURN(int pfd, PolicyInnerFd(policy_id, &policy_inner));
     if (bpf_map_delete_elem(pfd, &cgroup_id) != 0 && errno != ENOENT) {
       return MapError(errno, absl::StrCat("delete cgroup ", cgroup_id, " from policy ", policy_id));
     }
     int err = 0;
     if (row.size() == 1) {
-      if (bpf_map_delete_elem(cgroup_map_.get(), &cgroup_id) != 0 && errno != ENOENT) err = errno;
+      absl::Status st = DeleteOuter(cgroup_map_.get(), &pending_cgroup_, cgroup_id,
+                                    absl::StrCat("delete cgroup ", cgroup_id, " from policy_filter_cgroup_maps"));
+      if (!st.ok()) {
+        err = EIO;
+        LOG(ERROR) << "policy filter: " << st;
+      }
     } else {
-      auto row_fd = InnerOf(cgroup_map_.get(), &cgroup_id);
+      FileDescriptor holder;
+      auto row_fd = CgroupInnerFd(cgroup_id, &holder);
       if (!row_fd.ok()) {
         err = EIO;
         LOG(ERROR) << "policy filter: cgroup " << cgroup_id << " row: " << row_fd.status();
-      } else if (bpf_map_delete_elem(row_fd->get(), &policy_id) != 0 && errno != ENOENT) {
+      } else if (bpf_map_delete_elem(*row_fd, &policy_id) != 0 && errno != ENOENT) {
         err = errno;
       }
     }

@@ -15,6 +15,7 @@
 #ifndef TGDISPATCH_SENSOR_POLICYFILTER_FILTER_MAPS_H_
 #define TGDISPATCH_SENSOR_POLICYFILTER_FILTER_MAPS_H_
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -74,7 +75,16 @@ struct FilterMapsOptions {
   uint32_t max_cgroups_per_policy = 0;   // 0: max_cgroups + 1
   bool use_bpf = true;
   bool unpin_on_close = true;  // own mode only
+  // Deferred mode: always in bulk mode (see FilterMaps::BeginBulk), the
+  // held-back writes applied by the owner's thread (TakeBatch, ApplyBatch,
+  // FinishBatch) without the owner's lock, so that no change waits for a
+  // grace period. Own maps only (an agent's are never written anyway).
+  bool defer_outer_writes = false;
 };
+
+// FilterMaps internals shared by its two source files.
+absl::Status FilterMapError(int err, const std::string& what);
+absl::StatusOr<FileDescriptor> FilterMapInnerOf(int outer_fd, const void* key);
 
 class FilterMaps {
  public:
@@ -101,18 +111,19 @@ class FilterMaps {
   absl::Status AddPair(uint32_t policy_id, uint64_t cgroup_id);
   absl::Status DelPair(uint32_t policy_id, uint64_t cgroup_id);
 
-  // Bulk mode (a bulk load: start-up, --policy-dir): every insert into or
-  // replacement in an outer map (a map-in-map write: the kernel waits for an
-  // RCU grace period each time) is held back; the new inner map is filled
-  // meanwhile, and Flush writes the held-back entries with one
-  // BPF_MAP_UPDATE_BATCH per outer map: one grace period per map per flush
-  // instead of one per policy and per cgroup row. The mirror (content())
-  // and the error checks (capacities, ids) stay synchronous; only the
-  // kernel's outer maps lag, until the next Flush. Our datapath never reads
-  // these maps (run lists are derived from the mirror). Deletes flush first.
-  // Nested: EndBulk flushes when the outermost bulk ends. Flushes also run
-  // by themselves once kMaxPending inner maps wait (each holds an fd) or the
-  // oldest has waited kMaxPendingAge.
+  // Bulk mode (a bulk load: start-up, --policy-dir): every write to an
+  // outer map (a map-in-map write: the kernel waits for an RCU grace period
+  // each time) is held back: a new or resized inner map is filled meanwhile,
+  // a deleted key is remembered. Flush writes them with one
+  // BPF_MAP_UPDATE_BATCH and one BPF_MAP_DELETE_BATCH per outer map: a few
+  // grace periods per flush instead of one per policy, per cgroup row and
+  // per resize. The mirror (content()) and the error checks (capacities,
+  // ids) stay synchronous; only the kernel's outer maps lag, until the next
+  // Flush. Our datapath never reads these maps (run lists are derived from
+  // the mirror). Nested: EndBulk flushes when the outermost bulk ends.
+  // Flushes also run by themselves once kMaxPending entries wait (an inner
+  // map each holds an fd) or the oldest has waited kMaxPendingAgeS (not in
+  // deferred mode: there the owner's thread flushes).
   void BeginBulk() { ++bulk_depth_; }
   // Errors: those of Flush.
   absl::Status EndBulk();
@@ -123,7 +134,23 @@ class FilterMaps {
   size_t pending() const { return pending_policy_.size() + pending_cgroup_.size(); }
   // Map-in-map writes made so far (each waited for a grace period; a batch
   // counts once): benchmarks.
-  uint64_t outer_writes() const { return outer_writes_; }
+  uint64_t outer_writes() const { return outer_writes_.load(); }
+
+  // Deferred mode: the held-back writes, taken out (nullptr when there are
+  // none or a batch is in flight) to be applied by ApplyBatch without the
+  // owner's lock; until FinishBatch the maps still find its inner maps.
+  struct Batch {
+    int policy_map_fd = -1, cgroup_map_fd = -1;
+    std::map<uint32_t, FileDescriptor> policy;  // an invalid fd: delete the key
+    std::map<uint64_t, FileDescriptor> cgroup;
+  };
+  std::shared_ptr<const Batch> TakeBatch();
+  // Errors: the first failed write (every failure is logged; the mirror
+  // keeps the entry). Thread-safe: only reads the batch.
+  absl::Status ApplyBatch(const Batch& batch) const;
+  void FinishBatch() { inflight_.reset(); }
+  bool deferred() const { return deferred_; }
+  bool batch_in_flight() const { return inflight_ != nullptr; }
 
   static constexpr size_t kMaxPending = 2048;
   static constexpr double kMaxPendingAgeS = 0.5;
@@ -170,12 +197,19 @@ class FilterMaps {
   // else the outer map's (opened into *holder).
   absl::StatusOr<int> PolicyInnerFd(uint32_t policy_id, FileDescriptor* holder);
   absl::StatusOr<int> CgroupInnerFd(uint64_t cgroup_id, FileDescriptor* holder);
+  template <typename K>
+  absl::StatusOr<int> InnerFd(int outer_fd, const std::map<K, FileDescriptor>& pending,
+                              const std::map<K, FileDescriptor>* inflight, K key, FileDescriptor* holder);
+  // Deletes `key` from an outer map: held back in bulk mode, else now
+  // (a missing key is no error).
+  template <typename K>
+  absl::Status DeleteOuter(int outer_fd, std::map<K, FileDescriptor>* pending, K key, const std::string& what);
   // Puts `fd` under `key` in an outer map: held back in bulk mode, else
   // written now (flags: BPF_NOEXIST for a new key, BPF_EXIST for a swap).
   template <typename K>
   absl::Status PutInner(int outer_fd, std::map<K, FileDescriptor>* pending, K key, FileDescriptor fd,
                         uint64_t flags, const std::string& what);
-  bool bulk() const { return bulk_depth_ > 0; }
+  bool bulk() const { return bulk_depth_ > 0 || deferred_; }
   absl::Status MaybeFlush();
 
   bool use_bpf_ = false;
@@ -193,10 +227,14 @@ class FilterMaps {
   std::map<uint64_t, Inner> cgroup_inner_;
   PolicyFilterContent content_;
   int bulk_depth_ = 0;
+  bool deferred_ = false;
+  // Held-back outer writes: key -> the new inner map, or an invalid fd for
+  // a delete.
   std::map<uint32_t, FileDescriptor> pending_policy_;
   std::map<uint64_t, FileDescriptor> pending_cgroup_;
+  std::shared_ptr<const Batch> inflight_;  // deferred mode: being applied
   double pending_since_ = 0;  // monotonic seconds of the oldest held-back entry
-  uint64_t outer_writes_ = 0;
+  mutable std::atomic<uint64_t> outer_writes_{0};
 };
 
 }  // namespace tgd

@@ -46,9 +46,10 @@ class TempBpfDir {
     if (!why.empty()) GTEST_SKIP() << why;           \
   } while (0)
 
-std::unique_ptr<PolicyFilterState> NewState(const TempBpfDir& dir) {
+std::unique_ptr<PolicyFilterState> NewState(const TempBpfDir& dir, bool deferred = false) {
   PolicyFilterOptions o;
   o.bpf_dir = dir.path();
+  o.defer_map_writes = deferred;
   o.cgroup_tracker = false;
   o.cgtracker_program = false;
   auto s = PolicyFilterState::Create(o);
@@ -144,6 +145,60 @@ TEST(FilterMapsBulkRootTest, ChangesInsideABulkKeepTheMapsRight) {
   ExpectMapsEqualModel(*s);
   // Outside a bulk every change is in the kernel when it returns, as before.
   ASSERT_TRUE(s->AddPolicy(999, "", LabelSelector{}, std::nullopt, std::nullopt).ok());
+  ExpectMapsEqualModel(*s);
+}
+
+// Deferred mode (the daemon's): changes return without writing the outer
+// maps; a background thread writes them in batches. After WaitMapsWritten
+// the kernel maps equal the model, whatever happened in between (random
+// adds, deletes, pod changes, resizes), and a deleted policy's entry is gone.
+TEST(FilterMapsBulkRootTest, DeferredWritesCatchUpWithTheModel) {
+  SKIP_UNLESS_ROOT();
+  TempBpfDir dir;
+  ASSERT_TRUE(dir.ok());
+  auto s = NewState(dir, /*deferred=*/true);
+  ASSERT_NE(s, nullptr);
+  std::mt19937 rng(4141);
+  auto pick = [&](int n) { return static_cast<int>(rng() % n); };
+  std::set<uint32_t> live;
+  const uint64_t before = s->outer_map_writes();
+  int changes = 0;
+  for (int step = 0; step < 800; ++step) {
+    int op = pick(10);
+    std::string app = absl::StrCat("app", pick(12));
+    if (op < 5) {
+      uint32_t id = 100 + pick(300);
+      absl::Status st = s->AddPolicy(id, "", pick(8) == 0 ? LabelSelector{} : App(app), std::nullopt,
+                                     std::nullopt);
+      ASSERT_TRUE(st.ok() || absl::IsAlreadyExists(st)) << st;
+      live.insert(id);
+    } else if (op < 7 && !live.empty()) {
+      uint32_t id = *std::next(live.begin(), pick(live.size()));
+      ASSERT_TRUE(s->DelPolicy(id).ok());
+      live.erase(id);
+    } else if (op < 9) {
+      uint64_t cg = 8000 + pick(30);
+      ASSERT_TRUE(s->UpdatePod({absl::StrCat("pod", cg), "p", "default", {{"app", app}}},
+                               {{absl::StrCat("c", cg), "main", "", cg, ""}})
+                      .ok());
+    } else {
+      ASSERT_TRUE(s->DelPod(absl::StrCat("pod", 8000 + pick(30))).ok());
+    }
+    ++changes;
+    if (step % 200 == 199) {
+      s->WaitMapsWritten();
+      ExpectMapsEqualModel(*s);
+    }
+  }
+  s->WaitMapsWritten();
+  ExpectMapsEqualModel(*s);
+  EXPECT_LT(s->outer_map_writes() - before, static_cast<uint64_t>(changes));
+  ASSERT_FALSE(live.empty());
+  uint32_t gone = *live.begin();
+  ASSERT_TRUE(s->DelPolicy(gone).ok());
+  s->WaitMapsWritten();
+  uint32_t inner_id = 0;
+  EXPECT_NE(bpf_map_lookup_elem(s->policy_filter_maps_fd(), &gone, &inner_id), 0);
   ExpectMapsEqualModel(*s);
 }
 

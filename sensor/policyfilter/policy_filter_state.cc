@@ -99,6 +99,7 @@ absl::StatusOr<std::unique_ptr<PolicyFilterState>> PolicyFilterState::Create(
   mo.max_policies_per_cgroup = o.max_policies_per_cgroup;
   mo.max_cgroups_per_policy = o.max_cgroups_per_policy;
   mo.use_bpf = o.use_bpf;
+  mo.defer_outer_writes = o.defer_map_writes;
   TGD_ASSIGN_OR_RETURN(auto maps, FilterMaps::Create(mo));
   s->all_pods_id_ = maps->all_pods_id();
   {
@@ -113,12 +114,55 @@ absl::StatusOr<std::unique_ptr<PolicyFilterState>> PolicyFilterState::Create(
     to.load_program = o.cgtracker_program;
     TGD_ASSIGN_OR_RETURN(s->tracker_, CgroupTracker::Create(to));
   }
+  if (s->maps_->deferred()) s->flusher_ = std::thread([p = s.get()] { p->FlushLoop(); });
   return s;
+}
+
+void PolicyFilterState::FlushLoop() {
+  for (;;) {
+    {
+      absl::MutexLock l(&mu_);
+      auto work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_flusher_ || maps_->pending() > 0; };
+      mu_.Await(absl::Condition(&work));
+      if (stop_flusher_) return;
+    }
+    absl::SleepFor(kDeferredFlushDelay);  // a burst of changes goes in one batch
+    std::shared_ptr<const FilterMaps::Batch> batch;
+    {
+      absl::MutexLock l(&mu_);
+      if (stop_flusher_) return;
+      batch = maps_->TakeBatch();
+    }
+    if (!batch) continue;
+    // Without the lock: the grace periods of these writes hold up no change.
+    if (absl::Status st = maps_->ApplyBatch(*batch); !st.ok()) {
+      LOG(ERROR) << "policy filter maps: deferred writes: " << st;
+    }
+    absl::MutexLock l(&mu_);
+    maps_->FinishBatch();
+  }
+}
+
+void PolicyFilterState::WaitMapsWritten() {
+  absl::MutexLock l(&mu_);
+  if (!maps_->deferred()) return;
+  auto done = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return stop_flusher_ || (maps_->pending() == 0 && !maps_->batch_in_flight());
+  };
+  mu_.Await(absl::Condition(&done));
 }
 
 // Beside a Tetragon agent nothing of ours is in the agent's maps: closing
 // our maps (unpinned by FilterMaps) is all there is to take away.
-PolicyFilterState::~PolicyFilterState() = default;
+PolicyFilterState::~PolicyFilterState() {
+  if (flusher_.joinable()) {
+    {
+      absl::MutexLock l(&mu_);
+      stop_flusher_ = true;
+    }
+    flusher_.join();
+  }
+}
 
 PolicyFilterState::Pod PolicyFilterState::NewPod(const PodInfo& info) {
   Pod p;

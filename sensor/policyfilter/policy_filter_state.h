@@ -28,6 +28,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -35,6 +36,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "compat/labels/label_selector.h"
 #include "sensor/policyfilter/filter_maps.h"
 
@@ -60,6 +62,12 @@ struct PolicyFilterOptions {
   bool use_bpf = true;          // false: in-memory model only (unit tests, no root)
   bool cgroup_tracker = true;   // maintain tg_cgtracker_map (needs use_bpf)
   bool cgtracker_program = true;  // load the raw_tp tracker program
+  // Our own BPF policy filter maps are brought up to date by a background
+  // thread, in batches (FilterMapsOptions::defer_outer_writes): no change
+  // waits for an RCU grace period; the kernel's maps follow within about
+  // kDeferredFlushDelay plus a grace period or two. The daemon's choice;
+  // off, every change is in the kernel when it returns.
+  bool defer_map_writes = false;
 };
 
 struct PodInfo {
@@ -156,6 +164,10 @@ class PolicyFilterState {
   };
   // Map-in-map writes made in the kernel so far (a batch counts once).
   uint64_t outer_map_writes() const;
+  // Waits until every change made before the call is in the kernel's maps
+  // (PolicyFilterOptions::defer_map_writes; at once otherwise).
+  void WaitMapsWritten();
+  static constexpr absl::Duration kDeferredFlushDelay = absl::Milliseconds(5);
 
   // `fn` runs after every successful change with the cgroup ids (possibly
   // kHostSelectorCgroupKey) whose policy set changed, without the state's
@@ -234,7 +246,11 @@ class PolicyFilterState {
                                                         absl::flat_hash_set<std::string>* scratch) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
 
+  void FlushLoop();
+
   std::atomic<uint64_t> pod_version_{1};
+  bool stop_flusher_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread flusher_;  // defer_map_writes
   uint32_t all_pods_id_ = kAllPodsPolicyId;  // set once in Create
   mutable absl::Mutex mu_;
   std::unique_ptr<FilterMaps> maps_ ABSL_GUARDED_BY(mu_);
