@@ -265,6 +265,11 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
   if (!policy_files.empty()) {
     d->policy_dir_loader_ = std::thread([p = d.get(), files = std::move(policy_files)] {
       absl::Time start = absl::Now();
+      // A bulk load: the policy filter maps' map-in-map writes (an RCU grace
+      // period each) are batched, a handful for the whole directory instead
+      // of one or more per policy. Enforcement follows each file at once.
+      std::optional<PolicyFilterState::Bulk> bulk;
+      if (p->filter_) bulk.emplace(p->filter_.get());
       for (const auto& f : files) {
         if (p->stop_loading_.load()) {
           LOG(INFO) << "--policy-dir: loading stopped by shutdown after " << p->policy_files_done_.load()
@@ -441,6 +446,10 @@ absl::Status Daemon::StartDatapath() {
   PolicyFilterOptions fo;
   fo.bpf_dir = config_.bpf_dir;
   fo.tetragon_bpf_dir = config_.tetragon_bpf_dir;
+  // Our maps are written in batches by a background thread: no policy add,
+  // delete or pod change waits for an RCU grace period (the datapath reads
+  // the run lists, not these maps).
+  fo.defer_map_writes = true;
   auto filter = PolicyFilterState::Create(fo);
   if (!filter.ok()) {
     if (!config_.tetragon_bpf_dir.empty()) {
@@ -455,7 +464,11 @@ absl::Status Daemon::StartDatapath() {
   if (!config_.workloads_file.empty()) {
     WorkloadSourceOptions wo;
     if (config_.workloads_file != "demo") wo.path = config_.workloads_file;
+    // The first read registers every pod: one bulk load of the filter maps
+    // (a new cgroup row is a map-in-map write, an RCU grace period each).
+    std::optional<PolicyFilterState::Bulk> bulk(filter_.get());
     auto w = WorkloadSource::Create(filter_.get(), wo);
+    bulk.reset();
     if (!w.ok()) {
       return absl::Status(w.status().code(), absl::StrCat("--workloads: ", w.status().message()));
     }
