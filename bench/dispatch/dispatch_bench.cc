@@ -194,6 +194,7 @@ class ModeRunner {
         TGD_RETURN_IF_ERROR(EnsureBpffsDir(own_dir_));
       }
       fo.use_bpf = true;
+      fo.defer_map_writes = true;  // as the daemon
       fo.bpf_dir = own_dir_;
       fo.cgtracker_program = false;
     }
@@ -294,7 +295,37 @@ class ModeRunner {
       TGD_ASSIGN_OR_RETURN(report_.after_delete_all, MeasureFootprint());
       report_.fds_after_delete_all = CountOpenFds();
     }
-    return Latency();
+    TGD_RETURN_IF_ERROR(Latency(mode));
+    return Shutdown(mode);
+  }
+
+  // One policy on each of o_.shutdown_hooks syscall tracepoints, then the
+  // daemon's shutdown, timed.
+  absl::Status Shutdown(const std::string& mode) {
+    ShutdownReport& S = report_.shutdown;
+    if (o_.shutdown_hooks <= 0) return absl::OkStatus();
+    TGD_RETURN_IF_ERROR(Setup(mode));
+    std::vector<std::string> tps = SyscallTracepoints();
+    Progress(o_, absl::StrCat(report_.mode, ": shutdown with one policy on each of ", o_.shutdown_hooks, " hooks"));
+    std::vector<std::unique_ptr<LoadedPolicy>> loaded;
+    for (size_t j = 0; j < tps.size() && static_cast<int>(loaded.size()) < o_.shutdown_hooks; ++j) {
+      absl::StatusOr<std::unique_ptr<LoadedPolicy>> p = Add(absl::StrCat("stop-", j), tps[j], {"lat0"});
+      if (p.ok()) {
+        loaded.push_back(*std::move(p));
+      } else if (S.error.empty()) {
+        S.error = p.status().ToString();
+      }
+    }
+    S.hooks = loaded.size();
+    Clock::time_point t0 = Clock::now();
+    backend_->BeginShutdown();
+    S.detach_s = std::chrono::duration<double>(Clock::now() - t0).count();
+    loaded.clear();
+    dispatch_ = nullptr;
+    backend_.reset();
+    S.total_s = std::chrono::duration<double>(Clock::now() - t0).count();
+    S.links = S.hooks;  // one dispatcher per hook, or one program per policy: one link each
+    return absl::OkStatus();
   }
 
   // A fresh filter (with the benchmark's pods) and backend.
@@ -461,8 +492,12 @@ class ModeRunner {
     LinearFit(x, yp, &report_.percpu_slope, &ignored);
   }
 
-  absl::Status Latency() {
+  absl::Status Latency(const std::string& mode) {
     LatencyReport& L = report_.latency;
+    // A fresh filter and backend: few pods registered for the first round.
+    dispatch_ = nullptr;
+    backend_.reset();
+    TGD_RETURN_IF_ERROR(Setup(mode));
     TGD_ASSIGN_OR_RETURN(L.baseline, MeasureFootprint());
     L.fds_baseline = CountOpenFds();
     int pods = std::max(o_.latency_adds, 1);
@@ -480,12 +515,13 @@ class ModeRunner {
       if (!anchor.ok()) {
         note(anchor.status());
       } else {
+        auto round = [&](const std::string& tag, Spread* add_out, Spread* del_out) {
         std::vector<std::unique_ptr<LoadedPolicy>> added;
         std::vector<double> add_ms, del_ms;
         int consecutive_failures = 0;
         for (int i = 0; i < o_.latency_adds; ++i) {
           Clock::time_point t0 = Clock::now();
-          absl::StatusOr<std::unique_ptr<LoadedPolicy>> p = Add(absl::StrCat("lat-", i), kHookEvent,
+          absl::StatusOr<std::unique_ptr<LoadedPolicy>> p = Add(absl::StrCat("lat-", tag, i), kHookEvent,
                                                                 {absl::StrCat("lat", i)});
           add_ms.push_back(Ms(Clock::now() - t0));
           if (!p.ok()) {
@@ -505,8 +541,28 @@ class ModeRunner {
           p.reset();
           del_ms.push_back(Ms(Clock::now() - t0));
         }
-        L.add_known_ms = Summarize(add_ms);
-        L.del_known_ms = Summarize(del_ms);
+        *add_out = Summarize(add_ms);
+        *del_out = Summarize(del_ms);
+        };
+        L.pods_few = static_cast<int>(cgroups_.size()) + pods;
+        round("", &L.add_known_ms, &L.del_known_ms);
+        // Again with latency_pods pods registered (pods the new policies do
+        // not select: the add must not cost O(pods)).
+        int extra = std::max(0, o_.latency_pods - L.pods_few);
+        {
+          PolicyFilterState::Bulk bulk(filter_.get());  // BPF filter maps: batched row inserts
+          for (int i = 0; i < extra; ++i) {
+            TGD_RETURN_IF_ERROR(RegisterPod(absl::StrCat("many", i), kFakeCgroupBase + (2ull << 32) + i));
+          }
+        }
+        L.pods_many = L.pods_few + extra;
+        if (extra > 0) {
+          Progress(o_, absl::StrCat(report_.mode, ": ", o_.latency_adds, " adds and deletes of a known shape with ",
+                                    L.pods_many, " pods"));
+          round("m", &L.add_many_ms, &L.del_many_ms);
+        }
+        // Gone before the footprint is compared with the baseline.
+        for (int i = 0; i < extra; ++i) TGD_RETURN_IF_ERROR(filter_->DelPod(absl::StrCat("many", i)));
       }
     }
     // New shape: the first policy on a hook (a tracepoint nothing else uses),

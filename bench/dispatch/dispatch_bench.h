@@ -27,6 +27,8 @@ struct BenchOptions {
   int repeats = 5;
   int latency_adds = 1000;                 // adds (then deletes) of a known shape
   int new_hook_adds = 1000;                // adds (then deletes) of a first policy on a hook
+  int latency_pods = 10000;                // pods registered for the second round of known-shape adds
+  int shutdown_hooks = 50;                 // hooks (one policy each) of the shutdown measurement (0: none)
   double delete_budget_s = 60;             // time for deleting the N-sweep policies one by one
   int start_policies = 10000;              // scoped policies in the --policy-dir start measurement (0: none)
   double start_budget_s = 60;              // time for one start
@@ -81,7 +83,11 @@ struct MemoryRow {
 };
 
 struct LatencyReport {
+  // Known shape: first with few pods registered (pods_few), then again with
+  // pods_many registered (the *_many figures).
   Spread add_known_ms, del_known_ms, add_new_ms, del_new_ms;
+  Spread add_many_ms, del_many_ms;
+  int pods_few = 0, pods_many = 0;
   // One update of a map-in-map element (a fresh inner map into a
   // HASH_OF_MAPS): the kernel waits for an RCU grace period before the
   // syscall returns (synchronize_rcu), whatever the map holds.
@@ -91,6 +97,17 @@ struct LatencyReport {
   int new_hooks_distinct = 0;
   BpfFootprint baseline, after;
   int fds_baseline = 0, fds_after = 0;
+};
+
+// The shutdown of a loader holding one policy on each of `hooks` distinct
+// tracepoints, in the daemon's order: BeginShutdown (every link closed, from
+// several threads), then the policies, then the backend (maps, programs).
+struct ShutdownReport {
+  int hooks = 0;
+  int links = 0;           // what BeginShutdown detached (dispatchers, per-policy programs)
+  double detach_s = 0;     // BeginShutdown
+  double total_s = 0;      // BeginShutdown to the backend gone
+  std::string error;
 };
 
 struct ModeReport {
@@ -115,6 +132,7 @@ struct ModeReport {
   int deleted_one_by_one = 0;
   int dropped_with_backend = 0;
   LatencyReport latency;
+  ShutdownReport shutdown;
 };
 
 struct EmptyBaseline {

@@ -31,6 +31,8 @@ ABSL_FLAG(int, syscalls, 1000000, "getpid calls per measured loop");
 ABSL_FLAG(int, repeats, 5, "measured loops per (mode, N, k)");
 ABSL_FLAG(int, latency_adds, 1000, "adds/deletes of a known shape");
 ABSL_FLAG(int, new_hook_adds, 1000, "adds/deletes of a first policy on a hook");
+ABSL_FLAG(int, latency_pods, 10000, "pods registered for the second round of known-shape adds/deletes");
+ABSL_FLAG(int, shutdown_hooks, 50, "hooks (one policy each) loaded for the shutdown measurement (0: none)");
 ABSL_FLAG(double, delete_budget_s, 60, "seconds for deleting the N-sweep policies one by one");
 ABSL_FLAG(int, start_policies, 10000, "scoped policies in the --policy-dir start measurement (0: skip it)");
 ABSL_FLAG(double, start_budget_s, 60, "seconds for one --policy-dir start");
@@ -140,6 +142,8 @@ int main(int argc, char** argv) {
   o.repeats = absl::GetFlag(FLAGS_repeats);
   o.latency_adds = absl::GetFlag(FLAGS_latency_adds);
   o.new_hook_adds = absl::GetFlag(FLAGS_new_hook_adds);
+  o.latency_pods = absl::GetFlag(FLAGS_latency_pods);
+  o.shutdown_hooks = absl::GetFlag(FLAGS_shutdown_hooks);
   o.cpu = absl::GetFlag(FLAGS_cpu);
   o.delete_budget_s = absl::GetFlag(FLAGS_delete_budget_s);
   o.start_policies = absl::GetFlag(FLAGS_start_policies);

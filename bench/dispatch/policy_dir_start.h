@@ -21,8 +21,15 @@ struct StartReport {
   double total_s = 0;       // filter creation to the last policy enforcing
   double cpu_s =
       0;  // CPU time of the process meanwhile (user + system, every thread)
-  double teardown_s =
-      0;  // deleting every policy (the manager's destructor) and the backend
+  // The daemon's shutdown of what was loaded: BeginShutdown (links closed),
+  // the manager (every policy dropped), the backend, the filter.
+  double teardown_s = 0;
+  // Map-in-map writes of the BPF policy filter maps during the start (each
+  // waits for a grace period; a batch counts once).
+  uint64_t filter_outer_writes = 0;
+  // Start to the BPF policy filter maps holding every policy (the daemon
+  // writes them from a background thread; enforcement does not wait).
+  double filter_written_s = 0;
   uint64_t grace_periods =
       0;             // the dispatch reclaimer's grace periods meanwhile
   std::string stop;  // why it stopped before the last file (budget, refusals)
