@@ -40,6 +40,8 @@ TEST(DispatchBenchSmokeTest, RunsOnceAtTinyNAndCleansUp) {
   o.repeats = 1;
   o.latency_adds = 5;
   o.new_hook_adds = 2;
+  o.latency_pods = 50;   // the second known-shape round
+  o.shutdown_hooks = 2;  // each a verifier run
   o.start_policies = 3;  // per-policy: each one runs the verifier
   o.command = "dispatch_bench_smoke_test";
   o.git_commit = "test";
@@ -75,6 +77,15 @@ TEST(DispatchBenchSmokeTest, RunsOnceAtTinyNAndCleansUp) {
   EXPECT_GT(d.memory[1].footprint.total(), d.memory[0].footprint.total());
   EXPECT_GT(d.slope, 0);
   EXPECT_EQ(d.latency.add_known_ms.n, 5u);
+  EXPECT_EQ(d.latency.pods_few, 7);  // the two k pods and the 5 latency pods
+  EXPECT_EQ(d.latency.pods_many, 50);
+  EXPECT_EQ(d.latency.add_many_ms.n, 5u);
+  EXPECT_EQ(d.latency.del_many_ms.n, 5u);
+  EXPECT_EQ(d.shutdown.hooks, 2) << d.shutdown.error;
+  EXPECT_GT(d.shutdown.detach_s, 0);
+  EXPECT_GE(d.shutdown.total_s, d.shutdown.detach_s);
+  EXPECT_GT(d.start_bpf.filter_outer_writes, 0u);
+  EXPECT_GE(d.start_bpf.filter_written_s, d.start_bpf.total_s);
   EXPECT_EQ(d.start_memory.loaded, 3) << d.start_memory.first_error;
   EXPECT_EQ(d.start_bpf.loaded, 3) << d.start_bpf.first_error;
   EXPECT_GT(d.start_bpf.total_s, 0);
