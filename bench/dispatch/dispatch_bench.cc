@@ -498,13 +498,16 @@ class ModeRunner {
     dispatch_ = nullptr;
     backend_.reset();
     TGD_RETURN_IF_ERROR(Setup(mode));
-    TGD_ASSIGN_OR_RETURN(L.baseline, MeasureFootprint());
-    L.fds_baseline = CountOpenFds();
     int pods = std::max(o_.latency_adds, 1);
     for (int i = 0; i < pods; ++i) {
       std::string app = absl::StrCat("lat", i);
       TGD_RETURN_IF_ERROR(RegisterPod(app, kFakeCgroupBase + (1ull << 32) + i));
     }
+    // The baseline holds the pods (they stay registered): with BPF filter
+    // maps each is a cgroup row there.
+    filter_->WaitMapsWritten();
+    TGD_ASSIGN_OR_RETURN(L.baseline, MeasureFootprint());
+    L.fds_baseline = CountOpenFds();
     auto note = [&](const absl::Status& s) {
       if (L.first_error.empty()) L.first_error = s.ToString();
     };
