@@ -17,6 +17,7 @@
 #include "bpf/process/process_msg.h"
 #include "compat/policy/arg_index.h"
 #include "compat/policy/capabilities.h"
+#include "compat/policy/spec_options.h"
 #include "sensor/loader/arg_resolve.h"
 #include "sensor/loader/arg_types.h"
 #include "sensor/base/status_macros.h"
@@ -509,7 +510,10 @@ absl::Status CompileSelector(const policy::Hook& hook, const policy::Selector& s
       act.kind = TGD_ACT_SIGKILL;
     } else if (a.action == "Override") {
       if (hook.kind != policy::HookKind::kLsm) {
-        return Unimplemented(path + ".action", "Override outside LSM hooks (bpf_override_return on kprobes)");
+        return Unimplemented(path + ".action",
+                             "Override outside LSM hooks (bpf_override_return on kprobes; no kernel tgdispatch is "
+                             "tested on can attach kprobes or fmod_ret programs, so it stays refused until one "
+                             "can: use Override on an LSM hook (spec.lsmhooks), or Sigkill)");
       }
       if (a.arg_error >= 0 || a.arg_error < -4095) {
         return Invalid(path + ".argError", absl::StrCat(a.arg_error, " is not a negative errno (-1 to -4095)"));
@@ -552,11 +556,12 @@ absl::StatusOr<uint64_t> ReadHostNamespace(const std::string& name) {
 std::vector<absl::Status> SpecRefusals(const policy::TracingPolicy& tp) {
   std::vector<absl::Status> out;
   if (!tp.enforcers.empty()) {
-    out.push_back(absl::UnimplementedError("spec.enforcers: enforcers are not supported by tgdispatch yet"));
+    out.push_back(absl::UnimplementedError(
+        "spec.enforcers: enforcers are not supported by tgdispatch yet (they deny a call through "
+        "bpf_override_return on kprobes or fmod_ret programs, which no kernel tgdispatch is tested on can "
+        "attach; Override on LSM hooks (spec.lsmhooks) loads)"));
   }
-  if (!tp.options.empty()) {
-    out.push_back(Unimplemented("spec.options", absl::StrCat("option \"", tp.options[0].first, "\"")));
-  }
+  if (absl::StatusOr<policy::SpecOptions> o = policy::ParseSpecOptions(tp); !o.ok()) out.push_back(o.status());
   if (tp.loader) out.push_back(Unimplemented("spec.loader", "the loader sensor (loader: true)"));
   AppendNewerSpecRefusals(tp, &out);
   if (tp.hooks.empty()) out.push_back(absl::InvalidArgumentError("spec: the policy has no hooks"));
