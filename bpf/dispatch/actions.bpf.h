@@ -37,6 +37,10 @@ static long action_step(__u32 i, void *data) {
   if (i == 0) ev->action = a->kind;
   if (a->kind == TGD_ACT_POST) {
     if (a->rate_limit_ms && !ac->rate_action) ac->rate_action = i + 1;
+    /* Captured when the event is posted (post_event): only then is the
+     * program's context at hand. */
+    if (a->flags & TGD_ACTF_KSTACK) ev->flags |= TGD_EVF_KSTACK;
+    if (a->flags & TGD_ACTF_USTACK) ev->flags |= TGD_EVF_USTACK;
   } else if (a->kind == TGD_ACT_NOPOST) {
     ac->post = 0;
   } else if (a->kind == TGD_ACT_SIGKILL || a->kind == TGD_ACT_SIGNAL || a->kind == TGD_ACT_OVERRIDE) {

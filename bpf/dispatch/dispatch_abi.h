@@ -175,11 +175,20 @@ struct tgd_ns_clause {
   __u8 pad[2];
 };
 
+/* tgd_action.flags of a Post (Tetragon's kernelStackTrace, userStackTrace). */
+#define TGD_ACTF_KSTACK (1u << 0)
+#define TGD_ACTF_USTACK (1u << 1)
+
+/* The shared stack trace map (tgd_stacks): frames per stack (Tetragon's
+ * PERF_MAX_STACK_DEPTH) and the default number of distinct stacks it holds. */
+#define TGD_STACK_DEPTH 127
+#define TGD_STACK_ENTRIES 2048
+
 struct tgd_action {
   __u8 kind; /* TGD_ACT_* (0: none) */
   __u8 sig;
   __u8 rate_scope;     /* Post with rateLimit: TGD_RATE_* */
-  __u8 pad;
+  __u8 flags;          /* Post: TGD_ACTF_* */
   __s32 arg_error;
   __u32 rate_limit_ms; /* Post: at most one event per key and interval (0: no limit) */
   __u32 pad2;
@@ -351,6 +360,8 @@ struct tgd_policy_counters {
 
 #define TGD_EVF_MONITOR (1u << 0)   /* the action was not enforced (monitor mode) */
 #define TGD_EVF_SIGNAL_FAILED (1u << 1)
+#define TGD_EVF_KSTACK (1u << 2)    /* a kernel stack was asked for: kernel_stack_id (id or -errno) */
+#define TGD_EVF_USTACK (1u << 3)    /* a user stack was asked for: user_stack_id (id or -errno) */
 
 /* sock, socket, skb: Tetragon's tuple and the fields it reports. Addresses
  * in network order (IPv4 in the first 4 bytes), ports in host order. */
@@ -430,6 +441,10 @@ struct tgd_policy_event {
   __u64 ktime;
   __u64 cgroup_id;
   struct tgd_arg_val args[TGD_MAX_ARGS];
+  /* Stack ids in tgd_stacks (an id is valid only with its TGD_EVF_*STACK
+   * flag; 0 is a valid id) or -errno of bpf_get_stackid. */
+  __s32 kernel_stack_id;
+  __s32 user_stack_id;
   /* Scratch for lookups, not sent to user space (TGD_EVENT_WIRE_SIZE). */
   struct tgd_lpm_key key;
   char rev[TGD_STR_MAX];
@@ -437,10 +452,12 @@ struct tgd_policy_event {
 };
 
 /* Bytes of a tgd_policy_event that reach user space. */
-#define TGD_EVENT_WIRE_SIZE (48 + TGD_MAX_ARGS * (16 + TGD_STR_MAX))
+#define TGD_EVENT_WIRE_SIZE (48 + TGD_MAX_ARGS * (16 + TGD_STR_MAX) + 8)
 
 #ifdef __cplusplus
 static_assert(offsetof(struct tgd_policy_event, key) == TGD_EVENT_WIRE_SIZE, "wire size");
+static_assert(offsetof(struct tgd_policy_event, kernel_stack_id) == 48 + TGD_MAX_ARGS * (16 + TGD_STR_MAX),
+              "stack ids follow the args");
 static_assert(sizeof(struct tgd_arg_desc) == 12, "tgd_arg_desc");
 static_assert(sizeof(struct tgd_resolve) == 20, "tgd_resolve");
 static_assert(sizeof(struct tgd_selector) == 24 + 24 * TGD_MAX_INT_CLAUSES + 4 * TGD_MAX_STR_CLAUSES +
@@ -459,6 +476,7 @@ static_assert(sizeof(struct tgd_cred_val) == 80, "tgd_cred_val");
 static_assert(offsetof(struct tgd_arg_val, str) == 16, "tgd_arg_val header");
 #else
 _Static_assert(sizeof(struct tgd_arg_desc) == 12, "tgd_arg_desc");
+_Static_assert(__builtin_offsetof(struct tgd_policy_event, key) == TGD_EVENT_WIRE_SIZE, "wire size");
 _Static_assert(sizeof(struct tgd_arg_val) == 16 + TGD_STR_MAX, "tgd_arg_val");
 _Static_assert(sizeof(struct tgd_net_val) == 80, "tgd_net_val");
 _Static_assert(sizeof(struct tgd_run_key) == 16, "tgd_run_key");

@@ -489,12 +489,28 @@ absl::Status CompileSelector(const policy::Hook& hook, const policy::Selector& s
   for (size_t i = 0; i < s.match_actions.size(); ++i) {
     const policy::MatchAction& a = s.match_actions[i];
     const std::string path = a.path.empty() ? absl::StrCat(s.path, ".matchActions[", i, "]") : a.path;
-    if (a.kernel_stack_trace) return Unimplemented(path + ".kernelStackTrace", "kernelStackTrace");
-    if (a.user_stack_trace) return Unimplemented(path + ".userStackTrace", "userStackTrace");
     if (a.ima_hash) return Unimplemented(path + ".imaHash", "imaHash");
     tgd_action& act = sel.actions[i];
+    // Stack traces: Tetragon renders them only in process_kprobe
+    // (kernel_stack_trace, user_stack_trace); its tracepoint, uprobe and LSM
+    // events have no such fields (its LSM sensor refuses them).
+    for (const auto& [on, field] : {std::pair{a.kernel_stack_trace, ".kernelStackTrace"},
+                                    std::pair{a.user_stack_trace, ".userStackTrace"}}) {
+      if (!on) continue;
+      if (a.action != "Post") {
+        return Invalid(path + field, absl::StrCat("only valid with the Post action, not ", a.action));
+      }
+      if (hook.kind != policy::HookKind::kKprobe) {
+        return Unimplemented(path + field,
+                             absl::StrCat("stack traces on ", policy::HookKindName(hook.kind),
+                                          " hooks (Tetragon's event for them has no stack trace field; only "
+                                          "kprobe events, process_kprobe, carry kernel_stack_trace and "
+                                          "user_stack_trace)"));
+      }
+    }
     if (a.action == "Post") {
       act.kind = TGD_ACT_POST;
+      act.flags = (a.kernel_stack_trace ? TGD_ACTF_KSTACK : 0) | (a.user_stack_trace ? TGD_ACTF_USTACK : 0);
       // The model accepts rateLimit and rateLimitScope only on Post.
       act.rate_limit_ms = a.rate_limit_ms;  // 0: no limit
       if (a.rate_limit_scope == "process") {

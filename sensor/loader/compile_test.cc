@@ -164,8 +164,9 @@ struct Refusal {
 TEST(CompileTest, RefusesWhatItCannotEnforceNamingTheField) {
   const Refusal cases[] = {
       {"    - matchActions:\n      - action: Post\n        kernelStackTrace: true\n", absl::StatusCode::kUnimplemented,
-       "spec.tracepoints[0].selectors[0].matchActions[0].kernelStackTrace: kernelStackTrace is not supported by "
-       "tgdispatch yet"},
+       "spec.tracepoints[0].selectors[0].matchActions[0].kernelStackTrace: stack traces on tracepoint hooks "
+       "(Tetragon's event for them has no stack trace field; only kprobe events, process_kprobe, carry "
+       "kernel_stack_trace and user_stack_trace)"},
       {"    - matchPIDs:\n      - operator: In\n        followForks: true\n        values: [1]\n",
        absl::StatusCode::kUnimplemented, "followForks"},
       {"    - matchArgs:\n      - index: 7\n        operator: Prefix\n        values: [\"1\"]\n",
@@ -343,6 +344,29 @@ TEST(CompileTest, CapabilityNamesSetTheirBits) {
   EXPECT_NE(bad.status().message().find("matchCapabilities[0].values[1]: unknown capability \"CAP_NOPE\""),
             std::string::npos)
       << bad.status();
+}
+
+}  // namespace
+}  // namespace tgd
+
+namespace tgd {
+namespace {
+
+// kernelStackTrace / userStackTrace on a kprobe's Post set the action's
+// stack flags (the datapath captures the stacks when it posts).
+TEST(CompileTest, StackTracesOnKprobePostSetTheActionFlags) {
+  const std::string kp = "  kprobes:\n  - call: security_file_open\n    syscall: false\n    selectors:\n"
+                         "    - matchActions:\n      - action: Post\n";
+  auto none = Compile(kp);
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_EQ(none->cfg.sel[0].actions[0].flags, 0);
+  auto both = Compile(kp + "        kernelStackTrace: true\n        userStackTrace: true\n");
+  ASSERT_TRUE(both.ok()) << both.status();
+  EXPECT_EQ(both->cfg.sel[0].actions[0].kind, TGD_ACT_POST);
+  EXPECT_EQ(both->cfg.sel[0].actions[0].flags, TGD_ACTF_KSTACK | TGD_ACTF_USTACK);
+  auto user = Compile(kp + "        userStackTrace: true\n");
+  ASSERT_TRUE(user.ok()) << user.status();
+  EXPECT_EQ(user->cfg.sel[0].actions[0].flags, TGD_ACTF_USTACK);
 }
 
 }  // namespace

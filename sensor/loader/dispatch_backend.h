@@ -33,6 +33,7 @@
 #include "sensor/loader/compile.h"
 #include "sensor/loader/features.h"
 #include "sensor/loader/slot_pool.h"
+#include "sensor/stacks/symbolizer.h"
 #include "sensor/policyfilter/policy_filter_state.h"
 #include "sensor/policymgr/policy_backend.h"
 #include "sensor/process/event_cache.h"
@@ -65,6 +66,27 @@ struct DispatchOptions {
   std::function<void(uint64_t cgroup_id, tetragon::Process*)> enrich;
   // Internal: the per-policy comparison loader (see PerPolicyBackend).
   bool per_policy = false;
+  // Distinct stacks the shared stack trace map (tgd_stacks) holds, for every
+  // policy with kernelStackTrace/userStackTrace: ~1 KB each (127 frames),
+  // preallocated at start whatever the CPU count (Tetragon: 32,768 per
+  // policy that asks, ~34 MB each). A new stack whose bucket is taken is
+  // rendered without frames.
+  uint32_t stack_trace_entries = TGD_STACK_ENTRIES;
+  // Stack frames carry their address (Tetragon's --expose-stack-addresses).
+  bool expose_stack_addresses = false;
+  // Tests only: attach kprobe hooks as uprobes on the function `call` of this
+  // ELF file, skipping the kprobe feature probe. The programs, their
+  // program type, the evaluation and the events stay the kprobe ones: this
+  // is how kprobe-only features (stack traces in process_kprobe) run end to
+  // end on a kernel that cannot attach kprobes.
+  std::string test_kprobes_as_uprobes_on;
+  // Tests only: stack traces are also captured on tracepoint and raw
+  // tracepoint hooks (whose Tetragon events have no field for them) and
+  // handed here, symbolized, instead of being refused: the kernel stacks of
+  // a kernel-context hook, which this kernel attaches.
+  std::function<void(uint32_t policy_id, const std::vector<StackFrame>& kernel,
+                     const std::vector<StackFrame>& user)>
+      test_on_tracepoint_stacks;
 };
 
 struct HookStatus {
@@ -202,6 +224,8 @@ class DispatchBackend : public PolicyBackend {
   void Publish(const tgd_policy_event& ev, const ProcessCache::ForEvent* found, bool final = false);
   std::optional<tetragon::GetEventsResponse> DecodeWith(const tgd_policy_event& ev,
                                                         const ProcessCache::ForEvent* found);
+  // The event's kernel and user stacks, read from tgd_stacks and symbolized.
+  std::pair<std::vector<StackFrame>, std::vector<StackFrame>> Stacks(const tgd_policy_event& ev);
   struct Pending {
     tgd_policy_event ev;
     absl::Time added;
@@ -228,6 +252,7 @@ class DispatchBackend : public PolicyBackend {
   // after shared_ (the maps): destroyed first, the reclaimer before them.
   std::unique_ptr<SlotPool> cfg_pool_, run_pool_;
   std::unique_ptr<Reclaimer> reclaimer_;
+  std::unique_ptr<Symbolizer> symbolizer_;  // stack traces (decoding)
 
   mutable absl::Mutex mu_;
   std::map<std::string, std::unique_ptr<Hook>> hooks_ ABSL_GUARDED_BY(mu_);

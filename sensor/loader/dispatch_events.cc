@@ -2,6 +2,8 @@
 // their process's exec in the process cache) and the decoding of a
 // tgd_policy_event into a Tetragon process_tracepoint / process_kprobe /
 // process_uprobe / process_lsm event.
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 #include <glog/logging.h>
 
 #include <algorithm>
@@ -11,6 +13,7 @@
 #include "sensor/loader/arg_render.h"
 #include "sensor/loader/dispatch_backend.h"
 #include "sensor/process/proc_walk.h"
+#include "bpf/dispatch/dispatch.skel.h"
 
 namespace tgd {
 namespace {
@@ -31,7 +34,40 @@ void SetTimestamp(int64_t ns, google::protobuf::Timestamp* t) {
   t->set_nanos(static_cast<int32_t>(ns % 1000000000));
 }
 
+void AddFrames(const std::vector<StackFrame>& frames,
+               google::protobuf::RepeatedPtrField<tetragon::StackTraceEntry>* out) {
+  for (const StackFrame& f : frames) {
+    tetragon::StackTraceEntry* e = out->Add();
+    e->set_address(f.address);
+    e->set_offset(f.offset);
+    e->set_symbol(f.symbol);
+    e->set_module(f.module);
+  }
+}
+
 }  // namespace
+
+// The stacks a Post with kernelStackTrace/userStackTrace captured, read from
+// tgd_stacks and symbolized now (a user stack needs the process's mappings:
+// a process gone by then yields no user frames). A failed capture (-EEXIST:
+// the map's bucket holds another stack; -EFAULT: no stack, e.g. the kernel
+// stack of a uprobe) has no frames, as in Tetragon.
+std::pair<std::vector<StackFrame>, std::vector<StackFrame>> DispatchBackend::Stacks(const tgd_policy_event& ev) {
+  std::pair<std::vector<StackFrame>, std::vector<StackFrame>> out;
+  if (!(ev.flags & (TGD_EVF_KSTACK | TGD_EVF_USTACK)) || symbolizer_ == nullptr) return out;
+  std::vector<uint64_t> ips(TGD_STACK_DEPTH);
+  const int fd = bpf_map__fd(shared_->maps.tgd_stacks);
+  if ((ev.flags & TGD_EVF_KSTACK) && ev.kernel_stack_id >= 0) {
+    uint32_t id = static_cast<uint32_t>(ev.kernel_stack_id);
+    if (bpf_map_lookup_elem(fd, &id, ips.data()) == 0) out.first = symbolizer_->Kernel(ips.data(), ips.size());
+  }
+  if ((ev.flags & TGD_EVF_USTACK) && ev.user_stack_id >= 0) {
+    uint32_t id = static_cast<uint32_t>(ev.user_stack_id);
+    std::fill(ips.begin(), ips.end(), 0);
+    if (bpf_map_lookup_elem(fd, &id, ips.data()) == 0) out.second = symbolizer_->User(ev.tid, ips.data(), ips.size());
+  }
+  return out;
+}
 
 // ---------------------------------------------------------------- ring buffer
 
@@ -287,6 +323,9 @@ std::optional<tetragon::GetEventsResponse> DispatchBackend::DecodeWith(const tgd
     k->set_message(message);
     for (const auto& t : tags) k->add_tags(t);
     for (const auto& a : ancestors) *k->add_ancestors() = *a;
+    auto [kernel_stack, user_stack] = Stacks(ev);
+    AddFrames(kernel_stack, k->mutable_kernel_stack_trace());
+    AddFrames(user_stack, k->mutable_user_stack_trace());
   } else {
     tetragon::ProcessTracepoint* t = out.mutable_process_tracepoint();
     *t->mutable_process() = proc;
@@ -299,6 +338,10 @@ std::optional<tetragon::GetEventsResponse> DispatchBackend::DecodeWith(const tgd
     t->set_message(message);
     for (const auto& tag : tags) t->add_tags(tag);
     for (const auto& a : ancestors) *t->add_ancestors() = *a;
+    if (opts_.test_on_tracepoint_stacks && (ev.flags & (TGD_EVF_KSTACK | TGD_EVF_USTACK))) {
+      auto [kernel_stack, user_stack] = Stacks(ev);
+      opts_.test_on_tracepoint_stacks(ev.policy_id, kernel_stack, user_stack);
+    }
   }
   return out;
 }

@@ -98,8 +98,6 @@ TEST(LoadableTest, EveryRefusalIsReportedWithItsField) {
                 "INVALID_ARGUMENT: spec.options[0].value: option \"disable-kprobe-multi\": \"yes\" is not a boolean "
                 "(true, false, 1, 0, t, f)",
                 "UNIMPLEMENTED: spec.kprobes[0].return: kretprobes (return: true) is not supported by tgdispatch yet",
-                "UNIMPLEMENTED: spec.kprobes[1].selectors[0].matchActions[0].kernelStackTrace: kernelStackTrace is not "
-                "supported by tgdispatch yet",
                 "NOT_FOUND: spec.tracepoints[0]: tracepoint syscalls/sys_enter_nope does not exist on this kernel",
             }));
   EXPECT_TRUE(r.notes.empty());
