@@ -106,6 +106,24 @@
 #define TGD_ACT_SIGKILL 3
 #define TGD_ACT_SIGNAL 4
 #define TGD_ACT_OVERRIDE 5 /* LSM: deny with arg_error */
+#define TGD_ACT_GETURL 6      /* posted; user space fetches the selector's argUrl */
+#define TGD_ACT_DNSLOOKUP 7   /* posted; user space resolves the selector's argFqdn */
+#define TGD_ACT_TRACKSOCK 8   /* tgd_socktrack[(policy, sock arg)] = current task (arg position in sig) */
+#define TGD_ACT_UNTRACKSOCK 9 /* deletes that entry */
+
+/* Sockets a policy tracks (TrackSock): events of that policy reading the
+ * sock report its owner's pid and tid, as Tetragon's socktrack_map (one per
+ * policy there; here one shared map keyed by policy). */
+#define TGD_SOCKTRACK_ENTRIES 32000 /* Tetragon's socktrackMapMaxEntries */
+struct tgd_sock_key {
+  __u64 sock;  /* the struct sock's kernel address (tgd_net_val.cookie) */
+  __u32 policy_id;
+  __u32 pad;
+};
+struct tgd_sock_owner {
+  __u32 pid;
+  __u32 tid;
+};
 
 /* rateLimitScope of a Post action: whose events share one limit. */
 #define TGD_RATE_THREAD 0  /* Tetragon's default */
@@ -175,6 +193,8 @@ struct tgd_ns_clause {
   __u8 pad[2];
 };
 
+/* tgd_action.sig: Signal's signal; TrackSock/UntrackSock's argSock (the
+ * position of the sock argument in args). */
 /* tgd_action.flags of a Post (Tetragon's kernelStackTrace, userStackTrace). */
 #define TGD_ACTF_KSTACK (1u << 0)
 #define TGD_ACTF_USTACK (1u << 1)
@@ -362,6 +382,8 @@ struct tgd_policy_counters {
 #define TGD_EVF_SIGNAL_FAILED (1u << 1)
 #define TGD_EVF_KSTACK (1u << 2)    /* a kernel stack was asked for: kernel_stack_id (id or -errno) */
 #define TGD_EVF_USTACK (1u << 3)    /* a user stack was asked for: user_stack_id (id or -errno) */
+#define TGD_EVF_SEL_SHIFT 8         /* bits 8-10: the matching selector (user-space actions read its arguments) */
+#define TGD_EVF_SEL_MASK 7u
 
 /* sock, socket, skb: Tetragon's tuple and the fields it reports. Addresses
  * in network order (IPv4 in the first 4 bytes), ports in host order. */
@@ -468,6 +490,7 @@ static_assert(offsetof(struct tgd_cfg_slot, cfg) == 8, "tgd_cfg_slot");
 static_assert(offsetof(struct tgd_run_slot, list) == 24, "tgd_run_slot");
 static_assert(sizeof(struct tgd_lpm_key) == 252, "tgd_lpm_key");
 static_assert(sizeof(struct tgd_action) == 16, "tgd_action");
+static_assert(sizeof(struct tgd_sock_key) == 16, "tgd_sock_key");
 static_assert(sizeof(struct tgd_policy_counters) == 48, "tgd_policy_counters");
 static_assert(sizeof(struct tgd_rate_key) == 16 + TGD_MAX_ARGS * TGD_RATE_BYTES_PER_ARG, "tgd_rate_key");
 static_assert(sizeof(struct tgd_arg_val) == 16 + TGD_STR_MAX, "tgd_arg_val");

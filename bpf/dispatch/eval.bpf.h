@@ -42,6 +42,7 @@ __noinline int tgd_decide(struct tgd_policy_cfg *cfg, struct tgd_policy_event *e
   if (!cfg || !ev || !v) return 0;
   int matched = match_selectors(cfg, ev);
   if (matched < 0) return 0;
+  ev->flags |= ((__u32)matched & TGD_EVF_SEL_MASK) << TGD_EVF_SEL_SHIFT;
   struct tgd_hook_stats *st = hook_stats();
   __u32 id = cfg->policy_id;
   struct tgd_policy_counters *pc = bpf_map_lookup_elem(&tgd_policy_counters, &id);
@@ -78,6 +79,21 @@ static __always_inline void post_event(void *ctx, struct tgd_policy_event *ev, i
   }
   if (st) st->lost++;
   if (pc) __sync_fetch_and_add(&pc->lost, 1);
+}
+
+/* A sock argument this policy tracks (TrackSock) makes the event its
+ * owner's, for the selectors and the report alike (as Tetragon at read time). */
+static __always_inline void sock_owner(struct tgd_policy_event *ev) {
+  for (__u32 a = 0; a < TGD_MAX_ARGS; a++) {
+    struct tgd_arg_val *v = &ev->args[a];
+    if ((v->type != TGD_ARG_SOCK && v->type != TGD_ARG_SOCKET) || !v->net.cookie) continue;
+    struct tgd_sock_key k = {.sock = v->net.cookie, .policy_id = ev->policy_id};
+    struct tgd_sock_owner *o = bpf_map_lookup_elem(&tgd_socktrack, &k);
+    if (o) {
+      ev->pid = o->pid;
+      ev->tid = o->tid;
+    }
+  }
 }
 
 struct eval_ctx {
@@ -126,6 +142,7 @@ static __always_inline void eval_one(struct eval_ctx *ec, __u32 id, int kind) {
   struct args_ctx ac = {.ctx = ec->ctx, .cfg = cfg, .ev = ev};
   if (n_args > TGD_MAX_ARGS) n_args = TGD_MAX_ARGS;
   bpf_loop(n_args, ARG_READER(kind), &ac, 0);
+  sock_owner(ev);
   struct tgd_verdict v = {.verdict = ec->verdict};
   if (tgd_decide(cfg, ev, &v)) post_event(ec->ctx, ev, kind);
   ec->verdict = v.verdict;

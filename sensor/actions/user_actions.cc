@@ -6,11 +6,13 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/match.h"
@@ -30,8 +32,14 @@ int RemainingMs(absl::Time deadline) {
 
 // Resolves host:port (TCP) before the deadline. A name goes through
 // getaddrinfo_a so that a slow resolver cannot hold the worker past it.
+bool Cancelled(int cancel_fd) {
+  if (cancel_fd < 0) return false;
+  struct pollfd p = {cancel_fd, POLLIN, 0};
+  return poll(&p, 1, 0) > 0;
+}
+
 absl::StatusOr<std::vector<char>> Resolve(const std::string& host, const std::string& port, absl::Time deadline,
-                                          socklen_t* len) {
+                                          socklen_t* len, int cancel_fd) {
   struct addrinfo hints = {};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -66,16 +74,18 @@ absl::StatusOr<std::vector<char>> Resolve(const std::string& host, const std::st
     return absl::UnavailableError(absl::StrCat("resolving ", host, ": getaddrinfo_a failed"));
   }
   for (;;) {
-    const int ms = RemainingMs(deadline);
+    const int ms = std::min(RemainingMs(deadline), 50);
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    int rc = gai_suspend(list, 1, &ts);
+    gai_suspend(list, 1, &ts);
     if (gai_error(&r->cb) != EAI_INPROGRESS) break;
-    if (rc == EAI_AGAIN || ms == 0) {
+    const bool cancelled = Cancelled(cancel_fd);
+    if (cancelled || RemainingMs(deadline) == 0) {
       if (gai_cancel(&r->cb) == EAI_NOTCANCELED) {
         (void)r;  // still used by the resolver: left to it
       } else {
         delete r;
       }
+      if (cancelled) return absl::CancelledError(absl::StrCat("resolving ", host, ": stopping"));
       return absl::DeadlineExceededError(absl::StrCat("resolving ", host, ": timed out"));
     }
   }
@@ -93,12 +103,13 @@ absl::StatusOr<std::vector<char>> Resolve(const std::string& host, const std::st
 }
 
 // Waits for `events` on fd until the deadline.
-absl::Status WaitFd(int fd, short events, absl::Time deadline, const std::string& what) {
+absl::Status WaitFd(int fd, short events, absl::Time deadline, const std::string& what, int cancel_fd) {
   for (;;) {
-    struct pollfd p = {fd, events, 0};
+    struct pollfd p[2] = {{fd, events, 0}, {cancel_fd, POLLIN, 0}};
     int ms = RemainingMs(deadline);
     if (ms == 0) return absl::DeadlineExceededError(absl::StrCat(what, ": timed out"));
-    int n = poll(&p, 1, ms);
+    int n = poll(p, cancel_fd >= 0 ? 2 : 1, ms);
+    if (n > 0 && cancel_fd >= 0 && p[1].revents) return absl::CancelledError(absl::StrCat(what, ": stopping"));
     if (n > 0) return absl::OkStatus();
     if (n < 0 && errno != EINTR) return absl::UnavailableError(absl::StrCat(what, ": ", strerror(errno)));
   }
@@ -106,7 +117,7 @@ absl::Status WaitFd(int fd, short events, absl::Time deadline, const std::string
 
 }  // namespace
 
-absl::Status HttpGet(const std::string& url, absl::Duration timeout) {
+absl::Status HttpGet(const std::string& url, absl::Duration timeout, int cancel_fd) {
   const absl::Time deadline = absl::Now() + timeout;
   absl::string_view rest = url;
   if (!absl::ConsumePrefix(&rest, "http://")) return absl::InvalidArgumentError(absl::StrCat("\"", url, "\" is not an http:// URL"));
@@ -124,7 +135,7 @@ absl::Status HttpGet(const std::string& url, absl::Duration timeout) {
     port = authority.substr(c + 1);
   }
   socklen_t alen = 0;
-  absl::StatusOr<std::vector<char>> addr = Resolve(host, port, deadline, &alen);
+  absl::StatusOr<std::vector<char>> addr = Resolve(host, port, deadline, &alen, cancel_fd);
   if (!addr.ok()) return addr.status();
   const auto* sa = reinterpret_cast<const struct sockaddr*>(addr->data());
   FileDescriptor fd(socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
@@ -132,7 +143,7 @@ absl::Status HttpGet(const std::string& url, absl::Duration timeout) {
   if (connect(fd.get(), sa, alen) != 0 && errno != EINPROGRESS) {
     return absl::UnavailableError(absl::StrCat("connecting to ", authority, ": ", strerror(errno)));
   }
-  if (absl::Status s = WaitFd(fd.get(), POLLOUT, deadline, "connecting to " + authority); !s.ok()) return s;
+  if (absl::Status s = WaitFd(fd.get(), POLLOUT, deadline, "connecting to " + authority, cancel_fd); !s.ok()) return s;
   int soerr = 0;
   socklen_t sl = sizeof(soerr);
   getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &soerr, &sl);
@@ -147,12 +158,12 @@ absl::Status HttpGet(const std::string& url, absl::Duration timeout) {
       continue;
     }
     if (n < 0 && errno != EAGAIN && errno != EINTR) return absl::UnavailableError(absl::StrCat("sending: ", strerror(errno)));
-    if (absl::Status s = WaitFd(fd.get(), POLLOUT, deadline, "sending to " + authority); !s.ok()) return s;
+    if (absl::Status s = WaitFd(fd.get(), POLLOUT, deadline, "sending to " + authority, cancel_fd); !s.ok()) return s;
   }
   std::string head;
   char buf[512];
   while (head.find("\r\n") == std::string::npos && head.size() < 4096) {
-    if (absl::Status s = WaitFd(fd.get(), POLLIN, deadline, "reading from " + authority); !s.ok()) return s;
+    if (absl::Status s = WaitFd(fd.get(), POLLIN, deadline, "reading from " + authority, cancel_fd); !s.ok()) return s;
     ssize_t n = recv(fd.get(), buf, sizeof(buf), 0);
     if (n == 0) break;
     if (n < 0) {
@@ -165,7 +176,8 @@ absl::Status HttpGet(const std::string& url, absl::Duration timeout) {
   return absl::OkStatus();
 }
 
-absl::Status DnsLookupA(const std::string& fqdn, const std::string& server, absl::Duration timeout) {
+absl::Status DnsLookupA(const std::string& fqdn, const std::string& server, absl::Duration timeout,
+                        int cancel_fd) {
   const absl::Time deadline = absl::Now() + timeout;
   std::pair<std::string, std::string> hp = absl::StrSplit(server, absl::MaxSplits(':', 1));
   struct sockaddr_in sin = {};
@@ -196,7 +208,7 @@ absl::Status DnsLookupA(const std::string& fqdn, const std::string& server, absl
   }
   char buf[1500];
   for (;;) {
-    if (absl::Status s = WaitFd(fd.get(), POLLIN, deadline, "DNS query to " + server); !s.ok()) return s;
+    if (absl::Status s = WaitFd(fd.get(), POLLIN, deadline, "DNS query to " + server, cancel_fd); !s.ok()) return s;
     ssize_t n = recv(fd.get(), buf, sizeof(buf), 0);
     if (n < 0) {
       if (errno == EAGAIN || errno == EINTR) continue;
@@ -213,7 +225,8 @@ absl::Status DnsLookupA(const std::string& fqdn, const std::string& server, absl
 
 // ---------------------------------------------------------------- runner
 
-UserActionRunner::UserActionRunner(UserActionOptions options) : opts_(std::move(options)) {
+UserActionRunner::UserActionRunner(UserActionOptions options)
+    : opts_(std::move(options)), cancel_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
   for (int i = 0; i < std::max(opts_.workers, 1); ++i) workers_.emplace_back([this] { Work(); });
 }
 
@@ -223,6 +236,10 @@ UserActionRunner::~UserActionRunner() {
     stop_ = true;
     stats_.dropped += queue_.size();
     queue_.clear();
+  }
+  if (cancel_.valid()) {
+    uint64_t one = 1;
+    (void)!write(cancel_.get(), &one, sizeof(one));
   }
   for (std::thread& t : workers_) t.join();
 }
@@ -259,8 +276,9 @@ void UserActionRunner::Work() {
       r = std::move(queue_.front());
       queue_.pop_front();
     }
-    absl::Status s = r.kind == UserActionKind::kGetUrl ? HttpGet(r.arg, opts_.timeout)
-                                                        : DnsLookupA(r.arg, opts_.dns_server, opts_.timeout);
+    absl::Status s = r.kind == UserActionKind::kGetUrl
+                         ? HttpGet(r.arg, opts_.timeout, cancel_.get())
+                         : DnsLookupA(r.arg, opts_.dns_server, opts_.timeout, cancel_.get());
     absl::MutexLock l(&mu_);
     ++(s.ok() ? stats_.done : stats_.failed);
   }

@@ -18,6 +18,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "sensor/base/file_descriptor.h"
 
 namespace tgd {
 
@@ -42,18 +43,20 @@ struct UserActionStats {
 // resolver, getaddrinfo_a, within the deadline). OK once a status line came
 // back, whatever the status. Errors: INVALID_ARGUMENT (the URL),
 // DEADLINE_EXCEEDED, UNAVAILABLE (resolution, connection, no status line).
-absl::Status HttpGet(const std::string& url, absl::Duration timeout);
+// `cancel_fd` (optional): readable means give up now (CANCELLED).
+absl::Status HttpGet(const std::string& url, absl::Duration timeout, int cancel_fd = -1);
 
 // One A query for `fqdn` over UDP to `server` ("a.b.c.d:port"). OK when an
 // answer with this query's id and rcode 0 came back. Errors:
 // INVALID_ARGUMENT, DEADLINE_EXCEEDED, UNAVAILABLE.
-absl::Status DnsLookupA(const std::string& fqdn, const std::string& server, absl::Duration timeout);
+absl::Status DnsLookupA(const std::string& fqdn, const std::string& server, absl::Duration timeout,
+                        int cancel_fd = -1);
 
 class UserActionRunner {
  public:
   explicit UserActionRunner(UserActionOptions options = {});
-  // Stops the workers: queued requests are dropped, running ones end within
-  // their timeout.
+  // Stops the workers: queued requests are dropped, running ones are
+  // cancelled (a name resolution within 50 ms).
   ~UserActionRunner();
   UserActionRunner(const UserActionRunner&) = delete;
   UserActionRunner& operator=(const UserActionRunner&) = delete;
@@ -73,6 +76,7 @@ class UserActionRunner {
   void Work();
 
   const UserActionOptions opts_;
+  FileDescriptor cancel_;  // eventfd, signalled by the destructor
   mutable absl::Mutex mu_;
   std::deque<Request> queue_ ABSL_GUARDED_BY(mu_);
   bool stop_ ABSL_GUARDED_BY(mu_) = false;

@@ -99,3 +99,24 @@ TEST(UserActionRunner, FullQueueDropsWithoutBlocking) {
 
 }  // namespace
 }  // namespace tgd
+
+namespace tgd {
+namespace {
+
+// Stopping does not wait for a request's timeout.
+TEST(UserActionRunner, StopCancelsRunningRequests) {
+  auto silent = testing::LocalHttpServer::Start(/*silent=*/true);
+  ASSERT_TRUE(silent.ok());
+  absl::Time start;
+  {
+    UserActionRunner r({.workers = 1, .timeout = absl::Seconds(600)});
+    ASSERT_TRUE(r.Submit(UserActionKind::kGetUrl, (*silent)->url("/slow")));
+    ASSERT_TRUE((*silent)->WaitRequests(1, absl::Seconds(10)));
+    start = absl::Now();
+  }
+  // Far below the 600 s timeout (a generous bound, not a speed target).
+  EXPECT_LT(absl::Now() - start, absl::Seconds(60));
+}
+
+}  // namespace
+}  // namespace tgd

@@ -536,6 +536,34 @@ absl::Status CompileSelector(const policy::Hook& hook, const policy::Selector& s
       }
       act.kind = TGD_ACT_OVERRIDE;
       act.arg_error = a.arg_error;
+    } else if (a.action == "GetUrl") {
+      if (!absl::StartsWith(a.arg_url, "http://")) {
+        return Unimplemented(path + ".argUrl",
+                             absl::StrCat("GetUrl of \"", a.arg_url,
+                                          "\" (only http:// URLs: tgdispatch has no TLS client for https)"));
+      }
+      act.kind = TGD_ACT_GETURL;
+      out->user_actions.push_back({sel_idx, TGD_ACT_GETURL, a.arg_url});
+    } else if (a.action == "DnsLookup") {
+      act.kind = TGD_ACT_DNSLOOKUP;
+      out->user_actions.push_back({sel_idx, TGD_ACT_DNSLOOKUP, a.arg_fqdn});
+    } else if (a.action == "TrackSock" || a.action == "UntrackSock") {
+      // argSock names a declared arg by its index (as the policy model
+      // checks it); the datapath reads that arg's position.
+      uint32_t pos = UINT32_MAX;
+      for (size_t k = 0; k < hook.args.size(); ++k) {
+        if (hook.args[k].index == static_cast<int64_t>(a.arg_sock)) {
+          pos = static_cast<uint32_t>(k);
+          break;
+        }
+      }
+      if (pos >= out->args.size() ||
+          (out->cfg.args[pos].type != TGD_ARG_SOCK && out->cfg.args[pos].type != TGD_ARG_SOCKET)) {
+        return Invalid(path + ".argSock", absl::StrCat("argument index ", a.arg_sock,
+                                                       " does not name a sock or socket argument"));
+      }
+      act.kind = a.action == "TrackSock" ? TGD_ACT_TRACKSOCK : TGD_ACT_UNTRACKSOCK;
+      act.sig = static_cast<uint8_t>(pos);
     } else if (a.action == "Signal") {
       if (a.arg_sig == 0 || a.arg_sig > 64) {
         return Invalid(path + ".argSig", absl::StrCat("signal ", a.arg_sig, " is not between 1 and 64"));

@@ -200,6 +200,7 @@ absl::Status DispatchBackend::Init() {
       "sizing tgd_stacks"));
   TGD_RETURN_IF_ERROR(LibbpfStatus(dispatch::load(shared_.get()), "loading the dispatch BPF object"));
   symbolizer_ = std::make_unique<Symbolizer>(SymbolizerOptions{.expose_addresses = opts_.expose_stack_addresses});
+  user_actions_ = std::make_unique<UserActionRunner>(opts_.user_actions);
   for (bpf_program* p : {shared_->progs.tgd_exec_track, shared_->progs.tgd_fork_track, shared_->progs.tgd_exit_track}) {
     bpf_link* link = bpf_program__attach(p);
     if (!link) return ErrnoStatus(errno, absl::StrCat("attaching ", bpf_program__name(p)));

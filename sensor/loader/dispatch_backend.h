@@ -34,6 +34,7 @@
 #include "sensor/loader/features.h"
 #include "sensor/loader/slot_pool.h"
 #include "sensor/stacks/symbolizer.h"
+#include "sensor/actions/user_actions.h"
 #include "sensor/policyfilter/policy_filter_state.h"
 #include "sensor/policymgr/policy_backend.h"
 #include "sensor/process/event_cache.h"
@@ -72,6 +73,8 @@ struct DispatchOptions {
   // policy that asks, ~34 MB each). A new stack whose bucket is taken is
   // rendered without frames.
   uint32_t stack_trace_entries = TGD_STACK_ENTRIES;
+  // GetUrl / DnsLookup: queue, workers, timeout, resolver (user_actions.h).
+  UserActionOptions user_actions;
   // Stack frames carry their address (Tetragon's --expose-stack-addresses).
   bool expose_stack_addresses = false;
   // Tests only: attach kprobe hooks as uprobes on the function `call` of this
@@ -117,6 +120,8 @@ class DispatchBackend : public PolicyBackend {
 
   std::vector<HookStatus> Hooks() const;
   uint64_t events_posted() const { return posted_.load(); }
+  // GetUrl / DnsLookup requests done, failed and dropped so far.
+  UserActionStats user_action_stats() const { return user_actions_ ? user_actions_->Stats() : UserActionStats{}; }
   // Decodes one ring buffer record into an event (exposed for tests/bench).
   std::optional<tetragon::GetEventsResponse> Decode(const tgd_policy_event& ev);
   // The fd of a shared map by name ("tgd_policy_cfgs", ...), -1 if unknown.
@@ -222,6 +227,8 @@ class DispatchBackend : public PolicyBackend {
   // `found`: the process already looked up for this event (null: look it
   // up). `final`: sent after holding; what it lacks is counted.
   void Publish(const tgd_policy_event& ev, const ProcessCache::ForEvent* found, bool final = false);
+  // Queues the GetUrl / DnsLookup actions of the event's matching selector.
+  void RunUserActions(const tgd_policy_event& ev);
   std::optional<tetragon::GetEventsResponse> DecodeWith(const tgd_policy_event& ev,
                                                         const ProcessCache::ForEvent* found);
   // The event's kernel and user stacks, read from tgd_stacks and symbolized.
@@ -253,6 +260,7 @@ class DispatchBackend : public PolicyBackend {
   std::unique_ptr<SlotPool> cfg_pool_, run_pool_;
   std::unique_ptr<Reclaimer> reclaimer_;
   std::unique_ptr<Symbolizer> symbolizer_;  // stack traces (decoding)
+  std::unique_ptr<UserActionRunner> user_actions_;  // GetUrl, DnsLookup
 
   mutable absl::Mutex mu_;
   std::map<std::string, std::unique_ptr<Hook>> hooks_ ABSL_GUARDED_BY(mu_);

@@ -25,6 +25,10 @@ tetragon::KprobeAction ToAction(uint32_t a) {
     case TGD_ACT_SIGKILL: return tetragon::KPROBE_ACTION_SIGKILL;
     case TGD_ACT_SIGNAL: return tetragon::KPROBE_ACTION_SIGNAL;
     case TGD_ACT_OVERRIDE: return tetragon::KPROBE_ACTION_OVERRIDE;
+    case TGD_ACT_GETURL: return tetragon::KPROBE_ACTION_GETURL;
+    case TGD_ACT_DNSLOOKUP: return tetragon::KPROBE_ACTION_DNSLOOKUP;
+    case TGD_ACT_TRACKSOCK: return tetragon::KPROBE_ACTION_TRACKSOCK;
+    case TGD_ACT_UNTRACKSOCK: return tetragon::KPROBE_ACTION_UNTRACKSOCK;
   }
   return tetragon::KPROBE_ACTION_UNKNOWN;
 }
@@ -158,7 +162,28 @@ bool DispatchBackend::Complete(const tgd_policy_event& ev, const ProcessCache::F
   return true;
 }
 
+void DispatchBackend::RunUserActions(const tgd_policy_event& ev) {
+  if (user_actions_ == nullptr) return;
+  const int sel = static_cast<int>((ev.flags >> TGD_EVF_SEL_SHIFT) & TGD_EVF_SEL_MASK);
+  std::vector<CompiledHook::UserAction> todo;
+  {
+    absl::MutexLock l(&mu_);
+    auto it = entries_.find(ev.policy_id);
+    if (it == entries_.end()) return;
+    for (const CompiledHook::UserAction& a : it->second->compiled.user_actions) {
+      if (a.sel == sel) todo.push_back(a);
+    }
+  }
+  for (CompiledHook::UserAction& a : todo) {
+    user_actions_->Submit(a.kind == TGD_ACT_GETURL ? UserActionKind::kGetUrl : UserActionKind::kDnsLookup,
+                          std::move(a.arg));
+  }
+}
+
 void DispatchBackend::HandleRecord(const tgd_policy_event& ev) {
+  // As Tetragon, when the event is received, before it waits for its
+  // process: queued, done by the workers, never blocking this reader.
+  RunUserActions(ev);
   if (!opts_.processes) {
     Publish(ev, nullptr);
     return;
