@@ -564,6 +564,12 @@ absl::Status CompileSelector(const policy::Hook& hook, const policy::Selector& s
       }
       act.kind = a.action == "TrackSock" ? TGD_ACT_TRACKSOCK : TGD_ACT_UNTRACKSOCK;
       act.sig = static_cast<uint8_t>(pos);
+    } else if (a.action == "Set") {
+      // The policy model accepts Set only on usdts (as Tetragon): it writes
+      // argValue into the USDT argument argIndex, so it needs USDT argument
+      // locations, which this loader does not read yet.
+      return Unimplemented(path + ".action",
+                           "Set (it writes a USDT argument; it comes with usdts, which this loader refuses)");
     } else if (a.action == "Signal") {
       if (a.arg_sig == 0 || a.arg_sig > 64) {
         return Invalid(path + ".argSig", absl::StrCat("signal ", a.arg_sig, " is not between 1 and 64"));
