@@ -19,6 +19,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -231,8 +232,16 @@ class DispatchBackend : public PolicyBackend {
   void RunUserActions(const tgd_policy_event& ev);
   std::optional<tetragon::GetEventsResponse> DecodeWith(const tgd_policy_event& ev,
                                                         const ProcessCache::ForEvent* found);
-  // The event's kernel and user stacks, read from tgd_stacks and symbolized.
-  std::pair<std::vector<StackFrame>, std::vector<StackFrame>> Stacks(const tgd_policy_event& ev);
+  // The event's kernel and user stacks, read from tgd_stacks and symbolized
+  // (or taken from held_stacks_).
+  using StackPair = std::pair<std::vector<StackFrame>, std::vector<StackFrame>>;
+  StackPair Stacks(const tgd_policy_event& ev);
+  StackPair ReadStacks(const tgd_policy_event& ev);
+  // Stacks of held events, symbolized when their record arrived (the
+  // process's mappings may be gone by the time they are sent). Keyed by
+  // (policy, tid, ktime); bounded by the held events.
+  absl::Mutex stacks_mu_;
+  std::map<std::tuple<uint32_t, uint32_t, uint64_t>, StackPair> held_stacks_ ABSL_GUARDED_BY(stacks_mu_);
   struct Pending {
     tgd_policy_event ev;
     absl::Time added;

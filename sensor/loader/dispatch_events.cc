@@ -56,8 +56,21 @@ void AddFrames(const std::vector<StackFrame>& frames,
 // a process gone by then yields no user frames). A failed capture (-EEXIST:
 // the map's bucket holds another stack; -EFAULT: no stack, e.g. the kernel
 // stack of a uprobe) has no frames, as in Tetragon.
-std::pair<std::vector<StackFrame>, std::vector<StackFrame>> DispatchBackend::Stacks(const tgd_policy_event& ev) {
-  std::pair<std::vector<StackFrame>, std::vector<StackFrame>> out;
+DispatchBackend::StackPair DispatchBackend::Stacks(const tgd_policy_event& ev) {
+  {
+    absl::MutexLock l(&stacks_mu_);
+    auto it = held_stacks_.find({ev.policy_id, ev.tid, ev.ktime});
+    if (it != held_stacks_.end()) {
+      StackPair out = std::move(it->second);
+      held_stacks_.erase(it);
+      return out;
+    }
+  }
+  return ReadStacks(ev);
+}
+
+DispatchBackend::StackPair DispatchBackend::ReadStacks(const tgd_policy_event& ev) {
+  StackPair out;
   if (!(ev.flags & (TGD_EVF_KSTACK | TGD_EVF_USTACK)) || symbolizer_ == nullptr) return out;
   std::vector<uint64_t> ips(TGD_STACK_DEPTH);
   const int fd = bpf_map__fd(shared_->maps.tgd_stacks);
@@ -94,6 +107,10 @@ int DispatchBackend::PollOnce(int timeout_ms) {
 
 void DispatchBackend::Publish(const tgd_policy_event& ev, const ProcessCache::ForEvent* found, bool final) {
   std::optional<tetragon::GetEventsResponse> out = DecodeWith(ev, found);
+  if (ev.flags & TGD_EVF_USTACK) {  // not taken when the policy went away meanwhile
+    absl::MutexLock l(&stacks_mu_);
+    held_stacks_.erase({ev.policy_id, ev.tid, ev.ktime});
+  }
   if (!out) return;
   if (final && opts_.event_cache_stats) {
     // Sent after holding: count what it still lacks, as Tetragon's
@@ -204,6 +221,11 @@ void DispatchBackend::HandleRecord(const tgd_policy_event& ev) {
     pending_.pop_front();
   }
   const absl::Time now = absl::Now();
+  if (ev.flags & TGD_EVF_USTACK) {  // symbolized now, while the process is likely still there
+    StackPair st = ReadStacks(ev);
+    absl::MutexLock l(&stacks_mu_);
+    held_stacks_[{ev.policy_id, ev.tid, ev.ktime}] = std::move(st);
+  }
   pending_.push_back({ev, now, now + opts_.event_cache.retry_delay, 0});
   pending_next_check_ = std::min(pending_next_check_, now + std::min(kCloneWait, opts_.event_cache.retry_delay));
   if (opts_.event_cache_stats) {

@@ -28,6 +28,7 @@
 #include "sensor/loader/features.h"
 #include "sensor/loader/loader_test_rig.h"
 #include "sensor/policymgr/policy_document.h"
+#include "sensor/process/process_cache.h"
 #include "sensor/testing/cgroup.h"
 
 // The probed function of this binary, and its caller.
@@ -179,6 +180,65 @@ spec:
   EXPECT_EQ(k.kernel_stack_trace_size(), 0);
   std::cout << "user stack of the kprobe event:\n";
   for (const auto& e : k.user_stack_trace()) std::cout << "  " << e.symbol() << " " << e.module() << "+0x" << std::hex << e.offset() << std::dec << "\n";
+}
+
+// An event held back for its process (its exec not in the process cache)
+// keeps the user stack read when its record arrived, though the process has
+// exited by the time the event is sent.
+TEST_P(StackTracesRootTest, HeldEventKeepsItsUserStack) {
+  if (!KernelFeatures::Get().Has(HookFeature::kUprobe)) {
+    GTEST_SKIP() << KernelFeatures::Get().Of(HookFeature::kUprobe).reason;
+  }
+  ProcessCache cache("test-node", 1024, 0);  // empty: every event is held
+  backend_.reset();
+  DispatchOptions o;
+  o.test_kprobes_as_uprobes_on = self_;
+  o.processes = &cache;
+  o.event_cache.retries = 1;
+  o.event_cache.retry_delay = absl::Milliseconds(20);
+  auto be = testing::CreateTestBackend(GetParam(), &bus_, filter_.get(), std::move(o));
+  ASSERT_TRUE(be.ok()) << be.status();
+  backend_ = std::move(*be);
+  ASSERT_TRUE(Load(R"(apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: stacks-held
+spec:
+  podSelector:
+    matchLabels:
+      app: a
+  kprobes:
+  - call: tgd_stack_target
+    syscall: false
+    selectors:
+    - matchActions:
+      - action: Post
+        userStackTrace: true
+)")
+                  .ok());
+  // The child waits until its record was read (and held), then exits
+  // before the event is sent.
+  int go[2];
+  ASSERT_EQ(pipe(go), 0);
+  auto pid = cg_a_->SpawnFn([&] {
+    close(go[1]);
+    tgd_stack_caller(1);
+    char c;
+    return read(go[0], &c, 1) == 1 ? 0 : 1;
+  });
+  close(go[0]);
+  ASSERT_TRUE(pid.ok()) << pid.status();
+  int received = 0;
+  for (int i = 0; i < 200 && received == 0; ++i) received = backend_->PollOnce(25);
+  ASSERT_EQ(write(go[1], "x", 1), 1);
+  close(go[1]);
+  ASSERT_TRUE(testing::WaitChild(*pid).ok());
+  ASSERT_GT(received, 0);
+  EXPECT_TRUE(kprobe_.empty());  // held: its process is not in the cache
+  for (int i = 0; i < 200 && kprobe_.empty(); ++i) Poll();
+  ASSERT_EQ(kprobe_.size(), 1u);
+  ASSERT_GT(kprobe_[0].user_stack_trace_size(), 0);
+  EXPECT_EQ(kprobe_[0].user_stack_trace(0).symbol(), "tgd_stack_target");
 }
 
 // The kernel stack of a syscall tracepoint names the syscall entry path; the
