@@ -469,6 +469,7 @@ absl::Status Daemon::StartDatapath() {
   o.event_cache.retry_delay = config_.event_cache_retry_delay;
   o.event_cache_stats = &event_cache_stats_;
   o.ancestors = AncestorsConfig::Parse(config_.enable_ancestors);
+  o.expose_stack_addresses = config_.expose_stack_addresses;
   o.filter = filter_.get();
   o.node_name = config_.node_name;
   o.enrich = MakePodEnricher(filter_.get());
