@@ -496,6 +496,10 @@ void Daemon::CollectMetrics() {
       lost[h.key] = h.stats.lost;
     }
     metrics_.events_lost_total->With({metrics::kLostPolicyRingbuf})->Set(policy_events_lost_.Update(lost));
+    const UserActionStats ua = dispatch_->user_action_stats();
+    metrics_.user_actions_total->With({"done"})->Set(ua.done);
+    metrics_.user_actions_total->With({"failed"})->Set(ua.failed);
+    metrics_.user_actions_total->With({"dropped"})->Set(ua.dropped);
   }
   metrics_.events_lost_total->With({metrics::kLostRingbuf})->Set(process_sensor_ ? process_sensor_->lost() : 0);
   metrics_.events_lost_total->With({metrics::kLostSubscriber})->Set(bus_.stats().dropped);
