@@ -29,7 +29,7 @@ void ExpectFullHelp(const std::string& out) {
                            "--export-file ", "--export-allowlist", "--metrics-address", "--node-name",
                            "--process-events", "--log-level", "--event-cache-retries (default \"15\")",
                            "--event-cache-retry-delay (default \"2\")", "--process-cache-gc-interval",
-                           "--enable-ancestors"}) {
+                           "--enable-ancestors", "--expose-stack-addresses"}) {
     EXPECT_NE(out.find(want), std::string::npos) << "missing " << want << " in\n" << out;
   }
 }

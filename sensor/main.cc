@@ -80,6 +80,8 @@ ABSL_FLAG(int, event_cache_retry_delay, 2, "seconds between event cache retries"
 ABSL_FLAG(std::string, enable_ancestors, "",
           "comma-separated event types whose events carry ancestors: base (process_exec/exit, required by the "
           "others), kprobe, tracepoint, uprobe, lsm; unknown types are ignored (Tetragon's flag)");
+ABSL_FLAG(bool, expose_stack_addresses, false,
+          "kernel_stack_trace / user_stack_trace entries carry the frame's address (Tetragon's flag)");
 ABSL_FLAG(std::string, log_level, "info", "log level: debug | info | warn | error");
 ABSL_FLAG(bool, json, false, "features: print JSON instead of a table");
 
@@ -181,6 +183,7 @@ int Serve() {
   c.process_cache_gc_interval = absl::GetFlag(FLAGS_process_cache_gc_interval);
   c.event_cache_retries = absl::GetFlag(FLAGS_event_cache_retries);
   c.enable_ancestors = absl::GetFlag(FLAGS_enable_ancestors);
+  c.expose_stack_addresses = absl::GetFlag(FLAGS_expose_stack_addresses);
   c.event_cache_retry_delay = absl::Seconds(absl::GetFlag(FLAGS_event_cache_retry_delay));
   if (c.process_cache_gc_interval <= absl::ZeroDuration() || c.event_cache_retries < 1 ||
       absl::GetFlag(FLAGS_event_cache_retry_delay) < 1) {

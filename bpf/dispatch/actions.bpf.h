@@ -37,8 +37,28 @@ static long action_step(__u32 i, void *data) {
   if (i == 0) ev->action = a->kind;
   if (a->kind == TGD_ACT_POST) {
     if (a->rate_limit_ms && !ac->rate_action) ac->rate_action = i + 1;
+    /* Captured when the event is posted (post_event): only then is the
+     * program's context at hand. */
+    if (a->flags & TGD_ACTF_KSTACK) ev->flags |= TGD_EVF_KSTACK;
+    if (a->flags & TGD_ACTF_USTACK) ev->flags |= TGD_EVF_USTACK;
   } else if (a->kind == TGD_ACT_NOPOST) {
     ac->post = 0;
+  } else if (a->kind == TGD_ACT_TRACKSOCK || a->kind == TGD_ACT_UNTRACKSOCK) {
+    __u32 pos = a->sig;
+    TGD_MASK(pos, 7);
+    if (pos < TGD_MAX_ARGS) {
+      struct tgd_arg_val *v = &ev->args[pos];
+      if ((v->type == TGD_ARG_SOCK || v->type == TGD_ARG_SOCKET) && v->net.cookie) {
+        struct tgd_sock_key k = {.sock = v->net.cookie, .policy_id = cfg->policy_id};
+        if (a->kind == TGD_ACT_UNTRACKSOCK) {
+          bpf_map_delete_elem(&tgd_socktrack, &k);
+        } else {
+          __u64 pid_tgid = bpf_get_current_pid_tgid();
+          struct tgd_sock_owner o = {.pid = pid_tgid >> 32, .tid = (__u32)pid_tgid};
+          bpf_map_update_elem(&tgd_socktrack, &k, &o, BPF_ANY);
+        }
+      }
+    }
   } else if (a->kind == TGD_ACT_SIGKILL || a->kind == TGD_ACT_SIGNAL || a->kind == TGD_ACT_OVERRIDE) {
     struct tgd_policy_counters *pc = ac->pc;
     const int override = a->kind == TGD_ACT_OVERRIDE;

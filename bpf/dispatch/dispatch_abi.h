@@ -106,6 +106,24 @@
 #define TGD_ACT_SIGKILL 3
 #define TGD_ACT_SIGNAL 4
 #define TGD_ACT_OVERRIDE 5 /* LSM: deny with arg_error */
+#define TGD_ACT_GETURL 6      /* posted; user space fetches the selector's argUrl */
+#define TGD_ACT_DNSLOOKUP 7   /* posted; user space resolves the selector's argFqdn */
+#define TGD_ACT_TRACKSOCK 8   /* tgd_socktrack[(policy, sock arg)] = current task (arg position in sig) */
+#define TGD_ACT_UNTRACKSOCK 9 /* deletes that entry */
+
+/* Sockets a policy tracks (TrackSock): events of that policy reading the
+ * sock report its owner's pid and tid, as Tetragon's socktrack_map (one per
+ * policy there; here one shared map keyed by policy). */
+#define TGD_SOCKTRACK_ENTRIES 32000 /* Tetragon's socktrackMapMaxEntries */
+struct tgd_sock_key {
+  __u64 sock;  /* the struct sock's kernel address (tgd_net_val.cookie) */
+  __u32 policy_id;
+  __u32 pad;
+};
+struct tgd_sock_owner {
+  __u32 pid;
+  __u32 tid;
+};
 
 /* rateLimitScope of a Post action: whose events share one limit. */
 #define TGD_RATE_THREAD 0  /* Tetragon's default */
@@ -175,11 +193,22 @@ struct tgd_ns_clause {
   __u8 pad[2];
 };
 
+/* tgd_action.sig: Signal's signal; TrackSock/UntrackSock's argSock (the
+ * position of the sock argument in args). */
+/* tgd_action.flags of a Post (Tetragon's kernelStackTrace, userStackTrace). */
+#define TGD_ACTF_KSTACK (1u << 0)
+#define TGD_ACTF_USTACK (1u << 1)
+
+/* The shared stack trace map (tgd_stacks): frames per stack (Tetragon's
+ * PERF_MAX_STACK_DEPTH) and the default number of distinct stacks it holds. */
+#define TGD_STACK_DEPTH 127
+#define TGD_STACK_ENTRIES 2048
+
 struct tgd_action {
   __u8 kind; /* TGD_ACT_* (0: none) */
   __u8 sig;
   __u8 rate_scope;     /* Post with rateLimit: TGD_RATE_* */
-  __u8 pad;
+  __u8 flags;          /* Post: TGD_ACTF_* */
   __s32 arg_error;
   __u32 rate_limit_ms; /* Post: at most one event per key and interval (0: no limit) */
   __u32 pad2;
@@ -351,6 +380,10 @@ struct tgd_policy_counters {
 
 #define TGD_EVF_MONITOR (1u << 0)   /* the action was not enforced (monitor mode) */
 #define TGD_EVF_SIGNAL_FAILED (1u << 1)
+#define TGD_EVF_KSTACK (1u << 2)    /* a kernel stack was asked for: kernel_stack_id (id or -errno) */
+#define TGD_EVF_USTACK (1u << 3)    /* a user stack was asked for: user_stack_id (id or -errno) */
+#define TGD_EVF_SEL_SHIFT 8         /* bits 8-10: the matching selector (user-space actions read its arguments) */
+#define TGD_EVF_SEL_MASK 7u
 
 /* sock, socket, skb: Tetragon's tuple and the fields it reports. Addresses
  * in network order (IPv4 in the first 4 bytes), ports in host order. */
@@ -430,6 +463,10 @@ struct tgd_policy_event {
   __u64 ktime;
   __u64 cgroup_id;
   struct tgd_arg_val args[TGD_MAX_ARGS];
+  /* Stack ids in tgd_stacks (an id is valid only with its TGD_EVF_*STACK
+   * flag; 0 is a valid id) or -errno of bpf_get_stackid. */
+  __s32 kernel_stack_id;
+  __s32 user_stack_id;
   /* Scratch for lookups, not sent to user space (TGD_EVENT_WIRE_SIZE). */
   struct tgd_lpm_key key;
   char rev[TGD_STR_MAX];
@@ -437,10 +474,12 @@ struct tgd_policy_event {
 };
 
 /* Bytes of a tgd_policy_event that reach user space. */
-#define TGD_EVENT_WIRE_SIZE (48 + TGD_MAX_ARGS * (16 + TGD_STR_MAX))
+#define TGD_EVENT_WIRE_SIZE (48 + TGD_MAX_ARGS * (16 + TGD_STR_MAX) + 8)
 
 #ifdef __cplusplus
 static_assert(offsetof(struct tgd_policy_event, key) == TGD_EVENT_WIRE_SIZE, "wire size");
+static_assert(offsetof(struct tgd_policy_event, kernel_stack_id) == 48 + TGD_MAX_ARGS * (16 + TGD_STR_MAX),
+              "stack ids follow the args");
 static_assert(sizeof(struct tgd_arg_desc) == 12, "tgd_arg_desc");
 static_assert(sizeof(struct tgd_resolve) == 20, "tgd_resolve");
 static_assert(sizeof(struct tgd_selector) == 24 + 24 * TGD_MAX_INT_CLAUSES + 4 * TGD_MAX_STR_CLAUSES +
@@ -451,6 +490,7 @@ static_assert(offsetof(struct tgd_cfg_slot, cfg) == 8, "tgd_cfg_slot");
 static_assert(offsetof(struct tgd_run_slot, list) == 24, "tgd_run_slot");
 static_assert(sizeof(struct tgd_lpm_key) == 252, "tgd_lpm_key");
 static_assert(sizeof(struct tgd_action) == 16, "tgd_action");
+static_assert(sizeof(struct tgd_sock_key) == 16, "tgd_sock_key");
 static_assert(sizeof(struct tgd_policy_counters) == 48, "tgd_policy_counters");
 static_assert(sizeof(struct tgd_rate_key) == 16 + TGD_MAX_ARGS * TGD_RATE_BYTES_PER_ARG, "tgd_rate_key");
 static_assert(sizeof(struct tgd_arg_val) == 16 + TGD_STR_MAX, "tgd_arg_val");
@@ -459,6 +499,7 @@ static_assert(sizeof(struct tgd_cred_val) == 80, "tgd_cred_val");
 static_assert(offsetof(struct tgd_arg_val, str) == 16, "tgd_arg_val header");
 #else
 _Static_assert(sizeof(struct tgd_arg_desc) == 12, "tgd_arg_desc");
+_Static_assert(__builtin_offsetof(struct tgd_policy_event, key) == TGD_EVENT_WIRE_SIZE, "wire size");
 _Static_assert(sizeof(struct tgd_arg_val) == 16 + TGD_STR_MAX, "tgd_arg_val");
 _Static_assert(sizeof(struct tgd_net_val) == 80, "tgd_net_val");
 _Static_assert(sizeof(struct tgd_run_key) == 16, "tgd_run_key");

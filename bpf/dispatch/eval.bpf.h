@@ -32,8 +32,9 @@ struct tgd_verdict {
 };
 
 /* Decides one evaluation whose arguments are read: finds the matching
- * selector, runs its actions and posts the event (only posted events touch
- * the ring buffer: evaluations that do not match cost it nothing). A global
+ * selector and runs its actions; returns 1 when the event is to be posted
+ * (post_event: only posted events touch the ring buffer, evaluations that do
+ * not match cost it nothing). A global
  * function: the verifier checks it once, on its own, instead of once per
  * path of every caller (which exceeds its 1M-instruction budget on some
  * kernels). */
@@ -41,6 +42,7 @@ __noinline int tgd_decide(struct tgd_policy_cfg *cfg, struct tgd_policy_event *e
   if (!cfg || !ev || !v) return 0;
   int matched = match_selectors(cfg, ev);
   if (matched < 0) return 0;
+  ev->flags |= ((__u32)matched & TGD_EVF_SEL_MASK) << TGD_EVF_SEL_SHIFT;
   struct tgd_hook_stats *st = hook_stats();
   __u32 id = cfg->policy_id;
   struct tgd_policy_counters *pc = bpf_map_lookup_elem(&tgd_policy_counters, &id);
@@ -53,14 +55,45 @@ __noinline int tgd_decide(struct tgd_policy_cfg *cfg, struct tgd_policy_event *e
     if (st) st->rate_limited++;
     return 0;
   }
+  return 1;
+}
+
+/* Posts a decided event: captures the stacks its Post asked for (the
+ * program's context is needed, so not in tgd_decide) and copies it to the
+ * ring buffer. LSM programs never ask (the compiler refuses stack traces
+ * there, as Tetragon), so they never call bpf_get_stackid. */
+static __always_inline void post_event(void *ctx, struct tgd_policy_event *ev, int kind) {
+  ev->kernel_stack_id = -1;
+  ev->user_stack_id = -1;
+  if (kind != TGD_HOOK_LSM) {
+    if (ev->flags & TGD_EVF_KSTACK) ev->kernel_stack_id = bpf_get_stackid(ctx, &tgd_stacks, 0);
+    if (ev->flags & TGD_EVF_USTACK) ev->user_stack_id = bpf_get_stackid(ctx, &tgd_stacks, BPF_F_USER_STACK);
+  }
+  struct tgd_hook_stats *st = hook_stats();
+  __u32 id = ev->policy_id;
+  struct tgd_policy_counters *pc = bpf_map_lookup_elem(&tgd_policy_counters, &id);
   if (bpf_ringbuf_output(&tgd_events, ev, TGD_EVENT_WIRE_SIZE, 0) == 0) {
     if (st) st->posted++;
     if (pc) __sync_fetch_and_add(&pc->posted, 1);
-    return 1;
+    return;
   }
   if (st) st->lost++;
   if (pc) __sync_fetch_and_add(&pc->lost, 1);
-  return 0;
+}
+
+/* A sock argument this policy tracks (TrackSock) makes the event its
+ * owner's, for the selectors and the report alike (as Tetragon at read time). */
+static __always_inline void sock_owner(struct tgd_policy_event *ev) {
+  for (__u32 a = 0; a < TGD_MAX_ARGS; a++) {
+    struct tgd_arg_val *v = &ev->args[a];
+    if ((v->type != TGD_ARG_SOCK && v->type != TGD_ARG_SOCKET) || !v->net.cookie) continue;
+    struct tgd_sock_key k = {.sock = v->net.cookie, .policy_id = ev->policy_id};
+    struct tgd_sock_owner *o = bpf_map_lookup_elem(&tgd_socktrack, &k);
+    if (o) {
+      ev->pid = o->pid;
+      ev->tid = o->tid;
+    }
+  }
 }
 
 struct eval_ctx {
@@ -109,8 +142,9 @@ static __always_inline void eval_one(struct eval_ctx *ec, __u32 id, int kind) {
   struct args_ctx ac = {.ctx = ec->ctx, .cfg = cfg, .ev = ev};
   if (n_args > TGD_MAX_ARGS) n_args = TGD_MAX_ARGS;
   bpf_loop(n_args, ARG_READER(kind), &ac, 0);
+  sock_owner(ev);
   struct tgd_verdict v = {.verdict = ec->verdict};
-  tgd_decide(cfg, ev, &v);
+  if (tgd_decide(cfg, ev, &v)) post_event(ec->ctx, ev, kind);
   ec->verdict = v.verdict;
   slot->busy = 0;
   return;

@@ -13,6 +13,30 @@
 /* Set per hook instance before load. */
 const volatile __u32 tgd_hook_id = 0;
 
+/* stack id -> the frames of a stack (bpf_get_stackid, kernel and user
+ * stacks alike), shared by every policy and hook; written by the kernel on a
+ * Post with kernelStackTrace/userStackTrace, read by user space (never
+ * deleted: an id may be named by several events in flight; a new stack whose
+ * bucket is taken gets -EEXIST, as in Tetragon). Sized by user space before
+ * load (DispatchOptions::stack_trace_entries). */
+struct {
+  __uint(type, BPF_MAP_TYPE_STACK_TRACE);
+  __uint(max_entries, TGD_STACK_ENTRIES);
+  __type(key, __u32);
+  __uint(value_size, sizeof(__u64) * TGD_STACK_DEPTH);
+} tgd_stacks SEC(".maps");
+
+/* (policy, sock) -> the task that tracked it (TrackSock; UntrackSock
+ * deletes). Read when a policy's evaluation reads a sock argument. LRU: an
+ * entry never untracked (a socket closed without it) goes when room is
+ * needed. */
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, TGD_SOCKTRACK_ENTRIES);
+  __type(key, struct tgd_sock_key);
+  __type(value, struct tgd_sock_owner);
+} tgd_socktrack SEC(".maps");
+
 /* Config and run-list slots (dispatch_abi.h: "Slots"): ARRAY chunks behind
  * an ARRAY_OF_MAPS. User space adds a chunk when its free slots run out (the
  * only map-in-map write; chunks are kept until the daemon exits) and sizes

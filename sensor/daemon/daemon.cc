@@ -482,6 +482,7 @@ absl::Status Daemon::StartDatapath() {
   o.event_cache.retry_delay = config_.event_cache_retry_delay;
   o.event_cache_stats = &event_cache_stats_;
   o.ancestors = AncestorsConfig::Parse(config_.enable_ancestors);
+  o.expose_stack_addresses = config_.expose_stack_addresses;
   o.filter = filter_.get();
   o.node_name = config_.node_name;
   o.enrich = MakePodEnricher(filter_.get());
@@ -508,6 +509,10 @@ void Daemon::CollectMetrics() {
       lost[h.key] = h.stats.lost;
     }
     metrics_.events_lost_total->With({metrics::kLostPolicyRingbuf})->Set(policy_events_lost_.Update(lost));
+    const UserActionStats ua = dispatch_->user_action_stats();
+    metrics_.user_actions_total->With({"done"})->Set(ua.done);
+    metrics_.user_actions_total->With({"failed"})->Set(ua.failed);
+    metrics_.user_actions_total->With({"dropped"})->Set(ua.dropped);
   }
   metrics_.events_lost_total->With({metrics::kLostRingbuf})->Set(process_sensor_ ? process_sensor_->lost() : 0);
   metrics_.events_lost_total->With({metrics::kLostSubscriber})->Set(bus_.stats().dropped);

@@ -54,6 +54,8 @@ struct DaemonConfig {
   absl::Duration event_cache_retry_delay = absl::Seconds(2);
   // Tetragon's --enable-ancestors (AncestorsConfig::Parse).
   std::string enable_ancestors;
+  // Tetragon's --expose-stack-addresses: stack trace entries carry their address.
+  bool expose_stack_addresses = false;
   // JSON export file (Tetragon's --export-filename family); empty disables.
   std::string export_file;
   uint64_t export_file_max_size_mb = 10;  // rotate past this; 0 = 100 MB (lumberjack)

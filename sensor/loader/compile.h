@@ -55,6 +55,14 @@ struct CompiledHook {
   std::vector<tgd_str_key> strs;
   std::vector<tgd_lpm_key> prefixes;   // stored strings, prefixlen set
   std::vector<tgd_lpm_key> postfixes;  // reversed strings
+  // GetUrl / DnsLookup actions, done by user space when an event of
+  // selector `sel` is posted (argUrl / argFqdn).
+  struct UserAction {
+    int sel = 0;
+    int kind = 0;  // TGD_ACT_GETURL or TGD_ACT_DNSLOOKUP
+    std::string arg;
+  };
+  std::vector<UserAction> user_actions;
 
   // Sets policy id and generation everywhere (config and value keys).
   void SetIdentity(uint32_t policy_id, uint16_t gen);

@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "sensor/loader/fake_tracefs.h"
@@ -163,8 +164,9 @@ struct Refusal {
 TEST(CompileTest, RefusesWhatItCannotEnforceNamingTheField) {
   const Refusal cases[] = {
       {"    - matchActions:\n      - action: Post\n        kernelStackTrace: true\n", absl::StatusCode::kUnimplemented,
-       "spec.tracepoints[0].selectors[0].matchActions[0].kernelStackTrace: kernelStackTrace is not supported by "
-       "tgdispatch yet"},
+       "spec.tracepoints[0].selectors[0].matchActions[0].kernelStackTrace: stack traces on tracepoint hooks "
+       "(Tetragon's event for them has no stack trace field; only kprobe events, process_kprobe, carry "
+       "kernel_stack_trace and user_stack_trace)"},
       {"    - matchPIDs:\n      - operator: In\n        followForks: true\n        values: [1]\n",
        absl::StatusCode::kUnimplemented, "followForks"},
       {"    - matchArgs:\n      - index: 7\n        operator: Prefix\n        values: [\"1\"]\n",
@@ -268,10 +270,18 @@ TEST(CompileTest, SpecLevelRefusals) {
   EXPECT_TRUE(check("  lists:\n  - name: l\n    values: [a]\n" + hook).ok());  // used by InMap values, or unused
   // Hooks over a list are expanded by the loaders (ftrace_list_test).
   EXPECT_TRUE(check("  lists:\n  - name: l\n    type: syscalls\n    values: [sys_dup]\n  kprobes:\n  - call: list:l\n").ok());
-  EXPECT_EQ(check("  enforcers:\n  - calls: [sys_openat]\n" + hook),
-            absl::UnimplementedError("spec.enforcers: enforcers are not supported by tgdispatch yet"));
-  EXPECT_EQ(check("  options:\n  - name: disable-kprobe-multi\n    value: \"1\"\n" + hook),
-            absl::UnimplementedError("spec.options: option \"disable-kprobe-multi\" is not supported by tgdispatch yet"));
+  absl::Status enf = check("  enforcers:\n  - calls: [sys_openat]\n" + hook);
+  EXPECT_EQ(enf.code(), absl::StatusCode::kUnimplemented);
+  EXPECT_TRUE(absl::StartsWith(enf.message(), "spec.enforcers: enforcers are not supported by tgdispatch yet (")) << enf;
+  EXPECT_NE(enf.message().find("no kernel tgdispatch is tested on can attach"), std::string::npos) << enf;
+  // Every option Tetragon defines loads (spec_options_test: their values).
+  EXPECT_TRUE(check("  options:\n  - name: disable-kprobe-multi\n    value: \"1\"\n  - name: disable-uprobe-multi\n"
+                    "    value: \"false\"\n  - name: override-method\n    value: override-return\n"
+                    "  - name: policy-mode\n    value: monitor\n  - name: sleepable-preload-size\n    value: \"8\"\n" +
+                    hook)
+                  .ok());
+  EXPECT_EQ(check("  options:\n  - name: policy-mode\n    value: audit\n" + hook).code(),
+            absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(check("  loader: true\n" + hook),
             absl::UnimplementedError("spec.loader: the loader sensor (loader: true) is not supported by tgdispatch yet"));
   EXPECT_TRUE(check("  loader: false\n" + hook).ok());
@@ -283,7 +293,8 @@ TEST(CompileTest, SpecLevelRefusals) {
   ASSERT_TRUE(p.ok()) << p.status();
   std::vector<absl::Status> all = SpecRefusals(*p);
   ASSERT_EQ(all.size(), 3u);
-  EXPECT_EQ(all[0].message(), "spec.options: option \"o\" is not supported by tgdispatch yet");
+  EXPECT_TRUE(absl::StartsWith(all[0].message(), "spec.options[0].name: \"o\" is not an option Tetragon defines"))
+      << all[0];
   EXPECT_EQ(all[1].message(), "spec.loader: the loader sensor (loader: true) is not supported by tgdispatch yet");
   EXPECT_EQ(all[2].code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(CheckSpecLoadable(*p), all[0]);
@@ -333,6 +344,29 @@ TEST(CompileTest, CapabilityNamesSetTheirBits) {
   EXPECT_NE(bad.status().message().find("matchCapabilities[0].values[1]: unknown capability \"CAP_NOPE\""),
             std::string::npos)
       << bad.status();
+}
+
+}  // namespace
+}  // namespace tgd
+
+namespace tgd {
+namespace {
+
+// kernelStackTrace / userStackTrace on a kprobe's Post set the action's
+// stack flags (the datapath captures the stacks when it posts).
+TEST(CompileTest, StackTracesOnKprobePostSetTheActionFlags) {
+  const std::string kp = "  kprobes:\n  - call: security_file_open\n    syscall: false\n    selectors:\n"
+                         "    - matchActions:\n      - action: Post\n";
+  auto none = Compile(kp);
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_EQ(none->cfg.sel[0].actions[0].flags, 0);
+  auto both = Compile(kp + "        kernelStackTrace: true\n        userStackTrace: true\n");
+  ASSERT_TRUE(both.ok()) << both.status();
+  EXPECT_EQ(both->cfg.sel[0].actions[0].kind, TGD_ACT_POST);
+  EXPECT_EQ(both->cfg.sel[0].actions[0].flags, TGD_ACTF_KSTACK | TGD_ACTF_USTACK);
+  auto user = Compile(kp + "        userStackTrace: true\n");
+  ASSERT_TRUE(user.ok()) << user.status();
+  EXPECT_EQ(user->cfg.sel[0].actions[0].flags, TGD_ACTF_USTACK);
 }
 
 }  // namespace

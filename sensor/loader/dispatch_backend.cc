@@ -195,7 +195,12 @@ absl::Status DispatchBackend::Init() {
         bpf_map__reuse_fd(shared_->maps.policy_filter_cgroup_maps, opts_.filter->policy_filter_cgroup_maps_fd()),
         "sharing policy_filter_cgroup_maps"));
   }
+  TGD_RETURN_IF_ERROR(LibbpfStatus(
+      bpf_map__set_max_entries(shared_->maps.tgd_stacks, std::max<uint32_t>(opts_.stack_trace_entries, 1)),
+      "sizing tgd_stacks"));
   TGD_RETURN_IF_ERROR(LibbpfStatus(dispatch::load(shared_.get()), "loading the dispatch BPF object"));
+  symbolizer_ = std::make_unique<Symbolizer>(SymbolizerOptions{.expose_addresses = opts_.expose_stack_addresses});
+  user_actions_ = std::make_unique<UserActionRunner>(opts_.user_actions);
   for (bpf_program* p : {shared_->progs.tgd_exec_track, shared_->progs.tgd_fork_track, shared_->progs.tgd_exit_track}) {
     bpf_link* link = bpf_program__attach(p);
     if (!link) return ErrnoStatus(errno, absl::StrCat("attaching ", bpf_program__name(p)));
@@ -347,8 +352,36 @@ absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::Load(const Policy
   std::vector<FileDescriptor> uprobe_targets;  // open until attached
   TGD_ASSIGN_OR_RETURN(std::vector<policy::Hook> hooks, policy::ExpandHookLists(tp, ReadFtraceList));  // list: calls
   for (const policy::Hook& hook : hooks) {
-    TGD_RETURN_IF_ERROR(CheckHookSupported(*features_, HookFeatureOf(hook), hook.path));
-    TGD_ASSIGN_OR_RETURN(CompiledHook c, CompileHook(hook, opts_.formats, opts_.host_ns));
+    const bool kprobe_as_uprobe =
+        hook.kind == policy::HookKind::kKprobe && !opts_.test_kprobes_as_uprobes_on.empty();
+    if (!kprobe_as_uprobe) TGD_RETURN_IF_ERROR(CheckHookSupported(*features_, HookFeatureOf(hook), hook.path));
+    // Tests only (DispatchOptions::test_on_tracepoint_stacks): stack traces
+    // on tracepoints, compiled as if absent and set on the actions after.
+    const bool test_stacks = opts_.test_on_tracepoint_stacks != nullptr &&
+                             (hook.kind == policy::HookKind::kTracepoint ||
+                              hook.kind == policy::HookKind::kRawTracepoint);
+    policy::Hook without_stacks;
+    if (test_stacks) {
+      without_stacks = hook;
+      for (policy::Selector& sel : without_stacks.selectors) {
+        for (policy::MatchAction& a : sel.match_actions) a.kernel_stack_trace = a.user_stack_trace = false;
+      }
+    }
+    TGD_ASSIGN_OR_RETURN(CompiledHook c,
+                         CompileHook(test_stacks ? without_stacks : hook, opts_.formats, opts_.host_ns));
+    if (test_stacks) {
+      for (size_t i = 0; i < hook.selectors.size() && i < TGD_MAX_SELECTORS; ++i) {
+        const auto& acts = hook.selectors[i].match_actions;
+        for (size_t j = 0; j < acts.size() && j < TGD_MAX_ACTIONS; ++j) {
+          c.cfg.sel[i].actions[j].flags = (acts[j].kernel_stack_trace ? TGD_ACTF_KSTACK : 0) |
+                                          (acts[j].user_stack_trace ? TGD_ACTF_USTACK : 0);
+        }
+      }
+    }
+    if (kprobe_as_uprobe) {  // tests only (DispatchOptions)
+      c.attach_path = opts_.test_kprobes_as_uprobes_on;
+      c.hook_key = absl::StrCat("kprobe-as-uprobe/", c.attach_path, ":", c.call);
+    }
     if (c.kind == TGD_HOOK_UPROBE) {
       // Opened here, before any lock, without blocking; attached through
       // this descriptor, so a path swapped for a FIFO meanwhile is not read.

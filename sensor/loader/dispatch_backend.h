@@ -19,6 +19,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -33,6 +34,8 @@
 #include "sensor/loader/compile.h"
 #include "sensor/loader/features.h"
 #include "sensor/loader/slot_pool.h"
+#include "sensor/stacks/symbolizer.h"
+#include "sensor/actions/user_actions.h"
 #include "sensor/policyfilter/policy_filter_state.h"
 #include "sensor/policymgr/policy_backend.h"
 #include "sensor/process/event_cache.h"
@@ -65,6 +68,29 @@ struct DispatchOptions {
   std::function<void(uint64_t cgroup_id, tetragon::Process*)> enrich;
   // Internal: the per-policy comparison loader (see PerPolicyBackend).
   bool per_policy = false;
+  // Distinct stacks the shared stack trace map (tgd_stacks) holds, for every
+  // policy with kernelStackTrace/userStackTrace: ~1 KB each (127 frames),
+  // preallocated at start whatever the CPU count (Tetragon: 32,768 per
+  // policy that asks, ~34 MB each). A new stack whose bucket is taken is
+  // rendered without frames.
+  uint32_t stack_trace_entries = TGD_STACK_ENTRIES;
+  // GetUrl / DnsLookup: queue, workers, timeout, resolver (user_actions.h).
+  UserActionOptions user_actions;
+  // Stack frames carry their address (Tetragon's --expose-stack-addresses).
+  bool expose_stack_addresses = false;
+  // Tests only: attach kprobe hooks as uprobes on the function `call` of this
+  // ELF file, skipping the kprobe feature probe. The programs, their
+  // program type, the evaluation and the events stay the kprobe ones: this
+  // is how kprobe-only features (stack traces in process_kprobe) run end to
+  // end on a kernel that cannot attach kprobes.
+  std::string test_kprobes_as_uprobes_on;
+  // Tests only: stack traces are also captured on tracepoint and raw
+  // tracepoint hooks (whose Tetragon events have no field for them) and
+  // handed here, symbolized, instead of being refused: the kernel stacks of
+  // a kernel-context hook, which this kernel attaches.
+  std::function<void(uint32_t policy_id, const std::vector<StackFrame>& kernel,
+                     const std::vector<StackFrame>& user)>
+      test_on_tracepoint_stacks;
 };
 
 struct HookStatus {
@@ -95,6 +121,8 @@ class DispatchBackend : public PolicyBackend {
 
   std::vector<HookStatus> Hooks() const;
   uint64_t events_posted() const { return posted_.load(); }
+  // GetUrl / DnsLookup requests done, failed and dropped so far.
+  UserActionStats user_action_stats() const { return user_actions_ ? user_actions_->Stats() : UserActionStats{}; }
   // Decodes one ring buffer record into an event (exposed for tests/bench).
   std::optional<tetragon::GetEventsResponse> Decode(const tgd_policy_event& ev);
   // The fd of a shared map by name ("tgd_policy_cfgs", ...), -1 if unknown.
@@ -200,8 +228,20 @@ class DispatchBackend : public PolicyBackend {
   // `found`: the process already looked up for this event (null: look it
   // up). `final`: sent after holding; what it lacks is counted.
   void Publish(const tgd_policy_event& ev, const ProcessCache::ForEvent* found, bool final = false);
+  // Queues the GetUrl / DnsLookup actions of the event's matching selector.
+  void RunUserActions(const tgd_policy_event& ev);
   std::optional<tetragon::GetEventsResponse> DecodeWith(const tgd_policy_event& ev,
                                                         const ProcessCache::ForEvent* found);
+  // The event's kernel and user stacks, read from tgd_stacks and symbolized
+  // (or taken from held_stacks_).
+  using StackPair = std::pair<std::vector<StackFrame>, std::vector<StackFrame>>;
+  StackPair Stacks(const tgd_policy_event& ev);
+  StackPair ReadStacks(const tgd_policy_event& ev);
+  // Stacks of held events, symbolized when their record arrived (the
+  // process's mappings may be gone by the time they are sent). Keyed by
+  // (policy, tid, ktime); bounded by the held events.
+  absl::Mutex stacks_mu_;
+  std::map<std::tuple<uint32_t, uint32_t, uint64_t>, StackPair> held_stacks_ ABSL_GUARDED_BY(stacks_mu_);
   struct Pending {
     tgd_policy_event ev;
     absl::Time added;
@@ -228,6 +268,8 @@ class DispatchBackend : public PolicyBackend {
   // after shared_ (the maps): destroyed first, the reclaimer before them.
   std::unique_ptr<SlotPool> cfg_pool_, run_pool_;
   std::unique_ptr<Reclaimer> reclaimer_;
+  std::unique_ptr<Symbolizer> symbolizer_;  // stack traces (decoding)
+  std::unique_ptr<UserActionRunner> user_actions_;  // GetUrl, DnsLookup
 
   mutable absl::Mutex mu_;
   std::map<std::string, std::unique_ptr<Hook>> hooks_ ABSL_GUARDED_BY(mu_);

@@ -2,6 +2,8 @@
 // their process's exec in the process cache) and the decoding of a
 // tgd_policy_event into a Tetragon process_tracepoint / process_kprobe /
 // process_uprobe / process_lsm event.
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 #include <glog/logging.h>
 
 #include <algorithm>
@@ -11,6 +13,7 @@
 #include "sensor/loader/arg_render.h"
 #include "sensor/loader/dispatch_backend.h"
 #include "sensor/process/proc_walk.h"
+#include "bpf/dispatch/dispatch.skel.h"
 
 namespace tgd {
 namespace {
@@ -22,6 +25,10 @@ tetragon::KprobeAction ToAction(uint32_t a) {
     case TGD_ACT_SIGKILL: return tetragon::KPROBE_ACTION_SIGKILL;
     case TGD_ACT_SIGNAL: return tetragon::KPROBE_ACTION_SIGNAL;
     case TGD_ACT_OVERRIDE: return tetragon::KPROBE_ACTION_OVERRIDE;
+    case TGD_ACT_GETURL: return tetragon::KPROBE_ACTION_GETURL;
+    case TGD_ACT_DNSLOOKUP: return tetragon::KPROBE_ACTION_DNSLOOKUP;
+    case TGD_ACT_TRACKSOCK: return tetragon::KPROBE_ACTION_TRACKSOCK;
+    case TGD_ACT_UNTRACKSOCK: return tetragon::KPROBE_ACTION_UNTRACKSOCK;
   }
   return tetragon::KPROBE_ACTION_UNKNOWN;
 }
@@ -31,7 +38,53 @@ void SetTimestamp(int64_t ns, google::protobuf::Timestamp* t) {
   t->set_nanos(static_cast<int32_t>(ns % 1000000000));
 }
 
+void AddFrames(const std::vector<StackFrame>& frames,
+               google::protobuf::RepeatedPtrField<tetragon::StackTraceEntry>* out) {
+  for (const StackFrame& f : frames) {
+    tetragon::StackTraceEntry* e = out->Add();
+    e->set_address(f.address);
+    e->set_offset(f.offset);
+    e->set_symbol(f.symbol);
+    e->set_module(f.module);
+  }
+}
+
 }  // namespace
+
+// The stacks a Post with kernelStackTrace/userStackTrace captured, read from
+// tgd_stacks and symbolized now (a user stack needs the process's mappings:
+// a process gone by then yields no user frames). A failed capture (-EEXIST:
+// the map's bucket holds another stack; -EFAULT: no stack, e.g. the kernel
+// stack of a uprobe) has no frames, as in Tetragon.
+DispatchBackend::StackPair DispatchBackend::Stacks(const tgd_policy_event& ev) {
+  {
+    absl::MutexLock l(&stacks_mu_);
+    auto it = held_stacks_.find({ev.policy_id, ev.tid, ev.ktime});
+    if (it != held_stacks_.end()) {
+      StackPair out = std::move(it->second);
+      held_stacks_.erase(it);
+      return out;
+    }
+  }
+  return ReadStacks(ev);
+}
+
+DispatchBackend::StackPair DispatchBackend::ReadStacks(const tgd_policy_event& ev) {
+  StackPair out;
+  if (!(ev.flags & (TGD_EVF_KSTACK | TGD_EVF_USTACK)) || symbolizer_ == nullptr) return out;
+  std::vector<uint64_t> ips(TGD_STACK_DEPTH);
+  const int fd = bpf_map__fd(shared_->maps.tgd_stacks);
+  if ((ev.flags & TGD_EVF_KSTACK) && ev.kernel_stack_id >= 0) {
+    uint32_t id = static_cast<uint32_t>(ev.kernel_stack_id);
+    if (bpf_map_lookup_elem(fd, &id, ips.data()) == 0) out.first = symbolizer_->Kernel(ips.data(), ips.size());
+  }
+  if ((ev.flags & TGD_EVF_USTACK) && ev.user_stack_id >= 0) {
+    uint32_t id = static_cast<uint32_t>(ev.user_stack_id);
+    std::fill(ips.begin(), ips.end(), 0);
+    if (bpf_map_lookup_elem(fd, &id, ips.data()) == 0) out.second = symbolizer_->User(ev.tid, ips.data(), ips.size());
+  }
+  return out;
+}
 
 // ---------------------------------------------------------------- ring buffer
 
@@ -54,6 +107,10 @@ int DispatchBackend::PollOnce(int timeout_ms) {
 
 void DispatchBackend::Publish(const tgd_policy_event& ev, const ProcessCache::ForEvent* found, bool final) {
   std::optional<tetragon::GetEventsResponse> out = DecodeWith(ev, found);
+  if (ev.flags & TGD_EVF_USTACK) {  // not taken when the policy went away meanwhile
+    absl::MutexLock l(&stacks_mu_);
+    held_stacks_.erase({ev.policy_id, ev.tid, ev.ktime});
+  }
   if (!out) return;
   if (final && opts_.event_cache_stats) {
     // Sent after holding: count what it still lacks, as Tetragon's
@@ -122,7 +179,28 @@ bool DispatchBackend::Complete(const tgd_policy_event& ev, const ProcessCache::F
   return true;
 }
 
+void DispatchBackend::RunUserActions(const tgd_policy_event& ev) {
+  if (user_actions_ == nullptr) return;
+  const int sel = static_cast<int>((ev.flags >> TGD_EVF_SEL_SHIFT) & TGD_EVF_SEL_MASK);
+  std::vector<CompiledHook::UserAction> todo;
+  {
+    absl::MutexLock l(&mu_);
+    auto it = entries_.find(ev.policy_id);
+    if (it == entries_.end()) return;
+    for (const CompiledHook::UserAction& a : it->second->compiled.user_actions) {
+      if (a.sel == sel) todo.push_back(a);
+    }
+  }
+  for (CompiledHook::UserAction& a : todo) {
+    user_actions_->Submit(a.kind == TGD_ACT_GETURL ? UserActionKind::kGetUrl : UserActionKind::kDnsLookup,
+                          std::move(a.arg));
+  }
+}
+
 void DispatchBackend::HandleRecord(const tgd_policy_event& ev) {
+  // As Tetragon, when the event is received, before it waits for its
+  // process: queued, done by the workers, never blocking this reader.
+  RunUserActions(ev);
   if (!opts_.processes) {
     Publish(ev, nullptr);
     return;
@@ -143,6 +221,11 @@ void DispatchBackend::HandleRecord(const tgd_policy_event& ev) {
     pending_.pop_front();
   }
   const absl::Time now = absl::Now();
+  if (ev.flags & TGD_EVF_USTACK) {  // symbolized now, while the process is likely still there
+    StackPair st = ReadStacks(ev);
+    absl::MutexLock l(&stacks_mu_);
+    held_stacks_[{ev.policy_id, ev.tid, ev.ktime}] = std::move(st);
+  }
   pending_.push_back({ev, now, now + opts_.event_cache.retry_delay, 0});
   pending_next_check_ = std::min(pending_next_check_, now + std::min(kCloneWait, opts_.event_cache.retry_delay));
   if (opts_.event_cache_stats) {
@@ -287,6 +370,9 @@ std::optional<tetragon::GetEventsResponse> DispatchBackend::DecodeWith(const tgd
     k->set_message(message);
     for (const auto& t : tags) k->add_tags(t);
     for (const auto& a : ancestors) *k->add_ancestors() = *a;
+    auto [kernel_stack, user_stack] = Stacks(ev);
+    AddFrames(kernel_stack, k->mutable_kernel_stack_trace());
+    AddFrames(user_stack, k->mutable_user_stack_trace());
   } else {
     tetragon::ProcessTracepoint* t = out.mutable_process_tracepoint();
     *t->mutable_process() = proc;
@@ -299,6 +385,10 @@ std::optional<tetragon::GetEventsResponse> DispatchBackend::DecodeWith(const tgd
     t->set_message(message);
     for (const auto& tag : tags) t->add_tags(tag);
     for (const auto& a : ancestors) *t->add_ancestors() = *a;
+    if (opts_.test_on_tracepoint_stacks && (ev.flags & (TGD_EVF_KSTACK | TGD_EVF_USTACK))) {
+      auto [kernel_stack, user_stack] = Stacks(ev);
+      opts_.test_on_tracepoint_stacks(ev.policy_id, kernel_stack, user_stack);
+    }
   }
   return out;
 }

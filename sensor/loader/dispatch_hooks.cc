@@ -42,7 +42,12 @@ bpf_link* AttachToHook(bpf_program* prog, const CompiledHook& c) {
       return bpf_program__attach_uprobe_opts(prog, -1, path.c_str(), 0, &o);
     }
     case TGD_HOOK_LSM: return bpf_program__attach_lsm(prog);
-    default: return bpf_program__attach_kprobe(prog, false, c.call.c_str());
+    default:
+      if (!c.attach_path.empty()) {  // DispatchOptions::test_kprobes_as_uprobes_on
+        LIBBPF_OPTS(bpf_uprobe_opts, o, .func_name = c.call.c_str());
+        return bpf_program__attach_uprobe_opts(prog, -1, c.attach_path.c_str(), 0, &o);
+      }
+      return bpf_program__attach_kprobe(prog, false, c.call.c_str());
   }
 }
 

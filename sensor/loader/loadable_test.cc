@@ -69,7 +69,7 @@ TEST(LoadableTest, LoadablePolicyHasNoFindings) {
 TEST(LoadableTest, EveryRefusalIsReportedWithItsField) {
   policy::TracingPolicy p = Parse(R"(  options:
   - name: disable-kprobe-multi
-    value: "1"
+    value: "yes"
   kprobes:
   - call: security_file_open
     syscall: false
@@ -95,10 +95,9 @@ TEST(LoadableTest, EveryRefusalIsReportedWithItsField) {
   policy::LoadReport r = CheckLoadable(p, Tracefs, HostNs);
   EXPECT_EQ(Messages(r.problems),
             (std::vector<std::string>{
-                "UNIMPLEMENTED: spec.options: option \"disable-kprobe-multi\" is not supported by tgdispatch yet",
+                "INVALID_ARGUMENT: spec.options[0].value: option \"disable-kprobe-multi\": \"yes\" is not a boolean "
+                "(true, false, 1, 0, t, f)",
                 "UNIMPLEMENTED: spec.kprobes[0].return: kretprobes (return: true) is not supported by tgdispatch yet",
-                "UNIMPLEMENTED: spec.kprobes[1].selectors[0].matchActions[0].kernelStackTrace: kernelStackTrace is not "
-                "supported by tgdispatch yet",
                 "NOT_FOUND: spec.tracepoints[0]: tracepoint syscalls/sys_enter_nope does not exist on this kernel",
             }));
   EXPECT_TRUE(r.notes.empty());

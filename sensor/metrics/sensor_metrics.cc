@@ -39,7 +39,11 @@ SensorMetrics::SensorMetrics(Registry* r)
           "tgdispatch_event_cache_fetch_failures_total",
           "Events sent without their process (entry_type process_info) or parent (parent_info) after "
           "the event cache's retries ran out, by event type.",
-          {"event_type", "entry_type"})) {
+          {"event_type", "entry_type"})),
+      user_actions_total(r->AddCounter("tgdispatch_user_actions_total",
+                                       "GetUrl / DnsLookup requests done in user space, by result: done, failed "
+                                       "(refused, timed out) or dropped (their queue was full).",
+                                       {"result"})) {
   // Every source always shows, even at zero.
   events_lost_total->With({kLostRingbuf});
   events_lost_total->With({kLostPolicyRingbuf});

@@ -21,6 +21,9 @@
 //   tgdispatch_event_cache_entries                gauge    events held back now (process or
 //                                                          parent not known yet)
 //   tgdispatch_event_cache_inserts_total          counter  events that were held back
+//   tgdispatch_user_actions_total{result}         counter  GetUrl / DnsLookup requests: done,
+//                                                          failed (refused, timed out) or dropped
+//                                                          (queue full)
 //   tgdispatch_event_cache_fetch_failures_total{event_type,entry_type}
 //                                                 counter  events finally sent without their
 //                                                          process (process_info) or parent
@@ -88,6 +91,7 @@ struct SensorMetrics {
   GaugeFamily* event_cache_entries;          // no labels
   CounterFamily* event_cache_inserts_total;  // no labels
   CounterFamily* event_cache_fetch_failures_total;  // {event_type, entry_type}
+  CounterFamily* user_actions_total;                // {result}
 };
 
 // Tetragon's EventType name of an event ("PROCESS_EXEC", ...; "UNDEF" when

@@ -4,6 +4,7 @@
 #include <glog/logging.h>
 
 #include "absl/strings/str_cat.h"
+#include "compat/policy/spec_options.h"
 
 namespace tgd {
 namespace {
@@ -113,8 +114,18 @@ absl::Status PolicyManager::AddParsed(PolicyDocument doc, OnFailure on_failure) 
   // The load (compiling, verifying, attaching, RCU waits) runs without the
   // lock: list, health, delete and other adds go on meanwhile.
   std::unique_ptr<LoadedPolicy> loaded;
+  // spec.options policy-mode: the mode the policy starts in, as Tetragon.
+  PolicyMode start_mode = PolicyMode::kEnforce;
+  if (st.ok() && doc.model != nullptr) {
+    absl::StatusOr<policy::SpecOptions> o = policy::ParseSpecOptions(*doc.model);
+    if (!o.ok()) {
+      st = o.status();
+    } else if (o->policy_mode == "monitor") {
+      start_mode = PolicyMode::kMonitor;
+    }
+  }
   if (st.ok()) {
-    absl::StatusOr<std::unique_ptr<LoadedPolicy>> l = backend_->Load(doc, filter_id, PolicyMode::kEnforce);
+    absl::StatusOr<std::unique_ptr<LoadedPolicy>> l = backend_->Load(doc, filter_id, start_mode);
     if (l.ok()) {
       loaded = *std::move(l);
     } else {
@@ -133,6 +144,7 @@ absl::Status PolicyManager::AddParsed(PolicyDocument doc, OnFailure on_failure) 
   e.loading = false;
   if (st.ok()) {
     e.loaded = std::move(loaded);
+    e.mode = start_mode;
     e.doc = std::move(doc);
     LOG(INFO) << "added " << what << " (id " << e.id << ", filter id " << e.filter_id << ", loader "
               << loader_name_ << ")";

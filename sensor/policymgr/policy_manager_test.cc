@@ -253,6 +253,22 @@ TEST_F(PolicyManagerTest, ConfigureEnableAndMode) {
   EXPECT_EQ(mgr_.Configure("q", "", true, std::nullopt).code(), absl::StatusCode::kNotFound);
 }
 
+TEST_F(PolicyManagerTest, PolicyModeOptionSetsTheStartingMode) {
+  ASSERT_TRUE(mgr_.Add(Policy("m", "  options:\n  - name: policy-mode\n    value: monitor\n")).ok());
+  ASSERT_TRUE(mgr_.Add(Policy("e", "  options:\n  - name: policy-mode\n    value: enforce\n")).ok());
+  for (const auto& p : mgr_.List()) {
+    EXPECT_EQ(p.mode(), p.name() == "m" ? tetragon::TP_MODE_MONITOR : tetragon::TP_MODE_ENFORCE) << p.name();
+  }
+  // ConfigureTracingPolicy still changes it.
+  ASSERT_TRUE(mgr_.Configure("m", "", std::nullopt, tetragon::TP_MODE_ENFORCE).ok());
+  EXPECT_EQ(log_.events.back(), "mode m enforce");
+  // A value Tetragon refuses is refused, naming the option; nothing stays listed.
+  absl::Status st = mgr_.Add(Policy("bad", "  options:\n  - name: policy-mode\n    value: audit\n"));
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("spec.options[0].value"), std::string::npos) << st;
+  EXPECT_EQ(mgr_.List().size(), 2u);
+}
+
 TEST(PolicyManagerUnavailableTest, UnavailableLoaderRefusesHonestly) {
   auto backend = MakeUnavailableBackend("dispatch", "not built in this version");
   PolicyManager mgr(backend.get());
