@@ -140,6 +140,34 @@ static __always_inline __u32 ns_inum(struct task_struct *task, __u8 ns) {
   return 0;
 }
 
+static __always_inline int bin_negated(__u8 op) {
+  return op == TGD_OP_NEQ || op == TGD_OP_NOT_PREFIX || op == TGD_OP_NOT_POSTFIX;
+}
+
+/* matchBinaries of selector `sel`: the exec tracker is read once per event
+ * (ev->memo); In/NotIn look the path's hash up first (a 16-byte key) and the
+ * exact path (248 bytes) only on a hash hit. A binary the tracker does not
+ * know matches only the negated operators. */
+static __always_inline int bin_match(struct tgd_policy_cfg *cfg, struct tgd_policy_event *ev, __u32 sel) {
+  TGD_MASK(sel, 7);
+  if (sel >= TGD_MAX_SELECTORS) return 0;
+  struct tgd_selector *s = &cfg->sel[sel];
+  __u8 op = s->bin_op;
+  struct tgd_eval_memo *m = &ev->memo;
+  if (m->exe_state == TGD_EXE_UNKNOWN) {
+    struct tgd_exec_path *exe = bpf_map_lookup_elem(&tgd_exec_paths, &ev->pid);
+    m->exe_state = exe ? TGD_EXE_FOUND : TGD_EXE_ABSENT;
+    m->exe_hash = exe ? exe->hash : 0;
+  }
+  if (m->exe_state != TGD_EXE_FOUND) return bin_negated(op);
+  if ((op == TGD_OP_EQ || op == TGD_OP_NEQ) &&
+      !int_in_set(cfg->policy_id, TGD_TAG(cfg->gen, sel, TGD_TAG_BIN_HASH, 0), m->exe_hash))
+    return op == TGD_OP_NEQ;
+  struct tgd_exec_path *exe = bpf_map_lookup_elem(&tgd_exec_paths, &ev->pid);
+  if (!exe) return bin_negated(op);
+  return str_match(ev, cfg->policy_id, TGD_TAG(cfg->gen, sel, TGD_TAG_BIN, 0), op, exe->path, exe->len);
+}
+
 struct sel_ctx {
   struct tgd_policy_cfg *cfg;
   struct tgd_policy_event *ev;
@@ -267,6 +295,14 @@ static long str_clause_step(__u32 i, void *data) {
   return 0;
 }
 
+/* matchBinaries in a step of its own (one bpf_loop step): the verifier
+ * checks it once, apart from the selector's other clauses. */
+static long bin_step(__u32 i, void *data) {
+  struct clause_ctx *cc = data;
+  if (!cc->cfg || !cc->ev || !bin_match(cc->cfg, cc->ev, cc->sel)) cc->failed = 1;
+  return 1;
+}
+
 /* Runs bpf_loop over the first n (at most max) clauses; returns whether all matched. */
 #define TGD_CLAUSES_MATCH(n, max, step, cc) \
   ((n) == 0 || (bpf_loop((n) > (max) ? (max) : (n), step, cc, 0), !(cc)->failed))
@@ -289,18 +325,6 @@ static long eval_selector(__u32 sel, void *data) {
     int in = int_in_set(cfg->policy_id, TGD_TAG(cfg->gen, sel, TGD_TAG_PID, 0), pid);
     if ((s->pid_op == TGD_OP_EQ) != in) return 0;
   }
-  if (s->bin_op) {
-    struct tgd_exec_path *exe = bpf_map_lookup_elem(&tgd_exec_paths, &ev->pid);
-    int m;
-    if (exe) {
-      m = str_match(ev, cfg->policy_id, TGD_TAG(cfg->gen, sel, TGD_TAG_BIN, 0), s->bin_op, exe->path,
-                    exe->len);
-    } else {
-      /* Unknown binary: only the negated operators can match. */
-      m = s->bin_op == TGD_OP_NEQ || s->bin_op == TGD_OP_NOT_PREFIX || s->bin_op == TGD_OP_NOT_POSTFIX;
-    }
-    if (!m) return 0;
-  }
   if (s->cap_op) {
     __u64 caps;
     const struct cred *cred = BPF_CORE_READ(task, cred);
@@ -314,6 +338,7 @@ static long eval_selector(__u32 sel, void *data) {
     if ((s->cap_op == TGD_OP_EQ) != any) return 0;
   }
   struct clause_ctx cc = {.cfg = cfg, .ev = ev, .task = task, .sel = sel};
+  if (!TGD_CLAUSES_MATCH(s->bin_op ? 1 : 0, 1, bin_step, &cc)) return 0;
   if (!TGD_CLAUSES_MATCH(s->n_ns, TGD_MAX_NS_CLAUSES, ns_clause_step, &cc)) return 0;
   if (!TGD_CLAUSES_MATCH(s->n_int, TGD_MAX_INT_CLAUSES, int_clause_step, &cc)) return 0;
   if (!TGD_CLAUSES_MATCH(s->n_str, TGD_MAX_STR_CLAUSES, str_clause_step, &cc)) return 0;
