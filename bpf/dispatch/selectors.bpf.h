@@ -295,30 +295,32 @@ static long str_clause_step(__u32 i, void *data) {
   return 0;
 }
 
-/* matchBinaries in a step of its own (one bpf_loop step): the verifier
- * checks it once, apart from the selector's other clauses. */
-static long bin_step(__u32 i, void *data) {
-  struct clause_ctx *cc = data;
-  if (!cc->cfg || !cc->ev || !bin_match(cc->cfg, cc->ev, cc->sel)) cc->failed = 1;
-  return 1;
+/* matchBinaries as a global function: the verifier checks it once, apart
+ * from the selector's other clauses (inline, its branches doubled the
+ * verifier's work on the evaluators), and a call costs less than a bpf_loop
+ * step. */
+__noinline int tgd_bin_match(struct tgd_policy_cfg *cfg, struct tgd_policy_event *ev, __u32 sel) {
+  if (!cfg || !ev) return 0;
+  return bin_match(cfg, ev, sel);
 }
 
 /* Runs bpf_loop over the first n (at most max) clauses; returns whether all matched. */
 #define TGD_CLAUSES_MATCH(n, max, step, cc) \
   ((n) == 0 || (bpf_loop((n) > (max) ? (max) : (n), step, cc, 0), !(cc)->failed))
 
-static long eval_selector(__u32 sel, void *data) {
-  struct sel_ctx *sc = data;
-  struct tgd_policy_cfg *cfg = sc->cfg;
-  struct tgd_policy_event *ev = sc->ev;
+/* Whether selector `sel` of the policy matches the event. A global function
+ * (verified once): a one-selector policy calls it directly, the others
+ * through a bpf_loop step each. The current task is read only by the
+ * clauses that need it. */
+__noinline int tgd_selector_matches(struct tgd_policy_cfg *cfg, struct tgd_policy_event *ev, __u32 sel) {
   TGD_MASK(sel, 7);
-  if (!cfg || !ev || sel >= TGD_MAX_SELECTORS) return 1;
+  if (!cfg || !ev || sel >= TGD_MAX_SELECTORS) return 0;
   struct tgd_selector *s = &cfg->sel[sel];
-  struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 
   if (s->pid_op) {
     __u32 pid = ev->pid;
     if (s->flags & TGD_SEL_PIDS_NS) {
+      struct task_struct *task = (struct task_struct *)bpf_get_current_task();
       unsigned int level = BPF_CORE_READ(task, group_leader, thread_pid, level);
       pid = BPF_CORE_READ(task, group_leader, thread_pid, numbers[level & 31].nr);
     }
@@ -327,6 +329,7 @@ static long eval_selector(__u32 sel, void *data) {
   }
   if (s->cap_op) {
     __u64 caps;
+    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
     const struct cred *cred = BPF_CORE_READ(task, cred);
     if (s->cap_type == 1)
       caps = BPF_CORE_READ(cred, cap_inheritable.val);
@@ -337,11 +340,18 @@ static long eval_selector(__u32 sel, void *data) {
     int any = (caps & s->cap_mask) != 0;
     if ((s->cap_op == TGD_OP_EQ) != any) return 0;
   }
-  struct clause_ctx cc = {.cfg = cfg, .ev = ev, .task = task, .sel = sel};
-  if (!TGD_CLAUSES_MATCH(s->bin_op ? 1 : 0, 1, bin_step, &cc)) return 0;
+  if (s->bin_op && !tgd_bin_match(cfg, ev, sel)) return 0;
+  struct clause_ctx cc = {.cfg = cfg, .ev = ev, .sel = sel};
+  if (s->n_ns) cc.task = (struct task_struct *)bpf_get_current_task();
   if (!TGD_CLAUSES_MATCH(s->n_ns, TGD_MAX_NS_CLAUSES, ns_clause_step, &cc)) return 0;
   if (!TGD_CLAUSES_MATCH(s->n_int, TGD_MAX_INT_CLAUSES, int_clause_step, &cc)) return 0;
   if (!TGD_CLAUSES_MATCH(s->n_str, TGD_MAX_STR_CLAUSES, str_clause_step, &cc)) return 0;
+  return 1;
+}
+
+static long eval_selector(__u32 sel, void *data) {
+  struct sel_ctx *sc = data;
+  if (!tgd_selector_matches(sc->cfg, sc->ev, sel)) return 0;
   sc->matched = sel;
   return 1;
 }
@@ -353,6 +363,7 @@ static __always_inline int match_selectors(struct tgd_policy_cfg *cfg, struct tg
   if (!cfg || !ev) return -1;
   __u32 n = cfg->n_selectors;
   if (n == 0) return TGD_MAX_SELECTORS;
+  if (n == 1) return tgd_selector_matches(cfg, ev, 0) ? 0 : -1;
   /* Only the policy's selectors: an unused (zeroed) slot would match. */
   struct sel_ctx sc = {.cfg = cfg, .ev = ev, .matched = -1};
   bpf_loop(n > TGD_MAX_SELECTORS ? TGD_MAX_SELECTORS : n, eval_selector, &sc, 0);
