@@ -53,6 +53,7 @@ __noinline int tgd_decide(struct tgd_policy_cfg *cfg, struct tgd_policy_event *e
     if (st) st->rate_limited++;
     return 0;
   }
+  if (!ev->ktime) ev->ktime = bpf_ktime_get_ns();
   if (bpf_ringbuf_output(&tgd_events, ev, TGD_EVENT_WIRE_SIZE, 0) == 0) {
     if (st) st->posted++;
     if (pc) __sync_fetch_and_add(&pc->posted, 1);
@@ -92,7 +93,7 @@ static __always_inline struct tgd_scratch *claim_scratch(struct eval_ctx *ec) {
   ev->hook_id = tgd_hook_id;
   ev->pid = pid_tgid >> 32;
   ev->tid = (__u32)pid_tgid;
-  ev->ktime = bpf_ktime_get_ns();
+  ev->ktime = 0; /* read when the event is first posted: most evaluations post nothing */
   ev->cgroup_id = ec->cgid;
   for (__u32 a = 0; a < TGD_MAX_ARGS; a++) ev->args[a].type = 0;
   ev->memo.have_mask = 0;
