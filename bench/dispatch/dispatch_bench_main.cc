@@ -26,7 +26,7 @@
 
 ABSL_FLAG(std::string, modes, "dispatch,per-policy", "loader modes to compare");
 ABSL_FLAG(std::string, policy_counts, "1,10,100,1000,10000", "N: policies loaded");
-ABSL_FLAG(std::string, ks, "0,1,8", "k: policies applying to the benchmark's cgroup");
+ABSL_FLAG(std::string, ks, "0,1,2,8", "k: policies applying to the benchmark's cgroup");
 ABSL_FLAG(int, syscalls, 1000000, "getpid calls per measured loop");
 ABSL_FLAG(int, repeats, 5, "measured loops per (mode, N, k)");
 ABSL_FLAG(int, latency_adds, 1000, "adds/deletes of a known shape");

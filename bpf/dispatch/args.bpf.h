@@ -153,21 +153,82 @@ static __always_inline void read_arg(void *ctx, int kind, struct tgd_arg_desc *d
   v->len = n > 0 ? (__u32)(n - 1) : 0;
 }
 
+/* Read once per event: whether two argument sources are the same (their
+ * descriptors and resolve paths, as 8 words). */
+static __always_inline int arg_src_equal(const struct tgd_arg_src *a, const struct tgd_arg_desc *d,
+                                         const struct tgd_resolve *r) {
+  const __u32 *x = (const __u32 *)a;
+  const __u32 *yd = (const __u32 *)d;
+  const __u32 *yr = (const __u32 *)r;
+  return x[0] == yd[0] && x[1] == yd[1] && x[2] == yd[2] && x[3] == yr[0] && x[4] == yr[1] && x[5] == yr[2] &&
+         x[6] == yr[3] && x[7] == yr[4];
+}
+
+/* The position of ev->args that already holds the value of source (d, r)
+ * for this event (`prefer` checked first), or -1. A global function: the
+ * verifier checks its compares once, apart from every evaluator's paths. */
+__noinline int tgd_arg_read_at(struct tgd_eval_memo *m, const struct tgd_arg_desc *d, const struct tgd_resolve *r,
+                               __u32 prefer) {
+  if (!m || !d || !r) return -1;
+  __u32 have = m->have_mask;
+  if (prefer < TGD_MAX_ARGS && (have & (1u << prefer)) && arg_src_equal(&m->have[prefer], d, r)) return prefer;
+  for (int j = 0; j < TGD_MAX_ARGS; j++)
+    if ((have & (1u << j)) && arg_src_equal(&m->have[j], d, r)) return j;
+  return -1;
+}
+
 /* Reads the policy's arguments, one bpf_loop step each (the verifier checks
  * one step, not every combination of argument kinds). One step function per
- * hook kind, since each reads its own context. */
+ * hook kind, since each reads its own context. An argument that an earlier
+ * policy of the event read from the same source is not read again: kept in
+ * place, or copied from the position that holds it (ev->memo). */
 struct args_ctx {
   void *ctx;
   struct tgd_policy_cfg *cfg;
   struct tgd_policy_event *ev;
+  __u32 n; /* the policy's arguments; positions from n on are cleared */
 };
+
+static __always_inline void read_arg_once(void *ctx, int kind, struct tgd_policy_cfg *cfg,
+                                          struct tgd_policy_event *ev, __u32 a) {
+  TGD_MASK(a, 7);
+  if (a >= TGD_MAX_ARGS) return;
+  struct tgd_arg_desc *d = &cfg->args[a];
+  struct tgd_resolve *r = &cfg->res[a];
+  struct tgd_eval_memo *m = &ev->memo;
+  int j = tgd_arg_read_at(m, d, r, a);
+  if (j == (int)a) return;
+  if (j >= 0 && j < TGD_MAX_ARGS) {
+    __u32 from = j;
+    TGD_MASK(from, 7);
+    if (from >= TGD_MAX_ARGS) return;
+    __builtin_memcpy(&ev->args[a], &ev->args[from], sizeof(struct tgd_arg_val));
+  } else {
+    read_arg(ctx, kind, d, &ev->args[a], r);
+  }
+  __builtin_memcpy(&m->have[a].d, d, sizeof(*d));
+  __builtin_memcpy(&m->have[a].r, r, sizeof(*r));
+  m->have_mask |= 1u << a;
+  m->typed_mask |= 1u << a;
+}
+
+static __always_inline void clear_arg(struct tgd_policy_event *ev, __u32 a) {
+  TGD_MASK(a, 7);
+  if (a >= TGD_MAX_ARGS) return;
+  ev->args[a].type = 0;
+  ev->memo.have_mask &= ~(1u << a);
+  ev->memo.typed_mask &= ~(1u << a);
+}
 
 #define DEFINE_ARG_READER(suffix, kind)                                   \
   static long read_arg_step_##suffix(__u32 a, void *data) {               \
     struct args_ctx *ac = data;                                           \
-    TGD_MASK(a, 7);                                                       \
     if (a >= TGD_MAX_ARGS || !ac->cfg || !ac->ev) return 1;               \
-    read_arg(ac->ctx, kind, &ac->cfg->args[a], &ac->ev->args[a], &ac->cfg->res[a]); \
+    if (a >= ac->n) {                                                     \
+      clear_arg(ac->ev, a);                                               \
+      return 0;                                                           \
+    }                                                                     \
+    read_arg_once(ac->ctx, kind, ac->cfg, ac->ev, a);                     \
     return 0;                                                             \
   }
 

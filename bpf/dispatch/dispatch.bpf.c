@@ -41,6 +41,7 @@ static __always_inline void exec_track_store(__u32 tgid, struct file *file) {
   int n = tgd_read_path(&fpath, tmp->path, sizeof(tmp->path), &trunc);
   /* A path that does not fit can match nothing: store it as too long. */
   tmp->len = trunc ? TGD_STR_MAX : (__u32)n;
+  tmp->hash = tgd_path_hash((const __u64 *)tmp->path);
   bpf_map_update_elem(&tgd_exec_paths, &tgid, tmp, BPF_ANY);
 }
 

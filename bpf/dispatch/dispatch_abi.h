@@ -157,6 +157,7 @@ struct tgd_sock_owner {
 #define TGD_TAG_INT 3
 #define TGD_TAG_PID 4
 #define TGD_TAG_NS 5
+#define TGD_TAG_BIN_HASH 6 /* tgd_path_hash of each matchBinaries In/NotIn value: a prefilter (int set) */
 
 struct tgd_arg_desc {
   __u8 src;       /* TGD_SRC_* (0: unused slot) */
@@ -329,9 +330,28 @@ struct tgd_lpm_key {
 /* Exec tracker value: the current binary of a thread group. */
 struct tgd_exec_path {
   __u32 len;
-  __u32 pad;
+  __u32 hash; /* tgd_path_hash(path) */
   char path[TGD_STR_MAX];
 };
+
+/* A 32-bit hash of a zero-padded TGD_STR_MAX-byte string (FNV-1a over its
+ * 64-bit words), computed by the exec tracker once per exec and by user
+ * space for every matchBinaries In/NotIn value. It only prefilters: an
+ * event looks up (policy, TGD_TAG_BIN_HASH clause, hash) in tgd_int_values
+ * (a 16-byte key) and confirms a hit with the exact 248-byte string lookup,
+ * so a collision costs a second lookup, never a wrong answer. */
+static inline __u32 tgd_path_hash(const void *s) {
+  const __u64 *words = (const __u64 *)s; /* 8-byte aligned */
+  __u64 h = 0xcbf29ce484222325ULL;
+#ifdef __bpf__
+#pragma unroll
+#endif
+  for (int i = 0; i < TGD_STR_MAX / 8; i++) {
+    h ^= words[i];
+    h *= 0x100000001b3ULL;
+  }
+  return (__u32)(h ^ (h >> 32));
+}
 
 /* Per-hook counters (per-CPU; summed by user space). */
 struct tgd_hook_stats {
@@ -451,6 +471,32 @@ struct tgd_arg_val {
   };
 };
 
+/* Where an argument value came from: its descriptor and resolve path. Two
+ * arguments with equal sources read the same value within one event. */
+struct tgd_arg_src {
+  struct tgd_arg_desc d;
+  struct tgd_resolve r;
+};
+
+/* What the evaluation of one event has already looked up, shared by every
+ * policy evaluated for the event (scratch of the event record, not sent):
+ * the evaluator reads an argument only when no earlier policy of the event
+ * read one of the same source (have[]), and looks the exec tracker up once.
+ * Reset when the event's scratch slot is claimed. The selectors and actions
+ * never write ev->args, so a value stays valid for the later policies. */
+#define TGD_EXE_UNKNOWN 0 /* not looked up yet */
+#define TGD_EXE_FOUND 1
+#define TGD_EXE_ABSENT 2
+struct tgd_eval_memo {
+  __u32 have_mask; /* bit a: args[a] holds the value of source have[a] */
+  __u32 exe_state; /* TGD_EXE_* */
+  __u32 exe_hash;  /* TGD_EXE_FOUND: tgd_exec_path.hash */
+  __u32 typed_mask; /* bit a: args[a].type may be set (0: every position is empty) */
+  __u32 pid_swapped; /* pid/tid are a tracked socket's owner's (TrackSock), not the task's */
+  __u32 pad;
+  struct tgd_arg_src have[TGD_MAX_ARGS];
+};
+
 struct tgd_policy_event {
   __u32 op;       /* TGD_EV_POLICY */
   __u32 policy_id;
@@ -471,6 +517,7 @@ struct tgd_policy_event {
   struct tgd_lpm_key key;
   char rev[TGD_STR_MAX];
   struct tgd_rate_key rate;
+  struct tgd_eval_memo memo;
 };
 
 /* Bytes of a tgd_policy_event that reach user space. */
@@ -482,6 +529,8 @@ static_assert(offsetof(struct tgd_policy_event, kernel_stack_id) == 48 + TGD_MAX
               "stack ids follow the args");
 static_assert(sizeof(struct tgd_arg_desc) == 12, "tgd_arg_desc");
 static_assert(sizeof(struct tgd_resolve) == 20, "tgd_resolve");
+static_assert(sizeof(struct tgd_arg_src) == 32, "tgd_arg_src: compared as 8 words");
+static_assert(offsetof(struct tgd_policy_event, memo) % 8 == 0, "tgd_eval_memo alignment");
 static_assert(sizeof(struct tgd_selector) == 24 + 24 * TGD_MAX_INT_CLAUSES + 4 * TGD_MAX_STR_CLAUSES +
                                                  4 * TGD_MAX_NS_CLAUSES + 16 * TGD_MAX_ACTIONS,
               "tgd_selector");
@@ -500,6 +549,8 @@ static_assert(offsetof(struct tgd_arg_val, str) == 16, "tgd_arg_val header");
 #else
 _Static_assert(sizeof(struct tgd_arg_desc) == 12, "tgd_arg_desc");
 _Static_assert(__builtin_offsetof(struct tgd_policy_event, key) == TGD_EVENT_WIRE_SIZE, "wire size");
+_Static_assert(sizeof(struct tgd_arg_src) == 32, "tgd_arg_src: compared as 8 words");
+_Static_assert(__builtin_offsetof(struct tgd_policy_event, memo) % 8 == 0, "tgd_eval_memo alignment");
 _Static_assert(sizeof(struct tgd_arg_val) == 16 + TGD_STR_MAX, "tgd_arg_val");
 _Static_assert(sizeof(struct tgd_net_val) == 80, "tgd_net_val");
 _Static_assert(sizeof(struct tgd_run_key) == 16, "tgd_run_key");

@@ -38,12 +38,12 @@ struct tgd_verdict {
  * function: the verifier checks it once, on its own, instead of once per
  * path of every caller (which exceeds its 1M-instruction budget on some
  * kernels). */
-__noinline int tgd_decide(struct tgd_policy_cfg *cfg, struct tgd_policy_event *ev, struct tgd_verdict *v) {
+__noinline int tgd_decide(struct tgd_policy_cfg *cfg, struct tgd_policy_event *ev, struct tgd_verdict *v,
+                          struct tgd_hook_stats *st) {
   if (!cfg || !ev || !v) return 0;
   int matched = match_selectors(cfg, ev);
   if (matched < 0) return 0;
   ev->flags |= ((__u32)matched & TGD_EVF_SEL_MASK) << TGD_EVF_SEL_SHIFT;
-  struct tgd_hook_stats *st = hook_stats();
   __u32 id = cfg->policy_id;
   struct tgd_policy_counters *pc = bpf_map_lookup_elem(&tgd_policy_counters, &id);
   __s32 verdict = v->verdict;
@@ -62,16 +62,17 @@ __noinline int tgd_decide(struct tgd_policy_cfg *cfg, struct tgd_policy_event *e
  * program's context is needed, so not in tgd_decide) and copies it to the
  * ring buffer. LSM programs never ask (the compiler refuses stack traces
  * there, as Tetragon), so they never call bpf_get_stackid. */
-static __always_inline void post_event(void *ctx, struct tgd_policy_event *ev, int kind) {
+static __always_inline void post_event(void *ctx, struct tgd_policy_event *ev, int kind,
+                                       struct tgd_hook_stats *st) {
   ev->kernel_stack_id = -1;
   ev->user_stack_id = -1;
   if (kind != TGD_HOOK_LSM) {
     if (ev->flags & TGD_EVF_KSTACK) ev->kernel_stack_id = bpf_get_stackid(ctx, &tgd_stacks, 0);
     if (ev->flags & TGD_EVF_USTACK) ev->user_stack_id = bpf_get_stackid(ctx, &tgd_stacks, BPF_F_USER_STACK);
   }
-  struct tgd_hook_stats *st = hook_stats();
   __u32 id = ev->policy_id;
   struct tgd_policy_counters *pc = bpf_map_lookup_elem(&tgd_policy_counters, &id);
+  if (!ev->ktime) ev->ktime = bpf_ktime_get_ns();
   if (bpf_ringbuf_output(&tgd_events, ev, TGD_EVENT_WIRE_SIZE, 0) == 0) {
     if (st) st->posted++;
     if (pc) __sync_fetch_and_add(&pc->posted, 1);
@@ -92,6 +93,7 @@ static __always_inline void sock_owner(struct tgd_policy_event *ev) {
     if (o) {
       ev->pid = o->pid;
       ev->tid = o->tid;
+      ev->memo.pid_swapped = 1;
     }
   }
 }
@@ -100,18 +102,15 @@ struct eval_ctx {
   void *ctx;
   struct tgd_run_list *list;
   struct tgd_hook_stats *st;
+  struct tgd_scratch *slot; /* the event's scratch slot, claimed by its first evaluation */
   __u64 cgid;
   __s32 verdict; /* LSM: 0 allows, -errno denies (Override) */
 };
 
-/* Evaluates policy `id` for this event: reads its arguments into a ring
- * buffer reservation, runs its selectors, acts and posts or discards. */
-static __always_inline void eval_one(struct eval_ctx *ec, __u32 id, int kind) {
-  struct tgd_policy_cfg *cfg = policy_cfg(id);
-  if (!cfg || !(cfg->flags & TGD_POLICY_ENABLED)) return;
-  struct tgd_hook_stats *st = ec->st;
-  if (st) st->evaluated++;
-  /* Claim a scratch slot of this CPU; a preempted evaluation keeps its own. */
+/* Claims a scratch slot of this CPU for the event (a preempted evaluation
+ * keeps its own) and fills what every policy of the event shares: the
+ * header and an empty memo (dispatch_abi.h tgd_eval_memo). */
+static __always_inline struct tgd_scratch *claim_scratch(struct eval_ctx *ec) {
   struct tgd_scratch *slot = 0;
   for (__u32 i = 0; i < TGD_SCRATCH_SLOTS; i++) {
     __u32 k = i;
@@ -121,33 +120,69 @@ static __always_inline void eval_one(struct eval_ctx *ec, __u32 id, int kind) {
       break;
     }
   }
+  if (!slot) return 0;
+  struct tgd_policy_event *ev = &slot->ev;
+  __u64 pid_tgid = bpf_get_current_pid_tgid();
+  ev->op = TGD_EV_POLICY;
+  ev->hook_id = tgd_hook_id;
+  ev->pid = pid_tgid >> 32;
+  ev->tid = (__u32)pid_tgid;
+  ev->ktime = 0; /* read when the event is first posted: most evaluations post nothing */
+  ev->cgroup_id = ec->cgid;
+  for (__u32 a = 0; a < TGD_MAX_ARGS; a++) ev->args[a].type = 0;
+  ev->memo.have_mask = 0;
+  ev->memo.typed_mask = 0;
+  ev->memo.exe_state = TGD_EXE_UNKNOWN;
+  ev->memo.pid_swapped = 0;
+  return slot;
+}
+
+/* Releases the event's scratch slot, if it claimed one. */
+static __always_inline void release_scratch(struct eval_ctx *ec) {
+  if (ec->slot) ec->slot->busy = 0;
+  ec->slot = 0;
+}
+
+/* Evaluates policy `id` for this event in the event's scratch slot: reads
+ * the arguments no earlier policy of the event read, runs its selectors,
+ * acts and posts or discards. */
+static __always_inline void eval_one(struct eval_ctx *ec, __u32 id, int kind) {
+  struct tgd_policy_cfg *cfg = policy_cfg(id);
+  if (!cfg || !(cfg->flags & TGD_POLICY_ENABLED)) return;
+  struct tgd_hook_stats *st = ec->st;
+  if (st) st->evaluated++;
+  if (!ec->slot) ec->slot = claim_scratch(ec);
+  struct tgd_scratch *slot = ec->slot;
   if (!slot) {
     if (st) st->scratch_busy++;
     return;
   }
   struct tgd_policy_event *ev = &slot->ev;
-  __u64 pid_tgid = bpf_get_current_pid_tgid();
-  ev->op = TGD_EV_POLICY;
   ev->policy_id = id;
-  ev->hook_id = tgd_hook_id;
   ev->action = 0;
   ev->flags = 0;
-  ev->pid = pid_tgid >> 32;
-  ev->tid = (__u32)pid_tgid;
-  ev->ktime = bpf_ktime_get_ns();
-  ev->cgroup_id = ec->cgid;
   __u32 n_args = cfg->n_args;
-  ev->n_args = n_args;
-  for (__u32 a = 0; a < TGD_MAX_ARGS; a++) ev->args[a].type = 0;
-  struct args_ctx ac = {.ctx = ec->ctx, .cfg = cfg, .ev = ev};
   if (n_args > TGD_MAX_ARGS) n_args = TGD_MAX_ARGS;
-  bpf_loop(n_args, ARG_READER(kind), &ac, 0);
+  ev->n_args = n_args;
+  /* An earlier policy of the event made it a tracked socket's owner's:
+   * this one starts from the current task again. */
+  if (ev->memo.pid_swapped) {
+    __u64 pid_tgid = bpf_get_current_pid_tgid();
+    ev->pid = pid_tgid >> 32;
+    ev->tid = (__u32)pid_tgid;
+    ev->memo.pid_swapped = 0;
+  }
+  /* One step per position: the policy's arguments are read (or kept),
+   * the positions past them carry nothing (rate keys and the decoder look
+   * at the type). */
+  if (n_args || ev->memo.typed_mask) {
+    struct args_ctx ac = {.ctx = ec->ctx, .cfg = cfg, .ev = ev, .n = n_args};
+    bpf_loop(TGD_MAX_ARGS, ARG_READER(kind), &ac, 0);
+  }
   sock_owner(ev);
   struct tgd_verdict v = {.verdict = ec->verdict};
-  if (tgd_decide(cfg, ev, &v)) post_event(ec->ctx, ev, kind);
+  if (tgd_decide(cfg, ev, &v, st)) post_event(ec->ctx, ev, kind, st);
   ec->verdict = v.verdict;
-  slot->busy = 0;
-  return;
 }
 
 static __always_inline long eval_policy(__u32 i, struct eval_ctx *ec, int kind) {
@@ -171,27 +206,53 @@ static __always_inline void count_truncated(struct tgd_run_list *l, struct tgd_h
   if (l && st && (l->flags & TGD_RUNF_TRUNCATED)) st->truncated_lists++;
 }
 
+/* The event's cgroup, hook flags and (hook, cgroup) run list: from the
+ * dispatcher's hand-off when it is stamped with this task and hook (the
+ * usual case: the evaluator runs right after its dispatcher's tail call),
+ * otherwise looked up again. */
+struct eval_start {
+  __u64 cgid;
+  __u32 flags;
+  int is_pod;
+};
+
+static __always_inline struct tgd_run_list *eval_start(struct eval_start *es) {
+  __u32 zero = 0;
+  struct tgd_handoff *h = bpf_map_lookup_elem(&tgd_handoff, &zero);
+  if (h && h->pid_tgid == bpf_get_current_pid_tgid() && h->hook_id == tgd_hook_id) {
+    es->cgid = h->cgid;
+    es->flags = h->flags;
+    es->is_pod = h->is_pod;
+    if (!h->has_ref) return 0;
+    struct tgd_run_list *l = run_list_at(h->run_ref, es->cgid);
+    return l ? l : run_list(es->cgid); /* replaced meanwhile: the current one */
+  }
+  es->cgid = current_cgroup(&es->is_pod);
+  es->flags = hook_flags();
+  return run_list(es->cgid);
+}
+
 #define DEFINE_EVALUATOR(suffix, kind)                                                    \
   static long eval_policy_##suffix(__u32 i, void *data) { return eval_policy(i, data, kind); } \
   static __always_inline int evaluate_##suffix(void *ctx) {                              \
     struct eval_ctx ec = {.ctx = ctx, .st = hook_stats()};                               \
-    int is_pod = 0;                                                                       \
-    __u64 cgid = current_cgroup(&is_pod);                                                 \
-    ec.cgid = cgid;                                                                       \
-    __u32 flags = hook_flags();                                                           \
-    if (flags & TGD_HOOKF_UNFILTERED) {                                                   \
+    struct eval_start es = {};                                                            \
+    struct tgd_run_list *cg_list = eval_start(&es);                                       \
+    ec.cgid = es.cgid;                                                                    \
+    if (es.flags & TGD_HOOKF_UNFILTERED) {                                                \
       ec.list = run_list(0);                                                              \
       count_truncated(ec.list, ec.st);                                                    \
       if (ec.list) bpf_loop(TGD_RUN_MAX, eval_policy_##suffix, &ec, 0);                  \
     }                                                                                     \
-    ec.list = run_list(cgid);                                                             \
+    ec.list = cg_list;                                                                    \
     count_truncated(ec.list, ec.st);                                                      \
     if (ec.list) bpf_loop(TGD_RUN_MAX, eval_policy_##suffix, &ec, 0);                    \
-    if (!is_pod && (flags & TGD_HOOKF_HOST)) {                                            \
+    if (!es.is_pod && (es.flags & TGD_HOOKF_HOST)) {                                      \
       ec.list = run_list(POLICY_FILTER_HOST_CGROUP_KEY);                                  \
       count_truncated(ec.list, ec.st);                                                    \
       if (ec.list) bpf_loop(TGD_RUN_MAX, eval_policy_##suffix, &ec, 0);                  \
     }                                                                                     \
+    release_scratch(&ec);                                                                 \
     return tgd_verdict(ec.verdict);                                                       \
   }
 

@@ -191,6 +191,28 @@ struct {
   __type(value, struct tgd_scratch);
 } tgd_scratch SEC(".maps");
 
+/* What the dispatcher found for the event it tail-calls the evaluator for
+ * (per CPU, one entry): the evaluator uses it instead of repeating the
+ * lookups when it is stamped with the current task and the evaluator's
+ * hook. A program preempted between the two (faultable tracepoints) may find
+ * another task's stamp: it then looks up again. */
+struct tgd_handoff {
+  __u64 pid_tgid;
+  __u64 cgid;     /* the tracked cgroup */
+  __u64 run_ref;  /* the (hook, cgid) run list's reference (TGD_SLOT_REF); has_ref */
+  __u32 hook_id;
+  __u32 flags;    /* the hook's TGD_HOOKF_* */
+  __u32 is_pod;
+  __u32 has_ref;
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct tgd_handoff);
+} tgd_handoff SEC(".maps");
+
 /* Policy events. */
 struct {
   __uint(type, BPF_MAP_TYPE_RINGBUF);

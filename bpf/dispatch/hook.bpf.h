@@ -35,6 +35,20 @@ static __always_inline __u64 current_cgroup(int *is_pod) {
   return tracked ? *tracked : cgid;
 }
 
+/* The run list that reference r names for (this hook, cgroup), or 0 when
+ * the slot no longer carries it. */
+static __always_inline struct tgd_run_list *run_list_at(__u64 r, __u64 cgid) {
+  __u32 slot = (__u32)r, seq = (__u32)(r >> 32);
+  __u32 chunk = slot >> TGD_RUN_CHUNK_SHIFT;
+  void *inner = bpf_map_lookup_elem(&tgd_run_chunks, &chunk);
+  if (!inner) return 0;
+  __u32 idx = slot & (TGD_RUN_CHUNK - 1);
+  struct tgd_run_slot *s = bpf_map_lookup_elem(inner, &idx);
+  if (!s) return 0;
+  if (s->seq == seq && s->owner.hook_id == tgd_hook_id && s->owner.cgroup_id == cgid) return &s->list;
+  return 0;
+}
+
 /* The run list of (this hook, cgroup), or 0; as policy_cfg(). */
 static __always_inline struct tgd_run_list *run_list(__u64 cgid) {
   struct tgd_run_key k = {.hook_id = tgd_hook_id, .cgroup_id = cgid};
@@ -42,15 +56,8 @@ static __always_inline struct tgd_run_list *run_list(__u64 cgid) {
   for (int attempt = 0; attempt < 3; attempt++) {
     __u64 *ref = bpf_map_lookup_elem(&tgd_run_lists, &k);
     if (!ref) return 0;
-    __u64 r = tgd_read_ref(ref);
-    __u32 slot = (__u32)r, seq = (__u32)(r >> 32);
-    __u32 chunk = slot >> TGD_RUN_CHUNK_SHIFT;
-    void *inner = bpf_map_lookup_elem(&tgd_run_chunks, &chunk);
-    if (!inner) return 0;
-    __u32 idx = slot & (TGD_RUN_CHUNK - 1);
-    struct tgd_run_slot *s = bpf_map_lookup_elem(inner, &idx);
-    if (!s) return 0;
-    if (s->seq == seq && s->owner.hook_id == k.hook_id && s->owner.cgroup_id == cgid) return &s->list;
+    struct tgd_run_list *l = run_list_at(tgd_read_ref(ref), cgid);
+    if (l) return l;
   }
   return 0;
 }
@@ -70,8 +77,20 @@ static __always_inline int dispatch(void *ctx, void *tail_map) {
   int is_pod = 0;
   __u64 cgid = current_cgroup(&is_pod);
   __u32 flags = hook_flags();
-  if (!has_run_list(cgid) && !(flags & TGD_HOOKF_UNFILTERED) && (is_pod || !(flags & TGD_HOOKF_HOST)))
-    return 0;
+  struct tgd_run_key k = {.hook_id = tgd_hook_id, .cgroup_id = cgid};
+  __u64 *ref = bpf_map_lookup_elem(&tgd_run_lists, &k);
+  if (!ref && !(flags & TGD_HOOKF_UNFILTERED) && (is_pod || !(flags & TGD_HOOKF_HOST))) return 0;
+  __u32 zero = 0;
+  struct tgd_handoff *h = bpf_map_lookup_elem(&tgd_handoff, &zero);
+  if (h) {
+    h->pid_tgid = bpf_get_current_pid_tgid();
+    h->cgid = cgid;
+    h->run_ref = ref ? tgd_read_ref(ref) : 0;
+    h->hook_id = tgd_hook_id;
+    h->flags = flags;
+    h->is_pod = is_pod;
+    h->has_ref = ref != 0;
+  }
   struct tgd_hook_stats *st = hook_stats();
   if (st) st->runs++;
   bpf_tail_call(ctx, tail_map, tgd_hook_id);

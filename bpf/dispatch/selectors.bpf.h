@@ -140,6 +140,34 @@ static __always_inline __u32 ns_inum(struct task_struct *task, __u8 ns) {
   return 0;
 }
 
+static __always_inline int bin_negated(__u8 op) {
+  return op == TGD_OP_NEQ || op == TGD_OP_NOT_PREFIX || op == TGD_OP_NOT_POSTFIX;
+}
+
+/* matchBinaries of selector `sel`: the exec tracker is read once per event
+ * (ev->memo); In/NotIn look the path's hash up first (a 16-byte key) and the
+ * exact path (248 bytes) only on a hash hit. A binary the tracker does not
+ * know matches only the negated operators. */
+static __always_inline int bin_match(struct tgd_policy_cfg *cfg, struct tgd_policy_event *ev, __u32 sel) {
+  TGD_MASK(sel, 7);
+  if (sel >= TGD_MAX_SELECTORS) return 0;
+  struct tgd_selector *s = &cfg->sel[sel];
+  __u8 op = s->bin_op;
+  struct tgd_eval_memo *m = &ev->memo;
+  if (m->exe_state == TGD_EXE_UNKNOWN) {
+    struct tgd_exec_path *exe = bpf_map_lookup_elem(&tgd_exec_paths, &ev->pid);
+    m->exe_state = exe ? TGD_EXE_FOUND : TGD_EXE_ABSENT;
+    m->exe_hash = exe ? exe->hash : 0;
+  }
+  if (m->exe_state != TGD_EXE_FOUND) return bin_negated(op);
+  if ((op == TGD_OP_EQ || op == TGD_OP_NEQ) &&
+      !int_in_set(cfg->policy_id, TGD_TAG(cfg->gen, sel, TGD_TAG_BIN_HASH, 0), m->exe_hash))
+    return op == TGD_OP_NEQ;
+  struct tgd_exec_path *exe = bpf_map_lookup_elem(&tgd_exec_paths, &ev->pid);
+  if (!exe) return bin_negated(op);
+  return str_match(ev, cfg->policy_id, TGD_TAG(cfg->gen, sel, TGD_TAG_BIN, 0), op, exe->path, exe->len);
+}
+
 struct sel_ctx {
   struct tgd_policy_cfg *cfg;
   struct tgd_policy_event *ev;
@@ -267,42 +295,41 @@ static long str_clause_step(__u32 i, void *data) {
   return 0;
 }
 
+/* matchBinaries as a global function: the verifier checks it once, apart
+ * from the selector's other clauses (inline, its branches doubled the
+ * verifier's work on the evaluators), and a call costs less than a bpf_loop
+ * step. */
+__noinline int tgd_bin_match(struct tgd_policy_cfg *cfg, struct tgd_policy_event *ev, __u32 sel) {
+  if (!cfg || !ev) return 0;
+  return bin_match(cfg, ev, sel);
+}
+
 /* Runs bpf_loop over the first n (at most max) clauses; returns whether all matched. */
 #define TGD_CLAUSES_MATCH(n, max, step, cc) \
   ((n) == 0 || (bpf_loop((n) > (max) ? (max) : (n), step, cc, 0), !(cc)->failed))
 
-static long eval_selector(__u32 sel, void *data) {
-  struct sel_ctx *sc = data;
-  struct tgd_policy_cfg *cfg = sc->cfg;
-  struct tgd_policy_event *ev = sc->ev;
+/* Whether selector `sel` of the policy matches the event. A global function
+ * (verified once): a one-selector policy calls it directly, the others
+ * through a bpf_loop step each. The current task is read only by the
+ * clauses that need it. */
+__noinline int tgd_selector_matches(struct tgd_policy_cfg *cfg, struct tgd_policy_event *ev, __u32 sel) {
   TGD_MASK(sel, 7);
-  if (!cfg || !ev || sel >= TGD_MAX_SELECTORS) return 1;
+  if (!cfg || !ev || sel >= TGD_MAX_SELECTORS) return 0;
   struct tgd_selector *s = &cfg->sel[sel];
-  struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 
   if (s->pid_op) {
     __u32 pid = ev->pid;
     if (s->flags & TGD_SEL_PIDS_NS) {
+      struct task_struct *task = (struct task_struct *)bpf_get_current_task();
       unsigned int level = BPF_CORE_READ(task, group_leader, thread_pid, level);
       pid = BPF_CORE_READ(task, group_leader, thread_pid, numbers[level & 31].nr);
     }
     int in = int_in_set(cfg->policy_id, TGD_TAG(cfg->gen, sel, TGD_TAG_PID, 0), pid);
     if ((s->pid_op == TGD_OP_EQ) != in) return 0;
   }
-  if (s->bin_op) {
-    struct tgd_exec_path *exe = bpf_map_lookup_elem(&tgd_exec_paths, &ev->pid);
-    int m;
-    if (exe) {
-      m = str_match(ev, cfg->policy_id, TGD_TAG(cfg->gen, sel, TGD_TAG_BIN, 0), s->bin_op, exe->path,
-                    exe->len);
-    } else {
-      /* Unknown binary: only the negated operators can match. */
-      m = s->bin_op == TGD_OP_NEQ || s->bin_op == TGD_OP_NOT_PREFIX || s->bin_op == TGD_OP_NOT_POSTFIX;
-    }
-    if (!m) return 0;
-  }
   if (s->cap_op) {
     __u64 caps;
+    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
     const struct cred *cred = BPF_CORE_READ(task, cred);
     if (s->cap_type == 1)
       caps = BPF_CORE_READ(cred, cap_inheritable.val);
@@ -313,10 +340,18 @@ static long eval_selector(__u32 sel, void *data) {
     int any = (caps & s->cap_mask) != 0;
     if ((s->cap_op == TGD_OP_EQ) != any) return 0;
   }
-  struct clause_ctx cc = {.cfg = cfg, .ev = ev, .task = task, .sel = sel};
+  if (s->bin_op && !tgd_bin_match(cfg, ev, sel)) return 0;
+  struct clause_ctx cc = {.cfg = cfg, .ev = ev, .sel = sel};
+  if (s->n_ns) cc.task = (struct task_struct *)bpf_get_current_task();
   if (!TGD_CLAUSES_MATCH(s->n_ns, TGD_MAX_NS_CLAUSES, ns_clause_step, &cc)) return 0;
   if (!TGD_CLAUSES_MATCH(s->n_int, TGD_MAX_INT_CLAUSES, int_clause_step, &cc)) return 0;
   if (!TGD_CLAUSES_MATCH(s->n_str, TGD_MAX_STR_CLAUSES, str_clause_step, &cc)) return 0;
+  return 1;
+}
+
+static long eval_selector(__u32 sel, void *data) {
+  struct sel_ctx *sc = data;
+  if (!tgd_selector_matches(sc->cfg, sc->ev, sel)) return 0;
   sc->matched = sel;
   return 1;
 }
@@ -328,6 +363,7 @@ static __always_inline int match_selectors(struct tgd_policy_cfg *cfg, struct tg
   if (!cfg || !ev) return -1;
   __u32 n = cfg->n_selectors;
   if (n == 0) return TGD_MAX_SELECTORS;
+  if (n == 1) return tgd_selector_matches(cfg, ev, 0) ? 0 : -1;
   /* Only the policy's selectors: an unused (zeroed) slot would match. */
   struct sel_ctx sc = {.cfg = cfg, .ev = ev, .matched = -1};
   bpf_loop(n > TGD_MAX_SELECTORS ? TGD_MAX_SELECTORS : n, eval_selector, &sc, 0);

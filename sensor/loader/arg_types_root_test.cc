@@ -520,5 +520,65 @@ TEST_F(ArgTypesRootTest, CharIovecOnSysEnterWritev) {
   EXPECT_EQ(Events("iov-other").size(), 0u);
 }
 
+
+// Read once per event (issue 11 item 4): policies of one event that read the
+// same arguments in other orders and subsets each get their own arguments in
+// their own order, whether the evaluator kept a value in place, copied it
+// from another position or read it (a wrong copy shows as a wrong type or
+// value at a position).
+TEST_F(ArgTypesRootTest, ArgumentsReadOnceServeEveryPolicyInItsOwnOrder) {
+  const std::string head = "  - subsystem: syscalls\n    event: sys_enter_write\n";
+  const std::string fd = "    - index: 5\n      type: fd\n";
+  const std::string buf = "    - index: 6\n      type: char_buf\n      sizeArgIndex: 8\n";
+  const std::string size = "    - index: 7\n      type: size_t\n";
+  const std::string file = dir_ + "/written";
+  const std::string on_file = absl::StrCat("[\"", file, "\"]");
+  ASSERT_TRUE(Load("fd-size", Hook(head, fd + size, 5, "Equal", on_file)).ok());
+  ASSERT_TRUE(Load("size-fd-buf", Hook(head, size + fd + buf, 5, "Equal", on_file)).ok());
+  ASSERT_TRUE(Load("buf-only", Hook(head, buf, 6, "Prefix", "[\"tgdispatch-payload\"]")).ok());
+  ASSERT_TRUE(Load("buf-size-fd", Hook(head, buf + size + fd, 5, "Equal", on_file)).ok());
+  std::string big(1000, 'z');
+  Run([file, big] {
+    int fd = open(file.c_str(), O_CREAT | O_WRONLY, 0600);
+    const char msg[] = "tgdispatch-payload";
+    if (fd < 0 || write(fd, msg, sizeof(msg) - 1) != sizeof(msg) - 1) return 2;
+    if (write(fd, big.data(), big.size()) != static_cast<ssize_t>(big.size())) return 3;
+    close(fd);
+    return 0;
+  });
+  const auto& a = Events("fd-size");
+  ASSERT_EQ(a.size(), 2u);
+  for (const auto& e : a) ASSERT_EQ(e.size(), 2u);
+  EXPECT_EQ(a[0][0].file_arg().path(), file);
+  EXPECT_EQ(a[0][1].size_arg(), 18u);
+  EXPECT_EQ(a[1][0].file_arg().path(), file);
+  EXPECT_EQ(a[1][1].size_arg(), 1000u);
+
+  const auto& b = Events("size-fd-buf");
+  ASSERT_EQ(b.size(), 2u);
+  for (const auto& e : b) ASSERT_EQ(e.size(), 3u);
+  EXPECT_EQ(b[0][0].size_arg(), 18u);
+  EXPECT_EQ(b[0][1].file_arg().path(), file);
+  EXPECT_EQ(b[0][2].bytes_arg(), "tgdispatch-payload");
+  EXPECT_EQ(b[1][0].size_arg(), 1000u);
+  EXPECT_EQ(b[1][1].file_arg().path(), file);
+  EXPECT_EQ(b[1][2].truncated_bytes_arg().orig_size(), 1000u);
+
+  const auto& c = Events("buf-only");
+  ASSERT_EQ(c.size(), 1u);
+  ASSERT_EQ(c[0].size(), 1u);
+  EXPECT_EQ(c[0][0].bytes_arg(), "tgdispatch-payload");
+
+  const auto& d = Events("buf-size-fd");
+  ASSERT_EQ(d.size(), 2u);
+  for (const auto& e : d) ASSERT_EQ(e.size(), 3u);
+  EXPECT_EQ(d[0][0].bytes_arg(), "tgdispatch-payload");
+  EXPECT_EQ(d[0][1].size_arg(), 18u);
+  EXPECT_EQ(d[0][2].file_arg().path(), file);
+  EXPECT_EQ(d[1][0].truncated_bytes_arg().bytes_arg(), std::string(TGD_STR_MAX, 'z'));
+  EXPECT_EQ(d[1][1].size_arg(), 1000u);
+  EXPECT_EQ(d[1][2].file_arg().path(), file);
+}
+
 }  // namespace
 }  // namespace tgd

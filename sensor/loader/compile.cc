@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstring>
 #include <optional>
+#include <set>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -584,6 +585,24 @@ absl::Status CompileSelector(const policy::Hook& hook, const policy::Selector& s
   return absl::OkStatus();
 }
 
+// The path hashes of every matchBinaries In/NotIn value (its exact strings,
+// tag kind TGD_TAG_BIN), once per distinct hash and selector: the datapath
+// looks the binary's hash up first (a 16-byte key instead of the 248-byte
+// string; dispatch_abi.h tgd_path_hash) and the string only on a hit.
+void AddBinaryHashes(CompiledHook* out) {
+  std::set<std::pair<uint32_t, uint32_t>> seen;  // (tag, hash)
+  std::vector<tgd_int_key> hashes;
+  for (const tgd_str_key& k : out->strs) {
+    if (((k.tag >> 8) & 0xf) != TGD_TAG_BIN) continue;
+    uint64_t words[TGD_STR_MAX / 8];
+    memcpy(words, k.s, sizeof(words));
+    uint32_t h = tgd_path_hash(words);
+    uint32_t tag = TGD_TAG(0, (k.tag >> 12) & 0xf, TGD_TAG_BIN_HASH, 0);
+    if (seen.insert({tag, h}).second) hashes.push_back({0, tag, h});
+  }
+  out->ints.insert(out->ints.end(), hashes.begin(), hashes.end());
+}
+
 }  // namespace
 
 void CompiledHook::SetIdentity(uint32_t policy_id, uint16_t gen) {
@@ -679,6 +698,7 @@ absl::StatusOr<CompiledHook> CompileHook(const policy::Hook& hook, const Tracepo
     TGD_RETURN_IF_ERROR(CompileSelector(hook, hook.selectors[i], static_cast<int>(i), host_ns, &out));
   }
   out.cfg.n_selectors = hook.selectors.size();
+  AddBinaryHashes(&out);
   return out;
 }
 

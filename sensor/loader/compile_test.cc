@@ -142,11 +142,18 @@ TEST(CompileTest, SelectorValuesGoToTheValueSets) {
   EXPECT_EQ(std::string(c->prefixes[0].s), "/etc/");
   ASSERT_EQ(c->postfixes.size(), 1u);
   EXPECT_EQ(std::string(c->postfixes[0].s), "fnoc.");
-  // Integers: Equal values and the pids of selector 1.
-  ASSERT_EQ(c->ints.size(), 4u);
+  // Integers: Equal values and the pids of selector 1, then the binaries'
+  // path hashes (the datapath's prefilter for the exact set).
+  ASSERT_EQ(c->ints.size(), 6u);
   EXPECT_EQ(c->ints[0].value, 1u);
   EXPECT_EQ(c->ints[1].value, 16u);
   EXPECT_EQ(c->ints[2].tag, TGD_TAG(0, 1, TGD_TAG_PID, 0));
+  for (int i = 0; i < 2; ++i) {
+    uint64_t words[TGD_STR_MAX / 8];
+    memcpy(words, c->strs[i].s, sizeof(words));
+    EXPECT_EQ(c->ints[4 + i].tag, TGD_TAG(0, 0, TGD_TAG_BIN_HASH, 0));
+    EXPECT_EQ(c->ints[4 + i].value, tgd_path_hash(words));
+  }
 
   c->SetIdentity(77, 3);
   EXPECT_EQ(c->cfg.policy_id, 77u);

@@ -76,6 +76,9 @@ void SeedExecPaths(int map_fd) {
     tgd_exec_path p{};
     p.len = n >= TGD_STR_MAX ? TGD_STR_MAX : static_cast<uint32_t>(n);
     memcpy(p.path, buf, std::min<size_t>(n, TGD_STR_MAX - 1));
+    uint64_t words[TGD_STR_MAX / 8];
+    memcpy(words, p.path, sizeof(words));
+    p.hash = tgd_path_hash(words);
     bpf_map_update_elem(map_fd, &pid, &p, BPF_NOEXIST);  // never overwrite a fresher exec
   }
   closedir(d);
