@@ -200,6 +200,10 @@ absl::Status DispatchBackend::Init() {
     bpf_link* link = bpf_program__attach(p);
     if (!link) return ErrnoStatus(errno, absl::StrCat("attaching ", bpf_program__name(p)));
     tracker_links_.emplace_back(link);
+    if (opts_.pins) {
+      // The pinned dispatchers' matchBinaries need the exec tracker kept up to date.
+      TGD_RETURN_IF_ERROR(opts_.pins->Pin(bpf_link__fd(link), bpf_program__name(p)));
+    }
   }
   if (opts_.seed_exec_paths) SeedExecPaths(bpf_map__fd(shared_->maps.tgd_exec_paths));
 
@@ -240,6 +244,9 @@ DispatchBackend::~DispatchBackend() {
   stop_.store(true);
   if (reader_.joinable()) reader_.join();
   if (rb_) ProcessPending(true);  // what still waits goes out as it is
+  // Closing a pinned link's fd detaches nothing: unpinned first unless the
+  // policies are to keep enforcing.
+  if (opts_.pins && !KeepsEnforcing()) opts_.pins->RemoveAll();
   absl::MutexLock l(&mu_);
   std::vector<BpfLink> links;
   for (auto& [key, h] : hooks_) {
@@ -534,6 +541,14 @@ bool DispatchBackend::ShuttingDown() const {
 void DispatchBackend::BeginShutdown() {
   absl::MutexLock l(&mu_);
   shutting_down_ = true;
+  if (KeepsEnforcing()) {
+    // Nothing detaches: closing the fds of pinned links leaves them attached,
+    // with their programs and maps, until the next run retires them.
+    LOG(INFO) << "shutting down: " << hooks_.size() << " dispatchers and " << entries_.size()
+              << " policy hooks left enforcing (pinned in " << opts_.pins->dir() << ")";
+    return;
+  }
+  if (opts_.pins) opts_.pins->RemoveAll();
   // Closing the links detaches the programs: no event runs a policy after
   // this. The maps and programs go with the backend. Each detach waits for
   // the kernel's grace period (tracepoints: RCU tasks trace on 6.13+, tens

@@ -32,6 +32,7 @@
 #include "sensor/eventbus/event_bus.h"
 #include "sensor/loader/compile.h"
 #include "sensor/loader/features.h"
+#include "sensor/loader/link_pins.h"
 #include "sensor/loader/slot_pool.h"
 #include "sensor/policyfilter/policy_filter_state.h"
 #include "sensor/policymgr/policy_backend.h"
@@ -65,6 +66,13 @@ struct DispatchOptions {
   std::function<void(uint64_t cgroup_id, tetragon::Process*)> enrich;
   // Internal: the per-policy comparison loader (see PerPolicyBackend).
   bool per_policy = false;
+  // Optional (dispatch loader only): every attachment (dispatchers, exec
+  // tracker) is pinned here, so it outlives the process (link_pins.h).
+  LinkPins* pins = nullptr;
+  // With `pins`: shutdown and destruction detach nothing (the pins keep
+  // every policy enforcing until the next run replaces them). Without it,
+  // the pins are removed and everything detaches, as without `pins`.
+  bool keep_on_exit = false;
 };
 
 struct HookStatus {
@@ -90,8 +98,11 @@ class DispatchBackend : public PolicyBackend {
   // Detaches every dispatcher (and per-policy program) at once; the
   // policies' destructors then only drop their state, and remove their
   // filter ids from the policy filter maps only when those are a Tetragon
-  // agent's (our own go with the daemon).
+  // agent's (our own go with the daemon). With pins and keep_on_exit it
+  // detaches nothing: the pinned links keep enforcing.
   void BeginShutdown() override;
+  // Whether shutdown leaves the policies enforcing (pins and keep_on_exit).
+  bool KeepsEnforcing() const { return opts_.pins != nullptr && opts_.keep_on_exit; }
 
   std::vector<HookStatus> Hooks() const;
   uint64_t events_posted() const { return posted_.load(); }
@@ -158,6 +169,7 @@ class DispatchBackend : public PolicyBackend {
   absl::Status SyncPerPolicyCgroup(Entry& e, uint64_t cgroup) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   ValueMaps SharedMaps() const;
   static const char* ProgSuffix(int kind);
+  static std::string PinName(uint32_t hook_id);
   bpf_map* TailMap(int kind) const;
   absl::Status WriteValues(const Entry& e, bool insert) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Recomputes the run list of (hook, cgroup) from the entries and the filter.
