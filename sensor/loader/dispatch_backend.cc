@@ -196,6 +196,18 @@ absl::Status DispatchBackend::Init() {
         "sharing policy_filter_cgroup_maps"));
   }
   TGD_RETURN_IF_ERROR(LibbpfStatus(dispatch::load(shared_.get()), "loading the dispatch BPF object"));
+  if (opts_.pins) {
+    // The shared maps are pinned with the links: the tail-call arrays above
+    // all (the kernel empties a PROG_ARRAY when its last user-space holder
+    // goes, and a pin is one), and the others so that a kept run's state can
+    // be inspected (bpftool) and read by the next run.
+    bpf_map* m;
+    bpf_object__for_each_map(m, shared_->obj) {
+      const char* name = bpf_map__name(m);
+      if (strchr(name, '.') != nullptr || bpf_map__fd(m) < 0) continue;  // .rodata, .bss: internal
+      TGD_RETURN_IF_ERROR(opts_.pins->Pin(bpf_map__fd(m), absl::StrCat("map-", name)));
+    }
+  }
   for (bpf_program* p : {shared_->progs.tgd_exec_track, shared_->progs.tgd_fork_track, shared_->progs.tgd_exit_track}) {
     bpf_link* link = bpf_program__attach(p);
     if (!link) return ErrnoStatus(errno, absl::StrCat("attaching ", bpf_program__name(p)));

@@ -48,10 +48,10 @@ absl::StatusOr<std::unique_ptr<LinkPins>> LinkPins::Create(const std::string& bp
   return std::unique_ptr<LinkPins>(new LinkPins(std::move(dir)));
 }
 
-absl::Status LinkPins::Pin(int link_fd, const std::string& name) {
+absl::Status LinkPins::Pin(int fd, const std::string& name) {
   std::string path = absl::StrCat(dir_, "/", name);
   unlink(path.c_str());
-  if (bpf_obj_pin(link_fd, path.c_str()) != 0) return ErrnoStatus(errno, absl::StrCat("pinning ", path));
+  if (bpf_obj_pin(fd, path.c_str()) != 0) return ErrnoStatus(errno, absl::StrCat("pinning ", path));
   return absl::OkStatus();
 }
 

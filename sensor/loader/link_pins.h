@@ -1,5 +1,5 @@
 // LinkPins: the dispatch loader's attachments (dispatchers, exec tracker)
-// pinned in bpffs so that they outlive the daemon. Each daemon run pins into
+// and shared maps pinned in bpffs so that they outlive the daemon. Each daemon run pins into
 // its own "generation" directory, <bpf-dir>/gen-<N>. A pinned link keeps its
 // program attached, and the program keeps its maps (configs, run lists,
 // value sets, exec tracker, ring buffer): a `kill -9` or a SIGTERM with
@@ -34,9 +34,9 @@ class LinkPins {
   ~LinkPins() = default;
 
   const std::string& dir() const { return dir_; }
-  // Pins link `link_fd` as dir()/name (replacing a pin of that name).
+  // Pins link or map `fd` as dir()/name (replacing a pin of that name).
   // Errors: bpf_obj_pin's errno naming the path.
-  absl::Status Pin(int link_fd, const std::string& name);
+  absl::Status Pin(int fd, const std::string& name);
   // Removes dir()/name; the link detaches when its last fd closes.
   void Unpin(const std::string& name);
   // Removes every pin and the directory (enforcement is not to outlive the
