@@ -316,8 +316,10 @@ TEST_F(ServeRootTest, ServesTheApiAndShutsDownCleanly) {
   std::filesystem::remove_all(std::filesystem::path(export_file).parent_path());
 }
 
-// Nothing survives a restart: the pins exist while the daemon runs and are
-// gone after SIGTERM; a --bpf-dir that existed before the start stays, empty.
+// With --keep-sensors-on-exit=false nothing survives a restart: the pins
+// (this run's programs and maps in gen-1, the policy filter maps) exist while
+// the daemon runs and are gone after SIGTERM; a --bpf-dir that existed before
+// the start stays, empty. (The default keeps them: restart_root_test.)
 TEST_F(ServeRootTest, ShutdownUnpinsEverythingAndKeepsAnExistingBpfDir) {
   ASSERT_TRUE(std::filesystem::create_directory(bpf_dir_));
   testing::ChildProcess daemon({kBinary, "serve", "--server-address=unix://" + socket_,
@@ -329,7 +331,8 @@ TEST_F(ServeRootTest, ShutdownUnpinsEverythingAndKeepsAnExistingBpfDir) {
   std::vector<std::string> pins;
   for (const auto& e : std::filesystem::directory_iterator(bpf_dir_)) pins.push_back(e.path().filename());
   std::sort(pins.begin(), pins.end());
-  const std::vector<std::string> want = {"policy_filter_cgroup_maps", "policy_filter_maps", "tg_cgtracker_map"};
+  const std::vector<std::string> want = {"gen-1", "policy_filter_cgroup_maps", "policy_filter_maps",
+                                         "tg_cgtracker_map"};
   EXPECT_EQ(pins, want) << testing::ReadFileOrEmpty(log_);
   ASSERT_EQ(kill(daemon.pid(), SIGTERM), 0);
   int status = daemon.Wait();
