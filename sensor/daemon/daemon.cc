@@ -388,7 +388,7 @@ void Daemon::RestorePolicy(const PersistedPolicy& r) {
   absl::StatusOr<PolicyDocument> doc = ParsePolicyDocument(r.yaml);
   if (!doc.ok()) {
     LOG(ERROR) << "--state-dir: policy \"" << r.name << "\" no longer parses: " << doc.status();
-    absl::Status listed = policies_->AddLoadError(r.name, r.namespace_, absl::StrCat("--state-dir: ", doc.status().message()));
+    absl::Status listed = policies_->AddLoadError(r.name, r.namespace_, absl::StrCat("--state-dir: ", doc.status().message()), /*persisted=*/true);
     if (!listed.ok()) LOG(WARNING) << "--state-dir: policy \"" << r.name << "\" not listed: " << listed;
     return;
   }
@@ -412,7 +412,7 @@ void Daemon::RetirePreviousRuns() {
   }
   const absl::Time start = absl::Now();
   size_t n = RetireGenerations(previous_runs_);
-  LOG(INFO) << "detached " << n << " programs pinned by earlier runs (" << previous_runs_.size() << " runs) in "
+  LOG(INFO) << "removed " << n << " pins (links and maps) of earlier runs (" << previous_runs_.size() << " runs), their programs detached, in "
             << absl::FormatDuration(absl::Now() - start) << ": this run's " << policies_->size()
             << " policies enforce now";
   previous_runs_.clear();
@@ -479,7 +479,7 @@ void Daemon::Shutdown() {
     // Everything goes, also what earlier runs left pinned and this run had
     // not retired yet (a shutdown while loading).
     size_t n = RetireGenerations(ListGenerations(config_.bpf_dir));
-    if (n > 0) LOG(INFO) << "detached " << n << " programs pinned by earlier runs";
+    if (n > 0) LOG(INFO) << "removed " << n << " pins (links and maps) of earlier runs";
   }
   const absl::Duration unload = absl::Now() - unload_start;
   workloads_.reset(); // stops polling, removes the demo cgroups it created (when empty)

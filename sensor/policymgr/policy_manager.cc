@@ -197,7 +197,7 @@ absl::Status PolicyManager::AddParsed(PolicyDocument doc, OnFailure on_failure, 
 }
 
 absl::Status PolicyManager::AddLoadError(const std::string& name, const std::string& ns,
-                                         std::string error) {
+                                         std::string error, bool persisted) {
   Key key{ns, name};
   absl::MutexLock lock(&mu_);
   if (auto it = policies_.find(key);
@@ -209,6 +209,7 @@ absl::Status PolicyManager::AddLoadError(const std::string& name, const std::str
   e.doc.name = name;
   e.doc.namespace_ = ns;
   e.error = std::move(error);
+  e.persisted = persisted;
   policies_.insert_or_assign(std::move(key), std::move(e));
   return absl::OkStatus();
 }

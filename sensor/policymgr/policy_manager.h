@@ -82,7 +82,10 @@ class PolicyManager {
   // Lists `name` in TP_STATE_LOAD_ERROR with `error` for a policy that could
   // not be parsed (a --policy-dir file), replacing one that failed to load.
   // Errors: ALREADY_EXISTS (a loaded policy has that name).
-  absl::Status AddLoadError(const std::string& name, const std::string& ns, std::string error);
+  // `persisted`: recorded in the persistence (a --state-dir policy that no
+  // longer parses): deleting it forgets the record.
+  absl::Status AddLoadError(const std::string& name, const std::string& ns, std::string error,
+                            bool persisted = false);
   // Unloads and forgets a policy, also one that failed to load or is still
   // loading (its add then unloads it and returns ABORTED). The unload runs
   // outside the lock. Errors: NOT_FOUND.
