@@ -259,6 +259,19 @@ TEST_F(RestartRootTest, NoEnforcementGapAcrossKillAndRestart) {
   ASSERT_NO_FATAL_FAILURE(Stop(SIGKILL));
   EXPECT_EQ(Generations(), 1);
   CheckPhase("after kill -9, no daemon");
+  {
+    // A start that fails (here: it cannot listen) after its datapath is up
+    // leaves the killed run's programs enforcing, and nothing of its own.
+    std::string log = dir_ + "/failed-start.log";
+    testing::ChildProcess c({kBinary, "serve", "--server-address=unix://" + dir_ + "/no/such/dir/api.sock",
+                             "--bpf-dir=" + bpf_dir_, "--state-dir=" + state_dir_, "--policy-dir=" + policy_dir_,
+                             "--process-events=false", "--metrics-address="},
+                            log);
+    int status = c.Wait();
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << testing::ReadFileOrEmpty(log);
+    EXPECT_EQ(Generations(), 1) << testing::ReadFileOrEmpty(log);
+    CheckPhase("after a failed start");
+  }
   ASSERT_NO_FATAL_FAILURE(StartDaemon());
   CheckPhase("restarted after kill -9, loading", /*loading=*/true);
   ASSERT_NO_FATAL_FAILURE(AwaitSettled(4));

@@ -323,6 +323,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
     }
     p->RetirePreviousRuns();
   });
+  d->started_ = true;
   if (d->exporter_) LOG(INFO) << "exporting events to " << config.export_file;
   LOG(INFO) << kProductName << " " << kVersion << " serving on " << config.server_address
             << " (node " << d->config_.node_name << ", loader " << config.loader << ", bpf dir "
@@ -470,12 +471,15 @@ void Daemon::Shutdown() {
   // number of policies.
   absl::Time unload_start = absl::Now();
   size_t n_policies = policies_ ? policies_->size() : 0;
-  const bool keep = dispatch_ != nullptr && dispatch_->KeepsEnforcing();
+  // A start that failed leaves nothing of its own enforcing (what earlier
+  // runs left stays, unless the flag says to remove everything).
+  const bool keep = started_ && dispatch_ != nullptr && dispatch_->KeepsEnforcing();
+  if (!started_ && pins_) pins_->RemoveAll();  // the links then detach as their fds close
   if (backend_) backend_->BeginShutdown();
   policies_.reset();  // drops every policy
   backend_.reset();   // closes the maps and programs: the kernel frees them (unless pinned)
   pins_.reset();
-  if (!keep) {
+  if (!config_.keep_sensors_on_exit) {
     // Everything goes, also what earlier runs left pinned and this run had
     // not retired yet (a shutdown while loading).
     size_t n = RetireGenerations(ListGenerations(config_.bpf_dir));

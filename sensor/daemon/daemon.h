@@ -181,6 +181,7 @@ class Daemon {
   std::atomic<size_t> restore_done_{0};
   std::atomic<bool> retiring_{false};
   bool created_bpf_dir_ = false;
+  bool started_ = false;  // Start succeeded (the API serves)
   bool shut_down_ = false;
 };
 
