@@ -134,7 +134,8 @@ TEST_F(ServeRootTest, ServesTheApiAndShutsDownCleanly) {
   const std::string export_file = absl::StrCat(::testing::TempDir(), "/", tag_, "-export/events.log");
   // The socket's mode is set, not left to the umask.
   const mode_t old_umask = umask(0);
-  testing::ChildProcess daemon({kBinary, "serve", "--server-address=unix://" + socket_, "--bpf-dir=" + bpf_dir_, "--state-dir=" + testing::TestStateDir(), "--keep-sensors-on-exit=false",
+  testing::ChildProcess daemon({kBinary, "serve", "--server-address=unix://" + socket_, "--bpf-dir=" + bpf_dir_,
+                                "--state-dir=" + testing::TestStateDir(), "--keep-sensors-on-exit=false",
                 "--policy-dir=" + policy_dir_, "--node-name=test-node", "--export-file=" + export_file,
                 "--export-allowlist={\"binary_regex\":[\"" + tag_ + "-true$\"]}",
                 "--metrics-address=127.0.0.1:0"},
@@ -323,7 +324,8 @@ TEST_F(ServeRootTest, ServesTheApiAndShutsDownCleanly) {
 TEST_F(ServeRootTest, ShutdownUnpinsEverythingAndKeepsAnExistingBpfDir) {
   ASSERT_TRUE(std::filesystem::create_directory(bpf_dir_));
   testing::ChildProcess daemon({kBinary, "serve", "--server-address=unix://" + socket_,
-                                "--bpf-dir=" + bpf_dir_, "--state-dir=" + testing::TestStateDir(), "--keep-sensors-on-exit=false", "--process-events=false", "--metrics-address="},
+                                "--bpf-dir=" + bpf_dir_, "--process-events=false", "--metrics-address=",
+                                "--state-dir=" + testing::TestStateDir(), "--keep-sensors-on-exit=false"},
                                log_);
   auto channel = grpc::CreateChannel("unix://" + socket_, grpc::InsecureChannelCredentials());
   ASSERT_TRUE(channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(20)))
@@ -370,7 +372,8 @@ TEST_F(ServeRootTest, PolicyDirLoadsInTheBackgroundWhileTheApiAnswers) {
         << "\nspec:\n  tracepoints:\n  - subsystem: syscalls\n    event: " << kEvents[i % 5]
         << "\n    selectors:\n    - matchBinaries:\n      - operator: In\n        values: [\"/nonexistent\"]\n";
   }
-  testing::ChildProcess daemon({kBinary, "serve", "--server-address=unix://" + socket_, "--bpf-dir=" + bpf_dir_, "--state-dir=" + testing::TestStateDir(), "--keep-sensors-on-exit=false",
+  testing::ChildProcess daemon({kBinary, "serve", "--server-address=unix://" + socket_, "--bpf-dir=" + bpf_dir_,
+                                "--state-dir=" + testing::TestStateDir(), "--keep-sensors-on-exit=false",
                                 "--policy-dir=" + policy_dir_, "--process-events=false", "--metrics-address="},
                                log_);
   auto channel = grpc::CreateChannel("unix://" + socket_, grpc::InsecureChannelCredentials());
@@ -426,7 +429,8 @@ int64_t ProcStatusKb(pid_t pid, const std::string& field) {
 // nested-"[" request before the parser's shape limits). The figure is
 // printed.
 TEST_F(ServeRootTest, HostileConcurrentPolicyRequestsAreRefusedWithBoundedMemory) {
-  testing::ChildProcess daemon({kBinary, "serve", "--server-address=unix://" + socket_, "--bpf-dir=" + bpf_dir_, "--state-dir=" + testing::TestStateDir(), "--keep-sensors-on-exit=false",
+  testing::ChildProcess daemon({kBinary, "serve", "--server-address=unix://" + socket_, "--bpf-dir=" + bpf_dir_,
+                                "--state-dir=" + testing::TestStateDir(), "--keep-sensors-on-exit=false",
                                 "--process-events=false", "--metrics-address="},
                                log_);
   auto channel = grpc::CreateChannel("unix://" + socket_, grpc::InsecureChannelCredentials());
@@ -498,13 +502,15 @@ TEST_F(ServeRootTest, BadInvocationsFailWithAReason) {
   EXPECT_NE(out.find("unknown command \"frobnicate\""), std::string::npos) << out;
   EXPECT_EQ(RunToExit({kBinary, "serve", "--log-level=loud"}, &out), 2);
   EXPECT_NE(out.find("--log-level"), std::string::npos) << out;
-  EXPECT_EQ(RunToExit({kBinary, "serve", "--server-address=unix://" + socket_, "--bpf-dir=" + bpf_dir_, "--state-dir=" + testing::TestStateDir(), "--keep-sensors-on-exit=false",
+  EXPECT_EQ(RunToExit({kBinary, "serve", "--server-address=unix://" + socket_, "--bpf-dir=" + bpf_dir_,
+                       "--state-dir=" + testing::TestStateDir(), "--keep-sensors-on-exit=false",
                        "--export-file=/tmp/x.log", "--export-denylist={\"binary_regex\":[\"(\"]}"},
                       &out),
             1);
   EXPECT_NE(out.find("--export-allowlist/--export-denylist: deny_list[0].binary_regex"), std::string::npos)
       << out;
-  EXPECT_EQ(RunToExit({kBinary, "serve", "--server-address=unix://" + socket_, "--bpf-dir=" + bpf_dir_, "--state-dir=" + testing::TestStateDir(), "--keep-sensors-on-exit=false",
+  EXPECT_EQ(RunToExit({kBinary, "serve", "--server-address=unix://" + socket_, "--bpf-dir=" + bpf_dir_,
+                       "--state-dir=" + testing::TestStateDir(), "--keep-sensors-on-exit=false",
                        "--metrics-address=0.0.0.0:2113"},
                       &out),
             1);
@@ -530,7 +536,8 @@ TEST_F(ServeRootTest, OnlyRootDrivesTheApiOverLoopbackTcp) {
     close(fd);
   }
   const std::string address = absl::StrCat("localhost:", port);
-  testing::ChildProcess daemon({kBinary, "serve", "--server-address=" + address, "--bpf-dir=" + bpf_dir_, "--state-dir=" + testing::TestStateDir(), "--keep-sensors-on-exit=false",
+  testing::ChildProcess daemon({kBinary, "serve", "--server-address=" + address, "--bpf-dir=" + bpf_dir_,
+                                "--state-dir=" + testing::TestStateDir(), "--keep-sensors-on-exit=false",
                                 "--process-events=false", "--metrics-address="},
                                log_);
   auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
@@ -601,7 +608,8 @@ TEST_F(ServeRootTest, LeavesOtherFilesAlone) {
   // A regular file at the socket path: the start fails and leaves it.
   std::ofstream(socket_) << "secret";
   chmod(socket_.c_str(), 0600);
-  EXPECT_EQ(RunToExit({kBinary, "serve", "--server-address=unix://" + socket_, "--bpf-dir=" + bpf_dir_, "--state-dir=" + testing::TestStateDir(), "--keep-sensors-on-exit=false",
+  EXPECT_EQ(RunToExit({kBinary, "serve", "--server-address=unix://" + socket_, "--bpf-dir=" + bpf_dir_,
+                       "--state-dir=" + testing::TestStateDir(), "--keep-sensors-on-exit=false",
                        "--process-events=false", "--metrics-address="},
                       &out),
             1);
@@ -611,7 +619,8 @@ TEST_F(ServeRootTest, LeavesOtherFilesAlone) {
   // An export file that is a symlink: refused, its target untouched.
   const std::string link = dir + "/events.log";
   ASSERT_EQ(symlink(victim.c_str(), link.c_str()), 0);
-  EXPECT_EQ(RunToExit({kBinary, "serve", "--server-address=unix://" + socket_, "--bpf-dir=" + bpf_dir_, "--state-dir=" + testing::TestStateDir(), "--keep-sensors-on-exit=false",
+  EXPECT_EQ(RunToExit({kBinary, "serve", "--server-address=unix://" + socket_, "--bpf-dir=" + bpf_dir_,
+                       "--state-dir=" + testing::TestStateDir(), "--keep-sensors-on-exit=false",
                        "--process-events=false", "--metrics-address=", "--export-file=" + link,
                        "--export-file-perm=640"},
                       &out),
@@ -619,7 +628,8 @@ TEST_F(ServeRootTest, LeavesOtherFilesAlone) {
   EXPECT_NE(out.find("symlink"), std::string::npos) << out;
   expect_untouched(victim);
   // An export file mode more open than 0640: refused before anything opens.
-  EXPECT_EQ(RunToExit({kBinary, "serve", "--server-address=unix://" + socket_, "--bpf-dir=" + bpf_dir_, "--state-dir=" + testing::TestStateDir(), "--keep-sensors-on-exit=false",
+  EXPECT_EQ(RunToExit({kBinary, "serve", "--server-address=unix://" + socket_, "--bpf-dir=" + bpf_dir_,
+                       "--state-dir=" + testing::TestStateDir(), "--keep-sensors-on-exit=false",
                        "--process-events=false", "--metrics-address=", "--export-file=" + dir + "/e.log",
                        "--export-file-perm=644"},
                       &out),

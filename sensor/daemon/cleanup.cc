@@ -30,7 +30,8 @@ absl::Status Cleanup(const std::string& bpf_dir, const std::string& state_dir, s
   }
   std::vector<std::string> runs = ListGenerations(bpf_dir);
   size_t n = RetireGenerations(runs);
-  out << "removed " << n << " pins (links and maps) of " << runs.size() << " runs under " << bpf_dir << ", their programs detached\n";
+  out << "removed " << n << " pins (links and maps) of " << runs.size() << " runs under " << bpf_dir
+      << ", their programs detached\n";
   for (const char* name : {kPolicyFilterMapName, kPolicyFilterCgroupMapName, kCgtrackerMapName}) {
     std::string pin = absl::StrCat(bpf_dir, "/", name);
     if (unlink(pin.c_str()) == 0) {

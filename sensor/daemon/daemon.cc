@@ -389,7 +389,9 @@ void Daemon::RestorePolicy(const PersistedPolicy& r) {
   absl::StatusOr<PolicyDocument> doc = ParsePolicyDocument(r.yaml);
   if (!doc.ok()) {
     LOG(ERROR) << "--state-dir: policy \"" << r.name << "\" no longer parses: " << doc.status();
-    absl::Status listed = policies_->AddLoadError(r.name, r.namespace_, absl::StrCat("--state-dir: ", doc.status().message()), /*persisted=*/true);
+    absl::Status listed = policies_->AddLoadError(r.name, r.namespace_,
+                                                  absl::StrCat("--state-dir: ", doc.status().message()),
+                                                  /*persisted=*/true);
     if (!listed.ok()) LOG(WARNING) << "--state-dir: policy \"" << r.name << "\" not listed: " << listed;
     return;
   }
@@ -413,7 +415,8 @@ void Daemon::RetirePreviousRuns() {
   }
   const absl::Time start = absl::Now();
   size_t n = RetireGenerations(previous_runs_);
-  LOG(INFO) << "removed " << n << " pins (links and maps) of earlier runs (" << previous_runs_.size() << " runs), their programs detached, in "
+  LOG(INFO) << "removed " << n << " pins (links and maps) of earlier runs (" << previous_runs_.size()
+            << " runs), their programs detached, in "
             << absl::FormatDuration(absl::Now() - start) << ": this run's " << policies_->size()
             << " policies enforce now";
   previous_runs_.clear();
@@ -496,7 +499,8 @@ void Daemon::Shutdown() {
   if (created_bpf_dir_ && !keep) rmdir(config_.bpf_dir.c_str());
   state_lock_.reset();
   LOG(INFO) << "stopped in " << absl::FormatDuration(absl::Now() - start) << " (" << n_policies
-            << (keep ? " policies left enforcing, pinned, in " : " policies unloaded in ") << absl::FormatDuration(unload) << ", metrics server stopped in "
+            << (keep ? " policies left enforcing, pinned, in " : " policies unloaded in ")
+            << absl::FormatDuration(unload) << ", metrics server stopped in "
             << absl::FormatDuration(metrics_stop) << ", gRPC server in " << absl::FormatDuration(grpc_stop) << ")";
 }
 

@@ -135,7 +135,8 @@ TEST(ValidateDaemonConfigTest, ChecksDirectoriesAndFiles) {
   EXPECT_THAT(std::string(ValidateDaemonConfig(c).message()), HasSubstr("--bpf-dir"));
   c = TestConfig(dir);
   c.state_dir = "state";
-  EXPECT_THAT(std::string(ValidateDaemonConfig(c).message()), HasSubstr("--state-dir \"state\": want an absolute path"));
+  EXPECT_THAT(std::string(ValidateDaemonConfig(c).message()),
+              HasSubstr("--state-dir \"state\": want an absolute path"));
   c = TestConfig(dir);
   c.policy_dir = "/nonexistent/policies";
   EXPECT_THAT(std::string(ValidateDaemonConfig(c).message()), HasSubstr("--policy-dir"));
