@@ -342,8 +342,9 @@ DispatchBackend::ValueMaps DispatchBackend::SharedMaps() const {
   return m;
 }
 
-absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::Load(const PolicyDocument& doc, uint32_t filter_id,
-                                                                    PolicyMode mode) {
+absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::LoadInState(const PolicyDocument& doc,
+                                                                           uint32_t filter_id, PolicyMode mode,
+                                                                           bool enabled) {
   std::shared_ptr<const policy::TracingPolicy> model = doc.model;
   if (!model) {  // a document built by hand (tests): parse its text
     TGD_ASSIGN_OR_RETURN(policy::TracingPolicy parsed, policy::ParsePolicy(doc.yaml));
@@ -377,7 +378,7 @@ absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::Load(const Policy
     }
     compiled.push_back(std::move(c));
   }
-  const uint32_t flags = Policy::Flags(true, mode);
+  const uint32_t flags = Policy::Flags(enabled, mode);
   std::vector<uint32_t> ids;
   std::vector<std::string> sensors;
   {
@@ -477,7 +478,7 @@ absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::Load(const Policy
       }
     }
   }
-  return std::make_unique<Policy>(this, ids, filter_id, true, mode, sensors);
+  return std::make_unique<Policy>(this, ids, filter_id, enabled, mode, sensors);
 }
 
 void DispatchBackend::ForgetEntry(Entry& e) {

@@ -93,7 +93,12 @@ class DispatchBackend : public PolicyBackend {
 
   std::string Name() const override { return opts_.per_policy ? "per-policy" : "dispatch"; }
   absl::StatusOr<std::unique_ptr<LoadedPolicy>> Load(const PolicyDocument& policy, uint32_t filter_id,
-                                                     PolicyMode mode) override;
+                                                     PolicyMode mode) override {
+    return LoadInState(policy, filter_id, mode, /*enabled=*/true);
+  }
+  // Disabled (!enabled) from its first config write: never runs enabled.
+  absl::StatusOr<std::unique_ptr<LoadedPolicy>> LoadInState(const PolicyDocument& policy, uint32_t filter_id,
+                                                            PolicyMode mode, bool enabled) override;
 
   // Detaches every dispatcher (and per-policy program) at once; the
   // policies' destructors then only drop their state, and remove their

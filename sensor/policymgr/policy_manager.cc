@@ -140,13 +140,11 @@ absl::Status PolicyManager::AddParsed(PolicyDocument doc, OnFailure on_failure, 
   // lock: list, health, delete and other adds go on meanwhile.
   std::unique_ptr<LoadedPolicy> loaded;
   if (st.ok()) {
-    absl::StatusOr<std::unique_ptr<LoadedPolicy>> l = backend_->Load(doc, filter_id, options.mode);
+    absl::StatusOr<std::unique_ptr<LoadedPolicy>> l =
+        options.enabled ? backend_->Load(doc, filter_id, options.mode)
+                        : backend_->LoadInState(doc, filter_id, options.mode, /*enabled=*/false);
     if (l.ok()) {
       loaded = *std::move(l);
-      // Brought back disabled: disabled at once (it ran enabled for the
-      // moment between its load and this call).
-      if (!options.enabled) st = loaded->SetEnabled(false);
-      if (!st.ok()) loaded.reset();
     } else {
       st = l.status();
     }
