@@ -205,6 +205,12 @@ absl::Status DispatchBackend::Init() {
     bpf_object__for_each_map(m, shared_->obj) {
       const char* name = bpf_map__name(m);
       if (strchr(name, '.') != nullptr || bpf_map__fd(m) < 0) continue;  // .rodata, .bss: internal
+      // The policy filter's maps are its own (or a Tetragon agent's): pinned,
+      // if at all, by their owner.
+      if (m == shared_->maps.policy_filter_maps || m == shared_->maps.policy_filter_cgroup_maps ||
+          m == shared_->maps.tg_cgtracker_map) {
+        continue;
+      }
       TGD_RETURN_IF_ERROR(opts_.pins->Pin(bpf_map__fd(m), absl::StrCat("map-", name)));
     }
   }
