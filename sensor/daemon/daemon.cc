@@ -258,10 +258,13 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
     if (restoring < p->restore_total_) {
       return absl::StrCat("restoring --state-dir: ", restoring, " of ", p->restore_total_, " policies");
     }
-    if (p->retiring_.load()) return "detaching the previous run's programs";
     size_t done = p->policy_files_done_.load();
-    if (done >= p->policy_files_total_) return "";
-    return absl::StrCat("loading --policy-dir: ", done, " of ", p->policy_files_total_, " files");
+    if (done < p->policy_files_total_) {
+      return absl::StrCat("loading --policy-dir: ", done, " of ", p->policy_files_total_, " files");
+    }
+    // The previous run's programs enforced until this run's were loaded.
+    if (p->retiring_.load()) return "detaching the previous run's programs";
+    return "";
   };
   opts.info = {{"loader", config.loader},
                {"bpf-dir", config.bpf_dir},
