@@ -86,6 +86,7 @@ TEST(BesideTetragonServeRootTest,
     testing::ChildProcess daemon(
         {kBinary, "serve", "--server-address=unix://" + socket,
          "--bpf-dir=" + bpf_dir, "--tetragon-bpf-dir=" + agent_dir,
+         "--state-dir=" + testing::TestStateDir(), "--keep-sensors-on-exit=false",
          "--policy-dir=" + policy_dir, "--workloads=" + tmp + "/workloads.yaml",
          "--process-events=false", "--metrics-address="},
         log);

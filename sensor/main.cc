@@ -27,6 +27,7 @@
 #include "compat/policy/validate_cli.h"
 #include "sensor/base/version.h"
 #include "sensor/daemon/daemon.h"
+#include "sensor/daemon/cleanup.h"
 #include "sensor/loader/features.h"
 #include "sensor/loader/loadable.h"
 #include "sensor/policyfilter/filter_dump.h"
@@ -50,6 +51,11 @@ ABSL_FLAG(std::vector<std::string>, server_tls_client_ca_files, {},
 ABSL_FLAG(bool, server_tls_require_client_cert, false,
           "require and verify client certificates (mTLS); a verified client may call every RPC");
 ABSL_FLAG(std::string, bpf_dir, "/sys/fs/bpf/tgdispatch", "bpffs directory for tgdispatch's pinned state");
+ABSL_FLAG(std::string, state_dir, tgd::kDefaultStateDir,
+          "directory where policies added through the API are kept (with their state and mode) across restarts");
+ABSL_FLAG(bool, keep_sensors_on_exit, true,
+          "on SIGTERM/SIGINT leave the dispatch loader's pinned programs attached (enforcing) until the next start "
+          "replaces them; false: detach and unpin everything on exit");
 ABSL_FLAG(std::string, policy_dir, "", "directory of TracingPolicy *.yaml files loaded at start");
 ABSL_FLAG(std::string, export_file, "",
           "JSON export file: one protobuf-JSON GetEventsResponse per line, as Tetragon's export (empty: off)");
@@ -167,6 +173,8 @@ int Serve() {
   c.server_tls.require_client_cert = absl::GetFlag(FLAGS_server_tls_require_client_cert);
   c.bpf_dir = absl::GetFlag(FLAGS_bpf_dir);
   c.policy_dir = absl::GetFlag(FLAGS_policy_dir);
+  c.state_dir = absl::GetFlag(FLAGS_state_dir);
+  c.keep_sensors_on_exit = absl::GetFlag(FLAGS_keep_sensors_on_exit);
   c.export_file = absl::GetFlag(FLAGS_export_file);
   c.export_file_max_size_mb = absl::GetFlag(FLAGS_export_file_max_size_mb);
   c.export_file_max_backups = absl::GetFlag(FLAGS_export_file_max_backups);
@@ -231,7 +239,11 @@ constexpr char kUsage[] =
     "  tgdispatch policyfilter dump [--bpf-dir=D] [--tetragon-bpf-dir=T]\n"
     "                               list cgroup id -> policy ids and policy id -> cgroup ids of\n"
     "                               tgdispatch's maps (and a Tetragon agent's), with the owner\n"
-    "                               of each entry; exit 1 when the maps disagree";
+    "                               of each entry; exit 1 when the maps disagree\n"
+    "  tgdispatch cleanup [--bpf-dir=D] [--state-dir=S]\n"
+    "                               uninstall: detach and unpin every program runs left enforcing,\n"
+    "                               the policy filter pins, and the kept policies (refused while a\n"
+    "                               daemon runs)";
 
 bool IsHelp(const std::string& a) { return a == "--help" || a == "-h" || a == "-help" || a == "--helpshort"; }
 
@@ -287,6 +299,14 @@ int main(int argc, char** argv) {
   if (cmd == "serve" && args.size() == 2) return Serve();
   if (cmd == "policyfilter" && args.size() == 3 && std::string(args[2]) == "dump") {
     return PolicyFilterDump(absl::GetFlag(FLAGS_bpf_dir), absl::GetFlag(FLAGS_tetragon_bpf_dir));
+  }
+  if (cmd == "cleanup" && args.size() == 2) {
+    absl::Status st = tgd::Cleanup(absl::GetFlag(FLAGS_bpf_dir), absl::GetFlag(FLAGS_state_dir), std::cout);
+    if (!st.ok()) {
+      std::cerr << "cleanup: " << st << "\n";
+      return 1;
+    }
+    return 0;
   }
   if (cmd == "features" && args.size() == 2) {
     if (geteuid() != 0) {

@@ -135,6 +135,7 @@ TEST_F(ServeRootTest, ServesTheApiAndShutsDownCleanly) {
   // The socket's mode is set, not left to the umask.
   const mode_t old_umask = umask(0);
   testing::ChildProcess daemon({kBinary, "serve", "--server-address=unix://" + socket_, "--bpf-dir=" + bpf_dir_,
+                                "--state-dir=" + testing::TestStateDir(), "--keep-sensors-on-exit=false",
                 "--policy-dir=" + policy_dir_, "--node-name=test-node", "--export-file=" + export_file,
                 "--export-allowlist={\"binary_regex\":[\"" + tag_ + "-true$\"]}",
                 "--metrics-address=127.0.0.1:0"},
@@ -316,12 +317,15 @@ TEST_F(ServeRootTest, ServesTheApiAndShutsDownCleanly) {
   std::filesystem::remove_all(std::filesystem::path(export_file).parent_path());
 }
 
-// Nothing survives a restart: the pins exist while the daemon runs and are
-// gone after SIGTERM; a --bpf-dir that existed before the start stays, empty.
+// With --keep-sensors-on-exit=false nothing survives a restart: the pins
+// (this run's programs and maps in gen-1, the policy filter maps) exist while
+// the daemon runs and are gone after SIGTERM; a --bpf-dir that existed before
+// the start stays, empty. (The default keeps them: restart_root_test.)
 TEST_F(ServeRootTest, ShutdownUnpinsEverythingAndKeepsAnExistingBpfDir) {
   ASSERT_TRUE(std::filesystem::create_directory(bpf_dir_));
   testing::ChildProcess daemon({kBinary, "serve", "--server-address=unix://" + socket_,
-                                "--bpf-dir=" + bpf_dir_, "--process-events=false", "--metrics-address="},
+                                "--bpf-dir=" + bpf_dir_, "--process-events=false", "--metrics-address=",
+                                "--state-dir=" + testing::TestStateDir(), "--keep-sensors-on-exit=false"},
                                log_);
   auto channel = grpc::CreateChannel("unix://" + socket_, grpc::InsecureChannelCredentials());
   ASSERT_TRUE(channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(20)))
@@ -329,7 +333,8 @@ TEST_F(ServeRootTest, ShutdownUnpinsEverythingAndKeepsAnExistingBpfDir) {
   std::vector<std::string> pins;
   for (const auto& e : std::filesystem::directory_iterator(bpf_dir_)) pins.push_back(e.path().filename());
   std::sort(pins.begin(), pins.end());
-  const std::vector<std::string> want = {"policy_filter_cgroup_maps", "policy_filter_maps", "tg_cgtracker_map"};
+  const std::vector<std::string> want = {"gen-1", "policy_filter_cgroup_maps", "policy_filter_maps",
+                                         "tg_cgtracker_map"};
   EXPECT_EQ(pins, want) << testing::ReadFileOrEmpty(log_);
   ASSERT_EQ(kill(daemon.pid(), SIGTERM), 0);
   int status = daemon.Wait();
@@ -368,6 +373,7 @@ TEST_F(ServeRootTest, PolicyDirLoadsInTheBackgroundWhileTheApiAnswers) {
         << "\n    selectors:\n    - matchBinaries:\n      - operator: In\n        values: [\"/nonexistent\"]\n";
   }
   testing::ChildProcess daemon({kBinary, "serve", "--server-address=unix://" + socket_, "--bpf-dir=" + bpf_dir_,
+                                "--state-dir=" + testing::TestStateDir(), "--keep-sensors-on-exit=false",
                                 "--policy-dir=" + policy_dir_, "--process-events=false", "--metrics-address="},
                                log_);
   auto channel = grpc::CreateChannel("unix://" + socket_, grpc::InsecureChannelCredentials());
@@ -424,6 +430,7 @@ int64_t ProcStatusKb(pid_t pid, const std::string& field) {
 // printed.
 TEST_F(ServeRootTest, HostileConcurrentPolicyRequestsAreRefusedWithBoundedMemory) {
   testing::ChildProcess daemon({kBinary, "serve", "--server-address=unix://" + socket_, "--bpf-dir=" + bpf_dir_,
+                                "--state-dir=" + testing::TestStateDir(), "--keep-sensors-on-exit=false",
                                 "--process-events=false", "--metrics-address="},
                                log_);
   auto channel = grpc::CreateChannel("unix://" + socket_, grpc::InsecureChannelCredentials());
@@ -496,12 +503,14 @@ TEST_F(ServeRootTest, BadInvocationsFailWithAReason) {
   EXPECT_EQ(RunToExit({kBinary, "serve", "--log-level=loud"}, &out), 2);
   EXPECT_NE(out.find("--log-level"), std::string::npos) << out;
   EXPECT_EQ(RunToExit({kBinary, "serve", "--server-address=unix://" + socket_, "--bpf-dir=" + bpf_dir_,
+                       "--state-dir=" + testing::TestStateDir(), "--keep-sensors-on-exit=false",
                        "--export-file=/tmp/x.log", "--export-denylist={\"binary_regex\":[\"(\"]}"},
                       &out),
             1);
   EXPECT_NE(out.find("--export-allowlist/--export-denylist: deny_list[0].binary_regex"), std::string::npos)
       << out;
   EXPECT_EQ(RunToExit({kBinary, "serve", "--server-address=unix://" + socket_, "--bpf-dir=" + bpf_dir_,
+                       "--state-dir=" + testing::TestStateDir(), "--keep-sensors-on-exit=false",
                        "--metrics-address=0.0.0.0:2113"},
                       &out),
             1);
@@ -528,6 +537,7 @@ TEST_F(ServeRootTest, OnlyRootDrivesTheApiOverLoopbackTcp) {
   }
   const std::string address = absl::StrCat("localhost:", port);
   testing::ChildProcess daemon({kBinary, "serve", "--server-address=" + address, "--bpf-dir=" + bpf_dir_,
+                                "--state-dir=" + testing::TestStateDir(), "--keep-sensors-on-exit=false",
                                 "--process-events=false", "--metrics-address="},
                                log_);
   auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
@@ -599,6 +609,7 @@ TEST_F(ServeRootTest, LeavesOtherFilesAlone) {
   std::ofstream(socket_) << "secret";
   chmod(socket_.c_str(), 0600);
   EXPECT_EQ(RunToExit({kBinary, "serve", "--server-address=unix://" + socket_, "--bpf-dir=" + bpf_dir_,
+                       "--state-dir=" + testing::TestStateDir(), "--keep-sensors-on-exit=false",
                        "--process-events=false", "--metrics-address="},
                       &out),
             1);
@@ -609,6 +620,7 @@ TEST_F(ServeRootTest, LeavesOtherFilesAlone) {
   const std::string link = dir + "/events.log";
   ASSERT_EQ(symlink(victim.c_str(), link.c_str()), 0);
   EXPECT_EQ(RunToExit({kBinary, "serve", "--server-address=unix://" + socket_, "--bpf-dir=" + bpf_dir_,
+                       "--state-dir=" + testing::TestStateDir(), "--keep-sensors-on-exit=false",
                        "--process-events=false", "--metrics-address=", "--export-file=" + link,
                        "--export-file-perm=640"},
                       &out),
@@ -617,6 +629,7 @@ TEST_F(ServeRootTest, LeavesOtherFilesAlone) {
   expect_untouched(victim);
   // An export file mode more open than 0640: refused before anything opens.
   EXPECT_EQ(RunToExit({kBinary, "serve", "--server-address=unix://" + socket_, "--bpf-dir=" + bpf_dir_,
+                       "--state-dir=" + testing::TestStateDir(), "--keep-sensors-on-exit=false",
                        "--process-events=false", "--metrics-address=", "--export-file=" + dir + "/e.log",
                        "--export-file-perm=644"},
                       &out),

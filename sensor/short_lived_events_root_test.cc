@@ -218,6 +218,7 @@ TEST_P(ShortLivedEventsRootTest, EveryPolicyAndExitEventHasProcessAndParent) {
   const std::string export_file = dir_ + "/export/events.log";
   const std::string allow = absl::StrCat("{\"binary_regex\":[\"", tag_, "-(sh|uname)$\"]}");
   testing::ChildProcess daemon({kBinary, "serve", "--server-address=unix://" + socket_, "--bpf-dir=" + bpf_dir_,
+                                "--state-dir=" + testing::TestStateDir(), "--keep-sensors-on-exit=false",
                                 "--policy-dir=" + dir_ + "/policies", "--node-name=short-node",
                                 "--export-file=" + export_file, "--export-allowlist=" + allow,
                                 "--metrics-address=",

@@ -10,7 +10,12 @@
 # - serving: start -> the unix socket accepts (GetHealth answers from then on);
 # - loaded: start -> the log says --policy-dir is loaded;
 # - shutdown: SIGTERM -> exit (the daemon's own breakdown is in its log line
-#   "stopped in ...").
+#   "stopped in ..."). The first run keeps enforcement (the default): its
+#   shutdown detaches nothing;
+# - then a restart over the first run's pins (--state-dir and --bpf-dir
+#   kept): serving, loaded, and the time to detach the first run's programs
+#   once this run's are loaded; it runs with --keep-sensors-on-exit=false, so
+#   its shutdown detaches everything (the uninstall-style exit).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 n="${1:-1000}"
@@ -23,7 +28,8 @@ bin="$PWD/bazel-bin/sensor/tgdispatch"
 work="$(mktemp -d /tmp/tgd-start-stop.XXXXXX)"
 sock="$work/api.sock"
 bpf="/sys/fs/bpf/tgd-start-stop-$$"
-trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$work"; rm -rf "$bpf"' EXIT
+pid=""
+trap '[[ -n "$pid" ]] && { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }; "$bin" cleanup --bpf-dir="$bpf" --state-dir="$work/state" >/dev/null 2>&1 || true; rm -rf "$work"; rm -rf "$bpf"' EXIT
 mkdir -p "$work/policies"
 mapfile -t events < <(ls /sys/kernel/tracing/events/syscalls | grep '^sys_enter_' | sort)
 for ((i = 0; i < n; i++)); do
@@ -32,21 +38,35 @@ for ((i = 0; i < n; i++)); do
     "$i" "$ev" > "$work/policies/p$i.yaml"
 done
 ms() { date +%s%3N; }
-t0=$(ms)
-"$bin" serve --server-address="unix://$sock" --bpf-dir="$bpf" --policy-dir="$work/policies" \
-  --process-events=false --metrics-address= --log-level=debug >"$work/log" 2>&1 &
-pid=$!
-until [[ -S "$sock" ]]; do kill -0 "$pid" || { cat "$work/log"; exit 1; }; sleep 0.01; done
-t_serving=$(ms)
-until grep -q -- '--policy-dir: .* files read' "$work/log"; do kill -0 "$pid" || { cat "$work/log"; exit 1; }; sleep 0.1; done
-t_loaded=$(ms)
-loaded_line="$(grep -- '--policy-dir: .* files read' "$work/log" | sed 's/.*\] //')"
-t_term=$(ms)
-kill -TERM "$pid"
-wait "$pid" || true
-t_exit=$(ms)
 echo "policies: $n ($(( (n + per_hook - 1) / per_hook )) hooks), kernel $(uname -r), $(nproc) CPUs, commit $(git rev-parse --short=12 HEAD)"
-echo "serving:  $((t_serving - t0)) ms after start"
-echo "loaded:   $((t_loaded - t0)) ms after start ($loaded_line)"
-echo "shutdown: $((t_exit - t_term)) ms ($(grep 'stopped in' "$work/log" | sed 's/.*\] //'))"
-grep -E "detached in|hooks closed in" "$work/log" | sed "s/.*\] /  /" || true
+# run LABEL EXTRA_FLAGS...: one start, load and SIGTERM; prints the figures.
+run() {
+  local label="$1"; shift
+  local log="$work/log.$label"
+  rm -f "$sock"
+  local t0; t0=$(ms)
+  "$bin" serve --server-address="unix://$sock" --bpf-dir="$bpf" --state-dir="$work/state" \
+    --policy-dir="$work/policies" --process-events=false --metrics-address= --log-level=debug "$@" >"$log" 2>&1 &
+  pid=$!
+  until [[ -S "$sock" ]]; do kill -0 "$pid" || { cat "$log"; exit 1; }; sleep 0.01; done
+  local t_serving; t_serving=$(ms)
+  until grep -q -- '--policy-dir: .* files read' "$log"; do kill -0 "$pid" || { cat "$log"; exit 1; }; sleep 0.1; done
+  local t_loaded; t_loaded=$(ms)
+  local loaded_line; loaded_line="$(grep -- '--policy-dir: .* files read' "$log" | sed 's/.*\] //')"
+  if grep -q 'earlier run(s) left' "$log"; then
+    until grep -q 'of earlier runs' "$log"; do kill -0 "$pid" || { cat "$log"; exit 1; }; sleep 0.05; done
+  fi
+  local t_term; t_term=$(ms)
+  kill -TERM "$pid"
+  wait "$pid" || true
+  pid=""
+  local t_exit; t_exit=$(ms)
+  echo "[$label $*]"
+  echo "  serving:  $((t_serving - t0)) ms after start"
+  echo "  loaded:   $((t_loaded - t0)) ms after start ($loaded_line)"
+  grep 'of earlier runs' "$log" | sed "s/.*\] /  retired:  /" || true
+  echo "  shutdown: $((t_exit - t_term)) ms ($(grep 'stopped in' "$log" | sed 's/.*\] //'))"
+  grep -E "detached in|hooks closed in|left enforcing" "$log" | sed "s/.*\] /    /" || true
+}
+run first-start
+run restart --keep-sensors-on-exit=false

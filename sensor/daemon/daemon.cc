@@ -85,6 +85,9 @@ absl::Status ValidateDaemonConfig(const DaemonConfig& config) {
     auto opts = ExportOptionsFromConfig(config);
     if (!opts.ok()) return opts.status();
   }
+  if (config.state_dir.empty() || config.state_dir[0] != '/') {
+    return absl::InvalidArgumentError(absl::StrCat("--state-dir \"", config.state_dir, "\": want an absolute path"));
+  }
   if (config.bpf_dir.empty() || config.bpf_dir[0] != '/') {
     return absl::InvalidArgumentError(
         absl::StrCat("--bpf-dir \"", config.bpf_dir, "\": want an absolute path under a bpffs mount"));
@@ -139,10 +142,26 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
     d->exporter_ = *std::move(exporter);
   }
 
+  // One daemon per state dir: a second one would fight over the pins and
+  // the recorded policies.
+  auto lock = StateDirLock::Acquire(config.state_dir);
+  if (!lock.ok()) return absl::Status(lock.status().code(), absl::StrCat("--state-dir: ", lock.status().message()));
+  d->state_lock_ = *std::move(lock);
+  auto store = PolicyStore::Open(config.state_dir);
+  if (!store.ok()) return absl::Status(store.status().code(), absl::StrCat("--state-dir: ", store.status().message()));
+  d->store_ = *std::move(store);
+
   bool existed = std::filesystem::exists(config.bpf_dir);
   st = EnsureBpffsDir(config.bpf_dir);
   if (!st.ok()) return absl::FailedPreconditionError(absl::StrCat("--bpf-dir: ", st.message()));
   d->created_bpf_dir_ = !existed;
+  // What earlier runs left pinned keeps enforcing until this run has loaded
+  // its policies (RetirePreviousRuns): no gap.
+  d->previous_runs_ = ListGenerations(config.bpf_dir);
+  if (!d->previous_runs_.empty()) {
+    LOG(INFO) << d->previous_runs_.size() << " earlier run(s) left their programs pinned (enforcing) under "
+              << config.bpf_dir << ": kept until this run's policies are loaded";
+  }
 
   if (config.process_events) {
     d->process_cache_ = std::make_unique<ProcessCache>(d->config_.node_name, config.process_cache_size,
@@ -188,6 +207,12 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
   } else {
     d->policies_ = std::make_unique<PolicyManager>(d->backend_.get());
   }
+  d->policies_->set_persistence(d->store_.get());
+  PolicyStore::Contents restored = d->store_->LoadAll();
+  for (const auto& [path, why] : restored.errors) {
+    LOG(ERROR) << "--state-dir: " << path << " not restored: " << why;
+  }
+  d->restore_total_ = restored.policies.size();
 
   // --policy-dir is listed now and loaded in the background once the API
   // serves: health and list answer at once however many policies there are.
@@ -229,12 +254,21 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
     };
   }
   opts.startup_progress = [p = d.get()]() -> std::string {
+    size_t restoring = p->restore_done_.load();
+    if (restoring < p->restore_total_) {
+      return absl::StrCat("restoring --state-dir: ", restoring, " of ", p->restore_total_, " policies");
+    }
     size_t done = p->policy_files_done_.load();
-    if (done >= p->policy_files_total_) return "";
-    return absl::StrCat("loading --policy-dir: ", done, " of ", p->policy_files_total_, " files");
+    if (done < p->policy_files_total_) {
+      return absl::StrCat("loading --policy-dir: ", done, " of ", p->policy_files_total_, " files");
+    }
+    // The previous run's programs enforced until this run's were loaded.
+    if (p->retiring_.load()) return "detaching the previous run's programs";
+    return "";
   };
   opts.info = {{"loader", config.loader},
                {"bpf-dir", config.bpf_dir},
+               {"state-dir", config.state_dir},
                {"node-name", d->config_.node_name},
                {"server-address", config.server_address}};
   PeerAuthOptions auth_opts;
@@ -262,27 +296,43 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config
     LOG(INFO) << "metrics on http://" << config.metrics_address << "/metrics (port "
               << d->metrics_server_->port() << ")";
   }
-  if (!policy_files.empty()) {
-    d->policy_dir_loader_ = std::thread([p = d.get(), files = std::move(policy_files)] {
-      absl::Time start = absl::Now();
-      // A bulk load: the policy filter maps' map-in-map writes (an RCU grace
-      // period each) are batched, a handful for the whole directory instead
-      // of one or more per policy. Enforcement follows each file at once.
-      std::optional<PolicyFilterState::Bulk> bulk;
-      if (p->filter_) bulk.emplace(p->filter_.get());
-      for (const auto& f : files) {
-        if (p->stop_loading_.load()) {
-          LOG(INFO) << "--policy-dir: loading stopped by shutdown after " << p->policy_files_done_.load()
-                    << " of " << files.size() << " files";
-          return;
-        }
-        p->LoadPolicyFile(f);
-        ++p->policy_files_done_;
+  // Restored policies, then --policy-dir, then the earlier runs' programs go
+  // (they enforced meanwhile). Always on a thread: the API answers at once.
+  d->retiring_ = !d->previous_runs_.empty();
+  d->policy_dir_loader_ = std::thread([p = d.get(), files = std::move(policy_files),
+                                       restored = std::move(restored.policies)] {
+    absl::Time start = absl::Now();
+    // A bulk load: the policy filter maps' map-in-map writes (an RCU grace
+    // period each) are batched, a handful for the whole load instead of one
+    // or more per policy. Enforcement follows each policy at once.
+    std::optional<PolicyFilterState::Bulk> bulk;
+    if (p->filter_) bulk.emplace(p->filter_.get());
+    for (const PersistedPolicy& r : restored) {
+      if (p->stop_loading_.load()) return;
+      p->RestorePolicy(r);
+      ++p->restore_done_;
+    }
+    if (!restored.empty()) {
+      LOG(INFO) << "--state-dir: " << restored.size() << " policies restored in "
+                << absl::FormatDuration(absl::Now() - start);
+    }
+    for (const auto& f : files) {
+      if (p->stop_loading_.load()) {
+        LOG(INFO) << "--policy-dir: loading stopped by shutdown after " << p->policy_files_done_.load()
+                  << " of " << files.size() << " files";
+        return;
       }
+      p->LoadPolicyFile(f);
+      ++p->policy_files_done_;
+    }
+    if (!files.empty()) {
       LOG(INFO) << "--policy-dir: " << files.size() << " files read, " << p->policies_->size()
                 << " tracing policies loaded, in " << absl::FormatDuration(absl::Now() - start);
-    });
-  }
+    }
+    bulk.reset();  // the filter maps complete before the earlier runs go
+    p->RetirePreviousRuns();
+  });
+  d->started_ = true;
   if (d->exporter_) LOG(INFO) << "exporting events to " << config.export_file;
   LOG(INFO) << kProductName << " " << kVersion << " serving on " << config.server_address
             << " (node " << d->config_.node_name << ", loader " << config.loader << ", bpf dir "
@@ -344,6 +394,44 @@ void Daemon::LoadPolicyFile(const std::filesystem::path& file) {
   if (!add.ok()) LOG(WARNING) << "policy " << file << " not loaded: " << add;
 }
 
+void Daemon::RestorePolicy(const PersistedPolicy& r) {
+  absl::StatusOr<PolicyDocument> doc = ParsePolicyDocument(r.yaml);
+  if (!doc.ok()) {
+    LOG(ERROR) << "--state-dir: policy \"" << r.name << "\" no longer parses: " << doc.status();
+    absl::Status listed = policies_->AddLoadError(r.name, r.namespace_,
+                                                  absl::StrCat("--state-dir: ", doc.status().message()),
+                                                  /*persisted=*/true);
+    if (!listed.ok()) LOG(WARNING) << "--state-dir: policy \"" << r.name << "\" not listed: " << listed;
+    return;
+  }
+  PolicyManager::AddOptions o;
+  o.persisted = true;
+  o.enabled = r.enabled;
+  o.mode = r.mode;
+  absl::Status add = policies_->AddParsed(*std::move(doc), PolicyManager::OnFailure::kListAsLoadError, o);
+  if (!add.ok()) LOG(WARNING) << "--state-dir: policy \"" << r.name << "\" not restored: " << add;
+}
+
+void Daemon::RetirePreviousRuns() {
+  if (previous_runs_.empty()) return;
+  absl::Status avail = policies_->LoaderStatus();
+  if (!avail.ok()) {
+    // Nothing of ours enforces: what an earlier run left is better than nothing.
+    LOG(WARNING) << "keeping the earlier runs' pinned programs under " << config_.bpf_dir
+                 << " enforcing: this run cannot load policies (" << avail.message() << ")";
+    retiring_ = false;
+    return;
+  }
+  const absl::Time start = absl::Now();
+  size_t n = RetireGenerations(previous_runs_);
+  LOG(INFO) << "removed " << n << " pins (links and maps) of earlier runs (" << previous_runs_.size()
+            << " runs), their programs detached, in "
+            << absl::FormatDuration(absl::Now() - start) << ": this run's " << policies_->size()
+            << " policies enforce now";
+  previous_runs_.clear();
+  retiring_ = false;
+}
+
 void Daemon::RunUntilSignal() {
   sigset_t set;
   sigemptyset(&set);
@@ -395,19 +483,33 @@ void Daemon::Shutdown() {
   // number of policies.
   absl::Time unload_start = absl::Now();
   size_t n_policies = policies_ ? policies_->size() : 0;
+  // A start that failed leaves nothing of its own enforcing (what earlier
+  // runs left stays, unless the flag says to remove everything).
+  const bool keep = started_ && dispatch_ != nullptr && dispatch_->KeepsEnforcing();
+  if (!started_ && pins_) pins_->RemoveAll();  // the links then detach as their fds close
   if (backend_) backend_->BeginShutdown();
   policies_.reset();  // drops every policy
-  backend_.reset();   // closes the maps and programs: the kernel frees them
+  backend_.reset();   // closes the maps and programs: the kernel frees them (unless pinned)
+  pins_.reset();
+  if (!config_.keep_sensors_on_exit) {
+    // Everything goes, also what earlier runs left pinned and this run had
+    // not retired yet (a shutdown while loading).
+    size_t n = RetireGenerations(ListGenerations(config_.bpf_dir));
+    if (n > 0) LOG(INFO) << "removed " << n << " pins (links and maps) of earlier runs";
+  }
   const absl::Duration unload = absl::Now() - unload_start;
   workloads_.reset(); // stops polling, removes the demo cgroups it created (when empty)
   filter_.reset();
-  // Nothing of ours survives a restart: the only pins (policy_filter_maps,
-  // policy_filter_cgroup_maps, tg_cgtracker_map) were unpinned by filter_
-  // above, and the next start builds them again. The dir goes only if this
-  // run created it and it is now empty (someone else's files stay).
-  if (created_bpf_dir_) rmdir(config_.bpf_dir.c_str());
+  // The policy filter pins (policy_filter_maps, policy_filter_cgroup_maps,
+  // tg_cgtracker_map) were unpinned by filter_ above: the next start builds
+  // them again (kept programs hold the maps they use). Unless enforcement is
+  // kept, the dir goes if this run created it and it is now empty (someone
+  // else's files stay).
+  if (created_bpf_dir_ && !keep) rmdir(config_.bpf_dir.c_str());
+  state_lock_.reset();
   LOG(INFO) << "stopped in " << absl::FormatDuration(absl::Now() - start) << " (" << n_policies
-            << " policies unloaded in " << absl::FormatDuration(unload) << ", metrics server stopped in "
+            << (keep ? " policies left enforcing, pinned, in " : " policies unloaded in ")
+            << absl::FormatDuration(unload) << ", metrics server stopped in "
             << absl::FormatDuration(metrics_stop) << ", gRPC server in " << absl::FormatDuration(grpc_stop) << ")";
 }
 
@@ -486,8 +588,22 @@ absl::Status Daemon::StartDatapath() {
   o.filter = filter_.get();
   o.node_name = config_.node_name;
   o.enrich = MakePodEnricher(filter_.get());
+  if (config_.loader == "dispatch") {
+    // Every attachment pinned in this run's own dir: a crash or a kept
+    // SIGTERM leaves the policies enforcing. (The per-policy comparison
+    // loader keeps its links owned by fds: it detaches with the process.)
+    auto pins = LinkPins::Create(config_.bpf_dir);
+    if (!pins.ok()) return absl::Status(pins.status().code(), absl::StrCat("--bpf-dir: ", pins.status().message()));
+    pins_ = *std::move(pins);
+    o.pins = pins_.get();
+    o.keep_on_exit = config_.keep_sensors_on_exit;
+  }
   auto backend = config_.loader == "per-policy" ? PerPolicyBackend::Create(o) : DispatchBackend::Create(o);
   if (!backend.ok()) {
+    if (pins_) {
+      pins_->RemoveAll();
+      pins_.reset();
+    }
     LOG(ERROR) << "dispatch loader unavailable: " << backend.status();
     backend_ = MakeUnavailableBackend(config_.loader, std::string(backend.status().message()));
     return absl::OkStatus();

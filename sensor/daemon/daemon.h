@@ -30,6 +30,7 @@
 #include "sensor/server/api_server.h"
 #include "sensor/server/fgs_service.h"
 #include "sensor/server/peer_auth.h"
+#include "sensor/statedir/policy_store.h"
 
 namespace tgd {
 
@@ -71,6 +72,15 @@ struct DaemonConfig {
   std::string workloads_file;
   // Open a Tetragon agent's pinned policy filter maps instead of our own.
   std::string tetragon_bpf_dir;
+  // Policies added through the API are kept here (with their state and
+  // mode) and come back at the next start; the running daemon holds
+  // <state_dir>/daemon.lock.
+  std::string state_dir = kDefaultStateDir;
+  // Tetragon's --keep-sensors-on-exit, on by default here: on SIGTERM the
+  // dispatch loader's pinned programs stay attached (enforcing) until the
+  // next start replaces them. false: everything is detached and unpinned on
+  // exit (the state dir stays; `tgdispatch cleanup` removes it).
+  bool keep_sensors_on_exit = true;
 };
 
 // The exporter options a config asks for. Errors: INVALID_ARGUMENT naming
@@ -126,6 +136,12 @@ class Daemon {
   // the file name without its extension.
   void LoadPolicyFile(const std::filesystem::path& file);
   absl::Status StartDatapath();  // policy filter, workloads, the loader
+  // Adds the policies kept in --state-dir in their recorded state and mode;
+  // one that fails is listed in TP_STATE_LOAD_ERROR.
+  void RestorePolicy(const PersistedPolicy& p);
+  // Once this run's policies are loaded: detaches what earlier runs left
+  // pinned (they enforced until now).
+  void RetirePreviousRuns();
 
   DaemonConfig config_;
   EventBus bus_;
@@ -147,6 +163,10 @@ class Daemon {
   std::atomic<bool> process_sensor_running_{false};
   std::unique_ptr<PolicyFilterState> filter_;
   std::unique_ptr<WorkloadSource> workloads_;
+  std::unique_ptr<StateDirLock> state_lock_;
+  std::unique_ptr<PolicyStore> store_;
+  std::unique_ptr<LinkPins> pins_;          // this run's pinned links (dispatch loader)
+  std::vector<std::string> previous_runs_;  // earlier runs' pin dirs, retired once loaded
   std::unique_ptr<PolicyBackend> backend_;
   DispatchBackend* dispatch_ = nullptr;  // backend_ when it is the dispatch loader
   std::unique_ptr<PolicyManager> policies_;
@@ -159,7 +179,11 @@ class Daemon {
   std::atomic<bool> stop_loading_{false};
   size_t policy_files_total_ = 0;  // set before the API serves
   std::atomic<size_t> policy_files_done_{0};
+  size_t restore_total_ = 0;  // --state-dir policies, loaded before --policy-dir
+  std::atomic<size_t> restore_done_{0};
+  std::atomic<bool> retiring_{false};
   bool created_bpf_dir_ = false;
+  bool started_ = false;  // Start succeeded (the API serves)
   bool shut_down_ = false;
 };
 

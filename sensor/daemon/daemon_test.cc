@@ -80,6 +80,7 @@ class ScratchFile {
 DaemonConfig TestConfig(const ScratchBpfDir& dir) {
   DaemonConfig c;
   c.bpf_dir = dir.path();
+  c.state_dir = absl::StrCat(::testing::TempDir(), "/state-", getpid());  // never the machine's
   c.process_events = false;
   return c;
 }
@@ -132,6 +133,10 @@ TEST(ValidateDaemonConfigTest, ChecksDirectoriesAndFiles) {
   EXPECT_TRUE(ValidateDaemonConfig(c).ok());
   c.bpf_dir = "relative/dir";
   EXPECT_THAT(std::string(ValidateDaemonConfig(c).message()), HasSubstr("--bpf-dir"));
+  c = TestConfig(dir);
+  c.state_dir = "state";
+  EXPECT_THAT(std::string(ValidateDaemonConfig(c).message()),
+              HasSubstr("--state-dir \"state\": want an absolute path"));
   c = TestConfig(dir);
   c.policy_dir = "/nonexistent/policies";
   EXPECT_THAT(std::string(ValidateDaemonConfig(c).message()), HasSubstr("--policy-dir"));

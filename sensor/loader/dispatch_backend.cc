@@ -204,10 +204,32 @@ absl::Status DispatchBackend::Init() {
   TGD_RETURN_IF_ERROR(LibbpfStatus(dispatch::load(shared_.get()), "loading the dispatch BPF object"));
   symbolizer_ = std::make_unique<Symbolizer>(SymbolizerOptions{.expose_addresses = opts_.expose_stack_addresses});
   user_actions_ = std::make_unique<UserActionRunner>(opts_.user_actions);
+  if (opts_.pins) {
+    // The shared maps are pinned with the links: the tail-call arrays above
+    // all (the kernel empties a PROG_ARRAY when its last user-space holder
+    // goes, and a pin is one), and the others so that a kept run's state can
+    // be inspected (bpftool) and read by the next run.
+    bpf_map* m;
+    bpf_object__for_each_map(m, shared_->obj) {
+      const char* name = bpf_map__name(m);
+      if (strchr(name, '.') != nullptr || bpf_map__fd(m) < 0) continue;  // .rodata, .bss: internal
+      // The policy filter's maps are its own (or a Tetragon agent's): pinned,
+      // if at all, by their owner.
+      if (m == shared_->maps.policy_filter_maps || m == shared_->maps.policy_filter_cgroup_maps ||
+          m == shared_->maps.tg_cgtracker_map) {
+        continue;
+      }
+      TGD_RETURN_IF_ERROR(opts_.pins->Pin(bpf_map__fd(m), absl::StrCat("map-", name)));
+    }
+  }
   for (bpf_program* p : {shared_->progs.tgd_exec_track, shared_->progs.tgd_fork_track, shared_->progs.tgd_exit_track}) {
     bpf_link* link = bpf_program__attach(p);
     if (!link) return ErrnoStatus(errno, absl::StrCat("attaching ", bpf_program__name(p)));
     tracker_links_.emplace_back(link);
+    if (opts_.pins) {
+      // The pinned dispatchers' matchBinaries need the exec tracker kept up to date.
+      TGD_RETURN_IF_ERROR(opts_.pins->Pin(bpf_link__fd(link), bpf_program__name(p)));
+    }
   }
   if (opts_.seed_exec_paths) SeedExecPaths(bpf_map__fd(shared_->maps.tgd_exec_paths));
 
@@ -248,6 +270,9 @@ DispatchBackend::~DispatchBackend() {
   stop_.store(true);
   if (reader_.joinable()) reader_.join();
   if (rb_) ProcessPending(true);  // what still waits goes out as it is
+  // Closing a pinned link's fd detaches nothing: unpinned first unless the
+  // policies are to keep enforcing.
+  if (opts_.pins && !KeepsEnforcing()) opts_.pins->RemoveAll();
   absl::MutexLock l(&mu_);
   std::vector<BpfLink> links;
   for (auto& [key, h] : hooks_) {
@@ -331,8 +356,9 @@ DispatchBackend::ValueMaps DispatchBackend::SharedMaps() const {
   return m;
 }
 
-absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::Load(const PolicyDocument& doc, uint32_t filter_id,
-                                                                    PolicyMode mode) {
+absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::LoadInState(const PolicyDocument& doc,
+                                                                           uint32_t filter_id, PolicyMode mode,
+                                                                           bool enabled) {
   std::shared_ptr<const policy::TracingPolicy> model = doc.model;
   if (!model) {  // a document built by hand (tests): parse its text
     TGD_ASSIGN_OR_RETURN(policy::TracingPolicy parsed, policy::ParsePolicy(doc.yaml));
@@ -394,7 +420,7 @@ absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::Load(const Policy
     }
     compiled.push_back(std::move(c));
   }
-  const uint32_t flags = Policy::Flags(true, mode);
+  const uint32_t flags = Policy::Flags(enabled, mode);
   std::vector<uint32_t> ids;
   std::vector<std::string> sensors;
   {
@@ -494,7 +520,7 @@ absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::Load(const Policy
       }
     }
   }
-  return std::make_unique<Policy>(this, ids, filter_id, true, mode, sensors);
+  return std::make_unique<Policy>(this, ids, filter_id, enabled, mode, sensors);
 }
 
 void DispatchBackend::ForgetEntry(Entry& e) {
@@ -570,6 +596,14 @@ bool DispatchBackend::ShuttingDown() const {
 void DispatchBackend::BeginShutdown() {
   absl::MutexLock l(&mu_);
   shutting_down_ = true;
+  if (KeepsEnforcing()) {
+    // Nothing detaches: closing the fds of pinned links leaves them attached,
+    // with their programs and maps, until the next run retires them.
+    LOG(INFO) << "shutting down: " << hooks_.size() << " dispatchers and " << entries_.size()
+              << " policy hooks left enforcing (pinned in " << opts_.pins->dir() << ")";
+    return;
+  }
+  if (opts_.pins) opts_.pins->RemoveAll();
   // Closing the links detaches the programs: no event runs a policy after
   // this. The maps and programs go with the backend. Each detach waits for
   // the kernel's grace period (tracepoints: RCU tasks trace on 6.13+, tens

@@ -33,6 +33,7 @@
 #include "sensor/eventbus/event_bus.h"
 #include "sensor/loader/compile.h"
 #include "sensor/loader/features.h"
+#include "sensor/loader/link_pins.h"
 #include "sensor/loader/slot_pool.h"
 #include "sensor/stacks/symbolizer.h"
 #include "sensor/actions/user_actions.h"
@@ -91,6 +92,13 @@ struct DispatchOptions {
   std::function<void(uint32_t policy_id, const std::vector<StackFrame>& kernel,
                      const std::vector<StackFrame>& user)>
       test_on_tracepoint_stacks;
+  // Optional (dispatch loader only): every attachment (dispatchers, exec
+  // tracker) is pinned here, so it outlives the process (link_pins.h).
+  LinkPins* pins = nullptr;
+  // With `pins`: shutdown and destruction detach nothing (the pins keep
+  // every policy enforcing until the next run replaces them). Without it,
+  // the pins are removed and everything detaches, as without `pins`.
+  bool keep_on_exit = false;
 };
 
 struct HookStatus {
@@ -111,13 +119,21 @@ class DispatchBackend : public PolicyBackend {
 
   std::string Name() const override { return opts_.per_policy ? "per-policy" : "dispatch"; }
   absl::StatusOr<std::unique_ptr<LoadedPolicy>> Load(const PolicyDocument& policy, uint32_t filter_id,
-                                                     PolicyMode mode) override;
+                                                     PolicyMode mode) override {
+    return LoadInState(policy, filter_id, mode, /*enabled=*/true);
+  }
+  // Disabled (!enabled) from its first config write: never runs enabled.
+  absl::StatusOr<std::unique_ptr<LoadedPolicy>> LoadInState(const PolicyDocument& policy, uint32_t filter_id,
+                                                            PolicyMode mode, bool enabled) override;
 
   // Detaches every dispatcher (and per-policy program) at once; the
   // policies' destructors then only drop their state, and remove their
   // filter ids from the policy filter maps only when those are a Tetragon
-  // agent's (our own go with the daemon).
+  // agent's (our own go with the daemon). With pins and keep_on_exit it
+  // detaches nothing: the pinned links keep enforcing.
   void BeginShutdown() override;
+  // Whether shutdown leaves the policies enforcing (pins and keep_on_exit).
+  bool KeepsEnforcing() const { return opts_.pins != nullptr && opts_.keep_on_exit; }
 
   std::vector<HookStatus> Hooks() const;
   uint64_t events_posted() const { return posted_.load(); }
@@ -186,6 +202,7 @@ class DispatchBackend : public PolicyBackend {
   absl::Status SyncPerPolicyCgroup(Entry& e, uint64_t cgroup) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   ValueMaps SharedMaps() const;
   static const char* ProgSuffix(int kind);
+  static std::string PinName(uint32_t hook_id);
   bpf_map* TailMap(int kind) const;
   absl::Status WriteValues(const Entry& e, bool insert) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Recomputes the run list of (hook, cgroup) from the entries and the filter.

@@ -58,6 +58,9 @@ using dispatch_internal::AttachToHook;
 
 // ---------------------------------------------------------------- hooks
 
+// The pin of hook `id`'s dispatcher link (in opts_.pins).
+std::string DispatchBackend::PinName(uint32_t id) { return absl::StrCat("hook-", id); }
+
 // Program name suffix of a hook kind (uprobes run the kprobe-type programs).
 const char* DispatchBackend::ProgSuffix(int kind) {
   switch (kind) {
@@ -174,6 +177,16 @@ absl::StatusOr<DispatchBackend::Hook*> DispatchBackend::GetOrCreateHook(const Co
     return AttachError(e, "attaching the dispatcher to " + c.hook_key);
   }
   h->link.reset(link);
+  if (opts_.pins) {
+    absl::Status pinned = opts_.pins->Pin(bpf_link__fd(link), PinName(id));
+    if (!pinned.ok()) {
+      h->link.reset();
+      bpf_map_delete_elem(bpf_map__fd(tail), &id);
+      give_back();
+      return absl::Status(pinned.code(), absl::StrCat("the dispatcher of ", c.hook_key,
+                                                      " would not outlive the daemon: ", pinned.message()));
+    }
+  }
   Hook* raw = h.get();
   hooks_[c.hook_key] = std::move(h);
   LOG(INFO) << "dispatcher attached to " << c.hook_key << " (hook id " << id << ")";
@@ -188,6 +201,7 @@ void DispatchBackend::ReleaseHook(Hook* h) {
     return;
   }
   bpf_map* tail = TailMap(h->kind);
+  if (opts_.pins) opts_.pins->Unpin(PinName(h->id));
   h->link.reset();
   bpf_map_delete_elem(bpf_map__fd(tail), &h->id);
   uint32_t no_flags = 0;

@@ -106,6 +106,7 @@ TEST_F(PodEventsRootTest, ProcessesInAPodCgroupCarryThePod) {
                                bin_, "\"]\n"));
   const std::string log = dir_ + "/daemon.log";
   testing::ChildProcess daemon({kBinary, "serve", "--server-address=unix://" + socket_, "--bpf-dir=" + bpf_dir_,
+                                "--state-dir=" + testing::TestStateDir(), "--keep-sensors-on-exit=false",
                  "--policy-dir=" + dir_ + "/policies", "--workloads=" + dir_ + "/workloads.yaml",
                  "--node-name=pod-node", "--metrics-address="},
                 log);

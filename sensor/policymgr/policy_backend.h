@@ -55,6 +55,18 @@ class PolicyBackend {
   virtual absl::StatusOr<std::unique_ptr<LoadedPolicy>> Load(const PolicyDocument& policy,
                                                              uint32_t filter_id,
                                                              PolicyMode mode) = 0;
+  // As Load, in the given enabled state from the start (a policy brought
+  // back disabled after a restart). Default: Load, then SetEnabled(false),
+  // so the policy runs enabled for a moment; the dispatch loader writes it
+  // disabled at once.
+  virtual absl::StatusOr<std::unique_ptr<LoadedPolicy>> LoadInState(const PolicyDocument& policy,
+                                                                    uint32_t filter_id, PolicyMode mode,
+                                                                    bool enabled) {
+    absl::StatusOr<std::unique_ptr<LoadedPolicy>> l = Load(policy, filter_id, mode);
+    if (!l.ok() || enabled) return l;
+    if (absl::Status st = (*l)->SetEnabled(false); !st.ok()) return st;
+    return l;
+  }
   // Every policy is about to be unloaded and the backend destroyed (daemon
   // shutdown): stop running policies now, all at once, and let each
   // LoadedPolicy's destructor skip the per-policy map updates that only

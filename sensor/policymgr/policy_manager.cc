@@ -71,7 +71,32 @@ absl::Status PolicyManager::Add(absl::string_view yaml) {
   return AddParsed(*std::move(doc));
 }
 
-absl::Status PolicyManager::AddParsed(PolicyDocument doc, OnFailure on_failure) {
+absl::Status PolicyManager::AddPersisted(absl::string_view yaml) {
+  RequestSlot slot(this);
+  absl::StatusOr<PolicyDocument> doc = ParsePolicyDocument(yaml);
+  if (!doc.ok()) return doc.status();
+  AddOptions o;
+  o.persist = true;
+  return AddParsed(*std::move(doc), OnFailure::kForget, o);
+}
+
+absl::Status PolicyManager::SaveState(const Entry& e) {
+  if (!e.persisted || persistence_ == nullptr) return absl::OkStatus();
+  PersistedPolicy p;
+  p.namespace_ = e.doc.namespace_;
+  p.name = e.doc.name;
+  p.yaml = e.doc.yaml;
+  p.enabled = e.enabled;
+  p.mode = e.mode;
+  absl::Status st = persistence_->Save(p);
+  if (!st.ok()) {
+    return absl::Status(st.code(), absl::StrCat("recording ", Describe(p.namespace_, p.name),
+                                                " in the state directory: ", st.message()));
+  }
+  return st;
+}
+
+absl::Status PolicyManager::AddParsed(PolicyDocument doc, OnFailure on_failure, const AddOptions& options) {
   Key key{doc.namespace_, doc.name};
   const std::string what = Describe(key.first, key.second);
   uint64_t id = 0;
@@ -92,6 +117,7 @@ absl::Status PolicyManager::AddParsed(PolicyDocument doc, OnFailure on_failure) 
     }
     Entry e;
     e.id = id = next_id_++;
+    e.persisted = options.persisted;  // a delete while it loads forgets the record
     // Listed by identity only until it has loaded.
     e.doc.kind = doc.kind;
     e.doc.name = doc.name;
@@ -124,8 +150,14 @@ absl::Status PolicyManager::AddParsed(PolicyDocument doc, OnFailure on_failure) 
       start_mode = PolicyMode::kMonitor;
     }
   }
+  // A policy brought back from the state dir starts in its recorded mode
+  // (a later configure may have changed it from the spec's); a caller's
+  // explicit monitor mode wins over the spec's.
+  if (options.persisted || options.mode == PolicyMode::kMonitor) start_mode = options.mode;
   if (st.ok()) {
-    absl::StatusOr<std::unique_ptr<LoadedPolicy>> l = backend_->Load(doc, filter_id, start_mode);
+    absl::StatusOr<std::unique_ptr<LoadedPolicy>> l =
+        options.enabled ? backend_->Load(doc, filter_id, start_mode)
+                        : backend_->LoadInState(doc, filter_id, start_mode, /*enabled=*/false);
     if (l.ok()) {
       loaded = *std::move(l);
     } else {
@@ -136,16 +168,31 @@ absl::Status PolicyManager::AddParsed(PolicyDocument doc, OnFailure on_failure) 
   absl::MutexLock lock(&mu_);
   auto it = policies_.find(key);
   if (it == policies_.end() || it->second.id != id) {
-    // Deleted while it was loading (and perhaps added again since).
+    // Deleted while it was loading (and perhaps added again since). Its
+    // delete already forgot any record of it.
     discard = std::move(loaded);
     return absl::AbortedError(absl::StrCat(what, " was deleted while it was loading"));
   }
   Entry& e = it->second;
   e.loading = false;
+  e.persisted = options.persisted;
   if (st.ok()) {
     e.loaded = std::move(loaded);
     e.mode = start_mode;
     e.doc = std::move(doc);
+    e.enabled = options.enabled;
+    if (options.persist && persistence_ != nullptr) {
+      e.persisted = true;
+      // A small synced file write under the lock: it orders the records of
+      // concurrent adds, deletes and configures of one policy.
+      st = SaveState(e);
+      if (!st.ok()) {
+        discard = std::move(e.loaded);
+        policies_.erase(it);
+        if (replaced.has_value()) policies_.emplace(key, *std::move(replaced));
+        return st;
+      }
+    }
     LOG(INFO) << "added " << what << " (id " << e.id << ", filter id " << e.filter_id << ", loader "
               << loader_name_ << ")";
     return st;
@@ -153,6 +200,7 @@ absl::Status PolicyManager::AddParsed(PolicyDocument doc, OnFailure on_failure) 
   e.error = std::string(st.message());
   st = absl::Status(st.code(), absl::StrCat(what, ": ", st.message()));
   if (on_failure == OnFailure::kForget) {
+    // A recorded policy stays recorded: a later add or a delete decides.
     policies_.erase(it);  // the list is as it was
     if (replaced.has_value()) policies_.emplace(key, *std::move(replaced));
     return st;
@@ -162,7 +210,7 @@ absl::Status PolicyManager::AddParsed(PolicyDocument doc, OnFailure on_failure) 
 }
 
 absl::Status PolicyManager::AddLoadError(const std::string& name, const std::string& ns,
-                                         std::string error) {
+                                         std::string error, bool persisted) {
   Key key{ns, name};
   absl::MutexLock lock(&mu_);
   if (auto it = policies_.find(key);
@@ -174,6 +222,7 @@ absl::Status PolicyManager::AddLoadError(const std::string& name, const std::str
   e.doc.name = name;
   e.doc.namespace_ = ns;
   e.error = std::move(error);
+  e.persisted = persisted;
   policies_.insert_or_assign(std::move(key), std::move(e));
   return absl::OkStatus();
 }
@@ -186,6 +235,17 @@ absl::Status PolicyManager::Delete(const std::string& name, const std::string& n
     if (it == policies_.end()) return absl::NotFoundError(absl::StrCat(Describe(ns, name), " not found"));
     // One still loading is dropped here; its add unloads it when it ends.
     doomed = std::move(it->second.loaded);
+    // Forgotten in the state dir too (a policy being added through the
+    // API is not recorded yet: its add finds it deleted and records nothing).
+    if (it->second.persisted && persistence_ != nullptr) {
+      absl::Status st = persistence_->Remove(ns, name);
+      if (!st.ok()) {
+        LOG(ERROR) << "deleting " << Describe(ns, name) << " from the state directory: " << st;
+        it->second.loaded = std::move(doomed);
+        return absl::Status(st.code(), absl::StrCat("deleting ", Describe(ns, name),
+                                                    " from the state directory: ", st.message()));
+      }
+    }
     policies_.erase(it);
   }
   doomed.reset();  // unloads it (RCU waits) without holding the lock
@@ -217,6 +277,8 @@ absl::Status PolicyManager::Configure(const std::string& name, const std::string
     return absl::FailedPreconditionError(absl::StrCat(Describe(ns, name), " failed to load (", e.error,
                                                       "): delete it or add it again"));
   }
+  const bool was_enabled = e.enabled;
+  const PolicyMode was_mode = e.mode;
   if (enable.has_value() && *enable != e.enabled) {
     absl::Status st = e.loaded->SetEnabled(*enable);
     if (!st.ok()) return st;
@@ -227,7 +289,15 @@ absl::Status PolicyManager::Configure(const std::string& name, const std::string
     if (!st.ok()) return st;
     e.mode = *new_mode;
   }
-  return absl::OkStatus();
+  if (e.enabled == was_enabled && e.mode == was_mode) return absl::OkStatus();
+  // The change counts only once recorded: otherwise it is undone (a restart
+  // would bring back the recorded state).
+  absl::Status st = SaveState(e);
+  if (!st.ok()) {
+    if (e.mode != was_mode && e.loaded->SetMode(was_mode).ok()) e.mode = was_mode;
+    if (e.enabled != was_enabled && e.loaded->SetEnabled(was_enabled).ok()) e.enabled = was_enabled;
+  }
+  return st;
 }
 
 std::vector<tetragon::TracingPolicyStatus> PolicyManager::List() const {

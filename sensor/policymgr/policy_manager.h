@@ -23,6 +23,7 @@
 #include "sensor/policymgr/filter_ids.h"
 #include "sensor/policymgr/policy_backend.h"
 #include "sensor/policymgr/policy_document.h"
+#include "sensor/policymgr/policy_persistence.h"
 
 namespace tgd {
 
@@ -49,6 +50,17 @@ class PolicyManager {
   // TP_STATE_LOAD_ERROR with the message (a --policy-dir file: nobody else
   // would see the error).
   enum class OnFailure { kForget, kListAsLoadError };
+  // How a policy is added.
+  struct AddOptions {
+    // Recorded in the persistence (set_persistence) once loaded, and
+    // forgotten there when deleted: a policy added through the API.
+    bool persist = false;
+    // Already recorded (a policy brought back at start): not written again,
+    // but forgotten there when deleted, also when it failed to load.
+    bool persisted = false;
+    bool enabled = true;
+    PolicyMode mode = PolicyMode::kEnforce;
+  };
   // Loads a parsed policy. A policy of that name and namespace that failed
   // to load is replaced. The load runs outside the manager's lock: while it
   // does, the policy is listed in TP_STATE_LOADING and every other call goes
@@ -58,11 +70,22 @@ class PolicyManager {
   // RESOURCE_EXHAUSTED (no filter id left) and whatever the backend's Load
   // returns (FAILED_PRECONDITION, UNIMPLEMENTED, ...). A scoped policy's
   // filter id is spent even when its load fails (see filter_ids.h).
-  absl::Status AddParsed(PolicyDocument doc, OnFailure on_failure = OnFailure::kForget);
+  // With options.persist, a policy that cannot be recorded is unloaded
+  // again and the add fails with the recording's error (a policy that
+  // would silently vanish at the next restart is not kept).
+  absl::Status AddParsed(PolicyDocument doc, OnFailure on_failure, const AddOptions& options);
+  absl::Status AddParsed(PolicyDocument doc, OnFailure on_failure = OnFailure::kForget) {
+    return AddParsed(std::move(doc), on_failure, AddOptions());
+  }
+  // Adds with options.persist (AddTracingPolicy).
+  absl::Status AddPersisted(absl::string_view yaml);
   // Lists `name` in TP_STATE_LOAD_ERROR with `error` for a policy that could
   // not be parsed (a --policy-dir file), replacing one that failed to load.
   // Errors: ALREADY_EXISTS (a loaded policy has that name).
-  absl::Status AddLoadError(const std::string& name, const std::string& ns, std::string error);
+  // `persisted`: recorded in the persistence (a --state-dir policy that no
+  // longer parses): deleting it forgets the record.
+  absl::Status AddLoadError(const std::string& name, const std::string& ns, std::string error,
+                            bool persisted = false);
   // Unloads and forgets a policy, also one that failed to load or is still
   // loading (its add then unloads it and returns ABORTED). The unload runs
   // outside the lock. Errors: NOT_FOUND.
@@ -88,6 +111,9 @@ class PolicyManager {
   // saying why (no backend, or the loader's datapath is unavailable).
   absl::Status LoaderStatus() const;
   const std::string& loader_name() const { return loader_name_; }
+  // Where API-added policies are recorded (null: nowhere, the default).
+  // Set before the first call; must outlive the manager.
+  void set_persistence(PolicyPersistence* p) { persistence_ = p; }
 
  private:
   struct Entry {
@@ -99,7 +125,10 @@ class PolicyManager {
     std::unique_ptr<LoadedPolicy> loaded;  // null: loading or TP_STATE_LOAD_ERROR
     bool loading = false;                  // TP_STATE_LOADING: its AddParsed is running
     std::string error;                     // why it failed to load
+    bool persisted = false;                // recorded in persistence_
   };
+  // Records `e`'s current state if it is persisted (under mu_). Errors: Save's.
+  absl::Status SaveState(const Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // One of max_concurrent_requests_ slots, held for the life of the object.
   class RequestSlot {
    public:
@@ -112,6 +141,7 @@ class PolicyManager {
   using Key = std::pair<std::string, std::string>;  // (namespace, name)
 
   PolicyBackend* const backend_;
+  PolicyPersistence* persistence_ = nullptr;
   const std::string loader_name_ = backend_ ? backend_->Name() : "";
   mutable absl::Mutex mu_;
   std::map<Key, Entry> policies_ ABSL_GUARDED_BY(mu_);

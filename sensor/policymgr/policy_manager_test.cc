@@ -3,6 +3,7 @@
 #include "sensor/policymgr/policy_manager.h"
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -336,6 +337,89 @@ TEST(PolicyDocumentTest, EnvelopeValidation) {
   ASSERT_TRUE(doc.ok());
   EXPECT_TRUE(doc->scoped());
   EXPECT_EQ(doc->hooks.at("tracepoints"), 1);
+}
+
+}  // namespace
+}  // namespace tgd
+
+namespace tgd {
+namespace {
+
+// Records Save/Remove calls; fails them on request.
+class FakePersistence : public PolicyPersistence {
+ public:
+  absl::Status Save(const PersistedPolicy& p) override {
+    if (fail) return absl::UnavailableError("disk full");
+    saved[{p.namespace_, p.name}] = p;
+    return absl::OkStatus();
+  }
+  absl::Status Remove(const std::string& ns, const std::string& name) override {
+    if (fail) return absl::UnavailableError("read-only");
+    saved.erase({ns, name});
+    return absl::OkStatus();
+  }
+  std::map<std::pair<std::string, std::string>, PersistedPolicy> saved;
+  bool fail = false;
+};
+
+class PolicyManagerPersistenceTest : public PolicyManagerTest {
+ protected:
+  void SetUp() override { mgr_.set_persistence(&store_); }
+  FakePersistence store_;
+};
+
+TEST_F(PolicyManagerPersistenceTest, ApiAddsAreRecordedWithStateAndForgottenOnDelete) {
+  ASSERT_TRUE(mgr_.AddPersisted(Policy("api")).ok());
+  ASSERT_TRUE(mgr_.Add(Policy("not-recorded")).ok());  // e.g. a --policy-dir file
+  ASSERT_EQ(store_.saved.size(), 1u);
+  const PersistedPolicy& p = store_.saved.begin()->second;
+  EXPECT_EQ(p.name, "api");
+  EXPECT_EQ(p.yaml, Policy("api"));
+  EXPECT_TRUE(p.enabled);
+  EXPECT_EQ(p.mode, PolicyMode::kEnforce);
+  ASSERT_TRUE(mgr_.Configure("api", "", false, tetragon::TP_MODE_MONITOR).ok());
+  EXPECT_FALSE(store_.saved.begin()->second.enabled);
+  EXPECT_EQ(store_.saved.begin()->second.mode, PolicyMode::kMonitor);
+  ASSERT_TRUE(mgr_.Delete("api", "").ok());
+  EXPECT_TRUE(store_.saved.empty());
+}
+
+TEST_F(PolicyManagerPersistenceTest, RestoredPoliciesComeBackInTheirStateAndMode) {
+  PolicyManager::AddOptions o;
+  o.persisted = true;
+  o.enabled = false;
+  o.mode = PolicyMode::kMonitor;
+  auto doc = ParsePolicyDocument(Policy("back"));
+  ASSERT_TRUE(doc.ok());
+  ASSERT_TRUE(mgr_.AddParsed(*doc, PolicyManager::OnFailure::kListAsLoadError, o).ok());
+  EXPECT_TRUE(store_.saved.empty());  // already recorded: not written again
+  auto list = mgr_.List();
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0].state(), tetragon::TP_STATE_DISABLED);
+  EXPECT_EQ(list[0].mode(), tetragon::TP_MODE_MONITOR);
+  // One that fails to load is listed, and deleting it forgets its record.
+  store_.saved[{"", "unloadable"}] = PersistedPolicy{};
+  auto bad = ParsePolicyDocument(Policy("unloadable"));
+  ASSERT_TRUE(bad.ok());
+  EXPECT_FALSE(mgr_.AddParsed(*bad, PolicyManager::OnFailure::kListAsLoadError, o).ok());
+  ASSERT_TRUE(mgr_.Delete("unloadable", "").ok());
+  EXPECT_TRUE(store_.saved.empty());
+}
+
+TEST_F(PolicyManagerPersistenceTest, WhatCannotBeRecordedIsRefusedAndUndone) {
+  store_.fail = true;
+  absl::Status st = mgr_.AddPersisted(Policy("p"));
+  EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable) << st;
+  EXPECT_NE(st.message().find("state directory: disk full"), std::string::npos) << st;
+  EXPECT_TRUE(mgr_.List().empty());
+  EXPECT_EQ(log_.events.back(), "unload p");
+  store_.fail = false;
+  ASSERT_TRUE(mgr_.AddPersisted(Policy("p")).ok());
+  store_.fail = true;
+  EXPECT_EQ(mgr_.Configure("p", "", std::nullopt, tetragon::TP_MODE_MONITOR).code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(mgr_.List()[0].mode(), tetragon::TP_MODE_ENFORCE);  // undone
+  EXPECT_EQ(mgr_.Delete("p", "").code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(mgr_.size(), 1u);  // still loaded and listed, as still recorded
 }
 
 }  // namespace

@@ -138,7 +138,7 @@ grpc::Status FgsService::AddTracingPolicy(grpc::ServerContext* ctx,
                                           tetragon::AddTracingPolicyResponse*) {
   if (grpc::Status a = Authorize(ctx, "AddTracingPolicy"); !a.ok()) return a;
   if (grpc::Status st = CheckDomain(req->domain()); !st.ok()) return st;
-  return ToGrpcStatus(opts_.policies->Add(req->yaml()));
+  return ToGrpcStatus(opts_.policies->AddPersisted(req->yaml()));  // kept across restarts
 }
 
 grpc::Status FgsService::DeleteTracingPolicy(grpc::ServerContext* ctx,

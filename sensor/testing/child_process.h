@@ -9,10 +9,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include "gtest/gtest.h"
 
 namespace tgd::testing {
 
@@ -61,6 +64,15 @@ inline std::string ReadFileOrEmpty(const std::string& path) {
   std::stringstream s;
   s << in.rdbuf();
   return s.str();
+}
+
+// A --state-dir of its own for each test that runs the daemon (under the
+// test's temporary directory, which bazel removes): policies one test adds
+// through the API never come back in another.
+inline std::string TestStateDir() {
+  const char* tmp = getenv("TEST_TMPDIR");
+  return std::string(tmp ? tmp : "/tmp") + "/tgd-state-" + std::to_string(getpid()) + "-" +
+         ::testing::UnitTest::GetInstance()->current_test_info()->name();
 }
 
 }  // namespace tgd::testing
