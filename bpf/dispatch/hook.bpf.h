@@ -11,6 +11,7 @@
 
 #include "bpf/dispatch/dispatch_abi.h"
 #include "bpf/dispatch/eval_maps.bpf.h"
+#include "bpf/dispatch/retprobe.bpf.h"
 #include "compat/policyfilter/policy_filter_maps.bpf.h"
 
 /* Masks an index in a way the compiler cannot drop, so the verifier sees the
@@ -70,7 +71,9 @@ static __always_inline int dispatch(void *ctx, void *tail_map) {
   int is_pod = 0;
   __u64 cgid = current_cgroup(&is_pod);
   __u32 flags = hook_flags();
-  if (!has_run_list(cgid) && !(flags & TGD_HOOKF_UNFILTERED) && (is_pod || !(flags & TGD_HOOKF_HOST)))
+  if (flags & TGD_HOOKF_RET_ENTRY) ret_push();
+  /* A return probe's evaluator pops the task's frame on every return. */
+  if (!(flags & TGD_HOOKF_RET_RETURN) && !has_run_list(cgid) && !(flags & TGD_HOOKF_UNFILTERED) && (is_pod || !(flags & TGD_HOOKF_HOST)))
     return 0;
   struct tgd_hook_stats *st = hook_stats();
   if (st) st->runs++;

@@ -302,7 +302,12 @@ absl::Status CompileObjectArg(const policy::Hook& hook, const policy::ArgSpec& a
   if (o->code == 0) {
     return Unimplemented(path + ".type", absl::StrCat("argument type \"", a.type, "\" (", o->why_not, ")"));
   }
-  if (a.return_copy) return Unimplemented(path + ".returnCopy", "returnCopy (return probes)");
+  if (a.return_copy && o->code != TGD_ARG_USER_BUF && o->code != TGD_ARG_IOVEC) {
+    return Invalid(path + ".returnCopy", absl::StrCat("returnCopy applies to char_buf and char_iovec, not ", a.type));
+  }
+  if (a.return_copy && hook.kind != policy::HookKind::kKprobe && hook.kind != policy::HookKind::kUprobe) {
+    return Unimplemented(path + ".returnCopy", absl::StrCat("returnCopy on ", policy::HookKindName(hook.kind)));
+  }
   if (a.max_data) return Unimplemented(path + ".maxData", "maxData");
   ca->render = o->render;
   d->type = o->code;

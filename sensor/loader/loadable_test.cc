@@ -96,7 +96,6 @@ TEST(LoadableTest, EveryRefusalIsReportedWithItsField) {
   EXPECT_EQ(Messages(r.problems),
             (std::vector<std::string>{
                 "UNIMPLEMENTED: spec.options: option \"disable-kprobe-multi\" is not supported by tgdispatch yet",
-                "UNIMPLEMENTED: spec.kprobes[0].return: kretprobes (return: true) is not supported by tgdispatch yet",
                 "UNIMPLEMENTED: spec.kprobes[1].selectors[0].matchActions[0].kernelStackTrace: kernelStackTrace is not "
                 "supported by tgdispatch yet",
                 "NOT_FOUND: spec.tracepoints[0]: tracepoint syscalls/sys_enter_nope does not exist on this kernel",
