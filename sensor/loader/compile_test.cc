@@ -244,6 +244,18 @@ TEST(CompileTest, HookKindsAndRawTracepoints) {
   ASSERT_TRUE(kret.ok()) << kret.status();
   EXPECT_EQ(kret->ret_role, CompiledHook::kRetEntry);
   EXPECT_EQ(kret->cfg.ret_flags, TGD_RETF_ENTRY);
+  {
+    auto kp = policy::ParsePolicy(Policy("  kprobes:\n  - call: security_file_open\n    syscall: false\n    return: true\n"
+                                         "    returnArg:\n      index: 0\n      type: int\n"));
+    ASSERT_TRUE(kp.ok()) << kp.status();
+    auto r = CompileReturnHook(kp->hooks.at(0), *kret, FakeFormats);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->hook_key, "kretprobe/security_file_open");
+    EXPECT_EQ(r->kind, TGD_HOOK_KPROBE);
+    EXPECT_TRUE(r->retprobe);
+    EXPECT_EQ(r->cfg.args[0].src, TGD_SRC_RET);
+    EXPECT_EQ(r->args[0].render, ArgRender::kInt);
+  }
   auto lsm = Compile("  lsmhooks:\n  - hook: file_open\n    args:\n    - index: 0\n      type: uint64\n"
                      "    selectors:\n    - matchActions:\n      - action: Override\n        argError: -1\n");
   ASSERT_TRUE(lsm.ok()) << lsm.status();

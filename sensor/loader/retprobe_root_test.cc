@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <iostream>
 #include <map>
 #include <set>
 #include <string>
@@ -344,6 +345,47 @@ TEST_F(RetprobeRootTest, OverrideAtReturnIsRefused) {
   EXPECT_NE(p.status().message().find("spec.uprobes[0].selectors[0].matchReturnActions[0]"), std::string::npos)
       << p.status();
   EXPECT_TRUE(backend_->Hooks().empty());
+}
+
+// Kretprobes pair through the same mechanism and evaluator program. Where
+// the kernel attaches them the pair of hooks loads; elsewhere (this kernel:
+// no CONFIG_KPROBES) the policy is refused with the kernel's reason, naming
+// the hook, and nothing is left behind.
+TEST_F(RetprobeRootTest, KretprobeLoadsWhereTheKernelAttachesKprobes) {
+  auto p = Load(R"(apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: rt-kret
+spec:
+  kprobes:
+  - call: security_file_open
+    syscall: false
+    args:
+    - index: 0
+      type: file
+    return: true
+    returnArg:
+      index: 0
+      type: int
+    selectors:
+    - matchReturnArgs:
+      - index: 0
+        operator: NotEqual
+        values: ["0"]
+)");
+  const bool can = KernelFeatures::Get().Has(HookFeature::kKprobe) && KernelFeatures::Get().Has(HookFeature::kKretprobe);
+  if (can) {
+    ASSERT_TRUE(p.ok()) << p.status();
+    std::vector<std::string> keys;
+    for (const HookStatus& h : backend_->Hooks()) keys.push_back(h.key);
+    EXPECT_EQ(keys, (std::vector<std::string>{"kprobe/security_file_open", "kretprobe/security_file_open"}));
+  } else {
+    std::cout << "kretprobes do not attach here: " << KernelFeatures::Get().Of(HookFeature::kKretprobe).reason << "\n";
+    ASSERT_FALSE(p.ok());
+    EXPECT_EQ(p.status().code(), absl::StatusCode::kFailedPrecondition) << p.status();
+    EXPECT_NE(p.status().message().find("spec.kprobes[0]"), std::string::npos) << p.status();
+    EXPECT_TRUE(backend_->Hooks().empty());
+  }
 }
 
 }  // namespace
