@@ -100,6 +100,7 @@
 #define TGD_OP_NOT_IN_RANGE 11 /* in neither */
 #define TGD_OP_SUBSTRING 12        /* a value occurs in the string: values are stored as prefixes and looked up */
 #define TGD_OP_SUBSTRING_NOCASE 13 /*   at every position; NOCASE: values lower-cased, the string lowered first */
+#define TGD_OP_CAPS_GAINED 14      /* capability sets: the set at position `value` has a bit the set at `arg` lacks */
 
 /* Actions (user space maps them to tetragon.KprobeAction). */
 #define TGD_ACT_POST 1

@@ -511,11 +511,35 @@ std::optional<absl::Status> CompileObjectMatch(const policy::MatchArg& m, int po
     }
     return absl::OkStatus();
   }
-  if (op == "CapabilitiesGained") {
-    return Unimplemented(m.path + ".operator", absl::StrCat("operator \"", op, "\""));
-  }
+  if (op == "CapabilitiesGained") return CompileCapabilitiesGained(m, sel_idx, out);
   if (is_plain) return std::nullopt;
   return bad("not supported on this type");
+}
+
+absl::Status CompileCapabilitiesGained(const policy::MatchArg& m, int sel_idx, CompiledHook* out) {
+  if (m.args.size() != 2) {
+    return Invalid(m.path + ".args", "CapabilitiesGained needs two args: the positions of the old and the new capability set");
+  }
+  auto is_cap_set = [&](uint32_t pos) {
+    return pos < out->args.size() && out->cfg.args[pos].type == TGD_ARG_CAP_SET;
+  };
+  for (size_t i = 0; i < 2; ++i) {
+    if (!is_cap_set(m.args[i])) {
+      return Invalid(absl::StrCat(m.path, ".args[", i, "]"),
+                     absl::StrCat("position ", m.args[i], " is not an argument of a capability type (kernel_cap_t, "
+                                  "cap_inheritable, cap_permitted, cap_effective)"));
+    }
+  }
+  tgd_selector& sel = out->cfg.sel[sel_idx];
+  if (sel.n_int >= TGD_MAX_INT_CLAUSES) {
+    return Unimplemented(m.path, absl::StrCat("more than ", TGD_MAX_INT_CLAUSES, " integer matchArgs per selector"));
+  }
+  tgd_int_clause& c = sel.ints[sel.n_int++];
+  c.op = TGD_OP_CAPS_GAINED;
+  c.arg = static_cast<uint8_t>(m.args[0]);
+  c.field = TGD_FIELD_VALUE;
+  c.value = m.args[1];
+  return absl::OkStatus();
 }
 
 absl::Status AddStringValue(CompiledHook* out, uint8_t op, uint32_t tag, const std::string& value,

@@ -413,6 +413,10 @@ absl::Status CompileSelector(const policy::Hook& hook, const policy::Selector& s
   // matchArgs
   for (size_t i = 0; i < s.match_args.size(); ++i) {
     const policy::MatchArg& m = s.match_args[i];
+    if (m.op == "CapabilitiesGained") {  // its arguments are `args`, not `index` (arg_types.cc)
+      TGD_RETURN_IF_ERROR(CompileCapabilitiesGained(m, sel_idx, out));
+      continue;
+    }
     if (!m.args.empty()) return Unimplemented(m.path + ".args", "matchArgs.args");
     int pos = policy::MatchArgPosition(hook, m.index);
     if (pos < 0) {

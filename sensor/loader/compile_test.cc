@@ -438,5 +438,43 @@ TEST(CompileTest, ReturnProbeCompilesToAPairOfHooks) {
   EXPECT_EQ(rc.status().code(), absl::StatusCode::kInvalidArgument) << rc.status();
 }
 
+// CapabilitiesGained: `args: [old, new]` (positions), both capability sets;
+// compiled as one integer clause naming both.
+TEST(CompileTest, CapabilitiesGainedComparesTwoCapabilitySets) {
+  auto ok = Compile(R"(  kprobes:
+  - call: commit_creds
+    syscall: false
+    args:
+    - index: 0
+      type: kernel_cap_t
+    - index: 1
+      type: cap_effective
+    selectors:
+    - matchArgs:
+      - args: [0, 1]
+        operator: CapabilitiesGained
+)");
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  ASSERT_EQ(ok->cfg.sel[0].n_int, 1);
+  EXPECT_EQ(ok->cfg.sel[0].ints[0].op, TGD_OP_CAPS_GAINED);
+  EXPECT_EQ(ok->cfg.sel[0].ints[0].arg, 0);
+  EXPECT_EQ(ok->cfg.sel[0].ints[0].value, 1u);
+  auto bad = Compile(R"(  kprobes:
+  - call: commit_creds
+    syscall: false
+    args:
+    - index: 0
+      type: kernel_cap_t
+    - index: 1
+      type: int
+    selectors:
+    - matchArgs:
+      - args: [0, 1]
+        operator: CapabilitiesGained
+)");
+  EXPECT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("matchArgs[0].args"), std::string::npos) << bad.status();
+}
+
 }  // namespace
 }  // namespace tgd
