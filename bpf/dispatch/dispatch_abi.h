@@ -68,6 +68,7 @@
 #define TGD_ARG_LOAD_INFO 28  /* struct load_info *: name, taints, signature */
 #define TGD_ARG_SOCKADDR_UN 29 /* struct sockaddr * of AF_UNIX: path ("@name" when abstract), family in mode; is_signed: user memory */
 #define TGD_ARG_IOVEC 30        /* const struct iovec *: the first TGD_STR_MAX bytes of its buffers; count from size_loc; is_signed: user memory */
+#define TGD_ARG_IOV_ITER 31      /* struct iov_iter *: the first TGD_STR_MAX bytes of its user buffer (ITER_UBUF, first ITER_IOVEC segment) */
 #define TGD_ARG_SOCKADDR 22  /* struct sockaddr * (family, address and port in saddr/sport); is_signed: user memory */
 
 /* Path flags of a path-like argument (Tetragon's). */

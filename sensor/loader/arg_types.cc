@@ -59,7 +59,7 @@ constexpr ObjectType kObjectTypes[] = {
     {"nop", TGD_ARG_INT, ArgRender::kNop},
     {"syscall64", TGD_ARG_INT, ArgRender::kSyscall64},
     {"char_iovec", TGD_ARG_IOVEC, ArgRender::kBytes},
-    {"iov_iter", 0, ArgRender::kBytes, "reading iov_iter buffers"},
+    {"iov_iter", TGD_ARG_IOV_ITER, ArgRender::kBytes},
     {"const_buf", 0, ArgRender::kBytes, "fixed-size buffers from BTF array types"},
     {"sockaddr", TGD_ARG_SOCKADDR, ArgRender::kSockaddr},
     {"sockaddr_un", TGD_ARG_SOCKADDR_UN, ArgRender::kSockaddrUn},
