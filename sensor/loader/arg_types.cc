@@ -299,6 +299,9 @@ absl::Status CompileObjectArg(const policy::Hook& hook, const policy::ArgSpec& a
                               CompiledArg* ca) {
   const ObjectType* o = FindObjectType(a.type);
   if (!o) return Unimplemented(path + ".type", absl::StrCat("argument type \"", a.type, "\""));
+  if (a.type == "const_buf") {  // as Tetragon: the type comes from a tracepoint array field, never from a policy
+    return Invalid(path + ".type", "const_buf cannot be declared: Tetragon derives it from a tracepoint's array fields");
+  }
   if (o->code == 0) {
     return Unimplemented(path + ".type", absl::StrCat("argument type \"", a.type, "\" (", o->why_not, ")"));
   }
