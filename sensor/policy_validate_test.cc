@@ -33,17 +33,16 @@ constexpr char kFiles[] =
     "testdata/policies/valid/multi-doc.yaml testdata/policies/valid/file-monitoring.yaml";
 
 TEST(PolicyValidateTest, LoadableUsesTheLoadersChecker) {
-  Outcome r = Validate(std::string("--loadable ") + kFiles);
+  // file-monitoring.yaml's return probes load; Override on a kprobe does not.
+  Outcome r = Validate(std::string("--loadable ") + kFiles + " testdata/policies/valid/override-sigkill.yaml");
   EXPECT_EQ(r.exit_code, 1) << r.out;
   EXPECT_EQ(r.out,
             "OK testdata/policies/valid/multi-doc.yaml TracingPolicy first\n"
             "OK testdata/policies/valid/multi-doc.yaml TracingPolicy second\n"
-            "testdata/policies/valid/file-monitoring.yaml:9:5: UNIMPLEMENTED: spec.kprobes[0].return: kretprobes "
-            "(return: true) is not supported by tgdispatch yet\n"
-            "testdata/policies/valid/file-monitoring.yaml:34:5: UNIMPLEMENTED: spec.kprobes[1].return: kretprobes "
-            "(return: true) is not supported by tgdispatch yet\n"
-            "testdata/policies/valid/file-monitoring.yaml:58:5: UNIMPLEMENTED: spec.kprobes[2].return: kretprobes "
-            "(return: true) is not supported by tgdispatch yet\n");
+            "OK testdata/policies/valid/file-monitoring.yaml TracingPolicy file-monitoring-filtered\n"
+            "testdata/policies/valid/override-sigkill.yaml:19:9: UNIMPLEMENTED: spec.kprobes[0].selectors[0]."
+            "matchActions[0].action: Override outside LSM hooks (bpf_override_return on kprobes) is not supported by "
+            "tgdispatch yet\n");
 }
 
 TEST(PolicyValidateTest, PlainValidateAcceptsValidButUnloadable) {

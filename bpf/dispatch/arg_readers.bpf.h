@@ -271,6 +271,29 @@ static __noinline void tgd_read_iovec(const struct iovec *iov, __u64 cnt, __u32 
   v->flags = w.total > 0xffffffffULL ? 0xffffffffU : (__u32)w.total;
 }
 
+/* iov_iter, as Tetragon reads it: a single user buffer (ITER_UBUF) or the
+ * first segment of an ITER_IOVEC; other kinds are read as empty. */
+static __always_inline void tgd_read_iov_iter(struct iov_iter *it, struct tgd_arg_val *v) {
+  if (!it || !bpf_core_field_exists(it->iter_type)) return;
+  __u8 t = BPF_CORE_READ(it, iter_type);
+  const void *buf = 0;
+  __u64 count = 0;
+  if (bpf_core_enum_value_exists(enum iter_type, ITER_UBUF) && t == bpf_core_enum_value(enum iter_type, ITER_UBUF)) {
+    buf = BPF_CORE_READ(it, ubuf);
+    count = BPF_CORE_READ(it, count);
+  } else if (bpf_core_enum_value_exists(enum iter_type, ITER_IOVEC) &&
+             t == bpf_core_enum_value(enum iter_type, ITER_IOVEC)) {
+    const struct kvec *seg = BPF_CORE_READ(it, kvec);
+    buf = BPF_CORE_READ(seg, iov_base);
+    count = BPF_CORE_READ(seg, iov_len);
+  }
+  v->flags = count > 0xffffffffULL ? 0xffffffffU : (__u32)count;
+  __u32 n = count > TGD_STR_MAX ? TGD_STR_MAX : (__u32)count;
+  if (n == 0 || !buf) return;
+  if (n > TGD_STR_MAX) n = TGD_STR_MAX;
+  v->len = bpf_probe_read_user(v->str, n, buf) == 0 ? n : 0;
+}
+
 static __always_inline void tgd_read_userns(struct user_namespace *ns, struct tgd_userns_val *u) {
   if (!ns) return;
   u->level = BPF_CORE_READ(ns, level);
@@ -359,6 +382,9 @@ __noinline int tgd_read_object(__u32 type, __u64 raw, __u64 size_raw, __u32 aux,
       break;
     case TGD_ARG_SOCKADDR_UN:
       tgd_read_sockaddr_un((char *)raw, aux, v);
+      break;
+    case TGD_ARG_IOV_ITER:
+      tgd_read_iov_iter((struct iov_iter *)raw, v);
       break;
     case TGD_ARG_BPF_ATTR:
     case TGD_ARG_BPF_PROG:

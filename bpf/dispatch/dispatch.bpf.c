@@ -71,6 +71,7 @@ int tgd_fork_track(struct bpf_raw_tracepoint_args *ctx) {
 SEC("raw_tp/sched_process_exit")
 int tgd_exit_track(struct bpf_raw_tracepoint_args *ctx) {
   struct task_struct *task = (struct task_struct *)ctx->args[0];
+  ret_forget_task(BPF_CORE_READ(task, pid)); /* each exiting thread */
   struct signal_struct *sig = BPF_CORE_READ(task, signal);
   if (BPF_CORE_READ(sig, live.counter) != 0) return 0;
   __u32 tgid = BPF_CORE_READ(task, tgid);

@@ -35,6 +35,7 @@
 #define TGD_SRC_REG 3      /* kprobe: function argument `index` */
 /* 4: kprobe on a syscall wrapper (arguments in the inner pt_regs) */
 #define TGD_SRC_BTF_ARG 5  /* LSM: ((u64 *)ctx)[index] */
+#define TGD_SRC_RET 6      /* return probe: the function's return value */
 
 #define TGD_ARG_INT 1          /* integer of `size` bytes, `is_signed` */
 #define TGD_ARG_STR_USER 2     /* pointer to a user string */
@@ -67,6 +68,7 @@
 #define TGD_ARG_LOAD_INFO 28  /* struct load_info *: name, taints, signature */
 #define TGD_ARG_SOCKADDR_UN 29 /* struct sockaddr * of AF_UNIX: path ("@name" when abstract), family in mode; is_signed: user memory */
 #define TGD_ARG_IOVEC 30        /* const struct iovec *: the first TGD_STR_MAX bytes of its buffers; count from size_loc; is_signed: user memory */
+#define TGD_ARG_IOV_ITER 31      /* struct iov_iter *: the first TGD_STR_MAX bytes of its user buffer (ITER_UBUF, first ITER_IOVEC segment) */
 #define TGD_ARG_SOCKADDR 22  /* struct sockaddr * (family, address and port in saddr/sport); is_signed: user memory */
 
 /* Path flags of a path-like argument (Tetragon's). */
@@ -99,6 +101,7 @@
 #define TGD_OP_NOT_IN_RANGE 11 /* in neither */
 #define TGD_OP_SUBSTRING 12        /* a value occurs in the string: values are stored as prefixes and looked up */
 #define TGD_OP_SUBSTRING_NOCASE 13 /*   at every position; NOCASE: values lower-cased, the string lowered first */
+#define TGD_OP_CAPS_GAINED 14      /* capability sets: the set at position `value` has a bit the set at `arg` lacks */
 
 /* Actions (user space maps them to tetragon.KprobeAction). */
 #define TGD_ACT_POST 1
@@ -136,6 +139,10 @@ struct tgd_sock_owner {
  * exist, so that events skip the lookups of lists that are not there. */
 #define TGD_HOOKF_UNFILTERED (1u << 0) /* run list (hook, 0) */
 #define TGD_HOOKF_HOST (1u << 1)       /* run list (hook, host) */
+/* Return probes (see "Entry/return pairing" below). */
+#define TGD_HOOKF_RET_ENTRY (1u << 2)  /* entry of a pair: push a frame on every call */
+#define TGD_HOOKF_RET_RETURN (1u << 3) /* return probe: pop a frame on every return */
+#define TGD_HOOKF_PAIR_SHIFT 16        /* return probe: its entry hook's id in bits 16-31 */
 
 /* Policy flags. */
 #define TGD_POLICY_ENABLED (1u << 0)
@@ -256,10 +263,52 @@ struct tgd_policy_cfg {
   __u32 hook_id;
   __u8 n_args;
   __u8 n_selectors;
-  __u8 pad[6];
+  __u8 ret_flags; /* TGD_RETF_* */
+  __u8 ret_copy;  /* entry: 1 + position of the returnCopy argument (its pointer is kept);
+                     return: 1 + position of the argument filled from the kept pointer; 0: none */
+  __u32 pair_id;  /* return: the policy id of the entry side */
   struct tgd_arg_desc args[TGD_MAX_ARGS];
   struct tgd_selector sel[TGD_MAX_SELECTORS];
   struct tgd_resolve res[TGD_MAX_ARGS];
+};
+
+/* tgd_policy_cfg.ret_flags */
+#define TGD_RETF_ENTRY 1  /* entry side of a return probe: a posted event records itself in the task's frame */
+#define TGD_RETF_RETURN 2 /* return side: evaluated only for an entry (pair_id) recorded in the popped frame */
+
+/* Entry/return pairing, one mechanism for kretprobes and uretprobes. Every
+ * call of a hook flagged TGD_HOOKF_RET_ENTRY pushes a frame on the calling
+ * task's stack (depth in tgd_ret_depth, frame at (tid, depth) in
+ * tgd_ret_frames), whether or not a policy matches, so nested and recursive
+ * calls pair with their own returns. An entry policy whose event was posted
+ * adds itself to the frame (with the pointer returnCopy needs). Every
+ * return of the paired hook pops the top frame (frames of other hooks left
+ * above it by returns that never came are dropped first) and evaluates the
+ * return side of each policy recorded in it. Bounded: frames beyond
+ * TGD_RET_DEPTH are counted but not stored, and at most TGD_RET_POLICIES
+ * policies per frame; a task's stack is deleted when its depth returns to
+ * 0 and when the task exits. The frame's ktime is the entry event's ktime:
+ * user space merges the entry and return events of (tid, policy, ktime). */
+#define TGD_RET_DEPTH 16
+#define TGD_RET_POLICIES 8
+
+struct tgd_ret_key {
+  __u32 tid;
+  __u32 depth; /* 0: the outermost call */
+};
+
+struct tgd_ret_saved {
+  __u32 policy_id; /* entry side */
+  __u32 pad;
+  __u64 ptr;       /* returnCopy: the argument's pointer at entry */
+  __u64 cnt;       /* returnCopy of char_iovec: the count at entry */
+};
+
+struct tgd_ret_frame {
+  __u64 ktime;   /* of the entry */
+  __u32 hook_id; /* entry hook */
+  __u32 n;       /* policies recorded */
+  struct tgd_ret_saved p[TGD_RET_POLICIES];
 };
 
 /* Key of tgd_run_lists: one list per (hook, cgroup); cgroup 0 holds the
@@ -402,6 +451,8 @@ struct tgd_policy_counters {
 #define TGD_EVF_SIGNAL_FAILED (1u << 1)
 #define TGD_EVF_KSTACK (1u << 2)    /* a kernel stack was asked for: kernel_stack_id (id or -errno) */
 #define TGD_EVF_USTACK (1u << 3)    /* a user stack was asked for: user_stack_id (id or -errno) */
+#define TGD_EVF_RETURN (1u << 4)    /* a return probe's event: ktime is its entry's */
+#define TGD_EVF_RET_ENTRY (1u << 5) /* an entry event that waits for its return event */
 #define TGD_EVF_SEL_SHIFT 8         /* bits 8-10: the matching selector (user-space actions read its arguments) */
 #define TGD_EVF_SEL_MASK 7u
 
@@ -535,6 +586,9 @@ static_assert(sizeof(struct tgd_selector) == 24 + 24 * TGD_MAX_INT_CLAUSES + 4 *
                                                  4 * TGD_MAX_NS_CLAUSES + 16 * TGD_MAX_ACTIONS,
               "tgd_selector");
 static_assert(sizeof(struct tgd_run_key) == 16, "tgd_run_key");
+static_assert(offsetof(struct tgd_policy_cfg, pair_id) == 20, "tgd_policy_cfg ret fields in the old padding");
+static_assert(offsetof(struct tgd_policy_cfg, args) == 24, "tgd_policy_cfg args");
+static_assert(sizeof(struct tgd_ret_frame) == 16 + 24 * TGD_RET_POLICIES, "tgd_ret_frame");
 static_assert(offsetof(struct tgd_cfg_slot, cfg) == 8, "tgd_cfg_slot");
 static_assert(offsetof(struct tgd_run_slot, list) == 24, "tgd_run_slot");
 static_assert(sizeof(struct tgd_lpm_key) == 252, "tgd_lpm_key");
@@ -554,6 +608,8 @@ _Static_assert(__builtin_offsetof(struct tgd_policy_event, memo) % 8 == 0, "tgd_
 _Static_assert(sizeof(struct tgd_arg_val) == 16 + TGD_STR_MAX, "tgd_arg_val");
 _Static_assert(sizeof(struct tgd_net_val) == 80, "tgd_net_val");
 _Static_assert(sizeof(struct tgd_run_key) == 16, "tgd_run_key");
+_Static_assert(__builtin_offsetof(struct tgd_policy_cfg, args) == 24, "tgd_policy_cfg args");
+_Static_assert(sizeof(struct tgd_ret_frame) == 16 + 24 * TGD_RET_POLICIES, "tgd_ret_frame");
 _Static_assert(__builtin_offsetof(struct tgd_cfg_slot, cfg) == 8, "tgd_cfg_slot");
 _Static_assert(__builtin_offsetof(struct tgd_run_slot, list) == 24, "tgd_run_slot");
 _Static_assert(sizeof(struct tgd_lpm_key) == 252, "tgd_lpm_key");

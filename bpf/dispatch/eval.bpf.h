@@ -62,8 +62,8 @@ __noinline int tgd_decide(struct tgd_policy_cfg *cfg, struct tgd_policy_event *e
  * program's context is needed, so not in tgd_decide) and copies it to the
  * ring buffer. LSM programs never ask (the compiler refuses stack traces
  * there, as Tetragon), so they never call bpf_get_stackid. */
-static __always_inline void post_event(void *ctx, struct tgd_policy_event *ev, int kind,
-                                       struct tgd_hook_stats *st) {
+static __always_inline int post_event(void *ctx, struct tgd_policy_event *ev, int kind,
+                                      struct tgd_hook_stats *st) {
   ev->kernel_stack_id = -1;
   ev->user_stack_id = -1;
   if (kind != TGD_HOOK_LSM) {
@@ -76,10 +76,11 @@ static __always_inline void post_event(void *ctx, struct tgd_policy_event *ev, i
   if (bpf_ringbuf_output(&tgd_events, ev, TGD_EVENT_WIRE_SIZE, 0) == 0) {
     if (st) st->posted++;
     if (pc) __sync_fetch_and_add(&pc->posted, 1);
-    return;
+    return 1;
   }
   if (st) st->lost++;
   if (pc) __sync_fetch_and_add(&pc->lost, 1);
+  return 0;
 }
 
 /* A sock argument this policy tracks (TrackSock) makes the event its
@@ -105,7 +106,77 @@ struct eval_ctx {
   struct tgd_scratch *slot; /* the event's scratch slot, claimed by its first evaluation */
   __u64 cgid;
   __s32 verdict; /* LSM: 0 allows, -errno denies (Override) */
+  __u32 ret_depth; /* return probes: 1 + depth of this return's frame (0: none) */
 };
+
+/* Return probes (retprobe.bpf.h), as global functions: the verifier checks
+ * each once, not once per path of the evaluators. */
+
+/* Before the arguments are read. Entry side: the event takes its call's
+ * frame ktime (user space pairs on it). Return side: evaluated only when
+ * this policy's entry is recorded in the popped frame. Returns 0 to skip. */
+__noinline int tgd_ret_begin(struct tgd_policy_cfg *cfg, struct tgd_policy_event *ev, __u32 ret_depth) {
+  if (!cfg || !ev) return 0;
+  __u8 rf = cfg->ret_flags;
+  if (!rf) return 1;
+  struct tgd_ret_frame *f;
+  if (rf & TGD_RETF_RETURN) {
+    if (ret_depth == 0) return 0;
+    struct tgd_ret_key k = {.tid = ret_current_tid(), .depth = ret_depth - 1};
+    f = bpf_map_lookup_elem(&tgd_ret_frames, &k);
+    if (!f || !ret_find(f, cfg->pair_id)) return 0;
+    ev->flags |= TGD_EVF_RETURN;
+  } else {
+    f = ret_top_frame();
+    ev->flags |= TGD_EVF_RET_ENTRY;
+  }
+  if (f) ev->ktime = f->ktime;
+  return 1;
+}
+
+/* After the arguments were read, return side: the returnCopy argument from
+ * the pointer kept at entry (char_buf: as many bytes as the function
+ * returned; char_iovec: the count kept at entry). */
+__noinline int tgd_ret_copy(struct pt_regs *ctx, struct tgd_policy_cfg *cfg, struct tgd_policy_event *ev,
+                            __u32 ret_depth) {
+  if (!cfg || !ev) return 0;
+  if (!(cfg->ret_flags & TGD_RETF_RETURN) || !cfg->ret_copy || ret_depth == 0) return 0;
+  struct tgd_ret_key k = {.tid = ret_current_tid(), .depth = ret_depth - 1};
+  struct tgd_ret_frame *f = bpf_map_lookup_elem(&tgd_ret_frames, &k);
+  struct tgd_ret_saved *saved = ret_find(f, cfg->pair_id);
+  if (!saved) return 0;
+  __u32 pos = cfg->ret_copy - 1;
+  TGD_MASK(pos, 7);
+  if (pos >= TGD_MAX_ARGS) return 0;
+  struct tgd_arg_desc *d = &cfg->args[pos];
+  __u32 type = d->type;
+  if (type == TGD_ARG_IOVEC)
+    tgd_read_object(type, saved->ptr, saved->cnt, d->is_signed, &ev->args[pos]);
+  else
+    tgd_read_object(type, saved->ptr, PT_REGS_RC(ctx), 0, &ev->args[pos]);
+  /* The position no longer holds what the read-once memo says it holds. */
+  ev->memo.have_mask &= ~(1u << pos);
+  ev->memo.typed_mask |= 1u << pos;
+  return 0;
+}
+
+/* After a posted entry event: the policy is recorded in its call's frame,
+ * with the pointer (and count) its returnCopy argument needs at return. */
+__noinline int tgd_ret_record(struct pt_regs *ctx, struct tgd_policy_cfg *cfg) {
+  if (!cfg || !(cfg->ret_flags & TGD_RETF_ENTRY)) return 0;
+  struct tgd_ret_frame *f = ret_top_frame();
+  if (!f) return 0;
+  __u64 ptr = 0, cnt = 0;
+  __u32 pos = cfg->ret_copy - 1;
+  TGD_MASK(pos, 7);
+  if (cfg->ret_copy && pos < TGD_MAX_ARGS) {
+    struct tgd_arg_desc *d = &cfg->args[pos];
+    ptr = read_slot(ctx, TGD_HOOK_KPROBE, d->src, d->index, 8);
+    if (d->type == TGD_ARG_IOVEC) cnt = read_slot(ctx, TGD_HOOK_KPROBE, d->src, d->size_loc, d->size);
+  }
+  ret_record(f, cfg->policy_id, ptr, cnt);
+  return 0;
+}
 
 /* Claims a scratch slot of this CPU for the event (a preempted evaluation
  * keeps its own) and fills what every policy of the event shares: the
@@ -161,6 +232,7 @@ static __always_inline void eval_one(struct eval_ctx *ec, __u32 id, int kind) {
   ev->policy_id = id;
   ev->action = 0;
   ev->flags = 0;
+  if (kind == TGD_HOOK_KPROBE && !tgd_ret_begin(cfg, ev, ec->ret_depth)) return;
   __u32 n_args = cfg->n_args;
   if (n_args > TGD_MAX_ARGS) n_args = TGD_MAX_ARGS;
   ev->n_args = n_args;
@@ -179,10 +251,12 @@ static __always_inline void eval_one(struct eval_ctx *ec, __u32 id, int kind) {
     struct args_ctx ac = {.ctx = ec->ctx, .cfg = cfg, .ev = ev, .n = n_args};
     bpf_loop(TGD_MAX_ARGS, ARG_READER(kind), &ac, 0);
   }
+  if (kind == TGD_HOOK_KPROBE) tgd_ret_copy(ec->ctx, cfg, ev, ec->ret_depth);
   sock_owner(ev);
   struct tgd_verdict v = {.verdict = ec->verdict};
-  if (tgd_decide(cfg, ev, &v, st)) post_event(ec->ctx, ev, kind, st);
+  int posted = tgd_decide(cfg, ev, &v, st) && post_event(ec->ctx, ev, kind, st);
   ec->verdict = v.verdict;
+  if (kind == TGD_HOOK_KPROBE && posted) tgd_ret_record(ec->ctx, cfg);
 }
 
 static __always_inline long eval_policy(__u32 i, struct eval_ctx *ec, int kind) {
@@ -239,6 +313,9 @@ static __always_inline struct tgd_run_list *eval_start(struct eval_start *es) {
     struct eval_start es = {};                                                            \
     struct tgd_run_list *cg_list = eval_start(&es);                                       \
     ec.cgid = es.cgid;                                                                    \
+    struct ret_pop rp = {};                                                               \
+    const int ret_side = kind == TGD_HOOK_KPROBE && (es.flags & TGD_HOOKF_RET_RETURN);    \
+    if (ret_side) ec.ret_depth = ret_pop_begin(&rp, es.flags >> TGD_HOOKF_PAIR_SHIFT);   \
     if (es.flags & TGD_HOOKF_UNFILTERED) {                                                \
       ec.list = run_list(0);                                                              \
       count_truncated(ec.list, ec.st);                                                    \
@@ -253,6 +330,7 @@ static __always_inline struct tgd_run_list *eval_start(struct eval_start *es) {
       if (ec.list) bpf_loop(TGD_RUN_MAX, eval_policy_##suffix, &ec, 0);                  \
     }                                                                                     \
     release_scratch(&ec);                                                                 \
+    if (ret_side) ret_pop_end(&rp);                                                       \
     return tgd_verdict(ec.verdict);                                                       \
   }
 

@@ -255,6 +255,27 @@ struct {
   __type(value, __u32);
 } tgd_hook_flags SEC(".maps");
 
+/* Return probes (dispatch_abi.h "Entry/return pairing"). Written by the
+ * calling task's own programs (dispatchers push, the return evaluator
+ * pops) and by the exit tracker when the task exits. */
+/* tid -> depth of its open calls of paired hooks (deleted at 0). */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 65536);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, __u32);
+  __type(value, __u32);
+} tgd_ret_depth SEC(".maps");
+
+/* (tid, depth) -> the frame of that open call. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 65536);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, struct tgd_ret_key);
+  __type(value, struct tgd_ret_frame);
+} tgd_ret_frames SEC(".maps");
+
 /* The policy program of each hook, by hook id; one array per program type. */
 struct {
   __uint(type, BPF_MAP_TYPE_PROG_ARRAY);

@@ -11,6 +11,7 @@
 
 #include "bpf/dispatch/dispatch_abi.h"
 #include "bpf/dispatch/eval_maps.bpf.h"
+#include "bpf/dispatch/retprobe.bpf.h"
 #include "compat/policyfilter/policy_filter_maps.bpf.h"
 
 /* Masks an index in a way the compiler cannot drop, so the verifier sees the
@@ -77,9 +78,13 @@ static __always_inline int dispatch(void *ctx, void *tail_map) {
   int is_pod = 0;
   __u64 cgid = current_cgroup(&is_pod);
   __u32 flags = hook_flags();
+  if (flags & TGD_HOOKF_RET_ENTRY) ret_push();
   struct tgd_run_key k = {.hook_id = tgd_hook_id, .cgroup_id = cgid};
   __u64 *ref = bpf_map_lookup_elem(&tgd_run_lists, &k);
-  if (!ref && !(flags & TGD_HOOKF_UNFILTERED) && (is_pod || !(flags & TGD_HOOKF_HOST))) return 0;
+  /* A return probe's evaluator pops the task's frame on every return. */
+  if (!ref && !(flags & TGD_HOOKF_RET_RETURN) && !(flags & TGD_HOOKF_UNFILTERED) &&
+      (is_pod || !(flags & TGD_HOOKF_HOST)))
+    return 0;
   __u32 zero = 0;
   struct tgd_handoff *h = bpf_map_lookup_elem(&tgd_handoff, &zero);
   if (h) {

@@ -196,6 +196,14 @@ static __always_inline int int_clause_match(struct tgd_policy_cfg *cfg, struct t
     case TGD_OP_GT: return is_signed ? (__s64)x > (__s64)c->value : x > c->value;
     case TGD_OP_LT: return is_signed ? (__s64)x < (__s64)c->value : x < c->value;
     case TGD_OP_MASK: return (x & c->value) != 0;
+    case TGD_OP_CAPS_GAINED: { /* CapabilitiesGained: x is the old set */
+      __u32 p2 = (__u32)c->value;
+      TGD_MASK(p2, 7);
+      if (p2 >= TGD_MAX_ARGS) return 0;
+      struct tgd_arg_val *nv = &ev->args[p2];
+      if (nv->type != TGD_ARG_CAP_SET) return 0;
+      return ((x ^ nv->u64) & nv->u64) != 0;
+    }
     case TGD_OP_IN_RANGE:
     case TGD_OP_NOT_IN_RANGE: {
       int in = c->has_range && (is_signed ? ((__s64)x >= (__s64)c->value && (__s64)x <= (__s64)c->value2)

@@ -59,7 +59,7 @@ constexpr ObjectType kObjectTypes[] = {
     {"nop", TGD_ARG_INT, ArgRender::kNop},
     {"syscall64", TGD_ARG_INT, ArgRender::kSyscall64},
     {"char_iovec", TGD_ARG_IOVEC, ArgRender::kBytes},
-    {"iov_iter", 0, ArgRender::kBytes, "reading iov_iter buffers"},
+    {"iov_iter", TGD_ARG_IOV_ITER, ArgRender::kBytes},
     {"const_buf", 0, ArgRender::kBytes, "fixed-size buffers from BTF array types"},
     {"sockaddr", TGD_ARG_SOCKADDR, ArgRender::kSockaddr},
     {"sockaddr_un", TGD_ARG_SOCKADDR_UN, ArgRender::kSockaddrUn},
@@ -299,10 +299,18 @@ absl::Status CompileObjectArg(const policy::Hook& hook, const policy::ArgSpec& a
                               CompiledArg* ca) {
   const ObjectType* o = FindObjectType(a.type);
   if (!o) return Unimplemented(path + ".type", absl::StrCat("argument type \"", a.type, "\""));
+  if (a.type == "const_buf") {  // as Tetragon: the type comes from a tracepoint array field, never from a policy
+    return Invalid(path + ".type", "const_buf cannot be declared: Tetragon derives it from a tracepoint's array fields");
+  }
   if (o->code == 0) {
     return Unimplemented(path + ".type", absl::StrCat("argument type \"", a.type, "\" (", o->why_not, ")"));
   }
-  if (a.return_copy) return Unimplemented(path + ".returnCopy", "returnCopy (return probes)");
+  if (a.return_copy && o->code != TGD_ARG_USER_BUF && o->code != TGD_ARG_IOVEC) {
+    return Invalid(path + ".returnCopy", absl::StrCat("returnCopy applies to char_buf and char_iovec, not ", a.type));
+  }
+  if (a.return_copy && hook.kind != policy::HookKind::kKprobe && hook.kind != policy::HookKind::kUprobe) {
+    return Unimplemented(path + ".returnCopy", absl::StrCat("returnCopy on ", policy::HookKindName(hook.kind)));
+  }
   if (a.max_data) return Unimplemented(path + ".maxData", "maxData");
   ca->render = o->render;
   d->type = o->code;
@@ -506,11 +514,35 @@ std::optional<absl::Status> CompileObjectMatch(const policy::MatchArg& m, int po
     }
     return absl::OkStatus();
   }
-  if (op == "CapabilitiesGained") {
-    return Unimplemented(m.path + ".operator", absl::StrCat("operator \"", op, "\""));
-  }
+  if (op == "CapabilitiesGained") return CompileCapabilitiesGained(m, sel_idx, out);
   if (is_plain) return std::nullopt;
   return bad("not supported on this type");
+}
+
+absl::Status CompileCapabilitiesGained(const policy::MatchArg& m, int sel_idx, CompiledHook* out) {
+  if (m.args.size() != 2) {
+    return Invalid(m.path + ".args", "CapabilitiesGained needs two args: the positions of the old and the new capability set");
+  }
+  auto is_cap_set = [&](uint32_t pos) {
+    return pos < out->args.size() && out->cfg.args[pos].type == TGD_ARG_CAP_SET;
+  };
+  for (size_t i = 0; i < 2; ++i) {
+    if (!is_cap_set(m.args[i])) {
+      return Invalid(absl::StrCat(m.path, ".args[", i, "]"),
+                     absl::StrCat("position ", m.args[i], " is not an argument of a capability type (kernel_cap_t, "
+                                  "cap_inheritable, cap_permitted, cap_effective)"));
+    }
+  }
+  tgd_selector& sel = out->cfg.sel[sel_idx];
+  if (sel.n_int >= TGD_MAX_INT_CLAUSES) {
+    return Unimplemented(m.path, absl::StrCat("more than ", TGD_MAX_INT_CLAUSES, " integer matchArgs per selector"));
+  }
+  tgd_int_clause& c = sel.ints[sel.n_int++];
+  c.op = TGD_OP_CAPS_GAINED;
+  c.arg = static_cast<uint8_t>(m.args[0]);
+  c.field = TGD_FIELD_VALUE;
+  c.value = m.args[1];
+  return absl::OkStatus();
 }
 
 absl::Status AddStringValue(CompiledHook* out, uint8_t op, uint32_t tag, const std::string& value,

@@ -47,6 +47,12 @@ absl::Status ApplyResolvedPath(const ResolvedPath& r, const policy::ArgSpec& a, 
 // and string paths of compile.cc do not handle (InRange, NotInRange, InMap,
 // NotInMap, ports, addresses, Family, Protocol, State, FileType). Returns
 // nullopt when compile.cc's own paths apply, else the status.
+// matchArgs with operator CapabilitiesGained (`args: [old, new]`, positions
+// in the hook's args, both capability sets): matches when the new set has a
+// capability the old one lacks, as Tetragon. Errors: INVALID_ARGUMENT naming
+// the field, UNIMPLEMENTED past the selector's integer clauses.
+absl::Status CompileCapabilitiesGained(const policy::MatchArg& m, int sel_idx, CompiledHook* out);
+
 std::optional<absl::Status> CompileObjectMatch(const policy::MatchArg& m, int pos, int sel_idx,
                                                CompiledHook* out);
 

@@ -330,6 +330,39 @@ TEST_F(ArgTypesRootTest, FileOnExt4SyncFileAndDentryOnExt4Unlink) {
   EXPECT_EQ(Events("dentry-other").size(), 0u);
 }
 
+// iov_iter on iomap/iomap_dio_rw_begin (raw): an O_DIRECT write on ext4
+// hands the kiocb and the iov_iter of the user's buffer (ITER_UBUF).
+TEST_F(ArgTypesRootTest, IovIterOnIomapDirectWrite) {
+  if (!OnExt4(dir_)) GTEST_SKIP() << dir_ << " is not on ext4: iomap direct I/O is not used";
+  const std::string head = "  - subsystem: iomap\n    event: iomap_dio_rw_begin\n    raw: true\n";
+  const std::string args = "    - index: 0\n      type: kiocb\n    - index: 1\n      type: iov_iter\n      label: data\n";
+  const std::string file = dir_ + "/direct";
+  // kiocb cannot be filtered (as Tetragon): the policy is scoped to the test's cgroup.
+  absl::Status loaded = Load("iter-eq", absl::StrCat("  tracepoints:\n", head, "    args:\n", args));
+  ASSERT_TRUE(loaded.ok()) << loaded;
+  Run([file] {
+    int fd = open(file.c_str(), O_CREAT | O_WRONLY | O_DIRECT, 0640);
+    if (fd < 0) return 2;
+    void* buf = nullptr;
+    if (posix_memalign(&buf, 4096, 4096) != 0) return 3;
+    memset(buf, 'z', 4096);
+    memcpy(buf, "tgdispatch-iov-iter", 19);
+    int ok = pwrite(fd, buf, 4096, 0) == 4096;
+    free(buf);
+    close(fd);
+    return ok ? 0 : 4;
+  });
+  const auto& ev = Events("iter-eq");
+  ASSERT_EQ(ev.size(), 1u);
+  ASSERT_EQ(ev[0].size(), 2u);
+  EXPECT_EQ(ev[0][0].file_arg().path(), file);
+  const tetragon::KprobeTruncatedBytes& t = ev[0][1].truncated_bytes_arg();
+  EXPECT_EQ(t.orig_size(), 4096u);
+  ASSERT_EQ(t.bytes_arg().size(), static_cast<size_t>(TGD_STR_MAX));
+  EXPECT_EQ(t.bytes_arg().substr(0, 19), "tgdispatch-iov-iter");
+  EXPECT_EQ(t.bytes_arg()[TGD_STR_MAX - 1], 'z');
+}
+
 TEST_F(ArgTypesRootTest, FdAndCharBufOnSysEnterWrite) {
   const std::string head = "  - subsystem: syscalls\n    event: sys_enter_write\n";
   const std::string args =

@@ -314,12 +314,10 @@ absl::Status CompileSelector(const policy::Hook& hook, const policy::Selector& s
     return absl::OkStatus();
   };
   TGD_RETURN_IF_ERROR(RefuseNewerSelectorFields(s));
-  TGD_RETURN_IF_ERROR(unsupported(!s.match_return_args.empty(), "matchReturnArgs"));
   TGD_RETURN_IF_ERROR(unsupported(!s.match_data.empty(), "matchData"));
   TGD_RETURN_IF_ERROR(unsupported(!s.match_parent_binaries.empty(), "matchParentBinaries"));
   TGD_RETURN_IF_ERROR(unsupported(!s.match_namespace_changes.empty(), "matchNamespaceChanges"));
   TGD_RETURN_IF_ERROR(unsupported(!s.match_capability_changes.empty(), "matchCapabilityChanges"));
-  TGD_RETURN_IF_ERROR(unsupported(!s.match_return_actions.empty(), "matchReturnActions"));
 
   // matchBinaries
   if (s.match_binaries.size() > 1) {
@@ -417,6 +415,10 @@ absl::Status CompileSelector(const policy::Hook& hook, const policy::Selector& s
   // matchArgs
   for (size_t i = 0; i < s.match_args.size(); ++i) {
     const policy::MatchArg& m = s.match_args[i];
+    if (m.op == "CapabilitiesGained") {  // its arguments are `args`, not `index` (arg_types.cc)
+      TGD_RETURN_IF_ERROR(CompileCapabilitiesGained(m, sel_idx, out));
+      continue;
+    }
     if (!m.args.empty()) return Unimplemented(m.path + ".args", "matchArgs.args");
     int pos = policy::MatchArgPosition(hook, m.index);
     if (pos < 0) {
@@ -660,7 +662,6 @@ absl::StatusOr<CompiledHook> CompileHook(const policy::Hook& hook, const Tracepo
       out.hook_key = absl::StrCat("raw_tp/", hook.event);
       break;
     case policy::HookKind::kKprobe:
-      if (hook.is_return || hook.return_arg) return Unimplemented(hook.path + ".return", "kretprobes (return: true)");
       out.kind = TGD_HOOK_KPROBE;
       out.call = hook.syscall ? SyscallSymbol(hook.call) : hook.call;
       out.hook_key = absl::StrCat("kprobe/", out.call);
@@ -685,7 +686,9 @@ absl::StatusOr<CompiledHook> CompileHook(const policy::Hook& hook, const Tracepo
     default:
       return Unimplemented(hook.path, absl::StrCat("the ", policy::HookKindName(hook.kind), " hook kind"));
   }
-  if (!hook.return_arg_action.empty()) return Unimplemented(hook.path + ".returnArgAction", "returnArgAction");
+  if (!hook.return_arg_action.empty() && hook.return_arg_action != "Post") {
+    return Unimplemented(hook.path + ".returnArgAction", absl::StrCat("returnArgAction ", hook.return_arg_action));
+  }
   out.message = hook.message;
   out.tags = hook.tags;
   out.spec_path = hook.path;
@@ -699,6 +702,88 @@ absl::StatusOr<CompiledHook> CompileHook(const policy::Hook& hook, const Tracepo
   }
   out.cfg.n_selectors = hook.selectors.size();
   AddBinaryHashes(&out);
+  if (HasReturnSide(hook)) {
+    if (out.kind != TGD_HOOK_KPROBE && out.kind != TGD_HOOK_UPROBE) {
+      return Unimplemented(hook.path + ".return", "return probes outside kprobes and uprobes");
+    }
+    out.ret_role = CompiledHook::kRetEntry;
+    out.cfg.ret_flags = TGD_RETF_ENTRY;
+    for (size_t i = 0; i < hook.args.size(); ++i) {
+      if (hook.args[i].return_copy) {
+        out.cfg.ret_copy = static_cast<uint8_t>(i + 1);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+bool HasReturnSide(const policy::Hook& hook) {
+  if (hook.is_return) return true;
+  for (const policy::ArgSpec& a : hook.args) {
+    if (a.return_copy) return true;
+  }
+  return false;
+}
+
+absl::StatusOr<CompiledHook> CompileReturnHook(const policy::Hook& hook, const CompiledHook& entry,
+                                               const TracepointFormatReader& formats,
+                                               const HostNamespaceReader& host_ns) {
+  // The return side as a hook of its own: its argument is returnArg (read
+  // from the return value), its selectors are each selector's
+  // matchReturnArgs and matchReturnActions (as Tetragon compiles them).
+  policy::Hook r;
+  r.kind = hook.kind;
+  r.path = hook.path;
+  r.syscall = false;  // the return value is a register, not a syscall argument
+  if (hook.is_return && hook.return_arg) r.args.push_back(*hook.return_arg);
+  for (const policy::Selector& s : hook.selectors) {
+    policy::Selector rs;
+    rs.path = s.path;
+    rs.pos = s.pos;
+    rs.match_args = s.match_return_args;
+    rs.match_actions = s.match_return_actions;
+    for (policy::MatchAction& a : rs.match_actions) {
+      if (a.action == "Override") {
+        return Unimplemented(a.path + ".action", "Override in matchReturnActions (a return probe cannot deny)");
+      }
+    }
+    r.selectors.push_back(std::move(rs));
+  }
+  CompiledHook out;
+  out.kind = entry.kind;
+  out.retprobe = true;
+  out.ret_role = CompiledHook::kRetReturn;
+  out.subsystem = entry.subsystem;
+  out.event = entry.event;
+  out.call = entry.call;
+  out.binary_path = entry.binary_path;
+  out.hook_key = entry.kind == TGD_HOOK_UPROBE ? absl::StrCat("uretprobe/", entry.binary_path, ":", entry.call)
+                                               : absl::StrCat("kretprobe/", entry.call);
+  out.message = entry.message;
+  out.tags = entry.tags;
+  out.spec_path = entry.spec_path;
+  TGD_RETURN_IF_ERROR(CompileArgs(r, formats, &out));
+  if (!r.args.empty()) {
+    out.cfg.args[0].src = TGD_SRC_RET;
+    out.args[0].label.clear();  // Tetragon renders the return value without a label
+    out.ret_arg_pos = 0;
+  }
+  for (size_t i = 0; i < r.selectors.size(); ++i) {
+    TGD_RETURN_IF_ERROR(CompileSelector(r, r.selectors[i], static_cast<int>(i), host_ns, &out));
+  }
+  out.cfg.n_selectors = r.selectors.size();
+  if (entry.cfg.ret_copy) {
+    const int from = entry.cfg.ret_copy - 1;
+    const int pos = out.cfg.n_args++;
+    out.cfg.args[pos] = entry.cfg.args[from];
+    out.cfg.res[pos] = tgd_resolve{};
+    out.args.push_back(entry.args[from]);
+    out.cfg.ret_copy = static_cast<uint8_t>(pos + 1);
+    out.copy_pos = pos;
+    out.copy_entry_pos = from;
+  }
+  out.cfg.ret_flags = TGD_RETF_RETURN;
   return out;
 }
 

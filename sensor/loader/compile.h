@@ -46,6 +46,16 @@ struct CompiledHook {
   // checked by the loader (OpenUprobeTarget); empty: binary_path.
   std::string attach_path;
   std::string spec_path;    // "spec.tracepoints[0]": the policy field, for errors
+  // Return probes (return: true or a returnCopy argument): the entry hook
+  // and the return hook are two compiled hooks, paired by the loader.
+  static constexpr int kRetEntry = 1, kRetReturn = 2;
+  int ret_role = 0;         // 0, kRetEntry, kRetReturn
+  bool retprobe = false;    // attach as a kretprobe / uretprobe
+  // Return side: where its event's values go in the merged event
+  // (positions in `args`, -1: none). The returnArg becomes the event's
+  // `return` (kprobes) or its last argument (uprobes, as Tetragon); the
+  // returnCopy argument replaces the entry's argument at copy_entry_pos.
+  int ret_arg_pos = -1, copy_pos = -1, copy_entry_pos = -1;
   std::string message;
   std::vector<std::string> tags;
 
@@ -96,6 +106,18 @@ absl::Status CheckSpecLoadable(const policy::TracingPolicy& policy);
 // unavailable), as returned by the readers.
 absl::StatusOr<CompiledHook> CompileHook(const policy::Hook& hook, const TracepointFormatReader& formats,
                                          const HostNamespaceReader& host_ns = ReadHostNamespace);
+
+// Whether a hook has a return side (return: true, or an argument with
+// returnCopy).
+bool HasReturnSide(const policy::Hook& hook);
+
+// The return side of a hook whose entry side CompileHook compiled into
+// `entry` (HasReturnSide): its returnArg read from the return value, the
+// selectors' matchReturnArgs and matchReturnActions, and the returnCopy
+// argument filled from the pointer kept at entry. Errors as CompileHook.
+absl::StatusOr<CompiledHook> CompileReturnHook(const policy::Hook& hook, const CompiledHook& entry,
+                                               const TracepointFormatReader& formats,
+                                               const HostNamespaceReader& host_ns = ReadHostNamespace);
 
 }  // namespace tgd
 

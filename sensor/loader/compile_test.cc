@@ -250,7 +250,21 @@ TEST(CompileTest, HookKindsAndRawTracepoints) {
 #endif
   auto kret = Compile("  kprobes:\n  - call: security_file_open\n    syscall: false\n    return: true\n"
                       "    returnArg:\n      index: 0\n      type: int\n");
-  EXPECT_EQ(kret.status().code(), absl::StatusCode::kUnimplemented) << kret.status();
+  ASSERT_TRUE(kret.ok()) << kret.status();
+  EXPECT_EQ(kret->ret_role, CompiledHook::kRetEntry);
+  EXPECT_EQ(kret->cfg.ret_flags, TGD_RETF_ENTRY);
+  {
+    auto kp = policy::ParsePolicy(Policy("  kprobes:\n  - call: security_file_open\n    syscall: false\n    return: true\n"
+                                         "    returnArg:\n      index: 0\n      type: int\n"));
+    ASSERT_TRUE(kp.ok()) << kp.status();
+    auto r = CompileReturnHook(kp->hooks.at(0), *kret, FakeFormats);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->hook_key, "kretprobe/security_file_open");
+    EXPECT_EQ(r->kind, TGD_HOOK_KPROBE);
+    EXPECT_TRUE(r->retprobe);
+    EXPECT_EQ(r->cfg.args[0].src, TGD_SRC_RET);
+    EXPECT_EQ(r->args[0].render, ArgRender::kInt);
+  }
   auto lsm = Compile("  lsmhooks:\n  - hook: file_open\n    args:\n    - index: 0\n      type: uint64\n"
                      "    selectors:\n    - matchActions:\n      - action: Override\n        argError: -1\n");
   ASSERT_TRUE(lsm.ok()) << lsm.status();
@@ -351,6 +365,133 @@ TEST(CompileTest, CapabilityNamesSetTheirBits) {
   EXPECT_NE(bad.status().message().find("matchCapabilities[0].values[1]: unknown capability \"CAP_NOPE\""),
             std::string::npos)
       << bad.status();
+}
+
+// Return probes: the entry side keeps the returnCopy pointer, the return
+// side reads returnArg from the return value, takes each selector's
+// matchReturnArgs / matchReturnActions and the returnCopy argument.
+TEST(CompileTest, ReturnProbeCompilesToAPairOfHooks) {
+  auto p = policy::ParsePolicy(Policy(R"(  uprobes:
+  - path: /bin/true
+    symbols: [f]
+    args:
+    - index: 0
+      type: int
+    - index: 1
+      type: char_buf
+      sizeArgIndex: 3
+      returnCopy: true
+      label: buf
+    return: true
+    returnArg:
+      index: 0
+      type: int
+      label: ignored
+    selectors:
+    - matchArgs:
+      - index: 0
+        operator: Equal
+        values: ["7"]
+      matchReturnArgs:
+      - index: 0
+        operator: GT
+        values: ["10"]
+      matchReturnActions:
+      - action: Sigkill
+)"));
+  ASSERT_TRUE(p.ok()) << p.status();
+  const policy::Hook& h = p->hooks.at(0);
+  EXPECT_TRUE(HasReturnSide(h));
+  auto entry = CompileHook(h, FakeFormats);
+  ASSERT_TRUE(entry.ok()) << entry.status();
+  EXPECT_EQ(entry->ret_role, CompiledHook::kRetEntry);
+  EXPECT_EQ(entry->cfg.ret_copy, 2);
+  EXPECT_EQ(entry->cfg.sel[0].n_int, 1);  // matchArgs only
+  EXPECT_EQ(entry->cfg.sel[0].n_actions, 0);
+  auto ret = CompileReturnHook(h, *entry, FakeFormats);
+  ASSERT_TRUE(ret.ok()) << ret.status();
+  EXPECT_EQ(ret->ret_role, CompiledHook::kRetReturn);
+  EXPECT_TRUE(ret->retprobe);
+  EXPECT_EQ(ret->hook_key, "uretprobe//bin/true:f");
+  EXPECT_EQ(ret->cfg.ret_flags, TGD_RETF_RETURN);
+  ASSERT_EQ(ret->cfg.n_args, 2);
+  EXPECT_EQ(ret->cfg.args[0].src, TGD_SRC_RET);
+  EXPECT_EQ(ret->args[0].label, "");  // no label on the return value, as Tetragon
+  EXPECT_EQ(ret->cfg.args[1].type, TGD_ARG_USER_BUF);
+  EXPECT_EQ(ret->args[1].label, "buf");
+  EXPECT_EQ(ret->cfg.ret_copy, 2);
+  EXPECT_EQ(ret->ret_arg_pos, 0);
+  EXPECT_EQ(ret->copy_pos, 1);
+  EXPECT_EQ(ret->copy_entry_pos, 1);
+  ASSERT_EQ(ret->cfg.n_selectors, 1);
+  EXPECT_EQ(ret->cfg.sel[0].n_int, 1);
+  EXPECT_EQ(ret->cfg.sel[0].ints[0].op, TGD_OP_GT);
+  EXPECT_EQ(ret->cfg.sel[0].ints[0].value, 10u);
+  EXPECT_EQ(ret->cfg.sel[0].actions[0].kind, TGD_ACT_SIGKILL);
+
+  // A matchReturnArgs index that is not the returnArg's is refused, naming it.
+  auto bad = policy::ParsePolicy(Policy(R"(  kprobes:
+  - call: vfs_read
+    syscall: false
+    return: true
+    returnArg:
+      index: 0
+      type: int
+    selectors:
+    - matchReturnArgs:
+      - index: 3
+        operator: Equal
+        values: ["1"]
+)"));
+  ASSERT_TRUE(bad.ok()) << bad.status();
+  auto be = CompileHook(bad->hooks.at(0), FakeFormats);
+  ASSERT_TRUE(be.ok()) << be.status();
+  auto br = CompileReturnHook(bad->hooks.at(0), *be, FakeFormats);
+  EXPECT_EQ(br.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(br.status().message().find("matchReturnArgs[0].index"), std::string::npos) << br.status();
+
+  // returnCopy on a type that has nothing to copy is refused.
+  auto rc = Compile("  kprobes:\n  - call: vfs_read\n    syscall: false\n    args:\n    - index: 0\n"
+                    "      type: file\n      returnCopy: true\n");
+  EXPECT_EQ(rc.status().code(), absl::StatusCode::kInvalidArgument) << rc.status();
+}
+
+// CapabilitiesGained: `args: [old, new]` (positions), both capability sets;
+// compiled as one integer clause naming both.
+TEST(CompileTest, CapabilitiesGainedComparesTwoCapabilitySets) {
+  auto ok = Compile(R"(  kprobes:
+  - call: commit_creds
+    syscall: false
+    args:
+    - index: 0
+      type: kernel_cap_t
+    - index: 1
+      type: cap_effective
+    selectors:
+    - matchArgs:
+      - args: [0, 1]
+        operator: CapabilitiesGained
+)");
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  ASSERT_EQ(ok->cfg.sel[0].n_int, 1);
+  EXPECT_EQ(ok->cfg.sel[0].ints[0].op, TGD_OP_CAPS_GAINED);
+  EXPECT_EQ(ok->cfg.sel[0].ints[0].arg, 0);
+  EXPECT_EQ(ok->cfg.sel[0].ints[0].value, 1u);
+  auto bad = Compile(R"(  kprobes:
+  - call: commit_creds
+    syscall: false
+    args:
+    - index: 0
+      type: kernel_cap_t
+    - index: 1
+      type: int
+    selectors:
+    - matchArgs:
+      - args: [0, 1]
+        operator: CapabilitiesGained
+)");
+  EXPECT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("matchArgs[0].args"), std::string::npos) << bad.status();
 }
 
 }  // namespace

@@ -418,7 +418,17 @@ absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::LoadInState(const
       c.attach_path = absl::StrCat("/proc/self/fd/", target.get());
       uprobe_targets.push_back(std::move(target));
     }
+    std::optional<CompiledHook> ret;
+    if (c.ret_role == CompiledHook::kRetEntry) {
+      if (opts_.per_policy) {
+        return absl::UnimplementedError(
+            absl::StrCat(hook.path, ".return: return probes are not supported by the per-policy comparison loader"));
+      }
+      TGD_ASSIGN_OR_RETURN(ret, CompileReturnHook(hook, c, opts_.formats, opts_.host_ns));
+      ret->attach_path = c.attach_path;
+    }
     compiled.push_back(std::move(c));
+    if (ret) compiled.push_back(std::move(*ret));  // right after its entry side
   }
   const uint32_t flags = Policy::Flags(enabled, mode);
   std::vector<uint32_t> ids;
@@ -439,12 +449,15 @@ absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::LoadInState(const
       }
       return s;
     };
+    uint32_t pair_entry_id = 0;
+    Hook* pair_entry_hook = nullptr;
     for (CompiledHook& c : compiled) {
       const std::string spec_path = c.spec_path;
       // Kernel errors name the policy field they come from.
       auto at_field = [&](const absl::Status& st) {
         return absl::Status(st.code(), absl::StrCat(spec_path, ": ", st.message()));
       };
+      const int ret_role = c.ret_role;
       absl::StatusOr<Hook*> h = GetOrCreateHook(c);
       if (!h.ok()) return rollback(at_field(h.status()));
       auto e = std::make_unique<Entry>();
@@ -457,6 +470,11 @@ absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::LoadInState(const
       e->compiled = std::move(c);
       e->compiled.SetIdentity(e->id, e->gen);
       e->maps = SharedMaps();
+      if (ret_role == CompiledHook::kRetReturn) {
+        // Paired with the entry side compiled just before it.
+        e->compiled.cfg.pair_id = pair_entry_id;
+        e->pair_hook = pair_entry_hook;
+      }
       Entry& ref = *e;
       entries_[e->id] = std::move(e);
       ids.push_back(ref.id);
@@ -492,6 +510,20 @@ absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::LoadInState(const
         ref.pp_link.reset(link);
       }
       if (!s.ok()) return rollback(at_field(s));
+      // Return probes: the return hook pops frames before the entry hook
+      // pushes them.
+      if (ret_role == CompiledHook::kRetEntry) {
+        pair_entry_id = ref.id;
+        pair_entry_hook = ref.hook;
+      } else if (ret_role == CompiledHook::kRetReturn && pair_entry_hook) {
+        ref.hook->ret_returns++;
+        ref.hook->ret_pair_hook = pair_entry_hook->id;
+        UpdateRetFlags(ref.hook);
+        pair_entry_hook->ret_entries++;
+        UpdateRetFlags(pair_entry_hook);
+        ref.ret_counted = true;
+        entries_.at(pair_entry_id)->ret_counted = true;
+      }
     }
   }
   if (filter_id != 0) {
@@ -573,8 +605,23 @@ void DispatchBackend::WaitReclaimed() {
 
 uint64_t DispatchBackend::ReclaimGracePeriods() const { return reclaimer_ ? reclaimer_->grace_periods() : 0; }
 
+void DispatchBackend::UpdateRetFlags(Hook* h) {
+  uint32_t f = h->flags & ~(TGD_HOOKF_RET_ENTRY | TGD_HOOKF_RET_RETURN | (0xffffu << TGD_HOOKF_PAIR_SHIFT));
+  if (h->ret_entries > 0) f |= TGD_HOOKF_RET_ENTRY;
+  if (h->ret_returns > 0) f |= TGD_HOOKF_RET_RETURN | (h->ret_pair_hook << TGD_HOOKF_PAIR_SHIFT);
+  if (f == h->flags) return;
+  h->flags = f;
+  bpf_map_update_elem(bpf_map__fd(shared_->maps.tgd_hook_flags), &h->id, &f, BPF_ANY);
+}
+
 void DispatchBackend::DetachEntry(Entry& e) {
   Hook* h = e.hook;
+  if (e.ret_counted) {  // the entry hook stops pushing before the return hook stops popping
+    e.ret_counted = false;
+    if (e.compiled.ret_role == CompiledHook::kRetEntry && h->ret_entries > 0) h->ret_entries--;
+    if (e.compiled.ret_role == CompiledHook::kRetReturn && h->ret_returns > 0) h->ret_returns--;
+    UpdateRetFlags(h);
+  }
   h->entries.erase(e.id);
   auto bf = h->by_filter.find(e.filter_id);
   if (bf != h->by_filter.end()) {

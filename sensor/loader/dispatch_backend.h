@@ -168,6 +168,9 @@ class DispatchBackend : public PolicyBackend {
     // from the cgroup's filter ids in O(policies that apply).
     std::map<uint32_t, std::set<uint32_t>> by_filter;
     uint32_t flags = 0;  // TGD_HOOKF_*, as in tgd_hook_flags
+    // Return probes: paired entry sides on this hook (it pushes frames),
+    // return sides on it (it pops them) and their entry hook's id.
+    uint32_t ret_entries = 0, ret_returns = 0, ret_pair_hook = 0;
   };
   // The maps a policy's config and values go to: the shared ones (dispatch)
   // or the policy's own (per-policy).
@@ -188,7 +191,23 @@ class DispatchBackend : public PolicyBackend {
     ValueMaps maps;
     uint32_t cfg_slot = kNoSlot;  // its published config slot
     std::set<uint64_t> lists;  // cgroups whose run list (on its hook) holds it
+    // Return probes: counted in its hook's ret_entries / ret_returns.
+    bool ret_counted = false;
+    Hook* pair_hook = nullptr;  // return side: the entry side's hook
   };
+  // Return probes: merges a return event into its entry event (held until
+  // it comes, bounded as Tetragon's retprobe cache). Reader thread only.
+  struct RetKey {
+    uint32_t tid;
+    uint32_t entry_policy;
+    uint64_t ktime;
+    bool operator<(const RetKey& o) const {
+      return std::tie(tid, entry_policy, ktime) < std::tie(o.tid, o.entry_policy, o.ktime);
+    }
+  };
+  static constexpr size_t kRetPendingMax = 4096;  // Tetragon's default retprobes cache size
+  std::map<RetKey, std::shared_ptr<const tgd_policy_event>> ret_pending_;
+  std::deque<RetKey> ret_order_;
 
   static constexpr uint32_t kNoSlot = ~0u;
 
@@ -212,6 +231,7 @@ class DispatchBackend : public PolicyBackend {
   enum class OverMax { kRefuse, kTruncate };
   absl::Status SyncRunList(Hook* h, uint64_t cgroup, OverMax over_max) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetHookFlag(Hook* h, uint64_t cgroup, bool present) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void UpdateRetFlags(Hook* h) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnCgroupsChanged(const std::vector<uint64_t>& cgroups);
   void RemoveEntries(const std::vector<uint32_t>& ids);
   // Unpublishes an entry's config (reference deleted at once, slot retired)
@@ -244,11 +264,14 @@ class DispatchBackend : public PolicyBackend {
   bool WantsAncestorsOfKind(int kind) const;
   // `found`: the process already looked up for this event (null: look it
   // up). `final`: sent after holding; what it lacks is counted.
-  void Publish(const tgd_policy_event& ev, const ProcessCache::ForEvent* found, bool final = false);
+  // `ret`: a return probe's event merged into `ev`, its entry's.
+  void Publish(const tgd_policy_event& ev, const ProcessCache::ForEvent* found, bool final = false,
+               std::shared_ptr<const tgd_policy_event> ret = nullptr);
   // Queues the GetUrl / DnsLookup actions of the event's matching selector.
   void RunUserActions(const tgd_policy_event& ev);
   std::optional<tetragon::GetEventsResponse> DecodeWith(const tgd_policy_event& ev,
-                                                        const ProcessCache::ForEvent* found);
+                                                        const ProcessCache::ForEvent* found,
+                                                        const tgd_policy_event* ret = nullptr);
   // The event's kernel and user stacks, read from tgd_stacks and symbolized
   // (or taken from held_stacks_).
   using StackPair = std::pair<std::vector<StackFrame>, std::vector<StackFrame>>;
@@ -264,6 +287,7 @@ class DispatchBackend : public PolicyBackend {
     absl::Time added;
     absl::Time next_tick;  // the next retry_delay tick: one more failed retry
     int failed = 0;
+    std::shared_ptr<const tgd_policy_event> ret;  // return probes: the merged return event
   };
   static constexpr absl::Duration kCloneWait = absl::Milliseconds(500);
   std::deque<Pending> pending_;

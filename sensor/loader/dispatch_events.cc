@@ -105,8 +105,9 @@ int DispatchBackend::PollOnce(int timeout_ms) {
   return n;
 }
 
-void DispatchBackend::Publish(const tgd_policy_event& ev, const ProcessCache::ForEvent* found, bool final) {
-  std::optional<tetragon::GetEventsResponse> out = DecodeWith(ev, found);
+void DispatchBackend::Publish(const tgd_policy_event& ev, const ProcessCache::ForEvent* found, bool final,
+                              std::shared_ptr<const tgd_policy_event> ret) {
+  std::optional<tetragon::GetEventsResponse> out = DecodeWith(ev, found, ret.get());
   if (ev.flags & TGD_EVF_USTACK) {  // not taken when the policy went away meanwhile
     absl::MutexLock l(&stacks_mu_);
     held_stacks_.erase({ev.policy_id, ev.tid, ev.ktime});
@@ -197,12 +198,52 @@ void DispatchBackend::RunUserActions(const tgd_policy_event& ev) {
   }
 }
 
-void DispatchBackend::HandleRecord(const tgd_policy_event& ev) {
+void DispatchBackend::HandleRecord(const tgd_policy_event& rec) {
+  // Return probes: an entry event waits for its return event (as Tetragon:
+  // one event, sent when both are there; an entry whose return never comes
+  // is dropped when the bounded cache overflows, a return without its entry
+  // gives nothing).
   // As Tetragon, when the event is received, before it waits for its
   // process: queued, done by the workers, never blocking this reader.
-  RunUserActions(ev);
+  RunUserActions(rec);
+  std::shared_ptr<const tgd_policy_event> ret;
+  const tgd_policy_event* evp = &rec;
+  std::shared_ptr<const tgd_policy_event> entry;
+  if (rec.flags & TGD_EVF_RET_ENTRY) {
+    RetKey k{rec.tid, rec.policy_id, rec.ktime};
+    if (ret_pending_.size() >= kRetPendingMax) {
+      while (!ret_order_.empty() && ret_pending_.erase(ret_order_.front()) == 0) ret_order_.pop_front();
+      if (!ret_order_.empty()) ret_order_.pop_front();
+    }
+    ret_pending_[k] = std::make_shared<const tgd_policy_event>(rec);
+    ret_order_.push_back(k);
+    if (ret_order_.size() > 2 * kRetPendingMax) {  // keys merged long ago
+      std::deque<RetKey> live;
+      for (const RetKey& o : ret_order_) {
+        if (ret_pending_.count(o)) live.push_back(o);
+      }
+      ret_order_.swap(live);
+    }
+    return;
+  }
+  if (rec.flags & TGD_EVF_RETURN) {
+    uint32_t pair = 0;
+    {
+      absl::MutexLock l(&mu_);
+      auto it = entries_.find(rec.policy_id);
+      if (it == entries_.end()) return;
+      pair = it->second->compiled.cfg.pair_id;
+    }
+    auto it = ret_pending_.find(RetKey{rec.tid, pair, rec.ktime});
+    if (it == ret_pending_.end()) return;
+    entry = it->second;
+    ret_pending_.erase(it);
+    ret = std::make_shared<const tgd_policy_event>(rec);
+    evp = entry.get();
+  }
+  const tgd_policy_event& ev = *evp;
   if (!opts_.processes) {
-    Publish(ev, nullptr);
+    Publish(ev, nullptr, false, ret);
     return;
   }
   // The process's exec comes on the base sensor's own ring buffer and may
@@ -210,14 +251,14 @@ void DispatchBackend::HandleRecord(const tgd_policy_event& ev) {
   // hold the event rather than send it without its process or parent.
   ProcessCache::ForEvent found = opts_.processes->LookupForEvent(ev.pid, ev.ktime);
   if (Complete(ev, found, absl::ZeroDuration())) {
-    Publish(ev, &found);
+    Publish(ev, &found, false, ret);
     return;
   }
   if (pending_.size() >= std::max<size_t>(opts_.event_cache.max_held, 1)) {
     // Bounded: the oldest goes out as it is.
     const Pending& old = pending_.front();
     ProcessCache::ForEvent f = opts_.processes->LookupForEvent(old.ev.pid, old.ev.ktime);
-    Publish(old.ev, f.process ? &f : nullptr, /*final=*/true);
+    Publish(old.ev, f.process ? &f : nullptr, /*final=*/true, old.ret);
     pending_.pop_front();
   }
   const absl::Time now = absl::Now();
@@ -226,7 +267,7 @@ void DispatchBackend::HandleRecord(const tgd_policy_event& ev) {
     absl::MutexLock l(&stacks_mu_);
     held_stacks_[{ev.policy_id, ev.tid, ev.ktime}] = std::move(st);
   }
-  pending_.push_back({ev, now, now + opts_.event_cache.retry_delay, 0});
+  pending_.push_back({ev, now, now + opts_.event_cache.retry_delay, 0, ret});
   pending_next_check_ = std::min(pending_next_check_, now + std::min(kCloneWait, opts_.event_cache.retry_delay));
   if (opts_.event_cache_stats) {
     opts_.event_cache_stats->Inserted();
@@ -248,7 +289,7 @@ void DispatchBackend::ProcessPending(bool flush) {
     ProcessCache::ForEvent found = opts_.processes->LookupForEvent(p.ev.pid, p.ev.ktime);
     const absl::Duration age = now - p.added;
     if (Complete(p.ev, found, age)) {
-      Publish(p.ev, &found);
+      Publish(p.ev, &found, false, p.ret);
       continue;
     }
     while (!flush && now >= p.next_tick && p.failed < retries) {
@@ -257,7 +298,7 @@ void DispatchBackend::ProcessPending(bool flush) {
     }
     if (flush || p.failed >= retries) {
       // As Tetragon after its last retry: sent with what is known, counted.
-      Publish(p.ev, found.process ? &found : nullptr, /*final=*/true);
+      Publish(p.ev, found.process ? &found : nullptr, /*final=*/true, p.ret);
       continue;
     }
     pending_next_check_ = std::min(pending_next_check_, p.next_tick);
@@ -275,11 +316,13 @@ std::optional<tetragon::GetEventsResponse> DispatchBackend::Decode(const tgd_pol
 }
 
 std::optional<tetragon::GetEventsResponse> DispatchBackend::DecodeWith(const tgd_policy_event& ev,
-                                                                       const ProcessCache::ForEvent* found) {
+                                                                       const ProcessCache::ForEvent* found,
+                                                                       const tgd_policy_event* ret) {
   // Copy what the event needs under the lock; the policy may go away later.
   std::string name, key, subsystem, event, call, message, binary_path;
   std::vector<std::string> tags;
-  std::vector<CompiledArg> args;
+  std::vector<CompiledArg> args, ret_args;
+  int ret_arg_pos = -1, copy_pos = -1, copy_entry_pos = -1;
   int kind = 0;
   {
     absl::MutexLock l(&mu_);
@@ -295,6 +338,15 @@ std::optional<tetragon::GetEventsResponse> DispatchBackend::DecodeWith(const tgd
     message = e.compiled.message;
     tags = e.compiled.tags;
     args = e.compiled.args;
+    if (ret) {
+      auto rit = entries_.find(ret->policy_id);
+      if (rit == entries_.end()) return std::nullopt;
+      const CompiledHook& rc = rit->second->compiled;
+      ret_args = rc.args;
+      ret_arg_pos = rc.ret_arg_pos;
+      copy_pos = rc.copy_pos;
+      copy_entry_pos = rc.copy_entry_pos;
+    }
   }
   tetragon::GetEventsResponse out;
   out.set_node_name(opts_.node_name);
@@ -331,11 +383,23 @@ std::optional<tetragon::GetEventsResponse> DispatchBackend::DecodeWith(const tgd
 
   google::protobuf::RepeatedPtrField<tetragon::KprobeArgument> pargs;
   uint32_t n = std::min<uint32_t>(ev.n_args, TGD_MAX_ARGS);
+  std::optional<tetragon::KprobeArgument> ret_arg;
+  const uint32_t rn = ret ? std::min<uint32_t>(ret->n_args, TGD_MAX_ARGS) : 0;
   for (uint32_t i = 0; i < n && i < args.size(); ++i) {
-    const tgd_arg_val& v = ev.args[i];
+    const bool copied = ret && static_cast<int>(i) == copy_entry_pos && copy_pos >= 0 &&
+                        static_cast<uint32_t>(copy_pos) < rn && static_cast<size_t>(copy_pos) < ret_args.size();
+    const tgd_arg_val& v = copied ? ret->args[copy_pos] : ev.args[i];
     tetragon::KprobeArgument a;
-    if (RenderArg(args[i], v, kind, &a)) *pargs.Add() = std::move(a);  // arg_render.cc
+    if (RenderArg(copied ? ret_args[copy_pos] : args[i], v, kind, &a)) *pargs.Add() = std::move(a);  // arg_render.cc
   }
+  if (ret && ret_arg_pos >= 0 && static_cast<uint32_t>(ret_arg_pos) < rn &&
+      static_cast<size_t>(ret_arg_pos) < ret_args.size()) {
+    tetragon::KprobeArgument a;
+    if (RenderArg(ret_args[ret_arg_pos], ret->args[ret_arg_pos], kind, &a)) ret_arg = std::move(a);
+  }
+  // Uprobe events have no `return`: Tetragon appends the return value to
+  // the arguments.
+  if (ret_arg && kind == TGD_HOOK_UPROBE) *pargs.Add() = *ret_arg;
   if (kind == TGD_HOOK_LSM) {
     tetragon::ProcessLsm* m = out.mutable_process_lsm();
     *m->mutable_process() = proc;
@@ -366,6 +430,8 @@ std::optional<tetragon::GetEventsResponse> DispatchBackend::DecodeWith(const tgd
     k->set_function_name(call);
     *k->mutable_args() = pargs;
     k->set_action(ToAction(ev.action));
+    if (ret_arg) *k->mutable_return_() = *ret_arg;
+    if (ret) k->set_return_action(ToAction(ret->action));
     k->set_policy_name(name);
     k->set_message(message);
     for (const auto& t : tags) k->add_tags(t);

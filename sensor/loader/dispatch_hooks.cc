@@ -37,17 +37,17 @@ bpf_link* AttachToHook(bpf_program* prog, const CompiledHook& c) {
     case TGD_HOOK_TRACEPOINT: return bpf_program__attach_tracepoint(prog, c.subsystem.c_str(), c.event.c_str());
     case TGD_HOOK_RAW_TP: return bpf_program__attach_raw_tracepoint(prog, c.event.c_str());
     case TGD_HOOK_UPROBE: {
-      LIBBPF_OPTS(bpf_uprobe_opts, o, .func_name = c.call.c_str());
+      LIBBPF_OPTS(bpf_uprobe_opts, o, .retprobe = c.retprobe, .func_name = c.call.c_str());
       const std::string& path = c.attach_path.empty() ? c.binary_path : c.attach_path;
       return bpf_program__attach_uprobe_opts(prog, -1, path.c_str(), 0, &o);
     }
     case TGD_HOOK_LSM: return bpf_program__attach_lsm(prog);
     default:
       if (!c.attach_path.empty()) {  // DispatchOptions::test_kprobes_as_uprobes_on
-        LIBBPF_OPTS(bpf_uprobe_opts, o, .func_name = c.call.c_str());
+        LIBBPF_OPTS(bpf_uprobe_opts, o, .retprobe = c.retprobe, .func_name = c.call.c_str());
         return bpf_program__attach_uprobe_opts(prog, -1, c.attach_path.c_str(), 0, &o);
       }
-      return bpf_program__attach_kprobe(prog, false, c.call.c_str());
+      return bpf_program__attach_kprobe(prog, c.retprobe, c.call.c_str());
   }
 }
 

@@ -126,6 +126,10 @@ policy::LoadReport CheckLoadable(const policy::TracingPolicy& policy, const Trac
       return 0;
     };
     absl::StatusOr<CompiledHook> c = CompileHook(hook, layout, ns);
+    if (c.ok() && c->ret_role == CompiledHook::kRetEntry) {  // its return side too
+      absl::StatusOr<CompiledHook> r = CompileReturnHook(hook, *c, layout, ns);
+      if (!r.ok()) c = r.status();
+    }
     if (!c.ok()) {
       absl::Status problem = AtHook(hook, c.status());
       // Hooks expanded from one list share their path: report a problem once.

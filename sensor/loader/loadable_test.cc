@@ -97,7 +97,6 @@ TEST(LoadableTest, EveryRefusalIsReportedWithItsField) {
             (std::vector<std::string>{
                 "INVALID_ARGUMENT: spec.options[0].value: option \"disable-kprobe-multi\": \"yes\" is not a boolean "
                 "(true, false, 1, 0, t, f)",
-                "UNIMPLEMENTED: spec.kprobes[0].return: kretprobes (return: true) is not supported by tgdispatch yet",
                 "NOT_FOUND: spec.tracepoints[0]: tracepoint syscalls/sys_enter_nope does not exist on this kernel",
             }));
   EXPECT_TRUE(r.notes.empty());

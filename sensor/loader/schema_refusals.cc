@@ -27,9 +27,6 @@ absl::Status RefuseNewerHookFields(const policy::Hook& hook) {
   if (hook.kind == policy::HookKind::kFentry) {
     return Unimplemented(hook.path, "fentries (BPF trampoline programs)");
   }
-  if (hook.kind == policy::HookKind::kUprobe && (hook.is_return || hook.return_arg)) {
-    return Unimplemented(hook.path + ".return", "uretprobes (return: true)");
-  }
   for (const policy::ArgSpec& a : hook.args) {
     if (absl::Status s = RefuseArg(a); !s.ok()) return s;
   }

@@ -50,9 +50,6 @@ TEST(SchemaRefusalsTest, EachNewerFieldIsNamed) {
   ExpectRefused("  uprobes:\n  - path: /bin/true\n    symbols: [main]\n    binaryDigests: [x]\n",
                 "spec.uprobes[0].binaryDigests");
   ExpectRefused("  uprobes:\n  - path: /bin/true\n    symbols: [main]\n    btfPath: /b\n", "spec.uprobes[0].btfPath");
-  ExpectRefused("  uprobes:\n  - path: /bin/true\n    symbols: [main]\n    return: true\n    returnArg:\n"
-                "      index: 0\n      type: int\n",
-                "spec.uprobes[0].return");
   ExpectRefused("  usdts:\n  - path: /bin/true\n    provider: p\n    name: n\n    btfPath: /b\n", "spec.usdts[0].btfPath");
   ExpectRefused("  uprobes:\n  - path: /bin/true\n    symbols: [main]\n    selectors:\n    - matchActions:\n"
                 "      - action: Override\n        argRegs: [\"rax=1\"]\n",

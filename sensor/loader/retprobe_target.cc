@@ -1,0 +1,69 @@
+// A uprobe/uretprobe target for the return-probe root tests: functions with
+// known arguments and return values, a buffer the callee fills (returnCopy),
+// recursion (nested calls of one function in one task) and several threads
+// calling at once. Usage:
+//   retprobe_target add A B            prints tgd_rt_add(A, B)
+//   retprobe_target fill TAG           tgd_rt_fill fills a buffer with "filled-TAG"
+//   retprobe_target depth N            tgd_rt_depth(N) recurses N times (returns 100 + N)
+//   retprobe_target threads T K        T threads call tgd_rt_add(t, k) for k < K
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <string>
+#include <thread>
+#include <vector>
+
+extern "C" {
+
+// noinline and an empty asm: each call stays a real call to the symbol.
+__attribute__((noinline, used)) long tgd_rt_add(long a, long b) {
+  asm volatile("" ::: "memory");
+  return a + b;
+}
+
+__attribute__((noinline, used)) long tgd_rt_fill(long tag, char* buf, long size) {
+  asm volatile("" ::: "memory");
+  int n = snprintf(buf, static_cast<size_t>(size), "filled-%ld", tag);
+  return n < size ? n : size - 1;
+}
+
+__attribute__((noinline, used)) long tgd_rt_depth(long n) {
+  if (n <= 0) return 100;
+  long r = tgd_rt_depth(n - 1) + 1;
+  asm volatile("" ::: "memory");  // not a tail call
+  return r;
+}
+
+}  // extern "C"
+
+int main(int argc, char** argv) {
+  if (argc < 2) return 2;
+  const std::string cmd = argv[1];
+  if (cmd == "add" && argc == 4) {
+    printf("%ld\n", tgd_rt_add(atol(argv[2]), atol(argv[3])));
+  } else if (cmd == "fill" && argc == 3) {
+    char buf[64];
+    memset(buf, 'x', sizeof(buf));  // before the call: the entry sees no "filled-"
+    buf[sizeof(buf) - 1] = 0;
+    long n = tgd_rt_fill(atol(argv[2]), buf, 32);
+    printf("%ld %s\n", n, buf);
+  } else if (cmd == "depth" && argc == 3) {
+    printf("%ld\n", tgd_rt_depth(atol(argv[2])));
+  } else if (cmd == "threads" && argc == 4) {
+    const int t = atoi(argv[2]), k = atoi(argv[3]);
+    std::vector<std::thread> threads;
+    for (int i = 0; i < t; ++i) {
+      threads.emplace_back([i, k] {
+        long sum = 0;
+        for (int j = 0; j < k; ++j) sum += tgd_rt_add(1000 * (i + 1), j);
+        printf("%d %ld\n", i, sum);
+      });
+    }
+    for (auto& th : threads) th.join();
+  } else {
+    return 2;
+  }
+  return 0;
+}
