@@ -128,6 +128,19 @@
 #define TGD_SEL_PIDS (1u << 1)
 #define TGD_SEL_CAPS (1u << 2)
 #define TGD_SEL_PIDS_NS (1u << 3) /* matchPIDs isNamespacePID */
+#define TGD_SEL_PIDS_FOLLOW (1u << 4) /* matchPIDs followForks: the task or an ancestor (tgd_pid_chain_in_set) */
+#define TGD_SEL_LINEAGE (1u << 5)     /* followForks, matchParentBinaries or a change clause: tgd_lineage_match */
+#define TGD_SEL_CHANGES (1u << 6)     /* matchCapabilityChanges / matchNamespaceChanges */
+
+/* Process tracking the exec/fork trackers do only while a loaded policy
+ * needs it (tgd_track_flags[0]), so that policies without these selectors
+ * cost nothing at exec and fork. */
+#define TGD_TRACK_PARENT_BIN (1u << 0) /* tgd_parent_paths: matchParentBinaries */
+#define TGD_TRACK_EXEC_CREDS (1u << 1) /* tgd_exec_creds: matchCapabilityChanges / matchNamespaceChanges */
+
+/* Ancestors a followForks pid set looks at (as Tetragon: the task and 9
+ * levels of parents, and the parent pid of each non-namespace level). */
+#define TGD_PID_CHAIN_DEPTH 9
 
 /* Value tags: which clause a value entry belongs to. A tag also carries the
  * config generation, so a policy update writes new entries beside the old
@@ -139,6 +152,7 @@
 #define TGD_TAG_INT 3
 #define TGD_TAG_PID 4
 #define TGD_TAG_NS 5
+#define TGD_TAG_PBIN 6 /* matchParentBinaries values */
 
 struct tgd_arg_desc {
   __u8 src;       /* TGD_SRC_* (0: unused slot) */
@@ -197,6 +211,16 @@ struct tgd_selector {
   __u8 n_actions;
   __u32 pad;
   __u64 cap_mask;
+  /* matchCapabilityChanges: op EQ (In) / NEQ (NotIn) over cc_mask of set
+   * cc_type, compared with the set at exec (tgd_exec_creds). */
+  __u64 cc_mask;
+  /* matchNamespaceChanges: op EQ (In) / NEQ (NotIn), nc_mask bit = TGD_NS_* index. */
+  __u16 nc_mask;
+  __u8 cc_op;
+  __u8 cc_type;    /* 0 effective, 1 inheritable, 2 permitted */
+  __u8 nc_op;
+  __u8 pbin_op;    /* matchParentBinaries operator (TGD_OP_NONE: absent), values tagged TGD_TAG_PBIN */
+  __u8 pad2[2];
   struct tgd_int_clause ints[TGD_MAX_INT_CLAUSES];
   struct tgd_str_clause strs[TGD_MAX_STR_CLAUSES];
   struct tgd_ns_clause ns[TGD_MAX_NS_CLAUSES];
@@ -302,6 +326,16 @@ struct tgd_exec_path {
   __u32 len;
   __u32 pad;
   char path[TGD_STR_MAX];
+};
+
+/* Credentials and namespaces of a thread group at its exec (or its parent's
+ * at fork), what matchCapabilityChanges / matchNamespaceChanges compare the
+ * current ones with. Refreshed when a change selector matched (as Tetragon:
+ * a change is reported once). */
+#define TGD_NS_COUNT 10
+struct tgd_exec_creds {
+  __u64 caps[3]; /* effective, inheritable, permitted (cap_type order) */
+  __u32 ns[TGD_NS_COUNT];
 };
 
 /* Per-hook counters (per-CPU; summed by user space). */
@@ -434,6 +468,7 @@ struct tgd_policy_event {
   struct tgd_lpm_key key;
   char rev[TGD_STR_MAX];
   struct tgd_rate_key rate;
+  struct tgd_exec_creds creds; /* lineage.bpf.h: a record being made */
 };
 
 /* Bytes of a tgd_policy_event that reach user space. */
@@ -443,7 +478,7 @@ struct tgd_policy_event {
 static_assert(offsetof(struct tgd_policy_event, key) == TGD_EVENT_WIRE_SIZE, "wire size");
 static_assert(sizeof(struct tgd_arg_desc) == 12, "tgd_arg_desc");
 static_assert(sizeof(struct tgd_resolve) == 20, "tgd_resolve");
-static_assert(sizeof(struct tgd_selector) == 24 + 24 * TGD_MAX_INT_CLAUSES + 4 * TGD_MAX_STR_CLAUSES +
+static_assert(sizeof(struct tgd_selector) == 40 + 24 * TGD_MAX_INT_CLAUSES + 4 * TGD_MAX_STR_CLAUSES +
                                                  4 * TGD_MAX_NS_CLAUSES + 16 * TGD_MAX_ACTIONS,
               "tgd_selector");
 static_assert(sizeof(struct tgd_run_key) == 16, "tgd_run_key");
@@ -456,6 +491,7 @@ static_assert(sizeof(struct tgd_rate_key) == 16 + TGD_MAX_ARGS * TGD_RATE_BYTES_
 static_assert(sizeof(struct tgd_arg_val) == 16 + TGD_STR_MAX, "tgd_arg_val");
 static_assert(sizeof(struct tgd_net_val) == 80, "tgd_net_val");
 static_assert(sizeof(struct tgd_cred_val) == 80, "tgd_cred_val");
+static_assert(sizeof(struct tgd_exec_creds) == 64, "tgd_exec_creds");
 static_assert(offsetof(struct tgd_arg_val, str) == 16, "tgd_arg_val header");
 #else
 _Static_assert(sizeof(struct tgd_arg_desc) == 12, "tgd_arg_desc");

@@ -19,6 +19,7 @@
 #include "compat/policy/capabilities.h"
 #include "sensor/loader/arg_resolve.h"
 #include "sensor/loader/arg_types.h"
+#include "sensor/loader/change_selectors.h"
 #include "sensor/base/status_macros.h"
 #include "sensor/loader/in_map.h"
 #include "sensor/loader/pid_sets.h"
@@ -314,9 +315,6 @@ absl::Status CompileSelector(const policy::Hook& hook, const policy::Selector& s
   TGD_RETURN_IF_ERROR(RefuseNewerSelectorFields(s));
   TGD_RETURN_IF_ERROR(unsupported(!s.match_return_args.empty(), "matchReturnArgs"));
   TGD_RETURN_IF_ERROR(unsupported(!s.match_data.empty(), "matchData"));
-  TGD_RETURN_IF_ERROR(unsupported(!s.match_parent_binaries.empty(), "matchParentBinaries"));
-  TGD_RETURN_IF_ERROR(unsupported(!s.match_namespace_changes.empty(), "matchNamespaceChanges"));
-  TGD_RETURN_IF_ERROR(unsupported(!s.match_capability_changes.empty(), "matchCapabilityChanges"));
   TGD_RETURN_IF_ERROR(unsupported(!s.match_return_actions.empty(), "matchReturnActions"));
 
   // matchBinaries
@@ -334,11 +332,29 @@ absl::Status CompileSelector(const policy::Hook& hook, const policy::Selector& s
       TGD_RETURN_IF_ERROR(AddStringValue(out, op, tag, b.values[i], absl::StrCat(b.path, ".values[", i, "]")));
     }
   }
+  // matchParentBinaries: the binary the process ran before its exec (its
+  // parent's), tracked while a policy uses it.
+  if (s.match_parent_binaries.size() > 1) {
+    return Invalid(s.match_parent_binaries[1].path, "only one matchParentBinaries per selector (as Tetragon)");
+  }
+  for (const policy::MatchBinaries& b : s.match_parent_binaries) {
+    if (b.follow_children) return Unimplemented(b.path + ".followChildren", "followChildren in matchParentBinaries");
+    if (b.values.empty()) continue;  // Tetragon ignores an entry without values
+    uint8_t op = OpCode(b.op);
+    if (!IsStringOp(op)) return Invalid(b.path + ".operator", absl::StrCat("unknown operator \"", b.op, "\""));
+    sel.pbin_op = op;
+    sel.flags |= TGD_SEL_LINEAGE;
+    out->track_flags |= TGD_TRACK_PARENT_BIN;
+    uint32_t tag = TGD_TAG(0, sel_idx, TGD_TAG_PBIN, 0);
+    for (size_t i = 0; i < b.values.size(); ++i) {
+      TGD_RETURN_IF_ERROR(AddStringValue(out, op, tag, b.values[i], absl::StrCat(b.path, ".values[", i, "]")));
+    }
+  }
   // matchPIDs: several are ANDed, as one equivalent set (pid_sets.h)
   if (!s.match_pids.empty()) {
     TGD_ASSIGN_OR_RETURN(PidSet pids, CombinePidSelectors(s.match_pids));
     sel.pid_op = pids.in ? TGD_OP_EQ : TGD_OP_NEQ;
-    sel.flags |= TGD_SEL_PIDS | (pids.is_namespace_pid ? TGD_SEL_PIDS_NS : 0);
+    sel.flags |= TGD_SEL_PIDS | (pids.is_namespace_pid ? TGD_SEL_PIDS_NS : 0) | (pids.follow_forks ? TGD_SEL_PIDS_FOLLOW | TGD_SEL_LINEAGE : 0);
     for (uint32_t v : pids.values) out->ints.push_back({0, TGD_TAG(0, sel_idx, TGD_TAG_PID, 0), v});
   }
   // matchNamespaces
@@ -411,6 +427,14 @@ absl::Status CompileSelector(const policy::Hook& hook, const policy::Selector& s
       }
       sel.cap_mask |= 1ULL << *bit;
     }
+  }
+  // matchCapabilityChanges, matchNamespaceChanges (change_selectors.h)
+  std::vector<std::pair<int, uint64_t>> host_user_ns;
+  TGD_RETURN_IF_ERROR(CompileChangeSelectors(s, host_ns, &sel, &host_user_ns));
+  for (const auto& [clause, inum] : host_user_ns) out->ints.push_back({0, TGD_TAG(0, sel_idx, TGD_TAG_NS, clause), inum});
+  if (sel.cc_op || sel.nc_op) {
+    sel.flags |= TGD_SEL_LINEAGE | TGD_SEL_CHANGES;
+    out->track_flags |= TGD_TRACK_EXEC_CREDS;
   }
   // matchArgs
   for (size_t i = 0; i < s.match_args.size(); ++i) {

@@ -50,6 +50,7 @@ struct CompiledHook {
   std::vector<std::string> tags;
 
   tgd_policy_cfg cfg{};  // policy_id, gen, flags and hook_id are set by the caller
+  uint32_t track_flags = 0;  // TGD_TRACK_*: process tracking the selectors need
   std::vector<CompiledArg> args;
   std::vector<tgd_int_key> ints;
   std::vector<tgd_str_key> strs;

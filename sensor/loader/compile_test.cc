@@ -1,6 +1,7 @@
 // The policy compiler without the kernel: argument layouts from a tracepoint
 // format, selector values in the shared value sets, and clear refusals.
 #include "sensor/loader/compile.h"
+#include "bpf/process/process_msg.h"
 
 #include <cstring>
 
@@ -166,7 +167,13 @@ TEST(CompileTest, RefusesWhatItCannotEnforceNamingTheField) {
        "spec.tracepoints[0].selectors[0].matchActions[0].kernelStackTrace: kernelStackTrace is not supported by "
        "tgdispatch yet"},
       {"    - matchPIDs:\n      - operator: In\n        followForks: true\n        values: [1]\n",
-       absl::StatusCode::kUnimplemented, "followForks"},
+       absl::StatusCode::kOk, ""},
+      {"    - matchCapabilityChanges:\n      - type: Effective\n        operator: Equal\n        values: [CAP_SYS_ADMIN]\n",
+       absl::StatusCode::kInvalidArgument, "matchCapabilityChanges[0].operator: \"Equal\" is not In or NotIn"},
+      {"    - matchNamespaceChanges:\n      - operator: In\n        values: [Mnt, Network]\n",
+       absl::StatusCode::kInvalidArgument, "matchNamespaceChanges[0].values[1]: \"Network\""},
+      {"    - matchBinaries:\n      - operator: In\n        followChildren: true\n        values: [/bin/sh]\n",
+       absl::StatusCode::kUnimplemented, "matchBinaries[0].followChildren: followChildren is not supported"},
       {"    - matchArgs:\n      - index: 7\n        operator: Prefix\n        values: [\"1\"]\n",
        absl::StatusCode::kInvalidArgument, "matchArgs[0].operator: operator Prefix does not apply"},
       {"    - matchArgs:\n      - index: 7\n        operator: GT\n        values: [\"1\", \"2\"]\n",
@@ -333,6 +340,53 @@ TEST(CompileTest, CapabilityNamesSetTheirBits) {
   EXPECT_NE(bad.status().message().find("matchCapabilities[0].values[1]: unknown capability \"CAP_NOPE\""),
             std::string::npos)
       << bad.status();
+}
+
+// followForks, matchParentBinaries, matchCapabilityChanges and
+// matchNamespaceChanges compile into the selector and switch on the process
+// tracking they need; a selector without them needs none.
+TEST(CompileTest, LineageSelectorsSetTheirFieldsAndTracking) {
+  auto compile = [](const std::string& hook) -> absl::StatusOr<CompiledHook> {
+    auto p = policy::ParsePolicy(Policy(hook));
+    if (!p.ok()) return p.status();
+    return CompileHook(p->hooks.at(0), FakeFormats, [](const std::string&) -> absl::StatusOr<uint64_t> {
+      return 4026531837ULL;
+    });
+  };
+  auto c = compile(std::string(kOpenat) + "    selectors:\n    - matchPIDs:\n      - operator: NotIn\n"
+                   "        followForks: true\n        isNamespacePID: true\n        values: [1]\n"
+                   "      matchParentBinaries:\n      - operator: Postfix\n        values: [\"/sh\"]\n"
+                   "      matchCapabilityChanges:\n      - type: Permitted\n        operator: In\n"
+                   "        isNamespaceCapability: true\n        values: [CAP_SETUID, CAP_SYS_ADMIN]\n"
+                   "      matchNamespaceChanges:\n      - operator: NotIn\n        values: [mnt, User]\n"
+                   "    - matchPIDs:\n      - operator: In\n        values: [5]\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  const tgd_selector& s = c->cfg.sel[0];
+  EXPECT_EQ(s.flags & (TGD_SEL_PIDS | TGD_SEL_PIDS_NS | TGD_SEL_PIDS_FOLLOW),
+            TGD_SEL_PIDS | TGD_SEL_PIDS_NS | TGD_SEL_PIDS_FOLLOW);
+  EXPECT_EQ(s.pid_op, TGD_OP_NEQ);
+  EXPECT_EQ(s.pbin_op, TGD_OP_POSTFIX);
+  EXPECT_EQ(s.cc_op, TGD_OP_EQ);
+  EXPECT_EQ(s.cc_type, 2);
+  EXPECT_EQ(s.cc_mask, (1ULL << 7) | (1ULL << 21));
+  EXPECT_EQ(s.nc_op, TGD_OP_NEQ);
+  EXPECT_EQ(s.nc_mask, (1u << TGD_NS_MNT) | (1u << TGD_NS_USER));
+  // isNamespaceCapability: an ANDed "User NotIn [host]" namespace clause.
+  ASSERT_EQ(s.n_ns, 1);
+  EXPECT_EQ(s.ns[0].ns, TGD_NS_USER);
+  EXPECT_EQ(s.ns[0].op, TGD_OP_NEQ);
+  EXPECT_EQ(c->track_flags, TGD_TRACK_PARENT_BIN | TGD_TRACK_EXEC_CREDS);
+  bool has_parent_value = false;
+  for (const tgd_lpm_key& k : c->postfixes) has_parent_value |= k.tag == TGD_TAG(0, 0, TGD_TAG_PBIN, 0);
+  EXPECT_TRUE(has_parent_value);
+  const tgd_selector& s1 = c->cfg.sel[1];
+  EXPECT_EQ(s1.flags & TGD_SEL_PIDS_FOLLOW, 0u);
+  EXPECT_EQ(s1.pbin_op | s1.cc_op | s1.nc_op, 0);
+
+  auto plain = Compile(std::string(kOpenat) + "    selectors:\n    - matchPIDs:\n      - operator: In\n"
+                       "        values: [5]\n");
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_EQ(plain->track_flags, 0u);
 }
 
 }  // namespace

@@ -410,6 +410,7 @@ absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::Load(const Policy
         }
       }
       if (s.ok()) s = WriteValues(ref, true);
+      if (s.ok()) s = EnableTracking(ref.compiled.track_flags);
       if (s.ok()) s = WriteConfig(ref, flags);
       if (s.ok() && filter_id == 0 && !opts_.per_policy) s = SyncRunList(ref.hook, 0, OverMax::kRefuse);
       if (s.ok() && opts_.per_policy) {
@@ -459,6 +460,19 @@ absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::Load(const Policy
     }
   }
   return std::make_unique<Policy>(this, ids, filter_id, true, mode, sensors);
+}
+
+absl::Status DispatchBackend::EnableTracking(uint32_t track_flags) {
+  // Switched on for good: records of processes that ran meanwhile stay
+  // valid for later policies, and the trackers' exit cleanup stays on.
+  if (track_flags == 0 || (tracking_ & track_flags) == track_flags) return absl::OkStatus();
+  uint32_t zero = 0;
+  uint32_t next = tracking_ | track_flags;
+  if (bpf_map_update_elem(bpf_map__fd(shared_->maps.tgd_track_flags), &zero, &next, BPF_ANY) != 0) {
+    return ErrnoStatus(errno, "switching on process tracking");
+  }
+  tracking_ = next;
+  return absl::OkStatus();
 }
 
 void DispatchBackend::ForgetEntry(Entry& e) {

@@ -154,6 +154,9 @@ class DispatchBackend : public PolicyBackend {
   absl::StatusOr<Hook*> GetOrCreateHook(const CompiledHook& c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReleaseHook(Hook* h) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status WriteConfig(Entry& e, uint32_t flags) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Switches on the process tracking (TGD_TRACK_*) a policy's selectors
+  // need, in tgd_track_flags; never switched off while the daemon runs.
+  absl::Status EnableTracking(uint32_t track_flags) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status LoadPerPolicyObject(Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status SyncPerPolicyCgroup(Entry& e, uint64_t cgroup) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   ValueMaps SharedMaps() const;
@@ -237,6 +240,7 @@ class DispatchBackend : public PolicyBackend {
   std::set<uint32_t> free_hook_ids_ ABSL_GUARDED_BY(mu_);
   uint32_t next_hook_id_ ABSL_GUARDED_BY(mu_) = 1;
   uint32_t next_entry_id_ ABSL_GUARDED_BY(mu_) = 1;
+  uint32_t tracking_ ABSL_GUARDED_BY(mu_) = 0;  // TGD_TRACK_* switched on
   // BeginShutdown was called: no loads, no per-entry map updates.
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
 };

@@ -119,9 +119,25 @@ TEST(PidSetsTest, SeveralMatchPidsBecomeOneEquivalentSet) {
   s = pids("      - operator: In\n        values: [1]\n      - operator: In\n        isNamespacePID: true\n"
            "        values: [1]\n");
   EXPECT_EQ(s.status().code(), absl::StatusCode::kUnimplemented);
+  // followForks: one In set, or NotIn sets (their union), all following forks.
   s = pids("      - operator: In\n        followForks: true\n        values: [1]\n");
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_TRUE(s->in);
+  EXPECT_TRUE(s->follow_forks);
+  s = pids("      - operator: NotIn\n        followForks: true\n        isNamespacePID: true\n        values: [1]\n"
+           "      - operator: NotIn\n        followForks: true\n        isNamespacePID: true\n        values: [0]\n");
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_FALSE(s->in);
+  EXPECT_TRUE(s->follow_forks && s->is_namespace_pid);
+  EXPECT_EQ(s->values, (std::set<uint32_t>{0, 1}));
+  s = pids("      - operator: In\n        values: [1]\n      - operator: In\n        followForks: true\n"
+           "        values: [1]\n");
   EXPECT_EQ(s.status().code(), absl::StatusCode::kUnimplemented);
-  EXPECT_NE(s.status().message().find("matchPIDs[0].followForks"), std::string::npos) << s.status();
+  EXPECT_NE(s.status().message().find("matchPIDs[1].followForks"), std::string::npos) << s.status();
+  s = pids("      - operator: In\n        followForks: true\n        values: [1]\n      - operator: In\n"
+           "        followForks: true\n        values: [2]\n");
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kUnimplemented);
+  EXPECT_NE(s.status().message().find("matchPIDs[1]"), std::string::npos) << s.status();
 }
 
 }  // namespace
