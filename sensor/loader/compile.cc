@@ -621,16 +621,33 @@ absl::StatusOr<CompiledHook> CompileHook(const policy::Hook& hook, const Tracepo
       out.hook_key = absl::StrCat("lsm/", hook.call);
       break;
     case policy::HookKind::kUprobe:
-      // Several symbols are one uprobe each (policy::ExpandHookLists).
-      if (!hook.offsets.empty()) return Unimplemented(hook.path + ".offsets", "uprobes at offsets");
-      if (!hook.ref_ctr_offsets.empty()) {
-        return Unimplemented(hook.path + ".refCtrOffsets", "refCtrOffsets (uprobe reference counters)");
+      // One symbol, offset or address each (policy::ExpandHookLists).
+      if (hook.symbols.size() + hook.offsets.size() + hook.addrs.size() != 1 || hook.ref_ctr_offsets.size() > 1) {
+        return Invalid(hook.path, "a uprobe needs exactly one of symbols, offsets or addrs");
       }
-      if (hook.symbols.size() != 1) return Unimplemented(hook.path + ".symbols", "a uprobe without one symbol");
       out.kind = TGD_HOOK_UPROBE;
-      out.call = hook.symbols[0];
       out.binary_path = hook.binary_path;
-      out.hook_key = absl::StrCat("uprobe/", hook.binary_path, ":", hook.symbols[0]);
+      if (!hook.ref_ctr_offsets.empty()) out.ref_ctr_offset = hook.ref_ctr_offsets[0];
+      if (!hook.symbols.empty()) {
+        // "symbol+offset": an offset into the function (Tetragon's form).
+        out.call = hook.symbols[0];
+        if (size_t plus = out.call.find('+'); plus != std::string::npos) {
+          if (!ParseInteger(out.call.substr(plus + 1), false, &out.offset)) {
+            return Invalid(hook.path + ".symbols", absl::StrCat("\"", hook.symbols[0], "\": the offset after + is not a number"));
+          }
+          out.call.resize(plus);
+        }
+        out.hook_key = absl::StrCat("uprobe/", hook.binary_path, ":", hook.symbols[0]);
+      } else if (!hook.offsets.empty()) {
+        out.offset = hook.offsets[0];
+        out.hook_key = absl::StrCat("uprobe/", hook.binary_path, ":+0x", absl::Hex(out.offset));
+      } else {
+        // A virtual address: the loader maps it to a file offset through the
+        // ELF's program headers (elf_file.h) and sets the key.
+        out.addr = hook.addrs[0];
+        out.hook_key = absl::StrCat("uprobe/", hook.binary_path, ":@0x", absl::Hex(out.addr));
+      }
+      if (out.ref_ctr_offset != 0) absl::StrAppend(&out.hook_key, "(ref_ctr 0x", absl::Hex(out.ref_ctr_offset), ")");
       break;
     default:
       return Unimplemented(hook.path, absl::StrCat("the ", policy::HookKindName(hook.kind), " hook kind"));

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "compat/policy/lists.h"
 #include "sensor/loader/fake_tracefs.h"
 
 namespace tgd {
@@ -387,6 +388,47 @@ TEST(CompileTest, LineageSelectorsSetTheirFieldsAndTracking) {
                        "        values: [5]\n");
   ASSERT_TRUE(plain.ok()) << plain.status();
   EXPECT_EQ(plain->track_flags, 0u);
+}
+
+// spec.uprobes: one uprobe per symbol ("sym+off" too), offset or address,
+// each with its refCtrOffsets entry; mismatched dimensions are refused
+// (by the parser or the expansion).
+TEST(CompileTest, UprobeFormsExpandOnePerEntry) {
+  auto hooks = [](const std::string& forms) {
+    auto p = policy::ParsePolicy(Policy("  uprobes:\n  - path: /bin/true\n" + forms));
+    if (!p.ok()) return absl::StatusOr<std::vector<policy::Hook>>(p.status());
+    return policy::ExpandHookLists(*p, [](const policy::ListSpec&) -> absl::StatusOr<std::vector<std::string>> {
+      return std::vector<std::string>{};
+    });
+  };
+  auto h = hooks("    offsets: [0x10, 32]\n    refCtrOffsets: [0x1010, 0x1012]\n");
+  ASSERT_TRUE(h.ok()) << h.status();
+  ASSERT_EQ(h->size(), 2u);
+  auto c = CompileHook((*h)[1], FakeFormats);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->offset, 32u);
+  EXPECT_EQ(c->ref_ctr_offset, 0x1012u);
+  EXPECT_TRUE(c->call.empty());
+  EXPECT_EQ(c->hook_key, "uprobe//bin/true:+0x20(ref_ctr 0x1012)");
+
+  h = hooks("    addrs: [0x4000]\n");
+  ASSERT_TRUE(h.ok()) << h.status();
+  c = CompileHook((*h)[0], FakeFormats);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->addr, 0x4000u);  // the loader maps it to a file offset
+
+  h = hooks("    symbols: [main+4]\n");
+  ASSERT_TRUE(h.ok()) << h.status();
+  c = CompileHook((*h)[0], FakeFormats);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->call, "main");
+  EXPECT_EQ(c->offset, 4u);
+
+  h = hooks("    symbols: [a, b]\n    refCtrOffsets: [1]\n");
+  EXPECT_EQ(h.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(h.status().message().find("spec.uprobes[0].refCtrOffsets"), std::string::npos) << h.status();
+  h = hooks("    symbols: [a]\n    offsets: [1]\n");
+  EXPECT_EQ(h.status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

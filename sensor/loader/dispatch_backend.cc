@@ -31,6 +31,7 @@
 #include "sensor/base/status_macros.h"
 #include "sensor/loader/dispatch_backend_internal.h"
 #include "sensor/loader/tracefs_format.h"
+#include "sensor/loader/elf_file.h"
 #include "sensor/loader/uprobe_target.h"
 #include "sensor/process/process_sensor.h"
 
@@ -354,6 +355,9 @@ absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::Load(const Policy
       // this descriptor, so a path swapped for a FIFO meanwhile is not read.
       TGD_ASSIGN_OR_RETURN(FileDescriptor target, OpenUprobeTarget(c.binary_path, hook.path + ".path"));
       c.attach_path = absl::StrCat("/proc/self/fd/", target.get());
+      if (c.addr != 0) {
+        TGD_ASSIGN_OR_RETURN(c.offset, ElfFileOffsetOfAddr(target.get(), c.addr, hook.path + ".addrs"));
+      }
       uprobe_targets.push_back(std::move(target));
     }
     compiled.push_back(std::move(c));

@@ -46,7 +46,6 @@ TEST(SchemaRefusalsTest, EachNewerFieldIsNamed) {
                 "spec.tracepoints[0].selectors[0].matchWorkloads");
   ExpectRefused("  kprobes:\n  - call: vfs_read\n    syscall: false\n    data:\n    - index: 0\n      type: int\n",
                 "spec.kprobes[0].data");
-  ExpectRefused("  uprobes:\n  - path: /bin/true\n    addrs: [4096]\n", "spec.uprobes[0].addrs");
   ExpectRefused("  uprobes:\n  - path: /bin/true\n    symbols: [main]\n    binaryDigests: [x]\n",
                 "spec.uprobes[0].binaryDigests");
   ExpectRefused("  uprobes:\n  - path: /bin/true\n    symbols: [main]\n    btfPath: /b\n", "spec.uprobes[0].btfPath");
