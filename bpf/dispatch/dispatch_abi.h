@@ -35,6 +35,15 @@
 #define TGD_SRC_REG 3      /* kprobe: function argument `index` */
 /* 4: kprobe on a syscall wrapper (arguments in the inner pt_regs) */
 #define TGD_SRC_BTF_ARG 5  /* LSM: ((u64 *)ctx)[index] */
+/* USDT argument (uprobe pt_regs): index = TGD_USDT_* spec, offset | size_loc << 16 = 32-bit value
+ * (constant, or displacement of a memory operand). */
+#define TGD_SRC_USDT 6
+#define TGD_USDT_REG_OFF(x) ((x)&0xff)       /* pt_regs byte offset of the register */
+#define TGD_USDT_KIND(x) (((x) >> 8) & 3)    /* 1 register, 2 memory at register + value, 3 constant */
+#define TGD_USDT_SIZE_LOG2(x) (((x) >> 10) & 3) /* the note's operand size: 1, 2, 4 or 8 bytes */
+#define TGD_USDT_SIGNED(x) (((x) >> 12) & 1)
+#define TGD_USDT_SPEC(reg_off, kind, size_log2, is_signed) \
+  ((__u16)((reg_off) | ((kind) << 8) | ((size_log2) << 10) | ((is_signed) << 12)))
 
 #define TGD_ARG_INT 1          /* integer of `size` bytes, `is_signed` */
 #define TGD_ARG_STR_USER 2     /* pointer to a user string */

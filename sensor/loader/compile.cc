@@ -262,17 +262,24 @@ absl::Status CompileArgs(const policy::Hook& hook, const TracepointFormatReader&
       }
     } else {
       // Raw tracepoints, kprobes, uprobes: the index-th raw argument / register.
-      if (a.index >= (hook.kind == policy::HookKind::kRawTracepoint ? 12 : 5)) {
+      const bool usdt = hook.kind == policy::HookKind::kUsdt;
+      if (a.index >= (hook.kind == policy::HookKind::kRawTracepoint || usdt ? 12 : 5)) {
         return Invalid(path + ".index", absl::StrCat(a.index, " is out of range"));
       }
       d.index = a.index;
-      const bool uprobe = hook.kind == policy::HookKind::kUprobe;
-      if (hook.kind == policy::HookKind::kRawTracepoint) {
+      const bool uprobe = hook.kind == policy::HookKind::kUprobe || usdt;
+      if (usdt) {
+        // The loader sets where each probe site has it (SetUsdtArgs).
+        d.src = TGD_SRC_USDT;
+      } else if (hook.kind == policy::HookKind::kRawTracepoint) {
         d.src = TGD_SRC_RAW_ARG;
       } else if (hook.kind == policy::HookKind::kLsm) {
         d.src = TGD_SRC_BTF_ARG;
       } else {
         d.src = hook.syscall && !uprobe ? TGD_SRC_REG + 1 : TGD_SRC_REG;
+      }
+      if (usdt && object) {
+        return Unimplemented(path + ".type", absl::StrCat("argument type \"", a.type, "\" on usdts"));
       }
       if (a.type == "auto" && hook.kind == policy::HookKind::kRawTracepoint) {
         it = IntType{8, false, ArgRender::kSize};
@@ -648,6 +655,15 @@ absl::StatusOr<CompiledHook> CompileHook(const policy::Hook& hook, const Tracepo
         out.hook_key = absl::StrCat("uprobe/", hook.binary_path, ":@0x", absl::Hex(out.addr));
       }
       if (out.ref_ctr_offset != 0) absl::StrAppend(&out.hook_key, "(ref_ctr 0x", absl::Hex(out.ref_ctr_offset), ")");
+      break;
+    case policy::HookKind::kUsdt:
+      // A uprobe at each probe site of the ELF's stapsdt notes; the loader
+      // finds the sites and their argument specs (SetUsdtArgs).
+      out.kind = TGD_HOOK_UPROBE;
+      out.binary_path = hook.binary_path;
+      out.call = hook.call;
+      out.usdt_provider = hook.provider;
+      out.hook_key = absl::StrCat("usdt/", hook.binary_path, ":", hook.provider, ":", hook.call);
       break;
     default:
       return Unimplemented(hook.path, absl::StrCat("the ", policy::HookKindName(hook.kind), " hook kind"));

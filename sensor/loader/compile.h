@@ -45,6 +45,7 @@ struct CompiledHook {
   uint64_t offset = 0;          // uprobes: file offset to probe (symbol's when a symbol is given: libbpf adds it)
   uint64_t addr = 0;            // uprobes given by address: the loader sets `offset` from it
   uint64_t ref_ctr_offset = 0;  // uprobes: file offset of the reference counter (semaphore), 0: none
+  std::string usdt_provider;    // usdts (call is the probe's name): events are process_usdt
   // Uprobes: what to attach to, "/proc/self/fd/N" of the binary opened and
   // checked by the loader (OpenUprobeTarget); empty: binary_path.
   std::string attach_path;

@@ -76,6 +76,14 @@ struct HookStatus {
   tgd_hook_stats stats{};  // summed over CPUs
 };
 
+// The uprobes of a usdts entry `hook` compiled as `c`: one per probe site of
+// the ELF at `fd` with its provider and name, at the site's file offset, with
+// its semaphore as reference counter and its arguments' note specs.
+// Errors: NOT_FOUND (no such probe), INVALID_ARGUMENT (an args index past the
+// note's arguments, a malformed note), UNIMPLEMENTED (an operand form not
+// read), each naming the field.
+absl::StatusOr<std::vector<CompiledHook>> UsdtSiteHooks(int fd, const policy::Hook& hook, const CompiledHook& c);
+
 class DispatchBackend : public PolicyBackend {
  public:
   // Loads the shared object (maps, exec tracker) and attaches the exec

@@ -4,11 +4,17 @@
 
 #include <gelf.h>
 #include <libelf.h>
+#include <sys/user.h>
 
 #include <cstring>
 #include <memory>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "bpf/dispatch/dispatch_abi.h"
 
 namespace tgd {
 namespace {
@@ -130,6 +136,96 @@ absl::StatusOr<std::vector<UsdtSite>> ReadUsdtSites(int fd, const std::string& f
       }
       out.push_back(std::move(site));
     }
+  }
+  return out;
+}
+
+#if defined(__x86_64__)
+namespace {
+
+// The pt_regs byte offset of an x86-64 register name (any width), -1 if unknown.
+int RegOffset(absl::string_view r) {
+  struct Reg {
+    const char* names[4];
+    size_t off;
+  };
+  static const Reg kRegs[] = {
+      {{"rax", "eax", "ax", "al"}, offsetof(user_regs_struct, rax)},
+      {{"rbx", "ebx", "bx", "bl"}, offsetof(user_regs_struct, rbx)},
+      {{"rcx", "ecx", "cx", "cl"}, offsetof(user_regs_struct, rcx)},
+      {{"rdx", "edx", "dx", "dl"}, offsetof(user_regs_struct, rdx)},
+      {{"rsi", "esi", "si", "sil"}, offsetof(user_regs_struct, rsi)},
+      {{"rdi", "edi", "di", "dil"}, offsetof(user_regs_struct, rdi)},
+      {{"rbp", "ebp", "bp", "bpl"}, offsetof(user_regs_struct, rbp)},
+      {{"rsp", "esp", "sp", "spl"}, offsetof(user_regs_struct, rsp)},
+      {{"r8", "r8d", "r8w", "r8b"}, offsetof(user_regs_struct, r8)},
+      {{"r9", "r9d", "r9w", "r9b"}, offsetof(user_regs_struct, r9)},
+      {{"r10", "r10d", "r10w", "r10b"}, offsetof(user_regs_struct, r10)},
+      {{"r11", "r11d", "r11w", "r11b"}, offsetof(user_regs_struct, r11)},
+      {{"r12", "r12d", "r12w", "r12b"}, offsetof(user_regs_struct, r12)},
+      {{"r13", "r13d", "r13w", "r13b"}, offsetof(user_regs_struct, r13)},
+      {{"r14", "r14d", "r14w", "r14b"}, offsetof(user_regs_struct, r14)},
+      {{"r15", "r15d", "r15w", "r15b"}, offsetof(user_regs_struct, r15)},
+      {{"rip", "", "", ""}, offsetof(user_regs_struct, rip)},
+  };
+  for (const Reg& reg : kRegs) {
+    for (const char* n : reg.names) {
+      if (*n && r == n) return static_cast<int>(reg.off);
+    }
+  }
+  return -1;
+}
+
+}  // namespace
+#endif
+
+absl::StatusOr<std::vector<UsdtArgSpec>> ParseUsdtArgs(const std::string& args, const std::string& field) {
+  std::vector<UsdtArgSpec> out;
+  for (absl::string_view a : absl::StrSplit(args, ' ', absl::SkipWhitespace())) {
+    const std::string quoted = absl::StrCat("argument spec \"", a, "\"");
+    size_t at = a.find('@');
+    int size = 0;
+    if (at == absl::string_view::npos || !absl::SimpleAtoi(a.substr(0, at), &size)) {
+      return Bad(field, absl::StrCat(quoted, " has no size"));
+    }
+    const bool is_signed = size < 0;
+    size = std::abs(size);
+    const int log2 = size == 1 ? 0 : size == 2 ? 1 : size == 4 ? 2 : size == 8 ? 3 : -1;
+    if (log2 < 0) return Bad(field, absl::StrCat(quoted, ": size ", size, " is not 1, 2, 4 or 8"));
+    absl::string_view op = a.substr(at + 1);
+#if defined(__x86_64__)
+    UsdtArgSpec s;
+    if (absl::ConsumePrefix(&op, "$")) {
+      int64_t v = 0;
+      if (!absl::SimpleAtoi(op, &v) || v < INT32_MIN || v > INT32_MAX) {
+        return absl::UnimplementedError(absl::StrCat(field, ": ", quoted, ": constants beyond 32 bits are not supported by tgdispatch yet"));
+      }
+      s.spec = TGD_USDT_SPEC(0, 3, log2, is_signed);
+      s.value = static_cast<uint32_t>(static_cast<int32_t>(v));
+    } else if (absl::ConsumePrefix(&op, "%")) {
+      int off = RegOffset(op);
+      if (off < 0) return absl::UnimplementedError(absl::StrCat(field, ": ", quoted, ": register is not supported by tgdispatch yet"));
+      s.spec = TGD_USDT_SPEC(off, 1, log2, is_signed);
+    } else {
+      size_t open = op.find("(%");
+      if (open == absl::string_view::npos || !absl::EndsWith(op, ")") || op.find(',') != absl::string_view::npos ||
+          op.find(':') != absl::string_view::npos) {
+        return absl::UnimplementedError(absl::StrCat(field, ": ", quoted, ": operand form is not supported by tgdispatch yet"));
+      }
+      int64_t disp = 0;
+      if (open > 0 && (!absl::SimpleAtoi(op.substr(0, open), &disp) || disp < INT32_MIN || disp > INT32_MAX)) {
+        return absl::UnimplementedError(absl::StrCat(field, ": ", quoted, ": displacement is not supported by tgdispatch yet"));
+      }
+      int off = RegOffset(op.substr(open + 2, op.size() - open - 3));
+      if (off < 0) return absl::UnimplementedError(absl::StrCat(field, ": ", quoted, ": register is not supported by tgdispatch yet"));
+      s.spec = TGD_USDT_SPEC(off, 2, log2, is_signed);
+      s.value = static_cast<uint32_t>(static_cast<int32_t>(disp));
+    }
+    out.push_back(s);
+#else
+    (void)op;
+    return absl::UnimplementedError(absl::StrCat(field, ": USDT arguments on this architecture are not supported by tgdispatch yet"));
+#endif
   }
   return out;
 }

@@ -31,6 +31,20 @@ struct UsdtSite {
 // naming `field` (not an ELF file, a malformed note).
 absl::StatusOr<std::vector<UsdtSite>> ReadUsdtSites(int fd, const std::string& field);
 
+// One argument of a stapsdt note, as the datapath reads it (TGD_SRC_USDT):
+// `spec` is TGD_USDT_SPEC(...), `value` the constant or displacement.
+struct UsdtArgSpec {
+  uint16_t spec = 0;
+  uint32_t value = 0;
+};
+
+// The argument specs of a note ("-4@%eax 8@-8(%rbp) 4@$5"): registers,
+// memory at a register plus a displacement, and constants, for x86-64.
+// Errors: UNIMPLEMENTED naming `field` for an operand form it does not
+// read (an index register, a segment, another architecture),
+// INVALID_ARGUMENT for a malformed spec.
+absl::StatusOr<std::vector<UsdtArgSpec>> ParseUsdtArgs(const std::string& args, const std::string& field);
+
 }  // namespace tgd
 
 #endif  // TGDISPATCH_SENSOR_LOADER_ELF_FILE_H_

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "sensor/base/status_macros.h"
@@ -171,6 +172,67 @@ TEST_P(UprobeFormsRootTest, RefCtrOffsetsSetTheSemaphore) {
                   .ok());
   EXPECT_EQ(Run(), 3);
   EXPECT_EQ(Args("uprobe-refctr"), (std::vector<int>{0, 1, 2}));
+}
+
+// usdts: a uprobe at the probe site of the ELF note, with its semaphore
+// (the target sees it set: exit code 3) and the arguments read as the note
+// specifies them (-4@%eax, -8@%r12 here); events are process_usdt, as
+// Tetragon renders them.
+TEST_P(UprobeFormsRootTest, UsdtProbeWithSemaphoreAndArguments) {
+  std::string yaml = absl::StrCat(R"(apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: usdt-probe2
+spec:
+  podSelector:
+    matchLabels:
+      app: a
+  usdts:
+  - path: ")", bin_, R"("
+    provider: tgdtest
+    name: probe2
+    message: "probe2 fired"
+    args:
+    - index: 0
+      type: int32
+    - index: 1
+      type: int64
+)");
+  auto doc = ParsePolicyDocument(yaml);
+  ASSERT_TRUE(doc.ok()) << doc.status();
+  auto p = backend_->Load(*doc, 2, PolicyMode::kEnforce);
+  ASSERT_TRUE(p.ok()) << p.status();
+  policies_.push_back(std::move(*p));
+  EXPECT_EQ(Run(), 3);
+  while (backend_->PollOnce(50) > 0) {
+  }
+  std::vector<std::pair<int, int64_t>> got;
+  EventBus::Event ev;
+  while (sub_->Next(&ev, absl::Now() + absl::Milliseconds(50))) {
+    if (!ev->has_process_usdt()) continue;
+    const tetragon::ProcessUsdt& u = ev->process_usdt();
+    EXPECT_EQ(u.policy_name(), "usdt-probe2");
+    EXPECT_EQ(u.provider(), "tgdtest");
+    EXPECT_EQ(u.name(), "probe2");
+    EXPECT_EQ(u.path(), bin_);
+    EXPECT_EQ(u.message(), "probe2 fired");
+    ASSERT_EQ(u.args_size(), 2);
+    got.push_back({u.args(0).int_arg(), u.args(1).long_arg()});
+  }
+  EXPECT_EQ(got, (std::vector<std::pair<int, int64_t>>{{40, 7}, {41, 1007}, {42, 2007}}));
+
+  // A probe the binary does not have, and an argument past the note's.
+  std::string missing = absl::StrReplaceAll(yaml, {{"name: probe2", "name: nope"}, {"usdt-probe2", "usdt-nope"}});
+  doc = ParsePolicyDocument(missing);
+  ASSERT_TRUE(doc.ok());
+  auto q = backend_->Load(*doc, 3, PolicyMode::kEnforce);
+  EXPECT_EQ(q.status().code(), absl::StatusCode::kNotFound) << q.status();
+  std::string far = absl::StrReplaceAll(yaml, {{"index: 1", "index: 5"}, {"usdt-probe2", "usdt-far"}});
+  doc = ParsePolicyDocument(far);
+  ASSERT_TRUE(doc.ok());
+  q = backend_->Load(*doc, 4, PolicyMode::kEnforce);
+  EXPECT_EQ(q.status().code(), absl::StatusCode::kInvalidArgument) << q.status();
+  EXPECT_NE(q.status().message().find("spec.usdts[0].args[1].index"), std::string::npos) << q.status();
 }
 
 INSTANTIATE_TEST_SUITE_P(Loaders, UprobeFormsRootTest, ::testing::Values("dispatch", "per-policy"),
