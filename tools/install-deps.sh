@@ -9,6 +9,7 @@ PACKAGES=(
   libabsl-dev libyaml-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev
   libgoogle-glog-dev libgflags-dev libre2-dev libcivetweb-dev gnuplot-nox
   openssl  # the TLS tests make their certificates with it
+  systemtap-sdt-dev  # <sys/sdt.h>: the USDT probes of the loader tests' target binary
 )
 
 missing=()

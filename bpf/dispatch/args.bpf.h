@@ -101,6 +101,33 @@ __noinline __u64 tgd_resolve(struct tgd_resolve *res, __u64 p, __u32 size) {
   return raw;
 }
 
+/* A USDT argument (TGD_SRC_USDT) given the register its spec names (`reg`):
+ * the register, user memory at it plus a displacement, or a constant,
+ * extended from the note's operand size. A global function: verified once. */
+__noinline __u64 tgd_usdt_arg(__u64 reg, __u32 spec, __u32 value) {
+  __u32 kind = TGD_USDT_KIND(spec);
+  __u32 size = 1u << TGD_USDT_SIZE_LOG2(spec);
+  __u64 x = 0;
+  if (kind == 3) {
+    x = (__u64)(__s64)(__s32)value;
+  } else {
+    if (kind == 1) {
+      x = reg;
+    } else if (kind == 2) {
+      void *at = (void *)(reg + (__s64)(__s32)value);
+      if (size == 1) bpf_probe_read_user(&x, 1, at);
+      else if (size == 2) bpf_probe_read_user(&x, 2, at);
+      else if (size == 4) bpf_probe_read_user(&x, 4, at);
+      else bpf_probe_read_user(&x, 8, at);
+    }
+  }
+  if (size < 8) {
+    __u32 shift = 64 - 8 * size;
+    x = TGD_USDT_SIGNED(spec) ? (__u64)(((__s64)(x << shift)) >> shift) : (x << shift) >> shift;
+  }
+  return x;
+}
+
 /* Reads argument `d` of the hook into `v`. `kind` is a compile-time constant. */
 static __always_inline void read_arg(void *ctx, int kind, struct tgd_arg_desc *d, struct tgd_arg_val *v,
                                      struct tgd_resolve *res) {
@@ -113,6 +140,11 @@ static __always_inline void read_arg(void *ctx, int kind, struct tgd_arg_desc *d
     raw = (__u64)((char *)ctx + (dl & 0xffff));
   } else if (kind == TGD_HOOK_TRACEPOINT && type == TGD_ARG_INLINE_STR) {
     raw = (__u64)((char *)ctx + (d->offset & 0xfff));
+  } else if (kind == TGD_HOOK_KPROBE && d->src == TGD_SRC_USDT) {
+    __u32 off = TGD_USDT_REG_OFF(d->index);
+    __u64 reg = 0;
+    if (off <= sizeof(struct pt_regs) - 8) bpf_probe_read_kernel(&reg, sizeof(reg), (char *)ctx + off);
+    raw = tgd_usdt_arg(reg, d->index, (__u32)d->offset | ((__u32)d->size_loc << 16));
   } else {
     raw = read_slot(ctx, kind, d->src, loc, type == TGD_ARG_INT && !(res && res->n) ? d->size : 8);
     if (res && res->n) raw = tgd_resolve(res, raw, d->size);

@@ -50,7 +50,10 @@ int tgd_exec_track(struct bpf_raw_tracepoint_args *ctx) {
   struct task_struct *task = (struct task_struct *)ctx->args[0];
   struct linux_binprm *bprm = (struct linux_binprm *)ctx->args[2];
   __u32 tgid = BPF_CORE_READ(task, tgid);
+  __u32 flags = tgd_track_flags_get();
+  if (flags) tgd_track_exec_before(flags, tgid, bpf_map_lookup_elem(&tgd_exec_paths, &tgid));
   exec_track_store(tgid, BPF_CORE_READ(bprm, file));
+  if (flags) tgd_track_exec_after(flags, task, tgid);
   return 0;
 }
 
@@ -65,6 +68,8 @@ int tgd_fork_track(struct bpf_raw_tracepoint_args *ctx) {
   /* sched_process_fork fires after the child was woken up: on another CPU it
    * may already have exec'd. Never overwrite what its exec stored. */
   if (p) bpf_map_update_elem(&tgd_exec_paths, &tgid, p, BPF_NOEXIST);
+  __u32 flags = tgd_track_flags_get();
+  if (flags) tgd_track_fork(flags, ptgid, tgid);
   return 0;
 }
 
@@ -76,6 +81,7 @@ int tgd_exit_track(struct bpf_raw_tracepoint_args *ctx) {
   if (BPF_CORE_READ(sig, live.counter) != 0) return 0;
   __u32 tgid = BPF_CORE_READ(task, tgid);
   bpf_map_delete_elem(&tgd_exec_paths, &tgid);
+  tgd_track_exit(tgd_track_flags_get(), tgid);
   return 0;
 }
 

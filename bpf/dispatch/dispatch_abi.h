@@ -36,6 +36,15 @@
 /* 4: kprobe on a syscall wrapper (arguments in the inner pt_regs) */
 #define TGD_SRC_BTF_ARG 5  /* LSM: ((u64 *)ctx)[index] */
 #define TGD_SRC_RET 6      /* return probe: the function's return value */
+/* USDT argument (uprobe pt_regs): index = TGD_USDT_* spec, offset | size_loc << 16 = 32-bit value
+ * (constant, or displacement of a memory operand). */
+#define TGD_SRC_USDT 7
+#define TGD_USDT_REG_OFF(x) ((x)&0xff)       /* pt_regs byte offset of the register */
+#define TGD_USDT_KIND(x) (((x) >> 8) & 3)    /* 1 register, 2 memory at register + value, 3 constant */
+#define TGD_USDT_SIZE_LOG2(x) (((x) >> 10) & 3) /* the note's operand size: 1, 2, 4 or 8 bytes */
+#define TGD_USDT_SIGNED(x) (((x) >> 12) & 1)
+#define TGD_USDT_SPEC(reg_off, kind, size_log2, is_signed) \
+  ((__u16)((reg_off) | ((kind) << 8) | ((size_log2) << 10) | ((is_signed) << 12)))
 
 #define TGD_ARG_INT 1          /* integer of `size` bytes, `is_signed` */
 #define TGD_ARG_STR_USER 2     /* pointer to a user string */
@@ -153,6 +162,19 @@ struct tgd_sock_owner {
 #define TGD_SEL_PIDS (1u << 1)
 #define TGD_SEL_CAPS (1u << 2)
 #define TGD_SEL_PIDS_NS (1u << 3) /* matchPIDs isNamespacePID */
+#define TGD_SEL_PIDS_FOLLOW (1u << 4) /* matchPIDs followForks: the task or an ancestor (tgd_pid_chain_in_set) */
+#define TGD_SEL_LINEAGE (1u << 5)     /* followForks, matchParentBinaries or a change clause: tgd_lineage_match */
+#define TGD_SEL_CHANGES (1u << 6)     /* matchCapabilityChanges / matchNamespaceChanges */
+
+/* Process tracking the exec/fork trackers do only while a loaded policy
+ * needs it (tgd_track_flags[0]), so that policies without these selectors
+ * cost nothing at exec and fork. */
+#define TGD_TRACK_PARENT_BIN (1u << 0) /* tgd_parent_paths: matchParentBinaries */
+#define TGD_TRACK_EXEC_CREDS (1u << 1) /* tgd_exec_creds: matchCapabilityChanges / matchNamespaceChanges */
+
+/* Ancestors a followForks pid set looks at (as Tetragon: the task and 9
+ * levels of parents, and the parent pid of each non-namespace level). */
+#define TGD_PID_CHAIN_DEPTH 9
 
 /* Value tags: which clause a value entry belongs to. A tag also carries the
  * config generation, so a policy update writes new entries beside the old
@@ -165,6 +187,7 @@ struct tgd_sock_owner {
 #define TGD_TAG_PID 4
 #define TGD_TAG_NS 5
 #define TGD_TAG_BIN_HASH 6 /* tgd_path_hash of each matchBinaries In/NotIn value: a prefilter (int set) */
+#define TGD_TAG_PBIN 7 /* matchParentBinaries values */
 
 struct tgd_arg_desc {
   __u8 src;       /* TGD_SRC_* (0: unused slot) */
@@ -234,6 +257,16 @@ struct tgd_selector {
   __u8 n_actions;
   __u32 pad;
   __u64 cap_mask;
+  /* matchCapabilityChanges: op EQ (In) / NEQ (NotIn) over cc_mask of set
+   * cc_type, compared with the set at exec (tgd_exec_creds). */
+  __u64 cc_mask;
+  /* matchNamespaceChanges: op EQ (In) / NEQ (NotIn), nc_mask bit = TGD_NS_* index. */
+  __u16 nc_mask;
+  __u8 cc_op;
+  __u8 cc_type;    /* 0 effective, 1 inheritable, 2 permitted */
+  __u8 nc_op;
+  __u8 pbin_op;    /* matchParentBinaries operator (TGD_OP_NONE: absent), values tagged TGD_TAG_PBIN */
+  __u8 pad2[2];
   struct tgd_int_clause ints[TGD_MAX_INT_CLAUSES];
   struct tgd_str_clause strs[TGD_MAX_STR_CLAUSES];
   struct tgd_ns_clause ns[TGD_MAX_NS_CLAUSES];
@@ -401,6 +434,15 @@ static inline __u32 tgd_path_hash(const void *s) {
   }
   return (__u32)(h ^ (h >> 32));
 }
+/* Credentials and namespaces of a thread group at its exec (or its parent's
+ * at fork), what matchCapabilityChanges / matchNamespaceChanges compare the
+ * current ones with. Refreshed when a change selector matched (as Tetragon:
+ * a change is reported once). */
+#define TGD_NS_COUNT 10
+struct tgd_exec_creds {
+  __u64 caps[3]; /* effective, inheritable, permitted (cap_type order) */
+  __u32 ns[TGD_NS_COUNT];
+};
 
 /* Per-hook counters (per-CPU; summed by user space). */
 struct tgd_hook_stats {
@@ -569,6 +611,7 @@ struct tgd_policy_event {
   char rev[TGD_STR_MAX];
   struct tgd_rate_key rate;
   struct tgd_eval_memo memo;
+  struct tgd_exec_creds creds; /* lineage.bpf.h: a record being made */
 };
 
 /* Bytes of a tgd_policy_event that reach user space. */
@@ -582,7 +625,7 @@ static_assert(sizeof(struct tgd_arg_desc) == 12, "tgd_arg_desc");
 static_assert(sizeof(struct tgd_resolve) == 20, "tgd_resolve");
 static_assert(sizeof(struct tgd_arg_src) == 32, "tgd_arg_src: compared as 8 words");
 static_assert(offsetof(struct tgd_policy_event, memo) % 8 == 0, "tgd_eval_memo alignment");
-static_assert(sizeof(struct tgd_selector) == 24 + 24 * TGD_MAX_INT_CLAUSES + 4 * TGD_MAX_STR_CLAUSES +
+static_assert(sizeof(struct tgd_selector) == 40 + 24 * TGD_MAX_INT_CLAUSES + 4 * TGD_MAX_STR_CLAUSES +
                                                  4 * TGD_MAX_NS_CLAUSES + 16 * TGD_MAX_ACTIONS,
               "tgd_selector");
 static_assert(sizeof(struct tgd_run_key) == 16, "tgd_run_key");
@@ -599,6 +642,7 @@ static_assert(sizeof(struct tgd_rate_key) == 16 + TGD_MAX_ARGS * TGD_RATE_BYTES_
 static_assert(sizeof(struct tgd_arg_val) == 16 + TGD_STR_MAX, "tgd_arg_val");
 static_assert(sizeof(struct tgd_net_val) == 80, "tgd_net_val");
 static_assert(sizeof(struct tgd_cred_val) == 80, "tgd_cred_val");
+static_assert(sizeof(struct tgd_exec_creds) == 64, "tgd_exec_creds");
 static_assert(offsetof(struct tgd_arg_val, str) == 16, "tgd_arg_val header");
 #else
 _Static_assert(sizeof(struct tgd_arg_desc) == 12, "tgd_arg_desc");

@@ -170,6 +170,37 @@ struct {
   __type(value, struct tgd_exec_path);
 } tgd_exec_paths SEC(".maps");
 
+/* Which process tracking is on (TGD_TRACK_*, index 0); written by user space
+ * while a loaded policy uses matchParentBinaries or the change selectors. */
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, __u32);
+} tgd_track_flags SEC(".maps");
+
+/* Parent binary tracker (TGD_TRACK_PARENT_BIN): thread group id -> the binary
+ * it ran before its last exec (its parent's, copied at fork, or its own
+ * previous one), as Tetragon's matchParentBinaries sees it. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 65536);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, __u32);
+  __type(value, struct tgd_exec_path);
+} tgd_parent_paths SEC(".maps");
+
+/* Exec-time credentials (TGD_TRACK_EXEC_CREDS): thread group id -> its
+ * capabilities and namespaces at exec (the parent's at fork); written by the
+ * trackers, refreshed by a matching change selector. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 65536);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, __u32);
+  __type(value, struct tgd_exec_creds);
+} tgd_exec_creds SEC(".maps");
+
 /* Per-CPU staging buffer of the exec tracker (a path is too big for the stack). */
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

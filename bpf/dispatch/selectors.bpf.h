@@ -14,6 +14,7 @@
 #include "bpf/dispatch/dispatch_abi.h"
 #include "bpf/dispatch/eval_maps.bpf.h"
 #include "bpf/dispatch/hook.bpf.h"
+#include "bpf/dispatch/lineage.bpf.h"
 
 static __always_inline int int_in_set(__u32 policy, __u32 tag, __u64 value) {
   struct tgd_int_key k = {.policy_id = policy, .tag = tag, .value = value};
@@ -118,26 +119,6 @@ static __always_inline int str_match(struct tgd_policy_event *ev, __u32 policy, 
   }
   if (op == TGD_OP_NEQ || op == TGD_OP_NOT_PREFIX || op == TGD_OP_NOT_POSTFIX) return !found;
   return found;
-}
-
-static __always_inline __u32 ns_inum(struct task_struct *task, __u8 ns) {
-  struct nsproxy *nsp = BPF_CORE_READ(task, nsproxy);
-  switch (ns) {
-    case TGD_NS_UTS: return BPF_CORE_READ(nsp, uts_ns, ns.inum);
-    case TGD_NS_IPC: return BPF_CORE_READ(nsp, ipc_ns, ns.inum);
-    case TGD_NS_MNT: return BPF_CORE_READ(nsp, mnt_ns, ns.inum);
-    case TGD_NS_PID: {
-      unsigned int level = BPF_CORE_READ(task, thread_pid, level);
-      return BPF_CORE_READ(task, thread_pid, numbers[level & 31].ns, ns.inum);
-    }
-    case TGD_NS_PID_FOR_CHILDREN: return BPF_CORE_READ(nsp, pid_ns_for_children, ns.inum);
-    case TGD_NS_NET: return BPF_CORE_READ(nsp, net_ns, ns.inum);
-    case TGD_NS_TIME: return BPF_CORE_READ(nsp, time_ns, ns.inum);
-    case TGD_NS_TIME_FOR_CHILDREN: return BPF_CORE_READ(nsp, time_ns_for_children, ns.inum);
-    case TGD_NS_CGROUP: return BPF_CORE_READ(nsp, cgroup_ns, ns.inum);
-    case TGD_NS_USER: return BPF_CORE_READ(task, cred, user_ns, ns.inum);
-  }
-  return 0;
 }
 
 static __always_inline int bin_negated(__u8 op) {
@@ -316,6 +297,45 @@ __noinline int tgd_bin_match(struct tgd_policy_cfg *cfg, struct tgd_policy_event
 #define TGD_CLAUSES_MATCH(n, max, step, cc) \
   ((n) == 0 || (bpf_loop((n) > (max) ? (max) : (n), step, cc, 0), !(cc)->failed))
 
+/* The clauses that look past the current task (lineage.bpf.h): followForks
+ * pid sets, matchParentBinaries, matchCapabilityChanges,
+ * matchNamespaceChanges. Global functions: the verifier checks each once, on
+ * its own, and selectors without these clauses only test their fields. */
+__noinline int tgd_lineage_match(struct tgd_policy_cfg *cfg, struct tgd_policy_event *ev, __u32 sel) {
+  TGD_MASK(sel, 7);
+  if (!cfg || !ev || sel >= TGD_MAX_SELECTORS) return 0;
+  struct tgd_selector *s = &cfg->sel[sel];
+  struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+  __u32 tgid = ev->pid;
+  if (s->pid_op && (s->flags & TGD_SEL_PIDS_FOLLOW)) {
+    int in = tgd_pid_chain_in_set(task, cfg->policy_id, TGD_TAG(cfg->gen, sel, TGD_TAG_PID, 0),
+                                  (s->flags & TGD_SEL_PIDS_NS) != 0);
+    if ((s->pid_op == TGD_OP_EQ) != in) return 0;
+  }
+  if (s->pbin_op) {
+    /* matchParentBinaries: as Tetragon, a process without a recorded parent
+     * binary passes. */
+    struct tgd_exec_path *pexe = bpf_map_lookup_elem(&tgd_parent_paths, &tgid);
+    if (pexe && !str_match(ev, cfg->policy_id, TGD_TAG(cfg->gen, sel, TGD_TAG_PBIN, 0), s->pbin_op, pexe->path,
+                           pexe->len))
+      return 0;
+  }
+  if (s->cc_op && !tgd_cap_change_match(task, tgid, s->cc_op, s->cc_type, s->cc_mask, &ev->creds)) return 0;
+  if (s->nc_op && !tgd_ns_change_match(task, tgid, s->nc_op, s->nc_mask, &ev->creds)) return 0;
+  return 1;
+}
+
+/* A selector with change clauses matched: the current values become the
+ * exec-time record (a change is reported once). */
+__noinline int tgd_lineage_matched(struct tgd_policy_cfg *cfg, struct tgd_policy_event *ev, __u32 sel) {
+  TGD_MASK(sel, 7);
+  if (!cfg || !ev || sel >= TGD_MAX_SELECTORS) return 0;
+  struct tgd_selector *s = &cfg->sel[sel];
+  tgd_refresh_exec_creds((struct task_struct *)bpf_get_current_task(), ev->pid, s->cc_op != 0, s->nc_op != 0,
+                         &ev->creds);
+  return 0;
+}
+
 /* Whether selector `sel` of the policy matches the event. A global function
  * (verified once): a one-selector policy calls it directly, the others
  * through a bpf_loop step each. The current task is read only by the
@@ -325,7 +345,7 @@ __noinline int tgd_selector_matches(struct tgd_policy_cfg *cfg, struct tgd_polic
   if (!cfg || !ev || sel >= TGD_MAX_SELECTORS) return 0;
   struct tgd_selector *s = &cfg->sel[sel];
 
-  if (s->pid_op) {
+  if (s->pid_op && !(s->flags & TGD_SEL_PIDS_FOLLOW)) { /* followForks: tgd_lineage_match */
     __u32 pid = ev->pid;
     if (s->flags & TGD_SEL_PIDS_NS) {
       struct task_struct *task = (struct task_struct *)bpf_get_current_task();
@@ -349,11 +369,13 @@ __noinline int tgd_selector_matches(struct tgd_policy_cfg *cfg, struct tgd_polic
     if ((s->cap_op == TGD_OP_EQ) != any) return 0;
   }
   if (s->bin_op && !tgd_bin_match(cfg, ev, sel)) return 0;
+  if ((s->flags & TGD_SEL_LINEAGE) && !tgd_lineage_match(cfg, ev, sel)) return 0;
   struct clause_ctx cc = {.cfg = cfg, .ev = ev, .sel = sel};
   if (s->n_ns) cc.task = (struct task_struct *)bpf_get_current_task();
   if (!TGD_CLAUSES_MATCH(s->n_ns, TGD_MAX_NS_CLAUSES, ns_clause_step, &cc)) return 0;
   if (!TGD_CLAUSES_MATCH(s->n_int, TGD_MAX_INT_CLAUSES, int_clause_step, &cc)) return 0;
   if (!TGD_CLAUSES_MATCH(s->n_str, TGD_MAX_STR_CLAUSES, str_clause_step, &cc)) return 0;
+  if (s->flags & TGD_SEL_CHANGES) tgd_lineage_matched(cfg, ev, sel);
   return 1;
 }
 

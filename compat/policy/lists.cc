@@ -139,11 +139,28 @@ absl::StatusOr<std::vector<uint32_t>> SyscallListIds(const ListSpec& list) {
 absl::StatusOr<std::vector<Hook>> ExpandHookLists(const TracingPolicy& policy, const FtraceListReader& ftrace) {
   std::vector<Hook> out;
   for (const Hook& hook : policy.hooks) {
-    if (hook.kind == HookKind::kUprobe && hook.symbols.size() > 1 && hook.ref_ctr_offsets.empty()) {
-      for (const std::string& sym : hook.symbols) {
+    if (hook.kind == HookKind::kUprobe) {
+      // One uprobe per symbol, offset or address (exactly one of the three
+      // kinds, as Tetragon), each with its refCtrOffsets entry.
+      const int kinds = !hook.symbols.empty() + !hook.offsets.empty() + !hook.addrs.empty();
+      if (kinds != 1) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(hook.path, ": a uprobe needs exactly one of symbols, offsets or addrs"));
+      }
+      const size_t n = hook.symbols.size() + hook.offsets.size() + hook.addrs.size();
+      if (!hook.ref_ctr_offsets.empty() && (hook.ref_ctr_offsets.size() != n || !hook.addrs.empty())) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            hook.path, ".refCtrOffsets: ",
+            hook.addrs.empty() ? absl::StrCat(hook.ref_ctr_offsets.size(), " entries for ", n,
+                                              hook.symbols.empty() ? " offsets" : " symbols")
+                               : std::string("not supported with addrs (as Tetragon)")));
+      }
+      for (size_t i = 0; i < n; ++i) {
         Hook h = hook;
-        h.symbols = {sym};
-        h.call = sym;
+        if (!hook.symbols.empty()) h.symbols = {hook.symbols[i]}, h.call = hook.symbols[i];
+        if (!hook.offsets.empty()) h.offsets = {hook.offsets[i]};
+        if (!hook.addrs.empty()) h.addrs = {hook.addrs[i]};
+        if (!hook.ref_ctr_offsets.empty()) h.ref_ctr_offsets = {hook.ref_ctr_offsets[i]};
         out.push_back(std::move(h));
       }
       continue;

@@ -21,6 +21,7 @@
 #include "compat/policy/spec_options.h"
 #include "sensor/loader/arg_resolve.h"
 #include "sensor/loader/arg_types.h"
+#include "sensor/loader/change_selectors.h"
 #include "sensor/base/status_macros.h"
 #include "sensor/loader/in_map.h"
 #include "sensor/loader/pid_sets.h"
@@ -263,17 +264,24 @@ absl::Status CompileArgs(const policy::Hook& hook, const TracepointFormatReader&
       }
     } else {
       // Raw tracepoints, kprobes, uprobes: the index-th raw argument / register.
-      if (a.index >= (hook.kind == policy::HookKind::kRawTracepoint ? 12 : 5)) {
+      const bool usdt = hook.kind == policy::HookKind::kUsdt;
+      if (a.index >= (hook.kind == policy::HookKind::kRawTracepoint || usdt ? 12 : 5)) {
         return Invalid(path + ".index", absl::StrCat(a.index, " is out of range"));
       }
       d.index = a.index;
-      const bool uprobe = hook.kind == policy::HookKind::kUprobe;
-      if (hook.kind == policy::HookKind::kRawTracepoint) {
+      const bool uprobe = hook.kind == policy::HookKind::kUprobe || usdt;
+      if (usdt) {
+        // The loader sets where each probe site has it (SetUsdtArgs).
+        d.src = TGD_SRC_USDT;
+      } else if (hook.kind == policy::HookKind::kRawTracepoint) {
         d.src = TGD_SRC_RAW_ARG;
       } else if (hook.kind == policy::HookKind::kLsm) {
         d.src = TGD_SRC_BTF_ARG;
       } else {
         d.src = hook.syscall && !uprobe ? TGD_SRC_REG + 1 : TGD_SRC_REG;
+      }
+      if (usdt && object) {
+        return Unimplemented(path + ".type", absl::StrCat("argument type \"", a.type, "\" on usdts"));
       }
       if (a.type == "auto" && hook.kind == policy::HookKind::kRawTracepoint) {
         it = IntType{8, false, ArgRender::kSize};
@@ -315,9 +323,6 @@ absl::Status CompileSelector(const policy::Hook& hook, const policy::Selector& s
   };
   TGD_RETURN_IF_ERROR(RefuseNewerSelectorFields(s));
   TGD_RETURN_IF_ERROR(unsupported(!s.match_data.empty(), "matchData"));
-  TGD_RETURN_IF_ERROR(unsupported(!s.match_parent_binaries.empty(), "matchParentBinaries"));
-  TGD_RETURN_IF_ERROR(unsupported(!s.match_namespace_changes.empty(), "matchNamespaceChanges"));
-  TGD_RETURN_IF_ERROR(unsupported(!s.match_capability_changes.empty(), "matchCapabilityChanges"));
 
   // matchBinaries
   if (s.match_binaries.size() > 1) {
@@ -334,11 +339,29 @@ absl::Status CompileSelector(const policy::Hook& hook, const policy::Selector& s
       TGD_RETURN_IF_ERROR(AddStringValue(out, op, tag, b.values[i], absl::StrCat(b.path, ".values[", i, "]")));
     }
   }
+  // matchParentBinaries: the binary the process ran before its exec (its
+  // parent's), tracked while a policy uses it.
+  if (s.match_parent_binaries.size() > 1) {
+    return Invalid(s.match_parent_binaries[1].path, "only one matchParentBinaries per selector (as Tetragon)");
+  }
+  for (const policy::MatchBinaries& b : s.match_parent_binaries) {
+    if (b.follow_children) return Unimplemented(b.path + ".followChildren", "followChildren in matchParentBinaries");
+    if (b.values.empty()) continue;  // Tetragon ignores an entry without values
+    uint8_t op = OpCode(b.op);
+    if (!IsStringOp(op)) return Invalid(b.path + ".operator", absl::StrCat("unknown operator \"", b.op, "\""));
+    sel.pbin_op = op;
+    sel.flags |= TGD_SEL_LINEAGE;
+    out->track_flags |= TGD_TRACK_PARENT_BIN;
+    uint32_t tag = TGD_TAG(0, sel_idx, TGD_TAG_PBIN, 0);
+    for (size_t i = 0; i < b.values.size(); ++i) {
+      TGD_RETURN_IF_ERROR(AddStringValue(out, op, tag, b.values[i], absl::StrCat(b.path, ".values[", i, "]")));
+    }
+  }
   // matchPIDs: several are ANDed, as one equivalent set (pid_sets.h)
   if (!s.match_pids.empty()) {
     TGD_ASSIGN_OR_RETURN(PidSet pids, CombinePidSelectors(s.match_pids));
     sel.pid_op = pids.in ? TGD_OP_EQ : TGD_OP_NEQ;
-    sel.flags |= TGD_SEL_PIDS | (pids.is_namespace_pid ? TGD_SEL_PIDS_NS : 0);
+    sel.flags |= TGD_SEL_PIDS | (pids.is_namespace_pid ? TGD_SEL_PIDS_NS : 0) | (pids.follow_forks ? TGD_SEL_PIDS_FOLLOW | TGD_SEL_LINEAGE : 0);
     for (uint32_t v : pids.values) out->ints.push_back({0, TGD_TAG(0, sel_idx, TGD_TAG_PID, 0), v});
   }
   // matchNamespaces
@@ -411,6 +434,14 @@ absl::Status CompileSelector(const policy::Hook& hook, const policy::Selector& s
       }
       sel.cap_mask |= 1ULL << *bit;
     }
+  }
+  // matchCapabilityChanges, matchNamespaceChanges (change_selectors.h)
+  std::vector<std::pair<int, uint64_t>> host_user_ns;
+  TGD_RETURN_IF_ERROR(CompileChangeSelectors(s, host_ns, &sel, &host_user_ns));
+  for (const auto& [clause, inum] : host_user_ns) out->ints.push_back({0, TGD_TAG(0, sel_idx, TGD_TAG_NS, clause), inum});
+  if (sel.cc_op || sel.nc_op) {
+    sel.flags |= TGD_SEL_LINEAGE | TGD_SEL_CHANGES;
+    out->track_flags |= TGD_TRACK_EXEC_CREDS;
   }
   // matchArgs
   for (size_t i = 0; i < s.match_args.size(); ++i) {
@@ -672,16 +703,42 @@ absl::StatusOr<CompiledHook> CompileHook(const policy::Hook& hook, const Tracepo
       out.hook_key = absl::StrCat("lsm/", hook.call);
       break;
     case policy::HookKind::kUprobe:
-      // Several symbols are one uprobe each (policy::ExpandHookLists).
-      if (!hook.offsets.empty()) return Unimplemented(hook.path + ".offsets", "uprobes at offsets");
-      if (!hook.ref_ctr_offsets.empty()) {
-        return Unimplemented(hook.path + ".refCtrOffsets", "refCtrOffsets (uprobe reference counters)");
+      // One symbol, offset or address each (policy::ExpandHookLists).
+      if (hook.symbols.size() + hook.offsets.size() + hook.addrs.size() != 1 || hook.ref_ctr_offsets.size() > 1) {
+        return Invalid(hook.path, "a uprobe needs exactly one of symbols, offsets or addrs");
       }
-      if (hook.symbols.size() != 1) return Unimplemented(hook.path + ".symbols", "a uprobe without one symbol");
       out.kind = TGD_HOOK_UPROBE;
-      out.call = hook.symbols[0];
       out.binary_path = hook.binary_path;
-      out.hook_key = absl::StrCat("uprobe/", hook.binary_path, ":", hook.symbols[0]);
+      if (!hook.ref_ctr_offsets.empty()) out.ref_ctr_offset = hook.ref_ctr_offsets[0];
+      if (!hook.symbols.empty()) {
+        // "symbol+offset": an offset into the function (Tetragon's form).
+        out.call = hook.symbols[0];
+        if (size_t plus = out.call.find('+'); plus != std::string::npos) {
+          if (!ParseInteger(out.call.substr(plus + 1), false, &out.offset)) {
+            return Invalid(hook.path + ".symbols", absl::StrCat("\"", hook.symbols[0], "\": the offset after + is not a number"));
+          }
+          out.call.resize(plus);
+        }
+        out.hook_key = absl::StrCat("uprobe/", hook.binary_path, ":", hook.symbols[0]);
+      } else if (!hook.offsets.empty()) {
+        out.offset = hook.offsets[0];
+        out.hook_key = absl::StrCat("uprobe/", hook.binary_path, ":+0x", absl::Hex(out.offset));
+      } else {
+        // A virtual address: the loader maps it to a file offset through the
+        // ELF's program headers (elf_file.h) and sets the key.
+        out.addr = hook.addrs[0];
+        out.hook_key = absl::StrCat("uprobe/", hook.binary_path, ":@0x", absl::Hex(out.addr));
+      }
+      if (out.ref_ctr_offset != 0) absl::StrAppend(&out.hook_key, "(ref_ctr 0x", absl::Hex(out.ref_ctr_offset), ")");
+      break;
+    case policy::HookKind::kUsdt:
+      // A uprobe at each probe site of the ELF's stapsdt notes; the loader
+      // finds the sites and their argument specs (SetUsdtArgs).
+      out.kind = TGD_HOOK_UPROBE;
+      out.binary_path = hook.binary_path;
+      out.call = hook.call;
+      out.usdt_provider = hook.provider;
+      out.hook_key = absl::StrCat("usdt/", hook.binary_path, ":", hook.provider, ":", hook.call);
       break;
     default:
       return Unimplemented(hook.path, absl::StrCat("the ", policy::HookKindName(hook.kind), " hook kind"));
@@ -758,8 +815,14 @@ absl::StatusOr<CompiledHook> CompileReturnHook(const policy::Hook& hook, const C
   out.event = entry.event;
   out.call = entry.call;
   out.binary_path = entry.binary_path;
-  out.hook_key = entry.kind == TGD_HOOK_UPROBE ? absl::StrCat("uretprobe/", entry.binary_path, ":", entry.call)
-                                               : absl::StrCat("kretprobe/", entry.call);
+  // The same site as the entry's (symbol, offset or address, reference
+  // counter), probed on return.
+  out.offset = entry.offset;
+  out.addr = entry.addr;
+  out.ref_ctr_offset = entry.ref_ctr_offset;
+  out.hook_key = entry.kind == TGD_HOOK_UPROBE && absl::StartsWith(entry.hook_key, "uprobe/")
+                     ? absl::StrCat("uretprobe/", entry.hook_key.substr(strlen("uprobe/")))
+                     : absl::StrCat("kretprobe/", entry.call);
   out.message = entry.message;
   out.tags = entry.tags;
   out.spec_path = entry.spec_path;

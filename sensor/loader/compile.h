@@ -41,7 +41,11 @@ struct CompiledHook {
                          // "uprobe/<binary>:<symbol>"
   int kind = 0;          // TGD_HOOK_*
   std::string subsystem, event, call;
-  std::string binary_path;  // uprobes (call is the symbol)
+  std::string binary_path;  // uprobes (call is the symbol, "" for offsets and addrs)
+  uint64_t offset = 0;          // uprobes: file offset to probe (symbol's when a symbol is given: libbpf adds it)
+  uint64_t addr = 0;            // uprobes given by address: the loader sets `offset` from it
+  uint64_t ref_ctr_offset = 0;  // uprobes: file offset of the reference counter (semaphore), 0: none
+  std::string usdt_provider;    // usdts (call is the probe's name): events are process_usdt
   // Uprobes: what to attach to, "/proc/self/fd/N" of the binary opened and
   // checked by the loader (OpenUprobeTarget); empty: binary_path.
   std::string attach_path;
@@ -60,6 +64,7 @@ struct CompiledHook {
   std::vector<std::string> tags;
 
   tgd_policy_cfg cfg{};  // policy_id, gen, flags and hook_id are set by the caller
+  uint32_t track_flags = 0;  // TGD_TRACK_*: process tracking the selectors need
   std::vector<CompiledArg> args;
   std::vector<tgd_int_key> ints;
   std::vector<tgd_str_key> strs;

@@ -1,12 +1,14 @@
 // The policy compiler without the kernel: argument layouts from a tracepoint
 // format, selector values in the shared value sets, and clear refusals.
 #include "sensor/loader/compile.h"
+#include "bpf/process/process_msg.h"
 
 #include <cstring>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "compat/policy/lists.h"
 #include "sensor/loader/fake_tracefs.h"
 
 namespace tgd {
@@ -175,7 +177,13 @@ TEST(CompileTest, RefusesWhatItCannotEnforceNamingTheField) {
        "(Tetragon's event for them has no stack trace field; only kprobe events, process_kprobe, carry "
        "kernel_stack_trace and user_stack_trace)"},
       {"    - matchPIDs:\n      - operator: In\n        followForks: true\n        values: [1]\n",
-       absl::StatusCode::kUnimplemented, "followForks"},
+       absl::StatusCode::kOk, ""},
+      {"    - matchCapabilityChanges:\n      - type: Effective\n        operator: Equal\n        values: [CAP_SYS_ADMIN]\n",
+       absl::StatusCode::kInvalidArgument, "matchCapabilityChanges[0].operator: \"Equal\" is not In or NotIn"},
+      {"    - matchNamespaceChanges:\n      - operator: In\n        values: [Mnt, Network]\n",
+       absl::StatusCode::kInvalidArgument, "matchNamespaceChanges[0].values[1]: \"Network\""},
+      {"    - matchBinaries:\n      - operator: In\n        followChildren: true\n        values: [/bin/sh]\n",
+       absl::StatusCode::kUnimplemented, "matchBinaries[0].followChildren: followChildren is not supported"},
       {"    - matchArgs:\n      - index: 7\n        operator: Prefix\n        values: [\"1\"]\n",
        absl::StatusCode::kInvalidArgument, "matchArgs[0].operator: operator Prefix does not apply"},
       {"    - matchArgs:\n      - index: 7\n        operator: GT\n        values: [\"1\", \"2\"]\n",
@@ -515,6 +523,94 @@ TEST(CompileTest, StackTracesOnKprobePostSetTheActionFlags) {
   auto user = Compile(kp + "        userStackTrace: true\n");
   ASSERT_TRUE(user.ok()) << user.status();
   EXPECT_EQ(user->cfg.sel[0].actions[0].flags, TGD_ACTF_USTACK);
+}
+
+// followForks, matchParentBinaries, matchCapabilityChanges and
+// matchNamespaceChanges compile into the selector and switch on the process
+// tracking they need; a selector without them needs none.
+TEST(CompileTest, LineageSelectorsSetTheirFieldsAndTracking) {
+  auto compile = [](const std::string& hook) -> absl::StatusOr<CompiledHook> {
+    auto p = policy::ParsePolicy(Policy(hook));
+    if (!p.ok()) return p.status();
+    return CompileHook(p->hooks.at(0), FakeFormats, [](const std::string&) -> absl::StatusOr<uint64_t> {
+      return 4026531837ULL;
+    });
+  };
+  auto c = compile(std::string(kOpenat) + "    selectors:\n    - matchPIDs:\n      - operator: NotIn\n"
+                   "        followForks: true\n        isNamespacePID: true\n        values: [1]\n"
+                   "      matchParentBinaries:\n      - operator: Postfix\n        values: [\"/sh\"]\n"
+                   "      matchCapabilityChanges:\n      - type: Permitted\n        operator: In\n"
+                   "        isNamespaceCapability: true\n        values: [CAP_SETUID, CAP_SYS_ADMIN]\n"
+                   "      matchNamespaceChanges:\n      - operator: NotIn\n        values: [mnt, User]\n"
+                   "    - matchPIDs:\n      - operator: In\n        values: [5]\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  const tgd_selector& s = c->cfg.sel[0];
+  EXPECT_EQ(s.flags & (TGD_SEL_PIDS | TGD_SEL_PIDS_NS | TGD_SEL_PIDS_FOLLOW),
+            TGD_SEL_PIDS | TGD_SEL_PIDS_NS | TGD_SEL_PIDS_FOLLOW);
+  EXPECT_EQ(s.pid_op, TGD_OP_NEQ);
+  EXPECT_EQ(s.pbin_op, TGD_OP_POSTFIX);
+  EXPECT_EQ(s.cc_op, TGD_OP_EQ);
+  EXPECT_EQ(s.cc_type, 2);
+  EXPECT_EQ(s.cc_mask, (1ULL << 7) | (1ULL << 21));
+  EXPECT_EQ(s.nc_op, TGD_OP_NEQ);
+  EXPECT_EQ(s.nc_mask, (1u << TGD_NS_MNT) | (1u << TGD_NS_USER));
+  // isNamespaceCapability: an ANDed "User NotIn [host]" namespace clause.
+  ASSERT_EQ(s.n_ns, 1);
+  EXPECT_EQ(s.ns[0].ns, TGD_NS_USER);
+  EXPECT_EQ(s.ns[0].op, TGD_OP_NEQ);
+  EXPECT_EQ(c->track_flags, TGD_TRACK_PARENT_BIN | TGD_TRACK_EXEC_CREDS);
+  bool has_parent_value = false;
+  for (const tgd_lpm_key& k : c->postfixes) has_parent_value |= k.tag == TGD_TAG(0, 0, TGD_TAG_PBIN, 0);
+  EXPECT_TRUE(has_parent_value);
+  const tgd_selector& s1 = c->cfg.sel[1];
+  EXPECT_EQ(s1.flags & TGD_SEL_PIDS_FOLLOW, 0u);
+  EXPECT_EQ(s1.pbin_op | s1.cc_op | s1.nc_op, 0);
+
+  auto plain = Compile(std::string(kOpenat) + "    selectors:\n    - matchPIDs:\n      - operator: In\n"
+                       "        values: [5]\n");
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_EQ(plain->track_flags, 0u);
+}
+
+// spec.uprobes: one uprobe per symbol ("sym+off" too), offset or address,
+// each with its refCtrOffsets entry; mismatched dimensions are refused
+// (by the parser or the expansion).
+TEST(CompileTest, UprobeFormsExpandOnePerEntry) {
+  auto hooks = [](const std::string& forms) {
+    auto p = policy::ParsePolicy(Policy("  uprobes:\n  - path: /bin/true\n" + forms));
+    if (!p.ok()) return absl::StatusOr<std::vector<policy::Hook>>(p.status());
+    return policy::ExpandHookLists(*p, [](const policy::ListSpec&) -> absl::StatusOr<std::vector<std::string>> {
+      return std::vector<std::string>{};
+    });
+  };
+  auto h = hooks("    offsets: [0x10, 32]\n    refCtrOffsets: [0x1010, 0x1012]\n");
+  ASSERT_TRUE(h.ok()) << h.status();
+  ASSERT_EQ(h->size(), 2u);
+  auto c = CompileHook((*h)[1], FakeFormats);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->offset, 32u);
+  EXPECT_EQ(c->ref_ctr_offset, 0x1012u);
+  EXPECT_TRUE(c->call.empty());
+  EXPECT_EQ(c->hook_key, "uprobe//bin/true:+0x20(ref_ctr 0x1012)");
+
+  h = hooks("    addrs: [0x4000]\n");
+  ASSERT_TRUE(h.ok()) << h.status();
+  c = CompileHook((*h)[0], FakeFormats);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->addr, 0x4000u);  // the loader maps it to a file offset
+
+  h = hooks("    symbols: [main+4]\n");
+  ASSERT_TRUE(h.ok()) << h.status();
+  c = CompileHook((*h)[0], FakeFormats);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->call, "main");
+  EXPECT_EQ(c->offset, 4u);
+
+  h = hooks("    symbols: [a, b]\n    refCtrOffsets: [1]\n");
+  EXPECT_EQ(h.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(h.status().message().find("spec.uprobes[0].refCtrOffsets"), std::string::npos) << h.status();
+  h = hooks("    symbols: [a]\n    offsets: [1]\n");
+  EXPECT_EQ(h.status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

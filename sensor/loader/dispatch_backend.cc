@@ -31,6 +31,7 @@
 #include "sensor/base/status_macros.h"
 #include "sensor/loader/dispatch_backend_internal.h"
 #include "sensor/loader/tracefs_format.h"
+#include "sensor/loader/elf_file.h"
 #include "sensor/loader/uprobe_target.h"
 #include "sensor/process/process_sensor.h"
 
@@ -260,13 +261,16 @@ absl::Status DispatchBackend::Init() {
       this, nullptr));
   if (!rb_) return ErrnoStatus(errno, "ring_buffer__new(tgd_events)");
   if (opts_.filter) {
-    opts_.filter->AddObserver([this](const std::vector<uint64_t>& cgroups) { OnCgroupsChanged(cgroups); });
+    filter_observer_ =
+        opts_.filter->AddObserver([this](const std::vector<uint64_t>& cgroups) { OnCgroupsChanged(cgroups); });
   }
   if (opts_.start_reader) reader_ = std::thread([this] { ReaderLoop(); });
   return absl::OkStatus();
 }
 
 DispatchBackend::~DispatchBackend() {
+  // The filter state may outlive this backend (a test makes another on it).
+  if (opts_.filter && filter_observer_ != 0) opts_.filter->RemoveObserver(filter_observer_);
   stop_.store(true);
   if (reader_.joinable()) reader_.join();
   if (rb_) ProcessPending(true);  // what still waits goes out as it is
@@ -416,6 +420,16 @@ absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::LoadInState(const
       // this descriptor, so a path swapped for a FIFO meanwhile is not read.
       TGD_ASSIGN_OR_RETURN(FileDescriptor target, OpenUprobeTarget(c.binary_path, hook.path + ".path"));
       c.attach_path = absl::StrCat("/proc/self/fd/", target.get());
+      if (c.addr != 0) {
+        TGD_ASSIGN_OR_RETURN(c.offset, ElfFileOffsetOfAddr(target.get(), c.addr, hook.path + ".addrs"));
+      }
+      if (!c.usdt_provider.empty()) {
+        // One uprobe per probe site, each with its semaphore and arguments.
+        TGD_ASSIGN_OR_RETURN(std::vector<CompiledHook> sites, UsdtSiteHooks(target.get(), hook, c));
+        uprobe_targets.push_back(std::move(target));
+        for (CompiledHook& site : sites) compiled.push_back(std::move(site));
+        continue;
+      }
       uprobe_targets.push_back(std::move(target));
     }
     std::optional<CompiledHook> ret;
@@ -490,6 +504,7 @@ absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::LoadInState(const
         }
       }
       if (s.ok()) s = WriteValues(ref, true);
+      if (s.ok()) s = EnableTracking(ref.compiled.track_flags);
       if (s.ok()) s = WriteConfig(ref, flags);
       if (s.ok() && filter_id == 0 && !opts_.per_policy) s = SyncRunList(ref.hook, 0, OverMax::kRefuse);
       if (s.ok() && opts_.per_policy) {
@@ -553,6 +568,50 @@ absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::LoadInState(const
     }
   }
   return std::make_unique<Policy>(this, ids, filter_id, enabled, mode, sensors);
+}
+
+absl::StatusOr<std::vector<CompiledHook>> UsdtSiteHooks(int fd, const policy::Hook& hook, const CompiledHook& c) {
+  TGD_ASSIGN_OR_RETURN(std::vector<UsdtSite> all, ReadUsdtSites(fd, hook.path + ".path"));
+  std::vector<CompiledHook> out;
+  for (const UsdtSite& site : all) {
+    if (site.provider != c.usdt_provider || site.name != c.call) continue;
+    TGD_ASSIGN_OR_RETURN(std::vector<UsdtArgSpec> specs,
+                         ParseUsdtArgs(site.args, absl::StrCat(hook.path, ": USDT ", site.provider, ":", site.name)));
+    CompiledHook h = c;
+    h.offset = site.offset;
+    h.ref_ctr_offset = site.semaphore_offset;
+    absl::StrAppend(&h.hook_key, "@0x", absl::Hex(site.offset));
+    for (size_t i = 0; i < hook.args.size() && i < TGD_MAX_ARGS; ++i) {
+      tgd_arg_desc& d = h.cfg.args[i];
+      if (d.spec_index >= specs.size()) {
+        return absl::InvalidArgumentError(absl::StrCat(hook.path, ".args[", i, "].index: ", d.spec_index,
+                                                       " is out of range: USDT ", site.provider, ":", site.name,
+                                                       " has ", specs.size(), " arguments"));
+      }
+      const UsdtArgSpec& a = specs[d.spec_index];
+      d.index = a.spec;
+      d.offset = static_cast<uint16_t>(a.value & 0xffff);
+      d.size_loc = static_cast<uint16_t>(a.value >> 16);
+    }
+    out.push_back(std::move(h));
+  }
+  if (out.empty()) {
+    return absl::NotFoundError(absl::StrCat(hook.path, ": the binary has no USDT probe ", c.usdt_provider, ":", c.call));
+  }
+  return out;
+}
+
+absl::Status DispatchBackend::EnableTracking(uint32_t track_flags) {
+  // Switched on for good: records of processes that ran meanwhile stay
+  // valid for later policies, and the trackers' exit cleanup stays on.
+  if (track_flags == 0 || (tracking_ & track_flags) == track_flags) return absl::OkStatus();
+  uint32_t zero = 0;
+  uint32_t next = tracking_ | track_flags;
+  if (bpf_map_update_elem(bpf_map__fd(shared_->maps.tgd_track_flags), &zero, &next, BPF_ANY) != 0) {
+    return ErrnoStatus(errno, "switching on process tracking");
+  }
+  tracking_ = next;
+  return absl::OkStatus();
 }
 
 void DispatchBackend::ForgetEntry(Entry& e) {

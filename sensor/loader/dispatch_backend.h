@@ -110,6 +110,14 @@ struct HookStatus {
   tgd_hook_stats stats{};  // summed over CPUs
 };
 
+// The uprobes of a usdts entry `hook` compiled as `c`: one per probe site of
+// the ELF at `fd` with its provider and name, at the site's file offset, with
+// its semaphore as reference counter and its arguments' note specs.
+// Errors: NOT_FOUND (no such probe), INVALID_ARGUMENT (an args index past the
+// note's arguments, a malformed note), UNIMPLEMENTED (an operand form not
+// read), each naming the field.
+absl::StatusOr<std::vector<CompiledHook>> UsdtSiteHooks(int fd, const policy::Hook& hook, const CompiledHook& c);
+
 class DispatchBackend : public PolicyBackend {
  public:
   // Loads the shared object (maps, exec tracker) and attaches the exec
@@ -210,6 +218,8 @@ class DispatchBackend : public PolicyBackend {
   std::deque<RetKey> ret_order_;
 
   static constexpr uint32_t kNoSlot = ~0u;
+  // Our observer of opts_.filter (0: none), removed when this backend goes.
+  uint64_t filter_observer_ = 0;
 
   explicit DispatchBackend(DispatchOptions options);
   friend class PerPolicyBackend;
@@ -217,6 +227,9 @@ class DispatchBackend : public PolicyBackend {
   absl::StatusOr<Hook*> GetOrCreateHook(const CompiledHook& c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReleaseHook(Hook* h) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status WriteConfig(Entry& e, uint32_t flags) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Switches on the process tracking (TGD_TRACK_*) a policy's selectors
+  // need, in tgd_track_flags; never switched off while the daemon runs.
+  absl::Status EnableTracking(uint32_t track_flags) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status LoadPerPolicyObject(Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status SyncPerPolicyCgroup(Entry& e, uint64_t cgroup) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   ValueMaps SharedMaps() const;
@@ -320,6 +333,7 @@ class DispatchBackend : public PolicyBackend {
   std::set<uint32_t> free_hook_ids_ ABSL_GUARDED_BY(mu_);
   uint32_t next_hook_id_ ABSL_GUARDED_BY(mu_) = 1;
   uint32_t next_entry_id_ ABSL_GUARDED_BY(mu_) = 1;
+  uint32_t tracking_ ABSL_GUARDED_BY(mu_) = 0;  // TGD_TRACK_* switched on
   // BeginShutdown was called: no loads, no per-entry map updates.
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
 };

@@ -127,6 +127,10 @@ void DispatchBackend::Publish(const tgd_policy_event& ev, const ProcessCache::Fo
       type = "PROCESS_UPROBE";
       proc = &out->process_uprobe().process();
       if (out->process_uprobe().has_parent()) parent = &out->process_uprobe().parent();
+    } else if (out->has_process_usdt()) {
+      type = "PROCESS_USDT";
+      proc = &out->process_usdt().process();
+      if (out->process_usdt().has_parent()) parent = &out->process_usdt().parent();
     } else if (out->has_process_lsm()) {
       type = "PROCESS_LSM";
       proc = &out->process_lsm().process();
@@ -319,7 +323,7 @@ std::optional<tetragon::GetEventsResponse> DispatchBackend::DecodeWith(const tgd
                                                                        const ProcessCache::ForEvent* found,
                                                                        const tgd_policy_event* ret) {
   // Copy what the event needs under the lock; the policy may go away later.
-  std::string name, key, subsystem, event, call, message, binary_path;
+  std::string name, key, subsystem, event, call, message, binary_path, provider;
   std::vector<std::string> tags;
   std::vector<CompiledArg> args, ret_args;
   int ret_arg_pos = -1, copy_pos = -1, copy_entry_pos = -1;
@@ -335,6 +339,7 @@ std::optional<tetragon::GetEventsResponse> DispatchBackend::DecodeWith(const tgd
     event = e.compiled.event;
     call = e.compiled.call;
     binary_path = e.compiled.binary_path;
+    provider = e.compiled.usdt_provider;
     message = e.compiled.message;
     tags = e.compiled.tags;
     args = e.compiled.args;
@@ -411,6 +416,19 @@ std::optional<tetragon::GetEventsResponse> DispatchBackend::DecodeWith(const tgd
     m->set_message(message);
     for (const auto& t : tags) m->add_tags(t);
     for (const auto& a : ancestors) *m->add_ancestors() = *a;
+  } else if (kind == TGD_HOOK_UPROBE && !provider.empty()) {
+    tetragon::ProcessUsdt* u = out.mutable_process_usdt();
+    *u->mutable_process() = proc;
+    if (parent) *u->mutable_parent() = *parent;
+    u->set_path(binary_path);
+    u->set_provider(provider);
+    u->set_name(call);
+    *u->mutable_args() = pargs;
+    u->set_action(ToAction(ev.action));
+    u->set_policy_name(name);
+    u->set_message(message);
+    for (const auto& t : tags) u->add_tags(t);
+    for (const auto& a : ancestors) *u->add_ancestors() = *a;
   } else if (kind == TGD_HOOK_UPROBE) {
     tetragon::ProcessUprobe* u = out.mutable_process_uprobe();
     *u->mutable_process() = proc;

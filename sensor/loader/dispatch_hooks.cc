@@ -37,9 +37,13 @@ bpf_link* AttachToHook(bpf_program* prog, const CompiledHook& c) {
     case TGD_HOOK_TRACEPOINT: return bpf_program__attach_tracepoint(prog, c.subsystem.c_str(), c.event.c_str());
     case TGD_HOOK_RAW_TP: return bpf_program__attach_raw_tracepoint(prog, c.event.c_str());
     case TGD_HOOK_UPROBE: {
-      LIBBPF_OPTS(bpf_uprobe_opts, o, .retprobe = c.retprobe, .func_name = c.call.c_str());
+      // A symbol (libbpf resolves it in the ELF), or a file offset (also a
+      // USDT site's); with the offset of a reference counter (semaphore).
+      LIBBPF_OPTS(bpf_uprobe_opts, o, .ref_ctr_offset = static_cast<size_t>(c.ref_ctr_offset),
+                  .retprobe = c.retprobe,
+                  .func_name = c.call.empty() || !c.usdt_provider.empty() ? nullptr : c.call.c_str());
       const std::string& path = c.attach_path.empty() ? c.binary_path : c.attach_path;
-      return bpf_program__attach_uprobe_opts(prog, -1, path.c_str(), 0, &o);
+      return bpf_program__attach_uprobe_opts(prog, -1, path.c_str(), c.offset, &o);
     }
     case TGD_HOOK_LSM: return bpf_program__attach_lsm(prog);
     default:

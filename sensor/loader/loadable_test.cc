@@ -112,12 +112,15 @@ TEST(LoadableTest, UnreadableTracefsIsANoteAndTheRestIsChecked) {
   // What does not depend on the layout is still refused.
   policy::LoadReport follow = CheckLoadable(Parse(std::string(kOpenat) + "      matchPIDs:\n"
                                                                           "      - operator: In\n"
+                                                                          "        values: [2]\n"
+                                                                          "      - operator: In\n"
                                                                           "        followForks: true\n"
                                                                           "        values: [1]\n"),
                                             NoTracefs, HostNs);
   EXPECT_EQ(Messages(follow.problems),
-            (std::vector<std::string>{"UNIMPLEMENTED: spec.tracepoints[0].selectors[0].matchPIDs[0].followForks: "
-                                      "followForks is not supported by tgdispatch yet"}));
+            (std::vector<std::string>{"UNIMPLEMENTED: spec.tracepoints[0].selectors[0].matchPIDs[1].followForks: "
+                                      "matchPIDs with and without followForks in one selector is not supported by "
+                                      "tgdispatch yet"}));
   EXPECT_EQ(follow.notes.size(), 1u);
 
   // Declared integer args and integer operators stay integers.

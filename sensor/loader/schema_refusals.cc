@@ -34,7 +34,6 @@ absl::Status RefuseNewerHookFields(const policy::Hook& hook) {
     if (absl::Status s = RefuseArg(*hook.return_arg); !s.ok()) return s;
   }
   if (!hook.data.empty()) return Unimplemented(hook.path + ".data", "data (values read for matchData)");
-  if (!hook.addrs.empty()) return Unimplemented(hook.path + ".addrs", "uprobes at absolute addresses (addrs)");
   if (!hook.btf_path.empty()) return Unimplemented(hook.path + ".btfPath", "btfPath");
   if (!hook.binary_digests.empty()) {
     return Unimplemented(hook.path + ".binaryDigests", "binaryDigests (attach only to binaries with these digests)");

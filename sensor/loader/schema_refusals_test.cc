@@ -46,7 +46,6 @@ TEST(SchemaRefusalsTest, EachNewerFieldIsNamed) {
                 "spec.tracepoints[0].selectors[0].matchWorkloads");
   ExpectRefused("  kprobes:\n  - call: vfs_read\n    syscall: false\n    data:\n    - index: 0\n      type: int\n",
                 "spec.kprobes[0].data");
-  ExpectRefused("  uprobes:\n  - path: /bin/true\n    addrs: [4096]\n", "spec.uprobes[0].addrs");
   ExpectRefused("  uprobes:\n  - path: /bin/true\n    symbols: [main]\n    binaryDigests: [x]\n",
                 "spec.uprobes[0].binaryDigests");
   ExpectRefused("  uprobes:\n  - path: /bin/true\n    symbols: [main]\n    btfPath: /b\n", "spec.uprobes[0].btfPath");
@@ -116,9 +115,25 @@ TEST(PidSetsTest, SeveralMatchPidsBecomeOneEquivalentSet) {
   s = pids("      - operator: In\n        values: [1]\n      - operator: In\n        isNamespacePID: true\n"
            "        values: [1]\n");
   EXPECT_EQ(s.status().code(), absl::StatusCode::kUnimplemented);
+  // followForks: one In set, or NotIn sets (their union), all following forks.
   s = pids("      - operator: In\n        followForks: true\n        values: [1]\n");
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_TRUE(s->in);
+  EXPECT_TRUE(s->follow_forks);
+  s = pids("      - operator: NotIn\n        followForks: true\n        isNamespacePID: true\n        values: [1]\n"
+           "      - operator: NotIn\n        followForks: true\n        isNamespacePID: true\n        values: [0]\n");
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_FALSE(s->in);
+  EXPECT_TRUE(s->follow_forks && s->is_namespace_pid);
+  EXPECT_EQ(s->values, (std::set<uint32_t>{0, 1}));
+  s = pids("      - operator: In\n        values: [1]\n      - operator: In\n        followForks: true\n"
+           "        values: [1]\n");
   EXPECT_EQ(s.status().code(), absl::StatusCode::kUnimplemented);
-  EXPECT_NE(s.status().message().find("matchPIDs[0].followForks"), std::string::npos) << s.status();
+  EXPECT_NE(s.status().message().find("matchPIDs[1].followForks"), std::string::npos) << s.status();
+  s = pids("      - operator: In\n        followForks: true\n        values: [1]\n      - operator: In\n"
+           "        followForks: true\n        values: [2]\n");
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kUnimplemented);
+  EXPECT_NE(s.status().message().find("matchPIDs[1]"), std::string::npos) << s.status();
 }
 
 }  // namespace

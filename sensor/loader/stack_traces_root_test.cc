@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -190,6 +191,9 @@ TEST_P(StackTracesRootTest, HeldEventKeepsItsUserStack) {
     GTEST_SKIP() << KernelFeatures::Get().Of(HookFeature::kUprobe).reason;
   }
   ProcessCache cache("test-node", 1024, 0);  // empty: every event is held
+  // The backend's reader uses `cache`: it goes first, whatever way this
+  // test ends (TearDown runs after `cache` is gone).
+  absl::Cleanup drop_backend = [this] { TearDown(); };
   backend_.reset();
   DispatchOptions o;
   o.test_kprobes_as_uprobes_on = self_;

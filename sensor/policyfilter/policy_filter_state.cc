@@ -684,16 +684,23 @@ PolicyFilterContent PolicyFilterState::Content() const {
   return maps_->content();
 }
 
-void PolicyFilterState::AddObserver(
+uint64_t PolicyFilterState::AddObserver(
     std::function<void(const std::vector<uint64_t>& changed_cgroups)> fn) {
   absl::MutexLock l(&notify_mu_);
-  observers_.push_back(std::move(fn));
+  const uint64_t id = next_observer_++;
+  observers_.emplace_back(id, std::move(fn));
+  return id;
+}
+
+void PolicyFilterState::RemoveObserver(uint64_t id) {
+  absl::MutexLock l(&notify_mu_);  // waits for a notification in progress
+  std::erase_if(observers_, [id](const auto& o) { return o.first == id; });
 }
 
 void PolicyFilterState::Notify(std::vector<uint64_t> changed) {
   if (changed.empty()) return;
   absl::MutexLock l(&notify_mu_);
-  for (const auto& fn : observers_) fn(changed);
+  for (const auto& [id, fn] : observers_) fn(changed);
 }
 
 absl::StatusOr<PolicyFilterContent> PolicyFilterState::AgentContent() const {

@@ -171,8 +171,11 @@ class PolicyFilterState {
 
   // `fn` runs after every successful change with the cgroup ids (possibly
   // kHostSelectorCgroupKey) whose policy set changed, without the state's
-  // lock held, serialized with other notifications.
-  void AddObserver(std::function<void(const std::vector<uint64_t>& changed_cgroups)> fn);
+  // lock held, serialized with other notifications. Returns the id that
+  // RemoveObserver takes: an observer that goes away before this state
+  // removes itself (once it returns, `fn` is not running and never runs again).
+  uint64_t AddObserver(std::function<void(const std::vector<uint64_t>& changed_cgroups)> fn);
+  void RemoveObserver(uint64_t id);
 
   // Changes (after the fact) whenever a pod or container is added, changed or
   // removed: what PodOfCgroup answers may differ from before.
@@ -266,8 +269,9 @@ class PolicyFilterState {
   // cgroup id -> uids of the pods with a container in it (one per container).
   absl::flat_hash_map<uint64_t, std::vector<std::string>> cgroup_pods_ ABSL_GUARDED_BY(mu_);
   absl::Mutex notify_mu_;
-  std::vector<std::function<void(const std::vector<uint64_t>&)>> observers_
+  std::vector<std::pair<uint64_t, std::function<void(const std::vector<uint64_t>&)>>> observers_
       ABSL_GUARDED_BY(notify_mu_);
+  uint64_t next_observer_ ABSL_GUARDED_BY(notify_mu_) = 1;
 };
 
 }  // namespace tgd
