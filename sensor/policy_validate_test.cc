@@ -41,7 +41,9 @@ TEST(PolicyValidateTest, LoadableUsesTheLoadersChecker) {
             "OK testdata/policies/valid/multi-doc.yaml TracingPolicy second\n"
             "OK testdata/policies/valid/file-monitoring.yaml TracingPolicy file-monitoring-filtered\n"
             "testdata/policies/valid/override-sigkill.yaml:19:9: UNIMPLEMENTED: spec.kprobes[0].selectors[0]."
-            "matchActions[0].action: Override outside LSM hooks (bpf_override_return on kprobes) is not supported by "
+            "matchActions[0].action: Override outside LSM hooks (bpf_override_return on kprobes; no kernel tgdispatch "
+            "is tested on can attach kprobes or fmod_ret programs, so it stays refused until one can: use Override "
+            "on an LSM hook (spec.lsmhooks), or Sigkill) is not supported by "
             "tgdispatch yet\n");
 }
 

@@ -185,6 +185,10 @@ class ModeRunner {
   // The policy filter: in memory (run lists come from it), or beside a
   // stand-in Tetragon agent on BPF maps, as the daemon runs there.
   absl::Status MakeFilter() {
+    // A backend must not outlive the filter it observes (DispatchOptions::filter).
+    policies_.clear();
+    dispatch_ = nullptr;
+    backend_.reset();
     PolicyFilterOptions fo;
     fo.use_bpf = false;
     next_filter_id_ = 2;

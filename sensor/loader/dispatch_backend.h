@@ -56,7 +56,8 @@ struct DispatchOptions {
   // Tetragon's --enable-ancestors for policy events (kprobe, tracepoint,
   // uprobe, lsm): they carry `ancestors`, and wait for them as for the parent.
   AncestorsConfig ancestors;
-  PolicyFilterState* filter = nullptr;   // required for scoped policies
+  // Required for scoped policies; must outlive the backend (it observes it).
+  PolicyFilterState* filter = nullptr;
   std::string node_name;
   TracepointFormatReader formats;        // default: ReadTracepointFormat
   HostNamespaceReader host_ns = ReadHostNamespace;  // host_ns values, isNamespaceCapability
