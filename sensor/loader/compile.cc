@@ -603,7 +603,7 @@ absl::Status CompileSelector(const policy::Hook& hook, const policy::Selector& s
       // argValue into the USDT argument argIndex, so it needs USDT argument
       // locations, which this loader does not read yet.
       return Unimplemented(path + ".action",
-                           "Set (it writes a USDT argument; it comes with usdts, which this loader refuses)");
+                           "Set (it writes a value into a USDT argument of the probed process)");
     } else if (a.action == "Signal") {
       if (a.arg_sig == 0 || a.arg_sig > 64) {
         return Invalid(path + ".argSig", absl::StrCat("signal ", a.arg_sig, " is not between 1 and 64"));
