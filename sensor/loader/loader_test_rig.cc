@@ -23,6 +23,14 @@ absl::StatusOr<std::unique_ptr<TestCgroup>> AddTestPod(PolicyFilterState* filter
   return cg;
 }
 
+absl::StatusOr<PodsAB> FilterWithPodsAB(const std::string& cgroup_prefix) {
+  PodsAB p;
+  TGD_ASSIGN_OR_RETURN(p.filter, InMemoryPolicyFilter());
+  TGD_ASSIGN_OR_RETURN(p.a, AddTestPod(p.filter.get(), "a", cgroup_prefix + "-a"));
+  TGD_ASSIGN_OR_RETURN(p.b, AddTestPod(p.filter.get(), "b", cgroup_prefix + "-b"));
+  return p;
+}
+
 absl::StatusOr<std::unique_ptr<DispatchBackend>> CreateTestBackend(const std::string& loader, EventBus* bus,
                                                                    PolicyFilterState* filter, DispatchOptions o) {
   o.bus = bus;

@@ -24,6 +24,15 @@ absl::StatusOr<std::unique_ptr<PolicyFilterState>> InMemoryPolicyFilter();
 absl::StatusOr<std::unique_ptr<TestCgroup>> AddTestPod(PolicyFilterState* filter, const std::string& app,
                                                        const std::string& cgroup);
 
+// An in-memory policy filter with two test pods, app=a in cgroup
+// "<prefix>-a" and app=b in "<prefix>-b" (AddTestPod): what most loader
+// root tests start from.
+struct PodsAB {
+  std::unique_ptr<PolicyFilterState> filter;
+  std::unique_ptr<TestCgroup> a, b;
+};
+absl::StatusOr<PodsAB> FilterWithPodsAB(const std::string& cgroup_prefix);
+
 // The loader under test, "dispatch" or "per-policy", on `bus` and `filter`
 // (node "test-node", ring buffer reader not started: tests poll); the other
 // fields of `o` are kept.

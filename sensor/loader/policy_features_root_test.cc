@@ -37,15 +37,11 @@ class PolicyFeaturesRootTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     if (std::string why = testing::RootTestSkipReason(); !why.empty()) GTEST_SKIP() << why;
-    auto f = testing::InMemoryPolicyFilter();
-    ASSERT_TRUE(f.ok()) << f.status();
-    filter_ = std::move(*f);
-    auto a = testing::AddTestPod(filter_.get(), "a", "feat-a");
-    ASSERT_TRUE(a.ok()) << a.status();
-    cg_a_ = std::move(*a);
-    auto b = testing::AddTestPod(filter_.get(), "b", "feat-b");
-    ASSERT_TRUE(b.ok()) << b.status();
-    cg_b_ = std::move(*b);
+    auto pods = testing::FilterWithPodsAB("feat");
+    ASSERT_TRUE(pods.ok()) << pods.status();
+    filter_ = std::move(pods->filter);
+    cg_a_ = std::move(pods->a);
+    cg_b_ = std::move(pods->b);
     sub_ = bus_.Subscribe(100000);
     DispatchOptions o;
     // "The host" is this test's namespaces (/proc/1 may not be readable here).
