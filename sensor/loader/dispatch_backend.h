@@ -35,6 +35,7 @@
 #include "sensor/loader/features.h"
 #include "sensor/loader/link_pins.h"
 #include "sensor/loader/slot_pool.h"
+#include "sensor/loader/usdt_hooks.h"
 #include "sensor/stacks/symbolizer.h"
 #include "sensor/actions/user_actions.h"
 #include "sensor/policyfilter/policy_filter_state.h"
@@ -110,14 +111,6 @@ struct HookStatus {
   size_t policies = 0;
   tgd_hook_stats stats{};  // summed over CPUs
 };
-
-// The uprobes of a usdts entry `hook` compiled as `c`: one per probe site of
-// the ELF at `fd` with its provider and name, at the site's file offset, with
-// its semaphore as reference counter and its arguments' note specs.
-// Errors: NOT_FOUND (no such probe), INVALID_ARGUMENT (an args index past the
-// note's arguments, a malformed note), UNIMPLEMENTED (an operand form not
-// read), each naming the field.
-absl::StatusOr<std::vector<CompiledHook>> UsdtSiteHooks(int fd, const policy::Hook& hook, const CompiledHook& c);
 
 class DispatchBackend : public PolicyBackend {
  public:
