@@ -22,12 +22,19 @@
 #include "sensor/loader/arg_resolve.h"
 #include "sensor/loader/arg_types.h"
 #include "sensor/loader/change_selectors.h"
+#include "sensor/loader/compile_internal.h"
 #include "sensor/base/status_macros.h"
 #include "sensor/loader/in_map.h"
 #include "sensor/loader/pid_sets.h"
 #include "sensor/loader/schema_refusals.h"
 
 namespace tgd {
+
+using compile_internal::CompileArgs;
+using compile_internal::CompileSelector;
+using compile_internal::Invalid;
+using compile_internal::Unimplemented;
+
 namespace {
 
 // Tetragon's name for a `syscall: true` kprobe's function: "sys_write" is
@@ -47,13 +54,25 @@ std::string SyscallSymbol(const std::string& call) {
   return absl::StrCat(kPrefix, call);
 }
 
+}  // namespace
+namespace compile_internal {
+
 absl::Status Unimplemented(const std::string& path, absl::string_view what) {
   return absl::UnimplementedError(absl::StrCat(path, ": ", what, " is not supported by tgdispatch yet"));
 }
 
+}  // namespace compile_internal
+namespace {
+
+}  // namespace
+namespace compile_internal {
+
 absl::Status Invalid(const std::string& path, absl::string_view why) {
   return absl::InvalidArgumentError(absl::StrCat(path, ": ", why));
 }
+
+}  // namespace compile_internal
+namespace {
 
 // Go-style base-0 integer (0x, 0o, 0b, leading 0 = octal), optional sign.
 bool ParseInteger(absl::string_view v, bool is_signed, uint64_t* out) {
@@ -207,6 +226,9 @@ absl::Status AutoTracepointArg(const TracepointField& f, bool syscalls, tgd_arg_
   return Unimplemented(path, absl::StrCat("tracepoint field type \"", f.type, "\" (size ", f.size, ")"));
 }
 
+}  // namespace
+namespace compile_internal {
+
 absl::Status CompileArgs(const policy::Hook& hook, const TracepointFormatReader& formats, CompiledHook* out) {
   if (hook.args.size() > TGD_MAX_ARGS) {
     return Invalid(absl::StrCat(hook.path, ".args"),
@@ -313,6 +335,12 @@ absl::Status CompileArgs(const policy::Hook& hook, const TracepointFormatReader&
   out->cfg.n_args = hook.args.size();
   return absl::OkStatus();
 }
+
+}  // namespace compile_internal
+namespace {
+
+}  // namespace
+namespace compile_internal {
 
 absl::Status CompileSelector(const policy::Hook& hook, const policy::Selector& s, int sel_idx,
                              const HostNamespaceReader& host_ns, CompiledHook* out) {
@@ -618,6 +646,9 @@ absl::Status CompileSelector(const policy::Hook& hook, const policy::Selector& s
   return absl::OkStatus();
 }
 
+}  // namespace compile_internal
+namespace {
+
 // The path hashes of every matchBinaries In/NotIn value (its exact strings,
 // tag kind TGD_TAG_BIN), once per distinct hash and selector: the datapath
 // looks the binary's hash up first (a 16-byte key instead of the 248-byte
@@ -772,81 +803,6 @@ absl::StatusOr<CompiledHook> CompileHook(const policy::Hook& hook, const Tracepo
       }
     }
   }
-  return out;
-}
-
-bool HasReturnSide(const policy::Hook& hook) {
-  if (hook.is_return) return true;
-  for (const policy::ArgSpec& a : hook.args) {
-    if (a.return_copy) return true;
-  }
-  return false;
-}
-
-absl::StatusOr<CompiledHook> CompileReturnHook(const policy::Hook& hook, const CompiledHook& entry,
-                                               const TracepointFormatReader& formats,
-                                               const HostNamespaceReader& host_ns) {
-  // The return side as a hook of its own: its argument is returnArg (read
-  // from the return value), its selectors are each selector's
-  // matchReturnArgs and matchReturnActions (as Tetragon compiles them).
-  policy::Hook r;
-  r.kind = hook.kind;
-  r.path = hook.path;
-  r.syscall = false;  // the return value is a register, not a syscall argument
-  if (hook.is_return && hook.return_arg) r.args.push_back(*hook.return_arg);
-  for (const policy::Selector& s : hook.selectors) {
-    policy::Selector rs;
-    rs.path = s.path;
-    rs.pos = s.pos;
-    rs.match_args = s.match_return_args;
-    rs.match_actions = s.match_return_actions;
-    for (policy::MatchAction& a : rs.match_actions) {
-      if (a.action == "Override") {
-        return Unimplemented(a.path + ".action", "Override in matchReturnActions (a return probe cannot deny)");
-      }
-    }
-    r.selectors.push_back(std::move(rs));
-  }
-  CompiledHook out;
-  out.kind = entry.kind;
-  out.retprobe = true;
-  out.ret_role = CompiledHook::kRetReturn;
-  out.subsystem = entry.subsystem;
-  out.event = entry.event;
-  out.call = entry.call;
-  out.binary_path = entry.binary_path;
-  // The same site as the entry's (symbol, offset or address, reference
-  // counter), probed on return.
-  out.offset = entry.offset;
-  out.addr = entry.addr;
-  out.ref_ctr_offset = entry.ref_ctr_offset;
-  out.hook_key = entry.kind == TGD_HOOK_UPROBE && absl::StartsWith(entry.hook_key, "uprobe/")
-                     ? absl::StrCat("uretprobe/", entry.hook_key.substr(strlen("uprobe/")))
-                     : absl::StrCat("kretprobe/", entry.call);
-  out.message = entry.message;
-  out.tags = entry.tags;
-  out.spec_path = entry.spec_path;
-  TGD_RETURN_IF_ERROR(CompileArgs(r, formats, &out));
-  if (!r.args.empty()) {
-    out.cfg.args[0].src = TGD_SRC_RET;
-    out.args[0].label.clear();  // Tetragon renders the return value without a label
-    out.ret_arg_pos = 0;
-  }
-  for (size_t i = 0; i < r.selectors.size(); ++i) {
-    TGD_RETURN_IF_ERROR(CompileSelector(r, r.selectors[i], static_cast<int>(i), host_ns, &out));
-  }
-  out.cfg.n_selectors = r.selectors.size();
-  if (entry.cfg.ret_copy) {
-    const int from = entry.cfg.ret_copy - 1;
-    const int pos = out.cfg.n_args++;
-    out.cfg.args[pos] = entry.cfg.args[from];
-    out.cfg.res[pos] = tgd_resolve{};
-    out.args.push_back(entry.args[from]);
-    out.cfg.ret_copy = static_cast<uint8_t>(pos + 1);
-    out.copy_pos = pos;
-    out.copy_entry_pos = from;
-  }
-  out.cfg.ret_flags = TGD_RETF_RETURN;
   return out;
 }
 

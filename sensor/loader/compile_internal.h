@@ -1,0 +1,27 @@
+// Pieces of the policy compiler (compile.cc) that its return-probe part
+// (compile_return.cc) shares. Not for other users.
+#ifndef TGDISPATCH_SENSOR_LOADER_COMPILE_INTERNAL_H_
+#define TGDISPATCH_SENSOR_LOADER_COMPILE_INTERNAL_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "compat/policy/policy.h"
+#include "sensor/loader/compile.h"
+
+namespace tgd::compile_internal {
+
+// UNIMPLEMENTED "<path>: <what> is not supported by tgdispatch yet".
+absl::Status Unimplemented(const std::string& path, absl::string_view what);
+// INVALID_ARGUMENT "<path>: <why>".
+absl::Status Invalid(const std::string& path, absl::string_view why);
+// The hook's args into out->cfg.args / out->args (layout, types, resolve).
+absl::Status CompileArgs(const policy::Hook& hook, const TracepointFormatReader& formats, CompiledHook* out);
+// Selector `sel_idx` of `hook` into out->cfg.sel[sel_idx] and the value sets.
+absl::Status CompileSelector(const policy::Hook& hook, const policy::Selector& s, int sel_idx,
+                             const HostNamespaceReader& host_ns, CompiledHook* out);
+
+}  // namespace tgd::compile_internal
+
+#endif  // TGDISPATCH_SENSOR_LOADER_COMPILE_INTERNAL_H_
