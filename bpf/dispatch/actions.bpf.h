@@ -34,7 +34,9 @@ static long action_step(__u32 i, void *data) {
   TGD_MASK(i, 3);
   if (!cfg || !ev || sel >= TGD_MAX_SELECTORS) return 1;
   struct tgd_action *a = &cfg->sel[sel].actions[i];
-  if (i == 0) ev->action = a->kind;
+  /* The event's action is the last one that ran, as Tetragon's (an
+   * UntrackSock of a sock that was not tracked does not count). */
+  int ran = 1;
   if (a->kind == TGD_ACT_POST) {
     if (a->rate_limit_ms && !ac->rate_action) ac->rate_action = i + 1;
     /* Captured when the event is posted (post_event): only then is the
@@ -51,7 +53,7 @@ static long action_step(__u32 i, void *data) {
       if ((v->type == TGD_ARG_SOCK || v->type == TGD_ARG_SOCKET) && v->net.cookie) {
         struct tgd_sock_key k = {.sock = v->net.cookie, .policy_id = cfg->policy_id};
         if (a->kind == TGD_ACT_UNTRACKSOCK) {
-          bpf_map_delete_elem(&tgd_socktrack, &k);
+          ran = bpf_map_delete_elem(&tgd_socktrack, &k) == 0;
         } else {
           __u64 pid_tgid = bpf_get_current_pid_tgid();
           struct tgd_sock_owner o = {.pid = pid_tgid >> 32, .tid = (__u32)pid_tgid};
@@ -76,6 +78,7 @@ static long action_step(__u32 i, void *data) {
       if (pc) __sync_fetch_and_add(&pc->signals, 1);
     }
   }
+  if (ran) ev->action = a->kind;
   return 0;
 }
 

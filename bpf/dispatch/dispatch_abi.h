@@ -594,7 +594,7 @@ struct tgd_policy_event {
   __u32 op;       /* TGD_EV_POLICY */
   __u32 policy_id;
   __u32 hook_id;
-  __u32 action;   /* TGD_ACT_* of the first action of the matching selector */
+  __u32 action;   /* TGD_ACT_* of the last action run (as Tetragon) */
   __u32 flags;    /* TGD_EVF_* */
   __u32 pid;      /* tgid */
   __u32 tid;

@@ -13,6 +13,8 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <tuple>
+#include <vector>
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
@@ -413,6 +415,51 @@ spec:
     std::cout << "fentry refusal here: " << s.message() << "\n";
   }
   EXPECT_TRUE(policies_.empty());
+}
+
+// The event's action is the last action the selector ran, as Tetragon's
+// (a Signal then a Post reports Post; a Post then a Signal reports Signal).
+// SIGWINCH is ignored by default, so cat runs on.
+TEST_P(PolicyFeaturesRootTest, EventActionIsTheLastActionRun) {
+  for (const auto& [name, actions, want] :
+       std::vector<std::tuple<std::string, std::string, tetragon::KprobeAction>>{
+           {"signal-then-post", "      - action: Signal\n        argSig: 28\n      - action: Post\n",
+            tetragon::KPROBE_ACTION_POST},
+           {"post-then-signal", "      - action: Post\n      - action: Signal\n        argSig: 28\n",
+            tetragon::KPROBE_ACTION_SIGNAL}}) {
+    SCOPED_TRACE(name);
+    ASSERT_TRUE(LoadForPodA(absl::StrCat(R"(apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: )", name, R"(
+spec:
+  podSelector:
+    matchLabels:
+      app: a
+  tracepoints:
+  - subsystem: syscalls
+    event: sys_enter_openat
+    args:
+    - index: 6
+      type: string
+    selectors:
+    - matchArgs:
+      - index: 6
+        operator: Equal
+        values: [PREFIX)", name, R"(]
+      matchBinaries:
+      - operator: In
+        values: [BINARY]
+      matchActions:
+)", actions),
+                            static_cast<uint32_t>(2 + policies_.size()))
+                    .ok());
+    int st = RunCat(*cg_a_, prefix_ + name);
+    EXPECT_TRUE(WIFEXITED(st)) << "status " << st;
+    auto events = Drain(name);
+    ASSERT_EQ(events.size(), 1u);
+    EXPECT_EQ(events[0].process_tracepoint().action(), want);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Loaders, PolicyFeaturesRootTest, ::testing::Values("dispatch", "per-policy"),
