@@ -268,7 +268,7 @@ class DispatchBackend : public PolicyBackend {
   bool Complete(const tgd_policy_event& ev, const ProcessCache::ForEvent& found, absl::Duration age) const;
   // Whether events of this policy entry's hook kind carry ancestors.
   bool WantsAncestors(uint32_t policy_id) const;
-  bool WantsAncestorsOfKind(int kind) const;
+  bool WantsAncestorsOfKind(int kind, bool usdt) const;
   // `found`: the process already looked up for this event (null: look it
   // up). `final`: sent after holding; what it lacks is counted.
   // `ret`: a return probe's event merged into `ev`, its entry's.

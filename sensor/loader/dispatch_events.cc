@@ -152,11 +152,11 @@ void DispatchBackend::Publish(const tgd_policy_event& ev, const ProcessCache::Fo
   if (opts_.bus) opts_.bus->Publish(std::move(*out));
 }
 
-bool DispatchBackend::WantsAncestorsOfKind(int kind) const {
+bool DispatchBackend::WantsAncestorsOfKind(int kind, bool usdt) const {
   const AncestorsConfig& a = opts_.ancestors;
   switch (kind) {
     case TGD_HOOK_KPROBE: return a.kprobe;
-    case TGD_HOOK_UPROBE: return a.uprobe;
+    case TGD_HOOK_UPROBE: return usdt ? a.usdt : a.uprobe;
     case TGD_HOOK_LSM: return a.lsm;
     default: return a.tracepoint;
   }
@@ -166,7 +166,7 @@ bool DispatchBackend::WantsAncestors(uint32_t policy_id) const {
   if (!opts_.ancestors.any_policy()) return false;
   absl::MutexLock l(&mu_);
   auto it = entries_.find(policy_id);
-  return it != entries_.end() && WantsAncestorsOfKind(it->second->compiled.kind);
+  return it != entries_.end() && WantsAncestorsOfKind(it->second->compiled.kind, !it->second->compiled.usdt_provider.empty());
 }
 
 bool DispatchBackend::Complete(const tgd_policy_event& ev, const ProcessCache::ForEvent& found,
@@ -374,7 +374,7 @@ std::optional<tetragon::GetEventsResponse> DispatchBackend::DecodeWith(const tgd
     if (f.process) proc = *f.process;
     if (f.parent) parent = *f.parent;
     nspid = f.nspid;
-    if (f.process && WantsAncestorsOfKind(kind)) {
+    if (f.process && WantsAncestorsOfKind(kind, !provider.empty())) {
       bool complete = true;
       for (const ProcessPtr& a : opts_.processes->Ancestors(*f.process, f.parent.get(), &complete)) {
         ancestors.push_back(a);

@@ -15,6 +15,8 @@ AncestorsConfig AncestorsConfig::Parse(absl::string_view flag) {
     if (t == "tracepoint") c.tracepoint = true;
     if (t == "uprobe") c.uprobe = true;
     if (t == "lsm") c.lsm = true;
+    if (t == "usdt") c.usdt = true;
+    if (t == "loader") c.loader = true;
   }
   if (!c.base) return AncestorsConfig{};
   return c;
