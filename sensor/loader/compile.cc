@@ -352,9 +352,10 @@ absl::Status CompileSelector(const policy::Hook& hook, const policy::Selector& s
   TGD_RETURN_IF_ERROR(RefuseNewerSelectorFields(s));
   TGD_RETURN_IF_ERROR(unsupported(!s.match_data.empty(), "matchData"));
 
-  // matchBinaries
+  // matchBinaries: one per selector, as Tetragon (its CRD's MaxItems=1;
+  // its loader refuses a second)
   if (s.match_binaries.size() > 1) {
-    return Unimplemented(s.match_binaries[1].path, "more than one matchBinaries per selector");
+    return Invalid(s.match_binaries[1].path, "only one matchBinaries per selector (as Tetragon)");
   }
   for (const policy::MatchBinaries& b : s.match_binaries) {
     if (b.follow_children) return Unimplemented(b.path + ".followChildren", "followChildren");
@@ -425,47 +426,9 @@ absl::Status CompileSelector(const policy::Hook& hook, const policy::Selector& s
     }
   }
   sel.n_ns = s.match_namespaces.size();
-  // matchCapabilities
-  if (s.match_capabilities.size() > 1) {
-    return Unimplemented(s.match_capabilities[1].path, "more than one matchCapabilities per selector");
-  }
-  for (const policy::MatchCapabilities& c : s.match_capabilities) {
-    if (c.is_namespace_capability) {
-      // Tetragon rejects the selector when the task is in the host's user
-      // namespace (process_filter_capabilities): exactly an ANDed
-      // "User NotIn [host_ns]" clause.
-      if (sel.n_ns >= TGD_MAX_NS_CLAUSES) {
-        return Unimplemented(c.path + ".isNamespaceCapability",
-                             absl::StrCat("isNamespaceCapability with ", TGD_MAX_NS_CLAUSES, " matchNamespaces"));
-      }
-      absl::StatusOr<uint64_t> host = host_ns("user");
-      if (!host.ok()) {
-        return absl::Status(host.status().code(), absl::StrCat(c.path, ".isNamespaceCapability: cannot read the host "
-                                                                       "user namespace: ", host.status().message()));
-      }
-      const int i = sel.n_ns++;
-      sel.ns[i] = {TGD_OP_NEQ, TGD_NS_USER, {0, 0}};
-      out->ints.push_back({0, TGD_TAG(0, sel_idx, TGD_TAG_NS, i), *host});
-    }
-    uint8_t op = OpCode(c.op);
-    if (op != TGD_OP_EQ && op != TGD_OP_NEQ) {
-      return Invalid(c.path + ".operator", absl::StrCat("operator \"", c.op, "\" is not In or NotIn"));
-    }
-    sel.cap_op = op;
-    sel.cap_type = c.type == "Inheritable" ? 1 : c.type == "Permitted" ? 2 : 0;
-    sel.flags |= TGD_SEL_CAPS;
-    for (size_t j = 0; j < c.values.size(); ++j) {
-      std::optional<int> bit = policy::CapabilityBit(c.values[j]);
-      if (!bit) {
-        return Invalid(absl::StrCat(c.path, ".values[", j, "]"),
-                       absl::StrCat("unknown capability \"", c.values[j], "\""));
-      }
-      sel.cap_mask |= 1ULL << *bit;
-    }
-  }
-  // matchCapabilityChanges, matchNamespaceChanges (change_selectors.h)
+  // matchCapabilities (several ANDed), matchCapabilityChanges, matchNamespaceChanges (change_selectors.h)
   std::vector<std::pair<int, uint64_t>> host_user_ns;
-  TGD_RETURN_IF_ERROR(CompileChangeSelectors(s, host_ns, &sel, &host_user_ns));
+  TGD_RETURN_IF_ERROR(CompileCapabilitySelectors(s, host_ns, &sel, &host_user_ns));
   for (const auto& [clause, inum] : host_user_ns) out->ints.push_back({0, TGD_TAG(0, sel_idx, TGD_TAG_NS, clause), inum});
   if (sel.cc_op || sel.nc_op) {
     sel.flags |= TGD_SEL_LINEAGE | TGD_SEL_CHANGES;

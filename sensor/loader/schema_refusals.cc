@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "sensor/loader/workload_scope.h"
 
 namespace tgd {
 namespace {
@@ -42,10 +43,6 @@ absl::Status RefuseNewerHookFields(const policy::Hook& hook) {
 }
 
 absl::Status RefuseNewerSelectorFields(const policy::Selector& s) {
-  if (s.match_workloads) {
-    return Unimplemented(s.match_workloads->path.empty() ? s.path + ".matchWorkloads" : s.match_workloads->path,
-                         "matchWorkloads (per-selector workload scoping)");
-  }
   if (!s.match_data.empty()) return Unimplemented(s.path + ".matchData", "matchData");
   for (const auto* actions : {&s.match_actions, &s.match_return_actions}) {
     for (const policy::MatchAction& a : *actions) {
@@ -58,6 +55,7 @@ absl::Status RefuseNewerSelectorFields(const policy::Selector& s) {
 }
 
 void AppendNewerSpecRefusals(const policy::TracingPolicy& p, std::vector<absl::Status>* out) {
+  if (absl::Status s = CheckSelectorWorkloads(p); !s.ok()) out->push_back(s);
 
   if (p.node_selector && (!p.node_selector->match_labels.empty() || !p.node_selector->match_expressions.empty())) {
     out->push_back(Unimplemented("spec.nodeSelector",

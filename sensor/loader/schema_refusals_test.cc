@@ -41,9 +41,10 @@ constexpr char kOpenat[] = "  tracepoints:\n  - subsystem: syscalls\n    event: 
 TEST(SchemaRefusalsTest, EachNewerFieldIsNamed) {
   ExpectRefused("  nodeSelector:\n    matchLabels:\n      a: b\n" + std::string(kOpenat), "spec.nodeSelector");
   ExpectRefused("  fentries:\n  - call: vfs_read\n    syscall: false\n", "spec.fentries[0]");
-  ExpectRefused(std::string(kOpenat) + "    selectors:\n    - matchWorkloads:\n        podSelector:\n"
-                "          matchLabels:\n            app: a\n",
-                "spec.tracepoints[0].selectors[0].matchWorkloads");
+  // matchWorkloads beside an unscoped selector in an unscoped policy.
+  ExpectRefused(std::string(kOpenat) + "    selectors:\n    - matchPIDs:\n      - operator: In\n        values: [1]\n"
+                "    - matchWorkloads:\n        podSelector:\n          matchLabels:\n            app: a\n",
+                "spec.tracepoints[0].selectors[1].matchWorkloads");
   ExpectRefused("  kprobes:\n  - call: vfs_read\n    syscall: false\n    data:\n    - index: 0\n      type: int\n",
                 "spec.kprobes[0].data");
   ExpectRefused("  uprobes:\n  - path: /bin/true\n    symbols: [main]\n    binaryDigests: [x]\n",
@@ -56,6 +57,23 @@ TEST(SchemaRefusalsTest, EachNewerFieldIsNamed) {
   ExpectRefused("  kprobes:\n  - call: vfs_read\n    syscall: false\n    args:\n    - index: 0\n      type: int\n"
                 "      source: current_task\n",
                 "spec.kprobes[0].args[0].source");
+}
+
+// matchWorkloads loads when every selector of the hook has one, or when the
+// policy is scoped itself; a matchWorkloads that filters nothing (all {} or
+// all absent, as Tetragon) counts as none.
+TEST(SchemaRefusalsTest, MatchWorkloadsLoadsWhereRunListsCarryIt) {
+  const std::string scoped_a =
+      "    - matchWorkloads:\n        podSelector:\n          matchLabels:\n            app: a\n";
+  const std::string unscoped = "    - matchPIDs:\n      - operator: In\n        values: [1]\n";
+  EXPECT_TRUE(FirstRefusal(std::string(kOpenat) + "    selectors:\n" + scoped_a +
+                           "    - matchWorkloads:\n        hostSelector: {}\n").ok());
+  EXPECT_TRUE(FirstRefusal("  podSelector:\n    matchLabels:\n      tier: x\n" + std::string(kOpenat) +
+                           "    selectors:\n" + unscoped + scoped_a).ok());
+  EXPECT_TRUE(FirstRefusal(std::string(kOpenat) + "    selectors:\n" + unscoped +
+                           "    - matchWorkloads:\n        podSelector: {}\n        containerSelector: {}\n"
+                           "        hostSelector: {}\n").ok());
+  EXPECT_TRUE(FirstRefusal(std::string(kOpenat) + "    selectors:\n" + unscoped + "    - matchWorkloads: {}\n").ok());
 }
 
 TEST(SchemaRefusalsTest, EmptyNodeSelectorLabelsAndMacrosLoad) {
