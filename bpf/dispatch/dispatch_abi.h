@@ -40,6 +40,9 @@
 /* USDT argument (uprobe pt_regs): index = TGD_USDT_* spec, offset | size_loc << 16 = 32-bit value
  * (constant, or displacement of a memory operand). */
 #define TGD_SRC_USDT 7
+/* kprobes/uprobes `data`: the value a resolve path starts from. */
+#define TGD_SRC_CURRENT_TASK 8 /* the current task_struct (source: current_task) */
+#define TGD_SRC_PT_REGS 9      /* the probe's pt_regs (source: pt_regs) */
 #define TGD_USDT_REG_OFF(x) ((x)&0xff)       /* pt_regs byte offset of the register */
 #define TGD_USDT_KIND(x) (((x) >> 8) & 3)    /* 1 register, 2 memory at register + value, 3 constant */
 #define TGD_USDT_SIZE_LOG2(x) (((x) >> 10) & 3) /* the note's operand size: 1, 2, 4 or 8 bytes */
@@ -172,6 +175,8 @@ struct tgd_sock_owner {
  * cost nothing at exec and fork. */
 #define TGD_TRACK_PARENT_BIN (1u << 0) /* tgd_parent_paths: matchParentBinaries */
 #define TGD_TRACK_EXEC_CREDS (1u << 1) /* tgd_exec_creds: matchCapabilityChanges / matchNamespaceChanges */
+#define TGD_TRACK_FOLLOW_CHILDREN (1u << 2) /* tgd_follow_bits: matchBinaries followChildren */
+#define TGD_FOLLOW_IDS 64 /* followChildren matchBinaries loaded at once (bits of tgd_follow_bits, as Tetragon) */
 
 /* Ancestors a followForks pid set looks at (as Tetragon: the task and 9
  * levels of parents, and the parent pid of each non-namespace level). */
@@ -276,7 +281,8 @@ struct tgd_selector {
   __u8 cc_type;    /* 0 effective, 1 inheritable, 2 permitted */
   __u8 nc_op;
   __u8 pbin_op;    /* matchParentBinaries operator (TGD_OP_NONE: absent), values tagged TGD_TAG_PBIN */
-  __u8 pad2[2];
+  __u8 bin_follow; /* matchBinaries followChildren: 1 + its bit in tgd_follow_bits (0: none) */
+  __u8 pad2;
   struct tgd_int_clause ints[TGD_MAX_INT_CLAUSES];
   struct tgd_str_clause strs[TGD_MAX_STR_CLAUSES];
   struct tgd_ns_clause ns[TGD_MAX_NS_CLAUSES];

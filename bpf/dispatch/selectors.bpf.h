@@ -140,6 +140,9 @@ static __always_inline int bin_match(struct tgd_policy_cfg *cfg, struct tgd_poli
     m->exe_state = exe ? TGD_EXE_FOUND : TGD_EXE_ABSENT;
     m->exe_hash = exe ? exe->hash : 0;
   }
+  /* followChildren (In / NotIn): the process or an ancestor ran one. */
+  if (s->bin_follow && tgd_follow_match((struct task_struct *)bpf_get_current_task(), ev->pid, s->bin_follow - 1))
+    return op == TGD_OP_EQ;
   if (m->exe_state != TGD_EXE_FOUND) return bin_negated(op);
   if ((op == TGD_OP_EQ || op == TGD_OP_NEQ) &&
       !int_in_set(cfg->policy_id, TGD_TAG(cfg->gen, sel, TGD_TAG_BIN_HASH, 0), m->exe_hash))

@@ -183,7 +183,10 @@ TEST(CompileTest, RefusesWhatItCannotEnforceNamingTheField) {
       {"    - matchNamespaceChanges:\n      - operator: In\n        values: [Mnt, Network]\n",
        absl::StatusCode::kInvalidArgument, "matchNamespaceChanges[0].values[1]: \"Network\""},
       {"    - matchBinaries:\n      - operator: In\n        followChildren: true\n        values: [/bin/sh]\n",
-       absl::StatusCode::kUnimplemented, "matchBinaries[0].followChildren: followChildren is not supported"},
+       absl::StatusCode::kOk, ""},
+      {"    - matchBinaries:\n      - operator: Prefix\n        followChildren: true\n        values: [/bin/]\n",
+       absl::StatusCode::kInvalidArgument,  // the parser's refusal, as Tetragon's loader
+       "matchBinaries[0].followChildren: only supported with In and NotIn, not Prefix"},
       {"    - matchBinaries:\n      - operator: In\n        values: [/bin/sh]\n      - operator: NotIn\n"
        "        values: [/bin/cat]\n",
        absl::StatusCode::kInvalidArgument,  // refused by the parser, as Tetragon's loader does

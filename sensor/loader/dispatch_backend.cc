@@ -508,6 +508,7 @@ absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::LoadInState(const
           s = ErrnoStatus(errno, "creating the policy's counters");
         }
       }
+      if (s.ok()) s = AddFollowChildren(ref);
       if (s.ok()) s = WriteValues(ref, true);
       if (s.ok()) s = EnableTracking(ref.compiled.track_flags);
       if (s.ok()) s = WriteConfig(ref, flags);
@@ -596,6 +597,7 @@ absl::Status DispatchBackend::EnableTracking(uint32_t track_flags) {
 void DispatchBackend::ForgetEntry(Entry& e) {
   uint32_t id = e.id;
   bpf_map_delete_elem(e.maps.cfgs, &id);  // no new evaluation finds it
+  RemoveFollowChildren(e);
   if (e.cfg_slot != kNoSlot) cfg_pool_->Retire(e.cfg_slot);
   e.cfg_slot = kNoSlot;
   bool limited = false;

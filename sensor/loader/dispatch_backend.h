@@ -190,6 +190,7 @@ class DispatchBackend : public PolicyBackend {
     uint32_t filter_id = 0;
     // matchWorkloads: the filter id of each selector (0: it has none).
     std::array<uint32_t, TGD_MAX_SELECTORS> sel_filters{};
+    std::vector<int> follow_bits;  // followChildren: the bits it holds
     Hook* hook = nullptr;
     CompiledHook compiled;
     uint16_t gen = 0;
@@ -253,6 +254,14 @@ class DispatchBackend : public PolicyBackend {
   // the refusals of selector_workloads.h and of the per-policy loader.
   absl::StatusOr<std::unique_ptr<SelectorWorkloads>> AddSelectorWorkloads(const std::vector<policy::Hook>& hooks,
                                                                           uint32_t filter_id);
+  // matchBinaries followChildren (dispatch_follow_children.cc): gives each
+  // of the entry's followChildren selectors a bit of tgd_follow_bits and
+  // files its paths (RESOURCE_EXHAUSTED past TGD_FOLLOW_IDS; UNIMPLEMENTED
+  // in the per-policy loader); RemoveFollowChildren undoes it and clears the
+  // bits from every process's record.
+  absl::Status AddFollowChildren(Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RemoveFollowChildren(Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status WriteFollowPath(const std::string& path) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Once the entries `ids` are indexed: writes the run lists of the cgroups
   // of `sw`'s filters (null: nothing to do).
   absl::Status SyncSelectorLists(const std::vector<uint32_t>& ids, const SelectorWorkloads* sw);
@@ -344,6 +353,9 @@ class DispatchBackend : public PolicyBackend {
   // (hook, cgroup) -> its policies, each with the selectors that do not apply (tgd_run_list.sel_skip).
   std::map<std::pair<uint32_t, uint64_t>, std::vector<std::pair<uint32_t, uint8_t>>> run_lists_ ABSL_GUARDED_BY(mu_);
   std::atomic<uint32_t> next_sel_filter_id_{kSelectorFirstFilterId};  // selector_workloads.h
+  // followChildren: bits in use, and each path's bits (tgd_follow_paths).
+  uint64_t follow_used_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<std::string, uint64_t> follow_paths_ ABSL_GUARDED_BY(mu_);
   std::map<std::pair<uint32_t, uint64_t>, uint32_t> run_slots_ ABSL_GUARDED_BY(mu_);  // their published slots
   std::set<uint32_t> free_hook_ids_ ABSL_GUARDED_BY(mu_);
   uint32_t next_hook_id_ ABSL_GUARDED_BY(mu_) = 1;

@@ -1,6 +1,7 @@
-// End to end on real tracepoints, cgroups and processes, for selector forms:
-// matchWorkloads (per-selector workload scoping through the run lists) and
-// matchBinaries followChildren (a binary's descendants).
+// End to end on real tracepoints, uprobes, cgroups and processes, for
+// selector forms: matchWorkloads (per-selector workload scoping through the
+// run lists), matchBinaries followChildren (a binary's descendants), several
+// matchCapabilities, and a uprobe's `data` filtered by matchData.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
@@ -196,6 +198,70 @@ spec:
   EXPECT_TRUE(Drain("gold-only").empty());
 }
 
+// The policies of the followChildren tests: an open of MARKER by a process
+// that ran SH, or (followChildren) whose ancestor did.
+std::string ShPolicy(const std::string& name, bool follow_children) {
+  return absl::StrCat(R"(apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: )", name, R"(
+spec:
+  tracepoints:
+  - subsystem: syscalls
+    event: sys_enter_openat
+    args:
+    - index: 6
+      type: string
+    selectors:
+    - matchArgs:
+      - index: 6
+        operator: Prefix
+        values: [MARKER]
+      matchBinaries:
+      - operator: In
+        followChildren: )", follow_children ? "true" : "false", R"(
+        values: [SH]
+)");
+}
+
+// followChildren: cat run by the shell (a child, or the shell exec'ing it)
+// matches In [sh]; cat run directly does not; without followChildren the
+// shell's child does not either.
+TEST_F(SelectorFormsRootTest, FollowChildrenMatchesTheBinarysDescendants) {
+  ASSERT_TRUE(Load(ShPolicy("follow", true)).ok());
+  ASSERT_TRUE(Load(ShPolicy("no-follow", false)).ok());
+  EXPECT_TRUE(Exited(Run(*cg_a_, {sh_, "-c", cat_ + " " + marker_ + "-fc; true"})));
+  EXPECT_GE(Drain("follow").size(), 1u);
+  EXPECT_TRUE(Drain("no-follow").empty());
+  EXPECT_TRUE(Exited(Run(*cg_a_, {sh_, "-c", "exec " + cat_ + " " + marker_ + "-fc"})));  // exec'd in place
+  EXPECT_GE(Drain("follow").size(), 1u);
+  EXPECT_TRUE(Exited(RunCat(*cg_a_)));
+  EXPECT_TRUE(Drain("follow").empty());
+  // The policy's bits go with it: a new one starts from clean records.
+  policies_.clear();
+  ASSERT_TRUE(Load(ShPolicy("follow-again", true)).ok());
+  EXPECT_TRUE(Exited(RunCat(*cg_a_)));
+  EXPECT_TRUE(Drain("follow-again").empty());
+}
+
+// A shell started before the policy: its child is found through its
+// ancestors' binaries. The shell waits for a file the test creates once the
+// policy is loaded (no timing).
+TEST_F(SelectorFormsRootTest, FollowChildrenFindsAnAncestorOlderThanThePolicy) {
+  const std::string go = marker_ + "-go";
+  unlink(go.c_str());
+  auto pid = cg_a_->Spawn(
+      {sh_, "-c", absl::StrCat("while [ ! -e ", go, " ]; do sleep 0.05; done; ", cat_, " ", marker_, "-old; true")});
+  ASSERT_TRUE(pid.ok()) << pid.status();
+  absl::Status loaded = Load(ShPolicy("follow-old", true));
+  { std::ofstream(go).put('x'); }
+  auto st = testing::WaitChild(*pid);
+  unlink(go.c_str());
+  ASSERT_TRUE(loaded.ok()) << loaded;
+  ASSERT_TRUE(st.ok() && Exited(*st));
+  EXPECT_GE(Drain("follow-old").size(), 1u);
+}
+
 // Two matchCapabilities in one selector are ANDed: In [CAP_SYS_ADMIN] and
 // NotIn [CAP_NET_RAW] match a root task only once it has dropped CAP_NET_RAW
 // from its effective set (Tetragon's datapath would check the first alone).
@@ -254,6 +320,78 @@ spec:
   EXPECT_TRUE(Drain("caps-anded").empty());
   run(true);
   EXPECT_EQ(Drain("caps-anded").size(), 1u);
+}
+
+// A uprobe's data (as Tetragon: values resolved from the current task or
+// the registers) is read after its args, filtered by matchData and rendered
+// in the event's `data`: the task's tgid and comm, and (x86-64) the second
+// argument's register. A matchData that does not hold drops the event.
+TEST_F(SelectorFormsRootTest, UprobeDataIsReadFilteredAndRendered) {
+  const std::string bin = absl::StrCat("/tmp/tgdsf-tgt-", getpid());  // comm: its first 15 bytes
+  std::filesystem::copy_file("sensor/loader/testdata/usdt_target", bin,
+                             std::filesystem::copy_options::overwrite_existing);
+  chmod(bin.c_str(), 0755);
+  auto policy = [&](const std::string& name, const std::string& comm_prefix) {
+    return absl::StrCat(R"(apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: )", name, R"(
+spec:
+  uprobes:
+  - path: ")", bin, R"("
+    symbols: [tgd_target_fn]
+    args:
+    - index: 0
+      type: int
+    data:
+    - index: 0
+      type: int
+      source: current_task
+      resolve: tgid
+    - index: 1
+      type: string
+      source: current_task
+      resolve: comm
+    - index: 2
+      type: uint64
+      source: pt_regs
+      resolve: si
+    selectors:
+    - matchData:
+      - index: 1
+        operator: Prefix
+        values: [")", comm_prefix, R"("]
+)");
+  };
+  absl::Status a = Load(policy("data-match", "tgdsf-tgt-"));
+  absl::Status b = Load(policy("data-nomatch", "other-"));
+  auto pid = cg_a_->Spawn({bin, "2"});
+  ASSERT_TRUE(pid.ok()) << pid.status();
+  auto st = testing::WaitChild(*pid);
+  unlink(bin.c_str());
+  ASSERT_TRUE(a.ok()) << a;
+  ASSERT_TRUE(b.ok()) << b;
+  ASSERT_TRUE(st.ok());
+  while (backend_->PollOnce(50) > 0) {
+  }
+  int matched = 0, unmatched = 0;
+  EventBus::Event ev;
+  while (sub_->Next(&ev, absl::Now() + absl::Milliseconds(50))) {
+    if (!ev->has_process_uprobe()) continue;
+    const tetragon::ProcessUprobe& u = ev->process_uprobe();
+    if (u.policy_name() == "data-nomatch") ++unmatched;
+    if (u.policy_name() != "data-match") continue;
+    ++matched;
+    ASSERT_EQ(u.args_size(), 1);
+    ASSERT_EQ(u.data_size(), 3) << u.DebugString();
+    EXPECT_EQ(u.data(0).int_arg(), *pid);
+    EXPECT_EQ(u.data(1).string_arg().rfind("tgdsf-tgt-", 0), 0u) << u.data(1).string_arg();
+#if defined(__x86_64__)
+    EXPECT_EQ(u.data(2).size_arg(), 5u);  // tgd_target_fn(i, 5)
+#endif
+  }
+  EXPECT_EQ(matched, 2);
+  EXPECT_EQ(unmatched, 0);
 }
 
 }  // namespace
