@@ -42,7 +42,7 @@
 #define TGD_SRC_USDT 7
 /* kprobes/uprobes `data`: the value a resolve path starts from. */
 #define TGD_SRC_CURRENT_TASK 8 /* the current task_struct (source: current_task) */
-#define TGD_SRC_PT_REGS 9      /* the probe's pt_regs (source: pt_regs) */
+#define TGD_SRC_PT_REGS 9      /* a register of the probe's pt_regs at byte offset `index` (source: pt_regs) */
 #define TGD_USDT_REG_OFF(x) ((x)&0xff)       /* pt_regs byte offset of the register */
 #define TGD_USDT_KIND(x) (((x) >> 8) & 3)    /* 1 register, 2 memory at register + value, 3 constant */
 #define TGD_USDT_SIZE_LOG2(x) (((x) >> 10) & 3) /* the note's operand size: 1, 2, 4 or 8 bytes */

@@ -65,7 +65,16 @@ absl::Status CompileDataArgs(const policy::Hook& hook, CompiledHook* out) {
     }
     TGD_ASSIGN_OR_RETURN(ResolvedPath r, ResolveArgPath(hook, a, path, nullptr));
     TGD_RETURN_IF_ERROR(ApplyResolvedPath(r, a, path, &d));
-    out->cfg.res[pos] = r.res;
+    if (d.src == TGD_SRC_PT_REGS) {
+      // A register: read at its offset in pt_regs (the context is no value
+      // a resolve path can start from).
+      if (r.res.n != 1 || r.kind != ResolvedKind::kInteger) {
+        return Invalid(path + ".resolve", "a pt_regs data entry names one register (e.g. \"ax\", \"si\")");
+      }
+      d.index = r.res.off[0];
+    } else {
+      out->cfg.res[pos] = r.res;
+    }
     out->args.push_back(std::move(ca));
   }
   out->cfg.n_args = hook.args.size() + hook.data.size();
