@@ -35,7 +35,11 @@ static __always_inline __u64 read_slot(void *ctx, int kind, __u8 src, __u32 loc,
     bpf_probe_read_kernel(&raw, 8, (char *)ctx + 8 * idx);
   } else {
     struct pt_regs *regs = ctx;
-    if (src == TGD_SRC_RET) { /* return probe: the return value */
+    if (src == TGD_SRC_CURRENT_TASK) { /* data: a resolve path from the task */
+      raw = bpf_get_current_task();
+    } else if (src == TGD_SRC_PT_REGS) { /* data: a register, by its offset in pt_regs */
+      if (loc <= sizeof(struct pt_regs) - 8) bpf_probe_read_kernel(&raw, sizeof(raw), (char *)regs + loc);
+    } else if (src == TGD_SRC_RET) { /* return probe: the return value */
       raw = PT_REGS_RC(regs);
     } else if (src == TGD_SRC_REG + 1) { /* syscall wrapper: arguments in the inner pt_regs */
       regs = (struct pt_regs *)PT_REGS_PARM1(regs);

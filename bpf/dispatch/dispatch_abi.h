@@ -18,6 +18,7 @@
 #define TGD_MAX_STR_CLAUSES 4       /* matchArgs on strings per selector */
 #define TGD_MAX_NS_CLAUSES 4        /* matchNamespaces per selector */
 #define TGD_MAX_ACTIONS 4           /* matchActions per selector */
+#define TGD_MAX_CAP_CLAUSES 3       /* matchCapabilities per selector (ANDed) */
 #define TGD_RUN_MAX 64              /* policies in one run list */
 #define TGD_STR_MAX 240             /* bytes of a string value (LPM data <= 256) */
 #define TGD_STR_MASK 255
@@ -39,6 +40,9 @@
 /* USDT argument (uprobe pt_regs): index = TGD_USDT_* spec, offset | size_loc << 16 = 32-bit value
  * (constant, or displacement of a memory operand). */
 #define TGD_SRC_USDT 7
+/* kprobes/uprobes `data`: the value a resolve path starts from. */
+#define TGD_SRC_CURRENT_TASK 8 /* the current task_struct (source: current_task) */
+#define TGD_SRC_PT_REGS 9      /* a register of the probe's pt_regs at byte offset `index` (source: pt_regs) */
 #define TGD_USDT_REG_OFF(x) ((x)&0xff)       /* pt_regs byte offset of the register */
 #define TGD_USDT_KIND(x) (((x) >> 8) & 3)    /* 1 register, 2 memory at register + value, 3 constant */
 #define TGD_USDT_SIZE_LOG2(x) (((x) >> 10) & 3) /* the note's operand size: 1, 2, 4 or 8 bytes */
@@ -171,6 +175,8 @@ struct tgd_sock_owner {
  * cost nothing at exec and fork. */
 #define TGD_TRACK_PARENT_BIN (1u << 0) /* tgd_parent_paths: matchParentBinaries */
 #define TGD_TRACK_EXEC_CREDS (1u << 1) /* tgd_exec_creds: matchCapabilityChanges / matchNamespaceChanges */
+#define TGD_TRACK_FOLLOW_CHILDREN (1u << 2) /* tgd_follow_bits: matchBinaries followChildren */
+#define TGD_FOLLOW_IDS 64 /* followChildren matchBinaries loaded at once (bits of tgd_follow_bits, as Tetragon) */
 
 /* Ancestors a followForks pid set looks at (as Tetragon: the task and 9
  * levels of parents, and the parent pid of each non-namespace level). */
@@ -245,6 +251,15 @@ struct tgd_action {
   __u32 pad2;
 };
 
+/* A second or third matchCapabilities of a selector (the first is
+ * tgd_selector's cap_op/cap_type/cap_mask): op 0 = absent. */
+struct tgd_cap_clause {
+  __u64 mask;
+  __u8 op;   /* EQ (In) / NEQ (NotIn) */
+  __u8 type; /* 0 effective, 1 inheritable, 2 permitted */
+  __u8 pad[6];
+};
+
 struct tgd_selector {
   __u32 flags;     /* TGD_SEL_* */
   __u8 bin_op;     /* matchBinaries operator (TGD_OP_NONE: absent) */
@@ -266,11 +281,13 @@ struct tgd_selector {
   __u8 cc_type;    /* 0 effective, 1 inheritable, 2 permitted */
   __u8 nc_op;
   __u8 pbin_op;    /* matchParentBinaries operator (TGD_OP_NONE: absent), values tagged TGD_TAG_PBIN */
-  __u8 pad2[2];
+  __u8 bin_follow; /* matchBinaries followChildren: 1 + its bit in tgd_follow_bits (0: none) */
+  __u8 pad2;
   struct tgd_int_clause ints[TGD_MAX_INT_CLAUSES];
   struct tgd_str_clause strs[TGD_MAX_STR_CLAUSES];
   struct tgd_ns_clause ns[TGD_MAX_NS_CLAUSES];
   struct tgd_action actions[TGD_MAX_ACTIONS];
+  struct tgd_cap_clause more_caps[TGD_MAX_CAP_CLAUSES - 1];
 };
 
 /* args[].resolve: a BTF field path from the argument, compiled to member
@@ -355,10 +372,14 @@ struct tgd_run_key {
 /* A run list: held by a run-list slot (struct tgd_run_slot). */
 #define TGD_RUNF_TRUNCATED (1u << 0) /* more policies apply than the list holds */
 
+/* sel_skip[i]: the selectors of policy[i] that do not apply to this list's
+ * cgroup (bit j: selector j), from their matchWorkloads; 0 for a policy
+ * without any (the usual case, and what a zeroed list says). */
 struct tgd_run_list {
   __u32 n;
   __u32 flags; /* TGD_RUNF_* */
   __u32 policy[TGD_RUN_MAX];
+  __u8 sel_skip[TGD_RUN_MAX];
 };
 
 /* Slots: configs and run lists live in ARRAY chunks (inner maps of
@@ -626,7 +647,8 @@ static_assert(sizeof(struct tgd_resolve) == 20, "tgd_resolve");
 static_assert(sizeof(struct tgd_arg_src) == 32, "tgd_arg_src: compared as 8 words");
 static_assert(offsetof(struct tgd_policy_event, memo) % 8 == 0, "tgd_eval_memo alignment");
 static_assert(sizeof(struct tgd_selector) == 40 + 24 * TGD_MAX_INT_CLAUSES + 4 * TGD_MAX_STR_CLAUSES +
-                                                 4 * TGD_MAX_NS_CLAUSES + 16 * TGD_MAX_ACTIONS,
+                                                 4 * TGD_MAX_NS_CLAUSES + 16 * TGD_MAX_ACTIONS +
+                                                 16 * (TGD_MAX_CAP_CLAUSES - 1),
               "tgd_selector");
 static_assert(sizeof(struct tgd_run_key) == 16, "tgd_run_key");
 static_assert(offsetof(struct tgd_policy_cfg, pair_id) == 20, "tgd_policy_cfg ret fields in the old padding");

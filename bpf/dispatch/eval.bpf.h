@@ -28,7 +28,7 @@
 /* An LSM verdict: 0 allows, -errno denies (the first Override wins). */
 struct tgd_verdict {
   __s32 verdict;
-  __u32 pad;
+  __u32 sel_skip; /* in: the run list's selectors that do not apply (matchWorkloads) */
 };
 
 /* Decides one evaluation whose arguments are read: finds the matching
@@ -41,7 +41,7 @@ struct tgd_verdict {
 __noinline int tgd_decide(struct tgd_policy_cfg *cfg, struct tgd_policy_event *ev, struct tgd_verdict *v,
                           struct tgd_hook_stats *st) {
   if (!cfg || !ev || !v) return 0;
-  int matched = match_selectors(cfg, ev);
+  int matched = match_selectors(cfg, ev, v->sel_skip);
   if (matched < 0) return 0;
   ev->flags |= ((__u32)matched & TGD_EVF_SEL_MASK) << TGD_EVF_SEL_SHIFT;
   __u32 id = cfg->policy_id;
@@ -217,7 +217,7 @@ static __always_inline void release_scratch(struct eval_ctx *ec) {
 /* Evaluates policy `id` for this event in the event's scratch slot: reads
  * the arguments no earlier policy of the event read, runs its selectors,
  * acts and posts or discards. */
-static __always_inline void eval_one(struct eval_ctx *ec, __u32 id, int kind) {
+static __always_inline void eval_one(struct eval_ctx *ec, __u32 id, __u32 sel_skip, int kind) {
   struct tgd_policy_cfg *cfg = policy_cfg(id);
   if (!cfg || !(cfg->flags & TGD_POLICY_ENABLED)) return;
   struct tgd_hook_stats *st = ec->st;
@@ -253,7 +253,7 @@ static __always_inline void eval_one(struct eval_ctx *ec, __u32 id, int kind) {
   }
   if (kind == TGD_HOOK_KPROBE) tgd_ret_copy(ec->ctx, cfg, ev, ec->ret_depth);
   sock_owner(ev);
-  struct tgd_verdict v = {.verdict = ec->verdict};
+  struct tgd_verdict v = {.verdict = ec->verdict, .sel_skip = sel_skip};
   int posted = tgd_decide(cfg, ev, &v, st) && post_event(ec->ctx, ev, kind, st);
   ec->verdict = v.verdict;
   if (kind == TGD_HOOK_KPROBE && posted) tgd_ret_record(ec->ctx, cfg);
@@ -265,7 +265,7 @@ static __always_inline long eval_policy(__u32 i, struct eval_ctx *ec, int kind) 
   __u32 n = l->n;
   if (i >= n || i >= TGD_RUN_MAX) return 1;
   TGD_MASK(i, 63);
-  eval_one(ec, l->policy[i], kind);
+  eval_one(ec, l->policy[i], l->sel_skip[i], kind);
   return 0;
 }
 

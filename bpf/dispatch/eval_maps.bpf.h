@@ -179,6 +179,28 @@ struct {
   __type(value, __u32);
 } tgd_track_flags SEC(".maps");
 
+/* matchBinaries followChildren (TGD_TRACK_FOLLOW_CHILDREN), as Tetragon's
+ * mbset: a binary path (zero-padded) -> the followChildren bits whose
+ * values hold it; written by user space. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 1024);
+  __type(key, char[TGD_STR_MAX]);
+  __type(value, __u64);
+} tgd_follow_paths SEC(".maps");
+
+/* Thread group id -> the followChildren bits of the binaries it and its
+ * ancestors ran (kept across its execs, inherited at fork); written by the
+ * trackers and by a match found through an ancestor (a process older than
+ * the policy), bits cleared by user space when a policy goes. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 65536);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, __u32);
+  __type(value, __u64);
+} tgd_follow_bits SEC(".maps");
+
 /* Parent binary tracker (TGD_TRACK_PARENT_BIN): thread group id -> the binary
  * it ran before its last exec (its parent's, copied at fork, or its own
  * previous one), as Tetragon's matchParentBinaries sees it. */

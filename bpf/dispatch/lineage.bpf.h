@@ -212,8 +212,77 @@ static __always_inline void tgd_track_exec_before(__u32 flags, __u32 tgid, struc
   if ((flags & TGD_TRACK_PARENT_BIN) && prev) bpf_map_update_elem(&tgd_parent_paths, &tgid, prev, BPF_ANY);
 }
 
+/* followChildren: ORs `bits` into the process's record. */
+static __always_inline void tgd_follow_or(__u32 tgid, __u64 bits) {
+  __u64 *cur = bpf_map_lookup_elem(&tgd_follow_bits, &tgid);
+  if (cur) {
+    __sync_fetch_and_or(cur, bits);
+    return;
+  }
+  bpf_map_update_elem(&tgd_follow_bits, &tgid, &bits, BPF_NOEXIST);
+  cur = bpf_map_lookup_elem(&tgd_follow_bits, &tgid);
+  if (cur) __sync_fetch_and_or(cur, bits); /* lost a race with another writer */
+}
+
+/* At exec, once the new binary is stored: its followChildren bits, with the
+ * parent's (the process's own stay across the exec). */
+static __always_inline void tgd_follow_exec(struct task_struct *task, __u32 tgid) {
+  __u64 bits = 0;
+  struct tgd_exec_path *exe = bpf_map_lookup_elem(&tgd_exec_paths, &tgid);
+  if (exe) {
+    __u64 *b = bpf_map_lookup_elem(&tgd_follow_paths, exe->path);
+    if (b) bits |= *b;
+  }
+  __u32 ptgid = BPF_CORE_READ(task, real_parent, tgid);
+  __u64 *pb = bpf_map_lookup_elem(&tgd_follow_bits, &ptgid);
+  if (pb) bits |= *pb;
+  if (bits) tgd_follow_or(tgid, bits);
+}
+
+struct follow_walk_ctx {
+  struct task_struct *task; /* the ancestor looked at next */
+  __u64 bit;
+  int found;
+};
+
+static long follow_walk_step(__u32 i, void *data) {
+  struct follow_walk_ctx *c = data;
+  struct task_struct *t = c->task;
+  if (!t) return 1;
+  __u32 tgid = BPF_CORE_READ(t, tgid);
+  if (tgid == 0) return 1; /* past init */
+  struct tgd_exec_path *exe = bpf_map_lookup_elem(&tgd_exec_paths, &tgid);
+  if (exe) {
+    __u64 *b = bpf_map_lookup_elem(&tgd_follow_paths, exe->path);
+    if (b && (*b & c->bit)) {
+      c->found = 1;
+      return 1;
+    }
+  }
+  struct task_struct *parent = BPF_CORE_READ(t, real_parent, group_leader);
+  if (parent == t) return 1;
+  c->task = parent;
+  return 0;
+}
+
+/* matchBinaries followChildren: whether the process or an ancestor ran a
+ * binary of bit `bit`'s values. The record answers for what ran since the
+ * policy was loaded; an older process tree is looked up through its
+ * ancestors' current binaries (TGD_PID_CHAIN_DEPTH levels, as Tetragon walks
+ * its process map once per change), and a hit is recorded. */
+static __always_inline int tgd_follow_match(struct task_struct *task, __u32 tgid, __u32 bit) {
+  __u64 mask = 1ULL << (bit & (TGD_FOLLOW_IDS - 1));
+  __u64 *cur = bpf_map_lookup_elem(&tgd_follow_bits, &tgid);
+  if (cur && (*cur & mask)) return 1;
+  struct follow_walk_ctx c = {.task = BPF_CORE_READ(task, real_parent, group_leader), .bit = mask};
+  bpf_loop(TGD_PID_CHAIN_DEPTH, follow_walk_step, &c, 0);
+  if (c.found) tgd_follow_or(tgid, mask);
+  return c.found;
+}
+
 /* At exec, once the new binary is stored. */
 static __always_inline void tgd_track_exec_after(__u32 flags, struct task_struct *task, __u32 tgid) {
+  if (flags & TGD_TRACK_FOLLOW_CHILDREN) tgd_follow_exec(task, tgid);
   if (flags & TGD_TRACK_EXEC_CREDS) {
     struct tgd_exec_creds c = {};
     tgd_read_caps(task, &c);
@@ -224,6 +293,10 @@ static __always_inline void tgd_track_exec_after(__u32 flags, struct task_struct
 
 /* At fork of a new thread group: the child inherits the parent's records. */
 static __always_inline void tgd_track_fork(__u32 flags, __u32 ptgid, __u32 tgid) {
+  if (flags & TGD_TRACK_FOLLOW_CHILDREN) {
+    __u64 *p = bpf_map_lookup_elem(&tgd_follow_bits, &ptgid);
+    if (p && *p) tgd_follow_or(tgid, *p);
+  }
   if (flags & TGD_TRACK_EXEC_CREDS) {
     struct tgd_exec_creds *p = bpf_map_lookup_elem(&tgd_exec_creds, &ptgid);
     if (p) bpf_map_update_elem(&tgd_exec_creds, &tgid, p, BPF_NOEXIST);
@@ -235,6 +308,7 @@ static __always_inline void tgd_track_exit(__u32 flags, __u32 tgid) {
   if (!flags) return;
   bpf_map_delete_elem(&tgd_parent_paths, &tgid);
   bpf_map_delete_elem(&tgd_exec_creds, &tgid);
+  bpf_map_delete_elem(&tgd_follow_bits, &tgid);
 }
 
 #endif /* TGDISPATCH_BPF_DISPATCH_LINEAGE_BPF_H_ */

@@ -140,6 +140,9 @@ static __always_inline int bin_match(struct tgd_policy_cfg *cfg, struct tgd_poli
     m->exe_state = exe ? TGD_EXE_FOUND : TGD_EXE_ABSENT;
     m->exe_hash = exe ? exe->hash : 0;
   }
+  /* followChildren (In / NotIn): the process or an ancestor ran one. */
+  if (s->bin_follow && tgd_follow_match((struct task_struct *)bpf_get_current_task(), ev->pid, s->bin_follow - 1))
+    return op == TGD_OP_EQ;
   if (m->exe_state != TGD_EXE_FOUND) return bin_negated(op);
   if ((op == TGD_OP_EQ || op == TGD_OP_NEQ) &&
       !int_in_set(cfg->policy_id, TGD_TAG(cfg->gen, sel, TGD_TAG_BIN_HASH, 0), m->exe_hash))
@@ -153,6 +156,7 @@ struct sel_ctx {
   struct tgd_policy_cfg *cfg;
   struct tgd_policy_event *ev;
   int matched; /* index of the first matching selector, -1: none */
+  __u32 skip;  /* selectors that do not apply (match_selectors) */
 };
 
 static __always_inline int int_clause_match(struct tgd_policy_cfg *cfg, struct tgd_policy_event *ev,
@@ -336,6 +340,13 @@ __noinline int tgd_lineage_matched(struct tgd_policy_cfg *cfg, struct tgd_policy
   return 0;
 }
 
+/* One matchCapabilities clause over the task's effective, inheritable and
+ * permitted sets: In = any of `mask` held, NotIn = none. */
+static __always_inline int cap_clause_matches(__u64 *sets, __u8 op, __u8 type, __u64 mask) {
+  __u64 caps = type == 1 ? sets[1] : type == 2 ? sets[2] : sets[0];
+  return (op == TGD_OP_EQ) == ((caps & mask) != 0);
+}
+
 /* Whether selector `sel` of the policy matches the event. A global function
  * (verified once): a one-selector policy calls it directly, the others
  * through a bpf_loop step each. The current task is read only by the
@@ -355,18 +366,16 @@ __noinline int tgd_selector_matches(struct tgd_policy_cfg *cfg, struct tgd_polic
     int in = int_in_set(cfg->policy_id, TGD_TAG(cfg->gen, sel, TGD_TAG_PID, 0), pid);
     if ((s->pid_op == TGD_OP_EQ) != in) return 0;
   }
-  if (s->cap_op) {
-    __u64 caps;
+  if (s->cap_op) { /* matchCapabilities: every clause (ANDed) */
     struct task_struct *task = (struct task_struct *)bpf_get_current_task();
     const struct cred *cred = BPF_CORE_READ(task, cred);
-    if (s->cap_type == 1)
-      caps = BPF_CORE_READ(cred, cap_inheritable.val);
-    else if (s->cap_type == 2)
-      caps = BPF_CORE_READ(cred, cap_permitted.val);
-    else
-      caps = BPF_CORE_READ(cred, cap_effective.val);
-    int any = (caps & s->cap_mask) != 0;
-    if ((s->cap_op == TGD_OP_EQ) != any) return 0;
+    __u64 sets[3] = {BPF_CORE_READ(cred, cap_effective.val), BPF_CORE_READ(cred, cap_inheritable.val),
+                     BPF_CORE_READ(cred, cap_permitted.val)};
+    if (!cap_clause_matches(sets, s->cap_op, s->cap_type, s->cap_mask)) return 0;
+    for (__u32 i = 0; i < TGD_MAX_CAP_CLAUSES - 1; i++) {
+      struct tgd_cap_clause *c = &s->more_caps[i];
+      if (c->op && !cap_clause_matches(sets, c->op, c->type, c->mask)) return 0;
+    }
   }
   if (s->bin_op && !tgd_bin_match(cfg, ev, sel)) return 0;
   if ((s->flags & TGD_SEL_LINEAGE) && !tgd_lineage_match(cfg, ev, sel)) return 0;
@@ -381,6 +390,7 @@ __noinline int tgd_selector_matches(struct tgd_policy_cfg *cfg, struct tgd_polic
 
 static long eval_selector(__u32 sel, void *data) {
   struct sel_ctx *sc = data;
+  if (sc->skip & (1u << (sel & 7))) return 0; /* matchWorkloads: not this cgroup's */
   if (!tgd_selector_matches(sc->cfg, sc->ev, sel)) return 0;
   sc->matched = sel;
   return 1;
@@ -388,14 +398,15 @@ static long eval_selector(__u32 sel, void *data) {
 
 /* The index of the policy's first matching selector for this event,
  * TGD_MAX_SELECTORS when it has none (every event matches, action Post), or
- * -1. */
-static __always_inline int match_selectors(struct tgd_policy_cfg *cfg, struct tgd_policy_event *ev) {
+ * -1. `skip`: the selectors the run list says do not apply to this cgroup
+ * (matchWorkloads, struct tgd_run_list). */
+static __always_inline int match_selectors(struct tgd_policy_cfg *cfg, struct tgd_policy_event *ev, __u32 skip) {
   if (!cfg || !ev) return -1;
   __u32 n = cfg->n_selectors;
   if (n == 0) return TGD_MAX_SELECTORS;
-  if (n == 1) return tgd_selector_matches(cfg, ev, 0) ? 0 : -1;
+  if (n == 1) return !(skip & 1) && tgd_selector_matches(cfg, ev, 0) ? 0 : -1;
   /* Only the policy's selectors: an unused (zeroed) slot would match. */
-  struct sel_ctx sc = {.cfg = cfg, .ev = ev, .matched = -1};
+  struct sel_ctx sc = {.cfg = cfg, .ev = ev, .matched = -1, .skip = skip};
   bpf_loop(n > TGD_MAX_SELECTORS ? TGD_MAX_SELECTORS : n, eval_selector, &sc, 0);
   if (sc.matched < 0 || sc.matched >= (int)n) return -1;
   return sc.matched;

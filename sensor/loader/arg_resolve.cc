@@ -102,8 +102,13 @@ absl::StatusOr<ResolvedPath> ResolveArgPath(const policy::Hook& hook, const poli
   const btf* b = VmlinuxBtf();
   if (!b) return absl::NotFoundError(absl::StrCat(where, ": the kernel's BTF (/sys/kernel/btf/vmlinux) is not readable"));
   int root = -1;
-  int struct_root = 0;  // tracepoints: the struct the field points to
-  switch (hook.kind) {
+  int struct_root = 0;  // tracepoints: the struct the field points to; data: its source's
+  if (!a.source.empty()) {
+    const std::string type = a.source == "pt_regs" ? "pt_regs" : "task_struct";
+    struct_root = btf__find_by_name_kind(b, type.c_str(), BTF_KIND_STRUCT);
+    if (struct_root <= 0) return absl::NotFoundError(absl::StrCat(where, ": struct ", type, " is not in the kernel's BTF"));
+  }
+  if (struct_root == 0) switch (hook.kind) {
     case policy::HookKind::kRawTracepoint: {
       int td = btf__find_by_name_kind(b, ("btf_trace_" + hook.event).c_str(), BTF_KIND_TYPEDEF);
       if (td < 0) return absl::NotFoundError(absl::StrCat(where, ": no BTF prototype for raw tracepoint ", hook.event));

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "bpf/process/process_msg.h"
 #include "compat/policy/capabilities.h"
+#include "sensor/base/status_macros.h"
 
 namespace tgd {
 namespace {
@@ -54,6 +55,51 @@ absl::Status AddNotHostUserNsClause(const std::string& path,
   sel->ns[*clause] = {TGD_OP_NEQ, TGD_NS_USER, {0, 0}};
   *host_inum = *host;
   return absl::OkStatus();
+}
+
+absl::Status CompileCapabilitySelectors(const policy::Selector& s,
+                                        const std::function<absl::StatusOr<uint64_t>(const std::string&)>& host_ns,
+                                        tgd_selector* sel, std::vector<std::pair<int, uint64_t>>* ns_values) {
+  if (s.match_capabilities.size() > TGD_MAX_CAP_CLAUSES) {
+    return absl::UnimplementedError(absl::StrCat(s.match_capabilities[TGD_MAX_CAP_CLAUSES].path, ": more than ",
+                                                 TGD_MAX_CAP_CLAUSES,
+                                                 " matchCapabilities per selector is not supported by tgdispatch yet"));
+  }
+  bool host_user_ns_clause = false;
+  for (size_t k = 0; k < s.match_capabilities.size(); ++k) {
+    const policy::MatchCapabilities& c = s.match_capabilities[k];
+    if (c.is_namespace_capability && !host_user_ns_clause) {
+      // Tetragon rejects the selector when the task is in the host's user
+      // namespace (process_filter_capabilities): exactly an ANDed
+      // "User NotIn [host_ns]" clause, added once.
+      int clause = 0;
+      uint64_t inum = 0;
+      TGD_RETURN_IF_ERROR(AddNotHostUserNsClause(c.path + ".isNamespaceCapability", host_ns, sel, &clause, &inum));
+      ns_values->push_back({clause, inum});
+      host_user_ns_clause = true;
+    }
+    const std::string op = absl::AsciiStrToLower(c.op);
+    if (op != "in" && op != "notin") return Invalid(c.path + ".operator", absl::StrCat("operator \"", c.op, "\" is not In or NotIn"));
+    uint64_t mask = 0;
+    for (size_t j = 0; j < c.values.size(); ++j) {
+      std::optional<int> bit = policy::CapabilityBit(c.values[j]);
+      if (!bit) {
+        return Invalid(absl::StrCat(c.path, ".values[", j, "]"), absl::StrCat("unknown capability \"", c.values[j], "\""));
+      }
+      mask |= 1ULL << *bit;
+    }
+    const uint8_t code = op == "in" ? TGD_OP_EQ : TGD_OP_NEQ;
+    const uint8_t type = c.type == "Inheritable" ? 1 : c.type == "Permitted" ? 2 : 0;
+    if (k == 0) {
+      sel->cap_op = code;
+      sel->cap_type = type;
+      sel->cap_mask = mask;
+      sel->flags |= TGD_SEL_CAPS;
+    } else {
+      sel->more_caps[k - 1] = {mask, code, type, {}};
+    }
+  }
+  return CompileChangeSelectors(s, host_ns, sel, ns_values);
 }
 
 absl::Status CompileChangeSelectors(const policy::Selector& s,

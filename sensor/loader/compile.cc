@@ -158,27 +158,6 @@ uint8_t OpCode(absl::string_view op) {
 
 bool IsStringOp(uint8_t op) { return op >= TGD_OP_EQ && op <= TGD_OP_NOT_POSTFIX; }
 
-struct IntType {
-  uint8_t size;
-  bool is_signed;
-  ArgRender render;
-};
-
-std::optional<IntType> ExplicitIntType(absl::string_view t) {
-  if (t == "int" || t == "int32") return IntType{4, true, ArgRender::kInt};
-  if (t == "int8") return IntType{1, true, ArgRender::kInt};
-  if (t == "int16") return IntType{2, true, ArgRender::kInt};
-  if (t == "uint8") return IntType{1, false, ArgRender::kUint};
-  if (t == "uint16") return IntType{2, false, ArgRender::kUint};
-  if (t == "uint32") return IntType{4, false, ArgRender::kUint};
-  if (t == "sint8") return IntType{1, true, ArgRender::kInt};
-  if (t == "sint16") return IntType{2, true, ArgRender::kInt};
-  if (t == "sint32") return IntType{4, true, ArgRender::kInt};
-  if (t == "int64" || t == "sint64" || t == "long") return IntType{8, true, ArgRender::kLong};
-  if (t == "uint64" || t == "ulong" || t == "size_t") return IntType{8, false, ArgRender::kSize};
-  return std::nullopt;
-}
-
 bool IsStringType(absl::string_view t) { return t == "string" || t == "data_loc"; }
 
 // Layout of a tracepoint field for `auto`, from its C type.
@@ -350,16 +329,23 @@ absl::Status CompileSelector(const policy::Hook& hook, const policy::Selector& s
     return absl::OkStatus();
   };
   TGD_RETURN_IF_ERROR(RefuseNewerSelectorFields(s));
-  TGD_RETURN_IF_ERROR(unsupported(!s.match_data.empty(), "matchData"));
 
-  // matchBinaries
+  // matchBinaries: one per selector, as Tetragon (its CRD's MaxItems=1;
+  // its loader refuses a second)
   if (s.match_binaries.size() > 1) {
-    return Unimplemented(s.match_binaries[1].path, "more than one matchBinaries per selector");
+    return Invalid(s.match_binaries[1].path, "only one matchBinaries per selector (as Tetragon)");
   }
   for (const policy::MatchBinaries& b : s.match_binaries) {
-    if (b.follow_children) return Unimplemented(b.path + ".followChildren", "followChildren");
     uint8_t op = OpCode(b.op);
     if (!IsStringOp(op)) return Invalid(b.path + ".operator", absl::StrCat("unknown operator \"", b.op, "\""));
+    if (b.follow_children && !b.values.empty()) {  // the loader gives it its bit (tgd_follow_bits)
+      if (op != TGD_OP_EQ && op != TGD_OP_NEQ) {
+        return Unimplemented(b.path + ".followChildren", absl::StrCat("followChildren with operator ", b.op,
+                                                                      " (as Tetragon: In and NotIn only)"));
+      }
+      out->follow_children.push_back({sel_idx, b.values});
+      out->track_flags |= TGD_TRACK_FOLLOW_CHILDREN;
+    }
     sel.bin_op = op;
     sel.flags |= TGD_SEL_BINARIES;
     uint32_t tag = TGD_TAG(0, sel_idx, TGD_TAG_BIN, 0);
@@ -425,61 +411,26 @@ absl::Status CompileSelector(const policy::Hook& hook, const policy::Selector& s
     }
   }
   sel.n_ns = s.match_namespaces.size();
-  // matchCapabilities
-  if (s.match_capabilities.size() > 1) {
-    return Unimplemented(s.match_capabilities[1].path, "more than one matchCapabilities per selector");
-  }
-  for (const policy::MatchCapabilities& c : s.match_capabilities) {
-    if (c.is_namespace_capability) {
-      // Tetragon rejects the selector when the task is in the host's user
-      // namespace (process_filter_capabilities): exactly an ANDed
-      // "User NotIn [host_ns]" clause.
-      if (sel.n_ns >= TGD_MAX_NS_CLAUSES) {
-        return Unimplemented(c.path + ".isNamespaceCapability",
-                             absl::StrCat("isNamespaceCapability with ", TGD_MAX_NS_CLAUSES, " matchNamespaces"));
-      }
-      absl::StatusOr<uint64_t> host = host_ns("user");
-      if (!host.ok()) {
-        return absl::Status(host.status().code(), absl::StrCat(c.path, ".isNamespaceCapability: cannot read the host "
-                                                                       "user namespace: ", host.status().message()));
-      }
-      const int i = sel.n_ns++;
-      sel.ns[i] = {TGD_OP_NEQ, TGD_NS_USER, {0, 0}};
-      out->ints.push_back({0, TGD_TAG(0, sel_idx, TGD_TAG_NS, i), *host});
-    }
-    uint8_t op = OpCode(c.op);
-    if (op != TGD_OP_EQ && op != TGD_OP_NEQ) {
-      return Invalid(c.path + ".operator", absl::StrCat("operator \"", c.op, "\" is not In or NotIn"));
-    }
-    sel.cap_op = op;
-    sel.cap_type = c.type == "Inheritable" ? 1 : c.type == "Permitted" ? 2 : 0;
-    sel.flags |= TGD_SEL_CAPS;
-    for (size_t j = 0; j < c.values.size(); ++j) {
-      std::optional<int> bit = policy::CapabilityBit(c.values[j]);
-      if (!bit) {
-        return Invalid(absl::StrCat(c.path, ".values[", j, "]"),
-                       absl::StrCat("unknown capability \"", c.values[j], "\""));
-      }
-      sel.cap_mask |= 1ULL << *bit;
-    }
-  }
-  // matchCapabilityChanges, matchNamespaceChanges (change_selectors.h)
+  // matchCapabilities (several ANDed), matchCapabilityChanges, matchNamespaceChanges (change_selectors.h)
   std::vector<std::pair<int, uint64_t>> host_user_ns;
-  TGD_RETURN_IF_ERROR(CompileChangeSelectors(s, host_ns, &sel, &host_user_ns));
+  TGD_RETURN_IF_ERROR(CompileCapabilitySelectors(s, host_ns, &sel, &host_user_ns));
   for (const auto& [clause, inum] : host_user_ns) out->ints.push_back({0, TGD_TAG(0, sel_idx, TGD_TAG_NS, clause), inum});
   if (sel.cc_op || sel.nc_op) {
     sel.flags |= TGD_SEL_LINEAGE | TGD_SEL_CHANGES;
     out->track_flags |= TGD_TRACK_EXEC_CREDS;
   }
   // matchArgs
-  for (size_t i = 0; i < s.match_args.size(); ++i) {
-    const policy::MatchArg& m = s.match_args[i];
+  // matchData: the same clauses, on the data values (after the args)
+  const size_t n_match = s.match_args.size() + s.match_data.size();
+  for (size_t i = 0; i < n_match; ++i) {
+    const bool data = i >= s.match_args.size();
+    const policy::MatchArg& m = data ? s.match_data[i - s.match_args.size()] : s.match_args[i];
     if (m.op == "CapabilitiesGained") {  // its arguments are `args`, not `index` (arg_types.cc)
       TGD_RETURN_IF_ERROR(CompileCapabilitiesGained(m, sel_idx, out));
       continue;
     }
     if (!m.args.empty()) return Unimplemented(m.path + ".args", "matchArgs.args");
-    int pos = policy::MatchArgPosition(hook, m.index);
+    int pos = data ? DataPosition(hook, m.index) : policy::MatchArgPosition(hook, m.index);
     if (pos < 0) {
       return Invalid(m.path + ".index", absl::StrCat("argument index ", m.index, " is not declared in ", hook.path,
                                                      ".args"));
@@ -781,6 +732,7 @@ absl::StatusOr<CompiledHook> CompileHook(const policy::Hook& hook, const Tracepo
   out.tags = hook.tags;
   out.spec_path = hook.path;
   TGD_RETURN_IF_ERROR(CompileArgs(hook, formats, &out));
+  TGD_RETURN_IF_ERROR(compile_internal::CompileDataArgs(hook, &out));  // compile_data.cc
   if (hook.selectors.size() > TGD_MAX_SELECTORS) {
     return Invalid(hook.path + ".selectors",
                    absl::StrCat(hook.selectors.size(), " selectors; at most ", TGD_MAX_SELECTORS, " are allowed"));

@@ -33,6 +33,7 @@ enum class ArgRender {
 struct CompiledArg {
   ArgRender render = ArgRender::kLong;
   std::string label;
+  bool data = false;  // a `data` entry: rendered in the event's data, not its args
 };
 
 struct CompiledHook {
@@ -78,6 +79,13 @@ struct CompiledHook {
     std::string arg;
   };
   std::vector<UserAction> user_actions;
+  // matchBinaries followChildren of selector `sel`: the loader gives it a
+  // bit (cfg.sel[sel].bin_follow) and files its paths in tgd_follow_paths.
+  struct FollowChildren {
+    int sel = 0;
+    std::vector<std::string> paths;
+  };
+  std::vector<FollowChildren> follow_children;
 
   // Sets policy id and generation everywhere (config and value keys).
   void SetIdentity(uint32_t policy_id, uint16_t gen);

@@ -183,7 +183,18 @@ TEST(CompileTest, RefusesWhatItCannotEnforceNamingTheField) {
       {"    - matchNamespaceChanges:\n      - operator: In\n        values: [Mnt, Network]\n",
        absl::StatusCode::kInvalidArgument, "matchNamespaceChanges[0].values[1]: \"Network\""},
       {"    - matchBinaries:\n      - operator: In\n        followChildren: true\n        values: [/bin/sh]\n",
-       absl::StatusCode::kUnimplemented, "matchBinaries[0].followChildren: followChildren is not supported"},
+       absl::StatusCode::kOk, ""},
+      {"    - matchBinaries:\n      - operator: Prefix\n        followChildren: true\n        values: [/bin/]\n",
+       absl::StatusCode::kInvalidArgument,  // the parser's refusal, as Tetragon's loader
+       "matchBinaries[0].followChildren: only supported with In and NotIn, not Prefix"},
+      {"    - matchBinaries:\n      - operator: In\n        values: [/bin/sh]\n      - operator: NotIn\n"
+       "        values: [/bin/cat]\n",
+       absl::StatusCode::kInvalidArgument,  // refused by the parser, as Tetragon's loader does
+       "spec.tracepoints[0].selectors[0].matchBinaries: only one matchBinaries entry per selector (2 given)"},
+      {"    - matchCapabilities:\n      - {operator: In, values: [CAP_CHOWN]}\n      - {operator: In, values: [CAP_KILL]}\n"
+       "      - {operator: In, values: [CAP_SETUID]}\n      - {operator: In, values: [CAP_SETGID]}\n",
+       absl::StatusCode::kUnimplemented,
+       "spec.tracepoints[0].selectors[0].matchCapabilities[3]: more than 3 matchCapabilities per selector"},
       {"    - matchArgs:\n      - index: 7\n        operator: Prefix\n        values: [\"1\"]\n",
        absl::StatusCode::kInvalidArgument, "matchArgs[0].operator: operator Prefix does not apply"},
       {"    - matchArgs:\n      - index: 7\n        operator: GT\n        values: [\"1\", \"2\"]\n",
@@ -361,6 +372,19 @@ TEST(CompileTest, CapabilityNamesSetTheirBits) {
   auto several = caps("CAP_CHOWN, cap_sys_admin, CAP_CHECKPOINT_RESTORE");
   ASSERT_TRUE(several.ok()) << several.status();
   EXPECT_EQ(several->cfg.sel[0].cap_mask, (uint64_t{1} << 0) | (uint64_t{1} << 21) | (uint64_t{1} << 40));
+
+  // Several entries are ANDed: each a clause of its own.
+  auto anded = Compile("  tracepoints:\n  - subsystem: syscalls\n    event: sys_enter_openat\n    selectors:\n"
+                       "    - matchCapabilities:\n      - operator: In\n        values: [CAP_SYS_ADMIN]\n"
+                       "      - type: Permitted\n        operator: NotIn\n        values: [CAP_NET_RAW, CAP_KILL]\n");
+  ASSERT_TRUE(anded.ok()) << anded.status();
+  const tgd_selector& s = anded->cfg.sel[0];
+  EXPECT_EQ(s.cap_op, TGD_OP_EQ);
+  EXPECT_EQ(s.cap_mask, uint64_t{1} << 21);
+  EXPECT_EQ(s.more_caps[0].op, TGD_OP_NEQ);
+  EXPECT_EQ(s.more_caps[0].type, 2);
+  EXPECT_EQ(s.more_caps[0].mask, (uint64_t{1} << 13) | (uint64_t{1} << 5));
+  EXPECT_EQ(s.more_caps[1].op, 0);
 
   // A model built by hand (not through the parser) may carry the alias.
   auto p = policy::ParsePolicy(Policy("  tracepoints:\n  - subsystem: syscalls\n    event: sys_enter_openat\n"

@@ -106,14 +106,17 @@ HookFeature HookFeatureOf(const policy::Hook& hook) {
 class DispatchBackend::Policy : public LoadedPolicy {
  public:
   Policy(DispatchBackend* b, std::vector<uint32_t> ids, uint32_t filter_id, bool enabled, PolicyMode mode,
-         std::vector<std::string> sensors)
+         std::vector<std::string> sensors, std::unique_ptr<SelectorWorkloads> sel_workloads)
       : b_(b), ids_(std::move(ids)), filter_id_(filter_id), enabled_(enabled), mode_(mode),
-        sensors_(std::move(sensors)) {}
+        sensors_(std::move(sensors)), sel_workloads_(std::move(sel_workloads)) {}
   ~Policy() override {
     b_->RemoveEntries(ids_);
     // At shutdown our own policy filter maps go with the daemon; a Tetragon
     // agent's stay, so our entries there are removed.
-    if (filter_id_ != 0 && b_->opts_.filter && (!b_->ShuttingDown() || b_->opts_.filter->tetragon_mode())) {
+    const bool del = b_->opts_.filter && (!b_->ShuttingDown() || b_->opts_.filter->tetragon_mode());
+    if (sel_workloads_ && !del) sel_workloads_->KeepInFilter();
+    sel_workloads_.reset();
+    if (filter_id_ != 0 && del) {
       absl::Status s = b_->opts_.filter->DelPolicy(filter_id_);
       if (!s.ok()) LOG(WARNING) << "policy filter: deleting policy " << filter_id_ << ": " << s;
     }
@@ -143,6 +146,7 @@ class DispatchBackend::Policy : public LoadedPolicy {
   bool enabled_;
   PolicyMode mode_;
   const std::vector<std::string> sensors_;
+  std::unique_ptr<SelectorWorkloads> sel_workloads_;  // matchWorkloads filters
 };
 
 // ---------------------------------------------------------------- setup
@@ -444,6 +448,7 @@ absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::LoadInState(const
     compiled.push_back(std::move(c));
     if (ret) compiled.push_back(std::move(*ret));  // right after its entry side
   }
+  TGD_ASSIGN_OR_RETURN(std::unique_ptr<SelectorWorkloads> sel_workloads, AddSelectorWorkloads(hooks, filter_id));
   const uint32_t flags = Policy::Flags(enabled, mode);
   std::vector<uint32_t> ids;
   std::vector<std::string> sensors;
@@ -493,7 +498,7 @@ absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::LoadInState(const
       entries_[e->id] = std::move(e);
       ids.push_back(ref.id);
       (*h)->entries.insert(ref.id);
-      (*h)->by_filter[filter_id].insert(ref.id);
+      IndexEntry(ref, sel_workloads.get());
       sensors.push_back(absl::StrCat("dispatch:", ref.hook->key));
       absl::Status s = opts_.per_policy ? LoadPerPolicyObject(ref) : absl::OkStatus();
       if (s.ok()) {
@@ -503,6 +508,7 @@ absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::LoadInState(const
           s = ErrnoStatus(errno, "creating the policy's counters");
         }
       }
+      if (s.ok()) s = AddFollowChildren(ref);
       if (s.ok()) s = WriteValues(ref, true);
       if (s.ok()) s = EnableTracking(ref.compiled.track_flags);
       if (s.ok()) s = WriteConfig(ref, flags);
@@ -567,7 +573,12 @@ absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::LoadInState(const
       }
     }
   }
-  return std::make_unique<Policy>(this, ids, filter_id, enabled, mode, sensors);
+  if (absl::Status s = SyncSelectorLists(ids, sel_workloads.get()); !s.ok()) {
+    RemoveEntries(ids);
+    if (filter_id != 0) (void)opts_.filter->DelPolicy(filter_id);
+    return s;
+  }
+  return std::make_unique<Policy>(this, ids, filter_id, enabled, mode, sensors, std::move(sel_workloads));
 }
 
 absl::Status DispatchBackend::EnableTracking(uint32_t track_flags) {
@@ -586,6 +597,7 @@ absl::Status DispatchBackend::EnableTracking(uint32_t track_flags) {
 void DispatchBackend::ForgetEntry(Entry& e) {
   uint32_t id = e.id;
   bpf_map_delete_elem(e.maps.cfgs, &id);  // no new evaluation finds it
+  RemoveFollowChildren(e);
   if (e.cfg_slot != kNoSlot) cfg_pool_->Retire(e.cfg_slot);
   e.cfg_slot = kNoSlot;
   bool limited = false;
@@ -651,11 +663,7 @@ void DispatchBackend::DetachEntry(Entry& e) {
     UpdateRetFlags(h);
   }
   h->entries.erase(e.id);
-  auto bf = h->by_filter.find(e.filter_id);
-  if (bf != h->by_filter.end()) {
-    bf->second.erase(e.id);
-    if (bf->second.empty()) h->by_filter.erase(bf);
-  }
+  UnindexEntry(e);
   const std::set<uint64_t> lists = e.lists;  // SyncRunList edits e.lists
   for (uint64_t cg : lists) {
     absl::Status s = SyncRunList(h, cg, OverMax::kTruncate);

@@ -10,6 +10,7 @@
 #ifndef TGDISPATCH_SENSOR_LOADER_DISPATCH_BACKEND_H_
 #define TGDISPATCH_SENSOR_LOADER_DISPATCH_BACKEND_H_
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <deque>
@@ -34,6 +35,7 @@
 #include "sensor/loader/compile.h"
 #include "sensor/loader/features.h"
 #include "sensor/loader/link_pins.h"
+#include "sensor/loader/selector_workloads.h"
 #include "sensor/loader/slot_pool.h"
 #include "sensor/loader/usdt_hooks.h"
 #include "sensor/stacks/symbolizer.h"
@@ -169,6 +171,9 @@ class DispatchBackend : public PolicyBackend {
     // The same, by policy-filter id (0: unfiltered): a run list is computed
     // from the cgroup's filter ids in O(policies that apply).
     std::map<uint32_t, std::set<uint32_t>> by_filter;
+    // Unfiltered entries whose every selector has a matchWorkloads, by
+    // selector filter id: in the run lists of those filters' cgroups only.
+    std::map<uint32_t, std::set<uint32_t>> by_sel_filter;
     uint32_t flags = 0;  // TGD_HOOKF_*, as in tgd_hook_flags
     // Return probes: paired entry sides on this hook (it pushes frames),
     // return sides on it (it pops them) and their entry hook's id.
@@ -183,6 +188,9 @@ class DispatchBackend : public PolicyBackend {
   struct Entry {
     uint32_t id = 0;
     uint32_t filter_id = 0;
+    // matchWorkloads: the filter id of each selector (0: it has none).
+    std::array<uint32_t, TGD_MAX_SELECTORS> sel_filters{};
+    std::vector<int> follow_bits;  // followChildren: the bits it holds
     Hook* hook = nullptr;
     CompiledHook compiled;
     uint16_t gen = 0;
@@ -237,6 +245,26 @@ class DispatchBackend : public PolicyBackend {
   // TGD_RUN_MAX, marked truncated.
   enum class OverMax { kRefuse, kTruncate };
   absl::Status SyncRunList(Hook* h, uint64_t cgroup, OverMax over_max) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // matchWorkloads (dispatch_run_lists.cc): sets the entry's selector
+  // filters from `sw` and files it in its hook's by_filter or
+  // by_sel_filter; UnindexEntry takes it out of both.
+  void IndexEntry(Entry& e, const SelectorWorkloads* sw) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void UnindexEntry(Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The policy's selector filters (registered in the filter state), after
+  // the refusals of selector_workloads.h and of the per-policy loader.
+  absl::StatusOr<std::unique_ptr<SelectorWorkloads>> AddSelectorWorkloads(const std::vector<policy::Hook>& hooks,
+                                                                          uint32_t filter_id);
+  // matchBinaries followChildren (dispatch_follow_children.cc): gives each
+  // of the entry's followChildren selectors a bit of tgd_follow_bits and
+  // files its paths (RESOURCE_EXHAUSTED past TGD_FOLLOW_IDS; UNIMPLEMENTED
+  // in the per-policy loader); RemoveFollowChildren undoes it and clears the
+  // bits from every process's record.
+  absl::Status AddFollowChildren(Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RemoveFollowChildren(Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status WriteFollowPath(const std::string& path) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Once the entries `ids` are indexed: writes the run lists of the cgroups
+  // of `sw`'s filters (null: nothing to do).
+  absl::Status SyncSelectorLists(const std::vector<uint32_t>& ids, const SelectorWorkloads* sw);
   void SetHookFlag(Hook* h, uint64_t cgroup, bool present) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void UpdateRetFlags(Hook* h) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnCgroupsChanged(const std::vector<uint64_t>& cgroups);
@@ -322,7 +350,12 @@ class DispatchBackend : public PolicyBackend {
   mutable absl::Mutex mu_;
   std::map<std::string, std::unique_ptr<Hook>> hooks_ ABSL_GUARDED_BY(mu_);
   std::map<uint32_t, std::unique_ptr<Entry>> entries_ ABSL_GUARDED_BY(mu_);
-  std::map<std::pair<uint32_t, uint64_t>, std::vector<uint32_t>> run_lists_ ABSL_GUARDED_BY(mu_);
+  // (hook, cgroup) -> its policies, each with the selectors that do not apply (tgd_run_list.sel_skip).
+  std::map<std::pair<uint32_t, uint64_t>, std::vector<std::pair<uint32_t, uint8_t>>> run_lists_ ABSL_GUARDED_BY(mu_);
+  std::atomic<uint32_t> next_sel_filter_id_{kSelectorFirstFilterId};  // selector_workloads.h
+  // followChildren: bits in use, and each path's bits (tgd_follow_paths).
+  uint64_t follow_used_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<std::string, uint64_t> follow_paths_ ABSL_GUARDED_BY(mu_);
   std::map<std::pair<uint32_t, uint64_t>, uint32_t> run_slots_ ABSL_GUARDED_BY(mu_);  // their published slots
   std::set<uint32_t> free_hook_ids_ ABSL_GUARDED_BY(mu_);
   uint32_t next_hook_id_ ABSL_GUARDED_BY(mu_) = 1;

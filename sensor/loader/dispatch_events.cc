@@ -386,7 +386,7 @@ std::optional<tetragon::GetEventsResponse> DispatchBackend::DecodeWith(const tgd
   if (opts_.enrich && !proc.has_pod()) opts_.enrich(ev.cgroup_id, &proc);
   ProcessCache::SetContainerPid(nspid, &proc);
 
-  google::protobuf::RepeatedPtrField<tetragon::KprobeArgument> pargs;
+  google::protobuf::RepeatedPtrField<tetragon::KprobeArgument> pargs, pdata;  // data: kprobes' and uprobes' `data`
   uint32_t n = std::min<uint32_t>(ev.n_args, TGD_MAX_ARGS);
   std::optional<tetragon::KprobeArgument> ret_arg;
   const uint32_t rn = ret ? std::min<uint32_t>(ret->n_args, TGD_MAX_ARGS) : 0;
@@ -395,7 +395,9 @@ std::optional<tetragon::GetEventsResponse> DispatchBackend::DecodeWith(const tgd
                         static_cast<uint32_t>(copy_pos) < rn && static_cast<size_t>(copy_pos) < ret_args.size();
     const tgd_arg_val& v = copied ? ret->args[copy_pos] : ev.args[i];
     tetragon::KprobeArgument a;
-    if (RenderArg(copied ? ret_args[copy_pos] : args[i], v, kind, &a)) *pargs.Add() = std::move(a);  // arg_render.cc
+    if (RenderArg(copied ? ret_args[copy_pos] : args[i], v, kind, &a)) {  // arg_render.cc
+      *(args[i].data ? pdata.Add() : pargs.Add()) = std::move(a);
+    }
   }
   if (ret && ret_arg_pos >= 0 && static_cast<uint32_t>(ret_arg_pos) < rn &&
       static_cast<size_t>(ret_arg_pos) < ret_args.size()) {
@@ -436,6 +438,7 @@ std::optional<tetragon::GetEventsResponse> DispatchBackend::DecodeWith(const tgd
     u->set_path(binary_path);
     u->set_symbol(call);
     *u->mutable_args() = pargs;
+    *u->mutable_data() = pdata;
     u->set_action(ToAction(ev.action));
     u->set_policy_name(name);
     u->set_message(message);
@@ -447,6 +450,7 @@ std::optional<tetragon::GetEventsResponse> DispatchBackend::DecodeWith(const tgd
     if (parent) *k->mutable_parent() = *parent;
     k->set_function_name(call);
     *k->mutable_args() = pargs;
+    *k->mutable_data() = pdata;
     k->set_action(ToAction(ev.action));
     if (ret_arg) *k->mutable_return_() = *ret_arg;
     if (ret) k->set_return_action(ToAction(ret->action));

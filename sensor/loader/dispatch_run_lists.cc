@@ -1,7 +1,8 @@
 // DispatchBackend's run lists: for each (hook, cgroup), the datapath policy
-// ids that apply, recomputed from the entries and the policy filter state
-// (on a policy add or delete, and when workloads change), and the per-hook
-// flags telling the dispatcher which lists exist.
+// ids that apply and which of their selectors do not (matchWorkloads),
+// recomputed from the entries and the policy filter state (on a policy add
+// or delete, and when workloads change), and the per-hook flags telling the
+// dispatcher which lists exist.
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <glog/logging.h>
@@ -32,34 +33,120 @@ void DispatchBackend::SetHookFlag(Hook* h, uint64_t cgroup, bool present) {
   bpf_map_update_elem(bpf_map__fd(shared_->maps.tgd_hook_flags), &h->id, &flags, BPF_ANY);
 }
 
-absl::Status DispatchBackend::SyncRunList(Hook* h, uint64_t cgroup, OverMax over_max) {
-  std::vector<uint32_t> want;
-  auto add_filter = [&](uint32_t f) {
-    auto bf = h->by_filter.find(f);
-    if (bf != h->by_filter.end()) want.insert(want.end(), bf->second.begin(), bf->second.end());
+void DispatchBackend::IndexEntry(Entry& e, const SelectorWorkloads* sw) {
+  bool scoped = false;
+  for (size_t i = 0; i < e.sel_filters.size(); ++i) {
+    e.sel_filters[i] = sw ? sw->IdOf(e.compiled.spec_path, i) : 0;
+    scoped |= e.sel_filters[i] != 0;
+  }
+  // An unfiltered entry with scoped selectors has them all scoped
+  // (CheckSelectorWorkloads): it runs only where one of them applies.
+  if (e.filter_id == 0 && scoped) {
+    for (uint32_t f : e.sel_filters) {
+      if (f != 0) e.hook->by_sel_filter[f].insert(e.id);
+    }
+  } else {
+    e.hook->by_filter[e.filter_id].insert(e.id);
+  }
+}
+
+void DispatchBackend::UnindexEntry(Entry& e) {
+  Hook* h = e.hook;
+  auto drop = [&](std::map<uint32_t, std::set<uint32_t>>& index, uint32_t f) {
+    auto it = index.find(f);
+    if (it == index.end()) return;
+    it->second.erase(e.id);
+    if (it->second.empty()) index.erase(it);
   };
-  if (cgroup == 0) {
-    add_filter(0);
-  } else if (opts_.filter) {
-    for (uint32_t f : opts_.filter->PoliciesOfCgroup(cgroup)) {
-      if (f != 0) add_filter(f);
+  drop(h->by_filter, e.filter_id);
+  for (uint32_t f : e.sel_filters) {
+    if (f != 0) drop(h->by_sel_filter, f);
+  }
+}
+
+absl::StatusOr<std::unique_ptr<SelectorWorkloads>> DispatchBackend::AddSelectorWorkloads(
+    const std::vector<policy::Hook>& hooks, uint32_t filter_id) {
+  (void)filter_id;  // CheckSpecLoadable refused what the policy's own scoping cannot carry
+  if (opts_.per_policy) {
+    for (const policy::Hook& hook : hooks) {
+      for (const policy::Selector& sel : hook.selectors) {
+        if (SelectorScoped(sel)) {
+          return absl::UnimplementedError(
+              absl::StrCat(WorkloadsPath(sel), ": not supported by the per-policy comparison loader"));
+        }
+      }
+    }
+    return nullptr;
+  }
+  return SelectorWorkloads::Create(opts_.filter, hooks, &next_sel_filter_id_);
+}
+
+absl::Status DispatchBackend::SyncSelectorLists(const std::vector<uint32_t>& ids, const SelectorWorkloads* sw) {
+  if (!sw || sw->empty()) return absl::OkStatus();
+  absl::MutexLock l(&mu_);
+  std::set<std::pair<Hook*, uint64_t>> lists;
+  for (uint32_t f : sw->ids()) {
+    for (uint64_t cg : opts_.filter->CgroupsOfPolicy(f)) {
+      for (uint32_t id : ids) {
+        const Entry& e = *entries_.at(id);
+        if (e.filter_id == 0) lists.insert({e.hook, cg});
+      }
     }
   }
-  std::sort(want.begin(), want.end());
+  for (const auto& [h, cg] : lists) TGD_RETURN_IF_ERROR(SyncRunList(h, cg, OverMax::kRefuse));
+  return absl::OkStatus();
+}
+
+absl::Status DispatchBackend::SyncRunList(Hook* h, uint64_t cgroup, OverMax over_max) {
+  // The filter ids whose cgroup set holds `cgroup` (sorted); {0} for the
+  // hook's unfiltered list.
+  std::vector<uint32_t> filters = {0};
+  if (cgroup != 0) filters = opts_.filter ? opts_.filter->PoliciesOfCgroup(cgroup) : std::vector<uint32_t>{};
+  // The selectors of `e` whose matchWorkloads does not hold `cgroup`.
+  auto skip_of = [&](const Entry& e) {
+    uint8_t skip = 0;
+    for (size_t i = 0; i < e.sel_filters.size(); ++i) {
+      uint32_t f = e.sel_filters[i];
+      if (f != 0 && !std::binary_search(filters.begin(), filters.end(), f)) skip |= 1u << i;
+    }
+    return skip;
+  };
+  std::map<uint32_t, uint8_t> found;  // policy id -> sel_skip
+  auto add = [&](const std::map<uint32_t, std::set<uint32_t>>& index, uint32_t f) {
+    auto it = index.find(f);
+    if (it == index.end()) return;
+    for (uint32_t id : it->second) {
+      auto e = entries_.find(id);
+      if (e == entries_.end()) continue;
+      const uint8_t skip = skip_of(*e->second);
+      const uint32_t n_sel = e->second->compiled.cfg.n_selectors;
+      // No selector applies here: the policy has nothing to do in this cgroup.
+      if (n_sel > 0 && skip == ((1u << std::min<uint32_t>(n_sel, TGD_MAX_SELECTORS)) - 1)) continue;
+      found[id] = skip;
+    }
+  };
+  for (uint32_t f : filters) {
+    if (f == 0 && cgroup != 0) continue;
+    add(h->by_filter, f);
+    if (cgroup != 0) add(h->by_sel_filter, f);
+  }
+  std::vector<std::pair<uint32_t, uint8_t>> want(found.begin(), found.end());
   auto key = std::make_pair(h->id, cgroup);
   auto it = run_lists_.find(key);
   if (it != run_lists_.end() && it->second == want) return absl::OkStatus();
   if (it == run_lists_.end() && want.empty()) return absl::OkStatus();
   // Keep each entry's list of run lists current.
-  auto reindex = [&](const std::vector<uint32_t>& old_ids, const std::vector<uint32_t>& new_ids) {
-    for (uint32_t id : old_ids) {
+  auto reindex = [&](const std::vector<std::pair<uint32_t, uint8_t>>& old_ids,
+                     const std::vector<std::pair<uint32_t, uint8_t>>& new_ids) {
+    for (const auto& [id, skip] : old_ids) {
       if (auto e = entries_.find(id); e != entries_.end()) e->second->lists.erase(cgroup);
     }
-    for (uint32_t id : new_ids) {
+    for (const auto& [id, skip] : new_ids) {
       if (auto e = entries_.find(id); e != entries_.end()) e->second->lists.insert(cgroup);
     }
   };
-  const std::vector<uint32_t> old_ids = it != run_lists_.end() ? it->second : std::vector<uint32_t>{};
+  const std::vector<std::pair<uint32_t, uint8_t>> old_ids =
+      it != run_lists_.end() ? it->second : std::vector<std::pair<uint32_t, uint8_t>>{};
   tgd_run_key rk{};
   rk.hook_id = h->id;
   rk.cgroup_id = cgroup;
@@ -93,7 +180,10 @@ absl::Status DispatchBackend::SyncRunList(Hook* h, uint64_t cgroup, OverMax over
     list.flags |= TGD_RUNF_TRUNCATED;
   }
   list.n = want.size();
-  for (size_t i = 0; i < want.size(); ++i) list.policy[i] = want[i];
+  for (size_t i = 0; i < want.size(); ++i) {
+    list.policy[i] = want[i].first;
+    list.sel_skip[i] = want[i].second;
+  }
   // A free slot written whole, then one reference switched to it: an event
   // sees the old list or the new one.
   TGD_ASSIGN_OR_RETURN(uint32_t slot, run_pool_->Allocate());

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "sensor/loader/workload_scope.h"
 
 namespace tgd {
 namespace {
@@ -15,7 +16,10 @@ absl::Status Unimplemented(const std::string& path, absl::string_view what) {
 }
 
 absl::Status RefuseArg(const policy::ArgSpec& a) {
-  if (!a.source.empty()) return Unimplemented(a.path + ".source", "args' source");
+  if (!a.source.empty()) {  // as Tetragon: only `data` entries have a source
+    return absl::InvalidArgumentError(absl::StrCat(a.path, ".source: an argument of args cannot have a source (\"",
+                                                   a.source, "\"); sources are for data entries"));
+  }
   if (!a.btf_type.empty()) return Unimplemented(a.path + ".btfType", "btfType (resolve from a named BTF type)");
   if (!a.btf_type_module.empty()) return Unimplemented(a.path + ".btfTypeModule", "btfTypeModule");
   return absl::OkStatus();
@@ -33,7 +37,18 @@ absl::Status RefuseNewerHookFields(const policy::Hook& hook) {
   if (hook.return_arg) {
     if (absl::Status s = RefuseArg(*hook.return_arg); !s.ok()) return s;
   }
-  if (!hook.data.empty()) return Unimplemented(hook.path + ".data", "data (values read for matchData)");
+  // data: Tetragon's checks first (a source of current_task or pt_regs and
+  // a resolve path are required), then the refusal.
+  for (const policy::ArgSpec& d : hook.data) {
+    if (d.source != "current_task" && d.source != "pt_regs") {
+      return absl::InvalidArgumentError(absl::StrCat(d.path, ".source: \"", d.source,
+                                                     "\" is not a data source (current_task or pt_regs)"));
+    }
+    if (d.resolve.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(d.path, ".resolve: a data entry needs a resolve path"));
+    }
+  }
+
   if (!hook.btf_path.empty()) return Unimplemented(hook.path + ".btfPath", "btfPath");
   if (!hook.binary_digests.empty()) {
     return Unimplemented(hook.path + ".binaryDigests", "binaryDigests (attach only to binaries with these digests)");
@@ -42,11 +57,6 @@ absl::Status RefuseNewerHookFields(const policy::Hook& hook) {
 }
 
 absl::Status RefuseNewerSelectorFields(const policy::Selector& s) {
-  if (s.match_workloads) {
-    return Unimplemented(s.match_workloads->path.empty() ? s.path + ".matchWorkloads" : s.match_workloads->path,
-                         "matchWorkloads (per-selector workload scoping)");
-  }
-  if (!s.match_data.empty()) return Unimplemented(s.path + ".matchData", "matchData");
   for (const auto* actions : {&s.match_actions, &s.match_return_actions}) {
     for (const policy::MatchAction& a : *actions) {
       if (!a.arg_regs.empty() || !a.arg_new_symbol.empty() || a.arg_new_addr != 0 || a.arg_new_offset != 0) {
@@ -58,6 +68,7 @@ absl::Status RefuseNewerSelectorFields(const policy::Selector& s) {
 }
 
 void AppendNewerSpecRefusals(const policy::TracingPolicy& p, std::vector<absl::Status>* out) {
+  if (absl::Status s = CheckSelectorWorkloads(p); !s.ok()) out->push_back(s);
 
   if (p.node_selector && (!p.node_selector->match_labels.empty() || !p.node_selector->match_expressions.empty())) {
     out->push_back(Unimplemented("spec.nodeSelector",

@@ -1,6 +1,6 @@
 // What the loader refuses among the TracingPolicy fields newer than its
 // datapath (Tetragon's current schema: fentries, nodeSelector,
-// matchWorkloads, matchData, uprobe addrs/btfPath/binaryDigests, args'
+// matchData, uprobe addrs/btfPath/binaryDigests, args'
 // source/btfType, Override's uprobe parameters): each is refused with
 // UNIMPLEMENTED naming the field, never silently ignored.
 #ifndef TGDISPATCH_SENSOR_LOADER_SCHEMA_REFUSALS_H_
@@ -17,11 +17,12 @@ namespace tgd {
 // for the first such field of the hook (selectors excluded), else OK.
 absl::Status RefuseNewerHookFields(const policy::Hook& hook);
 
-// The same for one selector's fields (matchWorkloads, matchData).
+// The same for one selector's fields (matchData, Override's uprobe parameters).
 absl::Status RefuseNewerSelectorFields(const policy::Selector& selector);
 
 // Spec-level: nodeSelector with labels or expressions (this sensor does not
-// know its node's labels; an empty nodeSelector selects every node and loads).
+// know its node's labels; an empty nodeSelector selects every node and loads);
+// matchWorkloads this loader cannot scope (workload_scope.h).
 void AppendNewerSpecRefusals(const policy::TracingPolicy& policy, std::vector<absl::Status>* out);
 
 }  // namespace tgd

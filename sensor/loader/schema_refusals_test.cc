@@ -3,6 +3,8 @@
 // load.
 #include "sensor/loader/schema_refusals.h"
 
+#include <unistd.h>
+
 #include <string>
 
 #include "gtest/gtest.h"
@@ -41,11 +43,10 @@ constexpr char kOpenat[] = "  tracepoints:\n  - subsystem: syscalls\n    event: 
 TEST(SchemaRefusalsTest, EachNewerFieldIsNamed) {
   ExpectRefused("  nodeSelector:\n    matchLabels:\n      a: b\n" + std::string(kOpenat), "spec.nodeSelector");
   ExpectRefused("  fentries:\n  - call: vfs_read\n    syscall: false\n", "spec.fentries[0]");
-  ExpectRefused(std::string(kOpenat) + "    selectors:\n    - matchWorkloads:\n        podSelector:\n"
-                "          matchLabels:\n            app: a\n",
-                "spec.tracepoints[0].selectors[0].matchWorkloads");
-  ExpectRefused("  kprobes:\n  - call: vfs_read\n    syscall: false\n    data:\n    - index: 0\n      type: int\n",
-                "spec.kprobes[0].data");
+  // matchWorkloads beside an unscoped selector in an unscoped policy.
+  ExpectRefused(std::string(kOpenat) + "    selectors:\n    - matchPIDs:\n      - operator: In\n        values: [1]\n"
+                "    - matchWorkloads:\n        podSelector:\n          matchLabels:\n            app: a\n",
+                "spec.tracepoints[0].selectors[1].matchWorkloads");
   ExpectRefused("  uprobes:\n  - path: /bin/true\n    symbols: [main]\n    binaryDigests: [x]\n",
                 "spec.uprobes[0].binaryDigests");
   ExpectRefused("  uprobes:\n  - path: /bin/true\n    symbols: [main]\n    btfPath: /b\n", "spec.uprobes[0].btfPath");
@@ -53,9 +54,74 @@ TEST(SchemaRefusalsTest, EachNewerFieldIsNamed) {
   ExpectRefused("  uprobes:\n  - path: /bin/true\n    symbols: [main]\n    selectors:\n    - matchActions:\n"
                 "      - action: Override\n        argRegs: [\"rax=1\"]\n",
                 "spec.uprobes[0].selectors[0].matchActions[0]");
-  ExpectRefused("  kprobes:\n  - call: vfs_read\n    syscall: false\n    args:\n    - index: 0\n      type: int\n"
-                "      source: current_task\n",
-                "spec.kprobes[0].args[0].source");
+}
+
+// What Tetragon itself refuses in data and args' source, named as such.
+TEST(SchemaRefusalsTest, DataAndSourceAsTetragonChecksThem) {
+  auto refused = [](const std::string& spec, const std::string& what) {
+    absl::Status s = FirstRefusal(spec);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+    EXPECT_NE(s.message().find(what), std::string::npos) << s;
+  };
+  const std::string kp = "  kprobes:\n  - call: vfs_read\n    syscall: false\n";
+  refused(kp + "    args:\n    - index: 0\n      type: int\n      source: current_task\n",
+          "spec.kprobes[0].args[0].source: an argument of args cannot have a source");
+  refused(kp + "    data:\n    - index: 0\n      type: int\n      source: stack\n      resolve: pid\n",
+          "spec.kprobes[0].data[0].source: \"stack\" is not a data source");
+  refused(kp + "    data:\n    - index: 0\n      type: int\n      source: pt_regs\n",
+          "spec.kprobes[0].data[0].resolve: a data entry needs a resolve path");
+  refused(kp + "    args:\n    - {index: 0, type: int}\n    - {index: 1, type: int}\n    - {index: 2, type: int}\n"
+          "    data:\n    - {index: 0, type: int, source: current_task, resolve: pid}\n"
+          "    - {index: 1, type: int, source: current_task, resolve: tgid}\n"
+          "    - {index: 2, type: int, source: current_task, resolve: tgid}\n",
+          "spec.kprobes[0].data: too many values: at most 5 args and data (3 args, 3 data)");
+}
+
+// data loads on kprobes and uprobes: after the args, from the task or the
+// registers through its resolve path; matchData indexes the data entries.
+TEST(SchemaRefusalsTest, DataCompilesAfterTheArgs) {
+  if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) GTEST_SKIP() << "no kernel BTF";
+  auto p = Parse("  kprobes:\n  - call: vfs_read\n    syscall: false\n    args:\n    - {index: 2, type: uint64}\n"
+                 "    data:\n    - {index: 0, type: int, source: current_task, resolve: tgid}\n"
+                 "    - {index: 1, type: string, source: current_task, resolve: comm}\n"
+                 "    selectors:\n    - matchData:\n      - {index: 1, operator: Equal, values: [cat]}\n"
+                 "      matchArgs:\n      - {index: 2, operator: GT, values: [\"10\"]}\n");
+  ASSERT_TRUE(p.ok()) << p.status();
+  auto c = CompileHook(p->hooks[0], testing::FakeTracefs);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->cfg.n_args, 3);
+  EXPECT_EQ(c->cfg.args[1].src, TGD_SRC_CURRENT_TASK);
+  EXPECT_EQ(c->cfg.args[1].type, TGD_ARG_INT);
+  EXPECT_EQ(c->cfg.args[2].type, TGD_ARG_STR_KERNEL);
+  EXPECT_GT(c->cfg.res[2].n, 0);
+  ASSERT_EQ(c->args.size(), 3u);
+  EXPECT_FALSE(c->args[0].data);
+  EXPECT_TRUE(c->args[2].data);
+  EXPECT_EQ(c->cfg.sel[0].n_str, 1);
+  EXPECT_EQ(c->cfg.sel[0].strs[0].arg, 2);  // matchData index 1: the second data entry
+  EXPECT_EQ(c->cfg.sel[0].n_int, 1);
+  auto bad = Parse("  kprobes:\n  - call: vfs_read\n    syscall: false\n"
+                   "    data:\n    - {index: 0, type: int, source: current_task, resolve: tgid}\n"
+                   "    selectors:\n    - matchData:\n      - {index: 3, operator: Equal, values: [\"1\"]}\n");
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);  // the parser names matchData[0].index
+  EXPECT_NE(bad.status().message().find("matchData[0].index"), std::string::npos) << bad.status();
+}
+
+// matchWorkloads loads when every selector of the hook has one, or when the
+// policy is scoped itself; a matchWorkloads that filters nothing (all {} or
+// all absent, as Tetragon) counts as none.
+TEST(SchemaRefusalsTest, MatchWorkloadsLoadsWhereRunListsCarryIt) {
+  const std::string scoped_a =
+      "    - matchWorkloads:\n        podSelector:\n          matchLabels:\n            app: a\n";
+  const std::string unscoped = "    - matchPIDs:\n      - operator: In\n        values: [1]\n";
+  EXPECT_TRUE(FirstRefusal(std::string(kOpenat) + "    selectors:\n" + scoped_a +
+                           "    - matchWorkloads:\n        hostSelector: {}\n").ok());
+  EXPECT_TRUE(FirstRefusal("  podSelector:\n    matchLabels:\n      tier: x\n" + std::string(kOpenat) +
+                           "    selectors:\n" + unscoped + scoped_a).ok());
+  EXPECT_TRUE(FirstRefusal(std::string(kOpenat) + "    selectors:\n" + unscoped +
+                           "    - matchWorkloads:\n        podSelector: {}\n        containerSelector: {}\n"
+                           "        hostSelector: {}\n").ok());
+  EXPECT_TRUE(FirstRefusal(std::string(kOpenat) + "    selectors:\n" + unscoped + "    - matchWorkloads: {}\n").ok());
 }
 
 TEST(SchemaRefusalsTest, EmptyNodeSelectorLabelsAndMacrosLoad) {
