@@ -78,7 +78,9 @@ struct {
 } tgd_run_chunks SEC(".maps");
 
 /* policy id -> reference (TGD_SLOT_REF) to its config slot. A u64 switched
- * by one update; deleted with the policy. */
+ * by one update; deleted with the policy. The per-policy loader's config
+ * (each of its objects has its own copy); the dispatchers use
+ * tgd_cfg_index. */
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, 16384);
@@ -86,6 +88,19 @@ struct {
   __type(key, __u32);
   __type(value, __u64);
 } tgd_policy_cfgs SEC(".maps");
+
+/* Config index (tgd_run_list.policy[]: a dense number user space gives each
+ * policy hook for its lifetime, reused a grace period after its delete) ->
+ * reference (TGD_SLOT_REF) to its config slot, 0: none. What the run lists
+ * name, so a config update switches one u64 and rewrites no run list, and a
+ * dispatcher finds a config without hashing. Sized by user space
+ * (max_policies). */
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 16384);
+  __type(key, __u32);
+  __type(value, __u64);
+} tgd_cfg_index SEC(".maps");
 
 /* (hook, cgroup) -> reference (TGD_SLOT_REF) to the slot of the policies to
  * run. */
@@ -120,12 +135,36 @@ static __always_inline struct tgd_policy_cfg *policy_cfg(__u32 id) {
   return 0;
 }
 
+/* The config at config index `idx`, or 0. A reference read torn (an
+ * update wrote the element meanwhile) names a slot that does not carry it:
+ * read again. */
+static __always_inline struct tgd_policy_cfg *policy_cfg_at(__u32 idx) {
+#pragma unroll
+  for (int attempt = 0; attempt < 3; attempt++) {
+    __u64 *ref = bpf_map_lookup_elem(&tgd_cfg_index, &idx);
+    if (!ref) return 0;
+    __u64 r = tgd_read_ref(ref);
+    if (!r) return 0;
+    __u32 slot = (__u32)r, seq = (__u32)(r >> 32);
+    __u32 chunk = slot >> TGD_CFG_CHUNK_SHIFT;
+    void *inner = bpf_map_lookup_elem(&tgd_cfg_chunks, &chunk);
+    if (!inner) return 0;
+    __u32 i = slot & (TGD_CFG_CHUNK - 1);
+    struct tgd_cfg_slot *s = bpf_map_lookup_elem(inner, &i);
+    if (!s) return 0;
+    if (s->seq == seq) return &s->cfg;
+  }
+  return 0;
+}
+
 /* Value sets: integers (matchArgs Equal/NotEqual, matchPIDs, matchNamespaces),
  * exact strings, string prefixes, reversed string postfixes. Elements are
  * allocated on insert (BPF_F_NO_PREALLOC); a hash still allocates its bucket
  * array (16 bytes a slot) up front, so the sizes are moderate (user space
  * may change them before load). */
-/* (policy, clause tag, integer) -> present. Written by user space. */
+/* (policy, clause tag, integer) -> present. Written by user space. Also
+ * holds the gate unions: (TGD_GATE_POLICY, TGD_GATE_TAG(hook, gate), value)
+ * (dispatch_abi.h "Gates"). */
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, 1 << 18);
@@ -222,28 +261,6 @@ struct {
   __type(value, struct tgd_scratch);
 } tgd_scratch SEC(".maps");
 
-/* What the dispatcher found for the event it tail-calls the evaluator for
- * (per CPU, one entry): the evaluator uses it instead of repeating the
- * lookups when it is stamped with the current task and the evaluator's
- * hook. A program preempted between the two (faultable tracepoints) may find
- * another task's stamp: it then looks up again. */
-struct tgd_handoff {
-  __u64 pid_tgid;
-  __u64 cgid;     /* the tracked cgroup */
-  __u64 run_ref;  /* the (hook, cgid) run list's reference (TGD_SLOT_REF); has_ref */
-  __u32 hook_id;
-  __u32 flags;    /* the hook's TGD_HOOKF_* */
-  __u32 is_pod;
-  __u32 has_ref;
-};
-
-struct {
-  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-  __uint(max_entries, 1);
-  __type(key, __u32);
-  __type(value, struct tgd_handoff);
-} tgd_handoff SEC(".maps");
-
 /* Policy events. */
 struct {
   __uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -306,34 +323,5 @@ struct {
   __type(key, struct tgd_ret_key);
   __type(value, struct tgd_ret_frame);
 } tgd_ret_frames SEC(".maps");
-
-/* The policy program of each hook, by hook id; one array per program type. */
-struct {
-  __uint(type, BPF_MAP_TYPE_PROG_ARRAY);
-  __uint(max_entries, TGD_MAX_HOOKS);
-  __type(key, __u32);
-  __type(value, __u32);
-} tgd_tail_tp SEC(".maps");
-
-struct {
-  __uint(type, BPF_MAP_TYPE_PROG_ARRAY);
-  __uint(max_entries, TGD_MAX_HOOKS);
-  __type(key, __u32);
-  __type(value, __u32);
-} tgd_tail_rawtp SEC(".maps");
-
-struct {
-  __uint(type, BPF_MAP_TYPE_PROG_ARRAY);
-  __uint(max_entries, TGD_MAX_HOOKS);
-  __type(key, __u32);
-  __type(value, __u32);
-} tgd_tail_kprobe SEC(".maps");
-
-struct {
-  __uint(type, BPF_MAP_TYPE_PROG_ARRAY);
-  __uint(max_entries, TGD_MAX_HOOKS);
-  __type(key, __u32);
-  __type(value, __u32);
-} tgd_tail_lsm SEC(".maps");
 
 #endif /* TGDISPATCH_BPF_DISPATCH_EVAL_MAPS_BPF_H_ */

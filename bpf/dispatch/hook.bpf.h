@@ -1,7 +1,6 @@
 /* Per-hook lookups of the dispatch datapath: the index macros the verifier
  * sees, the hook's statistics and flags, the current cgroup (through the
- * cgroup tracker), the (hook, cgroup) run lists, and dispatch(), the
- * dispatcher's body. Part of eval.bpf.h. */
+ * cgroup tracker) and the (hook, cgroup) run lists. Part of eval.bpf.h. */
 #ifndef TGDISPATCH_BPF_DISPATCH_HOOK_BPF_H_
 #define TGDISPATCH_BPF_DISPATCH_HOOK_BPF_H_
 
@@ -72,35 +71,6 @@ static __always_inline __u32 hook_flags(void) {
   __u32 hook = tgd_hook_id;
   __u32 *f = bpf_map_lookup_elem(&tgd_hook_flags, &hook);
   return f ? *f : 0;
-}
-
-static __always_inline int dispatch(void *ctx, void *tail_map) {
-  int is_pod = 0;
-  __u64 cgid = current_cgroup(&is_pod);
-  __u32 flags = hook_flags();
-  if (flags & TGD_HOOKF_RET_ENTRY) ret_push();
-  struct tgd_run_key k = {.hook_id = tgd_hook_id, .cgroup_id = cgid};
-  __u64 *ref = bpf_map_lookup_elem(&tgd_run_lists, &k);
-  /* A return probe's evaluator pops the task's frame on every return. */
-  if (!ref && !(flags & TGD_HOOKF_RET_RETURN) && !(flags & TGD_HOOKF_UNFILTERED) &&
-      (is_pod || !(flags & TGD_HOOKF_HOST)))
-    return 0;
-  __u32 zero = 0;
-  struct tgd_handoff *h = bpf_map_lookup_elem(&tgd_handoff, &zero);
-  if (h) {
-    h->pid_tgid = bpf_get_current_pid_tgid();
-    h->cgid = cgid;
-    h->run_ref = ref ? tgd_read_ref(ref) : 0;
-    h->hook_id = tgd_hook_id;
-    h->flags = flags;
-    h->is_pod = is_pod;
-    h->has_ref = ref != 0;
-  }
-  struct tgd_hook_stats *st = hook_stats();
-  if (st) st->runs++;
-  bpf_tail_call(ctx, tail_map, tgd_hook_id);
-  if (st) st->tail_call_fail++;
-  return 0;
 }
 
 #endif /* TGDISPATCH_BPF_DISPATCH_HOOK_BPF_H_ */

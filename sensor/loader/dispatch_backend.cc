@@ -171,8 +171,11 @@ absl::Status DispatchBackend::Init() {
     const char* name = bpf_program__name(prog);
     if (!absl::EndsWith(name, "_track")) bpf_program__set_autoload(prog, false);
   }
-  TGD_RETURN_IF_ERROR(LibbpfStatus(bpf_map__set_max_entries(shared_->maps.tgd_policy_cfgs, opts_.max_policies),
-                                   "sizing tgd_policy_cfgs"));
+  TGD_RETURN_IF_ERROR(LibbpfStatus(bpf_map__set_max_entries(shared_->maps.tgd_cfg_index, opts_.max_policies),
+                                   "sizing tgd_cfg_index"));
+  // The per-policy loader's config map: each of its objects has its own.
+  TGD_RETURN_IF_ERROR(
+      LibbpfStatus(bpf_map__set_max_entries(shared_->maps.tgd_policy_cfgs, 1), "sizing tgd_policy_cfgs"));
   TGD_RETURN_IF_ERROR(LibbpfStatus(bpf_map__set_max_entries(shared_->maps.tgd_run_lists, opts_.max_run_lists),
                                    "sizing tgd_run_lists"));
   TGD_RETURN_IF_ERROR(LibbpfStatus(
@@ -206,10 +209,8 @@ absl::Status DispatchBackend::Init() {
   symbolizer_ = std::make_unique<Symbolizer>(SymbolizerOptions{.expose_addresses = opts_.expose_stack_addresses});
   user_actions_ = std::make_unique<UserActionRunner>(opts_.user_actions);
   if (opts_.pins) {
-    // The shared maps are pinned with the links: the tail-call arrays above
-    // all (the kernel empties a PROG_ARRAY when its last user-space holder
-    // goes, and a pin is one), and the others so that a kept run's state can
-    // be inspected (bpftool) and read by the next run.
+    // The shared maps are pinned with the links, so that a kept run's state
+    // can be inspected (bpftool) and read by the next run.
     bpf_map* m;
     bpf_object__for_each_map(m, shared_->obj) {
       const char* name = bpf_map__name(m);
@@ -244,6 +245,7 @@ absl::Status DispatchBackend::Init() {
     TGD_ASSIGN_OR_RETURN(uint32_t first, pool->Allocate());
     pool->Unallocate(first);
   }
+  gates_ = std::make_unique<GateUnion>(bpf_map__fd(shared_->maps.tgd_int_values));
   TGD_ASSIGN_OR_RETURN(GracePeriod gp, GracePeriod::Create());
   reclaimer_ = std::make_unique<Reclaimer>(std::move(gp), std::vector<SlotPool*>{cfg_pool_.get(), run_pool_.get()});
 
@@ -316,7 +318,12 @@ absl::Status DispatchBackend::WriteConfig(Entry& e, uint32_t flags) {
     return s;
   }
   uint64_t ref = TGD_SLOT_REF(slot, v.seq);
-  if (bpf_map_update_elem(e.maps.cfgs, &e.id, &ref, BPF_ANY) != 0) {
+  // Dispatch: the element of its config index (the run lists name the
+  // index); per-policy: its own config map, by policy id.
+  const bool indexed = e.cfg_index != kNoSlot;
+  const int fd = indexed ? bpf_map__fd(shared_->maps.tgd_cfg_index) : e.maps.cfgs;
+  const void* key = indexed ? static_cast<const void*>(&e.cfg_index) : &e.id;
+  if (bpf_map_update_elem(fd, key, &ref, BPF_ANY) != 0) {
     int err = errno;
     cfg_pool_->Unallocate(slot);
     if (err == E2BIG) {
@@ -483,6 +490,16 @@ absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::LoadInState(const
       e->policy_namespace = tp.namespace_;
       e->compiled = std::move(c);
       e->compiled.SetIdentity(e->id, e->gen);
+      if (!opts_.per_policy) e->gate = GateOf(e->compiled);  // per-policy programs have no run list
+      absl::Status indexed = absl::OkStatus();
+      if (!opts_.per_policy) {
+        absl::StatusOr<uint32_t> index = AllocateCfgIndex();
+        if (index.ok()) {
+          e->cfg_index = *index;
+        } else {
+          indexed = index.status();
+        }
+      }
       e->maps = SharedMaps();
       if (ret_role == CompiledHook::kRetReturn) {
         // Paired with the entry side compiled just before it.
@@ -495,7 +512,7 @@ absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::LoadInState(const
       (*h)->entries.insert(ref.id);
       (*h)->by_filter[filter_id].insert(ref.id);
       sensors.push_back(absl::StrCat("dispatch:", ref.hook->key));
-      absl::Status s = opts_.per_policy ? LoadPerPolicyObject(ref) : absl::OkStatus();
+      absl::Status s = opts_.per_policy ? LoadPerPolicyObject(ref) : indexed;
       if (s.ok()) {
         // Zeroed before any run list names the entry: the datapath only adds.
         tgd_policy_counters zero{};
@@ -504,6 +521,10 @@ absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::LoadInState(const
         }
       }
       if (s.ok()) s = WriteValues(ref, true);
+      if (s.ok()) {  // before a run list names it
+        s = gates_->Add(ref.hook->id, ref.gate);
+        ref.gate_added = s.ok();
+      }
       if (s.ok()) s = EnableTracking(ref.compiled.track_flags);
       if (s.ok()) s = WriteConfig(ref, flags);
       if (s.ok() && filter_id == 0 && !opts_.per_policy) s = SyncRunList(ref.hook, 0, OverMax::kRefuse);
@@ -583,9 +604,33 @@ absl::Status DispatchBackend::EnableTracking(uint32_t track_flags) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<uint32_t> DispatchBackend::AllocateCfgIndex() {
+  absl::MutexLock l(&index_mu_);
+  if (!free_cfg_indexes_.empty()) {
+    uint32_t i = free_cfg_indexes_.back();
+    free_cfg_indexes_.pop_back();
+    return i;
+  }
+  if (next_cfg_index_ >= opts_.max_policies) {
+    return absl::ResourceExhaustedError(absl::StrCat("tgd_cfg_index is full (", opts_.max_policies, " policy hooks)"));
+  }
+  return next_cfg_index_++;
+}
+
+void DispatchBackend::FreeCfgIndex(uint32_t index) {
+  absl::MutexLock l(&index_mu_);
+  free_cfg_indexes_.push_back(index);
+}
+
 void DispatchBackend::ForgetEntry(Entry& e) {
   uint32_t id = e.id;
-  bpf_map_delete_elem(e.maps.cfgs, &id);  // no new evaluation finds it
+  // No new evaluation finds it (the run lists no longer name its index).
+  if (e.cfg_index != kNoSlot) {
+    uint64_t none = 0;
+    bpf_map_update_elem(bpf_map__fd(shared_->maps.tgd_cfg_index), &e.cfg_index, &none, BPF_ANY);
+  } else {
+    bpf_map_delete_elem(e.maps.cfgs, &id);
+  }
   if (e.cfg_slot != kNoSlot) cfg_pool_->Retire(e.cfg_slot);
   e.cfg_slot = kNoSlot;
   bool limited = false;
@@ -621,8 +666,19 @@ void DispatchBackend::ForgetEntry(Entry& e) {
       for (const auto& k : postfixes) bpf_map_delete_elem(maps.postfixes, &k);
     };
   }
-  reclaimer_->Defer([id, values = std::move(values), counters = bpf_map__fd(shared_->maps.tgd_policy_counters)] {
+  // Its gate values too: an event that read a run list naming it may still
+  // look them up.
+  // Its config index is reused only after the grace period too.
+  RunGate gate;
+  if (e.gate_added) gate = e.gate;
+  e.gate_added = false;
+  const uint32_t index = e.cfg_index;
+  e.cfg_index = kNoSlot;
+  reclaimer_->Defer([this, id, values = std::move(values), counters = bpf_map__fd(shared_->maps.tgd_policy_counters),
+                     hook_id = e.hook->id, gate = std::move(gate), index] {
     if (values) values();
+    gates_->Remove(hook_id, gate);
+    if (index != kNoSlot) FreeCfgIndex(index);
     bpf_map_delete_elem(counters, &id);
   });
 }
@@ -789,8 +845,9 @@ uint64_t DispatchBackend::EntryMemory(const std::vector<uint32_t>& ids) const {
     }
     const CompiledHook& c = e.compiled;
     total += sizeof(tgd_policy_counters) + 8 + 48;  // its counters element
-    total += sizeof(uint32_t) + sizeof(uint64_t) + 48;  // its config reference
-    total += c.ints.size() * (sizeof(tgd_int_key) + 8 + 48);
+    total += sizeof(uint64_t);  // its config index element (tgd_cfg_index, preallocated)
+    // A gate value several policies of the hook hold is counted in each.
+    total += (c.ints.size() + e.gate.values.size()) * (sizeof(tgd_int_key) + 8 + 48);
     total += c.strs.size() * (sizeof(tgd_str_key) + 8 + 48);
     total += (c.prefixes.size() + c.postfixes.size()) * (sizeof(tgd_lpm_key) + 8 + 48);
     // Its share of the run lists it is in.

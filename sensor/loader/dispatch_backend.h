@@ -1,8 +1,9 @@
 // DispatchBackend: the "dispatch" loader. One dispatcher program per hook
-// (tracepoint, raw tracepoint, kprobe), one shared policy program (evaluator)
-// per hook, and per policy only map entries: its compiled config (a
-// one-element inner array swapped atomically), its value-set entries and its
-// place in the (hook, cgroup) run lists derived from the policy filter state.
+// (tracepoint, raw tracepoint, kprobe, uprobe, LSM) that evaluates the
+// policies listed for the event's cgroup itself, and per policy only map
+// entries: its compiled config (a slot switched atomically), its value-set
+// entries, its gate values (run_gates.h) and its place in the (hook, cgroup)
+// run lists derived from the policy filter state.
 // Loading a policy on a hook that already has one runs no verifier.
 //
 // It also turns the datapath's ring buffer records into Tetragon
@@ -34,6 +35,7 @@
 #include "sensor/loader/compile.h"
 #include "sensor/loader/features.h"
 #include "sensor/loader/link_pins.h"
+#include "sensor/loader/run_gates.h"
 #include "sensor/loader/slot_pool.h"
 #include "sensor/loader/usdt_hooks.h"
 #include "sensor/stacks/symbolizer.h"
@@ -106,8 +108,7 @@ struct DispatchOptions {
 struct HookStatus {
   std::string key;       // "tracepoint/syscalls/sys_enter_openat"
   uint32_t id = 0;
-  int dispatcher_fd = -1;
-  int evaluator_fd = -1;
+  int dispatcher_fd = -1;  // it evaluates the policies itself (no evaluator program)
   size_t policies = 0;
   tgd_hook_stats stats{};  // summed over CPUs
 };
@@ -164,7 +165,7 @@ class DispatchBackend : public PolicyBackend {
     int kind = 0;
     BpfObject obj;
     BpfLink link;
-    int dispatcher_fd = -1, evaluator_fd = -1;
+    int dispatcher_fd = -1;
     std::set<uint32_t> entries;  // datapath policy ids on this hook
     // The same, by policy-filter id (0: unfiltered): a run list is computed
     // from the cgroup's filter ids in O(policies that apply).
@@ -192,7 +193,10 @@ class DispatchBackend : public PolicyBackend {
     BpfLink pp_link;
     ValueMaps maps;
     uint32_t cfg_slot = kNoSlot;  // its published config slot
+    uint32_t cfg_index = kNoSlot;  // dispatch: its element of tgd_cfg_index (what run lists name)
     std::set<uint64_t> lists;  // cgroups whose run list (on its hook) holds it
+    RunGate gate;  // its gate in the run lists (run_gates.h)
+    bool gate_added = false;  // its gate values are in gates_
     // Return probes: counted in its hook's ret_entries / ret_returns.
     bool ret_counted = false;
     Hook* pair_hook = nullptr;  // return side: the entry side's hook
@@ -221,6 +225,11 @@ class DispatchBackend : public PolicyBackend {
   absl::StatusOr<Hook*> GetOrCreateHook(const CompiledHook& c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReleaseHook(Hook* h) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status WriteConfig(Entry& e, uint32_t flags) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A free config index (tgd_cfg_index) for a new entry. RESOURCE_EXHAUSTED
+  // when max_policies are in use.
+  absl::StatusOr<uint32_t> AllocateCfgIndex();
+  // Gives an index back once no event can still follow it (reclaimer).
+  void FreeCfgIndex(uint32_t index);
   // Switches on the process tracking (TGD_TRACK_*) a policy's selectors
   // need, in tgd_track_flags; never switched off while the daemon runs.
   absl::Status EnableTracking(uint32_t track_flags) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -229,7 +238,6 @@ class DispatchBackend : public PolicyBackend {
   ValueMaps SharedMaps() const;
   static const char* ProgSuffix(int kind);
   static std::string PinName(uint32_t hook_id);
-  bpf_map* TailMap(int kind) const;
   absl::Status WriteValues(const Entry& e, bool insert) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Recomputes the run list of (hook, cgroup) from the entries and the filter.
   // More than TGD_RUN_MAX policies for one (hook, cgroup): an add is refused
@@ -312,6 +320,14 @@ class DispatchBackend : public PolicyBackend {
   std::thread reader_;
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> posted_{0};
+  // The hooks' gate unions (run_gates.h): before the reclaimer, whose
+  // deferred deletes drop gate values, so destroyed after it.
+  std::unique_ptr<GateUnion> gates_;
+  // Config indexes: free ones (given back by the reclaimer) and the next
+  // never used.
+  absl::Mutex index_mu_;
+  std::vector<uint32_t> free_cfg_indexes_ ABSL_GUARDED_BY(index_mu_);
+  uint32_t next_cfg_index_ ABSL_GUARDED_BY(index_mu_) = 0;
   // Config and run-list slots and their reclaimer (slot_pool.h); declared
   // after shared_ (the maps): destroyed first, the reclaimer before them.
   std::unique_ptr<SlotPool> cfg_pool_, run_pool_;

@@ -93,7 +93,17 @@ absl::Status DispatchBackend::SyncRunList(Hook* h, uint64_t cgroup, OverMax over
     list.flags |= TGD_RUNF_TRUNCATED;
   }
   list.n = want.size();
-  for (size_t i = 0; i < want.size(); ++i) list.policy[i] = want[i];
+  for (size_t i = 0; i < want.size(); ++i) {
+    auto e = entries_.find(want[i]);
+    list.policy[i] = e != entries_.end() ? e->second->cfg_index : kNoSlot;  // kNoSlot: finds no config
+    uint8_t gate = e != entries_.end() && e->second->gate_added ? e->second->gate.kind : TGD_GATE_NONE;
+    list.gate[i] = gate;
+    if (gate == TGD_GATE_NONE) {
+      list.ungated++;
+    } else {
+      list.gate_kinds |= 1u << gate;
+    }
+  }
   // A free slot written whole, then one reference switched to it: an event
   // sees the old list or the new one.
   TGD_ASSIGN_OR_RETURN(uint32_t slot, run_pool_->Allocate());
