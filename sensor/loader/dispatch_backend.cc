@@ -453,7 +453,7 @@ absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::LoadInState(const
       e->policy_namespace = tp.namespace_;
       e->compiled = std::move(c);
       e->compiled.SetIdentity(e->id, e->gen);
-      if (!opts_.per_policy) e->gate = GateOf(e->compiled);  // per-policy programs have no run list
+      if (!opts_.per_policy && opts_.run_gates) e->gate = GateOf(e->compiled);  // per-policy: no run list
       absl::Status indexed = absl::OkStatus();
       if (!opts_.per_policy) {
         absl::StatusOr<uint32_t> index = AllocateCfgIndex();

@@ -73,6 +73,9 @@ struct DispatchOptions {
   std::function<void(uint64_t cgroup_id, tetragon::Process*)> enrich;
   // Internal: the per-policy comparison loader (see PerPolicyBackend).
   bool per_policy = false;
+  // Run-list gates (run_gates.h). Off only to measure what a policy no gate
+  // applies to costs (bench --gates=false).
+  bool run_gates = true;
   // Distinct stacks the shared stack trace map (tgd_stacks) holds, for every
   // policy with kernelStackTrace/userStackTrace: ~1 KB each (127 frames),
   // preallocated at start whatever the CPU count (Tetragon: 32,768 per
