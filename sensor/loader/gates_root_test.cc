@@ -2,7 +2,8 @@
 // dispatch_abi.h "Gates"): policies gated on their binary still match it,
 // a binary in no policy's set is ruled out for all of them at once (and
 // counted so), a value two policies hold stays in the hook's union while
-// one of them is loaded, and nothing is left in the union after the deletes.
+// one of them is loaded, and nothing is left in the union (or at any config
+// index) after the deletes.
 #include <bpf/bpf.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -187,6 +188,13 @@ TEST_F(GatesRootTest, AValueStaysWhileAPolicyHoldsItAndGoesWithTheLast) {
   policies_.erase("first");
   backend_->WaitReclaimed();
   EXPECT_EQ(GateEntries(), 0);
+  // No config reference is left at any config index either.
+  int fd = backend_->MapFd("tgd_cfg_index");
+  ASSERT_GE(fd, 0);
+  int left = 0;
+  uint64_t ref = 0;
+  for (uint32_t i = 0; bpf_map_lookup_elem(fd, &i, &ref) == 0; ++i) left += ref != 0;
+  EXPECT_EQ(left, 0);
 }
 
 }  // namespace
