@@ -115,6 +115,12 @@ std::string CpuModel() {
   return "unknown";
 }
 
+uint32_t ProgIdOfFd(int fd) {
+  bpf_prog_info info{};
+  uint32_t len = sizeof(info);
+  return bpf_obj_get_info_by_fd(fd, &info, &len) == 0 ? info.id : 0;
+}
+
 void LinearFit(const std::vector<double>& x, const std::vector<double>& y, double* slope, double* intercept) {
   size_t n = x.size();
   *slope = *intercept = 0;
@@ -362,9 +368,13 @@ class ModeRunner {
     return backend_->Load(doc, next_filter_id_++, PolicyMode::kEnforce);
   }
 
-  // Programs only reached by a tail call: none since the dispatcher
-  // evaluates its policies itself (the column stays as a check).
-  std::set<uint32_t> TailCalled() const { return {}; }
+  std::set<uint32_t> TailCalled() const {
+    std::set<uint32_t> out;
+    if (dispatch_) {
+      for (const HookStatus& h : dispatch_->Hooks()) out.insert(ProgIdOfFd(h.evaluator_fd));
+    }
+    return out;
+  }
 
   tgd_hook_stats HookCounters() const {
     if (dispatch_) {

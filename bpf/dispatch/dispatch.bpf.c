@@ -3,13 +3,15 @@
 // Per hook, user space loads this object once more with `tgd_hook_id` set in
 // .rodata and every map reused from the shared instance, and attaches one
 // dispatcher program. The dispatcher finds the run lists of the hook for the
-// current (tracked) cgroup and for "every cgroup" (unfiltered policies) and
-// evaluates them itself (eval.bpf.h): the gates of the listed policies
-// first (one lookup per gate kind decides for every policy gated on it,
-// dispatch_abi.h "Gates"), then every listed policy a gate did not rule out,
-// from the shared maps in one bpf_loop, running the first matching
-// selector's actions. Policies of a known hook therefore cost no verifier
-// run and no per-CPU memory: only their config, run-list and value entries.
+// current (tracked) cgroup and for "every cgroup" (unfiltered policies).
+// When only the cgroup's list applies and its gates rule out every policy
+// on it (one lookup per gate kind, dispatch_abi.h "Gates"), the event is
+// decided there. Otherwise it tail-calls the hook's policy program (the
+// evaluator of the hook's kind), which evaluates every listed policy its
+// gate does not rule out, from the shared maps in one bpf_loop, and runs the
+// first matching selector's actions. Policies of a known hook therefore cost
+// no verifier run and no per-CPU memory: only their config, run-list, gate
+// and value entries.
 //
 // Replacement safety: configs and run lists live in array slots that are
 // written only while free; an update writes a free slot and switches one
@@ -89,13 +91,25 @@ int tgd_exit_track(struct bpf_raw_tracepoint_args *ctx) {
 /* ---------------------------------------------------------------- programs */
 
 SEC("tracepoint")
-int tgd_disp_tp(void *ctx) { return dispatch_tp(ctx); }
+int tgd_disp_tp(void *ctx) { return dispatch(ctx, &tgd_tail_tp); }
+
+SEC("tracepoint")
+int tgd_eval_tp(void *ctx) { return evaluate_tp(ctx); }
 
 SEC("raw_tp")
-int tgd_disp_rawtp(struct bpf_raw_tracepoint_args *ctx) { return dispatch_rawtp(ctx); }
+int tgd_disp_rawtp(struct bpf_raw_tracepoint_args *ctx) { return dispatch(ctx, &tgd_tail_rawtp); }
+
+SEC("raw_tp")
+int tgd_eval_rawtp(struct bpf_raw_tracepoint_args *ctx) { return evaluate_rawtp(ctx); }
 
 SEC("kprobe")
-int tgd_disp_kprobe(struct pt_regs *ctx) { return dispatch_kprobe(ctx); }
+int tgd_disp_kprobe(struct pt_regs *ctx) { return dispatch(ctx, &tgd_tail_kprobe); }
+
+SEC("kprobe")
+int tgd_eval_kprobe(struct pt_regs *ctx) { return evaluate_kprobe(ctx); }
 
 SEC("lsm")
-int tgd_disp_lsm(unsigned long long *ctx) { return dispatch_lsm(ctx); }
+int tgd_disp_lsm(unsigned long long *ctx) { return dispatch(ctx, &tgd_tail_lsm); }
+
+SEC("lsm")
+int tgd_eval_lsm(unsigned long long *ctx) { return evaluate_lsm(ctx); }

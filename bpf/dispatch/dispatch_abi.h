@@ -11,7 +11,7 @@
 #endif
 
 /* Limits. A policy beyond them is refused at add time, naming the field. */
-#define TGD_MAX_HOOKS 1024          /* distinct hooks (hook ids: stats and flags slots) */
+#define TGD_MAX_HOOKS 1024          /* distinct hooks (slot in the tail-call arrays) */
 #define TGD_MAX_ARGS 5              /* args per hook in one policy (as Tetragon) */
 #define TGD_MAX_SELECTORS 5         /* selectors per hook (as Tetragon) */
 #define TGD_MAX_INT_CLAUSES 4       /* matchArgs on integers per selector */

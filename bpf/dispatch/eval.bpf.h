@@ -107,8 +107,9 @@ struct eval_ctx {
   __u64 cgid;
   __s32 verdict; /* LSM: 0 allows, -errno denies (Override) */
   __u32 ret_depth; /* return probes: 1 + depth of this return's frame (0: none) */
-  __u32 gates_known; /* bit g: gate g of the event looked up (dispatch_abi.h "Gates") */
-  __u32 gates_open;  /* bit g: the event's value is in the hook's union of gate g */
+  struct tgd_gates gates; /* the event's gates (dispatch_abi.h "Gates") */
+  __u32 flags;  /* the hook's TGD_HOOKF_* */
+  int is_pod;   /* the cgroup is a tracked (pod container) one */
 };
 
 /* Return probes (retprobe.bpf.h), as global functions: the verifier checks
@@ -261,27 +262,6 @@ static __always_inline void eval_one(struct eval_ctx *ec, struct tgd_policy_cfg 
   if (kind == TGD_HOOK_KPROBE && posted) tgd_ret_record(ec->ctx, cfg);
 }
 
-/* Whether the hook's union of gate `gate` holds `value`. */
-static __always_inline int gate_has(__u32 gate, __u64 value) {
-  struct tgd_int_key k = {.policy_id = TGD_GATE_POLICY, .tag = TGD_GATE_TAG(tgd_hook_id, gate), .value = value};
-  return bpf_map_lookup_elem(&tgd_int_values, &k) != 0;
-}
-
-/* Looks up the event's value of each gate kind in `kinds` not looked up yet
- * (one lookup per kind and event, whatever the number of policies). */
-static __always_inline void look_up_gates(struct eval_ctx *ec, __u32 kinds) {
-  __u32 todo = kinds & ~ec->gates_known;
-  if (!todo) return;
-  __u32 tgid = bpf_get_current_pid_tgid() >> 32;
-  if (todo & (1u << TGD_GATE_BIN)) {
-    struct tgd_exec_path *exe = bpf_map_lookup_elem(&tgd_exec_paths, &tgid);
-    /* A binary the tracker does not know is in no In set. */
-    if (exe && gate_has(TGD_GATE_BIN, exe->hash)) ec->gates_open |= 1u << TGD_GATE_BIN;
-  }
-  if ((todo & (1u << TGD_GATE_PID)) && gate_has(TGD_GATE_PID, tgid)) ec->gates_open |= 1u << TGD_GATE_PID;
-  ec->gates_known |= todo;
-}
-
 static __always_inline long eval_policy(__u32 i, struct eval_ctx *ec, int kind) {
   struct tgd_run_list *l = ec->list;
   if (!l) return 1;
@@ -289,7 +269,7 @@ static __always_inline long eval_policy(__u32 i, struct eval_ctx *ec, int kind) 
   if (i >= n || i >= TGD_RUN_MAX) return 1;
   TGD_MASK(i, 63);
   __u32 gate = l->gate[i];
-  if (gate && !(ec->gates_open & (1u << (gate & 31)))) { /* cannot match: decided by the gate */
+  if (gate && !(ec->gates.open & (1u << (gate & 31)))) { /* cannot match: decided by the gate */
     struct tgd_hook_stats *st = ec->st;
     if (st) {
       st->evaluated++;
@@ -307,6 +287,29 @@ static __always_inline int tgd_verdict(__s32 v) {
   return v;
 }
 
+/* The event's cgroup, hook flags, gates and (hook, cgroup) run list, into
+ * ec: from the dispatcher's hand-off when it is stamped with this task and
+ * hook (the usual case: the evaluator runs right after its dispatcher's
+ * tail call), otherwise looked up again. (In ec rather than in a struct of
+ * their own: the evaluator's stack frame is on every call chain of the
+ * evaluation, which the verifier bounds at 512 bytes.) */
+static __always_inline struct tgd_run_list *eval_start(struct eval_ctx *ec) {
+  __u32 zero = 0;
+  struct tgd_handoff *h = bpf_map_lookup_elem(&tgd_handoff, &zero);
+  if (h && h->pid_tgid == bpf_get_current_pid_tgid() && h->hook_id == tgd_hook_id) {
+    ec->cgid = h->cgid;
+    ec->flags = h->flags;
+    ec->is_pod = h->is_pod;
+    ec->gates = h->gates;
+    if (!h->has_ref) return 0;
+    struct tgd_run_list *l = run_list_at(h->run_ref, ec->cgid);
+    return l ? l : run_list(ec->cgid); /* replaced meanwhile: the current one */
+  }
+  ec->cgid = current_cgroup(&ec->is_pod);
+  ec->flags = hook_flags();
+  return run_list(ec->cgid);
+}
+
 /* Evaluates run list `l` (may be 0) with step `step`: when every policy of
  * the list is gated and no gate is open, the gates decide for all of them
  * at once (no bpf_loop); otherwise each policy is evaluated unless its gate
@@ -315,61 +318,36 @@ static __always_inline int tgd_verdict(__s32 v) {
   do {                                                                       \
     struct tgd_run_list *l_ = (l);                                           \
     if (!l_) break;                                                          \
-    struct tgd_hook_stats *st_ = (ec)->st;                                   \
-    if (st_ && (l_->flags & TGD_RUNF_TRUNCATED)) st_->truncated_lists++;     \
-    __u32 kinds_ = l_->gate_kinds;                                           \
-    if (kinds_) look_up_gates((ec), kinds_);                                 \
-    if (!l_->ungated && !((ec)->gates_open & kinds_)) {                      \
-      __u32 n_ = l_->n;                                                      \
-      if (n_ > TGD_RUN_MAX) n_ = TGD_RUN_MAX;                                \
-      if (st_) {                                                             \
-        st_->evaluated += n_;                                                \
-        st_->gated += n_;                                                    \
-      }                                                                      \
+    if (gates_decide(&(ec)->gates, l_)) {                                    \
+      count_gated((ec)->st, l_);                                             \
       break;                                                                 \
     }                                                                        \
+    if ((ec)->st && (l_->flags & TGD_RUNF_TRUNCATED)) (ec)->st->truncated_lists++; \
     (ec)->list = l_;                                                         \
     bpf_loop(TGD_RUN_MAX, step, (ec), 0);                                    \
   } while (0)
 
-/* The dispatcher of hook kind `kind`: finds the run lists of the hook for
- * the current (tracked) cgroup, for every cgroup (unfiltered policies) and
- * for host cgroups, and evaluates them in this program (no tail call). */
-#define DEFINE_DISPATCHER(suffix, kind)                                                   \
+#define DEFINE_EVALUATOR(suffix, kind)                                                    \
   static long eval_policy_##suffix(__u32 i, void *data) { return eval_policy(i, data, kind); } \
-  static __always_inline int dispatch_##suffix(void *ctx) {                              \
-    int is_pod = 0;                                                                       \
-    __u64 cgid = current_cgroup(&is_pod);                                                 \
-    __u32 flags = hook_flags();                                                           \
-    if (flags & TGD_HOOKF_RET_ENTRY) ret_push();                                          \
-    struct tgd_run_key k = {.hook_id = tgd_hook_id, .cgroup_id = cgid};                   \
-    __u64 *ref = bpf_map_lookup_elem(&tgd_run_lists, &k);                                 \
-    /* A return probe's dispatcher pops the task's frame on every return. */             \
-    if (!ref && !(flags & TGD_HOOKF_RET_RETURN) && !(flags & TGD_HOOKF_UNFILTERED) &&    \
-        (is_pod || !(flags & TGD_HOOKF_HOST)))                                            \
-      return 0;                                                                           \
-    struct tgd_run_list *cg_list = 0;                                                     \
-    if (ref) {                                                                            \
-      cg_list = run_list_at(tgd_read_ref(ref), cgid);                                     \
-      if (!cg_list) cg_list = run_list(cgid); /* replaced meanwhile: the current one */  \
-    }                                                                                     \
-    struct eval_ctx ec = {.ctx = ctx, .st = hook_stats(), .cgid = cgid};                  \
-    if (ec.st) ec.st->runs++;                                                             \
+  static __always_inline int evaluate_##suffix(void *ctx) {                              \
+    struct eval_ctx ec = {.ctx = ctx, .st = hook_stats()};                               \
+    struct tgd_run_list *cg_list = eval_start(&ec);                                       \
+    const __u32 flags = ec.flags;                                                         \
     struct ret_pop rp = {};                                                               \
     const int ret_side = kind == TGD_HOOK_KPROBE && (flags & TGD_HOOKF_RET_RETURN);       \
     if (ret_side) ec.ret_depth = ret_pop_begin(&rp, flags >> TGD_HOOKF_PAIR_SHIFT);       \
     if (flags & TGD_HOOKF_UNFILTERED) TGD_RUN_LIST(&ec, run_list(0), eval_policy_##suffix); \
     TGD_RUN_LIST(&ec, cg_list, eval_policy_##suffix);                                     \
-    if (!is_pod && (flags & TGD_HOOKF_HOST))                                              \
+    if (!ec.is_pod && (flags & TGD_HOOKF_HOST))                                           \
       TGD_RUN_LIST(&ec, run_list(POLICY_FILTER_HOST_CGROUP_KEY), eval_policy_##suffix);   \
     release_scratch(&ec);                                                                 \
     if (ret_side) ret_pop_end(&rp);                                                       \
     return tgd_verdict(ec.verdict);                                                       \
   }
 
-DEFINE_DISPATCHER(tp, TGD_HOOK_TRACEPOINT)
-DEFINE_DISPATCHER(rawtp, TGD_HOOK_RAW_TP)
-DEFINE_DISPATCHER(kprobe, TGD_HOOK_KPROBE)
-DEFINE_DISPATCHER(lsm, TGD_HOOK_LSM)
+DEFINE_EVALUATOR(tp, TGD_HOOK_TRACEPOINT)
+DEFINE_EVALUATOR(rawtp, TGD_HOOK_RAW_TP)
+DEFINE_EVALUATOR(kprobe, TGD_HOOK_KPROBE)
+DEFINE_EVALUATOR(lsm, TGD_HOOK_LSM)
 
 #endif /* TGDISPATCH_BPF_DISPATCH_EVAL_BPF_H_ */

@@ -13,6 +13,14 @@
 /* Set per hook instance before load. */
 const volatile __u32 tgd_hook_id = 0;
 
+/* The gates of one event (dispatch_abi.h "Gates"): bit g of `known`: gate
+ * g looked up; of `open`: the event's value is in the hook's union of gate
+ * g (some listed policy gated on it may match). */
+struct tgd_gates {
+  __u32 known;
+  __u32 open;
+};
+
 /* stack id -> the frames of a stack (bpf_get_stackid, kernel and user
  * stacks alike), shared by every policy and hook; written by the kernel on a
  * Post with kernelStackTrace/userStackTrace, read by user space (never
@@ -261,6 +269,29 @@ struct {
   __type(value, struct tgd_scratch);
 } tgd_scratch SEC(".maps");
 
+/* What the dispatcher found for the event it tail-calls the evaluator for
+ * (per CPU, one entry): the evaluator uses it instead of repeating the
+ * lookups when it is stamped with the current task and the evaluator's
+ * hook. A program preempted between the two (faultable tracepoints) may find
+ * another task's stamp: it then looks up again. */
+struct tgd_handoff {
+  __u64 pid_tgid;
+  __u64 cgid;     /* the tracked cgroup */
+  __u64 run_ref;  /* the (hook, cgid) run list's reference (TGD_SLOT_REF); has_ref */
+  __u32 hook_id;
+  __u32 flags;    /* the hook's TGD_HOOKF_* */
+  __u32 is_pod;
+  __u32 has_ref;
+  struct tgd_gates gates; /* what the dispatcher's gate lookups found */
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct tgd_handoff);
+} tgd_handoff SEC(".maps");
+
 /* Policy events. */
 struct {
   __uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -323,5 +354,34 @@ struct {
   __type(key, struct tgd_ret_key);
   __type(value, struct tgd_ret_frame);
 } tgd_ret_frames SEC(".maps");
+
+/* The policy program of each hook, by hook id; one array per program type. */
+struct {
+  __uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+  __uint(max_entries, TGD_MAX_HOOKS);
+  __type(key, __u32);
+  __type(value, __u32);
+} tgd_tail_tp SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+  __uint(max_entries, TGD_MAX_HOOKS);
+  __type(key, __u32);
+  __type(value, __u32);
+} tgd_tail_rawtp SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+  __uint(max_entries, TGD_MAX_HOOKS);
+  __type(key, __u32);
+  __type(value, __u32);
+} tgd_tail_kprobe SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+  __uint(max_entries, TGD_MAX_HOOKS);
+  __type(key, __u32);
+  __type(value, __u32);
+} tgd_tail_lsm SEC(".maps");
 
 #endif /* TGDISPATCH_BPF_DISPATCH_EVAL_MAPS_BPF_H_ */

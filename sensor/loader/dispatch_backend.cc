@@ -210,8 +210,10 @@ absl::Status DispatchBackend::Init() {
   symbolizer_ = std::make_unique<Symbolizer>(SymbolizerOptions{.expose_addresses = opts_.expose_stack_addresses});
   user_actions_ = std::make_unique<UserActionRunner>(opts_.user_actions);
   if (opts_.pins) {
-    // The shared maps are pinned with the links, so that a kept run's state
-    // can be inspected (bpftool) and read by the next run.
+    // The shared maps are pinned with the links: the tail-call arrays above
+    // all (the kernel empties a PROG_ARRAY when its last user-space holder
+    // goes, and a pin is one), and the others so that a kept run's state can
+    // be inspected (bpftool) and read by the next run.
     bpf_map* m;
     bpf_object__for_each_map(m, shared_->obj) {
       const char* name = bpf_map__name(m);

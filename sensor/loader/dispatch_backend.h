@@ -1,9 +1,10 @@
 // DispatchBackend: the "dispatch" loader. One dispatcher program per hook
-// (tracepoint, raw tracepoint, kprobe, uprobe, LSM) that evaluates the
-// policies listed for the event's cgroup itself, and per policy only map
+// (tracepoint, raw tracepoint, kprobe, uprobe, LSM), which decides an event
+// whose listed policies its gates rule out (run_gates.h) and tail-calls the
+// hook's policy program (evaluator) for the others, and per policy only map
 // entries: its compiled config (a slot switched atomically), its value-set
-// entries, its gate values (run_gates.h) and its place in the (hook, cgroup)
-// run lists derived from the policy filter state.
+// entries, its gate values and its place in the (hook, cgroup) run lists
+// derived from the policy filter state.
 // Loading a policy on a hook that already has one runs no verifier.
 //
 // It also turns the datapath's ring buffer records into Tetragon
@@ -111,7 +112,8 @@ struct DispatchOptions {
 struct HookStatus {
   std::string key;       // "tracepoint/syscalls/sys_enter_openat"
   uint32_t id = 0;
-  int dispatcher_fd = -1;  // it evaluates the policies itself (no evaluator program)
+  int dispatcher_fd = -1;
+  int evaluator_fd = -1;
   size_t policies = 0;
   tgd_hook_stats stats{};  // summed over CPUs
 };
@@ -168,7 +170,7 @@ class DispatchBackend : public PolicyBackend {
     int kind = 0;
     BpfObject obj;
     BpfLink link;
-    int dispatcher_fd = -1;
+    int dispatcher_fd = -1, evaluator_fd = -1;
     std::set<uint32_t> entries;  // datapath policy ids on this hook
     // The same, by policy-filter id (0: unfiltered): a run list is computed
     // from the cgroup's filter ids in O(policies that apply).
@@ -241,6 +243,7 @@ class DispatchBackend : public PolicyBackend {
   ValueMaps SharedMaps() const;
   static const char* ProgSuffix(int kind);
   static std::string PinName(uint32_t hook_id);
+  bpf_map* TailMap(int kind) const;
   absl::Status WriteValues(const Entry& e, bool insert) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Recomputes the run list of (hook, cgroup) from the entries and the filter.
   // More than TGD_RUN_MAX policies for one (hook, cgroup): an add is refused

@@ -75,6 +75,15 @@ const char* DispatchBackend::ProgSuffix(int kind) {
   }
 }
 
+bpf_map* DispatchBackend::TailMap(int kind) const {
+  switch (kind) {
+    case TGD_HOOK_TRACEPOINT: return shared_->maps.tgd_tail_tp;
+    case TGD_HOOK_RAW_TP: return shared_->maps.tgd_tail_rawtp;
+    case TGD_HOOK_LSM: return shared_->maps.tgd_tail_lsm;
+    default: return shared_->maps.tgd_tail_kprobe;
+  }
+}
+
 absl::StatusOr<DispatchBackend::Hook*> DispatchBackend::GetOrCreateHook(const CompiledHook& c) {
   auto it = hooks_.find(c.hook_key);
   if (it != hooks_.end()) return it->second.get();
@@ -109,10 +118,12 @@ absl::StatusOr<DispatchBackend::Hook*> DispatchBackend::GetOrCreateHook(const Co
     return ErrnoStatus(errno, "opening the dispatch object for " + c.hook_key);
   }
   const std::string disp_name = absl::StrCat("tgd_disp_", ProgSuffix(c.kind));
+  const std::string eval_name = absl::StrCat("tgd_eval_", ProgSuffix(c.kind));
+  bpf_map* tail = TailMap(c.kind);
   bpf_program* prog;
   bpf_object__for_each_program(prog, h->obj.get()) {
     const char* name = bpf_program__name(prog);
-    bool load = name == disp_name;
+    bool load = name == disp_name || name == eval_name;
     bpf_program__set_autoload(prog, load);
     if (load && c.kind == TGD_HOOK_LSM) {
       int err = bpf_program__set_attach_target(prog, 0, c.call.c_str());
@@ -155,10 +166,17 @@ absl::StatusOr<DispatchBackend::Hook*> DispatchBackend::GetOrCreateHook(const Co
     return LibbpfStatus(err, "loading the dispatcher for " + c.hook_key);
   }
   bpf_program* disp = bpf_object__find_program_by_name(h->obj.get(), disp_name.c_str());
+  bpf_program* eval = bpf_object__find_program_by_name(h->obj.get(), eval_name.c_str());
   h->dispatcher_fd = bpf_program__fd(disp);
+  h->evaluator_fd = bpf_program__fd(eval);
+  if (bpf_map_update_elem(bpf_map__fd(tail), &id, &h->evaluator_fd, BPF_ANY) != 0) {
+    give_back();
+    return ErrnoStatus(errno, "installing the policy program of " + c.hook_key);
+  }
   bpf_link* link = AttachToHook(disp, c);
   if (!link) {
     int e = errno;
+    bpf_map_delete_elem(bpf_map__fd(tail), &id);
     give_back();
     return AttachError(e, "attaching the dispatcher to " + c.hook_key);
   }
@@ -167,6 +185,7 @@ absl::StatusOr<DispatchBackend::Hook*> DispatchBackend::GetOrCreateHook(const Co
     absl::Status pinned = opts_.pins->Pin(bpf_link__fd(link), PinName(id));
     if (!pinned.ok()) {
       h->link.reset();
+      bpf_map_delete_elem(bpf_map__fd(tail), &id);
       give_back();
       return absl::Status(pinned.code(), absl::StrCat("the dispatcher of ", c.hook_key,
                                                       " would not outlive the daemon: ", pinned.message()));
@@ -185,8 +204,10 @@ void DispatchBackend::ReleaseHook(Hook* h) {
     hooks_.erase(h->key);
     return;
   }
+  bpf_map* tail = TailMap(h->kind);
   if (opts_.pins) opts_.pins->Unpin(PinName(h->id));
   h->link.reset();
+  bpf_map_delete_elem(bpf_map__fd(tail), &h->id);
   uint32_t no_flags = 0;
   bpf_map_update_elem(bpf_map__fd(shared_->maps.tgd_hook_flags), &h->id, &no_flags, BPF_ANY);
   // Zero the hook's counters for the next user of the id.
@@ -207,6 +228,7 @@ std::vector<HookStatus> DispatchBackend::Hooks() const {
     s.key = key;
     s.id = h->id;
     s.dispatcher_fd = h->dispatcher_fd;
+    s.evaluator_fd = h->evaluator_fd;
     s.policies = h->entries.size();
     if (bpf_map_lookup_elem(bpf_map__fd(shared_->maps.tgd_stats), &h->id, per_cpu.data()) == 0) {
       for (const tgd_hook_stats& c : per_cpu) {
