@@ -18,6 +18,9 @@ RunGate GateOf(const CompiledHook& c) {
   for (uint32_t a = 0; a < cfg.n_args && a < TGD_MAX_ARGS; ++a) {
     if (cfg.args[a].type == TGD_ARG_SOCK || cfg.args[a].type == TGD_ARG_SOCKET) return {};
   }
+  // Process tracking this function does not know (a clause that follows a
+  // process's children, for one) may widen what a binary or pid matches.
+  if (c.track_flags & ~(TGD_TRACK_PARENT_BIN | TGD_TRACK_EXEC_CREDS)) return {};
   // The clause kinds whose meaning is known here: each only adds a
   // condition to the selector's matchBinaries / matchPIDs.
   constexpr uint32_t kKnown = TGD_SEL_BINARIES | TGD_SEL_PIDS | TGD_SEL_CAPS | TGD_SEL_PIDS_NS |

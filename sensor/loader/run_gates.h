@@ -28,8 +28,9 @@ struct RunGate {
 // matchBinaries In, else TGD_GATE_PID when every selector has matchPIDs In
 // without followForks and isNamespacePID, else none. None as well for a
 // policy without selectors (every event matches), one with a selector flag
-// this function does not know (a new clause kind may change what a
-// selector's binary or pid means: it must be added here knowingly), and one
+// or a process tracking (TGD_TRACK_*) this function does not know (a new
+// clause kind may change what a selector's binary or pid means, as
+// matchBinaries followChildren would: it must be added here knowingly), and one
 // reading a sock or socket argument (a tracked socket makes the event its
 // owner's, whose pid and binary the selectors then see). Pure.
 RunGate GateOf(const CompiledHook& c);

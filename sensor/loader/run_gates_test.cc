@@ -121,7 +121,7 @@ TEST(GateOfTest, NoGateForAPolicyReadingASocket) {
   EXPECT_EQ(GateOf(*c).kind, TGD_GATE_NONE);
 }
 
-TEST(GateOfTest, NoGateWithASelectorFlagItDoesNotKnow) {
+TEST(GateOfTest, NoGateWithASelectorFlagOrTrackingItDoesNotKnow) {
   auto c = Compile(R"(    selectors:
     - matchBinaries:
       - operator: In
@@ -130,6 +130,9 @@ TEST(GateOfTest, NoGateWithASelectorFlagItDoesNotKnow) {
   ASSERT_TRUE(c.ok()) << c.status();
   ASSERT_EQ(GateOf(*c).kind, TGD_GATE_BIN);
   c->cfg.sel[0].flags |= 1u << 31;  // a clause kind added later
+  EXPECT_EQ(GateOf(*c).kind, TGD_GATE_NONE);
+  c->cfg.sel[0].flags &= ~(1u << 31);
+  c->track_flags |= 1u << 31;  // a process tracking added later (followChildren, say)
   EXPECT_EQ(GateOf(*c).kind, TGD_GATE_NONE);
 }
 
