@@ -241,6 +241,7 @@ class ModeRunner {
     // while measuring, see Drain); other loaders read their own.
     d.start_reader = mode != "dispatch";
     d.max_policies = std::max<uint32_t>(16384, 2 * MaxN() + 16);
+    d.run_gates = o_.gates;
     absl::StatusOr<std::unique_ptr<PolicyBackend>> b = CreateBackend(mode, d);
     if (!b.ok()) {
       report_.error = std::string(b.status().message());
@@ -345,6 +346,7 @@ class ModeRunner {
     d.node_name = "bench";
     d.start_reader = mode != "dispatch";
     d.max_policies = std::max<uint32_t>(16384, 2 * MaxN() + 16);
+    d.run_gates = o_.gates;
     TGD_ASSIGN_OR_RETURN(backend_, CreateBackend(mode, d));
     dispatch_ = dynamic_cast<DispatchBackend*>(backend_.get());
     return absl::OkStatus();

@@ -45,6 +45,9 @@ struct BenchOptions {
   // The policy filter on BPF maps without an agent (as the daemon alone):
   // the same filter costs as beside_tetragon, for comparing the two.
   bool bpf_filter = false;
+  // The dispatch loader's run-list gates (DispatchOptions::run_gates): off
+  // measures the policies a gate cannot rule out.
+  bool gates = true;
 };
 
 inline constexpr int kAgentPolicies = 100;  // of the agent's 128

@@ -44,6 +44,9 @@ ABSL_FLAG(bool, beside_tetragon, false,
           "the policy filter runs on BPF maps, as the daemon with --tetragon-bpf-dir");
 ABSL_FLAG(bool, bpf_filter, false,
           "the policy filter on BPF maps without an agent (as the daemon alone), to compare with --beside_tetragon");
+ABSL_FLAG(bool, gates, true,
+          "the dispatch loader's run-list gates (false: every applicable policy is evaluated in full, as a policy "
+          "no gate applies to)");
 ABSL_FLAG(std::string, command, "", "the command to record (default: this invocation)");
 
 namespace {
@@ -150,6 +153,7 @@ int main(int argc, char** argv) {
   o.start_budget_s = absl::GetFlag(FLAGS_start_budget_s);
   o.beside_tetragon = absl::GetFlag(FLAGS_beside_tetragon);
   o.bpf_filter = absl::GetFlag(FLAGS_bpf_filter);
+  o.gates = absl::GetFlag(FLAGS_gates);
   if (o.syscalls <= 0 || o.repeats <= 0 || o.latency_adds < 0 || o.new_hook_adds < 0) {
     std::cerr << "--syscalls and --repeats must be > 0, --latency_adds and --new_hook_adds >= 0\n";
     return 2;

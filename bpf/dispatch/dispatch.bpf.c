@@ -3,12 +3,15 @@
 // Per hook, user space loads this object once more with `tgd_hook_id` set in
 // .rodata and every map reused from the shared instance, and attaches one
 // dispatcher program. The dispatcher finds the run lists of the hook for the
-// current (tracked) cgroup and for "every cgroup" (unfiltered policies); when
-// there is one, it tail-calls the hook's policy program (the evaluator of the
-// hook's kind), which evaluates every listed policy's compiled selectors from
-// the shared maps in one bpf_loop and runs the first matching selector's
-// actions. Policies of a known hook therefore cost no verifier run and no
-// per-CPU memory: only their config, run-list and value entries.
+// current (tracked) cgroup and for "every cgroup" (unfiltered policies).
+// When only the cgroup's list applies and its gates rule out every policy
+// on it (one lookup per gate kind, dispatch_abi.h "Gates"), the event is
+// decided there. Otherwise it tail-calls the hook's policy program (the
+// evaluator of the hook's kind), which evaluates every listed policy its
+// gate does not rule out, from the shared maps in one bpf_loop, and runs the
+// first matching selector's actions. Policies of a known hook therefore cost
+// no verifier run and no per-CPU memory: only their config, run-list, gate
+// and value entries.
 //
 // Replacement safety: configs and run lists live in array slots that are
 // written only while free; an update writes a free slot and switches one

@@ -195,6 +195,27 @@ struct tgd_sock_owner {
 #define TGD_TAG_BIN_HASH 6 /* tgd_path_hash of each matchBinaries In/NotIn value: a prefilter (int set) */
 #define TGD_TAG_PBIN 7 /* matchParentBinaries values */
 
+/* Gates: a run list's verdict for all its policies at once on a value the
+ * event has whatever the policy (its binary, its pid). A policy whose every
+ * selector requires its value to be in one of the policy's sets of one kind
+ * (every selector has matchBinaries In: TGD_GATE_BIN; every selector has
+ * matchPIDs In without followForks or isNamespacePID: TGD_GATE_PID) is
+ * listed with that gate (tgd_run_list.gate). The union of those sets of
+ * every gated policy of a hook is kept in tgd_int_values under policy id
+ * TGD_GATE_POLICY and tag TGD_GATE_TAG(hook, gate) (present while a loaded
+ * policy of the hook holds the value; reference-counted by user space,
+ * removed only after a grace period). An event whose value is not in the
+ * union of a gate kind cannot match any policy gated on it: one lookup
+ * decides for every such policy of the list, which then costs no config
+ * lookup, no scratch slot and no selector. A value in the union only says
+ * "maybe": the policies are evaluated in full. */
+#define TGD_GATE_NONE 0
+#define TGD_GATE_BIN 1 /* value: tgd_exec_path.hash of the task's binary (the TGD_TAG_BIN_HASH sets) */
+#define TGD_GATE_PID 2 /* value: the task's tgid (the TGD_TAG_PID sets) */
+#define TGD_GATE_KINDS 3
+#define TGD_GATE_POLICY 0 /* no policy has id 0 */
+#define TGD_GATE_TAG(hook, gate) ((((__u32)(hook)) << 4) | ((__u32)(gate)&0xf))
+
 struct tgd_arg_desc {
   __u8 src;       /* TGD_SRC_* (0: unused slot) */
   __u8 type;      /* TGD_ARG_* */
@@ -304,7 +325,8 @@ struct tgd_resolve {
 };
 
 /* One policy's compiled form on one hook: held by a config slot
- * (struct tgd_cfg_slot) that tgd_policy_cfgs[policy id] refers to. Replaced
+ * (struct tgd_cfg_slot) that tgd_cfg_index[its config index] (dispatch) or
+ * tgd_policy_cfgs[policy id] (per-policy loader) refers to. Replaced
  * as a whole: a new slot is written and the reference switched. */
 struct tgd_policy_cfg {
   __u32 policy_id;
@@ -378,14 +400,17 @@ struct tgd_run_key {
 struct tgd_run_list {
   __u32 n;
   __u32 flags; /* TGD_RUNF_* */
-  __u32 policy[TGD_RUN_MAX];
+  __u32 policy[TGD_RUN_MAX]; /* config index of each policy (tgd_cfg_index) */
   __u8 sel_skip[TGD_RUN_MAX];
+  __u8 gate[TGD_RUN_MAX]; /* TGD_GATE_* of each policy */
+  __u32 gate_kinds;       /* bit g: some policy has gate g */
+  __u32 ungated;          /* policies with TGD_GATE_NONE */
 };
 
 /* Slots: configs and run lists live in ARRAY chunks (inner maps of
  * tgd_cfg_chunks / tgd_run_chunks, added as needed, never removed while the
  * daemon runs). A slot is written only while free; a published reference
- * (tgd_policy_cfgs / tgd_run_lists value, struct tgd_slot_ref packed in one
+ * (tgd_cfg_index / tgd_policy_cfgs / tgd_run_lists value, packed in one
  * u64: slot | seq << 32) names it with the sequence number it was written
  * with. A reader accepts a slot only if it carries the reference's seq and
  * its owner key (a hash element can be reused under a reader); a slot whose
@@ -477,6 +502,7 @@ struct tgd_hook_stats {
   __u64 truncated_lists;/* events whose run list was cut at TGD_RUN_MAX (workload changes) */
   __u64 scratch_busy;   /* evaluations skipped: every scratch slot of the CPU in use */
   __u64 rate_limited;   /* matching events not posted: within their Post's rateLimit */
+  __u64 gated;          /* evaluations (counted in evaluated) decided by a gate: no match, nothing read */
 };
 
 /* Key of tgd_rate_limits: a rate-limited Post's policy, selector and action,
@@ -656,6 +682,7 @@ static_assert(offsetof(struct tgd_policy_cfg, args) == 24, "tgd_policy_cfg args"
 static_assert(sizeof(struct tgd_ret_frame) == 16 + 24 * TGD_RET_POLICIES, "tgd_ret_frame");
 static_assert(offsetof(struct tgd_cfg_slot, cfg) == 8, "tgd_cfg_slot");
 static_assert(offsetof(struct tgd_run_slot, list) == 24, "tgd_run_slot");
+static_assert(sizeof(struct tgd_run_list) == 16 + 5 * TGD_RUN_MAX, "tgd_run_list");
 static_assert(sizeof(struct tgd_lpm_key) == 252, "tgd_lpm_key");
 static_assert(sizeof(struct tgd_action) == 16, "tgd_action");
 static_assert(sizeof(struct tgd_sock_key) == 16, "tgd_sock_key");
@@ -678,6 +705,7 @@ _Static_assert(__builtin_offsetof(struct tgd_policy_cfg, args) == 24, "tgd_polic
 _Static_assert(sizeof(struct tgd_ret_frame) == 16 + 24 * TGD_RET_POLICIES, "tgd_ret_frame");
 _Static_assert(__builtin_offsetof(struct tgd_cfg_slot, cfg) == 8, "tgd_cfg_slot");
 _Static_assert(__builtin_offsetof(struct tgd_run_slot, list) == 24, "tgd_run_slot");
+_Static_assert(sizeof(struct tgd_run_list) == 16 + 5 * TGD_RUN_MAX, "tgd_run_list");
 _Static_assert(sizeof(struct tgd_lpm_key) == 252, "tgd_lpm_key");
 _Static_assert(sizeof(struct tgd_action) == 16, "tgd_action");
 _Static_assert(sizeof(struct tgd_rate_key) == 16 + TGD_MAX_ARGS * TGD_RATE_BYTES_PER_ARG, "tgd_rate_key");

@@ -107,6 +107,9 @@ struct eval_ctx {
   __u64 cgid;
   __s32 verdict; /* LSM: 0 allows, -errno denies (Override) */
   __u32 ret_depth; /* return probes: 1 + depth of this return's frame (0: none) */
+  struct tgd_gates gates; /* the event's gates (dispatch_abi.h "Gates") */
+  __u32 flags;  /* the hook's TGD_HOOKF_* */
+  int is_pod;   /* the cgroup is a tracked (pod container) one */
 };
 
 /* Return probes (retprobe.bpf.h), as global functions: the verifier checks
@@ -214,12 +217,13 @@ static __always_inline void release_scratch(struct eval_ctx *ec) {
   ec->slot = 0;
 }
 
-/* Evaluates policy `id` for this event in the event's scratch slot: reads
- * the arguments no earlier policy of the event read, runs its selectors,
- * acts and posts or discards. */
-static __always_inline void eval_one(struct eval_ctx *ec, __u32 id, __u32 sel_skip, int kind) {
-  struct tgd_policy_cfg *cfg = policy_cfg(id);
+/* Evaluates the policy of config `cfg` (may be 0) for this event in the
+ * event's scratch slot: reads the arguments no earlier policy of the event
+ * read, runs its selectors (but those in `sel_skip`: matchWorkloads), acts
+ * and posts or discards. */
+static __always_inline void eval_one(struct eval_ctx *ec, struct tgd_policy_cfg *cfg, __u32 sel_skip, int kind) {
   if (!cfg || !(cfg->flags & TGD_POLICY_ENABLED)) return;
+  __u32 id = cfg->policy_id;
   struct tgd_hook_stats *st = ec->st;
   if (st) st->evaluated++;
   if (!ec->slot) ec->slot = claim_scratch(ec);
@@ -265,7 +269,16 @@ static __always_inline long eval_policy(__u32 i, struct eval_ctx *ec, int kind) 
   __u32 n = l->n;
   if (i >= n || i >= TGD_RUN_MAX) return 1;
   TGD_MASK(i, 63);
-  eval_one(ec, l->policy[i], l->sel_skip[i], kind);
+  __u32 gate = l->gate[i];
+  if (gate && !(ec->gates.open & (1u << (gate & 31)))) { /* cannot match: decided by the gate */
+    struct tgd_hook_stats *st = ec->st;
+    if (st) {
+      st->evaluated++;
+      st->gated++;
+    }
+    return 0;
+  }
+  eval_one(ec, policy_cfg_at(l->policy[i]), l->sel_skip[i], kind);
   return 0;
 }
 
@@ -275,60 +288,59 @@ static __always_inline int tgd_verdict(__s32 v) {
   return v;
 }
 
-/* Counts an event whose run list was cut at TGD_RUN_MAX. */
-static __always_inline void count_truncated(struct tgd_run_list *l, struct tgd_hook_stats *st) {
-  if (l && st && (l->flags & TGD_RUNF_TRUNCATED)) st->truncated_lists++;
-}
-
-/* The event's cgroup, hook flags and (hook, cgroup) run list: from the
- * dispatcher's hand-off when it is stamped with this task and hook (the
- * usual case: the evaluator runs right after its dispatcher's tail call),
- * otherwise looked up again. */
-struct eval_start {
-  __u64 cgid;
-  __u32 flags;
-  int is_pod;
-};
-
-static __always_inline struct tgd_run_list *eval_start(struct eval_start *es) {
+/* The event's cgroup, hook flags, gates and (hook, cgroup) run list, into
+ * ec: from the dispatcher's hand-off when it is stamped with this task and
+ * hook (the usual case: the evaluator runs right after its dispatcher's
+ * tail call), otherwise looked up again. (In ec rather than in a struct of
+ * their own: the evaluator's stack frame is on every call chain of the
+ * evaluation, which the verifier bounds at 512 bytes.) */
+static __always_inline struct tgd_run_list *eval_start(struct eval_ctx *ec) {
   __u32 zero = 0;
   struct tgd_handoff *h = bpf_map_lookup_elem(&tgd_handoff, &zero);
   if (h && h->pid_tgid == bpf_get_current_pid_tgid() && h->hook_id == tgd_hook_id) {
-    es->cgid = h->cgid;
-    es->flags = h->flags;
-    es->is_pod = h->is_pod;
+    ec->cgid = h->cgid;
+    ec->flags = h->flags;
+    ec->is_pod = h->is_pod;
+    ec->gates = h->gates;
     if (!h->has_ref) return 0;
-    struct tgd_run_list *l = run_list_at(h->run_ref, es->cgid);
-    return l ? l : run_list(es->cgid); /* replaced meanwhile: the current one */
+    struct tgd_run_list *l = run_list_at(h->run_ref, ec->cgid);
+    return l ? l : run_list(ec->cgid); /* replaced meanwhile: the current one */
   }
-  es->cgid = current_cgroup(&es->is_pod);
-  es->flags = hook_flags();
-  return run_list(es->cgid);
+  ec->cgid = current_cgroup(&ec->is_pod);
+  ec->flags = hook_flags();
+  return run_list(ec->cgid);
 }
+
+/* Evaluates run list `l` (may be 0) with step `step`: when every policy of
+ * the list is gated and no gate is open, the gates decide for all of them
+ * at once (no bpf_loop); otherwise each policy is evaluated unless its gate
+ * is closed. Counts an event whose list was cut at TGD_RUN_MAX. */
+#define TGD_RUN_LIST(ec, l, step)                                            \
+  do {                                                                       \
+    struct tgd_run_list *l_ = (l);                                           \
+    if (!l_) break;                                                          \
+    if (gates_decide(&(ec)->gates, l_)) {                                    \
+      count_gated((ec)->st, l_);                                             \
+      break;                                                                 \
+    }                                                                        \
+    if ((ec)->st && (l_->flags & TGD_RUNF_TRUNCATED)) (ec)->st->truncated_lists++; \
+    (ec)->list = l_;                                                         \
+    bpf_loop(TGD_RUN_MAX, step, (ec), 0);                                    \
+  } while (0)
 
 #define DEFINE_EVALUATOR(suffix, kind)                                                    \
   static long eval_policy_##suffix(__u32 i, void *data) { return eval_policy(i, data, kind); } \
   static __always_inline int evaluate_##suffix(void *ctx) {                              \
     struct eval_ctx ec = {.ctx = ctx, .st = hook_stats()};                               \
-    struct eval_start es = {};                                                            \
-    struct tgd_run_list *cg_list = eval_start(&es);                                       \
-    ec.cgid = es.cgid;                                                                    \
+    struct tgd_run_list *cg_list = eval_start(&ec);                                       \
+    const __u32 flags = ec.flags;                                                         \
     struct ret_pop rp = {};                                                               \
-    const int ret_side = kind == TGD_HOOK_KPROBE && (es.flags & TGD_HOOKF_RET_RETURN);    \
-    if (ret_side) ec.ret_depth = ret_pop_begin(&rp, es.flags >> TGD_HOOKF_PAIR_SHIFT);   \
-    if (es.flags & TGD_HOOKF_UNFILTERED) {                                                \
-      ec.list = run_list(0);                                                              \
-      count_truncated(ec.list, ec.st);                                                    \
-      if (ec.list) bpf_loop(TGD_RUN_MAX, eval_policy_##suffix, &ec, 0);                  \
-    }                                                                                     \
-    ec.list = cg_list;                                                                    \
-    count_truncated(ec.list, ec.st);                                                      \
-    if (ec.list) bpf_loop(TGD_RUN_MAX, eval_policy_##suffix, &ec, 0);                    \
-    if (!es.is_pod && (es.flags & TGD_HOOKF_HOST)) {                                      \
-      ec.list = run_list(POLICY_FILTER_HOST_CGROUP_KEY);                                  \
-      count_truncated(ec.list, ec.st);                                                    \
-      if (ec.list) bpf_loop(TGD_RUN_MAX, eval_policy_##suffix, &ec, 0);                  \
-    }                                                                                     \
+    const int ret_side = kind == TGD_HOOK_KPROBE && (flags & TGD_HOOKF_RET_RETURN);       \
+    if (ret_side) ec.ret_depth = ret_pop_begin(&rp, flags >> TGD_HOOKF_PAIR_SHIFT);       \
+    if (flags & TGD_HOOKF_UNFILTERED) TGD_RUN_LIST(&ec, run_list(0), eval_policy_##suffix); \
+    TGD_RUN_LIST(&ec, cg_list, eval_policy_##suffix);                                     \
+    if (!ec.is_pod && (flags & TGD_HOOKF_HOST))                                           \
+      TGD_RUN_LIST(&ec, run_list(POLICY_FILTER_HOST_CGROUP_KEY), eval_policy_##suffix);   \
     release_scratch(&ec);                                                                 \
     if (ret_side) ret_pop_end(&rp);                                                       \
     return tgd_verdict(ec.verdict);                                                       \

@@ -13,6 +13,14 @@
 /* Set per hook instance before load. */
 const volatile __u32 tgd_hook_id = 0;
 
+/* The gates of one event (dispatch_abi.h "Gates"): bit g of `known`: gate
+ * g looked up; of `open`: the event's value is in the hook's union of gate
+ * g (some listed policy gated on it may match). */
+struct tgd_gates {
+  __u32 known;
+  __u32 open;
+};
+
 /* stack id -> the frames of a stack (bpf_get_stackid, kernel and user
  * stacks alike), shared by every policy and hook; written by the kernel on a
  * Post with kernelStackTrace/userStackTrace, read by user space (never
@@ -78,7 +86,9 @@ struct {
 } tgd_run_chunks SEC(".maps");
 
 /* policy id -> reference (TGD_SLOT_REF) to its config slot. A u64 switched
- * by one update; deleted with the policy. */
+ * by one update; deleted with the policy. The per-policy loader's config
+ * (each of its objects has its own copy); the dispatchers use
+ * tgd_cfg_index. */
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, 16384);
@@ -86,6 +96,19 @@ struct {
   __type(key, __u32);
   __type(value, __u64);
 } tgd_policy_cfgs SEC(".maps");
+
+/* Config index (tgd_run_list.policy[]: a dense number user space gives each
+ * policy hook for its lifetime, reused a grace period after its delete) ->
+ * reference (TGD_SLOT_REF) to its config slot, 0: none. What the run lists
+ * name, so a config update switches one u64 and rewrites no run list, and a
+ * dispatcher finds a config without hashing. Sized by user space
+ * (max_policies). */
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 16384);
+  __type(key, __u32);
+  __type(value, __u64);
+} tgd_cfg_index SEC(".maps");
 
 /* (hook, cgroup) -> reference (TGD_SLOT_REF) to the slot of the policies to
  * run. */
@@ -120,12 +143,36 @@ static __always_inline struct tgd_policy_cfg *policy_cfg(__u32 id) {
   return 0;
 }
 
+/* The config at config index `idx`, or 0. A reference read torn (an
+ * update wrote the element meanwhile) names a slot that does not carry it:
+ * read again. */
+static __always_inline struct tgd_policy_cfg *policy_cfg_at(__u32 idx) {
+#pragma unroll
+  for (int attempt = 0; attempt < 3; attempt++) {
+    __u64 *ref = bpf_map_lookup_elem(&tgd_cfg_index, &idx);
+    if (!ref) return 0;
+    __u64 r = tgd_read_ref(ref);
+    if (!r) return 0;
+    __u32 slot = (__u32)r, seq = (__u32)(r >> 32);
+    __u32 chunk = slot >> TGD_CFG_CHUNK_SHIFT;
+    void *inner = bpf_map_lookup_elem(&tgd_cfg_chunks, &chunk);
+    if (!inner) return 0;
+    __u32 i = slot & (TGD_CFG_CHUNK - 1);
+    struct tgd_cfg_slot *s = bpf_map_lookup_elem(inner, &i);
+    if (!s) return 0;
+    if (s->seq == seq) return &s->cfg;
+  }
+  return 0;
+}
+
 /* Value sets: integers (matchArgs Equal/NotEqual, matchPIDs, matchNamespaces),
  * exact strings, string prefixes, reversed string postfixes. Elements are
  * allocated on insert (BPF_F_NO_PREALLOC); a hash still allocates its bucket
  * array (16 bytes a slot) up front, so the sizes are moderate (user space
  * may change them before load). */
-/* (policy, clause tag, integer) -> present. Written by user space. */
+/* (policy, clause tag, integer) -> present. Written by user space. Also
+ * holds the gate unions: (TGD_GATE_POLICY, TGD_GATE_TAG(hook, gate), value)
+ * (dispatch_abi.h "Gates"). */
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, 1 << 18);
@@ -257,6 +304,7 @@ struct tgd_handoff {
   __u32 flags;    /* the hook's TGD_HOOKF_* */
   __u32 is_pod;
   __u32 has_ref;
+  struct tgd_gates gates; /* what the dispatcher's gate lookups found */
 };
 
 struct {

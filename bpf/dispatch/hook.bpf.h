@@ -1,7 +1,7 @@
 /* Per-hook lookups of the dispatch datapath: the index macros the verifier
  * sees, the hook's statistics and flags, the current cgroup (through the
- * cgroup tracker), the (hook, cgroup) run lists, and dispatch(), the
- * dispatcher's body. Part of eval.bpf.h. */
+ * cgroup tracker), the (hook, cgroup) run lists, the gates, and dispatch(),
+ * the dispatcher's body. Part of eval.bpf.h. */
 #ifndef TGDISPATCH_BPF_DISPATCH_HOOK_BPF_H_
 #define TGDISPATCH_BPF_DISPATCH_HOOK_BPF_H_
 
@@ -74,6 +74,51 @@ static __always_inline __u32 hook_flags(void) {
   return f ? *f : 0;
 }
 
+/* Whether the hook's union of gate `gate` holds `value`. */
+static __always_inline int gate_has(__u32 gate, __u64 value) {
+  struct tgd_int_key k = {.policy_id = TGD_GATE_POLICY, .tag = TGD_GATE_TAG(tgd_hook_id, gate), .value = value};
+  return bpf_map_lookup_elem(&tgd_int_values, &k) != 0;
+}
+
+/* Looks up the event's value of each gate kind in `kinds` not looked up yet
+ * (one lookup per kind and event, whatever the number of policies). A
+ * global function: its keys are on its own stack frame, not on the
+ * evaluator's, which every call chain of the evaluation adds to (the
+ * verifier allows 512 bytes in all). */
+__noinline int tgd_look_up_gates(struct tgd_gates *g, __u32 kinds) {
+  if (!g) return 0;
+  __u32 todo = kinds & ~g->known;
+  if (!todo) return 0;
+  __u32 tgid = bpf_get_current_pid_tgid() >> 32;
+  if (todo & (1u << TGD_GATE_BIN)) {
+    struct tgd_exec_path *exe = bpf_map_lookup_elem(&tgd_exec_paths, &tgid);
+    /* A binary the tracker does not know is in no In set. */
+    if (exe && gate_has(TGD_GATE_BIN, exe->hash)) g->open |= 1u << TGD_GATE_BIN;
+  }
+  if ((todo & (1u << TGD_GATE_PID)) && gate_has(TGD_GATE_PID, tgid)) g->open |= 1u << TGD_GATE_PID;
+  g->known |= todo;
+  return 0;
+}
+
+/* Whether the gates decide list `l` whole: every policy on it is gated and
+ * no gate is open. Looks the list's gates up first. */
+static __always_inline int gates_decide(struct tgd_gates *g, struct tgd_run_list *l) {
+  __u32 kinds = l->gate_kinds;
+  if (kinds & ~g->known) tgd_look_up_gates(g, kinds);
+  return !l->ungated && !(g->open & kinds);
+}
+
+/* Counts the n policies of a list the gates decided as evaluated. */
+static __always_inline void count_gated(struct tgd_hook_stats *st, struct tgd_run_list *l) {
+  __u32 n = l->n;
+  if (n > TGD_RUN_MAX) n = TGD_RUN_MAX;
+  if (st) {
+    st->evaluated += n;
+    st->gated += n;
+    if (l->flags & TGD_RUNF_TRUNCATED) st->truncated_lists++;
+  }
+}
+
 static __always_inline int dispatch(void *ctx, void *tail_map) {
   int is_pod = 0;
   __u64 cgid = current_cgroup(&is_pod);
@@ -85,19 +130,31 @@ static __always_inline int dispatch(void *ctx, void *tail_map) {
   if (!ref && !(flags & TGD_HOOKF_RET_RETURN) && !(flags & TGD_HOOKF_UNFILTERED) &&
       (is_pod || !(flags & TGD_HOOKF_HOST)))
     return 0;
+  struct tgd_hook_stats *st = hook_stats();
+  if (st) st->runs++;
+  __u64 r = ref ? tgd_read_ref(ref) : 0;
+  struct tgd_gates g = {};
+  /* Only the cgroup's list applies (the common case for scoped policies):
+   * when the gates decide it whole, no policy program runs. */
+  if (ref && !(flags & (TGD_HOOKF_RET_RETURN | TGD_HOOKF_UNFILTERED)) && (is_pod || !(flags & TGD_HOOKF_HOST))) {
+    struct tgd_run_list *l = run_list_at(r, cgid);
+    if (l && gates_decide(&g, l)) {
+      count_gated(st, l);
+      return 0;
+    }
+  }
   __u32 zero = 0;
   struct tgd_handoff *h = bpf_map_lookup_elem(&tgd_handoff, &zero);
   if (h) {
     h->pid_tgid = bpf_get_current_pid_tgid();
     h->cgid = cgid;
-    h->run_ref = ref ? tgd_read_ref(ref) : 0;
+    h->run_ref = r;
     h->hook_id = tgd_hook_id;
     h->flags = flags;
     h->is_pod = is_pod;
     h->has_ref = ref != 0;
+    h->gates = g;
   }
-  struct tgd_hook_stats *st = hook_stats();
-  if (st) st->runs++;
   bpf_tail_call(ctx, tail_map, tgd_hook_id);
   if (st) st->tail_call_fail++;
   return 0;

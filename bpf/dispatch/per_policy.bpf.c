@@ -89,7 +89,7 @@ static __always_inline int per_policy(void *ctx, int kind) {
   struct tgd_hook_stats *st = hook_stats();
   if (st) st->runs++;
   struct eval_ctx ec = {.ctx = ctx, .st = st, .cgid = cgid};
-  eval_one(&ec, tgd_pp_policy_id, 0, kind);
+  eval_one(&ec, policy_cfg(tgd_pp_policy_id), 0, kind);
   release_scratch(&ec);
   return tgd_verdict(ec.verdict);
 }

@@ -1,8 +1,9 @@
 // DispatchBackend: setup (shared object, exec tracker, ring buffer) and the
-// lifetime of policy entries (load, config and value writes, removal, memory
-// accounting). The per-hook dispatchers are in dispatch_hooks.cc, the run
-// lists in dispatch_run_lists.cc, the per-policy comparison objects in
-// dispatch_per_policy.cc, the ring buffer reader and event decoding in
+// lifetime of policy entries (load, value writes, removal). The per-hook
+// dispatchers are in dispatch_hooks.cc, the run lists in
+// dispatch_run_lists.cc, an entry's config, config index, flags, counters
+// and memory in dispatch_entry_state.cc, the per-policy comparison objects
+// in dispatch_per_policy.cc, the ring buffer reader and event decoding in
 // dispatch_events.cc.
 #include "sensor/loader/dispatch_backend.h"
 
@@ -175,8 +176,11 @@ absl::Status DispatchBackend::Init() {
     const char* name = bpf_program__name(prog);
     if (!absl::EndsWith(name, "_track")) bpf_program__set_autoload(prog, false);
   }
-  TGD_RETURN_IF_ERROR(LibbpfStatus(bpf_map__set_max_entries(shared_->maps.tgd_policy_cfgs, opts_.max_policies),
-                                   "sizing tgd_policy_cfgs"));
+  TGD_RETURN_IF_ERROR(LibbpfStatus(bpf_map__set_max_entries(shared_->maps.tgd_cfg_index, opts_.max_policies),
+                                   "sizing tgd_cfg_index"));
+  // The per-policy loader's config map: each of its objects has its own.
+  TGD_RETURN_IF_ERROR(
+      LibbpfStatus(bpf_map__set_max_entries(shared_->maps.tgd_policy_cfgs, 1), "sizing tgd_policy_cfgs"));
   TGD_RETURN_IF_ERROR(LibbpfStatus(bpf_map__set_max_entries(shared_->maps.tgd_run_lists, opts_.max_run_lists),
                                    "sizing tgd_run_lists"));
   TGD_RETURN_IF_ERROR(LibbpfStatus(
@@ -248,6 +252,7 @@ absl::Status DispatchBackend::Init() {
     TGD_ASSIGN_OR_RETURN(uint32_t first, pool->Allocate());
     pool->Unallocate(first);
   }
+  gates_ = std::make_unique<GateUnion>(bpf_map__fd(shared_->maps.tgd_int_values));
   TGD_ASSIGN_OR_RETURN(GracePeriod gp, GracePeriod::Create());
   reclaimer_ = std::make_unique<Reclaimer>(std::move(gp), std::vector<SlotPool*>{cfg_pool_.get(), run_pool_.get()});
 
@@ -300,39 +305,6 @@ int DispatchBackend::MapFd(const std::string& name) const {
 }
 
 // ---------------------------------------------------------------- entries
-
-absl::Status DispatchBackend::WriteConfig(Entry& e, uint32_t flags) {
-  tgd_policy_cfg cfg = e.compiled.cfg;
-  cfg.policy_id = e.id;
-  cfg.gen = e.gen;
-  cfg.flags = flags;
-  cfg.hook_id = e.hook->id;
-  // A free slot written whole, then the policy's reference switched to it
-  // (one u64 hash update, no grace period): an event sees the old config or
-  // the new one. The replaced slot is reused after a grace period.
-  tgd_cfg_slot v{};
-  v.owner = e.id;
-  v.cfg = cfg;
-  TGD_ASSIGN_OR_RETURN(uint32_t slot, cfg_pool_->Allocate());
-  v.seq = cfg_pool_->NextSeq();
-  if (absl::Status s = cfg_pool_->Write(slot, &v); !s.ok()) {
-    cfg_pool_->Unallocate(slot);
-    return s;
-  }
-  uint64_t ref = TGD_SLOT_REF(slot, v.seq);
-  if (bpf_map_update_elem(e.maps.cfgs, &e.id, &ref, BPF_ANY) != 0) {
-    int err = errno;
-    cfg_pool_->Unallocate(slot);
-    if (err == E2BIG) {
-      return absl::ResourceExhaustedError(
-          absl::StrCat("tgd_policy_cfgs is full (", opts_.max_policies, " policy hooks)"));
-    }
-    return ErrnoStatus(err, "publishing a policy config");
-  }
-  if (e.cfg_slot != kNoSlot) cfg_pool_->Retire(e.cfg_slot);
-  e.cfg_slot = slot;
-  return absl::OkStatus();
-}
 
 absl::Status DispatchBackend::WriteValues(const Entry& e, bool insert) {
   const CompiledHook& c = e.compiled;
@@ -488,6 +460,16 @@ absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::LoadInState(const
       e->policy_namespace = tp.namespace_;
       e->compiled = std::move(c);
       e->compiled.SetIdentity(e->id, e->gen);
+      if (!opts_.per_policy && opts_.run_gates) e->gate = GateOf(e->compiled);  // per-policy: no run list
+      absl::Status indexed = absl::OkStatus();
+      if (!opts_.per_policy) {
+        absl::StatusOr<uint32_t> index = AllocateCfgIndex();
+        if (index.ok()) {
+          e->cfg_index = *index;
+        } else {
+          indexed = index.status();
+        }
+      }
       e->maps = SharedMaps();
       if (ret_role == CompiledHook::kRetReturn) {
         // Paired with the entry side compiled just before it.
@@ -500,7 +482,7 @@ absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::LoadInState(const
       (*h)->entries.insert(ref.id);
       IndexEntry(ref, sel_workloads.get());
       sensors.push_back(absl::StrCat("dispatch:", ref.hook->key));
-      absl::Status s = opts_.per_policy ? LoadPerPolicyObject(ref) : absl::OkStatus();
+      absl::Status s = opts_.per_policy ? LoadPerPolicyObject(ref) : indexed;
       if (s.ok()) {
         // Zeroed before any run list names the entry: the datapath only adds.
         tgd_policy_counters zero{};
@@ -510,6 +492,10 @@ absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::LoadInState(const
       }
       if (s.ok()) s = AddFollowChildren(ref);
       if (s.ok()) s = WriteValues(ref, true);
+      if (s.ok()) {  // before a run list names it
+        s = gates_->Add(ref.hook->id, ref.gate);
+        ref.gate_added = s.ok();
+      }
       if (s.ok()) s = EnableTracking(ref.compiled.track_flags);
       if (s.ok()) s = WriteConfig(ref, flags);
       if (s.ok() && filter_id == 0 && !opts_.per_policy) s = SyncRunList(ref.hook, 0, OverMax::kRefuse);
@@ -596,7 +582,13 @@ absl::Status DispatchBackend::EnableTracking(uint32_t track_flags) {
 
 void DispatchBackend::ForgetEntry(Entry& e) {
   uint32_t id = e.id;
-  bpf_map_delete_elem(e.maps.cfgs, &id);  // no new evaluation finds it
+  // No new evaluation finds it (the run lists no longer name its index).
+  if (e.cfg_index != kNoSlot) {
+    uint64_t none = 0;
+    bpf_map_update_elem(bpf_map__fd(shared_->maps.tgd_cfg_index), &e.cfg_index, &none, BPF_ANY);
+  } else {
+    bpf_map_delete_elem(e.maps.cfgs, &id);
+  }
   RemoveFollowChildren(e);
   if (e.cfg_slot != kNoSlot) cfg_pool_->Retire(e.cfg_slot);
   e.cfg_slot = kNoSlot;
@@ -633,8 +625,19 @@ void DispatchBackend::ForgetEntry(Entry& e) {
       for (const auto& k : postfixes) bpf_map_delete_elem(maps.postfixes, &k);
     };
   }
-  reclaimer_->Defer([id, values = std::move(values), counters = bpf_map__fd(shared_->maps.tgd_policy_counters)] {
+  // Its gate values too: an event that read a run list naming it may still
+  // look them up.
+  // Its config index is reused only after the grace period too.
+  RunGate gate;
+  if (e.gate_added) gate = e.gate;
+  e.gate_added = false;
+  const uint32_t index = e.cfg_index;
+  e.cfg_index = kNoSlot;
+  reclaimer_->Defer([this, id, values = std::move(values), counters = bpf_map__fd(shared_->maps.tgd_policy_counters),
+                     hook_id = e.hook->id, gate = std::move(gate), index] {
     if (values) values();
+    gates_->Remove(hook_id, gate);
+    if (index != kNoSlot) FreeCfgIndex(index);
     bpf_map_delete_elem(counters, &id);
   });
 }
@@ -749,67 +752,6 @@ void DispatchBackend::RemoveEntries(const std::vector<uint32_t>& ids) {
     entries_.erase(it);
   }
   for (Hook* h : touched) ReleaseHook(h);
-}
-
-absl::Status DispatchBackend::SetEntryFlags(const std::vector<uint32_t>& ids, uint32_t flags) {
-  absl::MutexLock l(&mu_);
-  for (uint32_t id : ids) {
-    auto it = entries_.find(id);
-    if (it == entries_.end()) return absl::NotFoundError(absl::StrCat("policy entry ", id, " is gone"));
-    TGD_RETURN_IF_ERROR(WriteConfig(*it->second, flags));
-  }
-  return absl::OkStatus();
-}
-
-PolicyCounters DispatchBackend::EntryCounters(const std::vector<uint32_t>& ids) const {
-  PolicyCounters out;
-  int fd = bpf_map__fd(shared_->maps.tgd_policy_counters);
-  for (uint32_t id : ids) {
-    tgd_policy_counters c{};
-    if (bpf_map_lookup_elem(fd, &id, &c) != 0) continue;  // being deleted
-    out.events += c.posted;
-    out.missed += c.lost;
-    out.signals += c.signals;
-    out.monitor_signals += c.monitor_signals;
-    out.overrides += c.overrides;
-    out.monitor_overrides += c.monitor_overrides;
-  }
-  return out;
-}
-
-uint64_t DispatchBackend::EntryMemory(const std::vector<uint32_t>& ids) const {
-  // Own inner config map (measured) + value entries + run-list share. Value
-  // entries live in shared maps: each costs its hash/trie element (key +
-  // value + the kernel's element header, ~48 bytes), counted per entry.
-  absl::MutexLock l(&mu_);
-  uint64_t total = 0;
-  for (uint32_t id : ids) {
-    auto it = entries_.find(id);
-    if (it == entries_.end()) continue;
-    const Entry& e = *it->second;
-    total += cfg_pool_->chunk_bytes() / cfg_pool_->chunk_slots();  // its config slot
-    if (e.pp_obj) {  // its own maps hold its values: measured, not estimated
-      bpf_map* m;
-      bpf_object__for_each_map(m, e.pp_obj.get()) {
-        if (PerPolicyOwnsMap(bpf_map__name(m))) total += FdMemlock(bpf_map__fd(m));
-      }
-      continue;
-    }
-    const CompiledHook& c = e.compiled;
-    total += sizeof(tgd_policy_counters) + 8 + 48;  // its counters element
-    total += sizeof(uint32_t) + sizeof(uint64_t) + 48;  // its config reference
-    total += c.ints.size() * (sizeof(tgd_int_key) + 8 + 48);
-    total += c.strs.size() * (sizeof(tgd_str_key) + 8 + 48);
-    total += (c.prefixes.size() + c.postfixes.size()) * (sizeof(tgd_lpm_key) + 8 + 48);
-    // Its share of the run lists it is in.
-    for (uint64_t cg : e.lists) {
-      auto rl = run_lists_.find({e.hook->id, cg});
-      if (rl != run_lists_.end() && !rl->second.empty()) {
-        total += run_pool_->chunk_bytes() / run_pool_->chunk_slots() / rl->second.size();
-      }
-    }
-  }
-  return total;
 }
 
 }  // namespace tgd

@@ -1,8 +1,10 @@
 // DispatchBackend: the "dispatch" loader. One dispatcher program per hook
-// (tracepoint, raw tracepoint, kprobe), one shared policy program (evaluator)
-// per hook, and per policy only map entries: its compiled config (a
-// one-element inner array swapped atomically), its value-set entries and its
-// place in the (hook, cgroup) run lists derived from the policy filter state.
+// (tracepoint, raw tracepoint, kprobe, uprobe, LSM), which decides an event
+// whose listed policies its gates rule out (run_gates.h) and tail-calls the
+// hook's policy program (evaluator) for the others, and per policy only map
+// entries: its compiled config (a slot switched atomically), its value-set
+// entries, its gate values and its place in the (hook, cgroup) run lists
+// derived from the policy filter state.
 // Loading a policy on a hook that already has one runs no verifier.
 //
 // It also turns the datapath's ring buffer records into Tetragon
@@ -35,6 +37,7 @@
 #include "sensor/loader/compile.h"
 #include "sensor/loader/features.h"
 #include "sensor/loader/link_pins.h"
+#include "sensor/loader/run_gates.h"
 #include "sensor/loader/selector_workloads.h"
 #include "sensor/loader/slot_pool.h"
 #include "sensor/loader/usdt_hooks.h"
@@ -73,6 +76,9 @@ struct DispatchOptions {
   std::function<void(uint64_t cgroup_id, tetragon::Process*)> enrich;
   // Internal: the per-policy comparison loader (see PerPolicyBackend).
   bool per_policy = false;
+  // Run-list gates (run_gates.h). Off only to measure what a policy no gate
+  // applies to costs (bench --gates=false).
+  bool run_gates = true;
   // Distinct stacks the shared stack trace map (tgd_stacks) holds, for every
   // policy with kernelStackTrace/userStackTrace: ~1 KB each (127 frames),
   // preallocated at start whatever the CPU count (Tetragon: 32,768 per
@@ -200,7 +206,10 @@ class DispatchBackend : public PolicyBackend {
     BpfLink pp_link;
     ValueMaps maps;
     uint32_t cfg_slot = kNoSlot;  // its published config slot
+    uint32_t cfg_index = kNoSlot;  // dispatch: its element of tgd_cfg_index (what run lists name)
     std::set<uint64_t> lists;  // cgroups whose run list (on its hook) holds it
+    RunGate gate;  // its gate in the run lists (run_gates.h)
+    bool gate_added = false;  // its gate values are in gates_
     // Return probes: counted in its hook's ret_entries / ret_returns.
     bool ret_counted = false;
     Hook* pair_hook = nullptr;  // return side: the entry side's hook
@@ -229,6 +238,11 @@ class DispatchBackend : public PolicyBackend {
   absl::StatusOr<Hook*> GetOrCreateHook(const CompiledHook& c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReleaseHook(Hook* h) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status WriteConfig(Entry& e, uint32_t flags) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A free config index (tgd_cfg_index) for a new entry. RESOURCE_EXHAUSTED
+  // when max_policies are in use.
+  absl::StatusOr<uint32_t> AllocateCfgIndex();
+  // Gives an index back once no event can still follow it (reclaimer).
+  void FreeCfgIndex(uint32_t index);
   // Switches on the process tracking (TGD_TRACK_*) a policy's selectors
   // need, in tgd_track_flags; never switched off while the daemon runs.
   absl::Status EnableTracking(uint32_t track_flags) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -340,6 +354,14 @@ class DispatchBackend : public PolicyBackend {
   std::thread reader_;
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> posted_{0};
+  // The hooks' gate unions (run_gates.h): before the reclaimer, whose
+  // deferred deletes drop gate values, so destroyed after it.
+  std::unique_ptr<GateUnion> gates_;
+  // Config indexes: free ones (given back by the reclaimer) and the next
+  // never used.
+  absl::Mutex index_mu_;
+  std::vector<uint32_t> free_cfg_indexes_ ABSL_GUARDED_BY(index_mu_);
+  uint32_t next_cfg_index_ ABSL_GUARDED_BY(index_mu_) = 0;
   // Config and run-list slots and their reclaimer (slot_pool.h); declared
   // after shared_ (the maps): destroyed first, the reclaimer before them.
   std::unique_ptr<SlotPool> cfg_pool_, run_pool_;

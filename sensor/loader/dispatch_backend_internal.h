@@ -1,6 +1,6 @@
 // Helpers shared by the .cc files of the dispatch_backend library
-// (dispatch_backend.cc, dispatch_hooks.cc, dispatch_run_lists.cc, dispatch_per_policy.cc,
-// dispatch_events.cc, slot_pool.cc). Private to that library: not in its hdrs.
+// (dispatch_backend.cc, dispatch_entry_state.cc, dispatch_hooks.cc, dispatch_run_lists.cc,
+// dispatch_per_policy.cc, dispatch_events.cc, slot_pool.cc). Private to that library: not in its hdrs.
 #ifndef TGDISPATCH_SENSOR_LOADER_DISPATCH_BACKEND_INTERNAL_H_
 #define TGDISPATCH_SENSOR_LOADER_DISPATCH_BACKEND_INTERNAL_H_
 

@@ -242,6 +242,7 @@ std::vector<HookStatus> DispatchBackend::Hooks() const {
         s.stats.truncated_lists += c.truncated_lists;
         s.stats.scratch_busy += c.scratch_busy;
         s.stats.rate_limited += c.rate_limited;
+        s.stats.gated += c.gated;
       }
     }
     out.push_back(std::move(s));

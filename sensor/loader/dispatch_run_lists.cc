@@ -181,8 +181,16 @@ absl::Status DispatchBackend::SyncRunList(Hook* h, uint64_t cgroup, OverMax over
   }
   list.n = want.size();
   for (size_t i = 0; i < want.size(); ++i) {
-    list.policy[i] = want[i].first;
+    auto e = entries_.find(want[i].first);
+    list.policy[i] = e != entries_.end() ? e->second->cfg_index : kNoSlot;  // kNoSlot: finds no config
     list.sel_skip[i] = want[i].second;
+    uint8_t gate = e != entries_.end() && e->second->gate_added ? e->second->gate.kind : TGD_GATE_NONE;
+    list.gate[i] = gate;
+    if (gate == TGD_GATE_NONE) {
+      list.ungated++;
+    } else {
+      list.gate_kinds |= 1u << gate;
+    }
   }
   // A free slot written whole, then one reference switched to it: an event
   // sees the old list or the new one.
