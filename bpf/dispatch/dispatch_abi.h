@@ -682,7 +682,7 @@ static_assert(offsetof(struct tgd_policy_cfg, args) == 24, "tgd_policy_cfg args"
 static_assert(sizeof(struct tgd_ret_frame) == 16 + 24 * TGD_RET_POLICIES, "tgd_ret_frame");
 static_assert(offsetof(struct tgd_cfg_slot, cfg) == 8, "tgd_cfg_slot");
 static_assert(offsetof(struct tgd_run_slot, list) == 24, "tgd_run_slot");
-static_assert(sizeof(struct tgd_run_list) == 16 + 5 * TGD_RUN_MAX, "tgd_run_list");
+static_assert(sizeof(struct tgd_run_list) == 16 + 6 * TGD_RUN_MAX, "tgd_run_list");
 static_assert(sizeof(struct tgd_lpm_key) == 252, "tgd_lpm_key");
 static_assert(sizeof(struct tgd_action) == 16, "tgd_action");
 static_assert(sizeof(struct tgd_sock_key) == 16, "tgd_sock_key");
@@ -705,7 +705,7 @@ _Static_assert(__builtin_offsetof(struct tgd_policy_cfg, args) == 24, "tgd_polic
 _Static_assert(sizeof(struct tgd_ret_frame) == 16 + 24 * TGD_RET_POLICIES, "tgd_ret_frame");
 _Static_assert(__builtin_offsetof(struct tgd_cfg_slot, cfg) == 8, "tgd_cfg_slot");
 _Static_assert(__builtin_offsetof(struct tgd_run_slot, list) == 24, "tgd_run_slot");
-_Static_assert(sizeof(struct tgd_run_list) == 16 + 5 * TGD_RUN_MAX, "tgd_run_list");
+_Static_assert(sizeof(struct tgd_run_list) == 16 + 6 * TGD_RUN_MAX, "tgd_run_list");
 _Static_assert(sizeof(struct tgd_lpm_key) == 252, "tgd_lpm_key");
 _Static_assert(sizeof(struct tgd_action) == 16, "tgd_action");
 _Static_assert(sizeof(struct tgd_rate_key) == 16 + TGD_MAX_ARGS * TGD_RATE_BYTES_PER_ARG, "tgd_rate_key");
