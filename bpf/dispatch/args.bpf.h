@@ -84,7 +84,9 @@ static long resolve_step(__u32 i, void *data) {
   w->p += r->off[at];
   if (r->load_mask & (1u << at)) {
     __u64 next = 0;
-    if (bpf_probe_read_kernel(&next, sizeof(next), (void *)w->p) != 0 || next == 0) {
+    long err = r->user ? bpf_probe_read_user(&next, sizeof(next), (void *)w->p)
+                       : bpf_probe_read_kernel(&next, sizeof(next), (void *)w->p);
+    if (err != 0 || next == 0) {
       w->p = 0;
       return 1;
     }
@@ -103,10 +105,9 @@ __noinline __u64 tgd_resolve(struct tgd_resolve *res, __u64 p, __u32 size) {
   __u64 raw = w.p;
   if (res->int_at && raw) {
     __u64 x = 0;
-    if (size == 1) bpf_probe_read_kernel(&x, 1, (void *)raw);
-    else if (size == 2) bpf_probe_read_kernel(&x, 2, (void *)raw);
-    else if (size == 4) bpf_probe_read_kernel(&x, 4, (void *)raw);
-    else bpf_probe_read_kernel(&x, 8, (void *)raw);
+    __u32 n = size == 1 ? 1 : size == 2 ? 2 : size == 4 ? 4 : 8;
+    if (res->user) bpf_probe_read_user(&x, n, (void *)raw);
+    else bpf_probe_read_kernel(&x, n, (void *)raw);
     raw = x;
   }
   return raw;
@@ -165,6 +166,7 @@ static __always_inline void read_arg(void *ctx, int kind, struct tgd_arg_desc *d
       if (ioff <= sizeof(struct pt_regs) - 8) bpf_probe_read_kernel(&idx, sizeof(idx), (char *)ctx + ioff);
     }
     raw = tgd_usdt_arg(reg, idx, d->index, value);
+    if (res && res->n) raw = tgd_resolve(res, raw, d->size);
   } else {
     raw = read_slot(ctx, kind, d->src, loc, type == TGD_ARG_INT && !(res && res->n) ? d->size : 8);
     if (res && res->n) raw = tgd_resolve(res, raw, d->size);

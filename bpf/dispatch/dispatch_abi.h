@@ -292,14 +292,15 @@ struct tgd_selector {
 /* args[].resolve: a BTF field path from the argument, compiled to member
  * offsets. Start from the argument's value p; for each step p += off[i],
  * then p = *(u64 *)p when bit i of load_mask is set (a pointer member).
- * The argument's type then reads at p (int_at: an integer stored at p). */
+ * The argument's type then reads at p (int_at: an integer stored at p).
+ * Loads read kernel memory, or user memory when `user` is set. */
 #define TGD_RESOLVE_MAX 8
 struct tgd_resolve {
   __u16 off[TGD_RESOLVE_MAX];
   __u8 n;          /* 0: no resolve */
   __u8 load_mask;
   __u8 int_at;     /* integers: read d->size bytes at p */
-  __u8 pad;
+  __u8 user;       /* the path is in user memory (uprobes, usdts: a btfPath type) */
 };
 
 /* One policy's compiled form on one hook: held by a config slot

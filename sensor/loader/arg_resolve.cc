@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -14,6 +15,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
+#include "sensor/base/status_macros.h"
 
 namespace tgd {
 namespace {
@@ -93,60 +95,17 @@ bool IsChar(const btf* b, int id) {
   return t && btf_kind(t) == BTF_KIND_INT && t->size == 1;
 }
 
-}  // namespace
+using BtfPtr = std::unique_ptr<btf, decltype(&btf__free)>;
 
-absl::StatusOr<ResolvedPath> ResolveArgPath(const policy::Hook& hook, const policy::ArgSpec& a,
-                                            const std::string& path, const TracepointField* field) {
-  const std::string where = path + ".resolve";
+// A struct (or union) named `name` in b, or -1.
+int FindStruct(const btf* b, const std::string& name) {
+  int id = btf__find_by_name_kind(b, name.c_str(), BTF_KIND_STRUCT);
+  return id > 0 ? id : btf__find_by_name_kind(b, name.c_str(), BTF_KIND_UNION);
+}
+
+// Follows a.resolve from struct `cur` of b (see ResolveArgPath).
+absl::StatusOr<ResolvedPath> WalkPath(const btf* b, int cur, const policy::ArgSpec& a, const std::string& where) {
   auto invalid = [&](absl::string_view why) { return absl::InvalidArgumentError(absl::StrCat(where, ": ", why)); };
-  const btf* b = VmlinuxBtf();
-  if (!b) return absl::NotFoundError(absl::StrCat(where, ": the kernel's BTF (/sys/kernel/btf/vmlinux) is not readable"));
-  int root = -1;
-  int struct_root = 0;  // tracepoints: the struct the field points to
-  switch (hook.kind) {
-    case policy::HookKind::kRawTracepoint: {
-      int td = btf__find_by_name_kind(b, ("btf_trace_" + hook.event).c_str(), BTF_KIND_TYPEDEF);
-      if (td < 0) return absl::NotFoundError(absl::StrCat(where, ": no BTF prototype for raw tracepoint ", hook.event));
-      int ptr = SkipMods(b, td);
-      const btf_type* pt = btf__type_by_id(b, ptr);
-      if (!pt || btf_kind(pt) != BTF_KIND_PTR) return invalid("unexpected raw tracepoint prototype");
-      root = ParamType(b, SkipMods(b, pt->type), a.index + 1);  // the first parameter is the context
-      break;
-    }
-    case policy::HookKind::kLsm:
-      root = ParamType(b, FuncProto(b, "bpf_lsm_" + hook.call), a.index);
-      break;
-    case policy::HookKind::kKprobe:
-      if (hook.syscall) {
-        return absl::UnimplementedError(absl::StrCat(where, ": resolve on syscall kprobes is not supported by tgdispatch yet"));
-      }
-      root = ParamType(b, FuncProto(b, hook.call), a.index);
-      break;
-    case policy::HookKind::kTracepoint: {
-      if (!field) return invalid("the tracepoint field is unknown");
-      absl::string_view t = field->type;
-      absl::ConsumePrefix(&t, "const ");
-      if (!absl::ConsumePrefix(&t, "struct ") || !absl::ConsumeSuffix(&t, " *")) {
-        return invalid(absl::StrCat("field ", field->name, " (", field->type, ") is not a struct pointer"));
-      }
-      int s = btf__find_by_name_kind(b, std::string(t).c_str(), BTF_KIND_STRUCT);
-      if (s < 0) return absl::NotFoundError(absl::StrCat(where, ": struct ", t, " is not in the kernel's BTF"));
-      struct_root = s;
-      break;
-    }
-    default:
-      return absl::UnimplementedError(
-          absl::StrCat(where, ": resolve on ", policy::HookKindName(hook.kind), " is not supported by tgdispatch yet"));
-  }
-  int cur;
-  if (struct_root > 0) {
-    cur = struct_root;
-  } else {
-    if (root <= 0) return absl::NotFoundError(absl::StrCat(where, ": no BTF type for argument ", a.index));
-    const btf_type* rt = btf__type_by_id(b, SkipMods(b, root));
-    if (!rt || btf_kind(rt) != BTF_KIND_PTR) return invalid("the argument is not a pointer to a struct or union");
-    cur = SkipMods(b, rt->type);
-  }
   std::vector<std::string> comps = absl::StrSplit(a.resolve, '.');
   if (comps.size() > TGD_RESOLVE_MAX) {
     return invalid(absl::StrCat(comps.size(), " components; at most ", TGD_RESOLVE_MAX, " are supported"));
@@ -193,6 +152,137 @@ absl::StatusOr<ResolvedPath> ResolveArgPath(const policy::Hook& hook, const poli
   }
   out.res.n = comps.size();
   return out;
+}
+
+// uprobes and usdts: a.btfType in the hook's btfPath file; the argument
+// points to it in the probed process's memory.
+absl::StatusOr<ResolvedPath> ResolveUserPath(const policy::Hook& hook, const policy::ArgSpec& a,
+                                             const std::string& path, const std::string& where) {
+  if (hook.btf_path.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        where, ": resolve on ", policy::HookKindName(hook.kind),
+        " needs the hook's btfPath (a BTF file describing the binary's types) and the arg's btfType"));
+  }
+  if (a.btf_type.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ".btfType: resolve on ", policy::HookKindName(hook.kind),
+                     " needs btfType: the struct (in btfPath) the argument points to"));
+  }
+  BtfPtr b(btf__parse(hook.btf_path.c_str(), nullptr), &btf__free);
+  if (libbpf_get_error(b.get()) != 0) {
+    b.release();
+    return absl::InvalidArgumentError(absl::StrCat(hook.path, ".btfPath: cannot read BTF from \"", hook.btf_path,
+                                                   "\": ", strerror(errno)));
+  }
+  int root = FindStruct(b.get(), a.btf_type);
+  if (root < 0) {
+    return absl::NotFoundError(
+        absl::StrCat(path, ".btfType: no struct or union \"", a.btf_type, "\" in ", hook.btf_path));
+  }
+  TGD_ASSIGN_OR_RETURN(ResolvedPath out, WalkPath(b.get(), root, a, where));
+  out.res.user = 1;
+  return out;
+}
+
+// Kernel hooks' btfType: the struct in the kernel's BTF, or in module
+// btfTypeModule's (/sys/kernel/btf/<module>, split over vmlinux).
+absl::StatusOr<ResolvedPath> ResolveKernelCast(const btf* vmlinux, const policy::ArgSpec& a, const std::string& path,
+                                               const std::string& where) {
+  if (a.btf_type_module.empty()) {
+    int root = FindStruct(vmlinux, a.btf_type);
+    if (root < 0) {
+      return absl::NotFoundError(absl::StrCat(path, ".btfType: no struct or union \"", a.btf_type,
+                                              "\" in the kernel's BTF"));
+    }
+    return WalkPath(vmlinux, root, a, where);
+  }
+  BtfPtr b(btf__load_module_btf(a.btf_type_module.c_str(), const_cast<btf*>(vmlinux)), &btf__free);
+  if (libbpf_get_error(b.get()) != 0) {
+    b.release();
+    return absl::NotFoundError(absl::StrCat(path, ".btfTypeModule: no BTF for kernel module \"", a.btf_type_module,
+                                            "\" (/sys/kernel/btf/", a.btf_type_module, ")"));
+  }
+  int root = FindStruct(b.get(), a.btf_type);
+  if (root < 0) {
+    return absl::NotFoundError(absl::StrCat(path, ".btfType: no struct or union \"", a.btf_type,
+                                            "\" in the BTF of module ", a.btf_type_module));
+  }
+  return WalkPath(b.get(), root, a, where);
+}
+
+}  // namespace
+
+absl::StatusOr<ResolvedPath> ResolveArgPath(const policy::Hook& hook, const policy::ArgSpec& a,
+                                            const std::string& path, const TracepointField* field) {
+  const std::string where = path + ".resolve";
+  if (hook.kind == policy::HookKind::kUprobe || hook.kind == policy::HookKind::kUsdt) {
+    return ResolveUserPath(hook, a, path, where);
+  }
+  if (!a.btf_type_module.empty() && a.btf_type.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ".btfTypeModule: needs btfType"));
+  }
+  auto invalid = [&](absl::string_view why) { return absl::InvalidArgumentError(absl::StrCat(where, ": ", why)); };
+  const btf* b = VmlinuxBtf();
+  if (!b) return absl::NotFoundError(absl::StrCat(where, ": the kernel's BTF (/sys/kernel/btf/vmlinux) is not readable"));
+  if (hook.kind == policy::HookKind::kKprobe && hook.syscall) {
+    return absl::UnimplementedError(absl::StrCat(where, ": resolve on syscall kprobes is not supported by tgdispatch yet"));
+  }
+  if (!a.btf_type.empty()) {
+    switch (hook.kind) {
+      case policy::HookKind::kRawTracepoint:
+      case policy::HookKind::kLsm:
+      case policy::HookKind::kKprobe:
+      case policy::HookKind::kTracepoint:
+        return ResolveKernelCast(b, a, path, where);  // the argument read as a pointer to btfType
+      default:
+        return absl::UnimplementedError(absl::StrCat(
+            path, ".btfType: btfType on ", policy::HookKindName(hook.kind), " is not supported by tgdispatch yet"));
+    }
+  }
+  int root = -1;
+  int struct_root = 0;  // tracepoints: the struct the field points to
+  switch (hook.kind) {
+    case policy::HookKind::kRawTracepoint: {
+      int td = btf__find_by_name_kind(b, ("btf_trace_" + hook.event).c_str(), BTF_KIND_TYPEDEF);
+      if (td < 0) return absl::NotFoundError(absl::StrCat(where, ": no BTF prototype for raw tracepoint ", hook.event));
+      int ptr = SkipMods(b, td);
+      const btf_type* pt = btf__type_by_id(b, ptr);
+      if (!pt || btf_kind(pt) != BTF_KIND_PTR) return invalid("unexpected raw tracepoint prototype");
+      root = ParamType(b, SkipMods(b, pt->type), a.index + 1);  // the first parameter is the context
+      break;
+    }
+    case policy::HookKind::kLsm:
+      root = ParamType(b, FuncProto(b, "bpf_lsm_" + hook.call), a.index);
+      break;
+    case policy::HookKind::kKprobe:
+      root = ParamType(b, FuncProto(b, hook.call), a.index);
+      break;
+    case policy::HookKind::kTracepoint: {
+      if (!field) return invalid("the tracepoint field is unknown");
+      absl::string_view t = field->type;
+      absl::ConsumePrefix(&t, "const ");
+      if (!absl::ConsumePrefix(&t, "struct ") || !absl::ConsumeSuffix(&t, " *")) {
+        return invalid(absl::StrCat("field ", field->name, " (", field->type, ") is not a struct pointer"));
+      }
+      int s = btf__find_by_name_kind(b, std::string(t).c_str(), BTF_KIND_STRUCT);
+      if (s < 0) return absl::NotFoundError(absl::StrCat(where, ": struct ", t, " is not in the kernel's BTF"));
+      struct_root = s;
+      break;
+    }
+    default:
+      return absl::UnimplementedError(
+          absl::StrCat(where, ": resolve on ", policy::HookKindName(hook.kind), " is not supported by tgdispatch yet"));
+  }
+  int cur;
+  if (struct_root > 0) {
+    cur = struct_root;
+  } else {
+    if (root <= 0) return absl::NotFoundError(absl::StrCat(where, ": no BTF type for argument ", a.index));
+    const btf_type* rt = btf__type_by_id(b, SkipMods(b, root));
+    if (!rt || btf_kind(rt) != BTF_KIND_PTR) return invalid("the argument is not a pointer to a struct or union");
+    cur = SkipMods(b, rt->type);
+  }
+  return WalkPath(b, cur, a, where);
 }
 
 }  // namespace tgd

@@ -279,7 +279,7 @@ absl::Status ApplyResolvedPath(const ResolvedPath& r, const policy::ArgSpec& a, 
     case ResolvedKind::kCharArray:
     case ResolvedKind::kCharPointer:
       if (a.type != "string") return mismatch("a string");
-      d->type = TGD_ARG_STR_KERNEL;
+      d->type = r.res.user ? TGD_ARG_STR_USER : TGD_ARG_STR_KERNEL;
       return absl::OkStatus();
     case ResolvedKind::kInteger:
       if (d->type != TGD_ARG_INT) return mismatch("an integer");

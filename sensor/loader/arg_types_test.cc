@@ -142,5 +142,28 @@ TEST(ArgTypesTest, ResolveCompilesBtfPathsToOffsetsAndLoads) {
   EXPECT_EQ(wrong.status().code(), absl::StatusCode::kInvalidArgument) << wrong.status();
 }
 
+// btfType: the argument read as a pointer to the named kernel struct before
+// resolve (tcp_connect's sock as a struct inet_sock); btfTypeModule: the
+// struct from that module's BTF.
+TEST(ArgTypesTest, BtfTypeCastsTheArgumentBeforeResolve) {
+  if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) GTEST_SKIP() << "no kernel BTF (/sys/kernel/btf/vmlinux)";
+  auto c = Compile("    - index: 0\n      type: uint16\n      btfType: inet_sock\n      resolve: inet_sport\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  const tgd_resolve& r = c->cfg.res[0];
+  EXPECT_EQ(r.n, 1);
+  EXPECT_GT(r.off[0], 0);  // past the embedded struct sock
+  EXPECT_EQ(r.int_at, 1);
+  EXPECT_EQ(r.user, 0);
+  EXPECT_EQ(c->cfg.args[0].size, 2);
+  auto missing = Compile("    - index: 0\n      type: int\n      btfType: no_such_struct\n      resolve: x\n");
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound) << missing.status();
+  EXPECT_TRUE(absl::StrContains(missing.status().message(), "spec.kprobes[0].args[0].btfType")) << missing.status();
+  auto no_module = Compile(
+      "    - index: 0\n      type: int\n      btfType: inet_sock\n      btfTypeModule: no_such_mod\n"
+      "      resolve: inet_sport\n");
+  EXPECT_EQ(no_module.status().code(), absl::StatusCode::kNotFound) << no_module.status();
+  EXPECT_TRUE(absl::StrContains(no_module.status().message(), "args[0].btfTypeModule")) << no_module.status();
+}
+
 }  // namespace
 }  // namespace tgd

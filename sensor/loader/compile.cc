@@ -628,10 +628,17 @@ absl::Status CompileSelector(const policy::Hook& hook, const policy::Selector& s
       act.sig = static_cast<uint8_t>(pos);
     } else if (a.action == "Set") {
       // The policy model accepts Set only on usdts (as Tetragon): it writes
-      // argValue into the USDT argument argIndex, so it needs USDT argument
-      // locations, which this loader does not read yet.
+      // argValue into the USDT argument at position argIndex of args. The
+      // loader checks the kernel first (usdt_set.h: this kernel refuses both
+      // ways of writing); where a kernel allows one, it is still not built.
+      if (a.arg_index >= hook.args.size()) {
+        return Invalid(path + ".argIndex", absl::StrCat(a.arg_index, " is out of range: the usdt declares ",
+                                                        hook.args.size(), " args"));
+      }
       return Unimplemented(path + ".action",
-                           "Set (it writes a value into a USDT argument of the probed process)");
+                           "Set (writing a USDT argument into the probed process needs bpf_probe_write_user, or "
+                           "pt_regs stores for an argument in a register, in uprobe programs; no kernel tgdispatch "
+                           "is tested on allows either, so it is not built)");
     } else if (a.action == "Signal") {
       if (a.arg_sig == 0 || a.arg_sig > 64) {
         return Invalid(path + ".argSig", absl::StrCat("signal ", a.arg_sig, " is not between 1 and 64"));

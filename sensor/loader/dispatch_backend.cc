@@ -31,6 +31,8 @@
 #include "sensor/base/status_macros.h"
 #include "sensor/loader/dispatch_backend_internal.h"
 #include "sensor/loader/tracefs_format.h"
+#include "sensor/loader/binary_digest.h"
+#include "sensor/loader/usdt_set.h"
 #include "sensor/loader/elf_file.h"
 #include "sensor/loader/uprobe_target.h"
 #include "sensor/process/process_sensor.h"
@@ -388,6 +390,7 @@ absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::LoadInState(const
     const bool kprobe_as_uprobe =
         hook.kind == policy::HookKind::kKprobe && !opts_.test_kprobes_as_uprobes_on.empty();
     if (!kprobe_as_uprobe) TGD_RETURN_IF_ERROR(CheckHookSupported(*features_, HookFeatureOf(hook), hook.path));
+    TGD_RETURN_IF_ERROR(CheckUsdtSetSupported(*features_, hook));
     // Tests only (DispatchOptions::test_on_tracepoint_stacks): stack traces
     // on tracepoints, compiled as if absent and set on the actions after.
     const bool test_stacks = opts_.test_on_tracepoint_stacks != nullptr &&
@@ -420,6 +423,11 @@ absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::LoadInState(const
       // this descriptor, so a path swapped for a FIFO meanwhile is not read.
       TGD_ASSIGN_OR_RETURN(FileDescriptor target, OpenUprobeTarget(c.binary_path, hook.path + ".path"));
       c.attach_path = absl::StrCat("/proc/self/fd/", target.get());
+      if (!hook.binary_digests.empty()) {  // checked on the descriptor attached through
+        absl::Status d = VerifyBinaryDigests(target.get(), hook.binary_digests, hook.path, c.binary_path);
+        if (IsDigestMismatch(d) && hook.ignore_digest_verification_failure) continue;  // not attached, as Tetragon
+        TGD_RETURN_IF_ERROR(d);
+      }
       if (c.addr != 0) {
         TGD_ASSIGN_OR_RETURN(c.offset, ElfFileOffsetOfAddr(target.get(), c.addr, hook.path + ".addrs"));
       }

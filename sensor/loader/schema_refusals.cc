@@ -16,8 +16,6 @@ absl::Status Unimplemented(const std::string& path, absl::string_view what) {
 
 absl::Status RefuseArg(const policy::ArgSpec& a) {
   if (!a.source.empty()) return Unimplemented(a.path + ".source", "args' source");
-  if (!a.btf_type.empty()) return Unimplemented(a.path + ".btfType", "btfType (resolve from a named BTF type)");
-  if (!a.btf_type_module.empty()) return Unimplemented(a.path + ".btfTypeModule", "btfTypeModule");
   return absl::OkStatus();
 }
 
@@ -34,10 +32,6 @@ absl::Status RefuseNewerHookFields(const policy::Hook& hook) {
     if (absl::Status s = RefuseArg(*hook.return_arg); !s.ok()) return s;
   }
   if (!hook.data.empty()) return Unimplemented(hook.path + ".data", "data (values read for matchData)");
-  if (!hook.btf_path.empty()) return Unimplemented(hook.path + ".btfPath", "btfPath");
-  if (!hook.binary_digests.empty()) {
-    return Unimplemented(hook.path + ".binaryDigests", "binaryDigests (attach only to binaries with these digests)");
-  }
   return absl::OkStatus();
 }
 

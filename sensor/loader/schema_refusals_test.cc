@@ -46,16 +46,19 @@ TEST(SchemaRefusalsTest, EachNewerFieldIsNamed) {
                 "spec.tracepoints[0].selectors[0].matchWorkloads");
   ExpectRefused("  kprobes:\n  - call: vfs_read\n    syscall: false\n    data:\n    - index: 0\n      type: int\n",
                 "spec.kprobes[0].data");
-  ExpectRefused("  uprobes:\n  - path: /bin/true\n    symbols: [main]\n    binaryDigests: [x]\n",
-                "spec.uprobes[0].binaryDigests");
-  ExpectRefused("  uprobes:\n  - path: /bin/true\n    symbols: [main]\n    btfPath: /b\n", "spec.uprobes[0].btfPath");
-  ExpectRefused("  usdts:\n  - path: /bin/true\n    provider: p\n    name: n\n    btfPath: /b\n", "spec.usdts[0].btfPath");
   ExpectRefused("  uprobes:\n  - path: /bin/true\n    symbols: [main]\n    selectors:\n    - matchActions:\n"
                 "      - action: Override\n        argRegs: [\"rax=1\"]\n",
                 "spec.uprobes[0].selectors[0].matchActions[0]");
   ExpectRefused("  kprobes:\n  - call: vfs_read\n    syscall: false\n    args:\n    - index: 0\n      type: int\n"
                 "      source: current_task\n",
                 "spec.kprobes[0].args[0].source");
+}
+
+// binaryDigests compile; the digests are checked when the uprobe is attached
+// (binary_digest_test, uprobe_extras_root_test).
+TEST(SchemaRefusalsTest, BinaryDigestsCompile) {
+  absl::Status s = FirstRefusal("  uprobes:\n  - path: /bin/true\n    symbols: [main]\n    binaryDigests: [\"sha256:00\"]\n");
+  EXPECT_TRUE(s.ok()) << s;
 }
 
 TEST(SchemaRefusalsTest, EmptyNodeSelectorLabelsAndMacrosLoad) {

