@@ -156,19 +156,20 @@ static __always_inline void read_arg(void *ctx, int kind, struct tgd_arg_desc *d
     raw = (__u64)((char *)ctx + (dl & 0xffff));
   } else if (kind == TGD_HOOK_TRACEPOINT && type == TGD_ARG_INLINE_STR) {
     raw = (__u64)((char *)ctx + (d->offset & 0xfff));
-  } else if (kind == TGD_HOOK_KPROBE && d->src == TGD_SRC_USDT) {
-    __u32 off = TGD_USDT_REG_OFF(d->index);
-    __u32 value = (__u32)d->offset | ((__u32)d->size_loc << 16);
-    __u64 reg = 0, idx = 0;
-    if (off <= sizeof(struct pt_regs) - 8) bpf_probe_read_kernel(&reg, sizeof(reg), (char *)ctx + off);
-    if (TGD_USDT_SIB(d->index)) {
-      __u32 ioff = TGD_USDT_SIB_IDX_OFF(value);
-      if (ioff <= sizeof(struct pt_regs) - 8) bpf_probe_read_kernel(&idx, sizeof(idx), (char *)ctx + ioff);
-    }
-    raw = tgd_usdt_arg(reg, idx, d->index, value);
-    if (res && res->n) raw = tgd_resolve(res, raw, d->size);
   } else {
-    raw = read_slot(ctx, kind, d->src, loc, type == TGD_ARG_INT && !(res && res->n) ? d->size : 8);
+    if (kind == TGD_HOOK_KPROBE && d->src == TGD_SRC_USDT) {
+      __u32 off = TGD_USDT_REG_OFF(d->index);
+      __u32 value = (__u32)d->offset | ((__u32)d->size_loc << 16);
+      /* The index register is read unconditionally (branch-free: fewer
+       * verifier paths); without one, its slot is the base register's. */
+      __u32 ioff = TGD_USDT_SIB(d->index) ? TGD_USDT_SIB_IDX_OFF(value) : off;
+      __u64 regs[2] = {};
+      bpf_probe_read_kernel(&regs[0], 8, (char *)ctx + (off & 0xff));
+      bpf_probe_read_kernel(&regs[1], 8, (char *)ctx + (ioff & 0xff));
+      raw = tgd_usdt_arg(regs[0], regs[1], d->index, value);
+    } else {
+      raw = read_slot(ctx, kind, d->src, loc, type == TGD_ARG_INT && !(res && res->n) ? d->size : 8);
+    }
     if (res && res->n) raw = tgd_resolve(res, raw, d->size);
   }
   if (type >= TGD_ARG_FILE) {
