@@ -31,7 +31,7 @@
 #include "sensor/base/status_macros.h"
 #include "sensor/loader/dispatch_backend_internal.h"
 #include "sensor/loader/tracefs_format.h"
-#include "sensor/loader/binary_digest.h"
+#include "sensor/loader/uprobe_prepare.h"
 #include "sensor/loader/usdt_set.h"
 #include "sensor/loader/elf_file.h"
 #include "sensor/loader/uprobe_target.h"
@@ -418,27 +418,15 @@ absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::LoadInState(const
       c.attach_path = opts_.test_kprobes_as_uprobes_on;
       c.hook_key = absl::StrCat("kprobe-as-uprobe/", c.attach_path, ":", c.call);
     }
-    if (c.kind == TGD_HOOK_UPROBE) {
-      // Opened here, before any lock, without blocking; attached through
-      // this descriptor, so a path swapped for a FIFO meanwhile is not read.
-      TGD_ASSIGN_OR_RETURN(FileDescriptor target, OpenUprobeTarget(c.binary_path, hook.path + ".path"));
-      c.attach_path = absl::StrCat("/proc/self/fd/", target.get());
-      if (!hook.binary_digests.empty()) {  // checked on the descriptor attached through
-        absl::Status d = VerifyBinaryDigests(target.get(), hook.binary_digests, hook.path, c.binary_path);
-        if (IsDigestMismatch(d) && hook.ignore_digest_verification_failure) continue;  // not attached, as Tetragon
-        TGD_RETURN_IF_ERROR(d);
-      }
-      if (c.addr != 0) {
-        TGD_ASSIGN_OR_RETURN(c.offset, ElfFileOffsetOfAddr(target.get(), c.addr, hook.path + ".addrs"));
-      }
+    if (c.kind == TGD_HOOK_UPROBE) {  // uprobe_prepare.h: binary, digests, addrs, USDT sites
+      std::vector<CompiledHook> sites;
+      TGD_ASSIGN_OR_RETURN(std::optional<FileDescriptor> target, PrepareUprobeHook(hook, &c, &sites));
+      if (!target) continue;  // a digest mismatch ignored: not attached, as Tetragon
+      uprobe_targets.push_back(std::move(*target));
       if (!c.usdt_provider.empty()) {
-        // One uprobe per probe site, each with its semaphore and arguments.
-        TGD_ASSIGN_OR_RETURN(std::vector<CompiledHook> sites, UsdtSiteHooks(target.get(), hook, c));
-        uprobe_targets.push_back(std::move(target));
         for (CompiledHook& site : sites) compiled.push_back(std::move(site));
         continue;
       }
-      uprobe_targets.push_back(std::move(target));
     }
     std::optional<CompiledHook> ret;
     if (c.ret_role == CompiledHook::kRetEntry) {
