@@ -278,6 +278,28 @@ TEST_P(UprobeExtrasRootTest, BtfPathResolvesFieldsOfAUserStruct) {
   EXPECT_NE(s.message().find("spec.uprobes[0].btfPath"), std::string::npos) << s;
 }
 
+// The same on a usdt: tgdx:outer(&outer), its argument a pointer to
+// struct tgdx_outer of the btfPath file.
+TEST_P(UprobeExtrasRootTest, BtfPathResolvesAUsdtArgument) {
+  const std::string btf = std::filesystem::absolute("sensor/loader/testdata/uprobe_extras_target.btf").string();
+  absl::Status s = Load("usdt-btf",
+                        Usdt("outer", absl::StrCat("    btfPath: \"", btf, "\"\n    args:\n",
+                                                   "    - index: 0\n      type: int32\n      btfType: tgdx_outer\n",
+                                                   "      resolve: in.deep\n",
+                                                   "    - index: 0\n      type: string\n      btfType: tgdx_outer\n",
+                                                   "      resolve: emb.name\n")),
+                        2);
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(Run({"btf", "2"}), 0);
+  std::vector<std::pair<int, std::string>> got;
+  for (const EventBus::Event& ev : Events()) {
+    if (!ev->has_process_usdt() || ev->process_usdt().policy_name() != "usdt-btf") continue;
+    ASSERT_EQ(ev->process_usdt().args_size(), 2);
+    got.emplace_back(ev->process_usdt().args(0).int_arg(), ev->process_usdt().args(1).string_arg());
+  }
+  EXPECT_EQ(got, (std::vector<std::pair<int, std::string>>{{100, "embedded"}, {101, "embedded"}}));
+}
+
 INSTANTIATE_TEST_SUITE_P(Loaders, UprobeExtrasRootTest, ::testing::Values("dispatch", "per-policy"),
                          [](const ::testing::TestParamInfo<std::string>& i) {
                            return i.param == "dispatch" ? std::string("Dispatch") : std::string("PerPolicy");

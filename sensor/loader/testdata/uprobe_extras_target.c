@@ -11,8 +11,9 @@
  *                                 and N through the 64-bit one (39).
  *   uprobe_extras_target btf N    calls tgdx_take(&outer) N times, with
  *                                 outer.in->deep = 100 + i and
- *                                 outer.emb.name "embedded" (the types are in
- *                                 uprobe_extras_target.btf, made by pahole). */
+ *                                 outer.emb.name "embedded", and fires USDT
+ *                                 tgdx:outer(&outer) after each (the types are
+ *                                 in uprobe_extras_target.btf, made by pahole). */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/sdt.h>
@@ -43,6 +44,7 @@ static int btf(int n) {
   for (int i = 0; i < n; i++) {
     in.deep = 100 + i;
     sum += tgdx_take(&o);
+    STAP_PROBE1(tgdx, outer, &o);
   }
   return sum == 7 * n ? 0 : 1;
 }
