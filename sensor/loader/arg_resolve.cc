@@ -113,6 +113,10 @@ absl::StatusOr<ResolvedPath> WalkPath(const btf* b, int cur, const policy::ArgSp
   ResolvedPath out;
   for (size_t i = 0; i < comps.size(); ++i) {
     const std::string& c = comps[i];
+    if (c.find('[') != std::string::npos) {
+      return absl::UnimplementedError(absl::StrCat(
+          where, ": \"", c, "\": array indexes in resolve are not supported by tgdispatch yet"));
+    }
     const btf_type* st = btf__type_by_id(b, cur);
     if (!st || (btf_kind(st) != BTF_KIND_STRUCT && btf_kind(st) != BTF_KIND_UNION)) {
       return invalid(absl::StrCat("\"", c, "\" follows a component that is not a struct or union"));

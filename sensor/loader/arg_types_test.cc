@@ -137,6 +137,10 @@ TEST(ArgTypesTest, ResolveCompilesBtfPathsToOffsetsAndLoads) {
   auto missing = Compile("    - index: 0\n      type: int\n      resolve: __sk_common.no_such\n");
   ASSERT_FALSE(missing.ok());
   EXPECT_TRUE(absl::StrContains(missing.status().message(), "spec.kprobes[0].args[0].resolve")) << missing.status();
+  // Tetragon's array indexes ("a[2].b") are refused naming the field.
+  auto indexed = Compile("    - index: 0\n      type: int\n      resolve: sk_socket.wq[0].flags\n");
+  EXPECT_EQ(indexed.status().code(), absl::StatusCode::kUnimplemented) << indexed.status();
+  EXPECT_TRUE(absl::StrContains(indexed.status().message(), "args[0].resolve")) << indexed.status();
   auto wrong = Compile("    - index: 0\n      type: string\n      resolve: __sk_common.skc_dport\n");
   ASSERT_FALSE(wrong.ok());
   EXPECT_EQ(wrong.status().code(), absl::StatusCode::kInvalidArgument) << wrong.status();
