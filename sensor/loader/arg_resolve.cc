@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
@@ -104,31 +105,77 @@ int FindStruct(const btf* b, const std::string& name) {
 }
 
 // Follows a.resolve from struct `cur` of b (see ResolveArgPath).
+// The components of a resolve path: members, and array indexes as their own
+// components, as Tetragon splits them ("a.b[2][1].c" -> a, b, [2], [1], c).
+// Empty when the path is malformed.
+std::vector<std::string> PathComponents(const std::string& path) {
+  std::vector<std::string> out;
+  for (absl::string_view part : absl::StrSplit(path, '.')) {
+    size_t open = part.find('[');
+    std::string name(part.substr(0, open));
+    if (name.empty()) return {};
+    out.push_back(name);
+    while (open != absl::string_view::npos) {
+      size_t close = part.find(']', open);
+      if (close == absl::string_view::npos || close == open + 1) return {};
+      out.emplace_back(part.substr(open, close - open + 1));
+      open = close + 1 == part.size() ? absl::string_view::npos : close + 1;
+      if (open != absl::string_view::npos && part[open] != '[') return {};
+    }
+  }
+  return out;
+}
+
 absl::StatusOr<ResolvedPath> WalkPath(const btf* b, int cur, const policy::ArgSpec& a, const std::string& where) {
   auto invalid = [&](absl::string_view why) { return absl::InvalidArgumentError(absl::StrCat(where, ": ", why)); };
-  std::vector<std::string> comps = absl::StrSplit(a.resolve, '.');
+  std::vector<std::string> comps = PathComponents(a.resolve);
+  if (comps.empty()) return invalid(absl::StrCat("\"", a.resolve, "\" is not a field path (e.g. a.b[2].c)"));
   if (comps.size() > TGD_RESOLVE_MAX) {
-    return invalid(absl::StrCat(comps.size(), " components; at most ", TGD_RESOLVE_MAX, " are supported"));
+    return invalid(absl::StrCat(comps.size(), " components (array indexes count as one); at most ", TGD_RESOLVE_MAX,
+                                " are supported"));
   }
   ResolvedPath out;
+  // `cur`: the type the address being built points at.
   for (size_t i = 0; i < comps.size(); ++i) {
     const std::string& c = comps[i];
-    if (c.find('[') != std::string::npos) {
-      return absl::UnimplementedError(absl::StrCat(
-          where, ": \"", c, "\": array indexes in resolve are not supported by tgdispatch yet"));
-    }
-    const btf_type* st = btf__type_by_id(b, cur);
-    if (!st || (btf_kind(st) != BTF_KIND_STRUCT && btf_kind(st) != BTF_KIND_UNION)) {
-      return invalid(absl::StrCat("\"", c, "\" follows a component that is not a struct or union"));
-    }
-    uint32_t bit_off = 0;
     int mtype = 0;
-    if (!FindMember(b, cur, c, &bit_off, &mtype)) {
-      const char* sname = btf__name_by_offset(b, st->name_off);
-      return absl::NotFoundError(absl::StrCat(where, ": ", sname && *sname ? sname : "the struct", " has no member \"", c, "\""));
+    if (c[0] == '[') {
+      // An index: into an array, or past a pointer to elements of `cur`.
+      uint32_t idx = 0;
+      if (!absl::SimpleAtoi(absl::string_view(c).substr(1, c.size() - 2), &idx)) {
+        return invalid(absl::StrCat("\"", c, "\" is not an array index"));
+      }
+      const btf_type* at = btf__type_by_id(b, cur);
+      if (at && btf_kind(at) == BTF_KIND_ARRAY) {
+        const struct btf_array* arr = btf_array(at);
+        if (arr->nelems != 0 && idx >= arr->nelems) {
+          return invalid(absl::StrCat("index ", idx, " is out of bounds (", arr->nelems, " elements)"));
+        }
+        mtype = arr->type;
+      } else if (i > 0 && (out.res.load_mask & (1u << (i - 1)))) {
+        mtype = cur;  // the previous component was a pointer: its elements are of type cur
+      } else {
+        return invalid(absl::StrCat("\"", c, "\" indexes a component that is neither an array nor a pointer"));
+      }
+      long size = btf__resolve_size(b, mtype);
+      if (size <= 0 || static_cast<uint64_t>(size) * idx > 0xffff) {
+        return invalid(absl::StrCat("index ", idx, " is too far (offsets up to 64 KiB)"));
+      }
+      out.res.off[i] = static_cast<uint16_t>(size * idx);
+    } else {
+      const btf_type* st = btf__type_by_id(b, cur);
+      if (!st || (btf_kind(st) != BTF_KIND_STRUCT && btf_kind(st) != BTF_KIND_UNION)) {
+        return invalid(absl::StrCat("\"", c, "\" follows a component that is not a struct or union"));
+      }
+      uint32_t bit_off = 0;
+      if (!FindMember(b, cur, c, &bit_off, &mtype)) {
+        const char* sname = btf__name_by_offset(b, st->name_off);
+        return absl::NotFoundError(
+            absl::StrCat(where, ": ", sname && *sname ? sname : "the struct", " has no member \"", c, "\""));
+      }
+      if (bit_off % 8 != 0 || bit_off / 8 > 0xffff) return invalid(absl::StrCat("member \"", c, "\" is a bit field or too far"));
+      out.res.off[i] = bit_off / 8;
     }
-    if (bit_off % 8 != 0 || bit_off / 8 > 0xffff) return invalid(absl::StrCat("member \"", c, "\" is a bit field or too far"));
-    out.res.off[i] = bit_off / 8;
     int mt = SkipMods(b, mtype);
     const btf_type* m = btf__type_by_id(b, mt);
     const bool last = i + 1 == comps.size();
@@ -151,7 +198,7 @@ absl::StatusOr<ResolvedPath> WalkPath(const btf* b, int cur, const policy::ArgSp
       out.int_size = m->size;
       out.res.int_at = 1;
     } else {
-      return invalid(absl::StrCat("\"", c, "\" is a struct or union: name one of its members"));
+      return invalid(absl::StrCat("\"", c, "\" is a struct, union or array: name one of its members or elements"));
     }
   }
   out.res.n = comps.size();

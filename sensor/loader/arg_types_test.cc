@@ -137,10 +137,22 @@ TEST(ArgTypesTest, ResolveCompilesBtfPathsToOffsetsAndLoads) {
   auto missing = Compile("    - index: 0\n      type: int\n      resolve: __sk_common.no_such\n");
   ASSERT_FALSE(missing.ok());
   EXPECT_TRUE(absl::StrContains(missing.status().message(), "spec.kprobes[0].args[0].resolve")) << missing.status();
-  // Tetragon's array indexes ("a[2].b") are refused naming the field.
-  auto indexed = Compile("    - index: 0\n      type: int\n      resolve: sk_socket.wq[0].flags\n");
-  EXPECT_EQ(indexed.status().code(), absl::StatusCode::kUnimplemented) << indexed.status();
-  EXPECT_TRUE(absl::StrContains(indexed.status().message(), "args[0].resolve")) << indexed.status();
+  // Array indexes, Tetragon's "a[2].b" (an index is a component of its own):
+  // sk->__sk_common.skc_v6_daddr.in6_u.u6_addr8[3], one byte of an array.
+  auto indexed = Compile(
+      "    - index: 0\n      type: uint8\n      resolve: __sk_common.skc_v6_daddr.in6_u.u6_addr8[3]\n");
+  ASSERT_TRUE(indexed.ok()) << indexed.status();
+  EXPECT_EQ(indexed->cfg.res[0].n, 5);
+  EXPECT_EQ(indexed->cfg.res[0].off[4], 3);  // 3 elements of 1 byte
+  EXPECT_EQ(indexed->cfg.res[0].load_mask, 0);
+  EXPECT_EQ(indexed->cfg.res[0].int_at, 1);
+  for (const char* bad : {"__sk_common.skc_v6_daddr.in6_u.u6_addr8[16]",  // out of bounds
+                          "__sk_common[1].skc_dport",                     // not an array nor a pointer
+                          "__sk_common.skc_dport[", "[1]"}) {              // malformed
+    auto b = Compile(absl::StrCat("    - index: 0\n      type: int\n      resolve: \"", bad, "\"\n"));
+    EXPECT_EQ(b.status().code(), absl::StatusCode::kInvalidArgument) << bad << ": " << b.status();
+    EXPECT_TRUE(absl::StrContains(b.status().message(), "args[0].resolve")) << b.status();
+  }
   auto wrong = Compile("    - index: 0\n      type: string\n      resolve: __sk_common.skc_dport\n");
   ASSERT_FALSE(wrong.ok());
   EXPECT_EQ(wrong.status().code(), absl::StatusCode::kInvalidArgument) << wrong.status();

@@ -278,6 +278,31 @@ TEST_P(UprobeExtrasRootTest, BtfPathResolvesFieldsOfAUserStruct) {
   EXPECT_NE(s.message().find("spec.uprobes[0].btfPath"), std::string::npos) << s;
 }
 
+// Array indexes in the path, Tetragon's forms: an element of an embedded
+// array (vals[2]), through an array of pointers (ptrs[1].deep), and past a
+// pointer (dyn[2]).
+TEST_P(UprobeExtrasRootTest, BtfPathResolvesArrayIndexes) {
+  const std::string btf = std::filesystem::absolute("sensor/loader/testdata/uprobe_extras_target.btf").string();
+  absl::Status s = Load(
+      "uprobe-btf-arrays",
+      absl::StrCat("  uprobes:\n  - path: \"", bin_, "\"\n    symbols: [tgdx_take]\n    btfPath: \"", btf,
+                   "\"\n    args:\n",
+                   "    - index: 0\n      type: int32\n      btfType: tgdx_outer\n      resolve: vals[2]\n",
+                   "    - index: 0\n      type: int32\n      btfType: tgdx_outer\n      resolve: ptrs[1].deep\n",
+                   "    - index: 0\n      type: int64\n      btfType: tgdx_outer\n      resolve: dyn[2]\n"),
+      2);
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(Run({"btf", "2"}), 0);
+  std::vector<std::tuple<int, int, int64_t>> got;
+  for (const EventBus::Event& ev : Events()) {
+    if (!ev->has_process_uprobe() || ev->process_uprobe().policy_name() != "uprobe-btf-arrays") continue;
+    const tetragon::ProcessUprobe& u = ev->process_uprobe();
+    ASSERT_EQ(u.args_size(), 3);
+    got.emplace_back(u.args(0).int_arg(), u.args(1).int_arg(), u.args(2).long_arg());
+  }
+  EXPECT_EQ(got, (std::vector<std::tuple<int, int, int64_t>>{{200, 100, 300}, {201, 101, 301}}));
+}
+
 // The same on a usdt: tgdx:outer(&outer), its argument a pointer to
 // struct tgdx_outer of the btfPath file.
 TEST_P(UprobeExtrasRootTest, BtfPathResolvesAUsdtArgument) {

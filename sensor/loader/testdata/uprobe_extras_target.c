@@ -10,7 +10,9 @@
  *                                 syscall entry (int $0x80, i386 number 20)
  *                                 and N through the 64-bit one (39).
  *   uprobe_extras_target btf N    calls tgdx_take(&outer) N times, with
- *                                 outer.in->deep = 100 + i and
+ *                                 outer.in->deep = 100 + i (also through
+ *                                 outer.ptrs[1]), outer.vals[2] = 200 + i,
+ *                                 outer.dyn[2] = 300 + i and
  *                                 outer.emb.name "embedded", and fires USDT
  *                                 tgdx:outer(&outer) after each (the types are
  *                                 in uprobe_extras_target.btf, made by pahole). */
@@ -30,6 +32,9 @@ struct tgdx_outer {
   int a;
   struct tgdx_inner *in;
   struct tgdx_inner emb;
+  int vals[4];
+  struct tgdx_inner *ptrs[2];
+  long *dyn;
 };
 
 __attribute__((noinline)) int tgdx_take(struct tgdx_outer *o) {
@@ -39,10 +44,13 @@ __attribute__((noinline)) int tgdx_take(struct tgdx_outer *o) {
 
 static int btf(int n) {
   struct tgdx_inner in = {0, 0, "pointed-to"};
-  struct tgdx_outer o = {7, &in, {0, 0, "embedded"}};
+  long dyn[3] = {5, 6, 0};
+  struct tgdx_outer o = {7, &in, {0, 0, "embedded"}, {1, 2, 0, 4}, {0, &in}, dyn};
   int sum = 0;
   for (int i = 0; i < n; i++) {
     in.deep = 100 + i;
+    o.vals[2] = 200 + i;
+    dyn[2] = 300 + i;
     sum += tgdx_take(&o);
     STAP_PROBE1(tgdx, outer, &o);
   }
