@@ -63,6 +63,17 @@ static __always_inline __u64 read_slot(void *ctx, int kind, __u8 src, __u32 loc,
   return raw;
 }
 
+/* TGD_SYSCALL64_32BIT when the current task is in a 32-bit syscall (x86's
+ * TS_COMPAT in thread_info.status, as Tetragon reads it), else 0. Kernels
+ * whose thread_info has no status (other architectures) give 0. */
+#define TGD_TS_COMPAT 0x0002
+static __always_inline __u64 tgd_syscall_32bit(void) {
+  struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+  if (!bpf_core_field_exists(t->thread_info.status)) return 0;
+  __u32 status = BPF_CORE_READ(t, thread_info.status);
+  return (status & TGD_TS_COMPAT) ? TGD_SYSCALL64_32BIT : 0;
+}
+
 /* Follows an args[].resolve path from p (see struct tgd_resolve). */
 struct resolve_walk {
   struct tgd_resolve *r;
@@ -77,7 +88,9 @@ static long resolve_step(__u32 i, void *data) {
   w->p += r->off[at];
   if (r->load_mask & (1u << at)) {
     __u64 next = 0;
-    if (bpf_probe_read_kernel(&next, sizeof(next), (void *)w->p) != 0 || next == 0) {
+    long err = r->user ? bpf_probe_read_user(&next, sizeof(next), (void *)w->p)
+                       : bpf_probe_read_kernel(&next, sizeof(next), (void *)w->p);
+    if (err != 0 || next == 0) {
       w->p = 0;
       return 1;
     }
@@ -96,19 +109,20 @@ __noinline __u64 tgd_resolve(struct tgd_resolve *res, __u64 p, __u32 size) {
   __u64 raw = w.p;
   if (res->int_at && raw) {
     __u64 x = 0;
-    if (size == 1) bpf_probe_read_kernel(&x, 1, (void *)raw);
-    else if (size == 2) bpf_probe_read_kernel(&x, 2, (void *)raw);
-    else if (size == 4) bpf_probe_read_kernel(&x, 4, (void *)raw);
-    else bpf_probe_read_kernel(&x, 8, (void *)raw);
+    __u32 n = size == 1 ? 1 : size == 2 ? 2 : size == 4 ? 4 : 8;
+    if (res->user) bpf_probe_read_user(&x, n, (void *)raw);
+    else bpf_probe_read_kernel(&x, n, (void *)raw);
     raw = x;
   }
   return raw;
 }
 
-/* A USDT argument (TGD_SRC_USDT) given the register its spec names (`reg`):
- * the register, user memory at it plus a displacement, or a constant,
- * extended from the note's operand size. A global function: verified once. */
-__noinline __u64 tgd_usdt_arg(__u64 reg, __u32 spec, __u32 value) {
+/* A USDT argument (TGD_SRC_USDT) given the register its spec names (`reg`)
+ * and, for an operand with an index register, that register (`idx`): the
+ * register, user memory at it plus a displacement (plus the index register
+ * scaled), or a constant, extended from the note's operand size. A global
+ * function: verified once. */
+__noinline __u64 tgd_usdt_arg(__u64 reg, __u64 idx, __u32 spec, __u32 value) {
   __u32 kind = TGD_USDT_KIND(spec);
   __u32 size = 1u << TGD_USDT_SIZE_LOG2(spec);
   __u64 x = 0;
@@ -118,7 +132,9 @@ __noinline __u64 tgd_usdt_arg(__u64 reg, __u32 spec, __u32 value) {
     if (kind == 1) {
       x = reg;
     } else if (kind == 2) {
-      void *at = (void *)(reg + (__s64)(__s32)value);
+      __u64 a = TGD_USDT_SIB(spec) ? reg + (idx << TGD_USDT_SCALE_LOG2(spec)) + (__s64)TGD_USDT_SIB_DISP(value)
+                                   : reg + (__s64)(__s32)value;
+      void *at = (void *)a;
       if (size == 1) bpf_probe_read_user(&x, 1, at);
       else if (size == 2) bpf_probe_read_user(&x, 2, at);
       else if (size == 4) bpf_probe_read_user(&x, 4, at);
@@ -144,13 +160,20 @@ static __always_inline void read_arg(void *ctx, int kind, struct tgd_arg_desc *d
     raw = (__u64)((char *)ctx + (dl & 0xffff));
   } else if (kind == TGD_HOOK_TRACEPOINT && type == TGD_ARG_INLINE_STR) {
     raw = (__u64)((char *)ctx + (d->offset & 0xfff));
-  } else if (kind == TGD_HOOK_KPROBE && d->src == TGD_SRC_USDT) {
-    __u32 off = TGD_USDT_REG_OFF(d->index);
-    __u64 reg = 0;
-    if (off <= sizeof(struct pt_regs) - 8) bpf_probe_read_kernel(&reg, sizeof(reg), (char *)ctx + off);
-    raw = tgd_usdt_arg(reg, d->index, (__u32)d->offset | ((__u32)d->size_loc << 16));
   } else {
-    raw = read_slot(ctx, kind, d->src, loc, type == TGD_ARG_INT && !(res && res->n) ? d->size : 8);
+    if (kind == TGD_HOOK_KPROBE && d->src == TGD_SRC_USDT) {
+      __u32 off = TGD_USDT_REG_OFF(d->index);
+      __u32 value = (__u32)d->offset | ((__u32)d->size_loc << 16);
+      /* The index register is read unconditionally (branch-free: fewer
+       * verifier paths); without one, its slot is the base register's. */
+      __u32 ioff = TGD_USDT_SIB(d->index) ? TGD_USDT_SIB_IDX_OFF(value) : off;
+      __u64 regs[2] = {};
+      bpf_probe_read_kernel(&regs[0], 8, (char *)ctx + (off & 0xff));
+      bpf_probe_read_kernel(&regs[1], 8, (char *)ctx + (ioff & 0xff));
+      raw = tgd_usdt_arg(regs[0], regs[1], d->index, value);
+    } else {
+      raw = read_slot(ctx, kind, d->src, loc, type == TGD_ARG_INT && !(res && res->n) ? d->size : 8);
+    }
     if (res && res->n) raw = tgd_resolve(res, raw, d->size);
   }
   if (type >= TGD_ARG_FILE) {
@@ -179,6 +202,7 @@ static __always_inline void read_arg(void *ctx, int kind, struct tgd_arg_desc *d
       else if (size == 2) raw &= 0xffff;
       else if (size == 4) raw &= 0xffffffff;
     }
+    if (kind == TGD_HOOK_TRACEPOINT && d->is_signed == TGD_INT_SYSCALL64) raw |= tgd_syscall_32bit();
     v->u64 = raw;
     return;
   }

@@ -47,10 +47,26 @@
 #define TGD_USDT_KIND(x) (((x) >> 8) & 3)    /* 1 register, 2 memory at register + value, 3 constant */
 #define TGD_USDT_SIZE_LOG2(x) (((x) >> 10) & 3) /* the note's operand size: 1, 2, 4 or 8 bytes */
 #define TGD_USDT_SIGNED(x) (((x) >> 12) & 1)
+/* Kind 2 with an index register ("-4@48(%rsp,%rdx,4)"): memory at register +
+ * index register << scale + displacement; the 32-bit value then holds the
+ * displacement in its low 24 bits (signed) and the index register's pt_regs
+ * offset / 8 in bits 24-28. */
+#define TGD_USDT_SIB(x) (((x) >> 13) & 1)
+#define TGD_USDT_SCALE_LOG2(x) (((x) >> 14) & 3)
 #define TGD_USDT_SPEC(reg_off, kind, size_log2, is_signed) \
   ((__u16)((reg_off) | ((kind) << 8) | ((size_log2) << 10) | ((is_signed) << 12)))
+#define TGD_USDT_SPEC_SIB(reg_off, size_log2, is_signed, scale_log2) \
+  ((__u16)(TGD_USDT_SPEC(reg_off, 2, size_log2, is_signed) | (1 << 13) | ((scale_log2) << 14)))
+#define TGD_USDT_SIB_VALUE(disp24, idx_off) ((((__u32)(disp24)) & 0xffffff) | (((__u32)(idx_off) / 8) << 24))
+#define TGD_USDT_SIB_DISP(v) ((__s32)((__u32)(v) << 8) >> 8)
+#define TGD_USDT_SIB_IDX_OFF(v) ((((__u32)(v) >> 24) & 0x1f) * 8)
 
 #define TGD_ARG_INT 1          /* integer of `size` bytes, `is_signed` */
+/* tgd_arg_desc.is_signed of a tracepoint's syscall64 argument: signed, and
+ * Tetragon's Is32Bit flag (TGD_SYSCALL64_32BIT) is set in the value when the
+ * task is in a 32-bit (compat) syscall, as Tetragon's tracepoint reader. */
+#define TGD_INT_SYSCALL64 2
+#define TGD_SYSCALL64_32BIT 0x80000000ULL
 #define TGD_ARG_STR_USER 2     /* pointer to a user string */
 #define TGD_ARG_STR_KERNEL 3   /* pointer to a kernel string */
 #define TGD_ARG_DATA_LOC_STR 4 /* tracepoint __data_loc char[] */
@@ -314,14 +330,15 @@ struct tgd_selector {
 /* args[].resolve: a BTF field path from the argument, compiled to member
  * offsets. Start from the argument's value p; for each step p += off[i],
  * then p = *(u64 *)p when bit i of load_mask is set (a pointer member).
- * The argument's type then reads at p (int_at: an integer stored at p). */
+ * The argument's type then reads at p (int_at: an integer stored at p).
+ * Loads read kernel memory, or user memory when `user` is set. */
 #define TGD_RESOLVE_MAX 8
 struct tgd_resolve {
   __u16 off[TGD_RESOLVE_MAX];
   __u8 n;          /* 0: no resolve */
   __u8 load_mask;
   __u8 int_at;     /* integers: read d->size bytes at p */
-  __u8 pad;
+  __u8 user;       /* the path is in user memory (uprobes, usdts: a btfPath type) */
 };
 
 /* One policy's compiled form on one hook: held by a config slot

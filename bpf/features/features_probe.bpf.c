@@ -48,3 +48,22 @@ int BPF_PROG(tgd_probe_fentry) { return 0; }
 
 SEC("fexit/security_task_prctl")
 int BPF_PROG(tgd_probe_fexit) { return 0; }
+
+// What Set on usdts needs, probed on their own (loaded, not attached): a
+// uprobe program that writes the probed process's memory (a memory operand)
+// and one that stores to its registers (a register operand). Kernels under
+// lockdown (integrity) refuse the first; kernels before uprobe context writes
+// refuse the second.
+
+SEC("uprobe")
+int tgd_probe_uprobe_write_user(struct pt_regs *ctx) {
+  __u32 v = 1;
+  bpf_probe_write_user((void *)PT_REGS_PARM1(ctx), &v, sizeof(v));
+  return 0;
+}
+
+SEC("uprobe")
+int tgd_probe_uprobe_write_regs(struct pt_regs *ctx) {
+  PT_REGS_RC(ctx) = 0;
+  return 0;
+}

@@ -279,7 +279,7 @@ absl::Status ApplyResolvedPath(const ResolvedPath& r, const policy::ArgSpec& a, 
     case ResolvedKind::kCharArray:
     case ResolvedKind::kCharPointer:
       if (a.type != "string") return mismatch("a string");
-      d->type = TGD_ARG_STR_KERNEL;
+      d->type = r.res.user ? TGD_ARG_STR_USER : TGD_ARG_STR_KERNEL;
       return absl::OkStatus();
     case ResolvedKind::kInteger:
       if (d->type != TGD_ARG_INT) return mismatch("an integer");
@@ -319,6 +319,10 @@ absl::Status CompileObjectArg(const policy::Hook& hook, const policy::ArgSpec& a
     const bool wide = o->render == ArgRender::kNop || o->render == ArgRender::kSyscall64;
     d->size = wide ? 8 : 4;
     d->is_signed = o->render != ArgRender::kNop;
+    // Tetragon flags 32-bit syscalls in a tracepoint's syscall64 value.
+    if (o->render == ArgRender::kSyscall64 && hook.kind == policy::HookKind::kTracepoint) {
+      d->is_signed = TGD_INT_SYSCALL64;
+    }
   }
   if (field) {
     const bool ok = IsPointerType(o->code) ? field->size == 8 : (field->size == 4 || field->size == 8);

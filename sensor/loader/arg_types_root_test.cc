@@ -154,7 +154,9 @@ TEST_F(ArgTypesRootTest, ResolveFollowsBtfPathsFromTheArgument) {
   const std::string args =
       "    - index: 2\n      type: string\n      resolve: file.f_path.dentry.d_name.name\n"
       "    - index: 2\n      type: int\n      resolve: argc\n"
-      "    - index: 0\n      type: string\n      resolve: comm\n";
+      "    - index: 0\n      type: string\n      resolve: comm\n"
+      // btfType: the argument read as a pointer to the named kernel struct.
+      "    - index: 0\n      type: string\n      btfType: task_struct\n      resolve: comm\n";
   ASSERT_TRUE(Load("res-name", Hook(head, args, 2, "Equal", "[\"true\"]") +
                                    "      - index: 2\n        operator: Prefix\n        values: [\"true\"]\n")
                   .ok());
@@ -170,10 +172,11 @@ TEST_F(ArgTypesRootTest, ResolveFollowsBtfPathsFromTheArgument) {
   });
   const auto& ev = Events("res-name");
   ASSERT_EQ(ev.size(), 1u);
-  ASSERT_EQ(ev[0].size(), 3u);
+  ASSERT_EQ(ev[0].size(), 4u);
   EXPECT_EQ(ev[0][0].string_arg(), "true");
   EXPECT_EQ(ev[0][1].int_arg(), 2);  // argv[0] and one argument
   EXPECT_EQ(ev[0][2].string_arg(), "true");  // the task's comm after exec
+  EXPECT_EQ(ev[0][3].string_arg(), "true");  // the same through btfType
   EXPECT_EQ(Events("res-other").size(), 0u);
 }
 

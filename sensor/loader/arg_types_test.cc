@@ -137,9 +137,48 @@ TEST(ArgTypesTest, ResolveCompilesBtfPathsToOffsetsAndLoads) {
   auto missing = Compile("    - index: 0\n      type: int\n      resolve: __sk_common.no_such\n");
   ASSERT_FALSE(missing.ok());
   EXPECT_TRUE(absl::StrContains(missing.status().message(), "spec.kprobes[0].args[0].resolve")) << missing.status();
+  // Array indexes, Tetragon's "a[2].b" (an index is a component of its own):
+  // sk->__sk_common.skc_v6_daddr.in6_u.u6_addr8[3], one byte of an array.
+  auto indexed = Compile(
+      "    - index: 0\n      type: uint8\n      resolve: __sk_common.skc_v6_daddr.in6_u.u6_addr8[3]\n");
+  ASSERT_TRUE(indexed.ok()) << indexed.status();
+  EXPECT_EQ(indexed->cfg.res[0].n, 5);
+  EXPECT_EQ(indexed->cfg.res[0].off[4], 3);  // 3 elements of 1 byte
+  EXPECT_EQ(indexed->cfg.res[0].load_mask, 0);
+  EXPECT_EQ(indexed->cfg.res[0].int_at, 1);
+  for (const char* bad : {"__sk_common.skc_v6_daddr.in6_u.u6_addr8[16]",  // out of bounds
+                          "__sk_common[1].skc_dport",                     // not an array nor a pointer
+                          "__sk_common.skc_dport[", "[1]"}) {              // malformed
+    auto b = Compile(absl::StrCat("    - index: 0\n      type: int\n      resolve: \"", bad, "\"\n"));
+    EXPECT_EQ(b.status().code(), absl::StatusCode::kInvalidArgument) << bad << ": " << b.status();
+    EXPECT_TRUE(absl::StrContains(b.status().message(), "args[0].resolve")) << b.status();
+  }
   auto wrong = Compile("    - index: 0\n      type: string\n      resolve: __sk_common.skc_dport\n");
   ASSERT_FALSE(wrong.ok());
   EXPECT_EQ(wrong.status().code(), absl::StatusCode::kInvalidArgument) << wrong.status();
+}
+
+// btfType: the argument read as a pointer to the named kernel struct before
+// resolve (tcp_connect's sock as a struct inet_sock); btfTypeModule: the
+// struct from that module's BTF.
+TEST(ArgTypesTest, BtfTypeCastsTheArgumentBeforeResolve) {
+  if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) GTEST_SKIP() << "no kernel BTF (/sys/kernel/btf/vmlinux)";
+  auto c = Compile("    - index: 0\n      type: uint16\n      btfType: inet_sock\n      resolve: inet_sport\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  const tgd_resolve& r = c->cfg.res[0];
+  EXPECT_EQ(r.n, 1);
+  EXPECT_GT(r.off[0], 0);  // past the embedded struct sock
+  EXPECT_EQ(r.int_at, 1);
+  EXPECT_EQ(r.user, 0);
+  EXPECT_EQ(c->cfg.args[0].size, 2);
+  auto missing = Compile("    - index: 0\n      type: int\n      btfType: no_such_struct\n      resolve: x\n");
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound) << missing.status();
+  EXPECT_TRUE(absl::StrContains(missing.status().message(), "spec.kprobes[0].args[0].btfType")) << missing.status();
+  auto no_module = Compile(
+      "    - index: 0\n      type: int\n      btfType: inet_sock\n      btfTypeModule: no_such_mod\n"
+      "      resolve: inet_sport\n");
+  EXPECT_EQ(no_module.status().code(), absl::StatusCode::kNotFound) << no_module.status();
+  EXPECT_TRUE(absl::StrContains(no_module.status().message(), "args[0].btfTypeModule")) << no_module.status();
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 // Pieces of the policy compiler (compile.cc) that its return-probe part
-// (compile_return.cc) shares. Not for other users.
+// (compile_return.cc) and its actions part (compile_actions.cc) share. Not
+// for other users.
 #ifndef TGDISPATCH_SENSOR_LOADER_COMPILE_INTERNAL_H_
 #define TGDISPATCH_SENSOR_LOADER_COMPILE_INTERNAL_H_
 
@@ -36,6 +37,9 @@ int DataPosition(const policy::Hook& hook, int index);
 // Selector `sel_idx` of `hook` into out->cfg.sel[sel_idx] and the value sets.
 absl::Status CompileSelector(const policy::Hook& hook, const policy::Selector& s, int sel_idx,
                              const HostNamespaceReader& host_ns, CompiledHook* out);
+// Selector `sel_idx`'s matchActions into out->cfg.sel[sel_idx].actions
+// (compile_actions.cc).
+absl::Status CompileActions(const policy::Hook& hook, const policy::Selector& s, int sel_idx, CompiledHook* out);
 
 }  // namespace tgd::compile_internal
 

@@ -32,6 +32,8 @@
 #include "sensor/base/status_macros.h"
 #include "sensor/loader/dispatch_backend_internal.h"
 #include "sensor/loader/tracefs_format.h"
+#include "sensor/loader/uprobe_prepare.h"
+#include "sensor/loader/usdt_set.h"
 #include "sensor/loader/elf_file.h"
 #include "sensor/loader/uprobe_target.h"
 #include "sensor/process/process_sensor.h"
@@ -364,6 +366,7 @@ absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::LoadInState(const
     const bool kprobe_as_uprobe =
         hook.kind == policy::HookKind::kKprobe && !opts_.test_kprobes_as_uprobes_on.empty();
     if (!kprobe_as_uprobe) TGD_RETURN_IF_ERROR(CheckHookSupported(*features_, HookFeatureOf(hook), hook.path));
+    TGD_RETURN_IF_ERROR(CheckUsdtSetSupported(*features_, hook));
     // Tests only (DispatchOptions::test_on_tracepoint_stacks): stack traces
     // on tracepoints, compiled as if absent and set on the actions after.
     const bool test_stacks = opts_.test_on_tracepoint_stacks != nullptr &&
@@ -391,22 +394,15 @@ absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::LoadInState(const
       c.attach_path = opts_.test_kprobes_as_uprobes_on;
       c.hook_key = absl::StrCat("kprobe-as-uprobe/", c.attach_path, ":", c.call);
     }
-    if (c.kind == TGD_HOOK_UPROBE) {
-      // Opened here, before any lock, without blocking; attached through
-      // this descriptor, so a path swapped for a FIFO meanwhile is not read.
-      TGD_ASSIGN_OR_RETURN(FileDescriptor target, OpenUprobeTarget(c.binary_path, hook.path + ".path"));
-      c.attach_path = absl::StrCat("/proc/self/fd/", target.get());
-      if (c.addr != 0) {
-        TGD_ASSIGN_OR_RETURN(c.offset, ElfFileOffsetOfAddr(target.get(), c.addr, hook.path + ".addrs"));
-      }
+    if (c.kind == TGD_HOOK_UPROBE) {  // uprobe_prepare.h: binary, digests, addrs, USDT sites
+      std::vector<CompiledHook> sites;
+      TGD_ASSIGN_OR_RETURN(std::optional<FileDescriptor> target, PrepareUprobeHook(hook, &c, &sites));
+      if (!target) continue;  // a digest mismatch ignored: not attached, as Tetragon
+      uprobe_targets.push_back(std::move(*target));
       if (!c.usdt_provider.empty()) {
-        // One uprobe per probe site, each with its semaphore and arguments.
-        TGD_ASSIGN_OR_RETURN(std::vector<CompiledHook> sites, UsdtSiteHooks(target.get(), hook, c));
-        uprobe_targets.push_back(std::move(target));
         for (CompiledHook& site : sites) compiled.push_back(std::move(site));
         continue;
       }
-      uprobe_targets.push_back(std::move(target));
     }
     std::optional<CompiledHook> ret;
     if (c.ret_role == CompiledHook::kRetEntry) {

@@ -7,7 +7,9 @@
 #include <sys/user.h>
 
 #include <cstring>
+#include <cstddef>
 #include <memory>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
@@ -195,6 +197,11 @@ absl::StatusOr<std::vector<UsdtArgSpec>> ParseUsdtArgs(const std::string& args, 
     absl::string_view op = a.substr(at + 1);
 #if defined(__x86_64__)
     UsdtArgSpec s;
+    // A segment prefix (%fs:...) is not read (Tetragon does not read it either).
+    if (op.find(':') != absl::string_view::npos) {
+      return absl::UnimplementedError(absl::StrCat(
+          field, ": ", quoted, ": segment-relative operands are not supported by tgdispatch yet (nor by Tetragon)"));
+    }
     if (absl::ConsumePrefix(&op, "$")) {
       int64_t v = 0;
       if (!absl::SimpleAtoi(op, &v) || v < INT32_MIN || v > INT32_MAX) {
@@ -207,19 +214,41 @@ absl::StatusOr<std::vector<UsdtArgSpec>> ParseUsdtArgs(const std::string& args, 
       if (off < 0) return absl::UnimplementedError(absl::StrCat(field, ": ", quoted, ": register is not supported by tgdispatch yet"));
       s.spec = TGD_USDT_SPEC(off, 1, log2, is_signed);
     } else {
+      // disp(%base), disp(%base,%index) or disp(%base,%index,scale); the
+      // displacement may be absent.
       size_t open = op.find("(%");
-      if (open == absl::string_view::npos || !absl::EndsWith(op, ")") || op.find(',') != absl::string_view::npos ||
-          op.find(':') != absl::string_view::npos) {
+      if (open == absl::string_view::npos || !absl::EndsWith(op, ")")) {
         return absl::UnimplementedError(absl::StrCat(field, ": ", quoted, ": operand form is not supported by tgdispatch yet"));
       }
       int64_t disp = 0;
       if (open > 0 && (!absl::SimpleAtoi(op.substr(0, open), &disp) || disp < INT32_MIN || disp > INT32_MAX)) {
         return absl::UnimplementedError(absl::StrCat(field, ": ", quoted, ": displacement is not supported by tgdispatch yet"));
       }
-      int off = RegOffset(op.substr(open + 2, op.size() - open - 3));
+      std::vector<absl::string_view> regs = absl::StrSplit(op.substr(open + 1, op.size() - open - 2), ',');
+      if (regs.size() > 3) return Bad(field, absl::StrCat(quoted, ": malformed memory operand"));
+      int off = absl::ConsumePrefix(&regs[0], "%") ? RegOffset(regs[0]) : -1;
       if (off < 0) return absl::UnimplementedError(absl::StrCat(field, ": ", quoted, ": register is not supported by tgdispatch yet"));
-      s.spec = TGD_USDT_SPEC(off, 2, log2, is_signed);
-      s.value = static_cast<uint32_t>(static_cast<int32_t>(disp));
+      if (regs.size() == 1) {
+        s.spec = TGD_USDT_SPEC(off, 2, log2, is_signed);
+        s.value = static_cast<uint32_t>(static_cast<int32_t>(disp));
+      } else {
+        int idx = absl::ConsumePrefix(&regs[1], "%") ? RegOffset(regs[1]) : -1;
+        if (idx < 0 || idx == static_cast<int>(offsetof(user_regs_struct, rip))) {
+          return absl::UnimplementedError(
+              absl::StrCat(field, ": ", quoted, ": index register is not supported by tgdispatch yet"));
+        }
+        int scale = 1;
+        if (regs.size() == 3 && (!absl::SimpleAtoi(regs[2], &scale) || (scale != 1 && scale != 2 && scale != 4 && scale != 8))) {
+          return Bad(field, absl::StrCat(quoted, ": scale \"", regs[2], "\" is not 1, 2, 4 or 8"));
+        }
+        if (disp < -(1 << 23) || disp >= (1 << 23)) {
+          return absl::UnimplementedError(absl::StrCat(
+              field, ": ", quoted, ": displacements beyond 24 bits with an index register are not supported by tgdispatch yet"));
+        }
+        const int scale_log2 = scale == 1 ? 0 : scale == 2 ? 1 : scale == 4 ? 2 : 3;
+        s.spec = TGD_USDT_SPEC_SIB(off, log2, is_signed, scale_log2);
+        s.value = TGD_USDT_SIB_VALUE(static_cast<int32_t>(disp), idx);
+      }
     }
     out.push_back(s);
 #else

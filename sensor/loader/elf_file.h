@@ -38,11 +38,12 @@ struct UsdtArgSpec {
   uint32_t value = 0;
 };
 
-// The argument specs of a note ("-4@%eax 8@-8(%rbp) 4@$5"): registers,
-// memory at a register plus a displacement, and constants, for x86-64.
-// Errors: UNIMPLEMENTED naming `field` for an operand form it does not
-// read (an index register, a segment, another architecture),
-// INVALID_ARGUMENT for a malformed spec.
+// The argument specs of a note ("-4@%eax 8@-8(%rbp) -4@48(%rsp,%rdx,4)
+// 4@$5"): registers, memory at a register plus a displacement (and an index
+// register times 1, 2, 4 or 8), and constants, for x86-64, as Tetragon reads
+// them. Errors: UNIMPLEMENTED naming `field` for an operand form it does not
+// read (a segment, as Tetragon; another architecture), INVALID_ARGUMENT for
+// a malformed spec.
 absl::StatusOr<std::vector<UsdtArgSpec>> ParseUsdtArgs(const std::string& args, const std::string& field);
 
 }  // namespace tgd

@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -67,6 +68,23 @@ std::string LastLogLine(const std::string& log) {
   for (absl::string_view line : absl::StrSplit(log, '\n')) {
     line = absl::StripAsciiWhitespace(line);
     if (!line.empty()) last = std::string(line);
+  }
+  if (last.size() > 200) last = last.substr(0, 200) + "...";
+  return last;
+}
+
+// The verifier's own reason in a log: its last line that is not one of the
+// statistics lines it ends with ("processed N insns", "verification time",
+// "stack depth"), bounded.
+std::string VerifierReason(const std::string& log) {
+  std::string last;
+  for (absl::string_view line : absl::StrSplit(log, '\n')) {
+    line = absl::StripAsciiWhitespace(line);
+    if (line.empty() || absl::StartsWith(line, "processed ") || absl::StartsWith(line, "verification time") ||
+        absl::StartsWith(line, "stack depth") || absl::StartsWith(line, "--")) {
+      continue;
+    }
+    last = std::string(line);
   }
   if (last.size() > 200) last = last.substr(0, 200) + "...";
   return last;
@@ -188,6 +206,48 @@ FeatureProbe ProbeOne(const KindSpec& k) {
   return r;
 }
 
+// Loads program `prog` of the probe object alone (no attach): whether the
+// kernel accepts what it does. `what` says it in the reason.
+FeatureProbe ProbeLoadOnly(const char* prog_name, const char* what) {
+  FeatureProbe r;
+  r.feature = HookFeature::kUprobe;
+  r.target = prog_name;
+  LibbpfWarningCapture capture;
+  Skeleton<features_probe> skel(features_probe::open());
+  if (!skel) {
+    r.stage = "load";
+    r.err = errno;
+    r.reason = absl::StrCat("opening the probe object: ", ErrnoText(r.err));
+    return r;
+  }
+  bpf_program* prog = nullptr;
+  bpf_program* p;
+  bpf_object__for_each_program(p, skel->obj) {
+    bool mine = strcmp(bpf_program__name(p), prog_name) == 0;
+    bpf_program__set_autoload(p, mine);
+    if (mine) prog = p;
+  }
+  if (prog == nullptr) {
+    r.stage = "load";
+    r.reason = absl::StrCat("the probe object has no program ", prog_name);
+    return r;
+  }
+  std::string log(16 << 10, '\0');
+  bpf_program__set_log_buf(prog, log.data(), log.size());
+  bpf_program__set_log_level(prog, 1);
+  int err = features_probe::load(skel.get());
+  if (err) {
+    r.stage = "load";
+    r.err = -err;
+    r.reason = absl::StrCat("loading a uprobe program that ", what, ": ", ErrnoText(r.err));
+    std::string verifier = VerifierReason(log.c_str());
+    if (!verifier.empty()) absl::StrAppend(&r.reason, ": ", verifier);
+    return r;
+  }
+  r.available = true;
+  return r;
+}
+
 void AppendJsonString(absl::string_view s, std::string* out) {
   out->push_back('"');
   for (char c : s) {
@@ -215,6 +275,8 @@ KernelFeatures KernelFeatures::ProbeNow() {
   InstallLibbpfLogging();
   KernelFeatures f;
   for (const KindSpec& k : kKinds) f.probes_.push_back(ProbeOne(k));
+  f.uprobe_write_user_ = ProbeLoadOnly("tgd_probe_uprobe_write_user", "writes user memory (bpf_probe_write_user)");
+  f.uprobe_write_regs_ = ProbeLoadOnly("tgd_probe_uprobe_write_regs", "stores to its pt_regs context");
   return f;
 }
 
@@ -233,6 +295,7 @@ KernelFeatures KernelFeatures::ForTesting(std::vector<FeatureProbe> probes) {
     f.probes_.push_back(p);
   }
   for (FeatureProbe& p : probes) f.probes_[static_cast<int>(p.feature)] = std::move(p);
+  f.uprobe_write_user_.available = f.uprobe_write_regs_.available = true;
   return f;
 }
 

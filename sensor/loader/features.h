@@ -9,6 +9,7 @@
 #define TGDISPATCH_SENSOR_LOADER_FEATURES_H_
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -62,6 +63,18 @@ class KernelFeatures {
   bool Has(HookFeature f) const { return Of(f).available; }
   const std::vector<FeatureProbe>& All() const { return probes_; }
 
+  // What Set on usdts needs from uprobe programs, probed by loading one
+  // (not part of All(): not hook kinds): writing the probed process's memory
+  // (bpf_probe_write_user, refused under lockdown) and storing to its
+  // registers (pt_regs context writes, only in recent kernels).
+  const FeatureProbe& UprobeWriteUser() const { return uprobe_write_user_; }
+  const FeatureProbe& UprobeWriteRegs() const { return uprobe_write_regs_; }
+  // Tests: replaces them (ForTesting makes both available).
+  void SetUprobeWriteProbesForTesting(FeatureProbe user, FeatureProbe regs) {
+    uprobe_write_user_ = std::move(user);
+    uprobe_write_regs_ = std::move(regs);
+  }
+
   // One line per unavailable kind: "lsm: loading an lsm program: EPERM (...)".
   std::vector<std::string> Unavailable() const;
   // Human table: kind, yes/no, what was probed, the reason.
@@ -72,6 +85,7 @@ class KernelFeatures {
 
  private:
   std::vector<FeatureProbe> probes_;  // indexed by HookFeature
+  FeatureProbe uprobe_write_user_, uprobe_write_regs_;
 };
 
 // OK when hooks of `feature` run here; FAILED_PRECONDITION otherwise:

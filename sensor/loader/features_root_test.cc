@@ -65,6 +65,30 @@ TEST(FeaturesRootTest, EveryKindHasTheKernelsAnswer) {
   EXPECT_EQ(Summary(KernelFeatures::ProbeNow()), Summary(f));
 }
 
+// What Set on usdts needs: the kernel's answer for a uprobe program writing
+// user memory and one storing to its registers. Under lockdown (integrity or
+// confidentiality) bpf_probe_write_user is refused, whatever else the kernel
+// allows.
+TEST(FeaturesRootTest, UprobeWriteProbesHaveTheKernelsAnswer) {
+  if (std::string why = testing::RootTestSkipReason(); !why.empty()) GTEST_SKIP() << why;
+  const KernelFeatures& f = KernelFeatures::Get();
+  for (const FeatureProbe* p : {&f.UprobeWriteUser(), &f.UprobeWriteRegs()}) {
+    SCOPED_TRACE(p->target);
+    std::cout << p->target << ": " << (p->available ? "yes" : p->reason) << "\n";
+    if (p->available) continue;
+    EXPECT_EQ(p->stage, "load");
+    EXPECT_GT(p->err, 0);
+    EXPECT_TRUE(absl::StartsWith(p->reason, "loading a uprobe program that ")) << p->reason;
+    EXPECT_FALSE(absl::StrContains(p->reason, "processed ")) << "a statistics line, not the reason: " << p->reason;
+  }
+  std::ifstream lockdown(std::string(kSecurityfs) + "/lockdown");
+  std::string mode;
+  if (lockdown && std::getline(lockdown, mode) &&
+      (absl::StrContains(mode, "[integrity]") || absl::StrContains(mode, "[confidentiality]"))) {
+    EXPECT_FALSE(f.UprobeWriteUser().available) << "lockdown: " << mode;
+  }
+}
+
 TEST(FeaturesRootTest, SameAnswerWithSecurityfsMountedAndNot) {
   if (std::string why = testing::RootTestSkipReason(); !why.empty()) GTEST_SKIP() << why;
   struct stat st;

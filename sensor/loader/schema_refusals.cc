@@ -20,8 +20,6 @@ absl::Status RefuseArg(const policy::ArgSpec& a) {
     return absl::InvalidArgumentError(absl::StrCat(a.path, ".source: an argument of args cannot have a source (\"",
                                                    a.source, "\"); sources are for data entries"));
   }
-  if (!a.btf_type.empty()) return Unimplemented(a.path + ".btfType", "btfType (resolve from a named BTF type)");
-  if (!a.btf_type_module.empty()) return Unimplemented(a.path + ".btfTypeModule", "btfTypeModule");
   return absl::OkStatus();
 }
 
@@ -37,8 +35,8 @@ absl::Status RefuseNewerHookFields(const policy::Hook& hook) {
   if (hook.return_arg) {
     if (absl::Status s = RefuseArg(*hook.return_arg); !s.ok()) return s;
   }
-  // data: Tetragon's checks first (a source of current_task or pt_regs and
-  // a resolve path are required), then the refusal.
+  // data: Tetragon's checks (a source of current_task or pt_regs and a
+  // resolve path are required).
   for (const policy::ArgSpec& d : hook.data) {
     if (d.source != "current_task" && d.source != "pt_regs") {
       return absl::InvalidArgumentError(absl::StrCat(d.path, ".source: \"", d.source,
@@ -47,11 +45,6 @@ absl::Status RefuseNewerHookFields(const policy::Hook& hook) {
     if (d.resolve.empty()) {
       return absl::InvalidArgumentError(absl::StrCat(d.path, ".resolve: a data entry needs a resolve path"));
     }
-  }
-
-  if (!hook.btf_path.empty()) return Unimplemented(hook.path + ".btfPath", "btfPath");
-  if (!hook.binary_digests.empty()) {
-    return Unimplemented(hook.path + ".binaryDigests", "binaryDigests (attach only to binaries with these digests)");
   }
   return absl::OkStatus();
 }

@@ -1,7 +1,6 @@
 // What the loader refuses among the TracingPolicy fields newer than its
 // datapath (Tetragon's current schema: fentries, nodeSelector,
-// matchData, uprobe addrs/btfPath/binaryDigests, args'
-// source/btfType, Override's uprobe parameters): each is refused with
+// Override's uprobe parameters): each is refused with
 // UNIMPLEMENTED naming the field, never silently ignored.
 #ifndef TGDISPATCH_SENSOR_LOADER_SCHEMA_REFUSALS_H_
 #define TGDISPATCH_SENSOR_LOADER_SCHEMA_REFUSALS_H_

@@ -47,10 +47,6 @@ TEST(SchemaRefusalsTest, EachNewerFieldIsNamed) {
   ExpectRefused(std::string(kOpenat) + "    selectors:\n    - matchPIDs:\n      - operator: In\n        values: [1]\n"
                 "    - matchWorkloads:\n        podSelector:\n          matchLabels:\n            app: a\n",
                 "spec.tracepoints[0].selectors[1].matchWorkloads");
-  ExpectRefused("  uprobes:\n  - path: /bin/true\n    symbols: [main]\n    binaryDigests: [x]\n",
-                "spec.uprobes[0].binaryDigests");
-  ExpectRefused("  uprobes:\n  - path: /bin/true\n    symbols: [main]\n    btfPath: /b\n", "spec.uprobes[0].btfPath");
-  ExpectRefused("  usdts:\n  - path: /bin/true\n    provider: p\n    name: n\n    btfPath: /b\n", "spec.usdts[0].btfPath");
   ExpectRefused("  uprobes:\n  - path: /bin/true\n    symbols: [main]\n    selectors:\n    - matchActions:\n"
                 "      - action: Override\n        argRegs: [\"rax=1\"]\n",
                 "spec.uprobes[0].selectors[0].matchActions[0]");
@@ -122,6 +118,13 @@ TEST(SchemaRefusalsTest, MatchWorkloadsLoadsWhereRunListsCarryIt) {
                            "    - matchWorkloads:\n        podSelector: {}\n        containerSelector: {}\n"
                            "        hostSelector: {}\n").ok());
   EXPECT_TRUE(FirstRefusal(std::string(kOpenat) + "    selectors:\n" + unscoped + "    - matchWorkloads: {}\n").ok());
+}
+
+// binaryDigests compile; the digests are checked when the uprobe is attached
+// (binary_digest_test, uprobe_extras_root_test).
+TEST(SchemaRefusalsTest, BinaryDigestsCompile) {
+  absl::Status s = FirstRefusal("  uprobes:\n  - path: /bin/true\n    symbols: [main]\n    binaryDigests: [\"sha256:00\"]\n");
+  EXPECT_TRUE(s.ok()) << s;
 }
 
 TEST(SchemaRefusalsTest, EmptyNodeSelectorLabelsAndMacrosLoad) {
