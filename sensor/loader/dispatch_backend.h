@@ -15,6 +15,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <optional>
 #include <memory>
 #include <set>
 #include <string>
@@ -38,6 +39,7 @@
 #include "sensor/loader/usdt_hooks.h"
 #include "sensor/stacks/symbolizer.h"
 #include "sensor/actions/user_actions.h"
+#include "sensor/loaderevents/loader_sensor.h"
 #include "sensor/policyfilter/policy_filter_state.h"
 #include "sensor/policymgr/policy_backend.h"
 #include "sensor/process/event_cache.h"
@@ -60,6 +62,9 @@ struct DispatchOptions {
   // Required for scoped policies; must outlive the backend (it observes it).
   PolicyFilterState* filter = nullptr;
   std::string node_name;
+  // This node's labels (--node-labels), for policies' nodeSelector; unset:
+  // a nodeSelector with labels is refused (the node's labels are unknown).
+  std::optional<labels::Labels> node_labels;
   TracepointFormatReader formats;        // default: ReadTracepointFormat
   HostNamespaceReader host_ns = ReadHostNamespace;  // host_ns values, isNamespaceCapability
   uint32_t max_policies = 16384;         // config entries (policy x hook)
@@ -318,6 +323,11 @@ class DispatchBackend : public PolicyBackend {
   std::unique_ptr<Reclaimer> reclaimer_;
   std::unique_ptr<Symbolizer> symbolizer_;  // stack traces (decoding)
   std::unique_ptr<UserActionRunner> user_actions_;  // GetUrl, DnsLookup
+  // The loader sensor (loader: true), shared by the policies that ask for it
+  // and stopped with the last (dispatch_loader_sensor.cc).
+  absl::StatusOr<std::shared_ptr<LoaderSensor>> AcquireLoaderSensor();
+  absl::Mutex loader_mu_;
+  std::weak_ptr<LoaderSensor> loader_sensor_ ABSL_GUARDED_BY(loader_mu_);
 
   mutable absl::Mutex mu_;
   std::map<std::string, std::unique_ptr<Hook>> hooks_ ABSL_GUARDED_BY(mu_);
