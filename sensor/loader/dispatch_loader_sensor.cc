@@ -15,6 +15,7 @@ absl::StatusOr<std::shared_ptr<LoaderSensor>> DispatchBackend::AcquireLoaderSens
   o.bus = opts_.bus;
   o.node_name = opts_.node_name;
   o.boot_wall_ns = boot_wall_ns_;
+  o.ancestors = opts_.ancestors.loader;
   auto s = LoaderSensor::Create(std::move(o));
   if (!s.ok()) {
     return absl::Status(s.status().code(), absl::StrCat("spec.loader: the loader sensor: ", s.status().message()));

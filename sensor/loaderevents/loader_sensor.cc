@@ -34,13 +34,15 @@ LoaderSensor::Stats LoaderSensor::stats() const {
 }
 
 tetragon::GetEventsResponse LoaderSensor::BuildEvent(const MmapRecord& rec, const ProcessCache::ForEvent& found,
-                                                     const std::string& node_name, int64_t boot_wall_ns) {
+                                                     const std::string& node_name, int64_t boot_wall_ns,
+                                                     const std::vector<ProcessPtr>& ancestors) {
   tetragon::GetEventsResponse out;
   tetragon::ProcessLoader* l = out.mutable_process_loader();
   if (found.process) *l->mutable_process() = *found.process;
   if (found.parent) *l->mutable_parent() = *found.parent;
   l->set_path(rec.path);
   l->set_buildid(rec.build_id);
+  for (const ProcessPtr& a : ancestors) *l->add_ancestors() = *a;
   out.set_node_name(node_name);
   const int64_t wall = boot_wall_ns + static_cast<int64_t>(rec.ktime);
   out.mutable_time()->set_seconds(wall / 1000000000);
@@ -67,15 +69,21 @@ bool LoaderSensor::Seen(uint32_t pid, const std::string& path) {
 bool LoaderSensor::TryPublish(const MmapRecord& rec, bool final) {
   ProcessCache::ForEvent found;
   if (opts_.processes != nullptr) found = opts_.processes->LookupForEvent(rec.pid, rec.ktime);
-  const bool complete = opts_.processes == nullptr ||
-                        (found.process != nullptr && !found.exec_may_follow &&
-                         (found.parent != nullptr || found.process->parent_exec_id().empty()));
+  bool complete = opts_.processes == nullptr ||
+                  (found.process != nullptr && !found.exec_may_follow &&
+                   (found.parent != nullptr || found.process->parent_exec_id().empty()));
+  std::vector<ProcessPtr> ancestors;
+  if (opts_.ancestors && found.process != nullptr) {
+    bool all = true;
+    ancestors = opts_.processes->Ancestors(*found.process, found.parent.get(), &all);
+    complete = complete && all;
+  }
   if (!complete && !final) return false;
   if (opts_.processes != nullptr && found.process == nullptr) {
     ++stats_.no_process;  // as Tetragon: no event without the process's pid
     return true;
   }
-  if (opts_.bus) opts_.bus->Publish(BuildEvent(rec, found, opts_.node_name, opts_.boot_wall_ns));
+  if (opts_.bus) opts_.bus->Publish(BuildEvent(rec, found, opts_.node_name, opts_.boot_wall_ns, ancestors));
   ++stats_.published;
   return true;
 }

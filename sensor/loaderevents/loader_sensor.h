@@ -19,6 +19,7 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
@@ -39,6 +40,9 @@ struct LoaderSensorOptions {
   size_t dedup_entries = 1024;  // Tetragon's loader cache size
   size_t max_held = 1024;     // events waiting for their process at once
   absl::Duration hold = absl::Seconds(2);
+  // Tetragon's --enable-ancestors=base,loader: events carry `ancestors` (and
+  // are held for them as for the parent).
+  bool ancestors = false;
   PerfMmapReaderConfig perf;
 };
 
@@ -59,7 +63,8 @@ class LoaderSensor {
   // buildid; time and node_name), with `found`'s process info. Public for
   // tests.
   static tetragon::GetEventsResponse BuildEvent(const MmapRecord& rec, const ProcessCache::ForEvent& found,
-                                                const std::string& node_name, int64_t boot_wall_ns);
+                                                const std::string& node_name, int64_t boot_wall_ns,
+                                                const std::vector<ProcessPtr>& ancestors = {});
 
   // Tests: a sensor without a reader (records are fed through Handle).
   static std::unique_ptr<LoaderSensor> CreateForTest(LoaderSensorOptions opts) {

@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "sensor/export/json_encoder.h"
 
@@ -60,6 +61,40 @@ TEST(LoaderSensorTest, OneEventPerProcessAndPathWithABuildId) {
   EXPECT_EQ(got, (std::vector<std::string>{"/a", "/a", "/c", "/a"}));
   EXPECT_EQ(s->stats().duplicates, 1u);
   EXPECT_EQ(s->stats().no_build_id, 1u);
+}
+
+// --enable-ancestors=base,loader: the event carries the parent's parent and
+// on, as Tetragon's process_loader.
+TEST(LoaderSensorTest, AncestorsWhenEnabled) {
+  ProcessCache cache("n1", 100, 0);
+  for (uint32_t pid : {2u, 10u, 11u, 12u, 13u}) {
+    ExecRecord r;
+    r.pid = r.tid = pid;
+    r.ppid = pid == 2 ? 0 : pid == 10 ? 2 : pid - 1;
+    r.ktime = pid * 1000;
+    r.binary = absl::StrCat("/bin/p", pid);
+    cache.AddExec(r);
+  }
+  EventBus bus;
+  auto sub = bus.Subscribe(100);
+  LoaderSensorOptions o;
+  o.bus = &bus;
+  o.processes = &cache;
+  o.ancestors = true;
+  o.hold = absl::ZeroDuration();
+  auto s = LoaderSensor::CreateForTest(o);
+  MmapRecord r = Record(13, "/lib/x.so", "id");
+  r.ktime = 20000;
+  s->Handle(r);
+  EventBus::Event ev;
+  ASSERT_TRUE(sub->Next(&ev, absl::Now() + absl::Seconds(1)));
+  const tetragon::ProcessLoader& l = ev->process_loader();
+  EXPECT_EQ(l.process().binary(), "/bin/p13");
+  EXPECT_EQ(l.parent().binary(), "/bin/p12");
+  ASSERT_EQ(l.ancestors_size(), 3);  // up to the first with pid <= 2, as Tetragon
+  EXPECT_EQ(l.ancestors(0).binary(), "/bin/p11");
+  EXPECT_EQ(l.ancestors(1).binary(), "/bin/p10");
+  EXPECT_EQ(l.ancestors(2).binary(), "/bin/p2");
 }
 
 }  // namespace

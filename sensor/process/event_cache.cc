@@ -15,6 +15,7 @@ AncestorsConfig AncestorsConfig::Parse(absl::string_view flag) {
     if (t == "tracepoint") c.tracepoint = true;
     if (t == "uprobe") c.uprobe = true;
     if (t == "lsm") c.lsm = true;
+    if (t == "loader") c.loader = true;
   }
   if (!c.base) return AncestorsConfig{};
   return c;

@@ -36,11 +36,12 @@ inline constexpr char kEventCacheAncestorsInfo[] = "ancestors_info";
 
 // Tetragon's --enable-ancestors: the event types whose events carry
 // `ancestors`. A comma-separated list of base (process_exec/exit), kprobe,
-// tracepoint, uprobe, lsm (also loader, usdt: no such events here); unknown
+// tracepoint, uprobe, lsm, loader (process_loader; also usdt: no such events
+// here); unknown
 // names are ignored, and nothing is enabled without "base" (Tetragon's
 // reference counting needs it).
 struct AncestorsConfig {
-  bool base = false, kprobe = false, tracepoint = false, uprobe = false, lsm = false;
+  bool base = false, kprobe = false, tracepoint = false, uprobe = false, lsm = false, loader = false;
   static AncestorsConfig Parse(absl::string_view flag);
   bool any_policy() const { return kprobe || tracepoint || uprobe || lsm; }
 };
