@@ -10,6 +10,7 @@ PACKAGES=(
   libgoogle-glog-dev libgflags-dev libre2-dev libcivetweb-dev gnuplot-nox
   openssl  # the TLS tests make their certificates with it
   systemtap-sdt-dev  # <sys/sdt.h>: the USDT probes of the loader tests' target binary
+  libssl-dev  # libcrypto: imaHash's digests
 )
 
 missing=()
