@@ -79,6 +79,8 @@ struct CompiledHook {
     std::string arg;
   };
   std::vector<UserAction> user_actions;
+  // LSM hooks: the selectors (bit per index) whose Post has imaHash.
+  uint32_t ima_hash_sels = 0;
 
   // Sets policy id and generation everywhere (config and value keys).
   void SetIdentity(uint32_t policy_id, uint16_t gen);

@@ -162,6 +162,11 @@ absl::Status DispatchBackend::Init() {
   TGD_RETURN_IF_ERROR(LibbpfStatus(dispatch::load(shared_.get()), "loading the dispatch BPF object"));
   symbolizer_ = std::make_unique<Symbolizer>(SymbolizerOptions{.expose_addresses = opts_.expose_stack_addresses});
   user_actions_ = std::make_unique<UserActionRunner>(opts_.user_actions);
+  ImaHasherOptions ima;
+  ima.algo = opts_.ima_hash_algo ? *opts_.ima_hash_algo : RunningKernelImaAlgorithm();
+  ima_hasher_ = std::make_unique<ImaHasher>(std::move(ima), [this](tetragon::GetEventsResponse e) {
+    if (opts_.bus) opts_.bus->Publish(std::move(e));
+  });
   if (opts_.pins) {
     // The shared maps are pinned with the links: the tail-call arrays above
     // all (the kernel empties a PROG_ARRAY when its last user-space holder

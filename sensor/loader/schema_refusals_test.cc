@@ -128,6 +128,23 @@ TEST(SchemaRefusalsTest, ReturnArgActionTrackSockLoads) {
   }
 }
 
+// imaHash on an LSM hook's Post loads (the hash is computed in user space:
+// sensor/imahash); the compiled hook says which selectors asked. Off LSM
+// hooks (where Tetragon computes none) it is refused naming the field.
+TEST(SchemaRefusalsTest, ImaHashOnLsmPostLoads) {
+  auto p = Parse("  lsmhooks:\n  - hook: bprm_check_security\n    args:\n    - index: 0\n      type: linux_binprm\n"
+                 "    selectors:\n    - matchActions:\n      - action: Post\n    - matchActions:\n"
+                 "      - action: Post\n        imaHash: true\n");
+  ASSERT_TRUE(p.ok()) << p.status();
+  auto c = CompileHook(p->hooks[0], testing::FakeTracefs);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->ima_hash_sels, 2u);
+  absl::Status kprobe = FirstRefusal("  kprobes:\n  - call: security_bprm_check\n    syscall: false\n    selectors:\n"
+                                     "    - matchActions:\n      - action: Post\n        imaHash: true\n");
+  EXPECT_EQ(kprobe.code(), absl::StatusCode::kUnimplemented) << kprobe;
+  EXPECT_EQ(kprobe.message().rfind("spec.kprobes[0].selectors[0].matchActions[0].imaHash: ", 0), 0u) << kprobe;
+}
+
 TEST(SchemaRefusalsTest, EmptyNodeSelectorLabelsAndMacrosLoad) {
   std::string spec = "  nodeSelector: {}\n  selectorsMacros:\n    mine:\n      label: from-macro\n"
                      "      matchBinaries:\n      - operator: In\n        values: [/bin/cat]\n" +
