@@ -591,7 +591,7 @@ struct tgd_eval_memo {
   __u32 exe_hash;  /* TGD_EXE_FOUND: tgd_exec_path.hash */
   __u32 typed_mask; /* bit a: args[a].type may be set (0: every position is empty) */
   __u32 pid_swapped; /* pid/tid are a tracked socket's owner's (TrackSock), not the task's */
-  __u32 pad;
+  __u32 sock_scope;  /* the evaluated policy's tgd_policy_cfg.sock_scope (TrackSock keys) */
   struct tgd_arg_src have[TGD_MAX_ARGS];
 };
 
