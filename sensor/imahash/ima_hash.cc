@@ -52,7 +52,8 @@ std::string ImaAlgorithmOf(absl::string_view cmdline, absl::string_view kernel_c
   std::string def;
   for (absl::string_view line : absl::StrSplit(kernel_config, '\n')) {
     if (line == "CONFIG_IMA=y") ima = true;
-    if (absl::ConsumePrefix(&line, "CONFIG_IMA_DEFAULT_HASH=")) def = std::string(absl::StripPrefix(absl::StripSuffix(line, "\""), "\""));
+    if (absl::ConsumePrefix(&line, "CONFIG_IMA_DEFAULT_HASH="))
+      def = std::string(absl::StripPrefix(absl::StripSuffix(line, "\""), "\""));
   }
   if (!ima) return "";
   for (absl::string_view w : absl::StrSplit(cmdline, absl::ByAnyChar(" \n"), absl::SkipEmpty())) {

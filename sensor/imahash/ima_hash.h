@@ -48,10 +48,10 @@ std::string RunningKernelImaAlgorithm();
 absl::StatusOr<std::string> ImaFileHash(const std::string& path, const std::string& algo, uint64_t max_bytes);
 
 struct ImaHasherOptions {
-  std::string algo;                      // "": no hashing (events go out as they are)
-  size_t max_queued = 256;               // events waiting for a hash; more go out without one
-  uint64_t max_bytes = 256ull << 20;     // larger files are not hashed
-  size_t cache_entries = 1024;           // (path, inode version) -> hash
+  std::string algo;                   // "": no hashing (events go out as they are)
+  size_t max_queued = 256;            // events waiting for a hash; more go out without one
+  uint64_t max_bytes = 256ull << 20;  // larger files are not hashed
+  size_t cache_entries = 1024;        // (path, inode version) -> hash
 };
 
 class ImaHasher {

@@ -31,9 +31,7 @@ class ImaFileTest : public ::testing::Test {
     Write("abc");
   }
   void TearDown() override { unlink(path_.c_str()); }
-  void Write(const std::string& s) {
-    std::ofstream(path_, std::ios::trunc) << s;
-  }
+  void Write(const std::string& s) { std::ofstream(path_, std::ios::trunc) << s; }
   std::string path_;
 };
 

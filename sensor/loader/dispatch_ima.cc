@@ -13,13 +13,13 @@ namespace {
 
 // Tetragon's imaProgName: the hooks whose first argument it hashes.
 bool IsBprmHook(const std::string& h) {
-  static const auto* k = new absl::flat_hash_set<std::string>{
-      "bprm_check_security", "bprm_committed_creds", "bprm_committing_creds", "bprm_creds_for_exec",
-      "bprm_creds_from_file"};
+  static const auto* k =
+      new absl::flat_hash_set<std::string>{"bprm_check_security", "bprm_committed_creds", "bprm_committing_creds",
+                                           "bprm_creds_for_exec", "bprm_creds_from_file"};
   return k->contains(h);
 }
 bool IsFileHook(const std::string& h) {
-  static const auto* k = new absl::flat_hash_set<std::string>{"file_ioctl",   "file_lock",    "file_open",
+  static const auto* k = new absl::flat_hash_set<std::string>{"file_ioctl",     "file_lock",    "file_open",
                                                               "file_post_open", "file_receive", "mmap_file"};
   return k->contains(h);
 }

@@ -1,9 +1,8 @@
 // DispatchBackend's loader sensor (loader: true): one LoaderSensor
 // (sensor/loaderevents) shared by every enabled policy that asks for it,
 // started by the first and stopped when the last lets it go.
-#include "sensor/loader/dispatch_backend.h"
-
 #include "absl/strings/str_cat.h"
+#include "sensor/loader/dispatch_backend.h"
 
 namespace tgd {
 

@@ -69,9 +69,8 @@ bool LoaderSensor::Seen(uint32_t pid, const std::string& path) {
 bool LoaderSensor::TryPublish(const MmapRecord& rec, bool final) {
   ProcessCache::ForEvent found;
   if (opts_.processes != nullptr) found = opts_.processes->LookupForEvent(rec.pid, rec.ktime);
-  bool complete = opts_.processes == nullptr ||
-                  (found.process != nullptr && !found.exec_may_follow &&
-                   (found.parent != nullptr || found.process->parent_exec_id().empty()));
+  bool complete = opts_.processes == nullptr || (found.process != nullptr && !found.exec_may_follow &&
+                                                 (found.parent != nullptr || found.process->parent_exec_id().empty()));
   std::vector<ProcessPtr> ancestors;
   if (opts_.ancestors && found.process != nullptr) {
     bool all = true;

@@ -36,9 +36,9 @@ struct LoaderSensorOptions {
   const ProcessCache* processes = nullptr;  // optional: events without process info otherwise
   EventBus* bus = nullptr;
   std::string node_name;
-  int64_t boot_wall_ns = 0;   // wall-clock ns at CLOCK_MONOTONIC zero
+  int64_t boot_wall_ns = 0;     // wall-clock ns at CLOCK_MONOTONIC zero
   size_t dedup_entries = 1024;  // Tetragon's loader cache size
-  size_t max_held = 1024;     // events waiting for their process at once
+  size_t max_held = 1024;       // events waiting for their process at once
   absl::Duration hold = absl::Seconds(2);
   // Tetragon's --enable-ancestors=base,loader: events carry `ancestors` (and
   // are held for them as for the parent).

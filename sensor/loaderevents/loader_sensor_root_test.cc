@@ -4,8 +4,6 @@
 // (read here with libelf); a second dlopen of the same file by the same
 // process gives none (Tetragon's (pid, path) cache). Needs root
 // (system-wide perf events).
-#include "sensor/loaderevents/loader_sensor.h"
-
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <gelf.h>
@@ -21,6 +19,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "sensor/loaderevents/loader_sensor.h"
 
 namespace tgd {
 namespace {

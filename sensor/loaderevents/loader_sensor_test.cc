@@ -28,9 +28,8 @@ TEST(LoaderSensorTest, RendersAsTetragonsProcessLoader) {
   p->mutable_pid()->set_value(42);
   p->set_binary("/usr/bin/cat");
   found.process = p;
-  tetragon::GetEventsResponse ev =
-      LoaderSensor::BuildEvent(Record(42, "/usr/lib/libc.so.6", std::string("\x01\x02\xfe\xff", 4)), found, "n1",
-                               1000000000);
+  tetragon::GetEventsResponse ev = LoaderSensor::BuildEvent(
+      Record(42, "/usr/lib/libc.so.6", std::string("\x01\x02\xfe\xff", 4)), found, "n1", 1000000000);
   std::string json;
   ASSERT_TRUE(AppendMessageJson(ev, &json).ok());
   EXPECT_NE(json.find(R"("process_loader":{"process":{)"), std::string::npos) << json;

@@ -21,11 +21,14 @@ absl::Status ErrnoError(int err, absl::string_view what) {
   std::string msg = absl::StrCat(what, ": ", strerror(err));
   switch (err) {
     case EACCES:
-    case EPERM: return absl::PermissionDeniedError(msg);
+    case EPERM:
+      return absl::PermissionDeniedError(msg);
     case EINVAL:
     case ENOENT:
-    case EOPNOTSUPP: return absl::FailedPreconditionError(msg);
-    default: return absl::InternalError(msg);
+    case EOPNOTSUPP:
+      return absl::FailedPreconditionError(msg);
+    default:
+      return absl::InternalError(msg);
   }
 }
 
@@ -64,8 +67,7 @@ MappedRegion& MappedRegion::operator=(MappedRegion&& o) noexcept {
   return *this;
 }
 
-absl::StatusOr<std::unique_ptr<PerfMmapReader>> PerfMmapReader::Create(Handler handler,
-                                                                       PerfMmapReaderConfig config,
+absl::StatusOr<std::unique_ptr<PerfMmapReader>> PerfMmapReader::Create(Handler handler, PerfMmapReaderConfig config,
                                                                        std::function<void()> tick) {
   if (config.pages == 0 || (config.pages & (config.pages - 1)) != 0) {
     return absl::InvalidArgumentError(absl::StrCat("pages ", config.pages, " is not a power of two"));
@@ -88,8 +90,7 @@ absl::StatusOr<std::unique_ptr<PerfMmapReader>> PerfMmapReader::Create(Handler h
   const size_t len = static_cast<size_t>(page) * (1 + config.pages);
   const long ncpu = sysconf(_SC_NPROCESSORS_CONF);
   for (long cpu = 0; cpu < ncpu; ++cpu) {
-    int fd = static_cast<int>(syscall(SYS_perf_event_open, &attr, -1, static_cast<int>(cpu), -1,
-                                      PERF_FLAG_FD_CLOEXEC));
+    int fd = static_cast<int>(syscall(SYS_perf_event_open, &attr, -1, static_cast<int>(cpu), -1, PERF_FLAG_FD_CLOEXEC));
     if (fd < 0) {
       if (errno == ENODEV) continue;  // an offline CPU
       return ErrnoError(errno, absl::StrCat("perf_event_open (software dummy, mmap2, build_id) on CPU ", cpu));

@@ -28,11 +28,11 @@ namespace tgd {
 
 // One executable mapping.
 struct MmapRecord {
-  uint32_t pid = 0;   // the mapping process (tgid)
+  uint32_t pid = 0;  // the mapping process (tgid)
   uint32_t tid = 0;
-  uint64_t ktime = 0;  // CLOCK_MONOTONIC ns of the mapping
-  uint32_t prot = 0;   // PROT_* of the mapping
-  std::string path;    // the mapped file, as the kernel names it (d_path)
+  uint64_t ktime = 0;    // CLOCK_MONOTONIC ns of the mapping
+  uint32_t prot = 0;     // PROT_* of the mapping
+  std::string path;      // the mapped file, as the kernel names it (d_path)
   std::string build_id;  // raw bytes; empty when the kernel read none
 };
 
@@ -75,8 +75,7 @@ class PerfMmapReader {
   // of mmap.
   // `tick` (optional) runs in the reader thread after every wake-up (at
   // least every poll_ms).
-  static absl::StatusOr<std::unique_ptr<PerfMmapReader>> Create(Handler handler,
-                                                                PerfMmapReaderConfig config = {},
+  static absl::StatusOr<std::unique_ptr<PerfMmapReader>> Create(Handler handler, PerfMmapReaderConfig config = {},
                                                                 std::function<void()> tick = nullptr);
   ~PerfMmapReader();
 
