@@ -66,6 +66,9 @@ ABSL_FLAG(std::string, export_allowlist, "",
           "export only events matching one of these JSON filters, e.g. {\"event_set\":[\"PROCESS_EXEC\"]}");
 ABSL_FLAG(std::string, export_denylist, "", "do not export events matching one of these JSON filters");
 ABSL_FLAG(std::string, node_name, "", "node name reported in events (default: hostname)");
+ABSL_FLAG(std::string, node_labels, "",
+          "this node's labels, key=value,...: policies' nodeSelector is matched against them (unset: a "
+          "nodeSelector with labels is refused)");
 ABSL_FLAG(std::string, loader, "dispatch", "policy loader: dispatch | per-policy");
 ABSL_FLAG(std::string, workloads, "",
           "workloads file (pods, labels, container cgroup paths); \"demo\" = the embedded default "
@@ -182,6 +185,7 @@ int Serve() {
   c.export_allowlist = absl::GetFlag(FLAGS_export_allowlist);
   c.export_denylist = absl::GetFlag(FLAGS_export_denylist);
   c.node_name = absl::GetFlag(FLAGS_node_name);
+  c.node_labels = absl::GetFlag(FLAGS_node_labels);
   c.loader = absl::GetFlag(FLAGS_loader);
   c.workloads_file = absl::GetFlag(FLAGS_workloads);
   c.tetragon_bpf_dir = absl::GetFlag(FLAGS_tetragon_bpf_dir);

@@ -10,7 +10,7 @@ PACKAGES=(
   libgoogle-glog-dev libgflags-dev libre2-dev libcivetweb-dev gnuplot-nox
   openssl  # the TLS tests make their certificates with it
   systemtap-sdt-dev  # <sys/sdt.h>: the USDT probes of the loader tests' target binary
-  libssl-dev  # libcrypto: uprobes' binaryDigests (sha256, sha384, sha512, sha1)
+  libssl-dev  # libcrypto: uprobes' binaryDigests (sha256, sha384, sha512, sha1) and imaHash's digests
   dwarves  # pahole: the BTF file (btfPath) of the uprobe tests' target binary
 )
 

@@ -51,7 +51,7 @@ static long action_step(__u32 i, void *data) {
     if (pos < TGD_MAX_ARGS) {
       struct tgd_arg_val *v = &ev->args[pos];
       if ((v->type == TGD_ARG_SOCK || v->type == TGD_ARG_SOCKET) && v->net.cookie) {
-        struct tgd_sock_key k = {.sock = v->net.cookie, .policy_id = cfg->policy_id};
+        struct tgd_sock_key k = {.sock = v->net.cookie, .policy_id = cfg->sock_scope};
         if (a->kind == TGD_ACT_UNTRACKSOCK) {
           ran = bpf_map_delete_elem(&tgd_socktrack, &k) == 0;
         } else {

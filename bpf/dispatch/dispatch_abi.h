@@ -149,7 +149,7 @@
 #define TGD_SOCKTRACK_ENTRIES 32000 /* Tetragon's socktrackMapMaxEntries */
 struct tgd_sock_key {
   __u64 sock;  /* the struct sock's kernel address (tgd_net_val.cookie) */
-  __u32 policy_id;
+  __u32 policy_id; /* tgd_policy_cfg.sock_scope: the TracingPolicy, not the hook */
   __u32 pad;
 };
 struct tgd_sock_owner {
@@ -359,11 +359,16 @@ struct tgd_policy_cfg {
   struct tgd_arg_desc args[TGD_MAX_ARGS];
   struct tgd_selector sel[TGD_MAX_SELECTORS];
   struct tgd_resolve res[TGD_MAX_ARGS];
+  __u32 sock_scope; /* the key of the policy's tracked socks in tgd_socktrack: one id for
+                       all the hooks of a TracingPolicy (Tetragon's socktrack_map is per policy) */
+  __u32 pad_end;
 };
 
 /* tgd_policy_cfg.ret_flags */
 #define TGD_RETF_ENTRY 1  /* entry side of a return probe: a posted event records itself in the task's frame */
 #define TGD_RETF_RETURN 2 /* return side: evaluated only for an entry (pair_id) recorded in the popped frame */
+#define TGD_RETF_TRACKSOCK 4   /* return side: returnArgAction TrackSock on the returned sock (args[0]) */
+#define TGD_RETF_UNTRACKSOCK 8 /* return side: returnArgAction UntrackSock on the returned sock */
 
 /* Entry/return pairing, one mechanism for kretprobes and uretprobes. Every
  * call of a hook flagged TGD_HOOKF_RET_ENTRY pushes a frame on the calling
@@ -650,7 +655,7 @@ struct tgd_eval_memo {
   __u32 exe_hash;  /* TGD_EXE_FOUND: tgd_exec_path.hash */
   __u32 typed_mask; /* bit a: args[a].type may be set (0: every position is empty) */
   __u32 pid_swapped; /* pid/tid are a tracked socket's owner's (TrackSock), not the task's */
-  __u32 pad;
+  __u32 sock_scope;  /* the evaluated policy's tgd_policy_cfg.sock_scope (TrackSock keys) */
   struct tgd_arg_src have[TGD_MAX_ARGS];
 };
 

@@ -84,12 +84,16 @@ static __always_inline int post_event(void *ctx, struct tgd_policy_event *ev, in
 }
 
 /* A sock argument this policy tracks (TrackSock) makes the event its
- * owner's, for the selectors and the report alike (as Tetragon at read time). */
+ * owner's, for the selectors and the report alike (as Tetragon at read time).
+ * The key is the policy's tgd_policy_cfg.sock_scope (every hook of the
+ * TracingPolicy), copied into the memo when the evaluation starts: a config
+ * read here, after the argument readers, doubled the verifier's work on the
+ * evaluator. */
 static __always_inline void sock_owner(struct tgd_policy_event *ev) {
   for (__u32 a = 0; a < TGD_MAX_ARGS; a++) {
     struct tgd_arg_val *v = &ev->args[a];
     if ((v->type != TGD_ARG_SOCK && v->type != TGD_ARG_SOCKET) || !v->net.cookie) continue;
-    struct tgd_sock_key k = {.sock = v->net.cookie, .policy_id = ev->policy_id};
+    struct tgd_sock_key k = {.sock = v->net.cookie, .policy_id = ev->memo.sock_scope};
     struct tgd_sock_owner *o = bpf_map_lookup_elem(&tgd_socktrack, &k);
     if (o) {
       ev->pid = o->pid;
@@ -137,12 +141,34 @@ __noinline int tgd_ret_begin(struct tgd_policy_cfg *cfg, struct tgd_policy_event
   return 1;
 }
 
-/* After the arguments were read, return side: the returnCopy argument from
- * the pointer kept at entry (char_buf: as many bytes as the function
- * returned; char_iovec: the count kept at entry). */
+/* Return side, returnArgAction TrackSock/UntrackSock: the returned sock
+ * (args[0]) is tracked as the current task's, or untracked, before the
+ * return's selectors run and whatever they decide (as Tetragon's return
+ * probe); only for calls whose entry event was posted (tgd_ret_begin). Part
+ * of tgd_ret_copy: no new instruction in the evaluator's paths. */
+static __always_inline void ret_sock(struct tgd_policy_cfg *cfg, struct tgd_policy_event *ev) {
+  __u8 rf = cfg->ret_flags;
+  if (!(rf & TGD_RETF_RETURN) || !(rf & (TGD_RETF_TRACKSOCK | TGD_RETF_UNTRACKSOCK))) return;
+  struct tgd_arg_val *v = &ev->args[0];
+  if ((v->type != TGD_ARG_SOCK && v->type != TGD_ARG_SOCKET) || !v->net.cookie) return;
+  struct tgd_sock_key k = {.sock = v->net.cookie, .policy_id = cfg->sock_scope};
+  if (rf & TGD_RETF_UNTRACKSOCK) {
+    bpf_map_delete_elem(&tgd_socktrack, &k);
+  } else {
+    __u64 pid_tgid = bpf_get_current_pid_tgid();
+    struct tgd_sock_owner o = {.pid = pid_tgid >> 32, .tid = (__u32)pid_tgid};
+    bpf_map_update_elem(&tgd_socktrack, &k, &o, BPF_ANY);
+  }
+}
+
+/* After the arguments were read, return side: returnArgAction (ret_sock),
+ * then the returnCopy argument from the pointer kept at entry (char_buf: as
+ * many bytes as the function returned; char_iovec: the count kept at
+ * entry). */
 __noinline int tgd_ret_copy(struct pt_regs *ctx, struct tgd_policy_cfg *cfg, struct tgd_policy_event *ev,
                             __u32 ret_depth) {
   if (!cfg || !ev) return 0;
+  if (ret_depth != 0) ret_sock(cfg, ev);
   if (!(cfg->ret_flags & TGD_RETF_RETURN) || !cfg->ret_copy || ret_depth == 0) return 0;
   struct tgd_ret_key k = {.tid = ret_current_tid(), .depth = ret_depth - 1};
   struct tgd_ret_frame *f = bpf_map_lookup_elem(&tgd_ret_frames, &k);
@@ -234,6 +260,7 @@ static __always_inline void eval_one(struct eval_ctx *ec, struct tgd_policy_cfg 
   }
   struct tgd_policy_event *ev = &slot->ev;
   ev->policy_id = id;
+  ev->memo.sock_scope = cfg->sock_scope;
   ev->action = 0;
   ev->flags = 0;
   if (kind == TGD_HOOK_KPROBE && !tgd_ret_begin(cfg, ev, ec->ret_depth)) return;

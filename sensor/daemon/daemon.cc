@@ -26,6 +26,7 @@
 #include "sensor/base/version.h"
 #include "sensor/bpfcore/fs.h"
 #include "sensor/loader/features.h"
+#include "sensor/loader/schema_refusals.h"
 #include "sensor/loader/per_policy_backend.h"
 #include "sensor/podinfo/pod_info.h"
 
@@ -73,6 +74,7 @@ absl::Status ValidateDaemonConfig(const DaemonConfig& config) {
   if (!config.server_group.empty()) {
     if (auto a = PeerAuthorizer::Create({config.server_group}); !a.ok()) return a.status();
   }
+  if (auto nl = ParseNodeLabels(config.node_labels); !nl.ok()) return nl.status();
   if (config.loader != "dispatch" && config.loader != "per-policy") {
     return absl::InvalidArgumentError(
         absl::StrCat("--loader \"", config.loader, "\": want dispatch or per-policy"));
@@ -587,6 +589,7 @@ absl::Status Daemon::StartDatapath() {
   o.expose_stack_addresses = config_.expose_stack_addresses;
   o.filter = filter_.get();
   o.node_name = config_.node_name;
+  if (!config_.node_labels.empty()) o.node_labels = *ParseNodeLabels(config_.node_labels);  // validated at start
   o.enrich = MakePodEnricher(filter_.get());
   if (config_.loader == "dispatch") {
     // Every attachment pinned in this run's own dir: a crash or a kept

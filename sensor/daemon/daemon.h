@@ -44,6 +44,7 @@ struct DaemonConfig {
   std::string bpf_dir = "/sys/fs/bpf/tgdispatch";
   std::string policy_dir;     // *.yaml loaded at start
   std::string node_name;      // default: hostname
+  std::string node_labels;    // --node-labels "k=v,...": for nodeSelector ("": unknown)
   std::string loader = "dispatch";  // dispatch | per-policy
   bool process_events = true;       // run the base process sensor (process_exec/exit)
   size_t process_cache_size = 65536;

@@ -141,6 +141,11 @@ TEST(ValidateDaemonConfigTest, ChecksDirectoriesAndFiles) {
   c.policy_dir = "/nonexistent/policies";
   EXPECT_THAT(std::string(ValidateDaemonConfig(c).message()), HasSubstr("--policy-dir"));
   c = TestConfig(dir);
+  c.node_labels = "pool=gpu,=x";  // --node-labels: checked at start, naming the flag
+  EXPECT_THAT(std::string(ValidateDaemonConfig(c).message()), HasSubstr("--node-labels: \"=x\""));
+  c.node_labels = "pool=gpu,arch=arm64";
+  EXPECT_TRUE(ValidateDaemonConfig(c).ok());
+  c = TestConfig(dir);
   c.tetragon_bpf_dir = "/nonexistent/tetragon";
   EXPECT_THAT(std::string(ValidateDaemonConfig(c).message()), HasSubstr("--tetragon-bpf-dir"));
   ScratchFile good("workloads-good.yaml", "pods:\n  - name: web\n");

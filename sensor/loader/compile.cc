@@ -539,7 +539,7 @@ absl::StatusOr<uint64_t> ReadHostNamespace(const std::string& name) {
   return static_cast<uint64_t>(st.st_ino);
 }
 
-std::vector<absl::Status> SpecRefusals(const policy::TracingPolicy& tp) {
+std::vector<absl::Status> SpecRefusals(const policy::TracingPolicy& tp, const labels::Labels* node_labels) {
   std::vector<absl::Status> out;
   if (!tp.enforcers.empty()) {
     out.push_back(absl::UnimplementedError(
@@ -548,14 +548,16 @@ std::vector<absl::Status> SpecRefusals(const policy::TracingPolicy& tp) {
         "attach; Override on LSM hooks (spec.lsmhooks) loads)"));
   }
   if (absl::StatusOr<policy::SpecOptions> o = policy::ParseSpecOptions(tp); !o.ok()) out.push_back(o.status());
-  if (tp.loader) out.push_back(Unimplemented("spec.loader", "the loader sensor (loader: true)"));
-  AppendNewerSpecRefusals(tp, &out);
-  if (tp.hooks.empty()) out.push_back(absl::InvalidArgumentError("spec: the policy has no hooks"));
+  if (tp.loader && (tp.pod_selector || tp.container_selector || tp.namespaced())) {
+    out.push_back(Invalid("spec.loader", "the loader sensor does not implement policy filtering (as Tetragon)"));
+  }
+  AppendNewerSpecRefusals(tp, &out, node_labels);
+  if (tp.hooks.empty() && !tp.loader) out.push_back(absl::InvalidArgumentError("spec: the policy has no hooks"));
   return out;
 }
 
-absl::Status CheckSpecLoadable(const policy::TracingPolicy& tp) {
-  std::vector<absl::Status> refusals = SpecRefusals(tp);
+absl::Status CheckSpecLoadable(const policy::TracingPolicy& tp, const labels::Labels* node_labels) {
+  std::vector<absl::Status> refusals = SpecRefusals(tp, node_labels);
   return refusals.empty() ? absl::OkStatus() : refusals[0];
 }
 
@@ -626,9 +628,6 @@ absl::StatusOr<CompiledHook> CompileHook(const policy::Hook& hook, const Tracepo
       break;
     default:
       return Unimplemented(hook.path, absl::StrCat("the ", policy::HookKindName(hook.kind), " hook kind"));
-  }
-  if (!hook.return_arg_action.empty() && hook.return_arg_action != "Post") {
-    return Unimplemented(hook.path + ".returnArgAction", absl::StrCat("returnArgAction ", hook.return_arg_action));
   }
   out.message = hook.message;
   out.tags = hook.tags;

@@ -15,6 +15,7 @@
 
 #include "absl/status/statusor.h"
 #include "bpf/dispatch/dispatch_abi.h"
+#include "compat/labels/label_selector.h"
 #include "compat/policy/policy.h"
 #include "sensor/loader/tracefs_format.h"
 
@@ -86,6 +87,8 @@ struct CompiledHook {
     std::vector<std::string> paths;
   };
   std::vector<FollowChildren> follow_children;
+  // LSM hooks: the selectors (bit per index) whose Post has imaHash.
+  uint32_t ima_hash_sels = 0;
 
   // Sets policy id and generation everywhere (config and value keys).
   void SetIdentity(uint32_t policy_id, uint16_t gen);
@@ -109,8 +112,11 @@ absl::StatusOr<uint64_t> ReadHostNamespace(const std::string& name);
 // spec.enforcers, spec.options, spec.loader) or INVALID_ARGUMENT for a policy
 // without hooks. SpecRefusals lists them all; CheckSpecLoadable returns the
 // first (OK when there is none).
-std::vector<absl::Status> SpecRefusals(const policy::TracingPolicy& policy);
-absl::Status CheckSpecLoadable(const policy::TracingPolicy& policy);
+// `node_labels`: this node's labels (--node-labels) for nodeSelector, if
+// known (schema_refusals.h AppendNewerSpecRefusals).
+std::vector<absl::Status> SpecRefusals(const policy::TracingPolicy& policy,
+                                       const labels::Labels* node_labels = nullptr);
+absl::Status CheckSpecLoadable(const policy::TracingPolicy& policy, const labels::Labels* node_labels = nullptr);
 
 // Errors: UNIMPLEMENTED (a feature this loader does not have, naming the
 // field: "<field path>: <feature> is not supported by tgdispatch yet"),

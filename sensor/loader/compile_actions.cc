@@ -17,7 +17,8 @@ absl::Status CompileActions(const policy::Hook& hook, const policy::Selector& s,
   for (size_t i = 0; i < s.match_actions.size(); ++i) {
     const policy::MatchAction& a = s.match_actions[i];
     const std::string path = a.path.empty() ? absl::StrCat(s.path, ".matchActions[", i, "]") : a.path;
-    if (a.ima_hash) return Unimplemented(path + ".imaHash", "imaHash");
+    if (a.ima_hash && hook.kind != policy::HookKind::kLsm) return Unimplemented(path + ".imaHash", "imaHash off LSM hooks");
+    if (a.ima_hash) out->ima_hash_sels |= 1u << sel_idx;  // computed in user space (sensor/imahash)
     tgd_action& act = sel.actions[i];
     // Stack traces: Tetragon renders them only in process_kprobe
     // (kernel_stack_trace, user_stack_trace); its tracepoint, uprobe and LSM

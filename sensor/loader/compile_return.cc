@@ -1,5 +1,5 @@
-// Return probes (return: true, returnCopy): the return side of a kprobe or
-// uprobe compiled as a hook of its own, paired with its entry hook.
+// Return probes (return: true, returnCopy, returnArgAction): the return
+// side of a kprobe or uprobe compiled as a hook of its own, paired with its entry hook.
 #include <cstring>
 #include <string>
 
@@ -87,6 +87,11 @@ absl::StatusOr<CompiledHook> CompileReturnHook(const policy::Hook& hook, const C
     out.copy_entry_pos = from;
   }
   out.cfg.ret_flags = TGD_RETF_RETURN;
+  // returnArgAction: the returned sock is tracked (or untracked) at every
+  // return whose entry was posted, before the return's selectors (as
+  // Tetragon's return probe). The parser checked that returnArg is a sock.
+  if (hook.is_return && hook.return_arg_action == "TrackSock") out.cfg.ret_flags |= TGD_RETF_TRACKSOCK;
+  if (hook.is_return && hook.return_arg_action == "UntrackSock") out.cfg.ret_flags |= TGD_RETF_UNTRACKSOCK;
   return out;
 }
 

@@ -322,20 +322,21 @@ TEST(CompileTest, SpecLevelRefusals) {
                   .ok());
   EXPECT_EQ(check("  options:\n  - name: policy-mode\n    value: audit\n" + hook).code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(check("  loader: true\n" + hook),
-            absl::UnimplementedError("spec.loader: the loader sensor (loader: true) is not supported by tgdispatch yet"));
+  EXPECT_TRUE(check("  loader: true\n" + hook).ok());  // the loader sensor (loader_policy_root_test)
+  EXPECT_TRUE(check("  loader: true\n").ok());         // alone: no hooks needed
   EXPECT_TRUE(check("  loader: false\n" + hook).ok());
   EXPECT_EQ(check("  podSelector:\n    matchLabels:\n      app: a\n"),
             absl::InvalidArgumentError("spec: the policy has no hooks"));
 
   // All of them at once: SpecRefusals lists each, CheckSpecLoadable the first.
-  auto p = policy::ParsePolicy(Policy("  loader: true\n  options:\n  - name: o\n  lists:\n  - name: l\n"));
+  auto p = policy::ParsePolicy(Policy("  options:\n  - name: o\n  lists:\n  - name: l\n  nodeSelector:\n"
+                                      "    matchLabels:\n      a: b\n"));
   ASSERT_TRUE(p.ok()) << p.status();
   std::vector<absl::Status> all = SpecRefusals(*p);
   ASSERT_EQ(all.size(), 3u);
   EXPECT_TRUE(absl::StartsWith(all[0].message(), "spec.options[0].name: \"o\" is not an option Tetragon defines"))
       << all[0];
-  EXPECT_EQ(all[1].message(), "spec.loader: the loader sensor (loader: true) is not supported by tgdispatch yet");
+  EXPECT_TRUE(absl::StartsWith(all[1].message(), "spec.nodeSelector: ")) << all[1];
   EXPECT_EQ(all[2].code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(CheckSpecLoadable(*p), all[0]);
 }

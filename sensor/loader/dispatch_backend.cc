@@ -31,6 +31,7 @@
 #include "sensor/base/errno_status.h"
 #include "sensor/base/status_macros.h"
 #include "sensor/loader/dispatch_backend_internal.h"
+#include "sensor/loader/dispatch_policy_internal.h"
 #include "sensor/loader/tracefs_format.h"
 #include "sensor/loader/uprobe_prepare.h"
 #include "sensor/loader/usdt_set.h"
@@ -104,54 +105,6 @@ HookFeature HookFeatureOf(const policy::Hook& hook) {
 
 }  // namespace
 
-// ---------------------------------------------------------------- LoadedPolicy
-
-class DispatchBackend::Policy : public LoadedPolicy {
- public:
-  Policy(DispatchBackend* b, std::vector<uint32_t> ids, uint32_t filter_id, bool enabled, PolicyMode mode,
-         std::vector<std::string> sensors, std::unique_ptr<SelectorWorkloads> sel_workloads)
-      : b_(b), ids_(std::move(ids)), filter_id_(filter_id), enabled_(enabled), mode_(mode),
-        sensors_(std::move(sensors)), sel_workloads_(std::move(sel_workloads)) {}
-  ~Policy() override {
-    b_->RemoveEntries(ids_);
-    // At shutdown our own policy filter maps go with the daemon; a Tetragon
-    // agent's stay, so our entries there are removed.
-    const bool del = b_->opts_.filter && (!b_->ShuttingDown() || b_->opts_.filter->tetragon_mode());
-    if (sel_workloads_ && !del) sel_workloads_->KeepInFilter();
-    sel_workloads_.reset();
-    if (filter_id_ != 0 && del) {
-      absl::Status s = b_->opts_.filter->DelPolicy(filter_id_);
-      if (!s.ok()) LOG(WARNING) << "policy filter: deleting policy " << filter_id_ << ": " << s;
-    }
-  }
-  absl::Status SetEnabled(bool enabled) override {
-    TGD_RETURN_IF_ERROR(b_->SetEntryFlags(ids_, Flags(enabled, mode_)));
-    enabled_ = enabled;
-    return absl::OkStatus();
-  }
-  absl::Status SetMode(PolicyMode mode) override {
-    TGD_RETURN_IF_ERROR(b_->SetEntryFlags(ids_, Flags(enabled_, mode)));
-    mode_ = mode;
-    return absl::OkStatus();
-  }
-  uint64_t KernelMemoryBytes() const override { return b_->EntryMemory(ids_); }
-  std::vector<std::string> Sensors() const override { return sensors_; }
-  PolicyCounters Counters() const override { return b_->EntryCounters(ids_); }
-
-  static uint32_t Flags(bool enabled, PolicyMode mode) {
-    return (enabled ? TGD_POLICY_ENABLED : 0) | (mode == PolicyMode::kMonitor ? TGD_POLICY_MONITOR : 0);
-  }
-
- private:
-  DispatchBackend* const b_;
-  const std::vector<uint32_t> ids_;
-  const uint32_t filter_id_;
-  bool enabled_;
-  PolicyMode mode_;
-  const std::vector<std::string> sensors_;
-  std::unique_ptr<SelectorWorkloads> sel_workloads_;  // matchWorkloads filters
-};
-
 // ---------------------------------------------------------------- setup
 
 DispatchBackend::DispatchBackend(DispatchOptions options) : opts_(std::move(options)) {
@@ -215,6 +168,11 @@ absl::Status DispatchBackend::Init() {
   TGD_RETURN_IF_ERROR(LibbpfStatus(dispatch::load(shared_.get()), "loading the dispatch BPF object"));
   symbolizer_ = std::make_unique<Symbolizer>(SymbolizerOptions{.expose_addresses = opts_.expose_stack_addresses});
   user_actions_ = std::make_unique<UserActionRunner>(opts_.user_actions);
+  ImaHasherOptions ima;
+  ima.algo = opts_.ima_hash_algo ? *opts_.ima_hash_algo : RunningKernelImaAlgorithm();
+  ima_hasher_ = std::make_unique<ImaHasher>(std::move(ima), [this](tetragon::GetEventsResponse e) {
+    if (opts_.bus) opts_.bus->Publish(std::move(e));
+  });
   if (opts_.pins) {
     // The shared maps are pinned with the links: the tail-call arrays above
     // all (the kernel empties a PROG_ARRAY when its last user-space holder
@@ -347,7 +305,7 @@ absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::LoadInState(const
     model = std::make_shared<const policy::TracingPolicy>(std::move(parsed));
   }
   const policy::TracingPolicy& tp = *model;
-  TGD_RETURN_IF_ERROR(CheckSpecLoadable(tp));  // lists, enforcers, options, no hooks
+  TGD_RETURN_IF_ERROR(CheckSpecLoadable(tp, opts_.node_labels ? &*opts_.node_labels : nullptr));
   if (filter_id != 0 && !opts_.filter) {
     return absl::FailedPreconditionError(
         "spec.podSelector: scoped policies need the workload registry, which this daemon was started without");
@@ -438,6 +396,7 @@ absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::LoadInState(const
     };
     uint32_t pair_entry_id = 0;
     Hook* pair_entry_hook = nullptr;
+    uint32_t sock_scope = 0;  // the policy's first entry: TrackSock is per policy, not per hook
     for (CompiledHook& c : compiled) {
       const std::string spec_path = c.spec_path;
       // Kernel errors name the policy field they come from.
@@ -466,6 +425,8 @@ absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::LoadInState(const
           indexed = index.status();
         }
       }
+      if (sock_scope == 0) sock_scope = e->id;
+      e->compiled.cfg.sock_scope = sock_scope;
       e->maps = SharedMaps();
       if (ret_role == CompiledHook::kRetReturn) {
         // Paired with the entry side compiled just before it.
@@ -560,7 +521,16 @@ absl::StatusOr<std::unique_ptr<LoadedPolicy>> DispatchBackend::LoadInState(const
     if (filter_id != 0) (void)opts_.filter->DelPolicy(filter_id);
     return s;
   }
-  return std::make_unique<Policy>(this, ids, filter_id, enabled, mode, sensors, std::move(sel_workloads));
+  if (tp.loader) sensors.push_back("__loader__");  // Tetragon's sensor name
+  auto p = std::make_unique<Policy>(this, ids, filter_id, enabled, mode, sensors, std::move(sel_workloads));
+  if (tp.loader) {
+    std::shared_ptr<LoaderSensor> l;
+    if (enabled) {
+      TGD_ASSIGN_OR_RETURN(l, AcquireLoaderSensor());  // an error drops `p`, and its entries
+    }
+    p->SetLoader(std::move(l));
+  }
+  return p;
 }
 
 absl::Status DispatchBackend::EnableTracking(uint32_t track_flags) {

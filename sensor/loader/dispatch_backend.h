@@ -18,6 +18,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <optional>
 #include <memory>
 #include <set>
 #include <string>
@@ -43,6 +44,8 @@
 #include "sensor/loader/usdt_hooks.h"
 #include "sensor/stacks/symbolizer.h"
 #include "sensor/actions/user_actions.h"
+#include "sensor/imahash/ima_hash.h"
+#include "sensor/loaderevents/loader_sensor.h"
 #include "sensor/policyfilter/policy_filter_state.h"
 #include "sensor/policymgr/policy_backend.h"
 #include "sensor/process/event_cache.h"
@@ -65,6 +68,12 @@ struct DispatchOptions {
   // Required for scoped policies; must outlive the backend (it observes it).
   PolicyFilterState* filter = nullptr;
   std::string node_name;
+  // imaHash: IMA's hash algorithm ("": no IMA, no hashes, as Tetragon's
+  // helper fails there); unset: the running kernel's (sensor/imahash).
+  std::optional<std::string> ima_hash_algo;
+  // This node's labels (--node-labels), for policies' nodeSelector; unset:
+  // a nodeSelector with labels is refused (the node's labels are unknown).
+  std::optional<labels::Labels> node_labels;
   TracepointFormatReader formats;        // default: ReadTracepointFormat
   HostNamespaceReader host_ns = ReadHostNamespace;  // host_ns values, isNamespaceCapability
   uint32_t max_policies = 16384;         // config entries (policy x hook)
@@ -318,6 +327,9 @@ class DispatchBackend : public PolicyBackend {
                std::shared_ptr<const tgd_policy_event> ret = nullptr);
   // Queues the GetUrl / DnsLookup actions of the event's matching selector.
   void RunUserActions(const tgd_policy_event& ev);
+  // imaHash (dispatch_ima.cc): hands a process_lsm event whose selector
+  // asked for it to the hasher, which publishes it; false: publish it now.
+  bool HashLater(const tgd_policy_event& ev, tetragon::GetEventsResponse* out);
   std::optional<tetragon::GetEventsResponse> DecodeWith(const tgd_policy_event& ev,
                                                         const ProcessCache::ForEvent* found,
                                                         const tgd_policy_event* ret = nullptr);
@@ -368,6 +380,12 @@ class DispatchBackend : public PolicyBackend {
   std::unique_ptr<Reclaimer> reclaimer_;
   std::unique_ptr<Symbolizer> symbolizer_;  // stack traces (decoding)
   std::unique_ptr<UserActionRunner> user_actions_;  // GetUrl, DnsLookup
+  std::unique_ptr<ImaHasher> ima_hasher_;           // imaHash (publishes to opts_.bus)
+  // The loader sensor (loader: true), shared by the policies that ask for it
+  // and stopped with the last (dispatch_loader_sensor.cc).
+  absl::StatusOr<std::shared_ptr<LoaderSensor>> AcquireLoaderSensor();
+  absl::Mutex loader_mu_;
+  std::weak_ptr<LoaderSensor> loader_sensor_ ABSL_GUARDED_BY(loader_mu_);
 
   mutable absl::Mutex mu_;
   std::map<std::string, std::unique_ptr<Hook>> hooks_ ABSL_GUARDED_BY(mu_);

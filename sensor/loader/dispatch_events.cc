@@ -149,6 +149,7 @@ void DispatchBackend::Publish(const tgd_policy_event& ev, const ProcessCache::Fo
       if (!complete) opts_.event_cache_stats->Failed(type, kEventCacheAncestorsInfo);
     }
   }
+  if (HashLater(ev, &*out)) return;  // imaHash: published by the hasher
   if (opts_.bus) opts_.bus->Publish(std::move(*out));
 }
 

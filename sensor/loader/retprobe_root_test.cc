@@ -2,7 +2,9 @@
 // (retprobe_target): one event per call with its arguments and its return
 // value, matchReturnArgs, returnCopy of a buffer the callee fills, nested
 // calls of one function in one task, several threads at once, Sigkill at
-// return and at entry, and the per-task pairing state cleaned up. Kretprobes
+// return and at entry, the per-task pairing state cleaned up, and
+// returnArgAction TrackSock/UntrackSock (kprobe programs attached as uprobes,
+// a tests-only option, since the field is kprobes' only). Kretprobes
 // share the mechanism (the same evaluator program); this kernel cannot attach
 // them, so dispatch_kernel_root_test verifies that program.
 #include <bpf/bpf.h>
@@ -22,6 +24,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/strings/ascii.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "sensor/base/status_macros.h"
@@ -386,6 +391,133 @@ spec:
     EXPECT_NE(p.status().message().find("spec.kprobes[0]"), std::string::npos) << p.status();
     EXPECT_TRUE(backend_->Hooks().empty());
   }
+}
+
+// returnArgAction (kprobes only in Tetragon's schema): kprobe policies whose
+// programs are attached as uprobes on the target (a tests-only option: the
+// programs, the evaluation and the events stay the kprobe ones).
+class RetprobeAsKprobeRootTest : public RetprobeRootTest {
+ protected:
+  void SetUp() override {
+    RetprobeRootTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    backend_.reset();
+    DispatchOptions o;
+    o.test_kprobes_as_uprobes_on = bin_;
+    auto be = testing::CreateTestBackend("dispatch", &bus_, filter_.get(), std::move(o));
+    ASSERT_TRUE(be.ok()) << be.status();
+    backend_ = std::move(*be);
+  }
+
+  // Kprobe events delivered so far, by policy.
+  std::map<std::string, std::vector<tetragon::ProcessKprobe>> DrainKprobes() {
+    std::map<std::string, std::vector<tetragon::ProcessKprobe>> out;
+    for (int quiet = 0; quiet < 3;) {
+      quiet = backend_->PollOnce(50) > 0 ? 0 : quiet + 1;
+    }
+    EventBus::Event ev;
+    while (sub_->Next(&ev, absl::Now() + absl::Milliseconds(50))) {
+      if (ev->has_process_kprobe()) out[ev->process_kprobe().policy_name()].push_back(ev->process_kprobe());
+    }
+    return out;
+  }
+};
+
+constexpr char kSockPolicy[] = R"(apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: rt-sock
+spec:
+  kprobes:
+  - call: tgd_rt_sock_new
+    syscall: false
+    return: true
+    returnArg:
+      index: 0
+      type: sock
+    returnArgAction: TrackSock
+  - call: tgd_rt_sock_use
+    syscall: false
+    args:
+    - index: 0
+      type: sock
+  - call: tgd_rt_sock_release
+    syscall: false
+    args:
+    - index: 0
+      type: sock
+    return: true
+    returnArg:
+      index: 0
+      type: sock
+    returnArgAction: UntrackSock
+)";
+
+// The object tgd_rt_sock_new returns is tracked as its caller's: a child's
+// use of it (another hook of the same policy) is reported as the parent's.
+// tgd_rt_sock_release's return untracks it: the next child's use is its
+// own. Tracking is per policy: a second policy reading the same object
+// sees the children. Nothing is left in the tracking map.
+TEST_F(RetprobeAsKprobeRootTest, ReturnArgActionTracksAndUntracksTheReturnedSock) {
+  LoadOrDie(kSockPolicy);
+  LoadOrDie(R"(apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: rt-sock-untracked
+spec:
+  kprobes:
+  - call: tgd_rt_sock_use
+    syscall: false
+    args:
+    - index: 0
+      type: sock
+)");
+  // The target prints its pid and its two children's.
+  int out[2];
+  ASSERT_EQ(pipe(out), 0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(out[1], 1);
+    execl(bin_.c_str(), bin_.c_str(), "sock", nullptr);
+    _exit(127);
+  }
+  close(out[1]);
+  char buf[128] = {};
+  ssize_t n = read(out[0], buf, sizeof(buf) - 1);
+  close(out[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_EQ(status, 0);
+  ASSERT_GT(n, 0);
+  std::vector<int64_t> ids;
+  for (absl::string_view w : absl::StrSplit(absl::StripAsciiWhitespace(buf), ' ')) {
+    int64_t v = 0;
+    ASSERT_TRUE(absl::SimpleAtoi(w, &v)) << buf;
+    ids.push_back(v);
+  }
+  ASSERT_EQ(ids.size(), 3u) << buf;
+  auto uses = [](const std::vector<tetragon::ProcessKprobe>& evs) {
+    std::vector<int64_t> pids;
+    for (const auto& e : evs) {
+      if (e.function_name() == "tgd_rt_sock_use") pids.push_back(e.process().pid().value());
+    }
+    return pids;
+  };
+  auto all = DrainKprobes();
+  const auto& got = all["rt-sock"];
+  EXPECT_EQ(uses(got), (std::vector<int64_t>{ids[0], ids[2]})) << "the first use reported as the tracking parent's";
+  int returns = 0;
+  for (const auto& e : got) {
+    if (e.function_name() == "tgd_rt_sock_new" || e.function_name() == "tgd_rt_sock_release") {
+      ++returns;
+      EXPECT_EQ(e.process().pid().value(), ids[0]);
+      EXPECT_TRUE(e.has_return_()) << e.function_name();
+    }
+  }
+  EXPECT_EQ(returns, 2);
+  EXPECT_EQ(uses(all["rt-sock-untracked"]), (std::vector<int64_t>{ids[1], ids[2]})) << "tracking is per policy";
+  EXPECT_EQ(CountMapKeys(backend_->MapFd("tgd_socktrack"), sizeof(tgd_sock_key)), 0);
+  EXPECT_EQ(RetStateEntries(), 0);
 }
 
 }  // namespace

@@ -6,7 +6,13 @@
 //   retprobe_target fill TAG           tgd_rt_fill fills a buffer with "filled-TAG"
 //   retprobe_target depth N            tgd_rt_depth(N) recurses N times (returns 100 + N)
 //   retprobe_target threads T K        T threads call tgd_rt_add(t, k) for k < K
+//   retprobe_target sock               tgd_rt_sock_new returns an object, a child
+//                                      uses it (tgd_rt_sock_use), tgd_rt_sock_release
+//                                      returns it, a second child uses it; prints
+//                                      "PARENT CHILD1 CHILD2"
 #include <pthread.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,7 +42,35 @@ __attribute__((noinline, used)) long tgd_rt_depth(long n) {
   return r;
 }
 
+// Stand-ins for functions handing out and taking a socket (returnArgAction
+// TrackSock/UntrackSock): the object's address is what is tracked.
+static long tgd_rt_object[4];
+
+__attribute__((noinline, used)) void* tgd_rt_sock_new(void) {
+  asm volatile("" ::: "memory");
+  return tgd_rt_object;
+}
+
+__attribute__((noinline, used)) long tgd_rt_sock_use(void* sk) {
+  asm volatile("" ::: "memory");
+  return sk != nullptr;
+}
+
+__attribute__((noinline, used)) void* tgd_rt_sock_release(void* sk) {
+  asm volatile("" ::: "memory");
+  return sk;
+}
+
 }  // extern "C"
+
+// A child of this process calls tgd_rt_sock_use(sk); returns its pid.
+static pid_t UseInChild(void* sk) {
+  pid_t pid = fork();
+  if (pid == 0) _exit(tgd_rt_sock_use(sk) ? 0 : 1);
+  int st = 0;
+  waitpid(pid, &st, 0);
+  return pid;
+}
 
 int main(int argc, char** argv) {
   if (argc < 2) return 2;
@@ -62,6 +96,12 @@ int main(int argc, char** argv) {
       });
     }
     for (auto& th : threads) th.join();
+  } else if (cmd == "sock" && argc == 2) {
+    void* sk = tgd_rt_sock_new();
+    pid_t c1 = UseInChild(sk);
+    tgd_rt_sock_release(sk);
+    pid_t c2 = UseInChild(sk);
+    printf("%d %d %d\n", getpid(), c1, c2);
   } else {
     return 2;
   }

@@ -4,7 +4,9 @@
 
 #include <string>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "sensor/loader/workload_scope.h"
 
@@ -52,6 +54,12 @@ absl::Status RefuseNewerHookFields(const policy::Hook& hook) {
 absl::Status RefuseNewerSelectorFields(const policy::Selector& s) {
   for (const auto* actions : {&s.match_actions, &s.match_return_actions}) {
     for (const policy::MatchAction& a : *actions) {
+      if (a.action == "FollowFD" || a.action == "UnfollowFD" || a.action == "CopyFD") {
+        // Parsed (older policies name them), refused as current Tetragon does.
+        return absl::InvalidArgumentError(absl::StrCat(
+            a.path, ".action: ", a.action,
+            " was removed from Tetragon (deprecated; its schema no longer lists it): remove the action"));
+      }
       if (!a.arg_regs.empty() || !a.arg_new_symbol.empty() || a.arg_new_addr != 0 || a.arg_new_offset != 0) {
         return Unimplemented(a.path, "Override on uprobes (argRegs, argNewSymbol, argNewAddr, argNewOffset)");
       }
@@ -60,14 +68,37 @@ absl::Status RefuseNewerSelectorFields(const policy::Selector& s) {
   return absl::OkStatus();
 }
 
-void AppendNewerSpecRefusals(const policy::TracingPolicy& p, std::vector<absl::Status>* out) {
+void AppendNewerSpecRefusals(const policy::TracingPolicy& p, std::vector<absl::Status>* out,
+                             const labels::Labels* node_labels) {
   if (absl::Status s = CheckSelectorWorkloads(p); !s.ok()) out->push_back(s);
-
-  if (p.node_selector && (!p.node_selector->match_labels.empty() || !p.node_selector->match_expressions.empty())) {
-    out->push_back(Unimplemented("spec.nodeSelector",
-                                 "nodeSelector with labels (this sensor does not know its node's labels; an empty "
-                                 "nodeSelector loads)"));
+  if (!p.node_selector || p.node_selector->empty()) return;
+  if (node_labels == nullptr) {
+    out->push_back(absl::UnimplementedError(
+        "spec.nodeSelector: nodeSelector with labels needs this node's labels: start tgdispatch with "
+        "--node-labels=key=value,... (an empty nodeSelector loads)"));
+  } else if (!labels::Matches(*p.node_selector, *node_labels)) {
+    std::string have;
+    for (const auto& [k, v] : *node_labels) absl::StrAppend(&have, have.empty() ? "" : ",", k, "=", v);
+    out->push_back(absl::FailedPreconditionError(absl::StrCat(
+        "spec.nodeSelector: does not select this node (--node-labels=", have,
+        "): as Tetragon, the policy is not loaded on a node it does not select")));
   }
+}
+
+absl::StatusOr<labels::Labels> ParseNodeLabels(absl::string_view flag) {
+  labels::Labels out;
+  for (absl::string_view entry : absl::StrSplit(flag, ',', absl::SkipWhitespace())) {
+    entry = absl::StripAsciiWhitespace(entry);
+    const size_t eq = entry.find('=');
+    if (eq == absl::string_view::npos || eq == 0) {
+      return absl::InvalidArgumentError(absl::StrCat("--node-labels: \"", entry, "\" is not key=value"));
+    }
+    std::string key(entry.substr(0, eq));
+    if (!out.emplace(key, std::string(entry.substr(eq + 1))).second) {
+      return absl::InvalidArgumentError(absl::StrCat("--node-labels: key \"", key, "\" given twice"));
+    }
+  }
+  return out;
 }
 
 }  // namespace tgd

@@ -8,6 +8,9 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "compat/labels/label_selector.h"
 #include "compat/policy/policy.h"
 
 namespace tgd {
@@ -19,10 +22,19 @@ absl::Status RefuseNewerHookFields(const policy::Hook& hook);
 // The same for one selector's fields (matchData, Override's uprobe parameters).
 absl::Status RefuseNewerSelectorFields(const policy::Selector& selector);
 
-// Spec-level: nodeSelector with labels or expressions (this sensor does not
-// know its node's labels; an empty nodeSelector selects every node and loads);
-// matchWorkloads this loader cannot scope (workload_scope.h).
-void AppendNewerSpecRefusals(const policy::TracingPolicy& policy, std::vector<absl::Status>* out);
+// Spec-level: matchWorkloads this loader cannot scope (workload_scope.h);
+// nodeSelector with labels or expressions. Without the node's
+// labels (`node_labels` null: no --node-labels) UNIMPLEMENTED naming the
+// flag; with them, FAILED_PRECONDITION when the selector does not select
+// this node (Tetragon's agent does not load such a policy on its node). An
+// empty nodeSelector selects every node and loads.
+void AppendNewerSpecRefusals(const policy::TracingPolicy& policy, std::vector<absl::Status>* out,
+                             const labels::Labels* node_labels = nullptr);
+
+// Parses --node-labels: "key=value,key2=value2" (keys non-empty, values may
+// be empty, no key twice). Errors: INVALID_ARGUMENT naming the flag and the
+// entry.
+absl::StatusOr<labels::Labels> ParseNodeLabels(absl::string_view flag);
 
 }  // namespace tgd
 

@@ -127,6 +127,93 @@ TEST(SchemaRefusalsTest, BinaryDigestsCompile) {
   EXPECT_TRUE(s.ok()) << s;
 }
 
+// nodeSelector with labels: refused naming --node-labels while the node's
+// labels are unknown; with them, loads where it selects the node and is
+// refused (FAILED_PRECONDITION) where it does not.
+TEST(SchemaRefusalsTest, NodeSelectorIsMatchedAgainstNodeLabels) {
+  auto p = Parse("  nodeSelector:\n    matchLabels:\n      pool: gpu\n    matchExpressions:\n"
+                 "    - key: arch\n      operator: In\n      values: [amd64, arm64]\n" + std::string(kOpenat));
+  ASSERT_TRUE(p.ok()) << p.status();
+  absl::Status unknown = CheckSpecLoadable(*p);
+  EXPECT_EQ(unknown.code(), absl::StatusCode::kUnimplemented) << unknown;
+  EXPECT_NE(unknown.message().find("--node-labels"), std::string::npos) << unknown;
+  auto gpu = ParseNodeLabels("pool=gpu, arch=arm64,zone=");
+  ASSERT_TRUE(gpu.ok()) << gpu.status();
+  EXPECT_EQ(gpu->at("zone"), "");
+  EXPECT_TRUE(CheckSpecLoadable(*p, &*gpu).ok());
+  auto cpu = ParseNodeLabels("pool=cpu,arch=arm64");
+  ASSERT_TRUE(cpu.ok());
+  absl::Status other = CheckSpecLoadable(*p, &*cpu);
+  EXPECT_EQ(other.code(), absl::StatusCode::kFailedPrecondition) << other;
+  EXPECT_EQ(other.message().rfind("spec.nodeSelector: ", 0), 0u) << other;
+  EXPECT_EQ(ParseNodeLabels("a=1,=2").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ParseNodeLabels("a").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ParseNodeLabels("a=1,a=2").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(ParseNodeLabels("").ok());
+}
+
+// A loader-only policy (loader: true, no hooks) loads; a scoped one is
+// refused as Tetragon refuses it (the loader sensor has no policy filter).
+TEST(SchemaRefusalsTest, LoaderPolicyLoadsUnscoped) {
+  auto p = Parse("  loader: true\n");
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_TRUE(CheckSpecLoadable(*p).ok()) << CheckSpecLoadable(*p);
+  auto scoped = Parse("  loader: true\n  podSelector:\n    matchLabels:\n      app: a\n");
+  ASSERT_TRUE(scoped.ok());
+  absl::Status s = CheckSpecLoadable(*scoped);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_EQ(s.message().rfind("spec.loader: ", 0), 0u) << s;
+}
+
+// FollowFD, UnfollowFD and CopyFD parse (older policies name them) but are
+// refused as current Tetragon refuses them: removed, not "not yet".
+TEST(SchemaRefusalsTest, RemovedFdActionsAreRefusedAsTetragonDoes) {
+  for (const char* a : {"FollowFD", "UnfollowFD", "CopyFD"}) {
+    absl::Status s = FirstRefusal(std::string("  kprobes:\n  - call: fd_install\n    syscall: false\n    args:\n"
+                                              "    - index: 0\n      type: int\n    - index: 1\n      type: file\n"
+                                              "    selectors:\n    - matchActions:\n      - action: ") +
+                                  a + "\n        argFd: 0\n        argName: 1\n");
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << a << ": " << s;
+    EXPECT_EQ(s.message().rfind("spec.kprobes[0].selectors[0].matchActions[0].action: ", 0), 0u) << s;
+    EXPECT_NE(s.message().find("removed from Tetragon"), std::string::npos) << s;
+  }
+}
+
+// returnArgAction TrackSock / UntrackSock on a return probe load: the
+// return side tracks (or untracks) the returned sock.
+TEST(SchemaRefusalsTest, ReturnArgActionTrackSockLoads) {
+  for (const char* a : {"TrackSock", "UntrackSock"}) {
+    auto p = Parse(std::string("  kprobes:\n  - call: inet_csk_accept\n    syscall: false\n    return: true\n"
+                               "    returnArg:\n      index: 0\n      type: sock\n    returnArgAction: ") + a + "\n");
+    ASSERT_TRUE(p.ok()) << p.status();
+    ASSERT_TRUE(CheckSpecLoadable(*p).ok());
+    auto entry = CompileHook(p->hooks[0], testing::FakeTracefs);
+    ASSERT_TRUE(entry.ok()) << entry.status();
+    auto ret = CompileReturnHook(p->hooks[0], *entry, testing::FakeTracefs);
+    ASSERT_TRUE(ret.ok()) << ret.status();
+    EXPECT_EQ(ret->cfg.ret_flags, TGD_RETF_RETURN | (std::string(a) == "TrackSock" ? TGD_RETF_TRACKSOCK
+                                                                                    : TGD_RETF_UNTRACKSOCK));
+    EXPECT_EQ(ret->cfg.args[0].type, TGD_ARG_SOCK);
+  }
+}
+
+// imaHash on an LSM hook's Post loads (the hash is computed in user space:
+// sensor/imahash); the compiled hook says which selectors asked. Off LSM
+// hooks (where Tetragon computes none) it is refused naming the field.
+TEST(SchemaRefusalsTest, ImaHashOnLsmPostLoads) {
+  auto p = Parse("  lsmhooks:\n  - hook: bprm_check_security\n    args:\n    - index: 0\n      type: linux_binprm\n"
+                 "    selectors:\n    - matchActions:\n      - action: Post\n    - matchActions:\n"
+                 "      - action: Post\n        imaHash: true\n");
+  ASSERT_TRUE(p.ok()) << p.status();
+  auto c = CompileHook(p->hooks[0], testing::FakeTracefs);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->ima_hash_sels, 2u);
+  absl::Status kprobe = FirstRefusal("  kprobes:\n  - call: security_bprm_check\n    syscall: false\n    selectors:\n"
+                                     "    - matchActions:\n      - action: Post\n        imaHash: true\n");
+  EXPECT_EQ(kprobe.code(), absl::StatusCode::kUnimplemented) << kprobe;
+  EXPECT_EQ(kprobe.message().rfind("spec.kprobes[0].selectors[0].matchActions[0].imaHash: ", 0), 0u) << kprobe;
+}
+
 TEST(SchemaRefusalsTest, EmptyNodeSelectorLabelsAndMacrosLoad) {
   std::string spec = "  nodeSelector: {}\n  selectorsMacros:\n    mine:\n      label: from-macro\n"
                      "      matchBinaries:\n      - operator: In\n        values: [/bin/cat]\n" +
