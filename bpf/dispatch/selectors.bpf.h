@@ -247,7 +247,6 @@ _Static_assert(TGD_MAX_NS_CLAUSES == 4 && TGD_MAX_INT_CLAUSES == 4 && TGD_MAX_ST
 struct clause_ctx {
   struct tgd_policy_cfg *cfg;
   struct tgd_policy_event *ev;
-  struct task_struct *task;
   __u32 sel;
   int failed; /* a clause did not match */
 };
@@ -260,7 +259,7 @@ static long ns_clause_step(__u32 i, void *data) {
   TGD_MASK(i, 3);
   if (!cfg || sel >= TGD_MAX_SELECTORS) return 1;
   struct tgd_ns_clause *c = &cfg->sel[sel].ns[i];
-  int in = int_in_set(cfg->policy_id, TGD_TAG(cfg->gen, sel, TGD_TAG_NS, i), ns_inum(cc->task, c->ns));
+  int in = int_in_set(cfg->policy_id, TGD_TAG(cfg->gen, sel, TGD_TAG_NS, i), ns_inum((struct task_struct *)bpf_get_current_task(), c->ns));
   if ((c->op == TGD_OP_EQ) != in) {
     cc->failed = 1;
     return 1;
@@ -347,6 +346,26 @@ static __always_inline int cap_clause_matches(__u64 *sets, __u8 op, __u8 type, _
   return (op == TGD_OP_EQ) == ((caps & mask) != 0);
 }
 
+/* matchCapabilities: every clause of selector `sel` (ANDed). A global
+ * function of its own: the three capability sets it reads stay off the
+ * stack of tgd_selector_matches, whose frame is part of the deepest call
+ * chain (the verifier's 512-byte limit counts every frame of it). */
+__noinline int tgd_caps_match(struct tgd_policy_cfg *cfg, __u32 sel) {
+  TGD_MASK(sel, 7);
+  if (!cfg || sel >= TGD_MAX_SELECTORS) return 0;
+  struct tgd_selector *s = &cfg->sel[sel];
+  struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+  const struct cred *cred = BPF_CORE_READ(task, cred);
+  __u64 sets[3] = {BPF_CORE_READ(cred, cap_effective.val), BPF_CORE_READ(cred, cap_inheritable.val),
+                   BPF_CORE_READ(cred, cap_permitted.val)};
+  if (!cap_clause_matches(sets, s->cap_op, s->cap_type, s->cap_mask)) return 0;
+  for (__u32 i = 0; i < TGD_MAX_CAP_CLAUSES - 1; i++) {
+    struct tgd_cap_clause *c = &s->more_caps[i];
+    if (c->op && !cap_clause_matches(sets, c->op, c->type, c->mask)) return 0;
+  }
+  return 1;
+}
+
 /* Whether selector `sel` of the policy matches the event. A global function
  * (verified once): a one-selector policy calls it directly, the others
  * through a bpf_loop step each. The current task is read only by the
@@ -366,21 +385,10 @@ __noinline int tgd_selector_matches(struct tgd_policy_cfg *cfg, struct tgd_polic
     int in = int_in_set(cfg->policy_id, TGD_TAG(cfg->gen, sel, TGD_TAG_PID, 0), pid);
     if ((s->pid_op == TGD_OP_EQ) != in) return 0;
   }
-  if (s->cap_op) { /* matchCapabilities: every clause (ANDed) */
-    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-    const struct cred *cred = BPF_CORE_READ(task, cred);
-    __u64 sets[3] = {BPF_CORE_READ(cred, cap_effective.val), BPF_CORE_READ(cred, cap_inheritable.val),
-                     BPF_CORE_READ(cred, cap_permitted.val)};
-    if (!cap_clause_matches(sets, s->cap_op, s->cap_type, s->cap_mask)) return 0;
-    for (__u32 i = 0; i < TGD_MAX_CAP_CLAUSES - 1; i++) {
-      struct tgd_cap_clause *c = &s->more_caps[i];
-      if (c->op && !cap_clause_matches(sets, c->op, c->type, c->mask)) return 0;
-    }
-  }
+  if (s->cap_op && !tgd_caps_match(cfg, sel)) return 0;
   if (s->bin_op && !tgd_bin_match(cfg, ev, sel)) return 0;
   if ((s->flags & TGD_SEL_LINEAGE) && !tgd_lineage_match(cfg, ev, sel)) return 0;
   struct clause_ctx cc = {.cfg = cfg, .ev = ev, .sel = sel};
-  if (s->n_ns) cc.task = (struct task_struct *)bpf_get_current_task();
   if (!TGD_CLAUSES_MATCH(s->n_ns, TGD_MAX_NS_CLAUSES, ns_clause_step, &cc)) return 0;
   if (!TGD_CLAUSES_MATCH(s->n_int, TGD_MAX_INT_CLAUSES, int_clause_step, &cc)) return 0;
   if (!TGD_CLAUSES_MATCH(s->n_str, TGD_MAX_STR_CLAUSES, str_clause_step, &cc)) return 0;
