@@ -251,6 +251,10 @@ absl::Status DispatchBackend::Init() {
       bpf_map__fd(shared_->maps.tgd_events),
       [](void* ctx, void* data, size_t size) -> int {
         auto* self = static_cast<DispatchBackend*>(ctx);
+        if (size >= sizeof(uint32_t) && *static_cast<const uint32_t*>(data) == TGD_EV_DATA) {
+          self->chunks_.AddChunk(data, size);  // a long buffer's chunk, ahead of its event
+          return 0;
+        }
         if (size < TGD_EVENT_WIRE_SIZE) return 0;
         tgd_policy_event ev;
         memcpy(&ev, data, TGD_EVENT_WIRE_SIZE);  // the scratch tail is not sent

@@ -32,6 +32,7 @@
 #include "sensor/bpfcore/bpf_owners.h"
 #include "sensor/eventbus/event_bus.h"
 #include "sensor/loader/compile.h"
+#include "sensor/loader/data_chunks.h"
 #include "sensor/loader/features.h"
 #include "sensor/loader/link_pins.h"
 #include "sensor/loader/slot_pool.h"
@@ -261,6 +262,8 @@ class DispatchBackend : public PolicyBackend {
   // held back and retried (opts_.event_cache), as Tetragon's event cache
   // does; complete events go out at once. Reader thread only.
   void HandleRecord(const tgd_policy_event& ev);
+  // Buffers beyond the event records (data chunks), joined per event.
+  DataChunks chunks_;
   void ProcessPending(bool flush);
   // Whether `found` completes an event held for `age`: the process is known
   // (a fork's exec may still come: waited for up to kCloneWait) and so is

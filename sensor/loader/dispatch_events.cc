@@ -108,6 +108,8 @@ int DispatchBackend::PollOnce(int timeout_ms) {
 void DispatchBackend::Publish(const tgd_policy_event& ev, const ProcessCache::ForEvent* found, bool final,
                               std::shared_ptr<const tgd_policy_event> ret) {
   std::optional<tetragon::GetEventsResponse> out = DecodeWith(ev, found, ret.get());
+  chunks_.Release(ev.data_id);
+  if (ret) chunks_.Release(ret->data_id);
   if (ev.flags & TGD_EVF_USTACK) {  // not taken when the policy went away meanwhile
     absl::MutexLock l(&stacks_mu_);
     held_stacks_.erase({ev.policy_id, ev.tid, ev.ktime});
@@ -210,6 +212,7 @@ void DispatchBackend::HandleRecord(const tgd_policy_event& rec) {
   // As Tetragon, when the event is received, before it waits for its
   // process: queued, done by the workers, never blocking this reader.
   RunUserActions(rec);
+  chunks_.Finish(rec);  // its long buffers, whose chunks came first
   std::shared_ptr<const tgd_policy_event> ret;
   const tgd_policy_event* evp = &rec;
   std::shared_ptr<const tgd_policy_event> entry;
@@ -390,12 +393,15 @@ std::optional<tetragon::GetEventsResponse> DispatchBackend::DecodeWith(const tgd
   uint32_t n = std::min<uint32_t>(ev.n_args, TGD_MAX_ARGS);
   std::optional<tetragon::KprobeArgument> ret_arg;
   const uint32_t rn = ret ? std::min<uint32_t>(ret->n_args, TGD_MAX_ARGS) : 0;
+  const EventBuffers bufs = chunks_.Get(ev);  // long buffers (data chunks)
+  const EventBuffers ret_bufs = ret ? chunks_.Get(*ret) : EventBuffers{};
   for (uint32_t i = 0; i < n && i < args.size(); ++i) {
     const bool copied = ret && static_cast<int>(i) == copy_entry_pos && copy_pos >= 0 &&
                         static_cast<uint32_t>(copy_pos) < rn && static_cast<size_t>(copy_pos) < ret_args.size();
     const tgd_arg_val& v = copied ? ret->args[copy_pos] : ev.args[i];
+    const BufferData& data = copied ? ret_bufs[copy_pos] : bufs[i];
     tetragon::KprobeArgument a;
-    if (RenderArg(copied ? ret_args[copy_pos] : args[i], v, kind, &a)) *pargs.Add() = std::move(a);  // arg_render.cc
+    if (RenderArg(copied ? ret_args[copy_pos] : args[i], v, kind, &a, &data)) *pargs.Add() = std::move(a);  // arg_render.cc
   }
   if (ret && ret_arg_pos >= 0 && static_cast<uint32_t>(ret_arg_pos) < rn &&
       static_cast<size_t>(ret_arg_pos) < ret_args.size()) {
