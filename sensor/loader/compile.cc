@@ -329,8 +329,8 @@ absl::Status CompileArgs(const policy::Hook& hook, const TracepointFormatReader&
       TGD_RETURN_IF_ERROR(ApplyResolvedPath(r, a, path, &d));
       out->cfg.res[i] = r.res;
     }
-    // maxData: char_buf and iov_iter (Tetragon ignores it on other types).
-    if (a.max_data && (d.type == TGD_ARG_USER_BUF || d.type == TGD_ARG_KERNEL_BUF || d.type == TGD_ARG_IOV_ITER)) {
+    // maxData: char_buf and iov_iter (Tetragon ignores it on other types and on returnCopy).
+    if (a.max_data && !a.return_copy && (d.type == TGD_ARG_USER_BUF || d.type == TGD_ARG_KERNEL_BUF || d.type == TGD_ARG_IOV_ITER)) {
       out->cfg.max_data_mask |= 1u << i;
     }
     out->args.push_back(std::move(ca));

@@ -204,6 +204,20 @@ void DispatchBackend::RunUserActions(const tgd_policy_event& ev) {
   }
 }
 
+int DispatchBackend::OnRecord(void* ctx, void* data, size_t size) {
+  auto* self = static_cast<DispatchBackend*>(ctx);
+  if (size >= sizeof(uint32_t) && *static_cast<const uint32_t*>(data) == TGD_EV_DATA) {
+    self->chunks_.AddChunk(data, size);  // a long buffer's chunk, ahead of its event
+    return 0;
+  }
+  if (size < TGD_EVENT_WIRE_SIZE) return 0;
+  tgd_policy_event ev;
+  memcpy(&ev, data, TGD_EVENT_WIRE_SIZE);  // the scratch tail is not sent
+  self->HandleRecord(ev);
+  self->posted_.fetch_add(1);
+  return 0;
+}
+
 void DispatchBackend::HandleRecord(const tgd_policy_event& rec) {
   // Return probes: an entry event waits for its return event (as Tetragon:
   // one event, sent when both are there; an entry whose return never comes

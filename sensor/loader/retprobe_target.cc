@@ -4,6 +4,7 @@
 // calling at once. Usage:
 //   retprobe_target add A B            prints tgd_rt_add(A, B)
 //   retprobe_target fill TAG           tgd_rt_fill fills a buffer with "filled-TAG"
+//   retprobe_target fillbig N          tgd_rt_fill_big fills N bytes (byte i: 'a' + i % 26) and returns N
 //   retprobe_target depth N            tgd_rt_depth(N) recurses N times (returns 100 + N)
 //   retprobe_target threads T K        T threads call tgd_rt_add(t, k) for k < K
 #include <pthread.h>
@@ -29,6 +30,13 @@ __attribute__((noinline, used)) long tgd_rt_fill(long tag, char* buf, long size)
   return n < size ? n : size - 1;
 }
 
+__attribute__((noinline, used)) long tgd_rt_fill_big(long n, char* buf, long size) {
+  asm volatile("" ::: "memory");
+  if (n > size) n = size;
+  for (long i = 0; i < n; ++i) buf[i] = static_cast<char>('a' + i % 26);
+  return n;
+}
+
 __attribute__((noinline, used)) long tgd_rt_depth(long n) {
   if (n <= 0) return 100;
   long r = tgd_rt_depth(n - 1) + 1;
@@ -49,6 +57,9 @@ int main(int argc, char** argv) {
     buf[sizeof(buf) - 1] = 0;
     long n = tgd_rt_fill(atol(argv[2]), buf, 32);
     printf("%ld %s\n", n, buf);
+  } else if (cmd == "fillbig" && argc == 3) {
+    std::vector<char> buf(1 << 20, 'x');
+    printf("%ld\n", tgd_rt_fill_big(atol(argv[2]), buf.data(), static_cast<long>(buf.size())));
   } else if (cmd == "depth" && argc == 3) {
     printf("%ld\n", tgd_rt_depth(atol(argv[2])));
   } else if (cmd == "threads" && argc == 4) {
