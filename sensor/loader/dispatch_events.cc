@@ -252,11 +252,17 @@ void DispatchBackend::HandleRecord(const tgd_policy_event& rec) {
     {
       absl::MutexLock l(&mu_);
       auto it = entries_.find(rec.policy_id);
-      if (it == entries_.end()) return;
+      if (it == entries_.end()) {
+        chunks_.Release(rec.data_id);
+        return;
+      }
       pair = it->second->compiled.cfg.pair_id;
     }
     auto it = ret_pending_.find(RetKey{rec.tid, pair, rec.ktime});
-    if (it == ret_pending_.end()) return;
+    if (it == ret_pending_.end()) {
+      chunks_.Release(rec.data_id);  // a return without its entry gives nothing
+      return;
+    }
     entry = it->second;
     ret_pending_.erase(it);
     ret = std::make_shared<const tgd_policy_event>(rec);
