@@ -225,7 +225,7 @@ static __noinline void tgd_read_sockaddr_un(char *sa, __u32 user, struct tgd_arg
 }
 
 /* char_iovec, as Tetragon reads it: the buffers of the first `cnt` iovecs
- * (at most TGD_IOVEC_ENTRIES), joined; an iovec longer than
+ * (at most TGD_IOVEC_ENTRIES, and at most `max` bytes when not 0), joined; an iovec longer than
  * TGD_IOVEC_ENTRY_MAX makes the argument CharBufErrorBufTooLarge, a fault
  * CharBufErrorPageFault (v->mode). The record keeps the first TGD_STR_MAX
  * bytes (joined in the path scratch buffer, offsets and lengths masked so
@@ -238,6 +238,8 @@ struct iovec_walk {
   __u32 off;
   __u64 total;
   __u32 err;
+  __u32 left; /* returnCopy: bytes still under the cap (the return value); 0 with max 0: no cap */
+  __u32 max;
 };
 
 static long tgd_iovec_step(__u32 i, void *data) {
@@ -250,33 +252,41 @@ static long tgd_iovec_step(__u32 i, void *data) {
     w->err = TGD_BUFERR_PAGEFAULT;
     return 1;
   }
-  if (io.iov_len > TGD_IOVEC_ENTRY_MAX) {
+  __u64 len = io.iov_len;
+  if (w->max && len > w->left) len = w->left;
+  if (len > TGD_IOVEC_ENTRY_MAX) {
     w->err = TGD_BUFERR_TOOLARGE;
     return 1;
   }
-  w->total += io.iov_len;
+  w->total += len;
+  int last = 0;
+  if (w->max) {
+    w->left -= len;
+    last = w->left == 0;
+  }
   __u32 off = w->off;
-  if (off >= TGD_STR_MAX) return 0; /* full: keep counting */
-  __u64 n = io.iov_len;
+  if (off >= TGD_STR_MAX) return last; /* full: keep counting */
+  __u64 n = len;
   if (n > TGD_STR_MAX - off) n = TGD_STR_MAX - off;
   off &= 0xff;
   n &= 0xff;
-  if (n == 0) return 0;
+  if (n == 0) return last;
   long err = w->user ? bpf_probe_read_user(&s->buf[off], n, io.iov_base) : bpf_probe_read_kernel(&s->buf[off], n, io.iov_base);
   if (err != 0) {
     w->err = TGD_BUFERR_PAGEFAULT;
     return 1;
   }
   w->off = off + n;
-  return 0;
+  return last;
 }
 
-static __noinline void tgd_read_iovec(const struct iovec *iov, __u64 cnt, __u32 user, struct tgd_arg_val *v) {
+static __noinline void tgd_read_iovec(const struct iovec *iov, __u64 cnt, __u32 user, __u32 max,
+                                      struct tgd_arg_val *v) {
   if (!v || !iov) return;
   __u32 zero = 0;
   struct tgd_path_scratch *s = bpf_map_lookup_elem(&tgd_path_scratch_map, &zero);
   if (!s) return;
-  struct iovec_walk w = {.s = s, .iov = iov, .user = user};
+  struct iovec_walk w = {.s = s, .iov = iov, .user = user, .left = max, .max = max};
   bpf_loop(cnt > TGD_IOVEC_ENTRIES ? TGD_IOVEC_ENTRIES : cnt, tgd_iovec_step, &w, 0);
   if (w.err) {
     v->mode = w.err;
@@ -349,7 +359,9 @@ static __noinline void tgd_read_cred(struct cred *c, struct tgd_arg_val *v) {
 
 /* Reads a kernel object or buffer argument (type >= TGD_ARG_FILE) whose
  * pointer (or fd) is `raw`; `size_raw` is the value of its length argument
- * (buffers); `aux` the fixed length of a buffer (0: from size_raw), or 1
+ * (buffers); `aux` the fixed length of a buffer (0: from size_raw); for
+ * char_iovec bit 0 user memory and bits 1-31 returnCopy's cap on the bytes
+ * (the return value, as Tetragon; 0: none); or 1
  * for a sockaddr in user memory. A global function:
  * the verifier checks it once, not once per path of each evaluator. */
 __noinline int tgd_read_object(__u32 type, __u64 raw, __u64 size_raw, __u32 aux, struct tgd_arg_val *v) {
@@ -405,7 +417,7 @@ __noinline int tgd_read_object(__u32 type, __u64 raw, __u64 size_raw, __u32 aux,
       tgd_read_sockaddr((void *)raw, aux, v);
       break;
     case TGD_ARG_IOVEC:
-      tgd_read_iovec((const struct iovec *)raw, size_raw, aux, v);
+      tgd_read_iovec((const struct iovec *)raw, size_raw, aux & 1, aux >> 1, v);
       break;
     case TGD_ARG_SOCKADDR_UN:
       tgd_read_sockaddr_un((char *)raw, aux, v);

@@ -258,7 +258,7 @@ __noinline int tgd_arg_done(struct tgd_policy_event *ev, __u32 a, struct tgd_raw
   } else {
     b->ptr = rs->raw;
     b->cnt = type == TGD_ARG_IOVEC ? rs->size_raw : v->flags;
-    b->user = type == TGD_ARG_USER_BUF || type == TGD_ARG_IOV_ITER || (type == TGD_ARG_IOVEC && rs->aux);
+    b->user = type == TGD_ARG_USER_BUF || type == TGD_ARG_IOV_ITER || (type == TGD_ARG_IOVEC && (rs->aux & 1));
   }
   if (v->flags > TGD_STR_MAX && v->mode == 0) ev->memo.big_mask |= 1u << a;
   return 0;

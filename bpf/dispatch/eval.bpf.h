@@ -159,8 +159,12 @@ __noinline int tgd_ret_copy(struct pt_regs *ctx, struct tgd_policy_cfg *cfg, str
   __u32 type = d->type;
   struct tgd_raw_src rs = {.raw = saved->ptr};
   if (type == TGD_ARG_IOVEC) {
+    /* At most as many bytes as the function returned (as Tetragon; a
+     * negative or 0 return caps nothing). */
+    __s64 rc = PT_REGS_RC(ctx);
+    __u32 cap = rc <= 0 ? 0 : rc > 0x7fffffff ? 0x7fffffff : (__u32)rc;
     rs.size_raw = saved->cnt;
-    rs.aux = d->is_signed;
+    rs.aux = (d->is_signed & 1) | (cap << 1);
   } else {
     rs.size_raw = PT_REGS_RC(ctx);
   }
