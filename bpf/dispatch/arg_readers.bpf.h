@@ -224,17 +224,22 @@ static __noinline void tgd_read_sockaddr_un(char *sa, __u32 user, struct tgd_arg
   }
 }
 
-/* char_iovec: the buffers of `cnt` iovecs (at most TGD_IOVEC_MAX), joined
- * in the path scratch buffer (offsets and lengths masked so the verifier
- * sees every write in bounds), the first TGD_STR_MAX bytes kept; flags: the
- * total length. */
-#define TGD_IOVEC_MAX 16
+/* char_iovec, as Tetragon reads it: the buffers of the first `cnt` iovecs
+ * (at most TGD_IOVEC_ENTRIES, and at most `max` bytes when not 0), joined; an iovec longer than
+ * TGD_IOVEC_ENTRY_MAX makes the argument CharBufErrorBufTooLarge, a fault
+ * CharBufErrorPageFault (v->mode). The record keeps the first TGD_STR_MAX
+ * bytes (joined in the path scratch buffer, offsets and lengths masked so
+ * the verifier sees every write in bounds); flags: the joined length (the
+ * rest is sent at post time, data_chunks.bpf.h). */
 struct iovec_walk {
   struct tgd_path_scratch *s;
   const struct iovec *iov;
   __u32 user;
   __u32 off;
   __u64 total;
+  __u32 err;
+  __u32 left; /* returnCopy: bytes still under the cap (the return value); 0 with max 0: no cap */
+  __u32 max;
 };
 
 static long tgd_iovec_step(__u32 i, void *data) {
@@ -243,55 +248,87 @@ static long tgd_iovec_step(__u32 i, void *data) {
   if (!s) return 1;
   struct iovec io = {};
   const struct iovec *at = w->iov + i;
-  if ((w->user ? bpf_probe_read_user(&io, sizeof(io), at) : bpf_probe_read_kernel(&io, sizeof(io), at)) != 0)
+  if ((w->user ? bpf_probe_read_user(&io, sizeof(io), at) : bpf_probe_read_kernel(&io, sizeof(io), at)) != 0) {
+    w->err = TGD_BUFERR_PAGEFAULT;
     return 1;
-  w->total += io.iov_len;
+  }
+  __u64 len = io.iov_len;
+  if (w->max && len > w->left) len = w->left;
+  if (len > TGD_IOVEC_ENTRY_MAX) {
+    w->err = TGD_BUFERR_TOOLARGE;
+    return 1;
+  }
+  w->total += len;
+  int last = 0;
+  if (w->max) {
+    w->left -= len;
+    last = w->left == 0;
+  }
   __u32 off = w->off;
-  if (off >= TGD_STR_MAX) return 0; /* full: keep counting */
-  __u64 n = io.iov_len;
+  if (off >= TGD_STR_MAX) return last; /* full: keep counting */
+  __u64 n = len;
   if (n > TGD_STR_MAX - off) n = TGD_STR_MAX - off;
   off &= 0xff;
   n &= 0xff;
-  if (n == 0) return 0;
+  if (n == 0) return last;
   long err = w->user ? bpf_probe_read_user(&s->buf[off], n, io.iov_base) : bpf_probe_read_kernel(&s->buf[off], n, io.iov_base);
-  if (err == 0) w->off = off + n;
-  return 0;
+  if (err != 0) {
+    w->err = TGD_BUFERR_PAGEFAULT;
+    return 1;
+  }
+  w->off = off + n;
+  return last;
 }
 
-static __noinline void tgd_read_iovec(const struct iovec *iov, __u64 cnt, __u32 user, struct tgd_arg_val *v) {
+static __noinline void tgd_read_iovec(const struct iovec *iov, __u64 cnt, __u32 user, __u32 max,
+                                      struct tgd_arg_val *v) {
   if (!v || !iov) return;
   __u32 zero = 0;
   struct tgd_path_scratch *s = bpf_map_lookup_elem(&tgd_path_scratch_map, &zero);
   if (!s) return;
-  struct iovec_walk w = {.s = s, .iov = iov, .user = user};
-  bpf_loop(cnt > TGD_IOVEC_MAX ? TGD_IOVEC_MAX : cnt, tgd_iovec_step, &w, 0);
+  struct iovec_walk w = {.s = s, .iov = iov, .user = user, .left = max, .max = max};
+  bpf_loop(cnt > TGD_IOVEC_ENTRIES ? TGD_IOVEC_ENTRIES : cnt, tgd_iovec_step, &w, 0);
+  if (w.err) {
+    v->mode = w.err;
+    return;
+  }
   __u32 n = w.off > TGD_STR_MAX ? TGD_STR_MAX : w.off;
   __builtin_memcpy(v->str, s->buf, TGD_STR_MAX);
   v->len = n;
-  v->flags = w.total > 0xffffffffULL ? 0xffffffffU : (__u32)w.total;
+  v->flags = (__u32)w.total;
 }
 
-/* iov_iter, as Tetragon reads it: a single user buffer (ITER_UBUF) or the
- * first segment of an ITER_IOVEC; other kinds are read as empty. */
-static __always_inline void tgd_read_iov_iter(struct iov_iter *it, struct tgd_arg_val *v) {
-  if (!it || !bpf_core_field_exists(it->iter_type)) return;
+/* The user buffer of an iov_iter, as Tetragon takes it: a single user
+ * buffer (ITER_UBUF) or the first segment of an ITER_IOVEC; other kinds
+ * have none (count 0). */
+static __always_inline const void *tgd_iov_iter_buf(struct iov_iter *it, __u64 *count) {
+  *count = 0;
+  if (!it || !bpf_core_field_exists(it->iter_type)) return 0;
   __u8 t = BPF_CORE_READ(it, iter_type);
-  const void *buf = 0;
-  __u64 count = 0;
   if (bpf_core_enum_value_exists(enum iter_type, ITER_UBUF) && t == bpf_core_enum_value(enum iter_type, ITER_UBUF)) {
-    buf = BPF_CORE_READ(it, ubuf);
-    count = BPF_CORE_READ(it, count);
-  } else if (bpf_core_enum_value_exists(enum iter_type, ITER_IOVEC) &&
-             t == bpf_core_enum_value(enum iter_type, ITER_IOVEC)) {
-    const struct kvec *seg = BPF_CORE_READ(it, kvec);
-    buf = BPF_CORE_READ(seg, iov_base);
-    count = BPF_CORE_READ(seg, iov_len);
+    *count = BPF_CORE_READ(it, count);
+    return BPF_CORE_READ(it, ubuf);
   }
+  if (bpf_core_enum_value_exists(enum iter_type, ITER_IOVEC) && t == bpf_core_enum_value(enum iter_type, ITER_IOVEC)) {
+    const struct kvec *seg = BPF_CORE_READ(it, kvec);
+    *count = BPF_CORE_READ(seg, iov_len);
+    return BPF_CORE_READ(seg, iov_base);
+  }
+  return 0;
+}
+
+/* iov_iter: its user buffer's first TGD_STR_MAX bytes; flags: its length. */
+static __always_inline void tgd_read_iov_iter(struct iov_iter *it, struct tgd_arg_val *v) {
+  __u64 count = 0;
+  const void *buf = tgd_iov_iter_buf(it, &count);
   v->flags = count > 0xffffffffULL ? 0xffffffffU : (__u32)count;
   __u32 n = count > TGD_STR_MAX ? TGD_STR_MAX : (__u32)count;
   if (n == 0 || !buf) return;
   if (n > TGD_STR_MAX) n = TGD_STR_MAX;
-  v->len = bpf_probe_read_user(v->str, n, buf) == 0 ? n : 0;
+  if (bpf_probe_read_user(v->str, n, buf) == 0)
+    v->len = n;
+  else
+    v->mode = TGD_BUFERR_PAGEFAULT;
 }
 
 static __always_inline void tgd_read_userns(struct user_namespace *ns, struct tgd_userns_val *u) {
@@ -322,7 +359,9 @@ static __noinline void tgd_read_cred(struct cred *c, struct tgd_arg_val *v) {
 
 /* Reads a kernel object or buffer argument (type >= TGD_ARG_FILE) whose
  * pointer (or fd) is `raw`; `size_raw` is the value of its length argument
- * (buffers); `aux` the fixed length of a buffer (0: from size_raw), or 1
+ * (buffers); `aux` the fixed length of a buffer (0: from size_raw); for
+ * char_iovec bit 0 user memory and bits 1-31 returnCopy's cap on the bytes
+ * (the return value, as Tetragon; 0: none); or 1
  * for a sockaddr in user memory. A global function:
  * the verifier checks it once, not once per path of each evaluator. */
 __noinline int tgd_read_object(__u32 type, __u64 raw, __u64 size_raw, __u32 aux, struct tgd_arg_val *v) {
@@ -378,7 +417,7 @@ __noinline int tgd_read_object(__u32 type, __u64 raw, __u64 size_raw, __u32 aux,
       tgd_read_sockaddr((void *)raw, aux, v);
       break;
     case TGD_ARG_IOVEC:
-      tgd_read_iovec((const struct iovec *)raw, size_raw, aux, v);
+      tgd_read_iovec((const struct iovec *)raw, size_raw, aux & 1, aux >> 1, v);
       break;
     case TGD_ARG_SOCKADDR_UN:
       tgd_read_sockaddr_un((char *)raw, aux, v);
@@ -414,6 +453,7 @@ __noinline int tgd_read_object(__u32 type, __u64 raw, __u64 size_raw, __u32 aux,
       long err = type == TGD_ARG_USER_BUF ? bpf_probe_read_user(v->str, n, (void *)raw)
                                           : bpf_probe_read_kernel(v->str, n, (void *)raw);
       v->len = err == 0 ? n : 0;
+      if (err != 0) v->mode = TGD_BUFERR_PAGEFAULT;
       break;
     }
   }
@@ -439,6 +479,11 @@ static __always_inline int tgd_arg_is_string(__u32 type) {
          type == TGD_ARG_INLINE_STR || type == TGD_ARG_FILE || type == TGD_ARG_PATH ||
          type == TGD_ARG_DENTRY || type == TGD_ARG_BINPRM || type == TGD_ARG_FD || type == TGD_ARG_NETDEV ||
          type == TGD_ARG_FILENAME || type == TGD_ARG_KIOCB || type == TGD_ARG_SOCKADDR_UN || type == TGD_ARG_IOVEC || type == TGD_ARG_USER_BUF || type == TGD_ARG_KERNEL_BUF;
+}
+
+/* Whether an argument is a buffer (its bytes beyond the record go in data chunks). */
+static __always_inline int tgd_arg_is_buffer(__u32 type) {
+  return type == TGD_ARG_USER_BUF || type == TGD_ARG_KERNEL_BUF || type == TGD_ARG_IOVEC || type == TGD_ARG_IOV_ITER;
 }
 
 /* Whether an argument holds a tgd_net_val. */

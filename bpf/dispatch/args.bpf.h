@@ -148,9 +148,19 @@ __noinline __u64 tgd_usdt_arg(__u64 reg, __u64 idx, __u32 spec, __u32 value) {
   return x;
 }
 
-/* Reads argument `d` of the hook into `v`. `kind` is a compile-time constant. */
+/* What read_arg saw of a buffer argument: where to read it again at post
+ * time (tgd_arg_done keeps it in ev->bufs). */
+struct tgd_raw_src {
+  __u64 raw;
+  __u64 size_raw;
+  __u32 aux;
+  __u32 from; /* 1 + the position the value was copied from (read once), 0: read here */
+};
+
+/* Reads argument `d` of the hook into `v` (and, for a buffer, where the
+ * rest of it is into `b`). `kind` is a compile-time constant. */
 static __always_inline void read_arg(void *ctx, int kind, struct tgd_arg_desc *d, struct tgd_arg_val *v,
-                                     struct tgd_resolve *res) {
+                                     struct tgd_resolve *res, struct tgd_raw_src *rs) {
   __u64 raw = 0;
   __u8 type = d->type;
   __u32 loc = kind == TGD_HOOK_TRACEPOINT ? d->offset : d->index;
@@ -185,6 +195,9 @@ static __always_inline void read_arg(void *ctx, int kind, struct tgd_arg_desc *d
     }
     __u32 aux = type == TGD_ARG_SOCKADDR || type == TGD_ARG_SOCKADDR_UN || type == TGD_ARG_IOVEC ? d->is_signed : (d->size_loc == 0xffff ? d->size : 0);
     tgd_read_object(type, raw, size_raw, aux, v);
+    rs->raw = raw;
+    rs->size_raw = size_raw;
+    rs->aux = aux;
     return;
   }
   v->type = type;
@@ -251,6 +264,34 @@ struct args_ctx {
   __u32 n; /* the policy's arguments; positions from n on are cleared */
 };
 
+/* After position a was read (or copied): a buffer keeps where it is to be
+ * read again at post time (ev->bufs[a]), and is marked in memo.big_mask
+ * when longer than its inline bytes and read without error (its post sends
+ * the rest, data_chunks.bpf.h). A global function: verified once, not once
+ * per path of the argument readers. */
+__noinline int tgd_arg_done(struct tgd_policy_event *ev, __u32 a, struct tgd_raw_src *rs) {
+  if (!ev || !rs) return 0;
+  TGD_MASK(a, 7);
+  if (a >= TGD_MAX_ARGS) return 0;
+  struct tgd_arg_val *v = &ev->args[a];
+  __u32 type = v->type;
+  ev->memo.big_mask &= ~(1u << a);
+  if (!tgd_arg_is_buffer(type)) return 0;
+  struct tgd_buf_src *b = &ev->bufs[a];
+  __u32 from = rs->from;
+  if (from) {
+    from = (from - 1) & 7;
+    if (from >= TGD_MAX_ARGS) return 0;
+    __builtin_memcpy(b, &ev->bufs[from], sizeof(*b));
+  } else {
+    b->ptr = rs->raw;
+    b->cnt = type == TGD_ARG_IOVEC ? rs->size_raw : v->flags;
+    b->user = type == TGD_ARG_USER_BUF || type == TGD_ARG_IOV_ITER || (type == TGD_ARG_IOVEC && (rs->aux & 1));
+  }
+  if (v->flags > TGD_STR_MAX && v->mode == 0) ev->memo.big_mask |= 1u << a;
+  return 0;
+}
+
 static __always_inline void read_arg_once(void *ctx, int kind, struct tgd_policy_cfg *cfg,
                                           struct tgd_policy_event *ev, __u32 a) {
   TGD_MASK(a, 7);
@@ -260,14 +301,17 @@ static __always_inline void read_arg_once(void *ctx, int kind, struct tgd_policy
   struct tgd_eval_memo *m = &ev->memo;
   int j = tgd_arg_read_at(m, d, r, a);
   if (j == (int)a) return;
+  struct tgd_raw_src rs = {};
   if (j >= 0 && j < TGD_MAX_ARGS) {
     __u32 from = j;
     TGD_MASK(from, 7);
     if (from >= TGD_MAX_ARGS) return;
     __builtin_memcpy(&ev->args[a], &ev->args[from], sizeof(struct tgd_arg_val));
+    rs.from = from + 1;
   } else {
-    read_arg(ctx, kind, d, &ev->args[a], r);
+    read_arg(ctx, kind, d, &ev->args[a], r, &rs);
   }
+  tgd_arg_done(ev, a, &rs);
   __builtin_memcpy(&m->have[a].d, d, sizeof(*d));
   __builtin_memcpy(&m->have[a].r, r, sizeof(*r));
   m->have_mask |= 1u << a;
@@ -280,6 +324,7 @@ static __always_inline void clear_arg(struct tgd_policy_event *ev, __u32 a) {
   ev->args[a].type = 0;
   ev->memo.have_mask &= ~(1u << a);
   ev->memo.typed_mask &= ~(1u << a);
+  ev->memo.big_mask &= ~(1u << a);
 }
 
 #define DEFINE_ARG_READER(suffix, kind)                                   \

@@ -361,7 +361,7 @@ struct tgd_policy_cfg {
   struct tgd_resolve res[TGD_MAX_ARGS];
   __u32 sock_scope; /* the key of the policy's tracked socks in tgd_socktrack: one id for
                        all the hooks of a TracingPolicy (Tetragon's socktrack_map is per policy) */
-  __u32 pad_end;
+  __u32 max_data_mask; /* bit a: args[a] has maxData (char_buf, iov_iter) */
 };
 
 /* tgd_policy_cfg.ret_flags */
@@ -558,6 +558,65 @@ struct tgd_policy_counters {
 /* The policy event record on the ring buffer. */
 #define TGD_EV_POLICY 10
 
+/* Buffers beyond the event record (char_buf, char_iovec, iov_iter and
+ * returnCopy buffers). The event record holds the first TGD_STR_MAX bytes
+ * of a buffer, what selectors match on. When a posted event's buffer is
+ * longer, the evaluator reads what Tetragon would report (TGD_BUF_DEFAULT
+ * bytes, or up to TGD_DATA_MAX with maxData) and writes it as chunk records
+ * (TGD_EV_DATA) to the ring buffer before the event record, so they reach
+ * user space first; the event's tgd_data_desc says how many bytes were
+ * sent, and user space joins the chunks by (data_id, argument). */
+#define TGD_EV_DATA 11
+#define TGD_DATA_CHUNK 32736 /* bytes of one chunk record (Tetragon's data message) */
+#define TGD_DATA_CHUNKS 10   /* chunks of one buffer at most */
+#define TGD_DATA_MAX (TGD_DATA_CHUNKS * TGD_DATA_CHUNK) /* maxData: 327,360 bytes (Tetragon's) */
+#define TGD_BUF_DEFAULT 4095 /* bytes of a buffer without maxData (Tetragon reads at most 0xfff) */
+#define TGD_BUF_MAXDATA_MIN 4096 /* maxData: buffers from this size on go as Tetragon's data events */
+#define TGD_IOVEC_ENTRIES 7  /* char_iovec: iovecs read (as Tetragon) */
+#define TGD_IOVEC_ENTRY_MAX 4094 /* char_iovec: a longer iovec is Tetragon's CharBufErrorBufTooLarge */
+/* Tetragon's char_buf errors (tgd_arg_val.mode of a buffer, negated). */
+#define TGD_BUFERR_PAGEFAULT 2
+#define TGD_BUFERR_TOOLARGE 3
+
+struct tgd_data_chunk_hdr {
+  __u32 op;     /* TGD_EV_DATA */
+  __u16 arg;    /* position in the event's args */
+  __u16 pad;
+  __u64 id;     /* the event's data_id */
+  __u32 offset; /* of the first byte in the buffer */
+  __u32 len;    /* bytes that follow */
+};
+
+struct tgd_data_chunk {
+  struct tgd_data_chunk_hdr h;
+  char data[TGD_DATA_CHUNK];
+};
+
+/* The record of a chunk of at most TGD_DATA_SMALL bytes (a ring buffer
+ * record has a fixed size: small chunks take a small one). */
+#define TGD_DATA_SMALL 4096
+struct tgd_data_chunk_small {
+  struct tgd_data_chunk_hdr h;
+  char data[TGD_DATA_SMALL];
+};
+
+/* A buffer argument's chunks (tgd_policy_event.data[arg]). */
+#define TGD_DATAF_LOST 1      /* a chunk was not written (ring buffer full) or, with maxData, not read: the
+                                  argument is dropped, as Tetragon drops a data event it cannot complete */
+#define TGD_DATAF_PAGEFAULT 2 /* a chunk of an inline-sized read faulted: Tetragon's CharBufErrorPageFault */
+struct tgd_data_desc {
+  __u32 sent;  /* bytes sent in chunks (0: the record's inline bytes are the whole buffer) */
+  __u32 flags; /* TGD_DATAF_* */
+};
+
+/* Where a long buffer is read from at post time (scratch, not sent). */
+struct tgd_buf_src {
+  __u64 ptr;  /* buffer, iovec array or struct iov_iter * */
+  __u64 cnt;  /* buffer: its length; char_iovec: the iovec count */
+  __u32 user; /* user memory */
+  __u32 pad;
+};
+
 #define TGD_EVF_MONITOR (1u << 0)   /* the action was not enforced (monitor mode) */
 #define TGD_EVF_SIGNAL_FAILED (1u << 1)
 #define TGD_EVF_KSTACK (1u << 2)    /* a kernel stack was asked for: kernel_stack_id (id or -errno) */
@@ -620,7 +679,7 @@ struct tgd_arg_val {
   __u32 type;  /* TGD_ARG_* (0: not read) */
   __u32 len;   /* strings, paths, buffers: bytes copied (strings without the NUL); read error as 0 */
   __u32 flags; /* path-like: TGD_PATHF_*; buffers: original length */
-  __u16 mode;  /* path-like: the inode's i_mode */
+  __u16 mode;  /* path-like: the inode's i_mode; buffers: -TGD_BUFERR_* (0: read) */
   __u16 pad;
   union {
     __s64 s64;
@@ -656,6 +715,8 @@ struct tgd_eval_memo {
   __u32 typed_mask; /* bit a: args[a].type may be set (0: every position is empty) */
   __u32 pid_swapped; /* pid/tid are a tracked socket's owner's (TrackSock), not the task's */
   __u32 sock_scope;  /* the evaluated policy's tgd_policy_cfg.sock_scope (TrackSock keys) */
+  __u32 big_mask;   /* bit a: args[a] is a buffer longer than its inline bytes; its source is in bufs[a] */
+  __u32 pad;
   struct tgd_arg_src have[TGD_MAX_ARGS];
 };
 
@@ -675,22 +736,27 @@ struct tgd_policy_event {
    * flag; 0 is a valid id) or -errno of bpf_get_stackid. */
   __s32 kernel_stack_id;
   __s32 user_stack_id;
+  __u64 data_id; /* chunk records of this event carry it (0: none) */
+  struct tgd_data_desc data[TGD_MAX_ARGS];
   /* Scratch for lookups, not sent to user space (TGD_EVENT_WIRE_SIZE). */
   struct tgd_lpm_key key;
   char rev[TGD_STR_MAX];
   struct tgd_rate_key rate;
   struct tgd_eval_memo memo;
   struct tgd_exec_creds creds; /* lineage.bpf.h: a record being made */
+  struct tgd_buf_src bufs[TGD_MAX_ARGS];
 };
 
 /* Bytes of a tgd_policy_event that reach user space. */
-#define TGD_EVENT_WIRE_SIZE (48 + TGD_MAX_ARGS * (16 + TGD_STR_MAX) + 8)
+#define TGD_EVENT_WIRE_SIZE (48 + TGD_MAX_ARGS * (16 + TGD_STR_MAX) + 16 + 8 * TGD_MAX_ARGS)
 
 #ifdef __cplusplus
 static_assert(offsetof(struct tgd_policy_event, key) == TGD_EVENT_WIRE_SIZE, "wire size");
 static_assert(offsetof(struct tgd_policy_event, kernel_stack_id) == 48 + TGD_MAX_ARGS * (16 + TGD_STR_MAX),
               "stack ids follow the args");
 static_assert(sizeof(struct tgd_arg_desc) == 12, "tgd_arg_desc");
+static_assert(sizeof(struct tgd_data_chunk_hdr) == 24, "tgd_data_chunk_hdr");
+static_assert(offsetof(struct tgd_policy_event, data_id) == 48 + TGD_MAX_ARGS * (16 + TGD_STR_MAX) + 8, "data_id");
 static_assert(sizeof(struct tgd_resolve) == 20, "tgd_resolve");
 static_assert(sizeof(struct tgd_arg_src) == 32, "tgd_arg_src: compared as 8 words");
 static_assert(offsetof(struct tgd_policy_event, memo) % 8 == 0, "tgd_eval_memo alignment");
@@ -717,6 +783,7 @@ static_assert(sizeof(struct tgd_exec_creds) == 64, "tgd_exec_creds");
 static_assert(offsetof(struct tgd_arg_val, str) == 16, "tgd_arg_val header");
 #else
 _Static_assert(sizeof(struct tgd_arg_desc) == 12, "tgd_arg_desc");
+_Static_assert(sizeof(struct tgd_data_chunk_hdr) == 24, "tgd_data_chunk_hdr");
 _Static_assert(__builtin_offsetof(struct tgd_policy_event, key) == TGD_EVENT_WIRE_SIZE, "wire size");
 _Static_assert(sizeof(struct tgd_arg_src) == 32, "tgd_arg_src: compared as 8 words");
 _Static_assert(__builtin_offsetof(struct tgd_policy_event, memo) % 8 == 0, "tgd_eval_memo alignment");

@@ -24,6 +24,7 @@
 #include "bpf/dispatch/selectors.bpf.h"
 #include "bpf/dispatch/args.bpf.h"
 #include "bpf/dispatch/actions.bpf.h"
+#include "bpf/dispatch/data_chunks.bpf.h"
 
 /* An LSM verdict: 0 allows, -errno denies (the first Override wins). */
 struct tgd_verdict {
@@ -33,6 +34,7 @@ struct tgd_verdict {
 
 /* Decides one evaluation whose arguments are read: finds the matching
  * selector and runs its actions; returns 1 when the event is to be posted
+ * (its long buffers' data chunks then already written)
  * (post_event: only posted events touch the ring buffer, evaluations that do
  * not match cost it nothing). A global
  * function: the verifier checks it once, on its own, instead of once per
@@ -55,6 +57,11 @@ __noinline int tgd_decide(struct tgd_policy_cfg *cfg, struct tgd_policy_event *e
     if (st) st->rate_limited++;
     return 0;
   }
+  /* To be posted: the chunks of buffers longer than the record go to the
+   * ring buffer first (here, in a global function, rather than in
+   * post_event: a call there multiplies the evaluators' verifier states). */
+  ev->data_id = 0;
+  if (ev->memo.big_mask & ((1u << ev->n_args) - 1)) tgd_post_data(ev, cfg->max_data_mask);
   return 1;
 }
 
@@ -179,10 +186,19 @@ __noinline int tgd_ret_copy(struct pt_regs *ctx, struct tgd_policy_cfg *cfg, str
   if (pos >= TGD_MAX_ARGS) return 0;
   struct tgd_arg_desc *d = &cfg->args[pos];
   __u32 type = d->type;
-  if (type == TGD_ARG_IOVEC)
-    tgd_read_object(type, saved->ptr, saved->cnt, d->is_signed, &ev->args[pos]);
-  else
-    tgd_read_object(type, saved->ptr, PT_REGS_RC(ctx), 0, &ev->args[pos]);
+  struct tgd_raw_src rs = {.raw = saved->ptr};
+  if (type == TGD_ARG_IOVEC) {
+    /* At most as many bytes as the function returned (as Tetragon; a
+     * negative or 0 return caps nothing). */
+    __s64 rc = PT_REGS_RC(ctx);
+    __u32 cap = rc <= 0 ? 0 : rc > 0x7fffffff ? 0x7fffffff : (__u32)rc;
+    rs.size_raw = saved->cnt;
+    rs.aux = (d->is_signed & 1) | (cap << 1);
+  } else {
+    rs.size_raw = PT_REGS_RC(ctx);
+  }
+  tgd_read_object(type, rs.raw, rs.size_raw, rs.aux, &ev->args[pos]);
+  tgd_arg_done(ev, pos, &rs);
   /* The position no longer holds what the read-once memo says it holds. */
   ev->memo.have_mask &= ~(1u << pos);
   ev->memo.typed_mask |= 1u << pos;
@@ -234,6 +250,7 @@ static __always_inline struct tgd_scratch *claim_scratch(struct eval_ctx *ec) {
   ev->memo.typed_mask = 0;
   ev->memo.exe_state = TGD_EXE_UNKNOWN;
   ev->memo.pid_swapped = 0;
+  ev->memo.big_mask = 0;
   return slot;
 }
 

@@ -320,6 +320,15 @@ struct {
   __uint(max_entries, 1 << 22);
 } tgd_events SEC(".maps");
 
+/* Per-CPU sequence of data ids of posted events with long buffers (an id
+ * is the CPU and its sequence number; data_chunks.bpf.h). */
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, __u64);
+} tgd_data_seq SEC(".maps");
+
 /* Hook id -> per-CPU counters (struct tgd_hook_stats); user space sums them. */
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

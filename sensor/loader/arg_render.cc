@@ -174,7 +174,8 @@ std::string NetAddressString(uint16_t family, const uint8_t addr[16]) {
   return buf;
 }
 
-bool RenderArg(const CompiledArg& a, const tgd_arg_val& v, int hook_kind, tetragon::KprobeArgument* out) {
+bool RenderArg(const CompiledArg& a, const tgd_arg_val& v, int hook_kind, tetragon::KprobeArgument* out,
+               const BufferData* data) {
   const bool tracepoint = hook_kind == TGD_HOOK_TRACEPOINT || hook_kind == TGD_HOOK_RAW_TP;
   // Tetragon's tracepoint events (raw ones included) carry no labels.
   if (!a.label.empty() && !tracepoint) out->set_label(a.label);
@@ -344,8 +345,24 @@ bool RenderArg(const CompiledArg& a, const tgd_arg_val& v, int hook_kind, tetrag
     case ArgRender::kCapPermitted: out->set_cap_permitted_arg(absl::StrFormat("%016x", v.u64)); break;
     case ArgRender::kCapEffective: out->set_cap_effective_arg(absl::StrFormat("%016x", v.u64)); break;
     case ArgRender::kBytes: {
-      std::string bytes(v.str, std::min<uint32_t>(v.len, TGD_STR_MAX));
-      if (v.flags > bytes.size()) {
+      // As Tetragon's ReadArgBytes: a read error renders as its name; a
+      // data event it cannot complete leaves the argument out; bytes beyond
+      // what was read make a truncated_bytes_arg with the original size
+      // (kprobes, uprobes, LSM: tracepoint events carry plain bytes).
+      const uint16_t err = v.mode;
+      const BufferData::Kind kind = data ? data->kind : BufferData::kInline;
+      if (kind == BufferData::kLost) return false;
+      if (err == TGD_BUFERR_PAGEFAULT || kind == BufferData::kPageFault) {
+        out->set_bytes_arg("CharBufErrorPageFault");
+        break;
+      }
+      if (err == TGD_BUFERR_TOOLARGE) {
+        out->set_bytes_arg("CharBufErrorBufTooLarge");
+        break;
+      }
+      std::string bytes = kind == BufferData::kComplete ? data->bytes
+                                                        : std::string(v.str, std::min<uint32_t>(v.len, TGD_STR_MAX));
+      if (v.flags > bytes.size() && !tracepoint) {
         tetragon::KprobeTruncatedBytes* t = out->mutable_truncated_bytes_arg();
         t->set_orig_size(v.flags);
         t->set_bytes_arg(std::move(bytes));

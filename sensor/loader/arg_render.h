@@ -15,12 +15,16 @@
 #include "api/tetragon.pb.h"
 #include "bpf/dispatch/dispatch_abi.h"
 #include "sensor/loader/compile.h"
+#include "sensor/loader/data_chunks.h"
 
 namespace tgd {
 
 // Fills `out`; returns false when Tetragon renders no argument for it
-// (type nop), and `out` is to be dropped.
-bool RenderArg(const CompiledArg& a, const tgd_arg_val& v, int hook_kind, tetragon::KprobeArgument* out);
+// (type nop, or a buffer whose data chunks were lost), and `out` is to be
+// dropped. `data`: a buffer argument's bytes beyond the record (data
+// chunks), nullptr or kInline when the record holds them all.
+bool RenderArg(const CompiledArg& a, const tgd_arg_val& v, int hook_kind, tetragon::KprobeArgument* out,
+               const BufferData* data = nullptr);
 
 // Tetragon's text forms (exposed for tests).
 std::string FilePermissionString(uint16_t mode);  // "-rwxr-xr-x"

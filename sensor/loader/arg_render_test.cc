@@ -32,13 +32,14 @@ tgd_arg_val Num(uint32_t type, uint64_t x) {
 
 // The JSON of a process_kprobe (or process_tracepoint for TGD_HOOK_TRACEPOINT)
 // event carrying just this argument.
-std::string Json(ArgRender r, const tgd_arg_val& v, int hook_kind = TGD_HOOK_KPROBE, const std::string& label = "") {
+std::string Json(ArgRender r, const tgd_arg_val& v, int hook_kind = TGD_HOOK_KPROBE, const std::string& label = "",
+                 const BufferData* data = nullptr) {
   CompiledArg a;
   a.render = r;
   a.label = label;
   tetragon::GetEventsResponse ev;
   tetragon::KprobeArgument arg;
-  bool rendered = RenderArg(a, v, hook_kind, &arg);
+  bool rendered = RenderArg(a, v, hook_kind, &arg, data);
   if (hook_kind == TGD_HOOK_TRACEPOINT) {
     if (rendered) *ev.mutable_process_tracepoint()->add_args() = arg;
     else ev.mutable_process_tracepoint();
@@ -213,6 +214,31 @@ TEST(ArgRenderGolden, BuffersAndNop) {
   EXPECT_EQ(Json(ArgRender::kBytes, b),
             R"({"process_kprobe":{"args":[{"truncated_bytes_arg":{"bytes_arg":"aGkAeA==","orig_size":"5000"}}]}})");
   EXPECT_EQ(Json(ArgRender::kNop, Num(TGD_ARG_INT, 1)), R"({"process_kprobe":{}})");
+  // Tetragon's tracepoint events carry the bytes read, never truncated_bytes_arg.
+  EXPECT_EQ(Json(ArgRender::kBytes, b, TGD_HOOK_TRACEPOINT),
+            R"({"process_tracepoint":{"args":[{"bytes_arg":"aGkAeA=="}]}})");
+}
+
+// Buffers longer than the record: the bytes joined from data chunks, as
+// far as Tetragon reads them (4095 bytes, or up to 327,360 with maxData).
+TEST(ArgRenderGolden, BuffersFromDataChunks) {
+  tgd_arg_val b = Str(TGD_ARG_USER_BUF, "ab");
+  b.flags = 5;
+  BufferData whole{BufferData::kComplete, "abcde"};
+  EXPECT_EQ(Json(ArgRender::kBytes, b, TGD_HOOK_KPROBE, "", &whole),
+            R"({"process_kprobe":{"args":[{"bytes_arg":"YWJjZGU="}]}})");
+  b.flags = 6;
+  EXPECT_EQ(Json(ArgRender::kBytes, b, TGD_HOOK_KPROBE, "", &whole),
+            R"({"process_kprobe":{"args":[{"truncated_bytes_arg":{"bytes_arg":"YWJjZGU=","orig_size":"6"}}]}})");
+  BufferData lost{BufferData::kLost, ""};  // as Tetragon: an incomplete data event leaves the argument out
+  EXPECT_EQ(Json(ArgRender::kBytes, b, TGD_HOOK_KPROBE, "", &lost), R"({"process_kprobe":{}})");
+  BufferData fault{BufferData::kPageFault, ""};
+  EXPECT_EQ(Json(ArgRender::kBytes, b, TGD_HOOK_KPROBE, "", &fault),
+            R"({"process_kprobe":{"args":[{"bytes_arg":"Q2hhckJ1ZkVycm9yUGFnZUZhdWx0"}]}})");
+  tgd_arg_val big_iov = Str(TGD_ARG_IOVEC, "x");
+  big_iov.mode = TGD_BUFERR_TOOLARGE;
+  EXPECT_EQ(Json(ArgRender::kBytes, big_iov),
+            R"({"process_kprobe":{"args":[{"bytes_arg":"Q2hhckJ1ZkVycm9yQnVmVG9vTGFyZ2U="}]}})");
 }
 
 TEST(ArgRenderGolden, Syscall64OnTracepointsOnly) {

@@ -311,7 +311,6 @@ absl::Status CompileObjectArg(const policy::Hook& hook, const policy::ArgSpec& a
   if (a.return_copy && hook.kind != policy::HookKind::kKprobe && hook.kind != policy::HookKind::kUprobe) {
     return Unimplemented(path + ".returnCopy", absl::StrCat("returnCopy on ", policy::HookKindName(hook.kind)));
   }
-  if (a.max_data) return Unimplemented(path + ".maxData", "maxData");
   ca->render = o->render;
   d->type = o->code;
   d->size_loc = 0xffff;

@@ -343,6 +343,8 @@ TEST_F(ArgTypesRootTest, IovIterOnIomapDirectWrite) {
   // kiocb cannot be filtered (as Tetragon): the policy is scoped to the test's cgroup.
   absl::Status loaded = Load("iter-eq", absl::StrCat("  tracepoints:\n", head, "    args:\n", args));
   ASSERT_TRUE(loaded.ok()) << loaded;
+  loaded = Load("iter-maxdata", absl::StrCat("  tracepoints:\n", head, "    args:\n", args, "      maxData: true\n"));
+  ASSERT_TRUE(loaded.ok()) << loaded;
   Run([file] {
     int fd = open(file.c_str(), O_CREAT | O_WRONLY | O_DIRECT, 0640);
     if (fd < 0) return 2;
@@ -359,11 +361,17 @@ TEST_F(ArgTypesRootTest, IovIterOnIomapDirectWrite) {
   ASSERT_EQ(ev.size(), 1u);
   ASSERT_EQ(ev[0].size(), 2u);
   EXPECT_EQ(ev[0][0].file_arg().path(), file);
-  const tetragon::KprobeTruncatedBytes& t = ev[0][1].truncated_bytes_arg();
-  EXPECT_EQ(t.orig_size(), 4096u);
-  ASSERT_EQ(t.bytes_arg().size(), static_cast<size_t>(TGD_STR_MAX));
-  EXPECT_EQ(t.bytes_arg().substr(0, 19), "tgdispatch-iov-iter");
-  EXPECT_EQ(t.bytes_arg()[TGD_STR_MAX - 1], 'z');
+  // As far as Tetragon reads it (4095 bytes; with maxData the 4096), the
+  // rest of the record's 240 from data chunks; tracepoint events carry a
+  // plain bytes_arg.
+  const std::string& t = ev[0][1].bytes_arg();
+  ASSERT_EQ(t.size(), static_cast<size_t>(TGD_BUF_DEFAULT));
+  EXPECT_EQ(t.substr(0, 19), "tgdispatch-iov-iter");
+  EXPECT_EQ(t.find_first_not_of('z', 19), std::string::npos);
+  const auto& m = Events("iter-maxdata");
+  ASSERT_EQ(m.size(), 1u);
+  ASSERT_EQ(m[0][1].bytes_arg().size(), 4096u);
+  EXPECT_EQ(m[0][1].bytes_arg().substr(0, 19), "tgdispatch-iov-iter");
 }
 
 TEST_F(ArgTypesRootTest, FdAndCharBufOnSysEnterWrite) {
@@ -403,8 +411,9 @@ TEST_F(ArgTypesRootTest, FdAndCharBufOnSysEnterWrite) {
   EXPECT_EQ(ev[0][0].file_arg().permission(), "-rw-------");
   EXPECT_EQ(ev[0][1].bytes_arg(), "tgdispatch-payload");
   EXPECT_EQ(ev[0][2].size_arg(), 18u);
-  EXPECT_EQ(ev[1][1].truncated_bytes_arg().orig_size(), 1000u);
-  EXPECT_EQ(ev[1][1].truncated_bytes_arg().bytes_arg(), std::string(TGD_STR_MAX, 'z'));
+  // Longer than the record: the rest came as data chunks; Tetragon's
+  // tracepoint events carry the bytes as a plain bytes_arg.
+  EXPECT_EQ(ev[1][1].bytes_arg(), big);
   EXPECT_EQ(Events("buf-prefix").size(), 1u);
   EXPECT_EQ(Events("fd-other").size(), 0u);
   EXPECT_EQ(Events("buf-substr").size(), 1u);
@@ -598,7 +607,7 @@ TEST_F(ArgTypesRootTest, ArgumentsReadOnceServeEveryPolicyInItsOwnOrder) {
   EXPECT_EQ(b[0][2].bytes_arg(), "tgdispatch-payload");
   EXPECT_EQ(b[1][0].size_arg(), 1000u);
   EXPECT_EQ(b[1][1].file_arg().path(), file);
-  EXPECT_EQ(b[1][2].truncated_bytes_arg().orig_size(), 1000u);
+  EXPECT_EQ(b[1][2].bytes_arg(), std::string(1000, 'z'));
 
   const auto& c = Events("buf-only");
   ASSERT_EQ(c.size(), 1u);
@@ -611,7 +620,7 @@ TEST_F(ArgTypesRootTest, ArgumentsReadOnceServeEveryPolicyInItsOwnOrder) {
   EXPECT_EQ(d[0][0].bytes_arg(), "tgdispatch-payload");
   EXPECT_EQ(d[0][1].size_arg(), 18u);
   EXPECT_EQ(d[0][2].file_arg().path(), file);
-  EXPECT_EQ(d[1][0].truncated_bytes_arg().bytes_arg(), std::string(TGD_STR_MAX, 'z'));
+  EXPECT_EQ(d[1][0].bytes_arg(), std::string(1000, 'z'));
   EXPECT_EQ(d[1][1].size_arg(), 1000u);
   EXPECT_EQ(d[1][2].file_arg().path(), file);
 }

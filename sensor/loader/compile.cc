@@ -228,7 +228,6 @@ absl::Status CompileArgs(const policy::Hook& hook, const TracepointFormatReader&
     const bool object = IsObjectArgType(a.type);  // kernel objects and buffers: arg_types.cc
     if (a.size_arg_index != 0 && !object) return Unimplemented(path + ".sizeArgIndex", "sizeArgIndex");
     if (a.return_copy && !object) return Unimplemented(path + ".returnCopy", "returnCopy");
-    if (a.max_data && !object) return Unimplemented(path + ".maxData", "maxData");
 
     if (a.index < 0) return Invalid(path + ".index", "must not be negative");
     std::optional<IntType> it = ExplicitIntType(a.type);
@@ -309,6 +308,10 @@ absl::Status CompileArgs(const policy::Hook& hook, const TracepointFormatReader&
       TGD_ASSIGN_OR_RETURN(ResolvedPath r, ResolveArgPath(hook, a, path, field));
       TGD_RETURN_IF_ERROR(ApplyResolvedPath(r, a, path, &d));
       out->cfg.res[i] = r.res;
+    }
+    // maxData: char_buf and iov_iter (Tetragon ignores it on other types and on returnCopy).
+    if (a.max_data && !a.return_copy && (d.type == TGD_ARG_USER_BUF || d.type == TGD_ARG_KERNEL_BUF || d.type == TGD_ARG_IOV_ITER)) {
+      out->cfg.max_data_mask |= 1u << i;
     }
     out->args.push_back(std::move(ca));
   }

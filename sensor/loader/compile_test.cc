@@ -341,19 +341,31 @@ TEST(CompileTest, SpecLevelRefusals) {
   EXPECT_EQ(CheckSpecLoadable(*p), all[0]);
 }
 
-// args[].maxData was accepted and ignored; now it is refused, naming it.
-TEST(CompileTest, MaxDataIsRefused) {
+// args[].maxData: honoured on char_buf and iov_iter (a bit of the config
+// the datapath reads when it posts the event); on other types Tetragon
+// ignores it (with a warning), and so the policy loads here too.
+TEST(CompileTest, MaxDataMarksItsBuffers) {
   const std::string kp = "  kprobes:\n  - call: security_file_open\n    syscall: false\n    args:\n"
                          "    - index: 0\n      type: uint64\n";
-  EXPECT_TRUE(Compile(kp).ok());
-  EXPECT_TRUE(Compile(kp + "      maxData: false\n").ok());
-  auto c = Compile(kp + "      maxData: true\n");
-  EXPECT_EQ(c.status(),
-            absl::UnimplementedError("spec.kprobes[0].args[0].maxData: maxData is not supported by tgdispatch yet"));
+  auto plain = Compile(kp + "      maxData: true\n");
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_EQ(plain->cfg.max_data_mask, 0u);
+  const std::string bufs = "  kprobes:\n  - call: vfs_write\n    syscall: false\n    args:\n"
+                           "    - index: 0\n      type: int\n"
+                           "    - index: 1\n      type: char_buf\n      sizeArgIndex: 3\n      maxData: true\n"
+                           "    - index: 2\n      type: size_t\n"
+                           "    - index: 3\n      type: char_buf\n      sizeArgIndex: 3\n";
+  auto c = Compile(bufs);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->cfg.max_data_mask, 1u << 1);
+  auto it = Compile("  kprobes:\n  - call: tty_write\n    syscall: false\n    args:\n"
+                    "    - index: 1\n      type: iov_iter\n      maxData: true\n");
+  ASSERT_TRUE(it.ok()) << it.status();
+  EXPECT_EQ(it->cfg.max_data_mask, 1u);
   auto tp = Compile("  tracepoints:\n  - subsystem: syscalls\n    event: sys_enter_openat\n    args:\n"
                     "    - index: 6\n      type: string\n      maxData: true\n");
-  EXPECT_EQ(tp.status(),
-            absl::UnimplementedError("spec.tracepoints[0].args[0].maxData: maxData is not supported by tgdispatch yet"));
+  ASSERT_TRUE(tp.ok()) << tp.status();
+  EXPECT_EQ(tp->cfg.max_data_mask, 0u);
 }
 
 // Tetragon's enum spells bit 1 DAC_OVERRIDE; the kernel's CAP_DAC_OVERRIDE

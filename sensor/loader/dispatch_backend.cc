@@ -165,6 +165,8 @@ absl::Status DispatchBackend::Init() {
   TGD_RETURN_IF_ERROR(LibbpfStatus(
       bpf_map__set_max_entries(shared_->maps.tgd_stacks, std::max<uint32_t>(opts_.stack_trace_entries, 1)),
       "sizing tgd_stacks"));
+  TGD_RETURN_IF_ERROR(LibbpfStatus(bpf_map__set_max_entries(shared_->maps.tgd_events, opts_.events_ring_bytes),
+                                   "sizing tgd_events (events_ring_bytes)"));
   TGD_RETURN_IF_ERROR(LibbpfStatus(dispatch::load(shared_.get()), "loading the dispatch BPF object"));
   symbolizer_ = std::make_unique<Symbolizer>(SymbolizerOptions{.expose_addresses = opts_.expose_stack_addresses});
   user_actions_ = std::make_unique<UserActionRunner>(opts_.user_actions);
@@ -216,18 +218,7 @@ absl::Status DispatchBackend::Init() {
   TGD_ASSIGN_OR_RETURN(GracePeriod gp, GracePeriod::Create());
   reclaimer_ = std::make_unique<Reclaimer>(std::move(gp), std::vector<SlotPool*>{cfg_pool_.get(), run_pool_.get()});
 
-  rb_.reset(ring_buffer__new(
-      bpf_map__fd(shared_->maps.tgd_events),
-      [](void* ctx, void* data, size_t size) -> int {
-        auto* self = static_cast<DispatchBackend*>(ctx);
-        if (size < TGD_EVENT_WIRE_SIZE) return 0;
-        tgd_policy_event ev;
-        memcpy(&ev, data, TGD_EVENT_WIRE_SIZE);  // the scratch tail is not sent
-        self->HandleRecord(ev);
-        self->posted_.fetch_add(1);
-        return 0;
-      },
-      this, nullptr));
+  rb_.reset(ring_buffer__new(bpf_map__fd(shared_->maps.tgd_events), &DispatchBackend::OnRecord, this, nullptr));
   if (!rb_) return ErrnoStatus(errno, "ring_buffer__new(tgd_events)");
   if (opts_.filter) {
     filter_observer_ =

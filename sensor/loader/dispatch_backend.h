@@ -36,6 +36,7 @@
 #include "sensor/bpfcore/bpf_owners.h"
 #include "sensor/eventbus/event_bus.h"
 #include "sensor/loader/compile.h"
+#include "sensor/loader/data_chunks.h"
 #include "sensor/loader/features.h"
 #include "sensor/loader/link_pins.h"
 #include "sensor/loader/run_gates.h"
@@ -94,6 +95,9 @@ struct DispatchOptions {
   // policy that asks, ~34 MB each). A new stack whose bucket is taken is
   // rendered without frames.
   uint32_t stack_trace_entries = TGD_STACK_ENTRIES;
+  // Bytes of the policy event ring buffer (tgd_events; a power of two, at
+  // least a page): events and the data chunks of their long buffers.
+  uint32_t events_ring_bytes = 1u << 22;
   // GetUrl / DnsLookup: queue, workers, timeout, resolver (user_actions.h).
   UserActionOptions user_actions;
   // Stack frames carry their address (Tetragon's --expose-stack-addresses).
@@ -158,6 +162,8 @@ class DispatchBackend : public PolicyBackend {
   uint64_t events_posted() const { return posted_.load(); }
   // GetUrl / DnsLookup requests done, failed and dropped so far.
   UserActionStats user_action_stats() const { return user_actions_ ? user_actions_->Stats() : UserActionStats{}; }
+  // The data chunk reassembly (tests read its counters).
+  const DataChunks& chunks_for_test() const { return chunks_; }
   // Decodes one ring buffer record into an event (exposed for tests/bench).
   std::optional<tetragon::GetEventsResponse> Decode(const tgd_policy_event& ev);
   // The fd of a shared map by name ("tgd_policy_cfgs", ...), -1 if unknown.
@@ -312,6 +318,10 @@ class DispatchBackend : public PolicyBackend {
   // held back and retried (opts_.event_cache), as Tetragon's event cache
   // does; complete events go out at once. Reader thread only.
   void HandleRecord(const tgd_policy_event& ev);
+  // The ring buffer callback: a policy event or a data chunk.
+  static int OnRecord(void* ctx, void* data, size_t size);
+  // Buffers beyond the event records (data chunks), joined per event.
+  DataChunks chunks_;
   void ProcessPending(bool flush);
   // Whether `found` completes an event held for `age`: the process is known
   // (a fork's exec may still come: waited for up to kCloneWait) and so is

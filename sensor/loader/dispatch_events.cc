@@ -108,6 +108,8 @@ int DispatchBackend::PollOnce(int timeout_ms) {
 void DispatchBackend::Publish(const tgd_policy_event& ev, const ProcessCache::ForEvent* found, bool final,
                               std::shared_ptr<const tgd_policy_event> ret) {
   std::optional<tetragon::GetEventsResponse> out = DecodeWith(ev, found, ret.get());
+  chunks_.Release(ev.data_id);
+  if (ret) chunks_.Release(ret->data_id);
   if (ev.flags & TGD_EVF_USTACK) {  // not taken when the policy went away meanwhile
     absl::MutexLock l(&stacks_mu_);
     held_stacks_.erase({ev.policy_id, ev.tid, ev.ktime});
@@ -203,6 +205,20 @@ void DispatchBackend::RunUserActions(const tgd_policy_event& ev) {
   }
 }
 
+int DispatchBackend::OnRecord(void* ctx, void* data, size_t size) {
+  auto* self = static_cast<DispatchBackend*>(ctx);
+  if (size >= sizeof(uint32_t) && *static_cast<const uint32_t*>(data) == TGD_EV_DATA) {
+    self->chunks_.AddChunk(data, size);  // a long buffer's chunk, ahead of its event
+    return 0;
+  }
+  if (size < TGD_EVENT_WIRE_SIZE) return 0;
+  tgd_policy_event ev;
+  memcpy(&ev, data, TGD_EVENT_WIRE_SIZE);  // the scratch tail is not sent
+  self->HandleRecord(ev);
+  self->posted_.fetch_add(1);
+  return 0;
+}
+
 void DispatchBackend::HandleRecord(const tgd_policy_event& rec) {
   // Return probes: an entry event waits for its return event (as Tetragon:
   // one event, sent when both are there; an entry whose return never comes
@@ -211,6 +227,7 @@ void DispatchBackend::HandleRecord(const tgd_policy_event& rec) {
   // As Tetragon, when the event is received, before it waits for its
   // process: queued, done by the workers, never blocking this reader.
   RunUserActions(rec);
+  chunks_.Finish(rec);  // its long buffers, whose chunks came first
   std::shared_ptr<const tgd_policy_event> ret;
   const tgd_policy_event* evp = &rec;
   std::shared_ptr<const tgd_policy_event> entry;
@@ -236,11 +253,17 @@ void DispatchBackend::HandleRecord(const tgd_policy_event& rec) {
     {
       absl::MutexLock l(&mu_);
       auto it = entries_.find(rec.policy_id);
-      if (it == entries_.end()) return;
+      if (it == entries_.end()) {
+        chunks_.Release(rec.data_id);
+        return;
+      }
       pair = it->second->compiled.cfg.pair_id;
     }
     auto it = ret_pending_.find(RetKey{rec.tid, pair, rec.ktime});
-    if (it == ret_pending_.end()) return;
+    if (it == ret_pending_.end()) {
+      chunks_.Release(rec.data_id);  // a return without its entry gives nothing
+      return;
+    }
     entry = it->second;
     ret_pending_.erase(it);
     ret = std::make_shared<const tgd_policy_event>(rec);
@@ -391,12 +414,15 @@ std::optional<tetragon::GetEventsResponse> DispatchBackend::DecodeWith(const tgd
   uint32_t n = std::min<uint32_t>(ev.n_args, TGD_MAX_ARGS);
   std::optional<tetragon::KprobeArgument> ret_arg;
   const uint32_t rn = ret ? std::min<uint32_t>(ret->n_args, TGD_MAX_ARGS) : 0;
+  const EventBuffers bufs = chunks_.Get(ev);  // long buffers (data chunks)
+  const EventBuffers ret_bufs = ret ? chunks_.Get(*ret) : EventBuffers{};
   for (uint32_t i = 0; i < n && i < args.size(); ++i) {
     const bool copied = ret && static_cast<int>(i) == copy_entry_pos && copy_pos >= 0 &&
                         static_cast<uint32_t>(copy_pos) < rn && static_cast<size_t>(copy_pos) < ret_args.size();
     const tgd_arg_val& v = copied ? ret->args[copy_pos] : ev.args[i];
+    const BufferData& data = copied ? ret_bufs[copy_pos] : bufs[i];
     tetragon::KprobeArgument a;
-    if (RenderArg(copied ? ret_args[copy_pos] : args[i], v, kind, &a)) {  // arg_render.cc
+    if (RenderArg(copied ? ret_args[copy_pos] : args[i], v, kind, &a, &data)) {  // arg_render.cc
       *(args[i].data ? pdata.Add() : pargs.Add()) = std::move(a);
     }
   }

@@ -237,6 +237,84 @@ spec:
   EXPECT_EQ(got[0].args(2).long_arg(), 9);
 }
 
+// A returnCopy buffer longer than the event record: read at return from the
+// kept pointer, sent as data chunks, as far as Tetragon reads it (4095
+// bytes: its return side never uses maxData), with the length returned.
+TEST_F(RetprobeRootTest, ReturnCopyOfALongBufferIsTetragonsFirst4095Bytes) {
+  LoadOrDie(R"(apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: rt-fillbig
+spec:
+  uprobes:
+  - path: BIN
+    symbols: [tgd_rt_fill_big]
+    args:
+    - index: 0
+      type: int64
+    - index: 1
+      type: char_buf
+      sizeArgIndex: 3
+      returnCopy: true
+    return: true
+    returnArg:
+      index: 0
+      type: int64
+)");
+  auto expect = [](size_t n) {
+    std::string s(n, '\0');
+    for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + i % 26);
+    return s;
+  };
+  ASSERT_EQ(Run({"fillbig", "3000"}), 0);
+  ASSERT_EQ(Run({"fillbig", "10000"}), 0);
+  auto got = Drain("rt-fillbig");
+  ASSERT_EQ(got.size(), 2u);
+  ASSERT_EQ(got[0].args_size(), 3);
+  EXPECT_EQ(got[0].args(1).bytes_arg(), expect(3000));
+  EXPECT_EQ(got[0].args(2).long_arg(), 3000);
+  ASSERT_EQ(got[1].args_size(), 3);
+  ASSERT_TRUE(got[1].args(1).has_truncated_bytes_arg()) << got[1].DebugString().substr(0, 300);
+  EXPECT_EQ(got[1].args(1).truncated_bytes_arg().orig_size(), 10000u);
+  EXPECT_EQ(got[1].args(1).truncated_bytes_arg().bytes_arg(), expect(4095));
+}
+
+// returnCopy of a char_iovec: the iovecs counted at entry, read at return
+// up to as many bytes as the function returned (as Tetragon), all joined.
+TEST_F(RetprobeRootTest, ReturnCopyOfAnIovecStopsAtTheReturnedLength) {
+  LoadOrDie(R"(apiVersion: cilium.io/v1alpha1
+kind: TracingPolicy
+metadata:
+  name: rt-filliov
+spec:
+  uprobes:
+  - path: BIN
+    symbols: [tgd_rt_fill_iov]
+    args:
+    - index: 1
+      type: char_iovec
+      sizeArgIndex: 3
+      returnCopy: true
+    return: true
+    returnArg:
+      index: 0
+      type: int64
+)");
+  auto expect = [](size_t n) {
+    std::string s(n, '\0');
+    for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + i % 26);
+    return s;
+  };
+  ASSERT_EQ(Run({"filliov", "5000"}), 0);
+  ASSERT_EQ(Run({"filliov", "9000"}), 0);
+  auto got = Drain("rt-filliov");
+  ASSERT_EQ(got.size(), 2u);
+  ASSERT_EQ(got[0].args_size(), 2);
+  EXPECT_TRUE(got[0].args(0).bytes_arg() == expect(5000)) << got[0].args(0).bytes_arg().size();
+  ASSERT_EQ(got[1].args_size(), 2);
+  EXPECT_TRUE(got[1].args(0).bytes_arg() == expect(9000)) << got[1].args(0).bytes_arg().size();
+}
+
 // A recursive function: every call pairs with its own return (the value
 // each level returns is 100 + its argument).
 TEST_F(RetprobeRootTest, NestedCallsOfOneFunctionPairWithTheirOwnReturns) {

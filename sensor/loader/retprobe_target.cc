@@ -4,6 +4,8 @@
 // calling at once. Usage:
 //   retprobe_target add A B            prints tgd_rt_add(A, B)
 //   retprobe_target fill TAG           tgd_rt_fill fills a buffer with "filled-TAG"
+//   retprobe_target fillbig N          tgd_rt_fill_big fills N bytes (byte i: 'a' + i % 26) and returns N
+//   retprobe_target filliov N          tgd_rt_fill_iov fills 3 iovecs of 3000 bytes as fillbig, returns N
 //   retprobe_target depth N            tgd_rt_depth(N) recurses N times (returns 100 + N)
 //   retprobe_target threads T K        T threads call tgd_rt_add(t, k) for k < K
 //   retprobe_target sock               tgd_rt_sock_new returns an object, a child
@@ -11,6 +13,7 @@
 //                                      returns it, a second child uses it; prints
 //                                      "PARENT CHILD1 CHILD2"
 #include <pthread.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <stdio.h>
@@ -33,6 +36,23 @@ __attribute__((noinline, used)) long tgd_rt_fill(long tag, char* buf, long size)
   asm volatile("" ::: "memory");
   int n = snprintf(buf, static_cast<size_t>(size), "filled-%ld", tag);
   return n < size ? n : size - 1;
+}
+
+__attribute__((noinline, used)) long tgd_rt_fill_big(long n, char* buf, long size) {
+  asm volatile("" ::: "memory");
+  if (n > size) n = size;
+  for (long i = 0; i < n; ++i) buf[i] = static_cast<char>('a' + i % 26);
+  return n;
+}
+
+__attribute__((noinline, used)) long tgd_rt_fill_iov(long n, struct iovec* iov, long cnt) {
+  asm volatile("" ::: "memory");
+  long at = 0;
+  for (long i = 0; i < cnt; ++i) {
+    char* b = static_cast<char*>(iov[i].iov_base);
+    for (size_t j = 0; j < iov[i].iov_len; ++j, ++at) b[j] = static_cast<char>('a' + at % 26);
+  }
+  return n;
 }
 
 __attribute__((noinline, used)) long tgd_rt_depth(long n) {
@@ -83,6 +103,14 @@ int main(int argc, char** argv) {
     buf[sizeof(buf) - 1] = 0;
     long n = tgd_rt_fill(atol(argv[2]), buf, 32);
     printf("%ld %s\n", n, buf);
+  } else if (cmd == "fillbig" && argc == 3) {
+    std::vector<char> buf(1 << 20, 'x');
+    printf("%ld\n", tgd_rt_fill_big(atol(argv[2]), buf.data(), static_cast<long>(buf.size())));
+  } else if (cmd == "filliov" && argc == 3) {
+    static char bufs[3][3000];
+    memset(bufs, 'x', sizeof(bufs));
+    struct iovec iov[3] = {{bufs[0], 3000}, {bufs[1], 3000}, {bufs[2], 3000}};
+    printf("%ld\n", tgd_rt_fill_iov(atol(argv[2]), iov, 3));
   } else if (cmd == "depth" && argc == 3) {
     printf("%ld\n", tgd_rt_depth(atol(argv[2])));
   } else if (cmd == "threads" && argc == 4) {
