@@ -266,7 +266,9 @@ absl::StatusOr<ResolvedPath> ResolveKernelCast(const btf* vmlinux, const policy:
 absl::StatusOr<ResolvedPath> ResolveArgPath(const policy::Hook& hook, const policy::ArgSpec& a,
                                             const std::string& path, const TracepointField* field) {
   const std::string where = path + ".resolve";
-  if (hook.kind == policy::HookKind::kUprobe || hook.kind == policy::HookKind::kUsdt) {
+  // A data entry's source (the task, the registers) is a kernel struct on
+  // every hook kind; an uprobe's or usdt's argument is user memory.
+  if ((hook.kind == policy::HookKind::kUprobe || hook.kind == policy::HookKind::kUsdt) && a.source.empty()) {
     return ResolveUserPath(hook, a, path, where);
   }
   if (!a.btf_type_module.empty() && a.btf_type.empty()) {
@@ -275,7 +277,7 @@ absl::StatusOr<ResolvedPath> ResolveArgPath(const policy::Hook& hook, const poli
   auto invalid = [&](absl::string_view why) { return absl::InvalidArgumentError(absl::StrCat(where, ": ", why)); };
   const btf* b = VmlinuxBtf();
   if (!b) return absl::NotFoundError(absl::StrCat(where, ": the kernel's BTF (/sys/kernel/btf/vmlinux) is not readable"));
-  if (hook.kind == policy::HookKind::kKprobe && hook.syscall) {
+  if (hook.kind == policy::HookKind::kKprobe && hook.syscall && a.source.empty()) {
     return absl::UnimplementedError(absl::StrCat(where, ": resolve on syscall kprobes is not supported by tgdispatch yet"));
   }
   if (!a.btf_type.empty()) {
