@@ -129,6 +129,9 @@ struct ModeReport {
   BpfFootprint after_delete_all;  // 1 s after the last delete
   StartReport start_memory, start_bpf;  // --policy-dir start, filter maps in memory / in BPF
   int fds_after_delete_all = 0;
+  // Seconds from the last delete until memory and fds were back to the
+  // baseline (polled every 250 ms for up to 20 s; -1: not within that).
+  double back_after_s = -1;
   // Deleting the N-sweep policies one by one (largest N first), timed, until
   // the budget runs out; the rest go with the backend.
   Spread delete_at_max_ms;

@@ -245,17 +245,21 @@ std::string RenderMarkdown(const BenchReport& r, const BenchOptions& o, const st
   }
   md << "\nBack to baseline after deleting everything (memory without `" << absl::StrJoin(kChurnMaps, "`, `")
      << "`, the exec tracker, whose size follows the machine's processes):\n\n";
-  md << "| mode | phase | memory before | memory after | fds before | fds after | back to baseline |\n";
-  md << "|---|---|---|---|---|---|---|\n";
+  md << "| mode | phase | memory before | memory 1 s after | fds before | fds 1 s after | back to baseline 1 s after | "
+        "back to baseline after |\n";
+  md << "|---|---|---|---|---|---|---|---|\n";
   for (const ModeReport& m : r.modes) {
     if (!m.error.empty()) continue;
-    auto line = [&](const char* phase, const BpfFootprint& a, const BpfFootprint& b, int fa, int fb) {
+    auto line = [&](const char* phase, const BpfFootprint& a, const BpfFootprint& b, int fa, int fb, double back_s) {
       uint64_t ta = a.TotalWithout(kChurnMaps), tb = b.TotalWithout(kChurnMaps);
+      const bool back = ta == tb && a.maps == b.maps && a.progs == b.progs && fa == fb;
       md << "| " << m.mode << " | " << phase << " | " << ta << " B | " << tb << " B | " << fa << " | " << fb
-         << " | " << (ta == tb && a.maps == b.maps && a.progs == b.progs && fa == fb ? "yes" : "**no**") << " |\n";
+         << " | " << (back ? "yes" : "**no**") << " | "
+         << (back ? "within 1 s" : back_s >= 0 ? absl::StrFormat("%.1f s", back_s) : std::string("**not within 20 s**"))
+         << " |\n";
     };
-    line("N sweep", m.baseline, m.after_delete_all, m.fds_baseline, m.fds_after_delete_all);
-    line("latency", m.latency.baseline, m.latency.after, m.latency.fds_baseline, m.latency.fds_after);
+    line("N sweep", m.baseline, m.after_delete_all, m.fds_baseline, m.fds_after_delete_all, m.back_after_s);
+    line("latency", m.latency.baseline, m.latency.after, m.latency.fds_baseline, m.latency.fds_after, -1);
   }
   md << "\n";
 
