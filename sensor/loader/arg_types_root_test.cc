@@ -85,27 +85,13 @@ class ArgTypesRootTest : public ::testing::Test {
     return absl::OkStatus();
   }
 
-  void Run(std::function<int()> fn) {
-    auto pid = cg_->SpawnFn(std::move(fn));
-    ASSERT_TRUE(pid.ok()) << pid.status();
-    auto st = testing::WaitChild(*pid);
-    ASSERT_TRUE(st.ok());
-    EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 0) << "child status " << *st;
-  }
+  void Run(std::function<int()> fn) { testing::RunInCgroupExpectExit0(*cg_, std::move(fn)); }
 
   // The arguments of every event of policy `name` delivered so far (all
   // policies' events are collected at once).
   const std::vector<std::vector<tetragon::KprobeArgument>>& Events(const std::string& name) {
-    while (backend_->PollOnce(50) > 0) {
-    }
-    EventBus::Event ev;
-    while (sub_->Next(&ev, absl::Now() + absl::Milliseconds(100))) {
-      if (ev->has_process_tracepoint()) {
-        const auto& a = ev->process_tracepoint().args();
-        got_[ev->process_tracepoint().policy_name()].emplace_back(a.begin(), a.end());
-      }
-    }
-    return got_[name];
+    if (!args_) args_ = std::make_unique<testing::TracepointArgsByPolicy>(backend_.get(), sub_.get());
+    return args_->Of(name);
   }
 
   EventBus bus_;
@@ -116,7 +102,7 @@ class ArgTypesRootTest : public ::testing::Test {
   std::vector<std::unique_ptr<LoadedPolicy>> policies_;
   uint32_t next_filter_id_ = 2;
   std::string dir_, bin_;
-  std::map<std::string, std::vector<std::vector<tetragon::KprobeArgument>>> got_;
+  std::unique_ptr<testing::TracepointArgsByPolicy> args_;
 };
 
 // A matchArgs hook of one argument: `op` with `values` (YAML list).

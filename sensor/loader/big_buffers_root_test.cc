@@ -66,6 +66,7 @@ class BigBuffersRootTest : public ::testing::Test {
   void StartBackend(DispatchOptions o = {}) {
     auto be = testing::CreateTestBackend("dispatch", &bus_, filter_.get(), std::move(o));
     ASSERT_TRUE(be.ok()) << be.status();
+    args_.reset();  // it collects from the backend it was made with
     backend_ = std::move(*be);
   }
 
@@ -86,25 +87,11 @@ class BigBuffersRootTest : public ::testing::Test {
                         path, "\"]\n");
   }
 
-  void Run(std::function<int()> fn) {
-    auto pid = cg_->SpawnFn(std::move(fn));
-    ASSERT_TRUE(pid.ok()) << pid.status();
-    auto st = testing::WaitChild(*pid);
-    ASSERT_TRUE(st.ok());
-    EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 0) << "child status " << *st;
-  }
+  void Run(std::function<int()> fn) { testing::RunInCgroupExpectExit0(*cg_, std::move(fn)); }
 
   const std::vector<std::vector<tetragon::KprobeArgument>>& Events(const std::string& name) {
-    while (backend_->PollOnce(50) > 0) {
-    }
-    EventBus::Event ev;
-    while (sub_->Next(&ev, absl::Now() + absl::Milliseconds(100))) {
-      if (ev->has_process_tracepoint()) {
-        const auto& a = ev->process_tracepoint().args();
-        got_[ev->process_tracepoint().policy_name()].emplace_back(a.begin(), a.end());
-      }
-    }
-    return got_[name];
+    if (!args_) args_ = std::make_unique<testing::TracepointArgsByPolicy>(backend_.get(), sub_.get());
+    return args_->Of(name);
   }
 
   EventBus bus_;
@@ -115,7 +102,7 @@ class BigBuffersRootTest : public ::testing::Test {
   std::vector<std::unique_ptr<LoadedPolicy>> policies_;
   uint32_t next_filter_id_ = 2;
   std::string dir_;
-  std::map<std::string, std::vector<std::vector<tetragon::KprobeArgument>>> got_;
+  std::unique_ptr<testing::TracepointArgsByPolicy> args_;
 };
 
 const std::string kCharBuf = "    - index: 6\n      type: char_buf\n      sizeArgIndex: 8\n";

@@ -1,9 +1,13 @@
 // See loader_test_rig.h.
 #include "sensor/loader/loader_test_rig.h"
 
+#include <sys/wait.h>
+
 #include <fstream>
 #include <utility>
 
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
 #include "sensor/base/status_macros.h"
 #include "sensor/loader/per_policy_backend.h"
 
@@ -48,6 +52,27 @@ std::string LibcPath() {
     if (at != std::string::npos && line.find("/libc.so.6") != std::string::npos) return line.substr(at);
   }
   return "";
+}
+
+void RunInCgroupExpectExit0(TestCgroup& cg, std::function<int()> fn) {
+  auto pid = cg.SpawnFn(std::move(fn));
+  ASSERT_TRUE(pid.ok()) << pid.status();
+  auto st = WaitChild(*pid);
+  ASSERT_TRUE(st.ok());
+  EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 0) << "child status " << *st;
+}
+
+const std::vector<std::vector<tetragon::KprobeArgument>>& TracepointArgsByPolicy::Of(const std::string& policy) {
+  while (backend_->PollOnce(50) > 0) {
+  }
+  EventBus::Event ev;
+  while (sub_->Next(&ev, absl::Now() + absl::Milliseconds(100))) {
+    if (ev->has_process_tracepoint()) {
+      const auto& a = ev->process_tracepoint().args();
+      got_[ev->process_tracepoint().policy_name()].emplace_back(a.begin(), a.end());
+    }
+  }
+  return got_[policy];
 }
 
 }  // namespace tgd::testing

@@ -4,8 +4,11 @@
 #ifndef TGDISPATCH_SENSOR_LOADER_LOADER_TEST_RIG_H_
 #define TGDISPATCH_SENSOR_LOADER_LOADER_TEST_RIG_H_
 
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "sensor/eventbus/event_bus.h"
@@ -39,6 +42,25 @@ absl::StatusOr<PodsAB> FilterWithPodsAB(const std::string& cgroup_prefix);
 absl::StatusOr<std::unique_ptr<DispatchBackend>> CreateTestBackend(const std::string& loader, EventBus* bus,
                                                                    PolicyFilterState* filter,
                                                                    DispatchOptions o = {});
+
+// Runs `fn` in a child in `cg`, waits for it and expects it to exit 0
+// (gtest failures otherwise).
+void RunInCgroupExpectExit0(TestCgroup& cg, std::function<int()> fn);
+
+// The arguments of the process_tracepoint events of `backend` delivered to
+// `sub`, per policy name: Of() polls the ring buffer, drains the
+// subscription, and returns every event of that policy collected so far
+// (all policies' events are kept at once).
+class TracepointArgsByPolicy {
+ public:
+  TracepointArgsByPolicy(DispatchBackend* backend, EventBus::Subscription* sub) : backend_(backend), sub_(sub) {}
+  const std::vector<std::vector<tetragon::KprobeArgument>>& Of(const std::string& policy);
+
+ private:
+  DispatchBackend* const backend_;
+  EventBus::Subscription* const sub_;
+  std::map<std::string, std::vector<std::vector<tetragon::KprobeArgument>>> got_;
+};
 
 // The C library this process runs with (uprobes attach to its inode); ""
 // when none is mapped.
