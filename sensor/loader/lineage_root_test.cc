@@ -62,12 +62,10 @@ class LineageRootTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     if (std::string why = testing::RootTestSkipReason(); !why.empty()) GTEST_SKIP() << why;
-    auto f = testing::InMemoryPolicyFilter();
-    ASSERT_TRUE(f.ok()) << f.status();
-    filter_ = std::move(*f);
-    auto a = testing::AddTestPod(filter_.get(), "a", "lineage-a");
-    ASSERT_TRUE(a.ok()) << a.status();
-    cg_a_ = std::move(*a);
+    auto pod = testing::FilterWithPod("a", "lineage-a");
+    ASSERT_TRUE(pod.ok()) << pod.status();
+    filter_ = std::move(pod->filter);
+    cg_a_ = std::move(pod->cg);
     sub_ = bus_.Subscribe(100000);
     auto be = testing::CreateTestBackend(GetParam(), &bus_, filter_.get());
     ASSERT_TRUE(be.ok()) << be.status();

@@ -1,11 +1,15 @@
 // See loader_test_rig.h.
 #include "sensor/loader/loader_test_rig.h"
 
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "sensor/base/status_macros.h"
@@ -33,6 +37,22 @@ absl::StatusOr<PodsAB> FilterWithPodsAB(const std::string& cgroup_prefix) {
   TGD_ASSIGN_OR_RETURN(p.a, AddTestPod(p.filter.get(), "a", cgroup_prefix + "-a"));
   TGD_ASSIGN_OR_RETURN(p.b, AddTestPod(p.filter.get(), "b", cgroup_prefix + "-b"));
   return p;
+}
+
+absl::StatusOr<OnePod> FilterWithPod(const std::string& app, const std::string& cgroup) {
+  OnePod p;
+  TGD_ASSIGN_OR_RETURN(p.filter, InMemoryPolicyFilter());
+  TGD_ASSIGN_OR_RETURN(p.cg, AddTestPod(p.filter.get(), app, cgroup));
+  return p;
+}
+
+absl::StatusOr<std::string> PrivateCopy(const std::string& src, const std::string& name) {
+  std::string dst = absl::StrCat("/tmp/", name, "-", getpid());
+  std::error_code ec;
+  std::filesystem::copy_file(src, dst, std::filesystem::copy_options::overwrite_existing, ec);
+  if (ec) return absl::InternalError(absl::StrCat("copying ", src, " to ", dst, ": ", ec.message()));
+  if (chmod(dst.c_str(), 0755) != 0) return absl::InternalError(absl::StrCat("chmod ", dst));
+  return dst;
 }
 
 absl::StatusOr<std::unique_ptr<DispatchBackend>> CreateTestBackend(const std::string& loader, EventBus* bus,

@@ -36,6 +36,17 @@ struct PodsAB {
 };
 absl::StatusOr<PodsAB> FilterWithPodsAB(const std::string& cgroup_prefix);
 
+// The same with one test pod, app=<app> in cgroup `cgroup`.
+struct OnePod {
+  std::unique_ptr<PolicyFilterState> filter;
+  std::unique_ptr<TestCgroup> cg;
+};
+absl::StatusOr<OnePod> FilterWithPod(const std::string& app, const std::string& cgroup);
+
+// A private copy of the file `src` (mode 0755) at "/tmp/<name>-<pid>": a
+// uprobe attaches to that inode only, so no other test's runs hit it.
+absl::StatusOr<std::string> PrivateCopy(const std::string& src, const std::string& name);
+
 // The loader under test, "dispatch" or "per-policy", on `bus` and `filter`
 // (node "test-node", ring buffer reader not started: tests poll); the other
 // fields of `o` are kept.

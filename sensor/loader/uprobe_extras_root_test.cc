@@ -36,21 +36,17 @@ class UprobeExtrasRootTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     if (std::string why = testing::RootTestSkipReason(); !why.empty()) GTEST_SKIP() << why;
-    auto f = testing::InMemoryPolicyFilter();
-    ASSERT_TRUE(f.ok()) << f.status();
-    filter_ = std::move(*f);
-    auto a = testing::AddTestPod(filter_.get(), "a", "uextras-a");
-    ASSERT_TRUE(a.ok()) << a.status();
-    cg_a_ = std::move(*a);
+    auto pod = testing::FilterWithPod("a", "uextras-a");
+    ASSERT_TRUE(pod.ok()) << pod.status();
+    filter_ = std::move(pod->filter);
+    cg_a_ = std::move(pod->cg);
     sub_ = bus_.Subscribe(100000);
     auto be = testing::CreateTestBackend(GetParam(), &bus_, filter_.get());
     ASSERT_TRUE(be.ok()) << be.status();
     backend_ = std::move(*be);
-    // A private copy: uprobes attach to its inode only.
-    bin_ = absl::StrCat("/tmp/tgd-uextras-target-", getpid());
-    std::filesystem::copy_file("sensor/loader/testdata/uprobe_extras_target", bin_,
-                               std::filesystem::copy_options::overwrite_existing);
-    chmod(bin_.c_str(), 0755);
+    auto bin = testing::PrivateCopy("sensor/loader/testdata/uprobe_extras_target", "tgd-uextras-target");  // uprobes attach to its inode only
+    ASSERT_TRUE(bin.ok()) << bin.status();
+    bin_ = *bin;
   }
 
   void TearDown() override {

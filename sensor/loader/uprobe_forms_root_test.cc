@@ -56,21 +56,17 @@ class UprobeFormsRootTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     if (std::string why = testing::RootTestSkipReason(); !why.empty()) GTEST_SKIP() << why;
-    auto f = testing::InMemoryPolicyFilter();
-    ASSERT_TRUE(f.ok()) << f.status();
-    filter_ = std::move(*f);
-    auto a = testing::AddTestPod(filter_.get(), "a", "uforms-a");
-    ASSERT_TRUE(a.ok()) << a.status();
-    cg_a_ = std::move(*a);
+    auto pod = testing::FilterWithPod("a", "uforms-a");
+    ASSERT_TRUE(pod.ok()) << pod.status();
+    filter_ = std::move(pod->filter);
+    cg_a_ = std::move(pod->cg);
     sub_ = bus_.Subscribe(100000);
     auto be = testing::CreateTestBackend(GetParam(), &bus_, filter_.get());
     ASSERT_TRUE(be.ok()) << be.status();
     backend_ = std::move(*be);
-    // A private copy: uprobes attach to its inode only.
-    bin_ = absl::StrCat("/tmp/tgd-uforms-target-", getpid());
-    std::filesystem::copy_file("sensor/loader/testdata/usdt_target", bin_,
-                               std::filesystem::copy_options::overwrite_existing);
-    chmod(bin_.c_str(), 0755);
+    auto bin = testing::PrivateCopy("sensor/loader/testdata/usdt_target", "tgd-uforms-target");  // uprobes attach to its inode only
+    ASSERT_TRUE(bin.ok()) << bin.status();
+    bin_ = *bin;
     fn_addr_ = SymbolAddr(bin_, "tgd_target_fn");
     ASSERT_NE(fn_addr_, 0u);
   }
