@@ -244,11 +244,15 @@ absl::Status ParseHooks(Budget* budget, const MapReader& spec, TracingPolicy* po
     TGD_RETURN_IF_ERROR(m.String("returnArgAction", &h.return_arg_action));
     if (!h.return_arg_action.empty()) {
       const std::string& a = h.return_arg_action;
-      if (a != "Post" && a != "TrackSock" && a != "UntrackSock") {
-        return m.Error("returnArgAction", absl::StrCat("\"", a, "\" is not Post, TrackSock or UntrackSock"));
+      // As Tetragon's loader: only the socket actions (it refuses Post,
+      // which the return probe does anyway: omit the field).
+      if (a != "TrackSock" && a != "UntrackSock") {
+        return m.Error("returnArgAction", absl::StrCat("\"", a,
+                                                       "\" is not supported; omit returnArgAction or use TrackSock or "
+                                                       "UntrackSock (as Tetragon)"));
       }
       if (!h.return_arg) return m.Error("returnArgAction", "needs returnArg");
-      if (a != "Post" && h.return_arg->type != "sock" && h.return_arg->type != "auto") {
+      if (h.return_arg->type != "sock" && h.return_arg->type != "auto") {
         return m.Error("returnArgAction", absl::StrCat(a, " needs a returnArg of type sock, not ", h.return_arg->type));
       }
     }
