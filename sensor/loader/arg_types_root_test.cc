@@ -46,16 +46,11 @@ class ArgTypesRootTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (std::string why = testing::RootTestSkipReason(); !why.empty()) GTEST_SKIP() << why;
-    if (access("/sys/kernel/tracing/events/syscalls", F_OK) != 0 &&
-        access("/sys/kernel/debug/tracing/events/syscalls", F_OK) != 0) {
-      GTEST_SKIP() << "tracefs is not mounted (mount -t tracefs tracefs /sys/kernel/tracing)";
-    }
-    auto f = testing::InMemoryPolicyFilter();
-    ASSERT_TRUE(f.ok()) << f.status();
-    filter_ = std::move(*f);
-    auto cg = testing::AddTestPod(filter_.get(), "argt", "argt");
-    ASSERT_TRUE(cg.ok()) << cg.status();
-    cg_ = std::move(*cg);
+    if (std::string why = testing::SyscallTracepointsSkipReason(); !why.empty()) GTEST_SKIP() << why;
+    auto pod = testing::FilterWithPod("argt", "argt");
+    ASSERT_TRUE(pod.ok()) << pod.status();
+    filter_ = std::move(pod->filter);
+    cg_ = std::move(pod->cg);
     sub_ = bus_.Subscribe(100000);
     auto be = testing::CreateTestBackend("dispatch", &bus_, filter_.get());
     ASSERT_TRUE(be.ok()) << be.status();

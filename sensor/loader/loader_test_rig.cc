@@ -39,6 +39,14 @@ absl::StatusOr<PodsAB> FilterWithPodsAB(const std::string& cgroup_prefix) {
   return p;
 }
 
+std::string SyscallTracepointsSkipReason() {
+  if (access("/sys/kernel/tracing/events/syscalls", F_OK) != 0 &&
+      access("/sys/kernel/debug/tracing/events/syscalls", F_OK) != 0) {
+    return "tracefs is not mounted (mount -t tracefs tracefs /sys/kernel/tracing)";
+  }
+  return "";
+}
+
 absl::StatusOr<OnePod> FilterWithPod(const std::string& app, const std::string& cgroup) {
   OnePod p;
   TGD_ASSIGN_OR_RETURN(p.filter, InMemoryPolicyFilter());

@@ -36,6 +36,10 @@ struct PodsAB {
 };
 absl::StatusOr<PodsAB> FilterWithPodsAB(const std::string& cgroup_prefix);
 
+// Why the syscall tracepoints cannot be used here ("": they can): tracefs
+// is not mounted.
+std::string SyscallTracepointsSkipReason();
+
 // The same with one test pod, app=<app> in cgroup `cgroup`.
 struct OnePod {
   std::unique_ptr<PolicyFilterState> filter;

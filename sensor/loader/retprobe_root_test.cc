@@ -39,6 +39,13 @@
 namespace tgd {
 namespace {
 
+// The bytes retprobe_target's fillbig/filliov write: byte i is 'a' + i % 26.
+std::string FillPattern(size_t n) {
+  std::string s(n, '\0');
+  for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + i % 26);
+  return s;
+}
+
 int CountMapKeys(int fd, size_t key_size) {
   std::vector<char> key(key_size), next(key_size);
   int n = 0;
@@ -261,22 +268,17 @@ spec:
       index: 0
       type: int64
 )");
-  auto expect = [](size_t n) {
-    std::string s(n, '\0');
-    for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + i % 26);
-    return s;
-  };
   ASSERT_EQ(Run({"fillbig", "3000"}), 0);
   ASSERT_EQ(Run({"fillbig", "10000"}), 0);
   auto got = Drain("rt-fillbig");
   ASSERT_EQ(got.size(), 2u);
   ASSERT_EQ(got[0].args_size(), 3);
-  EXPECT_EQ(got[0].args(1).bytes_arg(), expect(3000));
+  EXPECT_EQ(got[0].args(1).bytes_arg(), FillPattern(3000));
   EXPECT_EQ(got[0].args(2).long_arg(), 3000);
   ASSERT_EQ(got[1].args_size(), 3);
   ASSERT_TRUE(got[1].args(1).has_truncated_bytes_arg()) << got[1].DebugString().substr(0, 300);
   EXPECT_EQ(got[1].args(1).truncated_bytes_arg().orig_size(), 10000u);
-  EXPECT_EQ(got[1].args(1).truncated_bytes_arg().bytes_arg(), expect(4095));
+  EXPECT_EQ(got[1].args(1).truncated_bytes_arg().bytes_arg(), FillPattern(4095));
 }
 
 // returnCopy of a char_iovec: the iovecs counted at entry, read at return
@@ -300,19 +302,14 @@ spec:
       index: 0
       type: int64
 )");
-  auto expect = [](size_t n) {
-    std::string s(n, '\0');
-    for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + i % 26);
-    return s;
-  };
   ASSERT_EQ(Run({"filliov", "5000"}), 0);
   ASSERT_EQ(Run({"filliov", "9000"}), 0);
   auto got = Drain("rt-filliov");
   ASSERT_EQ(got.size(), 2u);
   ASSERT_EQ(got[0].args_size(), 2);
-  EXPECT_TRUE(got[0].args(0).bytes_arg() == expect(5000)) << got[0].args(0).bytes_arg().size();
+  EXPECT_TRUE(got[0].args(0).bytes_arg() == FillPattern(5000)) << got[0].args(0).bytes_arg().size();
   ASSERT_EQ(got[1].args_size(), 2);
-  EXPECT_TRUE(got[1].args(0).bytes_arg() == expect(9000)) << got[1].args(0).bytes_arg().size();
+  EXPECT_TRUE(got[1].args(0).bytes_arg() == FillPattern(9000)) << got[1].args(0).bytes_arg().size();
 }
 
 // A recursive function: every call pairs with its own return (the value
