@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "sensor/base/file_digest.h"
 
 namespace tgd {
 namespace {
@@ -80,27 +81,13 @@ absl::StatusOr<std::string> ImaFileHash(const std::string& path, const std::stri
     close(fd);
     return absl::FailedPreconditionError(absl::StrCat(path, ": not a regular file of at most ", max_bytes, " bytes"));
   }
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  EVP_DigestInit_ex(ctx, md, nullptr);
-  char buf[65536];
-  uint64_t total = 0;
-  ssize_t n;
-  while ((n = read(fd, buf, sizeof(buf))) > 0 && total <= max_bytes) {
-    EVP_DigestUpdate(ctx, buf, static_cast<size_t>(n));
-    total += static_cast<uint64_t>(n);
-  }
-  const int err = errno;
+  absl::StatusOr<std::string> raw = DigestOfFd(fd, md, max_bytes);  // sensor/base/file_digest.h
   close(fd);
-  if (n < 0 || total > max_bytes) {
-    EVP_MD_CTX_free(ctx);
-    return n < 0 ? absl::Status(absl::ErrnoToStatusCode(err), absl::StrCat("read ", path, ": ", strerror(err)))
-                 : absl::FailedPreconditionError(absl::StrCat(path, ": grew past ", max_bytes, " bytes"));
+  if (raw.status().code() == absl::StatusCode::kFailedPrecondition) {
+    return absl::FailedPreconditionError(absl::StrCat(path, ": grew past ", max_bytes, " bytes"));
   }
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_DigestFinal_ex(ctx, digest, &len);
-  EVP_MD_CTX_free(ctx);
-  return absl::StrCat(algo, ":", absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(digest), len)));
+  if (!raw.ok()) return absl::Status(raw.status().code(), absl::StrCat("read ", path, ": ", raw.status().message()));
+  return absl::StrCat(algo, ":", absl::BytesToHexString(*raw));
 }
 
 ImaHasher::ImaHasher(ImaHasherOptions opts, Publish publish) : opts_(std::move(opts)), publish_(std::move(publish)) {

@@ -18,6 +18,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "sensor/base/file_digest.h"
 
 namespace tgd {
 namespace {
@@ -59,24 +60,9 @@ absl::StatusOr<std::string> FileDigest(int fd, const std::string& algo) {
     return absl::InvalidArgumentError(absl::StrCat(
         "unsupported digest algorithm \"", algo, "\" (sha256, sha384, sha512, sha1 or build-id)"));
   }
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
-  if (!ctx || EVP_DigestInit_ex(ctx.get(), md, nullptr) != 1) return absl::InternalError("EVP_DigestInit_ex failed");
-  char buf[1 << 16];
-  off_t at = 0;
-  for (;;) {
-    ssize_t n = pread(fd, buf, sizeof(buf), at);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return absl::ErrnoToStatus(errno, "reading the binary for its digest");
-    if (n == 0) break;
-    if (EVP_DigestUpdate(ctx.get(), buf, static_cast<size_t>(n)) != 1) {
-      return absl::InternalError("EVP_DigestUpdate failed");
-    }
-    at += n;
-  }
-  unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (EVP_DigestFinal_ex(ctx.get(), out, &len) != 1) return absl::InternalError("EVP_DigestFinal_ex failed");
-  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(out), len));
+  absl::StatusOr<std::string> raw = DigestOfFd(fd, md);  // sensor/base/file_digest.h
+  if (!raw.ok()) return raw.status();
+  return absl::BytesToHexString(*raw);
 }
 
 absl::Status VerifyBinaryDigests(int fd, const std::vector<std::string>& digests, const std::string& field,
